@@ -1,0 +1,209 @@
+"""The sweep config: YAML read safely, validated into typed objects, errors as one line."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from harness.errors import ConfigError
+from harness.paths import cache_root
+from harness.selectors import parse_checkpoint_selector, parse_layer_selector
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ExtractionSettings(_Strict):
+    """How word-level hidden states are taken from a model."""
+
+    context_tokens: int = Field(512, ge=8)  # window length in tokens
+    stride: int = Field(256, ge=1)  # tokens the window advances by
+    word_token: Literal["last", "mean"] = "last"  # which of a word's tokens represent it
+    batch_size: int = Field(8, ge=1)  # windows per forward pass
+    dtype: Literal["float32", "float16", "bfloat16"] = "float32"  # stored activation dtype
+
+    @model_validator(mode="after")
+    def _stride_fits(self) -> ExtractionSettings:
+        if self.stride > self.context_tokens:
+            raise ValueError(f"stride ({self.stride}) must not exceed context_tokens ({self.context_tokens})")
+        return self
+
+
+class AlphaGrid(_Strict):
+    """A log-spaced grid of ridge penalties."""
+
+    min: float = Field(1.0, gt=0)
+    max: float = Field(1e4, gt=0)
+    num: int = Field(10, ge=1)
+
+    def values(self) -> list[float]:
+        import numpy as np
+
+        return [float(a) for a in np.logspace(np.log10(self.min), np.log10(self.max), self.num)]
+
+
+class EncodingSettings(_Strict):
+    """The voxelwise encoding model: delays, penalties, cross-validation, summaries."""
+
+    delays: list[int] = Field(default_factory=lambda: [1, 2, 3, 4])  # FIR delays in TRs
+    alphas: AlphaGrid | list[Annotated[float, Field(gt=0)]] = Field(default_factory=AlphaGrid)
+    folds: int = Field(5, ge=2)  # CV folds, grouped by story
+    lanczos_window: int = Field(3, ge=1)
+    top_fraction: float = Field(0.1, gt=0, le=1)  # best voxels, chosen on training data
+    permutations: int = Field(0, ge=0)  # block permutations for significance (0 = off)
+    fdr_q: float = Field(0.05, gt=0, lt=1)
+    voxel_batch: int | None = Field(None, ge=1)  # voxels per batch (None = automatic)
+
+    def alpha_values(self) -> list[float]:
+        return self.alphas.values() if isinstance(self.alphas, AlphaGrid) else list(self.alphas)
+
+
+class ModelEntry(_Strict):
+    family: str
+    label: str | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+    checkpoints: str | int | list[str | int] = "all"
+    layers: str | int | float | list[int | float] = "all"
+
+    @field_validator("checkpoints")
+    @classmethod
+    def _checkpoints(cls, value: Any) -> Any:
+        parse_checkpoint_selector(value)
+        return value
+
+    @field_validator("layers")
+    @classmethod
+    def _layers(cls, value: Any) -> Any:
+        parse_layer_selector(value)
+        return value
+
+
+class BrainEntry(_Strict):
+    dataset: str
+    label: str | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+    encoding: EncodingSettings = Field(default_factory=EncodingSettings)
+
+
+class TaskEntry(_Strict):
+    task: str
+    label: str | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class MetricEntry(_Strict):
+    metric: str
+    label: str | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class SweepConfig(_Strict):
+    """A whole sweep: which checkpoints to measure against which targets, and how."""
+
+    run: str | None = None  # run directory; default runs/<config file stem>
+    seed: int = 0
+    device: Literal["cpu", "cuda", "auto"] = "cpu"
+    cache: str | None = None  # model/activation cache; default $HARNESS_CACHE or ~/.cache/harness
+    models: list[ModelEntry] = Field(min_length=1)
+    brain: list[BrainEntry] = Field(default_factory=list)
+    tasks: list[TaskEntry] = Field(default_factory=list)
+    metrics: list[MetricEntry] = Field(default_factory=list)
+    features: ExtractionSettings = Field(default_factory=ExtractionSettings)
+    metric_stimulus: str | None = None  # label of the brain dataset whose stories metrics read
+    analyze: bool = True  # run the phase analysis and report at the end of the sweep
+
+    @model_validator(mode="after")
+    def _labels(self) -> SweepConfig:
+        for group in ("models", "brain", "tasks", "metrics"):
+            seen: set[str] = set()
+            for index, entry in enumerate(getattr(self, group)):
+                label = entry_label(entry)
+                if label in seen:
+                    raise ValueError(f"{group}[{index}]: duplicate label {label!r}; give each entry a distinct 'label'")
+                if "__" in label or "/" in label:
+                    raise ValueError(f"{group}[{index}].label: {label!r} may not contain '__' or '/'")
+                seen.add(label)
+        if not (self.brain or self.tasks or self.metrics):
+            raise ValueError("nothing to measure: add at least one of 'brain', 'tasks', 'metrics'")
+        brain_labels = [entry_label(b) for b in self.brain]
+        if self.metrics and not brain_labels:
+            raise ValueError("metrics: metrics read a brain dataset's stories; add a 'brain' entry")
+        if self.metric_stimulus is not None and self.metric_stimulus not in brain_labels:
+            raise ValueError(f"metric_stimulus: {self.metric_stimulus!r} is not a brain label; allowed: {', '.join(brain_labels)}")
+        return self
+
+    def stimulus_label(self) -> str | None:
+        """The brain entry whose stories the metrics read."""
+        if self.metric_stimulus:
+            return self.metric_stimulus
+        return entry_label(self.brain[0]) if self.brain else None
+
+    def digest(self) -> str:
+        """A short hash of everything that changes results (not the run directory)."""
+        payload = self.model_dump(mode="json", exclude={"run", "cache", "analyze"})
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+    def cache_dir(self) -> Path:
+        return Path(self.cache).expanduser() if self.cache else cache_root()
+
+
+def entry_label(entry: ModelEntry | BrainEntry | TaskEntry | MetricEntry) -> str:
+    """The label an entry is known by in tables: its ``label`` or its plugin name."""
+    name = getattr(entry, "family", None) or getattr(entry, "dataset", None) or getattr(entry, "task", None) or entry.metric
+    return entry.label or name
+
+
+def _location(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif not str(part).startswith(("function-", "union[", "list[", "str", "int", "float", "AlphaGrid")):
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def format_validation_error(source: str, error: ValidationError) -> str:
+    """One line: the file, the key path and what is wrong with it."""
+    first = error.errors()[0]
+    where = _location(tuple(first["loc"]))
+    message = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        message = "unknown key"
+    elif first["type"] == "missing":
+        message = "required key is missing"
+    return f"{source}: {where}: {message}" if where else f"{source}: {message}"
+
+
+def parse_config(data: Any, source: str = "<config>") -> SweepConfig:
+    """Validate a mapping into a ``SweepConfig``; raise ``ConfigError`` with one line."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping with a 'models' key")
+    try:
+        return SweepConfig.model_validate(data)
+    except ValidationError as error:
+        raise ConfigError(format_validation_error(source, error)) from None
+
+
+def load_config(path: str | Path) -> SweepConfig:
+    """Read and validate a YAML sweep config."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such config file")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        problem = getattr(error, "problem", None) or "invalid YAML"
+        raise ConfigError(f"{path}: invalid YAML{where}: {problem}") from None
+    config = parse_config(data, str(path))
+    if config.run is None:
+        config = config.model_copy(update={"run": str(Path("runs") / path.stem)})
+    return config

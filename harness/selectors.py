@@ -1,0 +1,144 @@
+"""Checkpoint and layer selectors: which of a family's checkpoints and layers a sweep measures.
+
+Checkpoints: ``all``, ``last``, ``log:N`` (N log-spaced over steps, first and last included),
+``every:K`` (steps that are multiples of K), explicit steps, or a list mixing these (union).
+Layers: ``all``, ``last``, ``every:K``, explicit indices (negative counts from the end; 0 is
+the embeddings), relative depths as floats in [0, 1], or a list mixing these.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from harness.errors import ConfigError
+from harness.interfaces import Checkpoint
+
+CHECKPOINT_FORMS = "all, last, log:N, every:K, a step number, or a list of these"
+LAYER_FORMS = "all, last, every:K, a layer index, a depth in [0, 1] like 0.5, or a list of these"
+
+
+def _items(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, list | tuple) else [value]
+
+
+def _keyword(item: str, forms: str) -> tuple[str, int | None]:
+    text = item.strip().lower()
+    if text in ("all", "last"):
+        return text, None
+    head, sep, tail = text.partition(":")
+    if sep and head in ("log", "every"):
+        try:
+            number = int(tail)
+        except ValueError:
+            number = 0
+        if number < 1:
+            raise ValueError(f"bad selector {item!r}: {head}:N needs a positive whole number")
+        return head, number
+    if text.lstrip("-").isdigit():
+        return "step", int(text)
+    raise ValueError(f"bad selector {item!r}; allowed: {forms}")
+
+
+def parse_checkpoint_selector(value: Any) -> list[tuple[str, int | None]]:
+    """Check the syntax of a checkpoint selector; return its parts."""
+    parts = []
+    for item in _items(value):
+        if isinstance(item, bool) or not isinstance(item, int | str):
+            raise ValueError(f"bad selector {item!r}; allowed: {CHECKPOINT_FORMS}")
+        part = ("step", item) if isinstance(item, int) else _keyword(item, CHECKPOINT_FORMS)
+        if part[0] == "step" and part[1] < 0:
+            raise ValueError(f"bad selector {item!r}: steps are not negative")
+        parts.append(part)
+    if not parts:
+        raise ValueError(f"empty selector; allowed: {CHECKPOINT_FORMS}")
+    return parts
+
+
+def parse_layer_selector(value: Any) -> list[tuple[str, float | int | None]]:
+    """Check the syntax of a layer selector; return its parts."""
+    parts: list[tuple[str, float | int | None]] = []
+    for item in _items(value):
+        if isinstance(item, bool):
+            raise ValueError(f"bad layer selector {item!r}; allowed: {LAYER_FORMS}")
+        if isinstance(item, float):
+            if not 0.0 <= item <= 1.0:
+                raise ValueError(f"bad layer depth {item!r}: depths lie in [0, 1]")
+            parts.append(("depth", item))
+        elif isinstance(item, int):
+            parts.append(("index", item))
+        elif isinstance(item, str):
+            kind, number = _keyword(item, LAYER_FORMS)
+            if kind == "log":
+                raise ValueError(f"bad layer selector {item!r}; allowed: {LAYER_FORMS}")
+            parts.append(("index", number) if kind == "step" else (kind, number))
+        else:
+            raise ValueError(f"bad layer selector {item!r}; allowed: {LAYER_FORMS}")
+    if not parts:
+        raise ValueError(f"empty layer selector; allowed: {LAYER_FORMS}")
+    return parts
+
+
+def log_spaced(values: Sequence[int], count: int) -> list[int]:
+    """The members of ``values`` nearest to ``count`` log-spaced targets (ends included)."""
+    values = sorted(set(values))
+    if count >= len(values):
+        return values
+    low, high = values[0], values[-1]
+    shift = 1 - low  # so step 0 can sit on a log axis
+    targets = [math.exp(math.log(low + shift) + i * (math.log(high + shift) - math.log(low + shift)) / max(count - 1, 1)) - shift for i in range(count)]
+    chosen: list[int] = []
+    pool = list(values)
+    for target in targets:  # nearest unused value, so N targets give N checkpoints
+        best = min(pool, key=lambda v: (abs(math.log(v + shift) - math.log(target + shift)), v))
+        chosen.append(best)
+        pool.remove(best)
+    return sorted(chosen)
+
+
+def select_checkpoints(available: Sequence[Checkpoint], value: Any, where: str) -> list[Checkpoint]:
+    """Resolve a selector against a family's checkpoints; unknown steps are a ``ConfigError``."""
+    if not available:
+        raise ConfigError(f"{where}: the model family lists no checkpoints")
+    by_step = {c.step: c for c in available}
+    steps = sorted(by_step)
+    chosen: set[int] = set()
+    for kind, number in parse_checkpoint_selector(value):
+        if kind == "all":
+            chosen.update(steps)
+        elif kind == "last":
+            chosen.add(steps[-1])
+        elif kind == "log":
+            chosen.update(log_spaced(steps, number))
+        elif kind == "every":
+            chosen.update(s for s in steps if s % number == 0)
+        elif number not in by_step:
+            near = min(steps, key=lambda s: abs(s - number))
+            raise ConfigError(f"{where}: no checkpoint at step {number} (nearest: {near}; {len(steps)} available from {steps[0]} to {steps[-1]})")
+        else:
+            chosen.add(number)
+    if not chosen:
+        raise ConfigError(f"{where}: selector {value!r} matches no checkpoint")
+    return [by_step[s] for s in sorted(chosen)]
+
+
+def select_layers(num_layers: int, value: Any, where: str) -> list[int]:
+    """Resolve a layer selector for a model with ``num_layers`` hidden states (0 = embeddings)."""
+    chosen: set[int] = set()
+    for kind, number in parse_layer_selector(value):
+        if kind == "all":
+            chosen.update(range(num_layers))
+        elif kind == "last":
+            chosen.add(num_layers - 1)
+        elif kind == "every":
+            chosen.update(range(0, num_layers, int(number)) )
+            chosen.add(num_layers - 1)
+        elif kind == "depth":
+            chosen.add(round(float(number) * (num_layers - 1)))
+        else:
+            index = int(number)
+            if not -num_layers <= index < num_layers:
+                raise ConfigError(f"{where}: layer {index} is out of range; the model has layers 0..{num_layers - 1}")
+            chosen.add(index % num_layers)
+    return sorted(chosen)
