@@ -129,6 +129,10 @@ class SweepConfig(_Strict):
                 if "__" in label or "/" in label:
                     raise ValueError(f"{group}[{index}].label: {label!r} may not contain '__' or '/'")
                 seen.add(label)
+        targets = [entry_label(e) for e in (*self.brain, *self.tasks, *self.metrics)]
+        repeated = sorted({t for t in targets if targets.count(t) > 1})
+        if repeated:
+            raise ValueError(f"label {repeated[0]!r} is used by two targets; brain, task and metric labels must differ")
         if not (self.brain or self.tasks or self.metrics):
             raise ValueError("nothing to measure: add at least one of 'brain', 'tasks', 'metrics'")
         brain_labels = [entry_label(b) for b in self.brain]

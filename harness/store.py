@@ -1,0 +1,197 @@
+"""The run store: an SQLite database in the run directory, one transaction per finished cell.
+
+A cell's scores, its per-voxel array files and its provenance land together or not at all, so a
+killed sweep never leaves a half-written cell; re-running skips the cells already done.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import sqlite3
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from harness.errors import DataError
+from harness.interfaces import CellOutput
+
+STORE_NAME = "store.sqlite"
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS cells (
+    cell_id TEXT PRIMARY KEY,
+    settings_hash TEXT NOT NULL,
+    model TEXT NOT NULL, family TEXT NOT NULL, step INTEGER NOT NULL, tokens INTEGER NOT NULL,
+    revision TEXT, commit_hash TEXT,
+    kind TEXT NOT NULL, target TEXT NOT NULL, plugin TEXT NOT NULL, layer INTEGER,
+    status TEXT NOT NULL CHECK (status IN ('done', 'failed')),
+    error TEXT, elapsed REAL, finished_at REAL,
+    seed INTEGER, config_hash TEXT, data_hash TEXT, plugin_version TEXT, provenance TEXT
+);
+CREATE TABLE IF NOT EXISTS scores (
+    cell_id TEXT NOT NULL REFERENCES cells(cell_id) ON DELETE CASCADE,
+    scope TEXT NOT NULL, metric TEXT NOT NULL, value REAL, stderr REAL,
+    PRIMARY KEY (cell_id, scope, metric)
+);
+CREATE TABLE IF NOT EXISTS artifacts (
+    cell_id TEXT NOT NULL REFERENCES cells(cell_id) ON DELETE CASCADE,
+    name TEXT NOT NULL, path TEXT NOT NULL, sha256 TEXT NOT NULL,
+    PRIMARY KEY (cell_id, name)
+);
+"""
+
+RESULT_COLUMNS = [
+    "model", "family", "step", "tokens", "revision", "commit", "kind", "target", "plugin", "layer",
+    "scope", "metric", "value", "stderr", "seed", "config_hash", "data_hash", "plugin_version",
+]
+
+
+@dataclass(frozen=True)
+class CellRecord:
+    """Everything the store keeps about one cell besides its scores."""
+
+    cell_id: str
+    settings_hash: str
+    model: str
+    family: str
+    step: int
+    tokens: int
+    revision: str | None
+    commit: str | None
+    kind: str
+    target: str
+    plugin: str
+    layer: int | None
+    seed: int
+    config_hash: str
+    data_hash: str
+    plugin_version: str
+    provenance: dict
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write a file so that readers see the old content or the new, never a part."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class RunStore:
+    """The database of one run directory."""
+
+    def __init__(self, run_dir: str | Path, *, create: bool = False) -> None:
+        self.run_dir = Path(run_dir)
+        self.path = self.run_dir / STORE_NAME
+        if not self.path.is_file() and not create:
+            raise DataError(f"{self.run_dir}: not a run directory (no {STORE_NAME})")
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> RunStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    # ------------------------------------------------------------------ writing
+
+    def _write_arrays(self, cell_id: str, arrays: dict[str, np.ndarray]) -> list[tuple[str, str, str]]:
+        if not arrays:
+            return []
+        name = hashlib.sha1(cell_id.encode()).hexdigest()[:20] + ".npz"
+        path = self.run_dir / "arrays" / name
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, **{key: np.asarray(value) for key, value in arrays.items()})
+        data = buffer.getvalue()
+        atomic_write_bytes(path, data)
+        digest = hashlib.sha256(data).hexdigest()
+        return [(key, f"arrays/{name}", digest) for key in arrays]
+
+    def commit_cell(self, record: CellRecord, output: CellOutput | None, *, elapsed: float, error: str | None = None) -> None:
+        """Record a finished cell (``output``) or a failed one (``error``) in one transaction."""
+        status = "failed" if error is not None else "done"
+        artifacts = self._write_arrays(record.cell_id, output.arrays) if output is not None else []
+        with self._transaction() as db:
+            db.execute("DELETE FROM cells WHERE cell_id = ?", (record.cell_id,))
+            db.execute(
+                "INSERT INTO cells VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    record.cell_id, record.settings_hash, record.model, record.family, record.step,
+                    record.tokens, record.revision, record.commit, record.kind, record.target,
+                    record.plugin, record.layer, status, error, elapsed, time.time(), record.seed,
+                    record.config_hash, record.data_hash, record.plugin_version,
+                    json.dumps(record.provenance, sort_keys=True, default=str),
+                ),
+            )
+            if output is not None:
+                rows = {}
+                for score in output.scores:
+                    stderr = None if score.stderr is None else float(score.stderr)
+                    rows[(score.scope, score.metric)] = (record.cell_id, score.scope, score.metric, float(score.value), stderr)
+                db.executemany("INSERT INTO scores VALUES (?,?,?,?,?)", list(rows.values()))
+            db.executemany("INSERT INTO artifacts VALUES (?,?,?,?)", [(record.cell_id, *a) for a in artifacts])
+
+    # ------------------------------------------------------------------ reading
+
+    def done_cells(self) -> dict[str, str]:
+        """cell_id -> settings hash of every cell finished without error."""
+        return dict(self._db.execute("SELECT cell_id, settings_hash FROM cells WHERE status = 'done'"))
+
+    def cells_frame(self) -> pd.DataFrame:
+        """One row per recorded cell, failed ones included, with status, error and elapsed time."""
+        return pd.read_sql_query("SELECT * FROM cells ORDER BY model, step, kind, target, layer", self._db)
+
+    def results_frame(self) -> pd.DataFrame:
+        """All scores of finished cells in the long table format, in a stable order."""
+        frame = pd.read_sql_query(
+            """SELECT c.model, c.family, c.step, c.tokens, c.revision, c.commit_hash AS "commit", c.kind,
+                      c.target, c.plugin, c.layer, s.scope, s.metric, s.value, s.stderr, c.seed,
+                      c.config_hash, c.data_hash, c.plugin_version
+               FROM scores s JOIN cells c USING (cell_id) WHERE c.status = 'done'
+               ORDER BY c.model, c.step, c.kind, c.target, c.layer, s.scope, s.metric""",
+            self._db,
+        )
+        frame["layer"] = frame["layer"].astype("Int64")
+        return frame[RESULT_COLUMNS]
+
+    def artifacts_frame(self) -> pd.DataFrame:
+        """Array files of finished cells: model, step, target, layer, array name, path, sha256."""
+        return pd.read_sql_query(
+            """SELECT c.model, c.step, c.tokens, c.kind, c.target, c.layer, a.name, a.path, a.sha256
+               FROM artifacts a JOIN cells c USING (cell_id) WHERE c.status = 'done'
+               ORDER BY c.model, c.step, c.target, c.layer, a.name""",
+            self._db,
+        )

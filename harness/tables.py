@@ -1,0 +1,40 @@
+"""Per-combination result tables: RUN/tables/<model>__<target>.csv and .parquet, written atomically."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pandas as pd
+
+from harness.store import RunStore, atomic_write_bytes
+
+TABLES_DIR = "tables"
+
+
+def table_name(model: str, target: str) -> str:
+    """File stem of the table for one model x target combination."""
+    return f"{model}__{target}"
+
+
+def export_tables(store: RunStore) -> list[Path]:
+    """Write one CSV and one Parquet table per model x target combination; return the CSV paths."""
+    results = store.results_frame()
+    out_dir = store.run_dir / TABLES_DIR
+    written = []
+    for (model, target), frame in results.groupby(["model", "target"], sort=True):
+        frame = frame.reset_index(drop=True)
+        stem = out_dir / table_name(str(model), str(target))
+        atomic_write_bytes(stem.with_suffix(".csv"), frame.to_csv(index=False).encode())
+        buffer = io.BytesIO()
+        frame.to_parquet(buffer, index=False)
+        atomic_write_bytes(stem.with_suffix(".parquet"), buffer.getvalue())
+        written.append(stem.with_suffix(".csv"))
+    return written
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """Read a CSV or Parquet result table back with the store's column types."""
+    frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path, keep_default_na=False, na_values=[""])
+    frame["layer"] = frame["layer"].astype("Int64")
+    return frame

@@ -1,0 +1,112 @@
+"""Config validation and selectors: every mistake is one line naming the file and key, exit 2."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.cli import main
+from harness.errors import ConfigError
+from harness.interfaces import Checkpoint
+from harness.selectors import log_spaced, select_checkpoints, select_layers
+from tests.support.plugin_packages import TOY_PLUGINS, activate, write_plugin_package
+
+GOOD = """
+run: {run}
+models:
+  - family: toyfamily
+    checkpoints: {checkpoints}
+tasks:
+  - task: toytask
+"""
+
+CHECKPOINTS = [Checkpoint(s, s * 10, f"step{s}") for s in (0, 1, 2, 4, 8, 16, 32, 64, 128, 1000, 2000, 3000)]
+
+
+def test_checkpoint_selectors():
+    steps = lambda value: [c.step for c in select_checkpoints(CHECKPOINTS, value, "x")]  # noqa: E731
+    assert steps("last") == [3000]
+    assert steps("all") == [c.step for c in CHECKPOINTS]
+    assert steps("every:1000") == [0, 1000, 2000, 3000]
+    assert steps([0, 4, "last"]) == [0, 4, 3000]
+    assert steps("log:4")[0] == 0 and steps("log:4")[-1] == 3000 and len(steps("log:4")) == 4
+    with pytest.raises(ConfigError, match="no checkpoint at step 5 .nearest: 4"):
+        steps(5)
+
+
+def test_log_spaced_spreads_over_a_log_axis():
+    chosen = log_spaced(range(0, 100001), 6)
+    assert chosen[0] == 0 and chosen[-1] == 100000 and len(chosen) == 6
+    ratios = [b / a for a, b in zip(chosen[1:], chosen[2:])]
+    assert max(ratios) / min(ratios) < 1.5
+
+
+def test_layer_selectors():
+    assert select_layers(13, "all", "x") == list(range(13))
+    assert select_layers(13, [0.0, 0.5, 1.0], "x") == [0, 6, 12]
+    assert select_layers(13, [-1, 2], "x") == [2, 12]
+    assert select_layers(13, "every:4", "x") == [0, 4, 8, 12]
+    with pytest.raises(ConfigError, match="out of range"):
+        select_layers(13, 13, "x")
+
+
+@pytest.fixture
+def toy(tmp_path, monkeypatch):
+    activate(write_plugin_package(tmp_path / "site", "toyplug", TOY_PLUGINS), monkeypatch)
+    return tmp_path
+
+
+def _one_error_line(capsys) -> str:
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1, captured.err
+    assert "Traceback" not in captured.err
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("models: [family: toyfamily\n", "invalid YAML (line"),
+        ("- 1\n- 2\n", "top level must be a mapping"),
+        (GOOD.format(run="r", checkpoints="lgo:3"), "models[0].checkpoints: bad selector 'lgo:3'; allowed: all, last, log:N"),
+        (GOOD.format(run="r", checkpoints="log:0"), "models[0].checkpoints: bad selector 'log:0'"),
+        (GOOD.format(run="r", checkpoints="all").replace("toyfamily", "toyfamly"), "models[0]: unknown model family 'toyfamly' (did you mean 'toyfamily'?)"),
+        (GOOD.format(run="r", checkpoints="all").replace("task: toytask", "task: toytsk"), "tasks[0]: unknown task 'toytsk' (did you mean 'toytask'?)"),
+        (GOOD.format(run="r", checkpoints="all") + "colour: blue\n", "colour: unknown key"),
+        (GOOD.format(run="r", checkpoints="all").replace("  - task: toytask", "  - task: toytask\n    options: {sleep: fast}"), "tasks[0].options.sleep: Input should be a valid number"),
+        (GOOD.format(run="r", checkpoints="all").replace("  - task: toytask", "  - task: toytask\n    options: {speed: 1}"), "tasks[0].options.speed: unknown key"),
+        (GOOD.format(run="r", checkpoints="[0, 3]"), "models[0].checkpoints: no checkpoint at step 3"),
+        ("run: r\nmodels:\n  - family: toyfamily\n", "nothing to measure"),
+        ("run: r\ntasks:\n  - task: toytask\n", "models: required key is missing"),
+        (GOOD.format(run="r", checkpoints="all") + "features: {stride: 9000}\n", "features: stride (9000) must not exceed context_tokens"),
+    ],
+)
+def test_bad_config_is_one_line_and_exit_2(toy, capsys, text, expected):
+    path = toy / "bad.yaml"
+    path.write_text(text, encoding="utf-8")
+    assert main(["validate", str(path)]) == 2
+    line = _one_error_line(capsys)
+    assert str(path) in line
+    assert expected in line
+
+
+def test_missing_config_file_is_one_line(toy, capsys):
+    assert main(["sweep", str(toy / "absent.yaml")]) == 2
+    assert "absent.yaml: no such config file" in _one_error_line(capsys)
+
+
+def test_missing_run_directory_is_one_line(toy, capsys):
+    assert main(["show", str(toy / "norun")]) == 2
+    assert "not a run directory" in _one_error_line(capsys)
+
+
+def test_validate_prints_the_plan_and_done_count(toy, capsys):
+    path = toy / "good.yaml"
+    path.write_text(GOOD.format(run=toy / "run", checkpoints="log:3"), encoding="utf-8")
+    assert main(["validate", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "3 cells planned, 0 already done, 3 to run" in out
+    assert main(["sweep", str(path), "--quiet", "--no-analyze"]) == 0
+    capsys.readouterr()
+    assert main(["validate", str(path)]) == 0
+    assert "3 cells planned, 3 already done, 0 to run" in capsys.readouterr().out
