@@ -175,7 +175,7 @@ class Sweep:
     def record(self, cell: Cell, model: ModelPlan, commit: str | None, extra: dict[str, Any]) -> CellRecord:
         target = self.plan.target(cell.target)
         data_source = target if cell.kind != "metric" else self.plan.target(self.config.stimulus_label() or cell.target)
-        data_hash = getattr(data_source.plugin, "data_hash", lambda: "")() or ""
+        data_hash = getattr(data_source.plugin, "data_hash", lambda: "")() or None
         plugin_name = target.plugin.name
         return CellRecord(
             cell_id=cell.cell_id,

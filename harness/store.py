@@ -53,6 +53,14 @@ RESULT_COLUMNS = [
     "scope", "metric", "value", "stderr", "seed", "config_hash", "data_hash", "plugin_version",
 ]
 
+TEXT_COLUMNS = ["model", "family", "revision", "commit", "kind", "target", "plugin", "scope", "metric", "config_hash", "data_hash", "plugin_version"]
+
+
+def typed_results(frame: pd.DataFrame) -> pd.DataFrame:
+    """Give a results table its column types, however it was read (SQL, CSV, Parquet)."""
+    frame = frame.astype({c: "string" for c in TEXT_COLUMNS})
+    return frame.astype({"layer": "Int64", "step": "int64", "tokens": "int64", "value": "float64", "stderr": "float64"})
+
 
 @dataclass(frozen=True)
 class CellRecord:
@@ -72,7 +80,7 @@ class CellRecord:
     layer: int | None
     seed: int
     config_hash: str
-    data_hash: str
+    data_hash: str | None
     plugin_version: str
     provenance: dict
 
@@ -184,8 +192,7 @@ class RunStore:
                ORDER BY c.model, c.step, c.kind, c.target, c.layer, s.scope, s.metric""",
             self._db,
         )
-        frame["layer"] = frame["layer"].astype("Int64")
-        return frame[RESULT_COLUMNS]
+        return typed_results(frame[RESULT_COLUMNS])
 
     def artifacts_frame(self) -> pd.DataFrame:
         """Array files of finished cells: model, step, target, layer, array name, path, sha256."""

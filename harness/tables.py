@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness.store import RunStore, atomic_write_bytes
+from harness.store import TEXT_COLUMNS, RunStore, atomic_write_bytes, typed_results
 
 TABLES_DIR = "tables"
 
@@ -35,6 +35,6 @@ def export_tables(store: RunStore) -> list[Path]:
 
 def read_table(path: Path) -> pd.DataFrame:
     """Read a CSV or Parquet result table back with the store's column types."""
-    frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path, keep_default_na=False, na_values=[""])
-    frame["layer"] = frame["layer"].astype("Int64")
-    return frame
+    if path.suffix == ".parquet":
+        return typed_results(pd.read_parquet(path))
+    return typed_results(pd.read_csv(path, keep_default_na=False, na_values=[""], dtype={c: "string" for c in TEXT_COLUMNS}))

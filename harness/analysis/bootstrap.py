@@ -1,0 +1,106 @@
+"""Bootstrap replicates of a brain-alignment curve, resampling subjects and voxels.
+
+For each replicate, subjects are drawn with replacement and, within each drawn subject, voxels are
+drawn with replacement; the replicate curve is the best-layer mean r at every checkpoint, computed
+exactly as the point estimate. Voxels are resampled in equal random groups (at most
+``VOXEL_GROUPS`` per subject), which for a mean matches the voxel bootstrap while keeping memory
+independent of the voxel count. Without per-voxel arrays only subjects are resampled (from the
+per-subject rows of the table); with one subject and no arrays there is no interval.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from harness.analysis.curves import BrainCurve
+
+VOXEL_GROUPS = 2000
+
+
+@dataclass
+class Replicates:
+    """Bootstrap replicate curves (n_boot x checkpoints) and how they were drawn."""
+
+    curves: np.ndarray
+    method: str  # "voxels+subjects", "subjects" or "none"
+
+
+def _voxel_means(curve: BrainCurve, arrays: pd.DataFrame, n_boot: int, rng: np.random.Generator) -> tuple[list[str], dict]:
+    """subject -> {(step, layer): (n_boot,) bootstrap mean r over resampled voxel groups}."""
+    subjects = sorted(arrays["subject"].unique())
+    weights: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    means: dict[str, dict[tuple[int, int], np.ndarray]] = {s: {} for s in subjects}
+    cache: dict[object, dict[str, np.ndarray]] = {}
+    for record in arrays.sort_values(["path", "subject"]).itertuples(index=False):
+        if record.path not in cache:
+            cache.clear()
+            with np.load(record.path) as loaded:
+                cache[record.path] = {k: loaded[k] for k in loaded.files if k.startswith("r/")}
+        r = np.asarray(cache[record.path][record.key], dtype=np.float64).ravel()
+        if record.subject not in weights:
+            groups = min(VOXEL_GROUPS, r.size)
+            labels = rng.permutation(r.size) % groups
+            counts = rng.multinomial(groups, np.full(groups, 1.0 / groups), size=n_boot).astype(np.float64)
+            weights[record.subject] = (labels, counts)
+        labels, counts = weights[record.subject]
+        if labels.size != r.size:
+            continue  # a cell with a different voxel set cannot share the subject's resampling
+        finite = np.isfinite(r)
+        sums = np.bincount(labels, weights=np.where(finite, r, 0.0), minlength=counts.shape[1])
+        sizes = np.bincount(labels, weights=finite.astype(float), minlength=counts.shape[1])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            means[record.subject][(int(record.step), int(record.layer))] = (counts @ sums) / (counts @ sizes)
+    return subjects, means
+
+
+def _best_layer(curve: BrainCurve, values: dict[tuple[int, int], np.ndarray], n_boot: int) -> np.ndarray:
+    """(n_boot, checkpoints): the best layer's replicate value at each checkpoint."""
+    layers = curve.layer_map.index.to_numpy()
+    out = np.full((n_boot, len(curve.steps)), np.nan)
+    for j, step in enumerate(curve.steps):
+        stack = np.array([values.get((int(step), int(layer)), np.full(n_boot, np.nan)) for layer in layers])
+        if np.isfinite(stack).any():
+            out[:, j] = np.nanmax(np.where(np.isfinite(stack), stack, -np.inf), axis=0)
+    return out
+
+
+def _nanmean(matrix: np.ndarray) -> np.ndarray:
+    """Row means ignoring NaN (NaN where a row has no finite value), without warnings."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(np.where(np.isfinite(matrix), matrix, np.nan), axis=1)
+
+
+def _subject_draws(n_subjects: int, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    return rng.integers(0, n_subjects, size=(n_boot, n_subjects))
+
+
+def brain_replicates(curve: BrainCurve, arrays: pd.DataFrame | None, n_boot: int, seed: int) -> Replicates:
+    """Replicate curves for ``curve`` from per-voxel arrays, else from per-subject table rows."""
+    rng = np.random.default_rng(seed)
+    if n_boot <= 0:
+        return Replicates(np.empty((0, len(curve.steps))), "none")
+    if arrays is not None and not arrays.empty:
+        subjects, means = _voxel_means(curve, arrays, n_boot, rng)
+        draws = _subject_draws(len(subjects), n_boot, rng)
+        cells = set().union(*(m.keys() for m in means.values()))
+        values = {}
+        for cell in cells:
+            stack = np.array([means[s].get(cell, np.full(n_boot, np.nan)) for s in subjects])  # (S, B)
+            picked = stack[draws, np.arange(n_boot)[:, None]]  # (B, S)
+            values[cell] = _nanmean(picked)
+        return Replicates(_best_layer(curve, values, n_boot), "voxels+subjects")
+    per_subject = curve.subjects
+    if per_subject is None or len(per_subject.index) < 2:
+        return Replicates(np.empty((0, len(curve.steps))), "none")
+    draws = _subject_draws(len(per_subject.index), n_boot, rng)
+    matrix = per_subject.to_numpy(float)  # (S, cells)
+    values = {}
+    for j, (step, layer) in enumerate(per_subject.columns):
+        column = matrix[:, j][draws]  # (B, S)
+        values[(int(step), int(layer))] = _nanmean(column)
+    return Replicates(_best_layer(curve, values, n_boot), "subjects")

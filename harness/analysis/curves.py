@@ -1,0 +1,179 @@
+"""Curves over training tokens, per model: brain alignment, task behaviour and internal metrics.
+
+Choices made here (and documented in the README):
+
+* brain alignment = metric ``r_mean`` at scope ``mean`` (average over subjects); the curve takes the
+  best layer at each checkpoint, and the layer x checkpoint map keeps every layer;
+* instruction following = offline task scope ``instruction``, metric ``follows_format``;
+* correctness = scope ``instruction``, metric ``correct``;
+* task accuracy = the mean over task scopes (every task target) of one accuracy each: ``correct``
+  where the scope reports it, else ``acc``; perplexity-like metrics are not accuracies;
+* an internal metric's curve is its mean over the swept layers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+BRAIN_METRIC = "r_mean"
+BRAIN_SCOPE = "mean"
+INSTRUCTION_SCOPE = "instruction"
+INSTRUCTION_METRIC = "follows_format"
+CORRECT_METRIC = "correct"
+ACCURACY_METRICS = ("correct", "acc")
+
+
+def token_positions(tokens: np.ndarray) -> np.ndarray:
+    """Tokens as positions on a log axis: checkpoint 0 is drawn at half the first nonzero count."""
+    tokens = np.asarray(tokens, dtype=float)
+    positive = tokens[tokens > 0]
+    floor = positive.min() / 2 if positive.size else 1.0
+    return np.where(tokens > 0, tokens, floor)
+
+
+def log_tokens(tokens: np.ndarray) -> np.ndarray:
+    """log10 of ``token_positions`` (the x the change-point model is fitted on)."""
+    return np.log10(token_positions(tokens))
+
+
+@dataclass
+class Series:
+    """One curve: value per checkpoint (ascending steps), with the tokens seen at each."""
+
+    name: str
+    steps: np.ndarray
+    tokens: np.ndarray
+    values: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+
+@dataclass
+class BrainCurve:
+    """Brain alignment of one model on one brain target."""
+
+    model: str
+    target: str
+    layer_map: pd.DataFrame  # index layer, columns step; r_mean (mean over subjects)
+    steps: np.ndarray
+    tokens: np.ndarray
+    values: np.ndarray  # best layer per checkpoint
+    best_layer: np.ndarray
+    subjects: pd.DataFrame  # index subject, columns (step, layer): per-subject r_mean
+
+    def series(self) -> Series:
+        return Series(f"{self.target} r_mean (best layer)", self.steps, self.tokens, self.values)
+
+
+@dataclass
+class ModelCurves:
+    """Every curve of one model in a run."""
+
+    model: str
+    family: str
+    brain: dict[str, BrainCurve] = field(default_factory=dict)  # brain target -> curve
+    instruction: Series | None = None
+    correctness: Series | None = None
+    accuracy: Series | None = None
+    tasks: dict[str, Series] = field(default_factory=dict)  # "target:scope:metric" -> curve
+    metrics: dict[str, Series] = field(default_factory=dict)  # metric name -> mean over layers
+
+
+def _series(name: str, frame: pd.DataFrame) -> Series | None:
+    """Mean value per (step, tokens) of the rows in ``frame``."""
+    if frame.empty:
+        return None
+    grouped = frame.groupby(["step", "tokens"], sort=True)["value"].mean().reset_index()
+    grouped = grouped[np.isfinite(grouped["value"])]
+    if grouped.empty:
+        return None
+    return Series(name, grouped["step"].to_numpy(), grouped["tokens"].to_numpy(), grouped["value"].to_numpy(float))
+
+
+def brain_curve(frame: pd.DataFrame, model: str, target: str) -> BrainCurve | None:
+    """The best-layer curve and the layer x checkpoint map for ``model`` on brain ``target``."""
+    rows = frame[(frame["model"] == model) & (frame["kind"] == "brain") & (frame["target"] == target)
+                 & (frame["metric"] == BRAIN_METRIC) & frame["layer"].notna()]
+    mean = rows[rows["scope"] == BRAIN_SCOPE]
+    if mean.empty:
+        return None
+    layer_map = mean.pivot_table(index="layer", columns="step", values="value", aggfunc="mean").sort_index()
+    tokens_by_step = mean.groupby("step")["tokens"].first().reindex(layer_map.columns)
+    values = layer_map.to_numpy(float)
+    valid = np.isfinite(values).any(axis=0)
+    layer_map = layer_map.loc[:, valid]
+    values = values[:, valid]
+    best_index = np.nanargmax(np.where(np.isfinite(values), values, -np.inf), axis=0)
+    subjects = rows[rows["scope"] != BRAIN_SCOPE]
+    per_subject = subjects.pivot_table(index="scope", columns=["step", "layer"], values="value", aggfunc="mean")
+    return BrainCurve(
+        model=model, target=target, layer_map=layer_map,
+        steps=layer_map.columns.to_numpy(), tokens=tokens_by_step[layer_map.columns].to_numpy(),
+        values=values[best_index, np.arange(values.shape[1])],
+        best_layer=layer_map.index.to_numpy()[best_index].astype(int), subjects=per_subject,
+    )
+
+
+def accuracy_rows(tasks: pd.DataFrame) -> pd.DataFrame:
+    """One accuracy row per (target, scope, step): ``correct`` where reported, else ``acc``."""
+    rows = tasks[tasks["metric"].isin(ACCURACY_METRICS)].copy()
+    if rows.empty:
+        return rows
+    rows["_rank"] = rows["metric"].map({m: i for i, m in enumerate(ACCURACY_METRICS)})
+    best = rows.groupby(["target", "scope"])["_rank"].transform("min")
+    return rows[rows["_rank"] == best].drop(columns="_rank")
+
+
+def model_curves(frame: pd.DataFrame, model: str) -> ModelCurves:
+    """All curves of one model."""
+    rows = frame[frame["model"] == model]
+    family = str(rows["family"].iloc[0]) if len(rows) else ""
+    curves = ModelCurves(model=model, family=family)
+    for target in sorted(rows.loc[rows["kind"] == "brain", "target"].unique()):
+        curve = brain_curve(frame, model, target)
+        if curve is not None:
+            curves.brain[target] = curve
+    tasks = rows[rows["kind"] == "task"]
+    instruction = tasks[tasks["scope"] == INSTRUCTION_SCOPE]
+    curves.instruction = _series("instruction following", instruction[instruction["metric"] == INSTRUCTION_METRIC])
+    curves.correctness = _series("correctness (instruction)", instruction[instruction["metric"] == CORRECT_METRIC])
+    accuracy = accuracy_rows(tasks)
+    if not accuracy.empty:
+        per_scope = accuracy.groupby(["step", "tokens", "target", "scope"])["value"].mean().reset_index()
+        curves.accuracy = _series("task accuracy", per_scope)
+    for (target, scope, metric), group in tasks.groupby(["target", "scope", "metric"], sort=True):
+        series = _series(f"{target}:{scope}:{metric}", group)
+        if series is not None:
+            curves.tasks[series.name] = series
+    for metric, group in rows[rows["kind"] == "metric"].groupby("metric", sort=True):
+        series = _series(str(metric), group)
+        if series is not None:
+            curves.metrics[str(metric)] = series
+    return curves
+
+
+def all_curves(frame: pd.DataFrame) -> list[ModelCurves]:
+    """Curves of every model in a run, in table order."""
+    return [model_curves(frame, model) for model in dict.fromkeys(frame["model"])]
+
+
+def segment_change(series: Series | None, start_tokens: float, end_tokens: float) -> float | None:
+    """Fitted change of ``series`` over [start, end] tokens (least squares on log tokens).
+
+    None when fewer than two of its checkpoints fall in the interval.
+    """
+    if series is None:
+        return None
+    inside = (series.tokens >= start_tokens) & (series.tokens <= end_tokens) & np.isfinite(series.values)
+    if inside.sum() < 2:
+        return None
+    x = log_tokens(series.tokens)[inside]
+    y = series.values[inside]
+    if np.ptp(x) == 0:
+        return None
+    slope = np.polyfit(x, y, 1)[0]
+    return float(slope * (x.max() - x.min()))

@@ -1,0 +1,110 @@
+"""Reading a run directory for analysis: the long results table, the config and the voxel arrays.
+
+Everything the analysis reads from a run goes through the functions here, so the source (the run
+store or the exported CSV tables) can change without touching the analysis itself.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from harness.errors import DataError
+
+RESULT_COLUMNS = [
+    "model", "family", "step", "tokens", "revision", "commit", "kind", "target", "plugin", "layer",
+    "scope", "metric", "value", "stderr", "seed", "config_hash", "data_hash", "plugin_version",
+]
+STORE_NAME = "store.sqlite"
+PHASES_TABLE = "phases.csv"
+_ARRAY_NAME = re.compile(r"^(?P<model>.+?)__(?P<target>.+?)__(?:step)?(?P<step>\d+)__(?:layer|L)?(?P<layer>\d+)$")
+
+
+def _store(run_dir: Path):
+    """The run's store when it has one and the store module is available, else None."""
+    if not (run_dir / STORE_NAME).is_file():
+        return None
+    try:
+        from harness.store import RunStore
+    except ImportError:  # pragma: no cover - the store lands with the core
+        return None
+    return RunStore(run_dir)
+
+
+def _normalise(frame: pd.DataFrame, source: str) -> pd.DataFrame:
+    missing = [c for c in ("model", "step", "tokens", "kind", "target", "layer", "scope", "metric", "value") if c not in frame]
+    if missing:
+        raise DataError(f"{source}: not a result table; missing columns: {', '.join(missing)}")
+    frame = frame.copy()
+    for column in RESULT_COLUMNS:
+        if column not in frame:
+            frame[column] = pd.NA
+    frame["layer"] = pd.to_numeric(frame["layer"], errors="coerce").astype("Int64")
+    frame["step"] = pd.to_numeric(frame["step"]).astype("int64")
+    frame["tokens"] = pd.to_numeric(frame["tokens"]).astype("int64")
+    frame["value"] = pd.to_numeric(frame["value"], errors="coerce").astype(float)
+    frame["stderr"] = pd.to_numeric(frame["stderr"], errors="coerce").astype(float)
+    for column in ("model", "family", "kind", "target", "plugin", "scope", "metric"):
+        frame[column] = frame[column].fillna("").astype(str)
+    return frame
+
+
+def load_results(run_dir: Path) -> pd.DataFrame:
+    """All result rows of a run in the long format (from the store, else RUN/tables/*.csv)."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise DataError(f"{run_dir}: no such run directory")
+    store = _store(run_dir)
+    if store is not None:
+        with store:
+            return _normalise(store.results_frame(), str(run_dir / STORE_NAME))
+    tables = sorted(p for p in (run_dir / "tables").glob("*.csv") if "__" in p.stem)
+    if not tables:
+        raise DataError(f"{run_dir}: no result tables (expected tables/<model>__<target>.csv)")
+    frames = [pd.read_csv(p, keep_default_na=False, na_values=[""]) for p in tables]
+    frame = pd.concat([_normalise(f, str(p)) for f, p in zip(frames, tables)], ignore_index=True)
+    return frame.sort_values(["model", "step", "kind", "target", "layer", "scope", "metric"], kind="stable").reset_index(drop=True)
+
+
+def load_config_text(run_dir: Path) -> str:
+    """The run's config copy as text ('' when absent)."""
+    path = Path(run_dir) / "config.yaml"
+    return path.read_text(encoding="utf-8") if path.is_file() else ""
+
+
+def voxel_array_index(run_dir: Path) -> pd.DataFrame:
+    """Per-voxel r arrays of brain cells: columns model, target, step, layer, subject, path, key.
+
+    Read from the store's artifact records; a run without a store may name its files
+    ``arrays/<model>__<target>__<step>__<layer>.npz`` holding keys ``r/<subject>``.
+    """
+    run_dir = Path(run_dir)
+    columns = ["model", "target", "step", "layer", "subject", "path", "key"]
+    store = _store(run_dir)
+    rows: list[dict] = []
+    if store is not None:
+        with store:
+            artifacts = store.artifacts_frame()
+        for record in artifacts.itertuples(index=False):
+            if str(record.name).startswith("r/") and record.layer is not None and not pd.isna(record.layer):
+                rows.append({
+                    "model": record.model, "target": record.target, "step": int(record.step), "layer": int(record.layer),
+                    "subject": str(record.name)[2:], "path": run_dir / record.path, "key": record.name,
+                })
+    else:
+        import numpy as np
+
+        for path in sorted((run_dir / "arrays").glob("*.npz")):
+            match = _ARRAY_NAME.match(path.stem)
+            if not match:
+                continue
+            with np.load(path) as arrays:
+                keys = [k for k in arrays.files if k.startswith("r/")]
+            for key in keys:
+                rows.append({
+                    "model": match["model"], "target": match["target"], "step": int(match["step"]),
+                    "layer": int(match["layer"]), "subject": key[2:], "path": path, "key": key,
+                })
+    return pd.DataFrame(rows, columns=columns)

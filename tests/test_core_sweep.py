@@ -1,0 +1,127 @@
+"""The sweep runner and run store: tables, resume, --force, failing cells, and SIGKILL safety."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from harness.config import load_config
+from harness.runner import run_sweep
+from harness.store import RunStore
+from harness.tables import read_table
+from tests.support.plugin_packages import TOY_PLUGINS, activate, write_plugin_package
+
+CONFIG = """
+run: {run}
+seed: 3
+models:
+  - family: toyfamily
+    label: toy
+    checkpoints: all
+tasks:
+  - task: toytask
+    options: {{sleep: {sleep}, fail_at: {fail_at}}}
+analyze: false
+"""
+
+
+@pytest.fixture
+def site(tmp_path, monkeypatch):
+    site = write_plugin_package(tmp_path / "site", "toyplug", TOY_PLUGINS)
+    activate(site, monkeypatch)
+    monkeypatch.setenv("HARNESS_PLUGINS", "toyplug")
+    return site
+
+
+def _config(tmp_path: Path, run: str, sleep: float = 0.0, fail_at: str = "null") -> Path:
+    path = tmp_path / f"{run}.yaml"
+    path.write_text(CONFIG.format(run=tmp_path / run, sleep=sleep, fail_at=fail_at), encoding="utf-8")
+    return path
+
+
+def test_sweep_writes_long_tables_with_provenance(site, tmp_path):
+    summary = run_sweep(load_config(_config(tmp_path, "run")), show_progress=False)
+    assert (summary.planned, summary.done, summary.failed) == (5, 5, 0)
+    table = read_table(tmp_path / "run" / "tables" / "toy__toytask.csv")
+    assert len(table) == 10  # 5 checkpoints x 2 scopes
+    pd.testing.assert_frame_equal(table, read_table(tmp_path / "run" / "tables" / "toy__toytask.parquet"), check_dtype=False)
+    row = table[(table.step == 4) & (table.scope == "a")].iloc[0]
+    assert row.value == pytest.approx(0.4 + 0.03) and row.tokens == 4000 and row.commit == "c4"
+    assert row.revision == "step4" and row.seed == 3 and row.plugin == "toytask" and pd.isna(row.layer)
+    cells = RunStore(tmp_path / "run").cells_frame()
+    assert set(cells.status) == {"done"} and (cells.elapsed >= 0).all()
+    assert "torch" in cells.provenance.iloc[0] and cells.config_hash.nunique() == 1
+    assert (tmp_path / "run" / "config.yaml").is_file()
+
+
+def test_rerun_skips_done_cells_and_force_recomputes(site, tmp_path):
+    config = load_config(_config(tmp_path, "run"))
+    run_sweep(config, show_progress=False)
+    again = run_sweep(config, show_progress=False)
+    assert (again.skipped, again.done) == (5, 0)
+    forced = run_sweep(config, force=True, show_progress=False)
+    assert (forced.skipped, forced.done) == (0, 5)
+    assert len(RunStore(tmp_path / "run").results_frame()) == 10
+
+
+def test_failing_cell_is_recorded_and_the_sweep_goes_on(site, tmp_path):
+    config = load_config(_config(tmp_path, "run", fail_at="2"))
+    summary = run_sweep(config, show_progress=False)
+    assert (summary.done, summary.failed) == (4, 1)
+    cells = RunStore(tmp_path / "run").cells_frame()
+    failed = cells[cells.status == "failed"].iloc[0]
+    assert failed.step == 2 and "RuntimeError: toytask cannot score step 2" in failed.error
+    assert 2 not in set(RunStore(tmp_path / "run").results_frame().step)
+    retried = run_sweep(config, show_progress=False)  # failed cells are retried, finished ones not
+    assert (retried.skipped, retried.failed) == (4, 1)
+
+
+def test_changed_settings_recompute_the_cells(site, tmp_path):
+    run_sweep(load_config(_config(tmp_path, "run")), show_progress=False)
+    text = _config(tmp_path, "run").read_text().replace("seed: 3", "seed: 4")
+    path = tmp_path / "run.yaml"
+    path.write_text(text)
+    summary = run_sweep(load_config(path), show_progress=False)
+    assert summary.done == 5
+    assert set(RunStore(tmp_path / "run").results_frame().seed) == {4}
+
+
+def _done_count(store: Path) -> int:
+    if not store.is_file():
+        return 0
+    try:
+        with sqlite3.connect(store, timeout=1) as db:
+            return db.execute("SELECT count(*) FROM cells WHERE status = 'done'").fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0
+
+
+def test_sigkill_mid_sweep_then_rerun_equals_an_uninterrupted_run(site, tmp_path):
+    reference = run_sweep(load_config(_config(tmp_path, "clean", sleep=0.0)), show_progress=False)
+    assert reference.done == 5
+    killed = _config(tmp_path, "killed", sleep=0.4)
+    env = {**os.environ, "PYTHONPATH": f"{site}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    process = subprocess.Popen([sys.executable, "-m", "harness.cli", "sweep", str(killed), "--quiet"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    store = tmp_path / "killed" / "store.sqlite"
+    deadline = time.time() + 60
+    while _done_count(store) < 2 and time.time() < deadline:
+        time.sleep(0.05)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    interrupted = _done_count(store)
+    assert 2 <= interrupted < 5
+    resumed = run_sweep(load_config(killed), show_progress=False)
+    assert resumed.skipped == interrupted and resumed.done == 5 - interrupted
+    clean = read_table(tmp_path / "clean" / "tables" / "toy__toytask.csv")
+    after = read_table(tmp_path / "killed" / "tables" / "toy__toytask.csv")
+    columns = [c for c in clean.columns if c != "config_hash"]  # the configs differ in 'sleep' only
+    pd.testing.assert_frame_equal(clean[columns], after[columns], check_dtype=False)
+    assert not list((tmp_path / "killed").rglob("*.tmp"))
