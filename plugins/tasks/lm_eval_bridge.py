@@ -1,0 +1,161 @@
+"""Run lm-evaluation-harness on a checkpoint already in memory and turn its results into Scores.
+
+Shared by the ``lm_eval`` task plugin and the offline suite: one place builds lm-eval's HFLM
+wrapper around the loaded model (no reload), keeps task indexes between calls, translates
+lm-eval's failures into one-line harness errors and reads every metric with its stderr.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import re
+from collections.abc import Mapping, Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from harness.errors import ConfigError, DataError, did_you_mean
+from harness.interfaces import LoadedModel, Score
+
+_SKIP_KEYS = {"alias", "name", "sample_len", "samples", " "}
+_HUB_ID = re.compile(r"'([\w.-]+(?:/[\w.-]+)?)' (?:on|from|doesn't)")
+
+
+def task_manager(include_paths: tuple[str, ...] = (), include_defaults: bool = True) -> Any:
+    """An lm-eval ``TaskManager`` over the built-in tasks and/or ``include_paths``.
+
+    Kept between calls (indexing lm-eval's own tasks takes seconds) until a YAML file under
+    ``include_paths`` changes.
+    """
+    stamps = tuple(_yaml_stamp(Path(p)) for p in include_paths)
+    return _cached_manager(tuple(include_paths), include_defaults, stamps)
+
+
+def _yaml_stamp(path: Path) -> tuple[int, int]:
+    if path.is_file():
+        return 1, path.stat().st_mtime_ns
+    files = [f for pattern in ("*.yaml", "*.yml") for f in path.rglob(pattern)]
+    return len(files), max((f.stat().st_mtime_ns for f in files), default=0)
+
+
+@lru_cache(maxsize=8)
+def _cached_manager(include_paths: tuple[str, ...], include_defaults: bool, _stamps: tuple) -> Any:
+    from lm_eval.tasks import TaskManager
+
+    return TaskManager(include_path=list(include_paths) or None, include_defaults=include_defaults)
+
+
+def check_task_names(names: Sequence[str], manager: Any, where: str) -> None:
+    """Raise ``ConfigError`` for a name that is neither a registered task/group/tag nor a YAML file."""
+    known = set(manager.all_tasks)
+    for name in names:
+        if name in known or (name.endswith((".yaml", ".yml")) and Path(name).is_file()):
+            continue
+        raise ConfigError(
+            f"{where}: unknown lm-eval task {name!r}{did_you_mean(name, known)}; "
+            "give a registered task, group or tag name, a YAML file path, or add its folder to include_path"
+        )
+
+
+def make_lm(loaded: LoadedModel, *, batch_size: int, max_length: int | None = None) -> Any:
+    """lm-eval's HFLM wrapped around the in-memory model and tokenizer."""
+    from lm_eval.models.huggingface import HFLM
+
+    if loaded.model is None:
+        raise DataError(f"lm_eval: checkpoint {loaded.identity} was released before evaluation")
+    quiet = logging.getLogger("lm_eval.models.huggingface")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)  # the "pretrained is not a str" warning is expected here
+    try:
+        return HFLM(pretrained=loaded.model, tokenizer=loaded.tokenizer, batch_size=batch_size, max_length=max_length)
+    finally:
+        quiet.setLevel(level)
+
+
+def evaluate(
+    loaded: LoadedModel,
+    tasks: Sequence[str],
+    *,
+    manager: Any,
+    seed: int,
+    batch_size: int = 8,
+    num_fewshot: int | None = None,
+    limit: int | float | None = None,
+    bootstrap_iters: int = 1000,
+    max_length: int | None = None,
+    where: str = "lm_eval",
+) -> dict[str, Any]:
+    """``lm_eval.simple_evaluate`` on the loaded model; lm-eval's results dict."""
+    from lm_eval import simple_evaluate
+
+    lm = make_lm(loaded, batch_size=batch_size, max_length=max_length)
+    os.environ.setdefault("DISABLE_MULTIPROC", "1")  # bootstrap in-process: no worker pool per cell
+    try:
+        results = simple_evaluate(
+            model=lm,
+            tasks=list(tasks),
+            num_fewshot=num_fewshot,
+            limit=limit,
+            bootstrap_iters=bootstrap_iters,
+            task_manager=manager,
+            log_samples=False,
+            random_seed=seed,
+            numpy_random_seed=seed,
+            torch_random_seed=seed,
+            fewshot_random_seed=seed,
+        )
+    except (ConnectionError, TimeoutError) as exc:
+        raise DataError(_offline_message(where, tasks, exc)) from exc
+    except Exception as exc:  # datasets raises its own offline / missing-file errors
+        if _looks_offline(exc):
+            raise DataError(_offline_message(where, tasks, exc)) from exc
+        raise
+    if results is None:  # only on non-zero ranks of a distributed run
+        return {"results": {}}
+    return results
+
+
+def scores_from_results(results: Mapping[str, Any], scopes: Mapping[str, str] | None = None) -> list[Score]:
+    """One Score per task (or group) and metric; ``scopes`` renames lm-eval task names."""
+    scores: list[Score] = []
+    for task, metrics in results.get("results", {}).items():
+        scope = (scopes or {}).get(task, task)
+        for key, value in metrics.items():
+            if key in _SKIP_KEYS or "_stderr" in key or not _is_number(value):
+                continue
+            metric, _, filt = key.partition(",")
+            stderr_key = f"{metric}_stderr,{filt}" if filt else f"{metric}_stderr"
+            stderr = metrics.get(stderr_key)
+            name = metric if filt in ("", "none") else f"{metric},{filt}"
+            scores.append(Score(metric=name, value=float(value), stderr=float(stderr) if _is_number(stderr) else None, scope=scope))
+    return scores
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isnan(float(value))
+
+
+def _looks_offline(exc: BaseException) -> bool:
+    for err in (exc, exc.__cause__, exc.__context__):
+        if err is None:
+            continue
+        kind = type(err).__name__
+        text = str(err)
+        if kind in ("OfflineModeIsEnabled", "LocalEntryNotFoundError", "DatasetNotFoundError") or "Couldn't reach" in text:
+            return True
+        if isinstance(err, ConnectionError):
+            return True
+    return False
+
+
+def _offline_message(where: str, tasks: Sequence[str], exc: BaseException) -> str:
+    quoted = _HUB_ID.findall(" ".join(str(e) for e in (exc, exc.__cause__) if e is not None))
+    dataset = f"dataset {quoted[0]!r}" if quoted else "its dataset"
+    offline = any(os.environ.get(v, "").strip() not in ("", "0") for v in ("HF_DATASETS_OFFLINE", "HF_HUB_OFFLINE"))
+    why = "offline mode is on (HF_DATASETS_OFFLINE/HF_HUB_OFFLINE)" if offline else "the Hugging Face Hub cannot be reached"
+    return (
+        f"{where}: task {', '.join(tasks)} needs {dataset} from the Hugging Face Hub but {why}; "
+        "download it into the datasets cache beforehand, or use a local YAML task via include_path"
+    )

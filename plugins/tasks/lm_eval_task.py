@@ -1,0 +1,73 @@
+"""The ``lm_eval`` task: any lm-evaluation-harness task, group or YAML file, on the checkpoint in memory.
+
+Every metric lm-eval reports becomes one Score (scope = lm-eval task or group name, metric = its
+metric key without the ``,none`` filter suffix, stderr from the matching ``_stderr`` key).
+Tasks whose dataset lives on the Hugging Face Hub fail with one line when the hub is unreachable.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator
+
+from harness import LoadedModel, PluginOptions, Score, Task, hookimpl
+from harness.errors import ConfigError
+from harness_plugins.tasks import lm_eval_bridge
+
+
+class LmEvalTask(Task):
+    """lm-evaluation-harness tasks by name (or YAML path), run through lm-eval's HFLM wrapper."""
+
+    name = "lm_eval"
+    version = "1.0"
+
+    class Options(PluginOptions):
+        tasks: list[str] = Field(min_length=1, description="lm-eval task/group/tag names or YAML file paths")
+        include_path: list[str] = Field(default_factory=list, description="folders of extra YAML tasks")
+        include_defaults: bool = True  # index lm-eval's built-in tasks too (slow to index: ~10 s once)
+        num_fewshot: int | None = Field(default=None, ge=0)
+        limit: float | None = Field(default=None, gt=0, description="items per task; < 1 = fraction")
+        batch_size: int = Field(default=8, ge=1)
+        bootstrap_iters: int = Field(default=1000, ge=0, description="bootstrap draws for stderrs; 0 = none")
+        max_length: int | None = Field(default=None, ge=1, description="context length; default from the model config")
+
+        @field_validator("tasks", mode="before")
+        @classmethod
+        def _one_or_many(cls, value: object) -> object:
+            return [value] if isinstance(value, str) else value
+
+        @field_validator("include_path", mode="before")
+        @classmethod
+        def _paths(cls, value: object) -> object:
+            return [value] if isinstance(value, str) else value
+
+    def evaluate(self, model: LoadedModel, *, seed: int, workdir: Path) -> list[Score]:
+        opts = self.options
+        paths = []
+        for folder in opts.include_path:
+            path = Path(folder).expanduser()
+            if not path.exists():
+                raise ConfigError(f"lm_eval task options: include_path {folder!r} does not exist")
+            paths.append(str(path.resolve()))
+        manager = lm_eval_bridge.task_manager(tuple(paths), opts.include_defaults)
+        lm_eval_bridge.check_task_names(opts.tasks, manager, "lm_eval task options")
+        limit = None if opts.limit is None else (int(opts.limit) if opts.limit >= 1 else opts.limit)
+        results = lm_eval_bridge.evaluate(
+            model,
+            opts.tasks,
+            manager=manager,
+            seed=seed,
+            batch_size=opts.batch_size,
+            num_fewshot=opts.num_fewshot,
+            limit=limit,
+            bootstrap_iters=opts.bootstrap_iters,
+            max_length=opts.max_length,
+            where="lm_eval",
+        )
+        return lm_eval_bridge.scores_from_results(results)
+
+
+@hookimpl
+def register_tasks(register):
+    register(LmEvalTask)
