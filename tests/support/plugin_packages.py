@@ -92,3 +92,105 @@ from harness import hookimpl
 def register_metrics(register):
     register(object)
 '''
+
+
+TINY_GPT_PLUGINS = '''
+import numpy as np
+import torch
+from tokenizers import Tokenizer, models, pre_tokenizers, trainers, decoders
+from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+
+from harness import hookimpl, BrainDataset, Checkpoint, LoadedModel, Metric, ModelFamily, PluginOptions, Score, Story, SubjectData
+
+TEXT = "the cat sat on the mat and the dog ran to the park while birds sang in the tall trees " * 20
+
+
+def _tokenizer():
+    tok = Tokenizer(models.BPE(unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.train_from_iterator([TEXT], trainers.BpeTrainer(vocab_size=300, special_tokens=["<unk>", "<eos>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    return PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", eos_token="<eos>", pad_token="<eos>")
+
+
+class TinyGpt(ModelFamily):
+    """Random 2-block GPT-2s, one per 'step', different weights per step (seeded)."""
+
+    name = "tinygpt"
+
+    class Options(PluginOptions):
+        steps: list[int] = [0, 10, 100]
+
+    def checkpoints(self):
+        return [Checkpoint(s, s * 4096, f"step{s}") for s in self.options.steps]
+
+    def num_layers(self):
+        return 3
+
+    def load(self, checkpoint, device="cpu"):
+        torch.manual_seed(checkpoint.step)
+        config = GPT2Config(vocab_size=300, n_positions=128, n_embd=16, n_layer=2, n_head=2)
+        model = GPT2LMHeadModel(config).eval()
+        return LoadedModel(model, _tokenizer(), checkpoint, identity="tinygpt", commit=f"seed{checkpoint.step}")
+
+
+class Distance(Metric):
+    """Mean absolute difference to the previous and to the final checkpoint's activations."""
+
+    name = "distance"
+    needs_reference = True
+
+    def compute(self, activations, context):
+        scores = [Score("n_words", float(len(activations)))]
+        for which, fetch in (("previous", context.previous), ("final", context.final)):
+            other = fetch()
+            if other is not None:
+                scores.append(Score(f"distance_{which}", float(np.abs(activations - other).mean())))
+        return scores
+
+
+class ToyBrain(BrainDataset):
+    """Four short stories and two subjects whose 40 voxels follow word rate plus noise."""
+
+    name = "toybrain"
+
+    def stories(self):
+        words = TEXT.split()
+        out = {}
+        for index in range(4):
+            chunk = tuple(words[index * 60:(index + 1) * 60])
+            onsets = np.arange(len(chunk)) * 0.4 + 1.0
+            out[f"story{index}"] = Story(f"story{index}", chunk, onsets, onsets + 0.3)
+        return out
+
+    def subjects(self):
+        return ["s1", "s2"]
+
+    def load_subject(self, subject):
+        rng = np.random.default_rng(len(subject) + int(subject[1:]))
+        responses, times = {}, {}
+        for name, story in self.stories().items():
+            n = int(story.offsets[-1] // 2.0) + 4
+            times[name] = np.arange(n) * 2.0 + 1.0
+            rate = np.histogram(story.onsets, bins=np.append(times[name] - 1.0, times[name][-1] + 1.0))[0]
+            responses[name] = (np.outer(rate, rng.normal(size=40)) + rng.normal(size=(n, 40))).astype(np.float32)
+        return SubjectData(responses=responses, tr_times=times)
+
+    def split(self):
+        return ["story0", "story1", "story2"], ["story3"]
+
+
+@hookimpl
+def register_model_families(register):
+    register(TinyGpt)
+
+
+@hookimpl
+def register_brain_datasets(register):
+    register(ToyBrain)
+
+
+@hookimpl
+def register_metrics(register):
+    register(Distance)
+'''
