@@ -28,7 +28,7 @@ class Window:
 
 
 def plan_windows(spans: np.ndarray, num_tokens: int, context: int, stride: int, *, story: str = "") -> list[Window]:
-    """Windows of at most ``context`` tokens advancing by ``stride`` (less where a word would be cut)."""
+    """Windows of at most ``context`` tokens advancing by about ``stride`` (less where a word would be cut)."""
     if context < 1 or stride < 1:
         raise ValueError("context and stride must be positive")
     num_words = spans.shape[0]
@@ -42,12 +42,15 @@ def plan_windows(spans: np.ndarray, num_tokens: int, context: int, stride: int, 
         stop = min(start + context, num_tokens)
         # words are in token order, so the words that fit end at the first one that does not
         end_word = next_word + int(np.searchsorted(spans[next_word:, 1], stop, side="left"))
-        if end_word == next_word:  # cannot happen: the next word starts at or after `start` and fits
+        if end_word == next_word:  # cannot happen: `start` is chosen so that the next word fits
             raise AssertionError("window planning made no progress")
         windows.append(Window(start, stop, np.arange(next_word, end_word, dtype=np.int64)))
         next_word = end_word
         if next_word < num_words:
-            start = min(start + stride, int(spans[next_word, 0]))
+            # advance by the stride, but at least far enough for the next word to end inside the
+            # window and never past its first token
+            first, last = int(spans[next_word, 0]), int(spans[next_word, 1])
+            start = min(max(start + stride, last - context + 1), first)
     return windows
 
 
