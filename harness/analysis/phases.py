@@ -1,0 +1,270 @@
+"""The triple-phase analysis: change points on the brain-alignment curve, labelled by signature.
+
+Nakagi et al. (2025) describe three phases over training: (1) *surge*, brain alignment rises while
+instruction following rises; (2) *detachment*, brain alignment falls while task accuracy stagnates;
+(3) *realignment*, brain alignment and task accuracy rise together. Here the brain curve (best layer
+per checkpoint) is cut into piecewise-linear segments in log tokens (``changepoints``); adjacent
+segments with the same trend (rising, falling, flat) are merged into one phase; then phases are
+labelled in order (surge before detachment before realignment) only where the behavioural evidence
+does not contradict the signature. Anything else is labelled ``none`` with the reason, and a curve
+without change points has no phases at all: the pattern is reported as absent, never forced.
+Boundaries get bootstrap intervals from replicate curves (subjects and voxels resampled).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from harness.analysis.bootstrap import Replicates
+from harness.analysis.changepoints import choose_changes, fixed_changes, segment
+from harness.analysis.curves import BrainCurve, ModelCurves, Series, log_tokens, segment_change
+
+LABELS = ("surge", "detachment", "realignment")
+PHASE_COLUMNS = [
+    "model", "family", "target", "phase_index", "phase", "start_tokens", "start_lo", "start_hi",
+    "end_tokens", "end_lo", "end_hi", "brain_trend", "brain_start", "brain_end", "instruction_delta",
+    "accuracy_delta", "confirmed", "evidence", "pattern", "support", "ci_method", "n_boot",
+]
+
+
+@dataclass(frozen=True)
+class PhaseSettings:
+    """Knobs of the phase analysis."""
+
+    n_boot: int = 200  # bootstrap replicates for boundary intervals (0 = none)
+    ci: float = 0.95  # interval coverage
+    max_changes: int = 4  # most change points considered
+    rise_tol: float = 0.05  # change of a 0-1 task score over a phase that counts as rising
+    seed: int = 0
+
+
+@dataclass
+class Boundary:
+    """A phase boundary: the first checkpoint of the new phase, with its bootstrap interval."""
+
+    index: int
+    tokens: int
+    lo: float = float("nan")
+    hi: float = float("nan")
+
+
+@dataclass
+class Phase:
+    """A stretch of checkpoints with one brain-alignment trend, and its label."""
+
+    index: int
+    start: int  # first checkpoint (index into the curve)
+    end: int  # one past the last checkpoint
+    trend: str
+    start_boundary: Boundary | None
+    end_boundary: Boundary | None
+    brain_start: float
+    brain_end: float
+    label: str = "none"
+    instruction_delta: float | None = None
+    accuracy_delta: float | None = None
+    confirmed: bool = False
+    evidence: str = ""
+
+
+@dataclass
+class PhaseResult:
+    """The phases of one model on one brain target."""
+
+    model: str
+    family: str
+    target: str
+    tokens: np.ndarray
+    phases: list[Phase]
+    boundaries: list[Boundary]
+    pattern: str  # "triple-phase", "partial" or "absent"
+    summary: str
+    support: float | None  # share of bootstrap replicates choosing the same number of change points
+    ci_method: str
+    n_boot: int
+    change_points: list[int] = field(default_factory=list)  # raw change points before merging
+
+    def labels(self) -> list[str]:
+        return [p.label for p in self.phases if p.label != "none"]
+
+    def rows(self) -> list[dict]:
+        """One row per phase in the ``phases.csv`` layout."""
+        out = []
+        last_tokens = int(self.tokens[-1])
+        first_tokens = int(self.tokens[0])
+        for phase in self.phases:
+            start, end = phase.start_boundary, phase.end_boundary
+            out.append({
+                "model": self.model, "family": self.family, "target": self.target,
+                "phase_index": phase.index, "phase": phase.label,
+                "start_tokens": start.tokens if start else first_tokens,
+                "start_lo": start.lo if start else first_tokens, "start_hi": start.hi if start else first_tokens,
+                "end_tokens": end.tokens if end else last_tokens,
+                "end_lo": end.lo if end else last_tokens, "end_hi": end.hi if end else last_tokens,
+                "brain_trend": phase.trend, "brain_start": phase.brain_start, "brain_end": phase.brain_end,
+                "instruction_delta": phase.instruction_delta, "accuracy_delta": phase.accuracy_delta,
+                "confirmed": phase.confirmed, "evidence": phase.evidence, "pattern": self.pattern,
+                "support": self.support, "ci_method": self.ci_method, "n_boot": self.n_boot,
+            })
+        return out
+
+
+def _fmt(value: float | None, signed: bool = False) -> str:
+    if value is None or not np.isfinite(value):
+        return "n/a"
+    return f"{value:+.3f}" if signed else f"{value:.3f}"
+
+
+def format_tokens(tokens: float) -> str:
+    """A token count in short form: 3.2e9 -> '3.2B'."""
+    if tokens is None or not np.isfinite(tokens):
+        return "n/a"
+    for size, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if abs(tokens) >= size:
+            return f"{tokens / size:.3g}{suffix}"
+    return f"{tokens:.0f}"
+
+
+def _behaviour(series: Series | None, phase: Phase, tokens: np.ndarray) -> float | None:
+    start = tokens[phase.start]
+    end = tokens[min(phase.end, len(tokens) - 1)]  # up to where the next phase begins
+    return segment_change(series, start, end)
+
+
+def _label(phases: list[Phase], curves: ModelCurves, tokens: np.ndarray, rise_tol: float) -> None:
+    """Label phases in order, only where the behaviour does not contradict the signature."""
+    stage = 0  # 0: nothing yet; 1: surge seen; 2: detachment seen; 3: realignment seen
+    for phase in phases:
+        phase.instruction_delta = _behaviour(curves.instruction, phase, tokens)
+        phase.accuracy_delta = _behaviour(curves.accuracy, phase, tokens)
+        if_delta, acc_delta = phase.instruction_delta, phase.accuracy_delta
+        brain = f"brain r {_fmt(phase.brain_start)}->{_fmt(phase.brain_end)} ({phase.trend})"
+        ift = f"instruction following {_fmt(if_delta, True)}"
+        acct = f"task accuracy {_fmt(acc_delta, True)}"
+        if phase.trend == "rising" and stage == 0:
+            if if_delta is None:
+                phase.label, phase.evidence = "surge", f"{brain}; instruction following not measured: label from brain alone"
+                stage = 1
+            elif if_delta > rise_tol:
+                phase.label, phase.confirmed, phase.evidence = "surge", True, f"{brain}; {ift} (rising)"
+                stage = 1
+            else:
+                phase.evidence = f"{brain}; {ift}: not rising, so not the surge"
+        elif phase.trend == "falling" and stage <= 1:
+            if acc_delta is None:
+                phase.label, phase.evidence = "detachment", f"{brain}; task accuracy not measured: label from brain alone"
+                stage = 2
+            elif acc_delta <= rise_tol:
+                phase.label, phase.confirmed, phase.evidence = "detachment", True, f"{brain}; {acct} (stagnating)"
+                stage = 2
+            else:
+                phase.evidence = f"{brain}; {acct}: rising, so not a detachment"
+        elif phase.trend == "rising" and stage == 2:
+            if acc_delta is None:
+                phase.label, phase.evidence = "realignment", f"{brain}; task accuracy not measured: label from brain alone"
+                stage = 3
+            elif acc_delta > rise_tol:
+                phase.label, phase.confirmed, phase.evidence = "realignment", True, f"{brain}; {acct} (rising)"
+                stage = 3
+            else:
+                phase.evidence = f"{brain}; {acct}: not rising, so not a realignment"
+        else:
+            phase.evidence = f"{brain}; does not continue the phase sequence"
+
+
+def _intervals(boundaries: list[Boundary], x: np.ndarray, tokens: np.ndarray, replicates: Replicates,
+               n_changes: int, breaks: list[int], ci: float) -> tuple[float | None, int]:
+    """Fill boundary intervals from replicate curves; return (support, replicates used)."""
+    curves = [c for c in replicates.curves if np.isfinite(c).all()]
+    if not curves:
+        return None, 0
+    same, located = 0, []
+    for curve in curves:
+        same += len(choose_changes(x, curve)) == n_changes
+        if n_changes:
+            located.append(fixed_changes(x, curve, n_changes))
+    if located:
+        located_arr = np.array(located)  # (B, n_changes)
+        alpha = (1 - ci) / 2
+        for boundary in boundaries:
+            rank = breaks.index(boundary.index)
+            positions = tokens[located_arr[:, rank]]
+            boundary.lo = float(np.quantile(positions, alpha, method="lower"))
+            boundary.hi = float(np.quantile(positions, 1 - alpha, method="higher"))
+    return same / len(curves), len(curves)
+
+
+def detect_phases(curves: ModelCurves, curve: BrainCurve, replicates: Replicates | None = None,
+                  settings: PhaseSettings | None = None) -> PhaseResult:
+    """Phases of ``curve`` (one model on one brain target) with their evidence and intervals."""
+    settings = settings or PhaseSettings()
+    finite = np.isfinite(curve.values)
+    tokens = curve.tokens[finite].astype(np.int64)
+    y = curve.values[finite]
+    x = log_tokens(tokens)
+    breaks = choose_changes(x, y, settings.max_changes)
+    fit = segment(x, y, breaks)
+    # merge adjacent segments with the same trend: a slope change within a trend is not a new phase
+    groups: list[list] = []
+    for seg in fit.segments:
+        if groups and groups[-1][-1].trend == seg.trend:
+            groups[-1].append(seg)
+        else:
+            groups.append([seg])
+    boundaries = [Boundary(g[0].start, int(tokens[g[0].start])) for g in groups[1:]]
+    phases = []
+    for i, group in enumerate(groups):
+        start, end = group[0].start, group[-1].end
+        phases.append(Phase(
+            index=i + 1, start=start, end=end, trend=group[0].trend,
+            start_boundary=boundaries[i - 1] if i > 0 else None,
+            end_boundary=boundaries[i] if i < len(boundaries) else None,
+            brain_start=float(y[start]), brain_end=float(y[min(end, len(y) - 1)]),
+        ))
+    reps = replicates if replicates is not None and finite.all() else Replicates(np.empty((0, len(y))), "none")
+    support, used = _intervals(boundaries, x, tokens, reps, len(breaks), breaks, settings.ci)
+    if len(phases) > 1:
+        _label(phases, curves, tokens, settings.rise_tol)
+    else:
+        only = phases[0]
+        only.evidence = (f"brain r {_fmt(only.brain_start)}->{_fmt(only.brain_end)} ({only.trend} throughout); "
+                         "no change of trend in brain alignment, so no phase transition")
+    labels = [p.label for p in phases if p.label != "none"]
+    if all(label in labels for label in LABELS):
+        pattern = "triple-phase"
+    elif labels:
+        pattern = "partial"
+    else:
+        pattern = "absent"
+    result = PhaseResult(curves.model, curves.family, curve.target, tokens, phases, boundaries, pattern, "",
+                         support, reps.method if used else "none", used, list(breaks))
+    result.summary = summarise(result)
+    return result
+
+
+def summarise(result: PhaseResult) -> str:
+    """One sentence on what was found."""
+    if len(result.phases) == 1:
+        return f"pattern absent: {result.phases[0].evidence}"
+    spans = "; ".join(
+        f"{p.label if p.label != 'none' else p.trend} {format_tokens(result.tokens[p.start])}-"
+        f"{format_tokens(result.tokens[min(p.end, len(result.tokens) - 1)])}" for p in result.phases)
+    if result.pattern == "triple-phase":
+        head = "triple-phase pattern found"
+    elif result.pattern == "partial":
+        missing = [label for label in LABELS if label not in result.labels()]
+        head = f"partial pattern (no {', no '.join(missing)})"
+    else:
+        head = "pattern absent (no phase matches its signature)"
+    if any(p.label != "none" and not p.confirmed for p in result.phases):
+        head += "; some labels rest on brain alignment alone"
+    return f"{head}: {spans}"
+
+
+def phases_frame(results: list[PhaseResult]) -> pd.DataFrame:
+    """The ``phases.csv`` table of several results."""
+    rows = [row for result in results for row in result.rows()]
+    return pd.DataFrame(rows, columns=PHASE_COLUMNS)
