@@ -86,12 +86,17 @@ def evaluate(
     bootstrap_iters: int = 1000,
     max_length: int | None = None,
     where: str = "lm_eval",
+    verbose: bool = False,
 ) -> dict[str, Any]:
     """``lm_eval.simple_evaluate`` on the loaded model; lm-eval's results dict."""
     from lm_eval import simple_evaluate
 
     lm = make_lm(loaded, batch_size=batch_size, max_length=max_length)
     os.environ.setdefault("DISABLE_MULTIPROC", "1")  # bootstrap in-process: no worker pool per cell
+    chatty = logging.getLogger("lm_eval")
+    level = chatty.level
+    if not verbose:
+        chatty.setLevel(logging.ERROR)  # per-item truncation and default-aggregation notices
     try:
         results = simple_evaluate(
             model=lm,
@@ -112,6 +117,8 @@ def evaluate(
         if _looks_offline(exc):
             raise DataError(_offline_message(where, tasks, exc)) from exc
         raise
+    finally:
+        chatty.setLevel(level)
     if results is None:  # only on non-zero ranks of a distributed run
         return {"results": {}}
     return results

@@ -1,0 +1,87 @@
+"""The ``offline`` task: a small lm-eval suite over items the project generates itself, no hub needed.
+
+Sub-tasks (each an lm-eval YAML task over generated JSONL, run through real lm-eval):
+
+- ``cloze``: predict the last word of a held-out passage (LAMBADA-style): ``acc``, ``perplexity``;
+- ``minimal_pairs``: grammatical vs. ungrammatical sentence from templates: ``acc``;
+- ``instruction``: few-shot fill-in-the-blank with four lettered options, answered by generation:
+  ``follows_format`` (the answer is a bare option letter) apart from ``correct``;
+- ``perplexity``: held-out paragraphs: ``bits_per_byte``.
+
+Items come from the tinylm held-out corpus (documents never trained on) and from templates, are
+fixed by ``item_seed`` and versioned by ``SUITE_VERSION``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+
+from harness import LoadedModel, PluginOptions, Score, Task, hookimpl
+from harness.paths import cache_root
+from harness_plugins.tasks import lm_eval_bridge
+from harness_plugins.tasks.offline.items import Sizes
+from harness_plugins.tasks.offline.suite import SUBTASKS, SUITE_VERSION, ensure_suite, task_name
+
+Subtask = Literal["cloze", "minimal_pairs", "instruction", "perplexity"]
+
+
+class OfflineSuite(Task):
+    """Cloze, minimal pairs, instruction following (format apart from correctness) and bits per byte."""
+
+    name = "offline"
+    version = f"1.0+items{SUITE_VERSION}"
+
+    class Options(PluginOptions):
+        subtasks: list[Subtask] = Field(default_factory=lambda: list(SUBTASKS))
+        item_seed: int = 0  # fixes the items; independent of the sweep seed
+        cloze_items: int = Field(default=40, ge=1)
+        minimal_pairs_items: int = Field(default=48, ge=1)
+        instruction_items: int = Field(default=32, ge=1)
+        perplexity_items: int = Field(default=16, ge=1)
+        num_fewshot: int = Field(default=3, ge=0, le=8)  # demonstrations in each instruction prompt
+        batch_size: int = Field(default=32, ge=1)
+        bootstrap_iters: int = Field(default=200, ge=0)  # for the cloze perplexity stderr
+        corpus: list[str] | None = None  # corpus files; default the tinylm corpus (must match the model's)
+        corpus_seed: int = 0  # the tinylm corpus split seed (must match the model's)
+        cache_dir: str | None = None  # default $HARNESS_CACHE/tasks/offline
+
+    def suite_dir(self) -> Path:
+        """The folder with the suite's YAML and JSONL files (generated on first use)."""
+        opts = self.options
+        sizes = Sizes(opts.cloze_items, opts.minimal_pairs_items, opts.instruction_items,
+                      max(opts.num_fewshot, 1) + 4, opts.perplexity_items)
+        root = Path(opts.cache_dir).expanduser() if opts.cache_dir else cache_root() / "tasks" / "offline"
+        return ensure_suite(root, seed=opts.item_seed, sizes=sizes, num_fewshot=opts.num_fewshot,
+                            corpus_id=self._corpus_id(), heldout=self._heldout)
+
+    def evaluate(self, model: LoadedModel, *, seed: int, workdir: Path) -> list[Score]:
+        folder = self.suite_dir()
+        manager = lm_eval_bridge.task_manager((str(folder),), include_defaults=False)
+        names = {task_name(sub): sub for sub in self.options.subtasks}
+        results = lm_eval_bridge.evaluate(
+            model, list(names), manager=manager, seed=seed, batch_size=self.options.batch_size,
+            bootstrap_iters=self.options.bootstrap_iters, where="offline",
+        )
+        return lm_eval_bridge.scores_from_results(results, scopes=names)
+
+    def _corpus_id(self) -> str:
+        from harness_plugins.models.tinylm import corpus
+
+        sources = sorted(str(Path(p).expanduser().resolve()) for p in self.options.corpus or [])
+        spec = f"{corpus.CORPUS_VERSION}|{self.options.corpus_seed}|{'|'.join(sources) or 'default'}"
+        return hashlib.sha256(spec.encode()).hexdigest()[:12]
+
+    def _heldout(self) -> list[str]:
+        from harness_plugins.models.tinylm.corpus import load_corpus
+
+        sources = [Path(p).expanduser() for p in self.options.corpus] if self.options.corpus else None
+        return load_corpus(sources, seed=self.options.corpus_seed).heldout
+
+
+@hookimpl
+def register_tasks(register):
+    register(OfflineSuite)

@@ -1,0 +1,139 @@
+"""The offline suite on disk: JSONL items and the lm-eval YAML tasks over them, generated once per key.
+
+Everything lives in ``<cache>/tasks/offline/v<SUITE_VERSION>-<key>/``; the key is a digest of the
+suite version, the item seed, the sizes and the corpus. The folder is written next to its final
+place and renamed into it, so a half-written suite is never used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from pathlib import Path
+
+from harness_plugins.tasks.offline.items import Sizes, build_items
+
+SUITE_VERSION = "1"  # bump whenever items or prompts change: old results stay comparable by version
+SUBTASKS = ("cloze", "minimal_pairs", "instruction", "perplexity")
+TASK_PREFIX = "harness_offline_"
+INSTRUCTION_DESCRIPTION = "Choose the word that fills the blank. Answer with the letter of the option only.\n\n"
+
+_COMMON = """dataset_path: json
+dataset_kwargs:
+  data_files:
+{data_files}
+test_split: test
+metadata:
+  version: {version}
+"""
+
+_TEMPLATES = {
+    "cloze": """task: {task}
+output_type: loglikelihood
+doc_to_text: "{{{{context}}}}"
+doc_to_target: "{{{{' ' + target}}}}"
+metric_list:
+  - metric: acc
+    aggregation: mean
+    higher_is_better: true
+  - metric: perplexity
+    aggregation: perplexity
+    higher_is_better: false
+""",
+    "minimal_pairs": """task: {task}
+output_type: multiple_choice
+doc_to_text: ""
+doc_to_target: 0
+doc_to_choice: "{{{{[good, bad]}}}}"
+target_delimiter: ""
+metric_list:
+  - metric: acc
+    aggregation: mean
+    higher_is_better: true
+""",
+    "instruction": """task: {task}
+output_type: generate_until
+fewshot_split: train
+num_fewshot: {num_fewshot}
+description: {description}
+doc_to_text: "Sentence: {{{{sentence}}}}\\nOptions: A) {{{{A}}}} B) {{{{B}}}} C) {{{{C}}}} D) {{{{D}}}}\\nAnswer:"
+doc_to_target: "{{{{answer}}}}"
+generation_kwargs:
+  until: ["\\n"]
+  max_gen_toks: 4
+  do_sample: false
+process_results: !function harness_plugins.tasks.offline.scoring.process_instruction
+metric_list:
+  - metric: follows_format
+    aggregation: mean
+    higher_is_better: true
+  - metric: correct
+    aggregation: mean
+    higher_is_better: true
+""",
+    "perplexity": """task: {task}
+output_type: loglikelihood_rolling
+doc_to_text: ""
+doc_to_target: "{{{{text}}}}"
+metric_list:
+  - metric: bits_per_byte
+""",
+}
+
+
+def task_name(subtask: str) -> str:
+    """The lm-eval task name of a sub-task."""
+    return TASK_PREFIX + subtask
+
+
+def suite_key(seed: int, sizes: Sizes, num_fewshot: int, corpus_id: str) -> str:
+    """A digest of everything that decides the suite's files."""
+    spec = {"version": SUITE_VERSION, "seed": seed, "sizes": asdict(sizes), "shots": num_fewshot, "corpus": corpus_id}
+    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def ensure_suite(
+    root: Path, *, seed: int, sizes: Sizes, num_fewshot: int, corpus_id: str, heldout: Callable[[], Sequence[str]]
+) -> Path:
+    """The suite folder for these settings, generated (from ``heldout()``) if it is not there yet."""
+    final = root / f"v{SUITE_VERSION}-{suite_key(seed, sizes, num_fewshot, corpus_id)}"
+    if (final / "manifest.json").is_file():
+        return final
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".building-", dir=root))
+    try:
+        write_suite(tmp, build_items(heldout(), seed, sizes), num_fewshot=num_fewshot, final=final)
+        try:
+            os.replace(tmp, final)
+        except OSError:  # another process got there first
+            if not (final / "manifest.json").is_file():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return final
+
+
+def write_suite(folder: Path, items: dict[str, dict[str, list[dict]]], *, num_fewshot: int, final: Path) -> None:
+    """JSONL per sub-task and split, one YAML per sub-task (data paths point into ``final``)."""
+    digests = {}
+    for subtask in SUBTASKS:
+        files = []
+        for split, rows in items[subtask].items():
+            name = f"{subtask}.{split}.jsonl"
+            text = "".join(json.dumps(row, sort_keys=True) + "\n" for row in rows)
+            (folder / name).write_text(text, encoding="utf-8")
+            digests[name] = hashlib.sha256(text.encode()).hexdigest()[:16]
+            files.append(f"    {split}: {json.dumps(str(final / name))}")
+        body = _TEMPLATES[subtask].format(
+            task=task_name(subtask), num_fewshot=num_fewshot, description=json.dumps(INSTRUCTION_DESCRIPTION)
+        )
+        common = _COMMON.format(data_files="\n".join(files), version=SUITE_VERSION)
+        (folder / f"{subtask}.yaml").write_text(body + common, encoding="utf-8")
+    counts = {sub: {split: len(rows) for split, rows in splits.items()} for sub, splits in items.items()}
+    manifest = {"suite_version": SUITE_VERSION, "counts": counts, "sha256": digests}
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True), encoding="utf-8")

@@ -1,0 +1,198 @@
+"""The offline suite: fixed, versioned items; real lm-eval runs; format scored apart from correctness."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from harness_plugins.tasks import lm_eval_bridge
+from harness_plugins.tasks.offline import OfflineSuite, grammar
+from harness_plugins.tasks.offline.scoring import answer_label, process_instruction
+from harness_plugins.tasks.offline.suite import SUBTASKS, SUITE_VERSION, task_name
+from tests.tiny_causal_lm import build_tiny_lm, load_tiny_lm
+
+SMALL = dict(cloze_items=6, minimal_pairs_items=8, instruction_items=6, perplexity_items=4, num_fewshot=2)
+WORDS = ("river city people music village market garden history country station island "
+         "winter morning teacher family animal forest mountain church summer").split()
+
+
+def write_corpus(path: Path, lines: int = 400, seed: int = 0) -> Path:
+    """A .cor file (one document a line) of plain synthetic prose."""
+    rng = random.Random(seed)
+    docs = []
+    for _ in range(lines):
+        sents = []
+        for _ in range(4):
+            words = [rng.choice(WORDS) for _ in range(rng.randint(7, 12))]
+            sents.append(f"The {' '.join(words)}.")
+        docs.append(" ".join(sents))
+    path.write_text("\n".join(docs) + "\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def corpus_file(tmp_path_factory):
+    return write_corpus(tmp_path_factory.mktemp("corpus") / "prose.cor")
+
+
+@pytest.fixture(scope="module")
+def tiny_path(tmp_path_factory):
+    return build_tiny_lm(tmp_path_factory.mktemp("lm") / "ckpt-5")
+
+
+def suite(corpus_file, tmp_path, **changes) -> OfflineSuite:
+    options = {**SMALL, "corpus": [str(corpus_file)], "cache_dir": str(tmp_path / "suite"), **changes}
+    return OfflineSuite(OfflineSuite.Options(**options))
+
+
+def read_items(folder: Path) -> dict[str, str]:
+    return {p.name: p.read_text() for p in sorted(folder.glob("*.jsonl"))}
+
+
+def test_items_are_fixed_by_seed_and_versioned(corpus_file, tmp_path):
+    first = suite(corpus_file, tmp_path / "a").suite_dir()
+    again = suite(corpus_file, tmp_path / "b").suite_dir()
+    other = suite(corpus_file, tmp_path / "c", item_seed=1).suite_dir()
+    assert first.name.startswith(f"v{SUITE_VERSION}-") and first.name == again.name != other.name
+    assert read_items(first) == read_items(again)
+    assert read_items(first) != read_items(other)
+    manifest = json.loads((first / "manifest.json").read_text())
+    assert manifest["counts"]["cloze"]["test"] == 6
+    assert manifest["counts"]["minimal_pairs"]["test"] == 8
+    assert manifest["counts"]["instruction"] == {"test": 6, "train": 6}
+    assert manifest["counts"]["perplexity"]["test"] == 4
+    assert sorted(p.name for p in first.glob("*.yaml")) == sorted(f"{s}.yaml" for s in SUBTASKS)
+
+
+def test_generated_suite_is_reused_not_rebuilt(corpus_file, tmp_path, monkeypatch):
+    task = suite(corpus_file, tmp_path)
+    folder = task.suite_dir()
+    monkeypatch.setattr(OfflineSuite, "_heldout", lambda self: pytest.fail("suite regenerated"))
+    assert suite(corpus_file, tmp_path).suite_dir() == folder
+
+
+def test_minimal_pairs_differ_in_one_word():
+    pairs = grammar.minimal_pairs(40, random.Random(0))
+    assert {p["phenomenon"] for p in pairs} == set(grammar.PHENOMENA)
+    for pair in pairs:
+        good, bad = pair["good"].lower().split(), pair["bad"].lower().split()
+        assert len(good) == len(bad) and sum(a != b for a, b in zip(good, bad)) == 1, pair
+
+
+@pytest.mark.parametrize(("generation", "label"), [
+    (" B", "B"), ("B\n", "B"), (" (C)", "C"), (" D.", "D"), (" A)\nSentence: x", "A"),
+    (" the", None), (" A man", None), ("", None), (" E", None), (" b", None),
+])
+def test_answer_label(generation, label):
+    assert answer_label(generation) == label
+
+
+def test_follows_format_is_scored_apart_from_correct():
+    doc = {"answer": "B"}
+    assert process_instruction(doc, [" B"]) == {"follows_format": 1, "correct": 1}
+    assert process_instruction(doc, [" C"]) == {"follows_format": 1, "correct": 0}
+    assert process_instruction(doc, [" B is right"]) == {"follows_format": 0, "correct": 0}
+
+
+def test_suite_runs_through_lm_eval_on_a_tiny_checkpoint(corpus_file, tiny_path, tmp_path):
+    scores = suite(corpus_file, tmp_path).evaluate(load_tiny_lm(tiny_path), seed=0, workdir=tmp_path)
+    found = {(s.scope, s.metric): s for s in scores}
+    assert set(found) == {("cloze", "acc"), ("cloze", "perplexity"), ("minimal_pairs", "acc"),
+                          ("instruction", "follows_format"), ("instruction", "correct"),
+                          ("perplexity", "bits_per_byte")}
+    assert 0 <= found[("minimal_pairs", "acc")].value <= 1
+    assert found[("minimal_pairs", "acc")].stderr is not None
+    assert found[("perplexity", "bits_per_byte")].value > 0
+    assert found[("instruction", "correct")].value <= found[("instruction", "follows_format")].value
+
+
+def test_suite_equals_lm_eval_simple_evaluate_on_the_saved_checkpoint(corpus_file, tiny_path, tmp_path):
+    from lm_eval import simple_evaluate
+
+    task = suite(corpus_file, tmp_path, subtasks=["minimal_pairs", "instruction", "perplexity"])
+    ours = {(s.scope, s.metric): s.value for s in task.evaluate(load_tiny_lm(tiny_path), seed=7, workdir=tmp_path)}
+    reference = simple_evaluate(
+        model="hf", model_args={"pretrained": str(tiny_path), "device": "cpu"},
+        tasks=[task_name(s) for s in ("minimal_pairs", "instruction", "perplexity")],
+        batch_size=task.options.batch_size, bootstrap_iters=task.options.bootstrap_iters, log_samples=False,
+        task_manager=lm_eval_bridge.task_manager((str(task.suite_dir()),), False),
+        random_seed=7, numpy_random_seed=7, torch_random_seed=7, fewshot_random_seed=7,
+    )
+    names = {task_name(s): s for s in SUBTASKS}
+    theirs = {(s.scope, s.metric): s.value for s in lm_eval_bridge.scores_from_results(reference, scopes=names)}
+    assert ours.keys() == theirs.keys() and len(ours) == 4
+    for key, value in ours.items():
+        assert value == pytest.approx(theirs[key], rel=1e-5), key
+
+
+class ScriptedLM:
+    """Stands in for HFLM: answers the instruction prompts from a script and records them."""
+
+    def __init__(self, answers):
+        from lm_eval.api.model import LM
+
+        class _LM(LM):
+            prompts: list[str] = []
+
+            def loglikelihood(self, requests):
+                return [(-1.0, False) for _ in requests]
+
+            def loglikelihood_rolling(self, requests):
+                return [-1.0 for _ in requests]
+
+            def generate_until(self, requests):
+                out = []
+                for req in requests:
+                    self.prompts.append(req.args[0])
+                    out.append(answers(req.args[0]))
+                return out
+
+        self.lm = _LM()
+
+
+def test_instruction_prompts_and_separate_scores_with_a_scripted_model(corpus_file, tmp_path, monkeypatch):
+    task = suite(corpus_file, tmp_path, subtasks=["instruction"], instruction_items=6, num_fewshot=2)
+    rows = [json.loads(line) for line in (task.suite_dir() / "instruction.test.jsonl").read_text().splitlines()]
+    by_sentence = {row["sentence"]: row["answer"] for row in rows}
+
+    def answer(prompt: str) -> str:
+        sentence = prompt.rsplit("Sentence: ", 1)[1].split("\n", 1)[0]
+        index = list(by_sentence).index(sentence)
+        right = by_sentence[sentence]
+        wrong = "A" if right != "A" else "B"
+        return [f" {right}", f" {right}", f" {right}", f" {wrong}", " the answer", f" {wrong}"][index]
+
+    scripted = ScriptedLM(answer).lm
+    monkeypatch.setattr(lm_eval_bridge, "make_lm", lambda loaded, **kw: scripted)
+    scores = {s.metric: s.value for s in task.evaluate(object(), seed=0, workdir=tmp_path)}  # type: ignore[arg-type]
+    assert scores == {"follows_format": pytest.approx(5 / 6), "correct": pytest.approx(3 / 6)}
+    prompt = scripted.prompts[0]
+    assert prompt.startswith("Choose the word that fills the blank.")
+    assert prompt.count("Sentence: ") == 3 and prompt.count("Answer:") == 3  # two demonstrations + the question
+    assert prompt.endswith("Answer:")
+
+
+def test_too_small_a_corpus_is_a_data_error(tmp_path):
+    from harness.errors import DataError
+
+    tiny_corpus = write_corpus(tmp_path / "small.cor", lines=30)
+    with pytest.raises(DataError, match="only .* cloze items, 6 asked; lower the cloze_items option"):
+        suite(tiny_corpus, tmp_path).suite_dir()
+
+
+@pytest.mark.parametrize("key", ["subtasks", "num_fewshot"])
+def test_options_are_checked(key):
+    bad = {"subtasks": ["arithmetic"], "num_fewshot": -1}[key]
+    with pytest.raises(Exception):
+        OfflineSuite.Options(**{key: bad})
+
+
+def test_default_sizes_come_out_of_the_tinylm_heldout_corpus(tmp_path):
+    """The real default corpus (gensim's wiki and news samples) yields every item at the default sizes."""
+    folder = OfflineSuite(OfflineSuite.Options(cache_dir=str(tmp_path))).suite_dir()
+    counts = json.loads((folder / "manifest.json").read_text())["counts"]
+    assert counts["cloze"]["test"] == 40 and counts["minimal_pairs"]["test"] == 48
+    assert counts["instruction"]["test"] == 32 and counts["perplexity"]["test"] == 16
