@@ -61,7 +61,7 @@ def write_run(run_dir: Path, *, model: str = "tiny", family: str = "tinylm", tar
                 (run_dir / "arrays").mkdir(exist_ok=True)
                 np.savez(run_dir / "arrays" / f"{model}__{target}__{step}__{layer}.npz", **payload)
     follows = 0.05 + 0.85 * _sigmoid(x, 6.9)
-    late = _sigmoid(x, 6.8 if accuracy_rises_early else 9.8, 0.4)
+    late = _sigmoid(x, 8.25 if accuracy_rises_early else 10.2, 0.3 if accuracy_rises_early else 0.4)
     task_values = {("instruction", "follows_format"): follows, ("instruction", "correct"): 0.05 + 0.5 * late,
                    ("cloze", "acc"): 0.25 + 0.5 * late, ("minimal_pairs", "acc"): 0.5 + 0.3 * late,
                    ("perplexity", "bits_per_byte"): 3.0 - 1.5 * _sigmoid(x, 8.0, 1.0)}

@@ -137,15 +137,25 @@ def render_leaderboard(df: pd.DataFrame, fmt: str) -> str:
     raise HarnessError(f"leaderboard format {fmt!r} is not supported; allowed: {', '.join(FORMATS)}")
 
 
+SHORT_HEADERS = {
+    "checkpoints": "ckpts", "peak_r": "peak r", "peak_tokens": "at tokens", "peak_layer": "layer",
+    "detachment_depth": "max drop", "final_r": "final r", "final_tokens": "final at",
+    "final_instruction_following": "instr.", "final_correctness": "correct", "final_task_accuracy": "task acc",
+    "surge_start": "surge", "detachment_start": "detach", "realignment_start": "realign",
+}
+
+
 def print_leaderboard(df: pd.DataFrame, console) -> None:
     """Print the core columns as a rich table (all columns are in the other formats)."""
     from rich.table import Table
 
     columns = [c for c in CORE_COLUMNS if c in df.columns and df[c].notna().any() and (df[c].astype(str) != "").any()]
-    table = Table(title="harness leaderboard", show_lines=False)
+    table = Table(title="harness leaderboard", caption=(
+        "r = brain alignment (r_mean, best layer); max drop = largest fall below the running peak; instr./correct/"
+        "task acc = final instruction following, correctness, mean task accuracy; surge/detach/realign = phase starts (tokens)"))
     for column in columns:
         numeric = column not in ("run", "model", "family", "target", "pattern")
-        table.add_column(column.replace("_", " "), justify="right" if numeric else "left", overflow="fold")
+        table.add_column(SHORT_HEADERS.get(column, column), justify="right" if numeric else "left", no_wrap=True)
     for cells in _text_rows(df[columns]):
         table.add_row(*cells)
     console.print(table)

@@ -129,9 +129,7 @@ def format_tokens(tokens: float) -> str:
 
 
 def _behaviour(series: Series | None, phase: Phase, tokens: np.ndarray) -> float | None:
-    start = tokens[phase.start]
-    end = tokens[min(phase.end, len(tokens) - 1)]  # up to where the next phase begins
-    return segment_change(series, start, end)
+    return segment_change(series, tokens[phase.start], tokens[phase.end - 1])  # the phase's own checkpoints
 
 
 def _label(phases: list[Phase], curves: ModelCurves, tokens: np.ndarray, rise_tol: float) -> None:
@@ -222,7 +220,7 @@ def detect_phases(curves: ModelCurves, curve: BrainCurve, replicates: Replicates
             index=i + 1, start=start, end=end, trend=group[0].trend,
             start_boundary=boundaries[i - 1] if i > 0 else None,
             end_boundary=boundaries[i] if i < len(boundaries) else None,
-            brain_start=float(y[start]), brain_end=float(y[min(end, len(y) - 1)]),
+            brain_start=float(y[start]), brain_end=float(y[end - 1]),
         ))
     reps = replicates if replicates is not None and finite.all() else Replicates(np.empty((0, len(y))), "none")
     support, used = _intervals(boundaries, x, tokens, reps, len(breaks), breaks, settings.ci)

@@ -1,0 +1,54 @@
+"""Curves read from the long tables: best layer, behaviour series, internal metrics."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from tests.analysis_synthetic import write_run
+
+from harness.analysis.curves import accuracy_rows, model_curves, token_positions
+from harness.analysis.data import load_results, voxel_array_index
+from harness.errors import DataError
+
+
+def test_curves_from_tables(tmp_path):
+    run = write_run(tmp_path / "run", checkpoints=8, layers=3, subjects=2, voxels=50)
+    results = load_results(run)
+    curves = model_curves(results, "tiny")
+    curve = curves.brain["sim"]
+    assert list(curve.layer_map.index) == [0, 1, 2] and curve.layer_map.shape == (3, 9)
+    mean = results[(results.kind == "brain") & (results.scope == "mean")]
+    best = mean.groupby("step")["value"].max().to_numpy()
+    assert np.allclose(curve.values, best)
+    assert curve.subjects.shape[0] == 2
+    assert curves.instruction is not None and curves.instruction.name == "instruction following"
+    assert set(curves.metrics) == {"anisotropy", "intrinsic_dim"}
+    # task accuracy: instruction:correct, cloze:acc, minimal_pairs:acc averaged; bits_per_byte excluded
+    tasks = results[(results.kind == "task") & (results.step == 3)]
+    expected = tasks[tasks.metric.isin(["correct", "acc"])]["value"].mean()
+    assert curves.accuracy.values[3] == pytest.approx(expected)
+
+
+def test_accuracy_prefers_correct_over_acc():
+    rows = pd.DataFrame({"target": ["t"] * 2, "scope": ["s"] * 2, "metric": ["acc", "correct"], "value": [0.1, 0.9]})
+    assert accuracy_rows(rows)["metric"].tolist() == ["correct"]
+
+
+def test_zero_tokens_drawn_left_of_first_checkpoint():
+    assert token_positions(np.array([0, 100, 1000])).tolist() == [50, 100, 1000]
+
+
+def test_voxel_array_index_from_file_names(tmp_path):
+    run = write_run(tmp_path / "run", checkpoints=3, layers=2, subjects=2, voxels=10)
+    index = voxel_array_index(run)
+    assert len(index) == 4 * 2 * 2
+    assert set(index["subject"]) == {"S01", "S02"}
+
+
+def test_missing_run_is_a_data_error(tmp_path):
+    with pytest.raises(DataError, match="no such run directory"):
+        load_results(tmp_path / "nope")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="no result tables"):
+        load_results(tmp_path / "empty")
