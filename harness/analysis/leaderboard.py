@@ -98,18 +98,18 @@ def build_leaderboard(run_dirs: list[Path]) -> pd.DataFrame:
     return frame.sort_values("peak_r", ascending=False, na_position="last", kind="stable").reset_index(drop=True)
 
 
-def _display(value: object, column: str) -> str:
+def _display(value: object, column: str, digits: int | None = None) -> str:
     if value is None or value is pd.NA or (isinstance(value, float) and not np.isfinite(value)):
         return ""
     if column in TOKEN_COLUMNS:
         return format_tokens(float(value))
     if isinstance(value, (float, np.floating)):
-        return f"{value:.4g}"
+        return f"{value:.{digits}f}" if digits is not None else f"{value:.4g}"
     return str(value)
 
 
-def _text_rows(df: pd.DataFrame) -> list[list[str]]:
-    return [[_display(v, c) for v, c in zip(row, df.columns)] for row in df.itertuples(index=False)]
+def _text_rows(df: pd.DataFrame, digits: int | None = None) -> list[list[str]]:
+    return [[_display(v, c, digits) for v, c in zip(row, df.columns)] for row in df.itertuples(index=False)]
 
 
 def render_leaderboard(df: pd.DataFrame, fmt: str) -> str:
@@ -147,15 +147,17 @@ SHORT_HEADERS = {
 
 def print_leaderboard(df: pd.DataFrame, console) -> None:
     """Print the core columns as a rich table (all columns are in the other formats)."""
+    from rich import box
     from rich.table import Table
 
     columns = [c for c in CORE_COLUMNS if c in df.columns and df[c].notna().any() and (df[c].astype(str) != "").any()]
-    table = Table(title="harness leaderboard", caption=(
+    table = Table(title="harness leaderboard", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True, caption=(
         "r = brain alignment (r_mean, best layer); max drop = largest fall below the running peak; instr./correct/"
         "task acc = final instruction following, correctness, mean task accuracy; surge/detach/realign = phase starts (tokens)"))
     for column in columns:
         numeric = column not in ("run", "model", "family", "target", "pattern")
-        table.add_column(SHORT_HEADERS.get(column, column), justify="right" if numeric else "left", no_wrap=True)
-    for cells in _text_rows(df[columns]):
+        table.add_column(SHORT_HEADERS.get(column, column), justify="right" if numeric else "left",
+                         overflow="fold", no_wrap=not numeric)
+    for cells in _text_rows(df[columns], digits=3):
         table.add_row(*cells)
     console.print(table)
