@@ -196,3 +196,11 @@ def test_default_sizes_come_out_of_the_tinylm_heldout_corpus(tmp_path):
     counts = json.loads((folder / "manifest.json").read_text())["counts"]
     assert counts["cloze"]["test"] == 40 and counts["minimal_pairs"]["test"] == 48
     assert counts["instruction"]["test"] == 32 and counts["perplexity"]["test"] == 16
+
+
+def test_task_plugins_register_through_entry_points():
+    from harness.plugins import get_registry
+
+    registry = get_registry()
+    assert registry.get("task", "offline") is OfflineSuite
+    assert registry.get("task", "lm_eval").name == "lm_eval"

@@ -1,0 +1,52 @@
+"""What the metric plugins share: options for subsampling, and moving activations onto a device."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from pydantic import Field
+
+from harness import PluginOptions
+from harness.errors import DataError
+
+
+class SubsampleOptions(PluginOptions):
+    """``max_points`` words at most (drawn without replacement); ``seed`` None = the sweep seed."""
+
+    max_points: int | None = Field(default=5000, ge=3)
+    seed: int | None = None
+
+
+def sample_rows(n: int, max_points: int | None, seed: int) -> np.ndarray | None:
+    """Sorted row indices of a seeded subsample, or None to keep every row."""
+    if max_points is None or n <= max_points:
+        return None
+    return np.sort(np.random.default_rng(seed).choice(n, size=max_points, replace=False))
+
+
+def to_tensor(x: np.ndarray, device: str, rows: np.ndarray | None = None, name: str = "activations") -> torch.Tensor:
+    """float64 (CPU) or float32 (GPU) tensor of ``x[rows]``; a DataError for anything not a finite 2-D array."""
+    x = np.asarray(x)
+    if x.ndim != 2 or x.shape[0] < 2:
+        raise DataError(f"metric input {name}: expected a (words x dims) array with 2+ rows, got shape {x.shape}")
+    if rows is not None:
+        x = x[rows]
+    dev = resolve_device(device)
+    tensor = torch.as_tensor(np.ascontiguousarray(x), device=dev)
+    tensor = tensor.to(torch.float64 if dev.type == "cpu" else torch.float32)
+    if not bool(torch.isfinite(tensor).all()):
+        raise DataError(f"metric input {name}: contains NaN or infinite values")
+    return tensor
+
+
+def resolve_device(device: str) -> torch.device:
+    """``cuda`` when asked for and present (``auto`` = cuda if present), else CPU."""
+    if device.startswith("cuda") or device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda" if device == "auto" else device)
+    return torch.device("cpu")
+
+
+def centered(x: torch.Tensor) -> torch.Tensor:
+    """Columns minus their means."""
+    return x - x.mean(dim=0, keepdim=True)

@@ -1,0 +1,119 @@
+"""Dimension of a layer's word representations: TwoNN intrinsic dimension, and linear dimension
+(participation ratio and effective rank of the covariance spectrum)."""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import numpy as np
+import torch
+from pydantic import Field
+
+from harness import Metric, MetricContext, Score, hookimpl
+from harness.errors import DataError
+from harness_plugins.metrics.common import SubsampleOptions, centered, sample_rows, to_tensor
+
+
+def two_nearest(x: torch.Tensor, chunk: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:
+    """Distances of every row to its nearest and second-nearest other row."""
+    sq = (x * x).sum(dim=1)
+    first, second = torch.empty_like(sq), torch.empty_like(sq)
+    for start in range(0, x.shape[0], chunk):
+        block = x[start:start + chunk]
+        d2 = sq[start:start + chunk, None] + sq[None, :] - 2.0 * (block @ x.T)
+        rows = torch.arange(block.shape[0], device=x.device)
+        d2[rows, rows + start] = math.inf  # a point is not its own neighbour
+        idx = torch.topk(d2, 2, dim=1, largest=False).indices
+        exact = (block[:, None, :] - x[idx]).norm(dim=2)  # recomputed directly: no cancellation error
+        exact = exact.sort(dim=1).values
+        first[start:start + chunk], second[start:start + chunk] = exact[:, 0], exact[:, 1]
+    return first, second
+
+
+def twonn(x: torch.Tensor, discard_fraction: float = 0.1, fit: Literal["linear", "mle"] = "linear") -> float:
+    """TwoNN intrinsic dimension (Facco et al. 2017) of the rows of ``x``; duplicate rows are dropped."""
+    x = torch.unique(x, dim=0)
+    if x.shape[0] < 3:
+        raise DataError(f"intrinsic_dim: needs 3+ distinct word vectors, got {x.shape[0]}")
+    r1, r2 = two_nearest(x)
+    keep = r1 > 0
+    mu = (r2[keep] / r1[keep]).to(torch.float64)
+    n = mu.numel()
+    n_keep = int(n * (1.0 - discard_fraction))
+    if n_keep < 2:
+        raise DataError("intrinsic_dim: fewer than 2 points left after discarding the largest ratios")
+    log_mu = torch.log(torch.sort(mu).values[:n_keep])
+    if fit == "mle":
+        return float((n_keep - 1) / (log_mu.sum() + (n - n_keep) * log_mu[-1]))
+    femp = torch.arange(1, n_keep + 1, dtype=torch.float64, device=mu.device) / n
+    y = -torch.log1p(-femp)
+    return float((log_mu * y).sum() / (log_mu * log_mu).sum())
+
+
+def covariance_spectrum(x: torch.Tensor) -> torch.Tensor:
+    """Eigenvalues (descending, >= 0) of the covariance of the rows of ``x``."""
+    xc = centered(x)
+    n, d = xc.shape
+    gram = xc.T @ xc if d <= n else xc @ xc.T  # same non-zero eigenvalues; take the smaller
+    eig = torch.linalg.eigvalsh(gram / (n - 1)).clamp_min(0)
+    return torch.flip(eig, dims=[0])
+
+
+def participation_ratio(eigenvalues: torch.Tensor) -> float:
+    """(sum l)^2 / sum l^2: the number of dimensions the variance is spread over."""
+    total = eigenvalues.sum()
+    return float(total * total / (eigenvalues * eigenvalues).sum()) if total > 0 else 0.0
+
+
+def effective_rank(eigenvalues: torch.Tensor) -> float:
+    """exp(entropy) of the normalised singular values (Roy & Vetterli 2007)."""
+    sv = eigenvalues.sqrt()
+    if sv.sum() <= 0:
+        return 0.0
+    p = sv / sv.sum()
+    p = p[p > 0]
+    return float(torch.exp(-(p * torch.log(p)).sum()))
+
+
+class IntrinsicDimension(Metric):
+    """TwoNN intrinsic dimension of the word vectors (duplicates dropped, seeded subsample)."""
+
+    name = "intrinsic_dim"
+    version = "1.0"
+
+    class Options(SubsampleOptions):
+        max_points: int | None = Field(default=2000, ge=3)
+        discard_fraction: float = Field(default=0.1, ge=0.0, lt=1.0)
+        fit: Literal["linear", "mle"] = "linear"  # least squares as in the paper, or the censored MLE
+
+    def compute(self, activations: np.ndarray, context: MetricContext) -> list[Score]:
+        opts = self.options
+        rows = sample_rows(len(activations), opts.max_points, _seed(opts.seed, context))
+        x = to_tensor(activations, context.device, rows)
+        return [Score("intrinsic_dim", twonn(x, opts.discard_fraction, opts.fit))]
+
+
+class LinearDimension(Metric):
+    """Participation ratio and effective rank of the covariance spectrum of the word vectors."""
+
+    name = "linear_dim"
+    version = "1.0"
+
+    class Options(SubsampleOptions):
+        pass
+
+    def compute(self, activations: np.ndarray, context: MetricContext) -> list[Score]:
+        rows = sample_rows(len(activations), self.options.max_points, _seed(self.options.seed, context))
+        eig = covariance_spectrum(to_tensor(activations, context.device, rows))
+        return [Score("participation_ratio", participation_ratio(eig)), Score("effective_rank", effective_rank(eig))]
+
+
+def _seed(option: int | None, context: MetricContext) -> int:
+    return context.seed if option is None else option
+
+
+@hookimpl
+def register_metrics(register):
+    register(IntrinsicDimension)
+    register(LinearDimension)
