@@ -79,7 +79,10 @@ def test_matches_lm_eval_simple_evaluate_on_saved_checkpoint(tiny, tmp_path):
     path, tasks = tiny
     task = LmEvalTask(LmEvalTask.Options(tasks=["tiny_pairs", "tiny_bpb"], include_path=[str(tasks)],
                                          include_defaults=False, batch_size=4, limit=10))
-    ours = _by_key(task.evaluate(load_tiny_lm(path, step=10), seed=3, workdir=tmp_path))
+    loaded = load_tiny_lm(path, step=10)
+    assert loaded.tokenizer.pad_token is None
+    ours = _by_key(task.evaluate(loaded, seed=3, workdir=tmp_path))
+    assert loaded.tokenizer.pad_token is None  # HFLM's pad token does not leak into later extraction
 
     reference = simple_evaluate(
         model="hf", model_args={"pretrained": str(path), "device": "cpu"}, tasks=["tiny_pairs", "tiny_bpb"],

@@ -91,6 +91,7 @@ def evaluate(
     """``lm_eval.simple_evaluate`` on the loaded model; lm-eval's results dict."""
     from lm_eval import simple_evaluate
 
+    pad_before = getattr(loaded.tokenizer, "pad_token", None)  # HFLM sets one; extraction must not see it
     lm = make_lm(loaded, batch_size=batch_size, max_length=max_length)
     os.environ.setdefault("DISABLE_MULTIPROC", "1")  # bootstrap in-process: no worker pool per cell
     chatty = logging.getLogger("lm_eval")
@@ -119,6 +120,8 @@ def evaluate(
         raise
     finally:
         chatty.setLevel(level)
+        if getattr(loaded.tokenizer, "pad_token", None) != pad_before:
+            loaded.tokenizer.pad_token = pad_before
     if results is None:  # only on non-zero ranks of a distributed run
         return {"results": {}}
     return results
