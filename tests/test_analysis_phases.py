@@ -105,3 +105,9 @@ def test_no_bootstrap_gives_no_interval(tmp_path):
     result = _analysis(tmp_path, settings=PhaseSettings(n_boot=0)).result
     assert result.ci_method == "none" and result.support is None
     assert all(np.isnan(b.lo) for b in result.boundaries)
+
+
+def test_too_short_a_curve_says_so(tmp_path):
+    result = _analysis(tmp_path, checkpoints=3).result
+    assert result.pattern == "absent" and result.support is None
+    assert "too few checkpoints (4)" in result.phases[0].evidence

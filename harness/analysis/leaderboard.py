@@ -112,6 +112,11 @@ def _text_rows(df: pd.DataFrame, digits: int | None = None) -> list[list[str]]:
     return [[_display(v, c, digits) for v, c in zip(row, df.columns)] for row in df.itertuples(index=False)]
 
 
+def display_frame(df: pd.DataFrame) -> pd.DataFrame:
+    """The leaderboard as text cells: token counts shortened (3.2B), numbers to 4 significant digits."""
+    return pd.DataFrame(_text_rows(df), columns=df.columns)
+
+
 def render_leaderboard(df: pd.DataFrame, fmt: str) -> str:
     """The leaderboard as ``markdown``, ``csv`` or ``html`` (a self-contained page)."""
     if fmt == "csv":

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from harness.analysis.bootstrap import Replicates
-from harness.analysis.changepoints import choose_changes, fixed_changes, segment
+from harness.analysis.changepoints import LogLinearCost, choose_changes, fixed_changes, max_changes, segment
 from harness.analysis.curves import BrainCurve, ModelCurves, Series, log_tokens, segment_change
 
 LABELS = ("surge", "detachment", "realignment")
@@ -224,12 +224,17 @@ def detect_phases(curves: ModelCurves, curve: BrainCurve, replicates: Replicates
         ))
     reps = replicates if replicates is not None and finite.all() else Replicates(np.empty((0, len(y))), "none")
     support, used = _intervals(boundaries, x, tokens, reps, len(breaks), breaks, settings.ci)
+    if max_changes(len(y), settings.max_changes) == 0:
+        support = None  # nothing could have been found, so agreement means nothing
     if len(phases) > 1:
         _label(phases, curves, tokens, settings.rise_tol)
     else:
         only = phases[0]
+        why = ("no change of trend in brain alignment" if max_changes(len(y), settings.max_changes)
+               else f"too few checkpoints ({len(y)}) to find a change point "
+                  f"(at least {2 * LogLinearCost.min_size} needed)")
         only.evidence = (f"brain r {_fmt(only.brain_start)}->{_fmt(only.brain_end)} ({only.trend} throughout); "
-                         "no change of trend in brain alignment, so no phase transition")
+                         f"{why}, so no phase transition")
     labels = [p.label for p in phases if p.label != "none"]
     if all(label in labels for label in LABELS):
         pattern = "triple-phase"

@@ -74,11 +74,12 @@ def _phase_display(phases: pd.DataFrame) -> pd.DataFrame:
     if phases.empty:
         return phases
     out = phases[["model", "target", "phase_index", "phase", "brain_trend"]].copy()
+    phases = phases.assign(_last=phases["phase_index"] == phases.groupby(["model", "target"])["phase_index"].transform("max"))
 
     def span(row: pd.Series, which: str) -> str:
         value, lo, hi = row[f"{which}_tokens"], row[f"{which}_lo"], row[f"{which}_hi"]
         text = format_tokens(value)
-        if np.isfinite(lo) and np.isfinite(hi) and (lo != value or hi != value):
+        if np.isfinite(lo) and np.isfinite(hi) and which_has_ci(row, which):
             text += f" [{format_tokens(lo)}, {format_tokens(hi)}]"
         return text
 
@@ -89,6 +90,12 @@ def _phase_display(phases: pd.DataFrame) -> pd.DataFrame:
     out["support"] = phases["support"]
     out["CI from"] = phases["ci_method"] + " x" + phases["n_boot"].astype(str)
     return out
+
+
+def which_has_ci(row: pd.Series, which: str) -> bool:
+    """A run's first start and last end are the curve's ends, not estimated boundaries."""
+    first = row["phase_index"] == 1
+    return not (which == "start" and first) and not (which == "end" and row["_last"])
 
 
 def _curve_table(analysis) -> pd.DataFrame:
@@ -120,7 +127,7 @@ def _provenance(results: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 def render_report(run_dir: Path, results: pd.DataFrame, analyses: list, phases: pd.DataFrame) -> str:
     """The report page as a string."""
     from harness import __version__
-    from harness.analysis.leaderboard import leaderboard_rows
+    from harness.analysis.leaderboard import display_frame, leaderboard_rows
 
     run_dir = Path(run_dir)
     now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -142,7 +149,7 @@ def render_report(run_dir: Path, results: pd.DataFrame, analyses: list, phases: 
     parts.append("</ul>")
     board = leaderboard_rows(run_dir.name, results, [a.result for a in analyses if a.result is not None])
     if not board.empty:
-        parts += ["<h2>Scores at a glance</h2>", table_html(board)]
+        parts += ["<h2>Scores at a glance</h2>", table_html(display_frame(board))]
     parts += [
         "<h2>Phases</h2>",
         '<p class="muted">Change points on the best-layer brain-alignment curve (piecewise-linear in log tokens, '
