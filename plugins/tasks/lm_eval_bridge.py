@@ -89,11 +89,14 @@ def evaluate(
     verbose: bool = False,
 ) -> dict[str, Any]:
     """``lm_eval.simple_evaluate`` on the loaded model; lm-eval's results dict."""
-    from lm_eval import simple_evaluate
+    from lm_eval import evaluator, simple_evaluate
 
+    _cache_templates()
     pad_before = getattr(loaded.tokenizer, "pad_token", None)  # HFLM sets one; extraction must not see it
     lm = make_lm(loaded, batch_size=batch_size, max_length=max_length)
     os.environ.setdefault("DISABLE_MULTIPROC", "1")  # bootstrap in-process: no worker pool per cell
+    env_info = evaluator.add_env_info
+    evaluator.add_env_info = _skip_env_info  # torch's collect_env runs subprocesses: ~0.7 s a call
     chatty = logging.getLogger("lm_eval")
     level = chatty.level
     if not verbose:
@@ -119,12 +122,27 @@ def evaluate(
             raise DataError(_offline_message(where, tasks, exc)) from exc
         raise
     finally:
+        evaluator.add_env_info = env_info
         chatty.setLevel(level)
         if getattr(loaded.tokenizer, "pad_token", None) != pad_before:
             loaded.tokenizer.pad_token = pad_before
     if results is None:  # only on non-zero ranks of a distributed run
         return {"results": {}}
     return results
+
+
+def _skip_env_info(results: dict[str, Any]) -> None:
+    """Stands in for lm-eval's ``add_env_info``: the harness records its own provenance."""
+
+
+def _cache_templates() -> None:
+    """Compile each Jinja prompt template once: lm-eval compiles it again for every document."""
+    from lm_eval import utils
+
+    if not getattr(utils.env.from_string, "_harness_cached", False):
+        cached = lru_cache(maxsize=4096)(utils.env.from_string)
+        cached._harness_cached = True  # type: ignore[attr-defined]
+        utils.env.from_string = cached
 
 
 def scores_from_results(results: Mapping[str, Any], scopes: Mapping[str, str] | None = None) -> list[Score]:
