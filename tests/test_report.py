@@ -60,3 +60,14 @@ def test_reanalysis_overwrites(analysed):
     again = analyze_run(analysed.run_dir, FAST)
     assert again.phases["phase"].tolist() == analysed.phases["phase"].tolist()
     assert not list(analysed.run_dir.glob("**/.*.tmp"))
+
+
+def test_two_models_in_one_run_get_an_overview(tmp_path):
+    run = write_run(tmp_path / "run", model="small", checkpoints=8, arrays=False)
+    write_run(run, model="large", shape="rising", checkpoints=8, arrays=False, seed=1)
+    result = analyze_run(run, FAST)
+    assert sorted(result.phases["model"].unique()) == ["large", "small"]
+    assert (run / "figures" / "overview__sim.png").is_file() and (run / "figures" / "overview__sim.svg").is_file()
+    page = result.report.read_text()
+    assert page.count('src="data:image/png;base64,') == 5  # overview + 2 x (triple-phase, layer map)
+    assert "all models on sim" in page

@@ -147,6 +147,32 @@ def layer_map_figure(curve: BrainCurve, result: PhaseResult | None) -> Figure:
     return figure
 
 
+def overview_figure(models: list[ModelCurves], target: str) -> Figure:
+    """Every model's best-layer brain alignment on ``target`` and its task behaviour, one axis."""
+    figure = Figure(figsize=(9, 6.5), layout="constrained")
+    brain_ax, task_ax = figure.subplots(2, 1, sharex=True, height_ratios=[1.3, 1])
+    axis_tokens = np.unique(np.concatenate([_all_tokens(m) for m in models]))
+    colours = [f"C{i % 10}" for i in range(len(models))]
+    for colour, curves in zip(colours, models):
+        curve = curves.brain.get(target)
+        if curve is not None:
+            brain_ax.plot(_positions(axis_tokens, curve.tokens), curve.values, color=colour, marker="o", ms=3,
+                          label=f"{curves.model} ({curves.family})")
+        _plot(task_ax, curves.instruction, axis_tokens, color=colour, lw=1.6, label=f"{curves.model}: instruction following")
+        _plot(task_ax, curves.accuracy, axis_tokens, color=colour, lw=1.6, ls="--", label=f"{curves.model}: task accuracy")
+    brain_ax.set_ylabel(f"brain alignment\n(r_mean best layer, {target})")
+    brain_ax.legend(loc="best", fontsize=8, frameon=False)
+    if task_ax.lines:
+        task_ax.legend(loc="best", fontsize=7, frameon=False)
+    task_ax.set_ylabel("tasks (0-1)")
+    for ax in (brain_ax, task_ax):
+        ax.grid(True, alpha=0.3)
+    task_ax.set_xscale("log")
+    task_ax.set_xlabel("training tokens (log scale)")
+    figure.suptitle(f"all models on {target}", fontsize=12)
+    return figure
+
+
 def save(figure: Figure, stem: Path) -> list[Path]:
     """Write ``stem``.png and ``stem``.svg; return both paths."""
     stem.parent.mkdir(parents=True, exist_ok=True)

@@ -124,7 +124,8 @@ def _provenance(results: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     return plugins.drop_duplicates().reset_index(drop=True), checkpoints.drop_duplicates().reset_index(drop=True)
 
 
-def render_report(run_dir: Path, results: pd.DataFrame, analyses: list, phases: pd.DataFrame) -> str:
+def render_report(run_dir: Path, results: pd.DataFrame, analyses: list, phases: pd.DataFrame,
+                  overviews: list[Path] = ()) -> str:
     """The report page as a string."""
     from harness import __version__
     from harness.analysis.leaderboard import display_frame, leaderboard_rows
@@ -161,6 +162,8 @@ def render_report(run_dir: Path, results: pd.DataFrame, analyses: list, phases: 
         table_html(_phase_display(phases)),
         "<h2>Figures</h2>",
     ]
+    for png in (p for p in overviews if p.suffix == ".png"):
+        parts.append(_image(png, f"all models on {png.stem.removeprefix('overview__')}"))
     for analysis in analyses:
         pngs = [p for p in analysis.figures if p.suffix == ".png"]
         for png in pngs:
@@ -179,8 +182,9 @@ def render_report(run_dir: Path, results: pd.DataFrame, analyses: list, phases: 
     return "\n".join(parts)
 
 
-def write_report(run_dir: Path, results: pd.DataFrame, analyses: list, phases: pd.DataFrame) -> Path:
+def write_report(run_dir: Path, results: pd.DataFrame, analyses: list, phases: pd.DataFrame,
+                 overviews: list[Path] = ()) -> Path:
     """Write ``RUN/report.html`` and return its path."""
     path = Path(run_dir) / REPORT_NAME
-    atomic_write_text(path, render_report(run_dir, results, analyses, phases))
+    atomic_write_text(path, render_report(run_dir, results, analyses, phases, overviews))
     return path

@@ -73,7 +73,7 @@ def _write_csv(frame: pd.DataFrame, path: Path) -> None:
 
 def analyze_run(run_dir: Path, settings: PhaseSettings | None = None) -> AnalysisResult:
     """Analyse a run: write tables/phases.csv, figures/*.png|svg and report.html."""
-    from harness.analysis.figures import layer_map_figure, save, triple_phase_figure
+    from harness.analysis.figures import layer_map_figure, overview_figure, save, triple_phase_figure
     from harness.analysis.report import write_report
 
     run_dir = Path(run_dir)
@@ -81,6 +81,12 @@ def analyze_run(run_dir: Path, settings: PhaseSettings | None = None) -> Analysi
     analyses = analyze_frame(results, voxel_array_index(run_dir), settings)
     figures_dir = run_dir / FIGURES_DIR
     figures: list[Path] = []
+    models = {id(a.curves): a.curves for a in analyses}.values()
+    targets = sorted({a.target for a in analyses if a.target})
+    overviews: list[Path] = []
+    for target in targets if len(models) > 1 else []:
+        overviews += save(overview_figure([m for m in models if target in m.brain], target), figures_dir / f"overview__{_safe(target)}")
+    figures += overviews
     for analysis in analyses:
         stem = _safe(analysis.curves.model) + (f"__{_safe(analysis.target)}" if analysis.target else "")
         figure = triple_phase_figure(analysis.curves, analysis.target, analysis.result, analysis.replicates)
@@ -92,5 +98,5 @@ def analyze_run(run_dir: Path, settings: PhaseSettings | None = None) -> Analysi
     phases = phases_frame([a.result for a in analyses if a.result is not None])
     phases_table = run_dir / "tables" / PHASES_TABLE
     _write_csv(phases, phases_table)
-    report = write_report(run_dir, results, analyses, phases)
+    report = write_report(run_dir, results, analyses, phases, overviews)
     return AnalysisResult(run_dir, report, phases, phases_table, figures, analyses, results)
