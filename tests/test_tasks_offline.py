@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -167,7 +168,7 @@ def test_instruction_prompts_and_separate_scores_with_a_scripted_model(corpus_fi
 
     scripted = ScriptedLM(answer).lm
     monkeypatch.setattr(lm_eval_bridge, "make_lm", lambda loaded, **kw: scripted)
-    scores = {s.metric: s.value for s in task.evaluate(object(), seed=0, workdir=tmp_path)}  # type: ignore[arg-type]
+    scores = {s.metric: s.value for s in task.evaluate(SimpleNamespace(tokenizer=None), seed=0, workdir=tmp_path)}  # type: ignore[arg-type]
     assert scores == {"follows_format": pytest.approx(5 / 6), "correct": pytest.approx(3 / 6)}
     prompt = scripted.prompts[0]
     assert prompt.startswith("Choose the word that fills the blank.")
