@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from tests.analysis_synthetic import true_boundaries, write_run
 
@@ -111,3 +112,15 @@ def test_too_short_a_curve_says_so(tmp_path):
     result = _analysis(tmp_path, checkpoints=3).result
     assert result.pattern == "absent" and result.support is None
     assert "too few checkpoints (4)" in result.phases[0].evidence
+
+
+def test_a_missing_checkpoint_is_skipped(tmp_path):
+    run = write_run(tmp_path / "run", checkpoints=20)
+    table = run / "tables" / "tiny__sim.csv"
+    frame = pd.read_csv(table)
+    frame.loc[(frame.step == 5) & (frame.kind == "brain"), "value"] = np.nan  # a failed-looking cell
+    frame.to_csv(table, index=False)
+    (analysis,) = analyze_frame(load_results(run), voxel_array_index(run), FAST)
+    result = analysis.result
+    assert len(result.tokens) == 20 and result.pattern == "triple-phase"
+    assert result.ci_method == "voxels+subjects"

@@ -222,7 +222,10 @@ def detect_phases(curves: ModelCurves, curve: BrainCurve, replicates: Replicates
             end_boundary=boundaries[i] if i < len(boundaries) else None,
             brain_start=float(y[start]), brain_end=float(y[end - 1]),
         ))
-    reps = replicates if replicates is not None and finite.all() else Replicates(np.empty((0, len(y))), "none")
+    if replicates is not None and len(replicates.curves):
+        reps = Replicates(replicates.curves[:, finite], replicates.method)  # the checkpoints the fit used
+    else:
+        reps = Replicates(np.empty((0, len(y))), "none")
     support, used = _intervals(boundaries, x, tokens, reps, len(breaks), breaks, settings.ci)
     if max_changes(len(y), settings.max_changes) == 0:
         support = None  # nothing could have been found, so agreement means nothing
