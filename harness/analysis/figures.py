@@ -178,5 +178,6 @@ def save(figure: Figure, stem: Path) -> list[Path]:
     stem.parent.mkdir(parents=True, exist_ok=True)
     paths = [stem.with_suffix(".png"), stem.with_suffix(".svg")]
     figure.savefig(paths[0], dpi=120)
+    figure.set_layout_engine("none")  # keep the layout computed for the PNG; the SVG reuses it
     figure.savefig(paths[1])
     return paths
