@@ -26,7 +26,9 @@ def test_outputs_written(analysed):
     table = pd.read_csv(run / "tables" / "phases.csv")
     assert list(table.columns) == PHASE_COLUMNS
     assert table["phase"].tolist() == ["surge", "detachment", "realignment"]
-    assert analysed.phases.equals(analysed.phases)  # the DataFrame is returned too
+    assert analysed.phases["phase"].tolist() == table["phase"].tolist()  # the DataFrame is returned too
+    assert analysed.summary_lines() == [f"tiny (tinylm) on sim: {analysed.analyses[0].result.summary}"]
+    assert analysed.summary_lines()[0].startswith("tiny (tinylm) on sim: triple-phase pattern found: surge 0-")
     names = sorted(p.name for p in (run / "figures").iterdir())
     assert names == ["layers__tiny__sim.png", "layers__tiny__sim.svg", "phases__tiny__sim.png", "phases__tiny__sim.svg"]
     assert (run / "figures" / "phases__tiny__sim.png").read_bytes().startswith(b"\x89PNG")

@@ -39,6 +39,17 @@ class AnalysisResult:
     analyses: list[CurveAnalysis]
     results: pd.DataFrame
 
+    def summary_lines(self) -> list[str]:
+        """One line per model and brain target: what the phase analysis found."""
+        lines = []
+        for analysis in self.analyses:
+            who = f"{analysis.curves.model} ({analysis.curves.family})"
+            if analysis.result is None:
+                lines.append(f"{who}: no brain alignment measured, so no phase analysis")
+            else:
+                lines.append(f"{who} on {analysis.target}: {analysis.result.summary}")
+        return lines
+
 
 def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
