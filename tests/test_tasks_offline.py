@@ -196,7 +196,7 @@ def test_default_sizes_come_out_of_the_tinylm_heldout_corpus(tmp_path):
     folder = OfflineSuite(OfflineSuite.Options(cache_dir=str(tmp_path))).suite_dir()
     counts = json.loads((folder / "manifest.json").read_text())["counts"]
     assert counts["cloze"]["test"] == 40 and counts["minimal_pairs"]["test"] == 48
-    assert counts["instruction"]["test"] == 32 and counts["perplexity"]["test"] == 16
+    assert counts["instruction"]["test"] == 24 and counts["perplexity"]["test"] == 16
 
 
 def test_task_plugins_register_through_entry_points():

@@ -40,7 +40,7 @@ class OfflineSuite(Task):
         item_seed: int = 0  # fixes the items; independent of the sweep seed
         cloze_items: int = Field(default=40, ge=1)
         minimal_pairs_items: int = Field(default=48, ge=1)
-        instruction_items: int = Field(default=32, ge=1)
+        instruction_items: int = Field(default=24, ge=1)
         perplexity_items: int = Field(default=16, ge=1)
         num_fewshot: int = Field(default=3, ge=0, le=8)  # demonstrations in each instruction prompt
         batch_size: int = Field(default=32, ge=1)

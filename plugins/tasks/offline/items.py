@@ -22,7 +22,7 @@ class Sizes:
 
     cloze: int = 40
     minimal_pairs: int = 48
-    instruction: int = 32
+    instruction: int = 24
     instruction_shots: int = 8
     perplexity: int = 16
 
@@ -57,7 +57,7 @@ def build_items(heldout: Sequence[str], seed: int, sizes: Sizes) -> dict[str, di
     return items
 
 
-def cloze_items(paragraphs: Sequence[str], n: int, rng: random.Random, max_words: int = 60) -> list[dict]:
+def cloze_items(paragraphs: Sequence[str], n: int, rng: random.Random, max_words: int = 50) -> list[dict]:
     """LAMBADA-style: up to ``max_words`` words of a passage; predict its last word."""
     items = []
     for para in paragraphs:
@@ -89,7 +89,7 @@ def instruction_items(
         for sent in sentences(para):
             match = _FINAL_WORD.match(sent)
             words = sent.split()
-            if not match or not 6 <= len(words) <= 18 or not _WORD.match(match.group(2)):
+            if not match or not 6 <= len(words) <= 14 or not _WORD.match(match.group(2)):
                 continue
             answer = match.group(2)
             distractors = rng.sample([w for w in rng.sample(vocab, 12) if w != answer], 3)
@@ -105,7 +105,7 @@ def instruction_items(
     return {"test": items[:n], "train": items[n:]}
 
 
-def perplexity_items(paragraphs: Sequence[str], n: int, max_words: int = 120) -> list[dict]:
+def perplexity_items(paragraphs: Sequence[str], n: int, max_words: int = 80) -> list[dict]:
     """Held-out paragraphs (cut to whole sentences within ``max_words``) for bits per byte."""
     items = []
     for para in paragraphs:
@@ -114,7 +114,7 @@ def perplexity_items(paragraphs: Sequence[str], n: int, max_words: int = 120) ->
             if len(" ".join([*kept, sent]).split()) > max_words:
                 break
             kept.append(sent)
-        if kept and len(" ".join(kept).split()) >= 20:
+        if kept and len(" ".join(kept).split()) >= 30:
             items.append({"text": " ".join(kept)})
         if len(items) == n:
             break
