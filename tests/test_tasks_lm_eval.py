@@ -158,3 +158,14 @@ def test_registered_hub_task_offline_is_a_data_error(tiny, tmp_path, monkeypatch
     task = LmEvalTask(LmEvalTask.Options(tasks=["lambada_openai"], limit=2))
     with pytest.raises(DataError, match=r"^lm_eval: task lambada_openai needs dataset 'EleutherAI/lambada_openai' .* offline"):
         task.evaluate(load_tiny_lm(path), seed=0, workdir=tmp_path)
+
+
+def test_seed_option_overrides_the_sweep_seed(tiny, tmp_path, monkeypatch):
+    seen = []
+    monkeypatch.setattr(lm_eval_bridge, "evaluate", lambda loaded, tasks, **kw: seen.append(kw["seed"]) or {"results": {}})
+    path, tasks = tiny
+    for seed_option in (None, 11):
+        task = LmEvalTask(LmEvalTask.Options(tasks=["tiny_pairs"], include_path=[str(tasks)], include_defaults=False,
+                                             seed=seed_option))
+        task.evaluate(None, seed=5, workdir=tmp_path)  # type: ignore[arg-type]
+    assert seen == [5, 11]

@@ -85,6 +85,7 @@ def evaluate(
     limit: int | float | None = None,
     bootstrap_iters: int = 1000,
     max_length: int | None = None,
+    gen_kwargs: dict[str, Any] | None = None,
     where: str = "lm_eval",
     verbose: bool = False,
 ) -> dict[str, Any]:
@@ -107,6 +108,7 @@ def evaluate(
             tasks=list(tasks),
             num_fewshot=num_fewshot,
             limit=limit,
+            gen_kwargs=dict(gen_kwargs) if gen_kwargs else None,
             bootstrap_iters=bootstrap_iters,
             task_manager=manager,
             log_samples=False,

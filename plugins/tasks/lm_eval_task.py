@@ -8,6 +8,7 @@ Tasks whose dataset lives on the Hugging Face Hub fail with one line when the hu
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field, field_validator
 
@@ -31,6 +32,8 @@ class LmEvalTask(Task):
         batch_size: int = Field(default=8, ge=1)
         bootstrap_iters: int = Field(default=1000, ge=0, description="bootstrap draws for stderrs; 0 = none")
         max_length: int | None = Field(default=None, ge=1, description="context length; default from the model config")
+        gen_kwargs: dict[str, Any] | None = None  # overrides generation settings of generate_until tasks
+        seed: int | None = None  # lm-eval's python/numpy/torch/few-shot seeds; None = the sweep seed
 
         @field_validator("tasks", mode="before")
         @classmethod
@@ -57,12 +60,13 @@ class LmEvalTask(Task):
             model,
             opts.tasks,
             manager=manager,
-            seed=seed,
+            seed=seed if opts.seed is None else opts.seed,
             batch_size=opts.batch_size,
             num_fewshot=opts.num_fewshot,
             limit=limit,
             bootstrap_iters=opts.bootstrap_iters,
             max_length=opts.max_length,
+            gen_kwargs=opts.gen_kwargs,
             where="lm_eval",
         )
         return lm_eval_bridge.scores_from_results(results)
