@@ -15,8 +15,9 @@ from harness.errors import DataError
 from harness_plugins.metrics.common import SubsampleOptions, centered, sample_rows, to_tensor
 
 
-def two_nearest(x: torch.Tensor, chunk: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:
-    """Distances of every row to its nearest and second-nearest other row."""
+def two_nearest(x: torch.Tensor, max_elements: int = 32_000_000) -> tuple[torch.Tensor, torch.Tensor]:
+    """Distances of every row to its nearest and second-nearest other row (blocks of rows x all rows)."""
+    chunk = max(1, max_elements // x.shape[0])
     sq = (x * x).sum(dim=1)
     first, second = torch.empty_like(sq), torch.empty_like(sq)
     for start in range(0, x.shape[0], chunk):
