@@ -132,3 +132,14 @@ def test_metric_plugins_register_through_entry_points():
     registry = get_registry()
     for name in ("intrinsic_dim", "linear_dim", "geometry", "drift"):
         assert registry.get("metric", name).name == name
+
+
+def test_neighbour_search_in_blocks_matches_brute_force():
+    from harness_plugins.metrics.dimension import two_nearest
+
+    x = torch.as_tensor(np.random.default_rng(3).normal(size=(257, 7)))
+    r1, r2 = two_nearest(x, max_elements=257 * 10)  # blocks of 10 rows
+    dist = torch.cdist(x, x) + torch.diag(torch.full((257,), float("inf"), dtype=x.dtype))
+    expected = dist.sort(dim=1).values
+    torch.testing.assert_close(r1, expected[:, 0])
+    torch.testing.assert_close(r2, expected[:, 1])
