@@ -25,6 +25,7 @@ INSTRUCTION_DESCRIPTION = "Choose the word that fills the blank. Answer with the
 
 _COMMON = """dataset_path: json
 dataset_kwargs:
+  cache_dir: {datasets_cache}
   data_files:
 {data_files}
 test_split: test
@@ -132,7 +133,8 @@ def write_suite(folder: Path, items: dict[str, dict[str, list[dict]]], *, num_fe
         body = _TEMPLATES[subtask].format(
             task=task_name(subtask), num_fewshot=num_fewshot, description=json.dumps(INSTRUCTION_DESCRIPTION)
         )
-        common = _COMMON.format(data_files="\n".join(files), version=SUITE_VERSION)
+        common = _COMMON.format(data_files="\n".join(files), version=SUITE_VERSION,
+                                datasets_cache=json.dumps(str(final / "datasets-cache")))
         (folder / f"{subtask}.yaml").write_text(body + common, encoding="utf-8")
     counts = {sub: {split: len(rows) for split, rows in splits.items()} for sub, splits in items.items()}
     manifest = {"suite_version": SUITE_VERSION, "counts": counts, "sha256": digests}
