@@ -1,0 +1,50 @@
+"""Design matrices: word features → Lanczos-resampled, FIR-delayed, z-scored scan rows."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from harness.encoding.resample import lanczos_matrix
+
+
+def scan_interval(tr_times: np.ndarray) -> float:
+    """The repetition time of a scan series (median interval between scans)."""
+    tr_times = np.asarray(tr_times, dtype=np.float64)
+    if tr_times.size < 2:
+        raise ValueError("a story needs at least two scans")
+    return float(np.median(np.diff(tr_times)))
+
+
+def delay_matrices(
+    word_times: np.ndarray, tr_times: np.ndarray, delays: Sequence[int], window: int = 3
+) -> np.ndarray:
+    """(delays × scans × words) float32: row t of block d resamples the words at t − d·TR.
+
+    Delaying by resampling at earlier times (rather than shifting rows) uses the words before
+    the first kept scan and never lets one story's features leak into the next.
+    """
+    tr = scan_interval(tr_times)
+    blocks = [lanczos_matrix(word_times, np.asarray(tr_times) - d * tr, window) for d in delays]
+    return np.stack(blocks).astype(np.float32)
+
+
+def zscore_columns(matrix: np.ndarray) -> np.ndarray:
+    """Each column to zero mean and unit variance; constant columns become 0."""
+    matrix = np.asarray(matrix, dtype=np.float32)
+    mean = matrix.mean(0, keepdims=True)
+    std = matrix.std(0, keepdims=True)
+    out = matrix - mean
+    np.divide(out, std, out=out, where=std > 1e-8 * (1 + np.abs(mean)))
+    out[:, (std <= 1e-8 * (1 + np.abs(mean)))[0]] = 0.0
+    return out
+
+
+def story_design(features: np.ndarray, delays: np.ndarray) -> np.ndarray:
+    """(scans × delays·dims) for one story from its word features and its delay matrices."""
+    features = np.asarray(features, dtype=np.float32)
+    n_delays, n_scans, _ = delays.shape
+    resampled = delays.reshape(n_delays * n_scans, -1) @ features  # (delays·scans, dims)
+    resampled = resampled.reshape(n_delays, n_scans, -1).transpose(1, 0, 2).reshape(n_scans, -1)
+    return zscore_columns(resampled)

@@ -1,0 +1,252 @@
+"""Ridge regression with one penalty per voxel chosen by grouped cross-validation.
+
+Each fold's training features are diagonalised once (eigendecomposition of XᵀX in the primal
+form, of XXᵀ in the dual form, whichever is smaller); every penalty and every voxel batch reuses
+that decomposition, so a penalty costs one matrix product of validation rows × rank × voxels.
+Predictions for all penalties come out of a single stacked product, and the validation loss is
+reduced in place, so memory stays at a few voxel batches beyond the inputs.
+
+The selection rule is himalaya's ``RidgeCV``: for each voxel, the penalty with the highest mean
+over folds of −(mean squared validation error); ties go to the smaller penalty.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from harness.errors import DataError
+
+_BYTES = 4  # float32
+
+
+@dataclass
+class RidgeCVResult:
+    """Per-voxel penalty, cross-validated score and (optionally) test predictions and weights."""
+
+    alphas: np.ndarray  # (voxels,) chosen penalty
+    cv_scores: np.ndarray  # (voxels,) mean over folds of −MSE on validation rows, chosen penalty
+    predictions: np.ndarray | None = None  # (test scans, voxels)
+    weights: np.ndarray | None = None  # (features, voxels)
+
+
+@dataclass
+class _Decomposition:
+    """Training rows diagonalised: predictions(α) = left · diag(1 / (eig + α)) · right(Y)."""
+
+    eig: torch.Tensor  # (rank,)
+    basis: torch.Tensor  # primal: V (features × rank); dual: U (train rows × rank)
+    left: torch.Tensor | None  # validation or test rows in the eigenbasis (rows × rank)
+    train: torch.Tensor | None  # indices of the training rows (dual form and folds)
+    val: torch.Tensor | None  # indices of the validation rows (folds only)
+
+
+def _eigh(gram: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eigendecomposition in float64 for accuracy, returned in the input dtype; eig ≥ 0.
+
+    On CPU it runs on one thread: LAPACK's many short parallel regions slow down by orders of
+    magnitude when the cores are shared with other processes, and one thread is nearly as fast.
+    """
+    threads = torch.get_num_threads()
+    if gram.device.type == "cpu":
+        torch.set_num_threads(1)
+    try:
+        eig, vec = torch.linalg.eigh(gram.double())
+    finally:
+        torch.set_num_threads(threads)
+    return eig.clamp_min(0).to(gram.dtype), vec.to(gram.dtype)
+
+
+def choose_form(n_samples: int, n_features: int) -> str:
+    """'primal' when features ≤ samples (decompose XᵀX), else 'dual' (decompose XXᵀ)."""
+    return "primal" if n_features <= n_samples else "dual"
+
+
+class RidgeCV:
+    """Grouped-CV ridge on fixed features; ``fit`` can be called for many response matrices.
+
+    ``folds`` lists the validation row indices of each fold (the rest of the rows train).
+    """
+
+    def __init__(
+        self,
+        X: np.ndarray,
+        folds: Sequence[np.ndarray],
+        alphas: Sequence[float],
+        *,
+        X_test: np.ndarray | None = None,
+        device: str = "cpu",
+        form: str = "auto",
+        memory_budget: int | None = None,
+    ) -> None:
+        self.device = torch.device(device)
+        self.X = torch.as_tensor(np.ascontiguousarray(X, dtype=np.float32), device=self.device)
+        n, p = self.X.shape
+        if len(folds) < 2:
+            raise DataError(f"ridge: cross-validation needs at least 2 folds, got {len(folds)}")
+        self.alphas = torch.as_tensor(np.asarray(alphas, dtype=np.float32), device=self.device)
+        if self.alphas.ndim != 1 or len(self.alphas) == 0 or bool((self.alphas <= 0).any()):
+            raise DataError("ridge: alphas must be a non-empty list of positive numbers")
+        self.form = choose_form(min(n - len(f) for f in folds), p) if form == "auto" else form
+        if self.form not in ("primal", "dual"):
+            raise ValueError(f"form must be 'auto', 'primal' or 'dual', not {form!r}")
+        self.memory_budget = memory_budget
+        self.folds = [self._decompose(np.asarray(f, dtype=np.int64)) for f in folds]
+        self.full = self._decompose(None)
+        self.test_left: torch.Tensor | None = None
+        if X_test is not None:
+            Xt = torch.as_tensor(np.ascontiguousarray(X_test, dtype=np.float32), device=self.device)
+            self.test_left = Xt @ self.full.basis if self.form == "primal" else (Xt @ self.X.T) @ self.full.basis
+
+    # ------------------------------------------------------------------ decomposition
+
+    def _decompose(self, val: np.ndarray | None) -> _Decomposition:
+        n = self.X.shape[0]
+        if val is None:
+            train_idx, val_idx, Xtr, Xva = None, None, self.X, None
+        else:
+            if val.size == 0 or val.size >= n:
+                raise DataError("ridge: every fold needs validation rows and training rows")
+            mask = np.ones(n, dtype=bool)
+            mask[val] = False
+            train_idx = torch.as_tensor(np.nonzero(mask)[0], device=self.device)
+            val_idx = torch.as_tensor(val, device=self.device)
+            Xtr, Xva = self.X[train_idx], self.X[val_idx]
+        if self.form == "primal":
+            eig, basis = _eigh(Xtr.T @ Xtr)
+            left = Xva @ basis if Xva is not None else None
+        else:
+            eig, basis = _eigh(Xtr @ Xtr.T)
+            left = (Xva @ Xtr.T) @ basis if Xva is not None else None
+        return _Decomposition(eig, basis, left, train_idx, val_idx)
+
+    # ------------------------------------------------------------------ fitting
+
+    def _budget(self) -> int:
+        return self.memory_budget or (192 << 20 if self.device.type == "cpu" else 2 << 30)
+
+    def voxel_batch(self, n_voxels: int) -> int:
+        """Voxels per batch so that the temporaries stay within the memory budget."""
+        n, p = self.X.shape
+        n_val = max(len(d.val) for d in self.folds if d.val is not None)
+        per_voxel = _BYTES * (self._alpha_chunk() * n_val + 2 * n + 2 * p)
+        return int(max(128, min(n_voxels, self._budget() // (2 * per_voxel))))
+
+    def _alpha_chunk(self) -> int:
+        """Penalties whose stacked prediction operator fits in a quarter of the budget."""
+        n_val = max(len(d.val) for d in self.folds if d.val is not None)
+        width = self.X.shape[1] if self.form == "primal" else self.X.shape[0]
+        return int(max(1, min(len(self.alphas), self._budget() // (4 * _BYTES * n_val * width))))
+
+    def _operator(self, fold: _Decomposition, alphas: torch.Tensor) -> torch.Tensor:
+        """(alphas·validation rows × width) mapping XᵀY (primal) or Y_train (dual) to predictions."""
+        assert fold.left is not None
+        shrink = 1.0 / (fold.eig[None, :] + alphas[:, None])
+        stacked = (fold.left[None, :, :] * shrink[:, None, :]).reshape(-1, fold.left.shape[1])
+        return stacked @ fold.basis.T
+
+    def cv_scores(self, Y: np.ndarray, XtY: torch.Tensor | None, batch: int) -> torch.Tensor:
+        """(alphas × voxels) mean over folds of −MSE on each fold's validation rows."""
+        n, v = Y.shape
+        scores = torch.zeros(len(self.alphas), v, dtype=torch.float32, device=self.device)
+        chunk = self._alpha_chunk()
+        for fold in self.folds:
+            assert fold.val is not None and fold.train is not None
+            val_rows = fold.val.cpu().numpy()
+            train_rows = fold.train.cpu().numpy()
+            Xva = self.X[fold.val]
+            for a0 in range(0, len(self.alphas), chunk):
+                alphas = self.alphas[a0 : a0 + chunk]
+                op = self._operator(fold, alphas)
+                for start in range(0, v, batch):
+                    stop = min(v, start + batch)
+                    Yva = self._rows(Y, val_rows, start, stop)
+                    if XtY is not None:
+                        right = XtY[:, start:stop] - Xva.T @ Yva
+                    else:
+                        right = self._rows(Y, train_rows, start, stop)
+                    pred = (op @ right).view(len(alphas), Yva.shape[0], -1)
+                    pred.sub_(Yva[None])
+                    pred.square_()
+                    scores[a0 : a0 + chunk, start:stop].sub_(pred.sum(1), alpha=1.0 / Yva.shape[0])
+                    del pred, right
+                del op
+        return scores / len(self.folds)
+
+    def _rows(self, Y: np.ndarray, rows: np.ndarray, start: int, stop: int) -> torch.Tensor:
+        block = np.ascontiguousarray(Y[rows, start:stop], dtype=np.float32)
+        return torch.as_tensor(block, device=self.device)
+
+    def _columns(self, Y: np.ndarray, start: int, stop: int) -> torch.Tensor:
+        block = np.ascontiguousarray(Y[:, start:stop], dtype=np.float32)
+        return torch.as_tensor(block, device=self.device)
+
+    def fit(
+        self,
+        Y: np.ndarray,
+        *,
+        return_weights: bool = False,
+        voxel_batch: int | None = None,
+    ) -> RidgeCVResult:
+        """Choose a penalty per voxel of ``Y`` (rows × voxels) and refit on all rows."""
+        n, v = Y.shape
+        if n != self.X.shape[0]:
+            raise DataError(f"ridge: responses have {n} rows but the features have {self.X.shape[0]}")
+        batch = voxel_batch or self.voxel_batch(v)
+        XtY = None
+        if self.form == "primal":
+            XtY = torch.empty(self.X.shape[1], v, dtype=torch.float32, device=self.device)
+            for start in range(0, v, batch):
+                XtY[:, start : start + batch] = self.X.T @ self._columns(Y, start, start + batch)
+        scores = self.cv_scores(Y, XtY, batch)
+        best_score, index = scores.max(0)  # ties: the first, i.e. smallest, penalty
+        del scores
+        chosen = self.alphas[index]
+        predictions = np.empty((self.test_left.shape[0], v), dtype=np.float32) if self.test_left is not None else None
+        weights = np.empty((self.X.shape[1], v), dtype=np.float32) if return_weights else None
+        full = self.full
+        for start in range(0, v, batch):
+            stop = min(v, start + batch)
+            right = full.basis.T @ (XtY[:, start:stop] if XtY is not None else self._columns(Y, start, stop))
+            coef = right / (full.eig[:, None] + chosen[None, start:stop])
+            if predictions is not None:
+                assert self.test_left is not None
+                predictions[:, start:stop] = (self.test_left @ coef).cpu().numpy()
+            if weights is not None:
+                w = full.basis @ coef if self.form == "primal" else self.X.T @ (full.basis @ coef)
+                weights[:, start:stop] = w.cpu().numpy()
+        return RidgeCVResult(chosen.cpu().numpy(), best_score.cpu().numpy(), predictions, weights)
+
+
+def ridge_cv(
+    X: np.ndarray,
+    Y: np.ndarray,
+    folds: Sequence[np.ndarray],
+    alphas: Sequence[float],
+    *,
+    X_test: np.ndarray | None = None,
+    return_weights: bool = False,
+    device: str = "cpu",
+    voxel_batch: int | None = None,
+) -> RidgeCVResult:
+    """One-shot ``RidgeCV(X, folds, alphas, X_test=...).fit(Y)``."""
+    solver = RidgeCV(X, folds, alphas, X_test=X_test, device=device)
+    return solver.fit(Y, return_weights=return_weights, voxel_batch=voxel_batch)
+
+
+def story_folds(story_rows: Sequence[int], n_folds: int) -> list[np.ndarray]:
+    """Validation rows per fold, grouping whole stories (given in row order by their lengths).
+
+    Stories are dealt to folds in turn; with fewer stories than folds, each story is a fold.
+    """
+    if len(story_rows) < 2:
+        raise DataError(f"ridge: cross-validation grouped by story needs at least 2 training stories, got {len(story_rows)}")
+    k = min(n_folds, len(story_rows))
+    bounds = np.concatenate([[0], np.cumsum(story_rows)])
+    folds: list[list[np.ndarray]] = [[] for _ in range(k)]
+    for i in range(len(story_rows)):
+        folds[i % k].append(np.arange(bounds[i], bounds[i + 1]))
+    return [np.concatenate(f) for f in folds]

@@ -1,0 +1,85 @@
+"""Per-voxel statistics: Pearson r, noise ceiling, block permutations and FDR."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+def pearson_r(y_true: np.ndarray | torch.Tensor, y_pred: np.ndarray | torch.Tensor) -> np.ndarray:
+    """Correlation per column of two (samples × voxels) arrays; 0 where either is constant."""
+    a = torch.as_tensor(y_true, dtype=torch.float64)
+    b = torch.as_tensor(y_pred, dtype=torch.float64, device=a.device)
+    a = a - a.mean(0)
+    b = b - b.mean(0)
+    denom = torch.sqrt((a * a).sum(0) * (b * b).sum(0))
+    r = (a * b).sum(0) / torch.where(denom > 0, denom, torch.ones_like(denom))
+    return torch.where(denom > 0, r, torch.zeros_like(r)).cpu().numpy()
+
+
+def zscore_rows(y: np.ndarray) -> np.ndarray:
+    """Each column of a (samples × voxels) array to zero mean, unit variance (0 if constant)."""
+    y = np.asarray(y, dtype=np.float32)
+    std = y.std(0)
+    return np.where(std > 0, (y - y.mean(0)) / np.where(std > 0, std, 1), 0).astype(np.float32)
+
+
+def noise_ceiling(repeats: np.ndarray) -> np.ndarray:
+    """The highest correlation any model can reach with the mean of ``repeats`` (R × T × V).
+
+    Signal power is estimated from the variance of the sum against the sum of the variances
+    (Sahani & Linden 2003; Schoppe et al. 2016): CCmax = sqrt(SP / Var(mean)), clipped to [0, 1].
+    """
+    repeats = np.asarray(repeats, dtype=np.float64)
+    n = repeats.shape[0]
+    if n < 2:
+        raise ValueError("a noise ceiling needs at least two repeats")
+    mean = repeats.mean(0)
+    total = repeats.sum(0).var(0)
+    signal = (total - repeats.var(1).sum(0)) / (n * (n - 1))
+    var_mean = mean.var(0)
+    ratio = np.where(var_mean > 0, np.clip(signal, 0, None) / np.where(var_mean > 0, var_mean, 1), 0)
+    return np.sqrt(np.clip(ratio, 0, 1)).astype(np.float32)
+
+
+def block_permutation_pvalues(
+    y_true: np.ndarray, y_pred: np.ndarray, permutations: int, block: int = 10, seed: int = 0
+) -> np.ndarray:
+    """One-sided p-value per voxel that r exceeds chance, by permuting blocks of predicted scans.
+
+    Blocks of ``block`` consecutive scans keep the autocorrelation of the predictions.
+    """
+    y_true = torch.as_tensor(np.asarray(y_true, dtype=np.float32))
+    y_pred = torch.as_tensor(np.asarray(y_pred, dtype=np.float32))
+    n = y_true.shape[0]
+    n_blocks = max(n // block, 2)
+    block = n // n_blocks
+    usable = n_blocks * block
+    a = y_true[:usable] - y_true[:usable].mean(0)
+    a = a / a.norm(dim=0).clamp_min(1e-12)
+    observed = torch.as_tensor(pearson_r(y_true, y_pred), dtype=torch.float32)
+    generator = np.random.default_rng(seed)
+    exceed = torch.zeros_like(observed)
+    for _ in range(permutations):
+        order = generator.permutation(n_blocks)
+        index = (order[:, None] * block + np.arange(block)[None, :]).reshape(-1)
+        b = y_pred[:usable][torch.as_tensor(index)]
+        b = b - b.mean(0)
+        r = (a * b).sum(0) / b.norm(dim=0).clamp_min(1e-12)
+        exceed += (r >= observed).float()
+    return ((exceed + 1) / (permutations + 1)).numpy()
+
+
+def fdr_bh(pvalues: np.ndarray, q: float = 0.05) -> np.ndarray:
+    """Benjamini–Hochberg: a boolean mask of the discoveries at false discovery rate ``q``."""
+    p = np.asarray(pvalues, dtype=np.float64)
+    m = p.size
+    if m == 0:
+        return np.zeros(0, dtype=bool)
+    order = np.argsort(p)
+    passed = p[order] <= q * np.arange(1, m + 1) / m
+    mask = np.zeros(m, dtype=bool)
+    if passed.any():
+        last = np.max(np.nonzero(passed)[0])
+        mask[order[: last + 1]] = True
+    return mask
