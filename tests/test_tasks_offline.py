@@ -160,7 +160,7 @@ def test_instruction_prompts_and_separate_scores_with_a_scripted_model(corpus_fi
     by_sentence = {row["sentence"]: row["answer"] for row in rows}
 
     def answer(prompt: str) -> str:
-        sentence = prompt.rsplit("Sentence: ", 1)[1].split("\n", 1)[0]
+        sentence = prompt.rsplit("\n\n", 1)[1].split("\n", 1)[0]
         index = list(by_sentence).index(sentence)
         right = by_sentence[sentence]
         wrong = "A" if right != "A" else "B"
@@ -171,8 +171,9 @@ def test_instruction_prompts_and_separate_scores_with_a_scripted_model(corpus_fi
     scores = {s.metric: s.value for s in task.evaluate(SimpleNamespace(tokenizer=None), seed=0, workdir=tmp_path)}  # type: ignore[arg-type]
     assert scores == {"follows_format": pytest.approx(5 / 6), "correct": pytest.approx(3 / 6)}
     prompt = scripted.prompts[0]
-    assert prompt.startswith("Choose the word that fills the blank.")
-    assert prompt.count("Sentence: ") == 3 and prompt.count("Answer:") == 3  # two demonstrations + the question
+    assert prompt.startswith("Fill in the blank. Answer with a letter.\n\n")
+    assert prompt.count("___") == 3 and prompt.count("Answer:") == 3  # two demonstrations + the question
+    assert prompt.count("Answer: ") == 2 and "\nA) " in prompt
     assert prompt.endswith("Answer:")
 
 

@@ -42,7 +42,7 @@ class OfflineSuite(Task):
         minimal_pairs_items: int = Field(default=48, ge=1)
         instruction_items: int = Field(default=24, ge=1)
         perplexity_items: int = Field(default=16, ge=1)
-        num_fewshot: int = Field(default=3, ge=0, le=8)  # demonstrations in each instruction prompt
+        num_fewshot: int = Field(default=1, ge=0, le=8)  # demonstrations per instruction prompt; 1 fits 128 tokens
         batch_size: int = Field(default=32, ge=1)
         bootstrap_iters: int = Field(default=200, ge=0)  # for the cloze perplexity stderr
         corpus: list[str] | None = None  # corpus files; default the tinylm corpus (must match the model's)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -14,6 +15,7 @@ LETTERS = ("A", "B", "C", "D")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"'(])")
 _FINAL_WORD = re.compile(r"^(.*\s)([A-Za-z]{3,})([.!?])$")
 _WORD = re.compile(r"^[a-z]{3,12}$")
+COMMON_WORDS = 1000  # instruction answers and distractors come from the most frequent held-out words
 
 
 @dataclass(frozen=True)
@@ -38,7 +40,8 @@ def build_items(heldout: Sequence[str], seed: int, sizes: Sizes) -> dict[str, di
     paragraphs = [p.strip() for doc in heldout for p in doc.split("\n\n") if p.strip()]
     rng.shuffle(paragraphs)
     pools: list[list[str]] = [paragraphs[i::3] for i in range(3)]
-    vocab = sorted({w for p in paragraphs for w in p.split() if _WORD.match(w)})
+    counts = Counter(w for p in paragraphs for w in p.split() if _WORD.match(w))
+    vocab = sorted(w for w, _ in counts.most_common(COMMON_WORDS))  # short prompts, learnable options
     items = {
         "cloze": {"test": cloze_items(pools[0], sizes.cloze, rng)},
         "minimal_pairs": {"test": _numbered(grammar.minimal_pairs(sizes.minimal_pairs, rng))},
@@ -81,26 +84,29 @@ def cloze_items(paragraphs: Sequence[str], n: int, rng: random.Random, max_words
 
 
 def instruction_items(
-    paragraphs: Sequence[str], vocab: Sequence[str], n: int, shots: int, rng: random.Random
+    paragraphs: Sequence[str], vocab: Sequence[str], n: int, shots: int, rng: random.Random, max_words: int = 9
 ) -> dict[str, list[dict]]:
-    """Fill-in-the-blank questions with four lettered options; the answer is one letter."""
+    """Fill-in-the-blank questions with four lettered options (common words); the answer is one letter.
+
+    The question is the end of a held-out sentence (its last ``max_words`` words) with the last
+    word blanked, so that a few-shot prompt fits a 128-token context.
+    """
+    common = set(vocab)
+    candidates = [
+        match for para in paragraphs for sent in sentences(para)
+        if (match := _FINAL_WORD.match(" ".join(sent.split()[-max_words:]))) and len(sent.split()) >= 5
+        and match.group(2) in common
+    ]
+    rng.shuffle(candidates)
     items = []
-    for para in paragraphs:
-        for sent in sentences(para):
-            match = _FINAL_WORD.match(sent)
-            words = sent.split()
-            if not match or not 6 <= len(words) <= 14 or not _WORD.match(match.group(2)):
-                continue
-            answer = match.group(2)
-            distractors = rng.sample([w for w in rng.sample(vocab, 12) if w != answer], 3)
-            options = distractors + [answer]
-            rng.shuffle(options)
-            item = {"sentence": f"{match.group(1)}___{match.group(3)}", "answer": LETTERS[options.index(answer)]}
-            item.update({letter: word for letter, word in zip(LETTERS, options, strict=True)})
-            items.append(item)
-            break  # one question per paragraph
-        if len(items) == n + shots:
-            break
+    for match in candidates[: n + shots]:
+        answer = match.group(2)
+        distractors = rng.sample([w for w in rng.sample(vocab, 12) if w != answer], 3)
+        options = distractors + [answer]
+        rng.shuffle(options)
+        item = {"sentence": f"{match.group(1)}___{match.group(3)}", "answer": LETTERS[options.index(answer)]}
+        item.update({letter: word for letter, word in zip(LETTERS, options, strict=True)})
+        items.append(item)
     items = _numbered(items)
     return {"test": items[:n], "train": items[n:]}
 

@@ -21,7 +21,7 @@ from harness_plugins.tasks.offline.items import Sizes, build_items
 SUITE_VERSION = "1"  # bump whenever items or prompts change: old results stay comparable by version
 SUBTASKS = ("cloze", "minimal_pairs", "instruction", "perplexity")
 TASK_PREFIX = "harness_offline_"
-INSTRUCTION_DESCRIPTION = "Choose the word that fills the blank. Answer with the letter of the option only.\n\n"
+INSTRUCTION_DESCRIPTION = "Fill in the blank. Answer with a letter.\n\n"
 
 _COMMON = """dataset_path: json
 dataset_kwargs:
@@ -62,7 +62,7 @@ output_type: generate_until
 fewshot_split: train
 num_fewshot: {num_fewshot}
 description: {description}
-doc_to_text: "Sentence: {{{{sentence}}}}\\nOptions: A) {{{{A}}}} B) {{{{B}}}} C) {{{{C}}}} D) {{{{D}}}}\\nAnswer:"
+doc_to_text: "{{{{sentence}}}}\\nA) {{{{A}}}} B) {{{{B}}}} C) {{{{C}}}} D) {{{{D}}}}\\nAnswer:"
 doc_to_target: "{{{{answer}}}}"
 generation_kwargs:
   until: ["\\n"]
