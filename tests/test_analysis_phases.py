@@ -124,3 +124,14 @@ def test_a_missing_checkpoint_is_skipped(tmp_path):
     result = analysis.result
     assert len(result.tokens) == 20 and result.pattern == "triple-phase"
     assert result.ci_method == "voxels+subjects"
+
+
+def test_short_noisy_curves_rarely_show_change_points():
+    rng = np.random.default_rng(11)
+    x = np.log10(np.concatenate([[0.5], 2.0 ** np.arange(11), [1500]]))  # a tinylm-like schedule, 13 checkpoints
+    false = sum(bool(choose_changes(x, 0.05 + rng.normal(0, 0.003, x.size))) for _ in range(60))
+    assert false <= 6  # about 2 % expected; BIC alone gave about 10 %
+    y = np.interp(x, [x[0], 1.5, 2.5, x[-1]], [0.0, 0.06, 0.02, 0.08]) + rng.normal(0, 0.002, x.size)
+    trends = [seg.trend for seg in segment(x, y, choose_changes(x, y)).segments]
+    merged = [t for i, t in enumerate(trends) if i == 0 or t != trends[i - 1]]
+    assert merged == ["rising", "falling", "rising"]

@@ -2,13 +2,16 @@
 
 Each segment is a straight line in (log10 tokens, value). ``ruptures.Dynp`` finds the exact best
 split for every number of change points with a custom O(1) segment cost; the number is chosen by
-BIC, so a curve without a transition gets none.
+BIC (each change point costing five parameters), and on short curves a number of change points must
+also beat what a straight noisy line gives on the same checkpoints, so a curve without a transition
+gets none.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import ruptures as rpt
@@ -16,9 +19,12 @@ from ruptures.base import BaseCost
 
 TREND_T = 2.0  # |slope / stderr| above which a segment counts as rising or falling
 # BIC parameters per change point besides the new line's slope and intercept: the location counts
-# thrice. On simulated curves this keeps false change points on flat or straight noisy curves near
-# 0.5 % at 40 checkpoints (10 % at 12) while finding a rise-fall-rise at 40 checkpoints 97 % of the time.
+# thrice. With the simulated test below for short curves, false phase boundaries on flat noisy
+# curves stay at 0-3 % from 8 to 40 checkpoints (benchmarks/bench_analysis_changepoints.py).
 LOCATION_PARAMS = 3
+CALIBRATE_BELOW = 40  # shorter curves also pass a simulated test against "no change at all"
+NULL_ALPHA = 0.05  # chance of a false change point on a straight noisy line, short curves
+NULL_SIMULATIONS = 400
 
 
 class LogLinearCost(BaseCost):
@@ -110,24 +116,60 @@ def _floor(y: np.ndarray) -> float:
     return 1e-12 * (float(np.sum((y - y.mean()) ** 2)) + 1e-300)
 
 
-def choose_changes(x: np.ndarray, y: np.ndarray, limit: int = 4) -> list[int]:
-    """Change points minimising BIC over 0..limit changes (fewer when the curve is short)."""
+def _fits(x: np.ndarray, y: np.ndarray, top: int) -> tuple[list[list[int]], np.ndarray, float]:
+    """Best change points for k = 0..top, the residual sum of squares of each, and its floor."""
     n = len(y)
-    top = max_changes(n, limit)
-    if top == 0 or np.ptp(y) == 0:
-        return []
     algo, cost = _search(x, y)
     floor = _floor(y)
-    best: tuple[float, list[int]] = (_bic(_rss(cost, n, []), n, 0, floor), [])
+    breaks_by_k: list[list[int]] = [[]]
+    rss = [max(_rss(cost, n, []), floor)]
     for k in range(1, top + 1):
         try:
             breaks = _breaks(algo, k)
         except rpt.exceptions.BadSegmentationParameters:
             break
-        score = _bic(_rss(cost, n, breaks), n, k, floor)
-        if score < best[0]:
-            best = (score, breaks)
-    return best[1]
+        breaks_by_k.append(breaks)
+        rss.append(max(_rss(cost, n, breaks), floor))
+    return breaks_by_k, np.array(rss), floor
+
+
+@lru_cache(maxsize=64)
+def _null_gains(x_key: tuple[float, ...], top: int) -> np.ndarray:
+    """Upper quantiles of the fit gain for k = 0..top on straight lines plus Gaussian noise.
+
+    The gain does not depend on the line or the noise level, only on the x positions, so one
+    simulation per checkpoint layout serves every curve (and bootstrap replicate) on it.
+    """
+    x = np.array(x_key)
+    rng = np.random.default_rng(0)
+    gains = np.full((NULL_SIMULATIONS, top + 1), np.nan)
+    for i in range(NULL_SIMULATIONS):
+        _, rss, _ = _fits(x, rng.standard_normal(x.size), top)
+        gains[i, : rss.size] = x.size * np.log(rss[0] / rss)
+    level = 1 - NULL_ALPHA / max(top, 1)  # Bonferroni over the numbers of change points tried
+    return np.nanquantile(gains, level, axis=0)
+
+
+def choose_changes(x: np.ndarray, y: np.ndarray, limit: int = 4) -> list[int]:
+    """Change points minimising BIC over 0..limit changes (fewer when the curve is short).
+
+    On curves shorter than ``CALIBRATE_BELOW`` checkpoints, where BIC alone finds false change
+    points too often, a number of change points is only allowed when its fit gain beats the
+    ``NULL_ALPHA`` level of the gain on a straight line with noise (simulated on the same x).
+    """
+    n = len(y)
+    top = max_changes(n, limit)
+    if top == 0 or np.ptp(y) == 0:
+        return []
+    breaks_by_k, rss, floor = _fits(x, y, top)
+    gains = n * np.log(rss[0] / rss)  # n*log(RSS_0 / RSS_k)
+    scores = [_bic(r, n, k, floor) for k, r in enumerate(rss)]
+    allowed = np.ones(len(gains), dtype=bool)
+    if n < CALIBRATE_BELOW:
+        null = _null_gains(tuple(np.round(x, 9)), top)
+        allowed[1:] = gains[1:] > null[1 : len(gains)]
+    best = min((score, k) for k, score in enumerate(scores) if allowed[k])[1]
+    return breaks_by_k[best]
 
 
 def fixed_changes(x: np.ndarray, y: np.ndarray, n_changes: int) -> list[int]:
