@@ -141,12 +141,16 @@ class RidgeCV:
         width = self.X.shape[1] if self.form == "primal" else self.X.shape[0]
         return int(max(1, min(len(self.alphas), self._budget() // (4 * _BYTES * n_val * width))))
 
-    def _operator(self, fold: _Decomposition, alphas: torch.Tensor) -> torch.Tensor:
-        """(alphas·validation rows × width) mapping XᵀY (primal) or Y_train (dual) to predictions."""
+    def _operator(self, fold: _Decomposition, alphas: torch.Tensor, rotate: bool) -> torch.Tensor:
+        """(alphas·validation rows × width) mapping XᵀY (primal) or Y_train (dual) to predictions.
+
+        With ``rotate`` the eigenbasis is folded into the operator (worth it when there are more
+        voxels than alphas × validation rows); otherwise the operator acts on basisᵀ·right.
+        """
         assert fold.left is not None
         shrink = 1.0 / (fold.eig[None, :] + alphas[:, None])
         stacked = (fold.left[None, :, :] * shrink[:, None, :]).reshape(-1, fold.left.shape[1])
-        return stacked @ fold.basis.T
+        return stacked @ fold.basis.T if rotate else stacked
 
     def cv_scores(self, Y: np.ndarray, XtY: torch.Tensor | None, batch: int) -> torch.Tensor:
         """(alphas × voxels) mean over folds of −MSE on each fold's validation rows."""
@@ -160,7 +164,8 @@ class RidgeCV:
             Xva = self.X[fold.val]
             for a0 in range(0, len(self.alphas), chunk):
                 alphas = self.alphas[a0 : a0 + chunk]
-                op = self._operator(fold, alphas)
+                rotate = v >= len(alphas) * len(val_rows)
+                op = self._operator(fold, alphas, rotate)
                 for start in range(0, v, batch):
                     stop = min(v, start + batch)
                     Yva = self._rows(Y, val_rows, start, stop)
@@ -168,6 +173,8 @@ class RidgeCV:
                         right = XtY[:, start:stop] - Xva.T @ Yva
                     else:
                         right = self._rows(Y, train_rows, start, stop)
+                    if not rotate:
+                        right = fold.basis.T @ right
                     pred = (op @ right).view(len(alphas), Yva.shape[0], -1)
                     pred.sub_(Yva[None])
                     pred.square_()

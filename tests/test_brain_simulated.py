@@ -1,0 +1,91 @@
+"""The simulated dataset: written in the LeBel layout, read back through the lebel2023 loader."""
+
+from __future__ import annotations
+
+import json
+
+import h5py
+import numpy as np
+import pytest
+
+from harness_plugins.brain.lebel2023 import LeBel2023
+from harness_plugins.brain.simulated import TEST_STORY, Simulated
+
+SMALL = {"voxels": 100, "stories": 5, "words_per_story": 300, "subjects": 2}
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    return str(tmp_path_factory.mktemp("sim-cache"))
+
+
+@pytest.fixture(scope="module")
+def dataset(cache):
+    return Simulated(Simulated.Options(cache=cache, **SMALL))
+
+
+def test_written_in_the_lebel_layout(dataset):
+    root = dataset.ensure()
+    derivative = root / "derivative"
+    respdict = json.loads((derivative / "respdict.json").read_text())
+    assert sorted(respdict) == ["sim01", "sim02", "sim03", "sim04", TEST_STORY]
+    assert (derivative / "TextGrids" / "sim01.TextGrid").is_file()
+    with h5py.File(derivative / "preprocessed_data" / "SIM01" / "sim02.hf5", "r") as handle:
+        assert handle["data"].shape == (respdict["sim02"] - 20, 100)
+    with h5py.File(derivative / "preprocessed_data" / "SIM02" / f"{TEST_STORY}.hf5", "r") as handle:
+        assert handle["repeats"].shape[0] == 4
+    # the plain loader reads it too
+    plain = LeBel2023(LeBel2023.Options(root=str(root)))
+    assert plain.split() == (["sim01", "sim02", "sim03", "sim04"], [TEST_STORY])
+    assert plain.subjects() == ["SIM01", "SIM02"]
+    assert isinstance(dataset.reader, LeBel2023)
+
+
+def test_stimuli_are_heldout_text_with_plausible_timing(dataset):
+    from harness_plugins.brain.simulated import _corpus
+
+    heldout = " ".join(_corpus().heldout)
+    for story in dataset.stories().values():
+        assert " ".join(story.words[:12]) in heldout
+        rate = len(story.words) / (story.offsets[-1] - story.onsets[0])
+        assert 1.8 < rate < 3.2
+        assert np.all(story.offsets > story.onsets) and np.all(np.diff(story.onsets) > 0)
+
+
+def test_ground_truth_beside_the_data(dataset):
+    features = dataset.ground_truth_features()
+    stories = dataset.stories()
+    assert set(features) == set(stories)
+    for name, story in stories.items():
+        assert features[name].shape == (len(story.words), 16 + 3)
+    truth = dataset.ground_truth("SIM01")
+    assert truth["weights"].shape == (19, 100) and truth["ceiling"].shape == (100,)
+    measured = dataset.load_subject("SIM01").noise_ceiling
+    assert np.corrcoef(measured, truth["ceiling"])[0, 1] > 0.7
+    settings = json.loads((dataset.ground_truth_dir / "settings.json").read_text())
+    assert "not evidence about brains" in settings["note"]
+
+
+def test_deterministic_per_seed(dataset, cache, tmp_path):
+    again = Simulated(Simulated.Options(cache=str(tmp_path), **SMALL))
+    assert again.settings_hash() == dataset.settings_hash()
+    a = dataset.load_subject("SIM02").responses["sim03"]
+    b = again.load_subject("SIM02").responses["sim03"]
+    np.testing.assert_array_equal(a, b)
+    other = Simulated(Simulated.Options(cache=str(tmp_path), seed=1, **SMALL))
+    assert other.settings_hash() != dataset.settings_hash()
+    assert other.load_subject("SIM02").responses["sim01"].shape[1] == 100
+
+
+def test_tunings_vary_smoothly_across_the_sheet(dataset):
+    truth = dataset.ground_truth("SIM01")
+    coords, weights = truth["coords"], truth["weights"]
+    distance = np.abs(coords[:, None, :] - coords[None, :, :]).sum(-1)
+    similarity = np.corrcoef(weights.T)
+    assert similarity[distance == 1].mean() > similarity[distance >= 6].mean() + 0.3
+
+
+def test_registered_as_a_plugin():
+    from harness.plugins import load_registry
+
+    assert load_registry().get("brain", "simulated") is Simulated
