@@ -16,13 +16,18 @@ from harness_plugins.metrics.common import SubsampleOptions, centered, sample_ro
 
 
 def two_nearest(x: torch.Tensor, max_elements: int = 32_000_000) -> tuple[torch.Tensor, torch.Tensor]:
-    """Distances of every row to its nearest and second-nearest other row (blocks of rows x all rows)."""
+    """Distances of every row to its nearest and second-nearest other row (blocks of rows x all rows).
+
+    Neighbours are searched in float32 on centred data; their distances are then recomputed
+    exactly in the input's precision.
+    """
     chunk = max(1, max_elements // x.shape[0])
-    sq = (x * x).sum(dim=1)
-    first, second = torch.empty_like(sq), torch.empty_like(sq)
+    search = centered(x).to(torch.float32)
+    sq = (search * search).sum(dim=1)
+    first, second = torch.empty(x.shape[0], dtype=x.dtype, device=x.device), torch.empty(x.shape[0], dtype=x.dtype, device=x.device)
     for start in range(0, x.shape[0], chunk):
         block = x[start:start + chunk]
-        d2 = sq[start:start + chunk, None] + sq[None, :] - 2.0 * (block @ x.T)
+        d2 = sq[start:start + chunk, None] + sq[None, :] - 2.0 * (search[start:start + chunk] @ search.T)
         rows = torch.arange(block.shape[0], device=x.device)
         d2[rows, rows + start] = math.inf  # a point is not its own neighbour
         idx = torch.topk(d2, 2, dim=1, largest=False).indices
