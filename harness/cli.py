@@ -80,6 +80,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     out.print(f"run: {summary.run_dir}  cells: {summary.planned} planned, {summary.skipped} already done, {summary.done} computed, {summary.failed} failed")
     for path in summary.tables:
         out.print(f"table: {path}")
+    for line in summary.findings:
+        out.print(line)
     if summary.report:
         out.print(f"report: {summary.report}")
     return 1 if summary.failed else 0
@@ -119,7 +121,10 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     if not (Path(args.run) / "store.sqlite").is_file():
         raise DataError(f"{args.run}: not a run directory (no store.sqlite)")
     result = analyze_run(Path(args.run))
-    _console().print(f"report: {result.report}")
+    console = _console()
+    for line in result.summary_lines():
+        console.print(line)
+    console.print(f"report: {result.report}")
     return 0
 
 

@@ -41,6 +41,7 @@ class SweepSummary:
     tables: list[Path] = field(default_factory=list)
     report: Path | None = None
     errors: list[str] = field(default_factory=list)
+    findings: list[str] = field(default_factory=list)  # one line per model and brain dataset
 
 
 def resolve_device(device: str) -> str:
@@ -298,11 +299,13 @@ def run_sweep(
         pending = plan.pending(store.done_cells(), force)
         summary = Sweep(plan, store, registry, console).run(pending, len(plan.cells) - len(pending), show_progress)
     if config.analyze if analyze is None else analyze:
-        summary.report = analyze_if_available(run_dir, console)
+        result = analyze_if_available(run_dir, console)
+        if result is not None:
+            summary.report, summary.findings = result.report, result.summary_lines()
     return summary
 
 
-def analyze_if_available(run_dir: Path, console: Console) -> Path | None:
+def analyze_if_available(run_dir: Path, console: Console) -> Any:
     """Run the phase analysis and write the report; a failure is reported, never fatal to the sweep."""
     try:
         from harness.analysis import analyze_run
@@ -310,7 +313,7 @@ def analyze_if_available(run_dir: Path, console: Console) -> Path | None:
         console.print(f"[yellow]analysis skipped[/]: {error_line(error)}")
         return None
     try:
-        return analyze_run(run_dir).report
+        return analyze_run(run_dir)
     except Exception as error:  # noqa: BLE001 - the sweep's results are already safe on disk
         console.print(f"[yellow]analysis failed[/]: {error_line(error)}")
         return None
