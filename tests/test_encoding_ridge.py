@@ -43,12 +43,14 @@ def _problem(n: int, p: int, v: int, seed: int = 0):
     [(400, 60, ALPHAS), (240, 500, ALPHAS), (400, 60, ALPHAS[::4]), (240, 500, ALPHAS[::4])],
     ids=["primal", "dual", "primal-rotated", "dual-rotated"],  # rotated: voxels > alphas × validation rows
 )
-def test_matches_himalaya(n, p, alphas):
+@pytest.mark.parametrize("method", ["explicit", "spectral"])
+def test_matches_himalaya(n, p, alphas, method):
     from himalaya.backend import set_backend
     from himalaya.ridge import RidgeCV as HimalayaRidgeCV
 
     X, Y, Xt, Yt, folds = _problem(n, p, 300)
-    ours = ridge_cv(X, Y, folds, alphas, X_test=Xt, return_weights=True)
+    X[:, 3] = X[:, 4]  # a repeated eigenvalue (0) exercises the merged groups of the spectral loss
+    ours = RidgeCV(X, folds, alphas, X_test=Xt, method=method).fit(Y, return_weights=True)
     set_backend("numpy")
     cv = [(np.setdiff1d(np.arange(n), f), f) for f in folds]
     ref = HimalayaRidgeCV(alphas=alphas, cv=cv, solver_params={"warn": False}).fit(X.astype(np.float64), Y.astype(np.float64))
@@ -93,6 +95,18 @@ def test_forms_and_batches_agree(form):
     assert forced._alpha_chunk() < len(ALPHAS)  # penalties are chunked under a tiny budget
     np.testing.assert_array_equal(batched.alphas, whole.alphas)
     np.testing.assert_allclose(batched.predictions, whole.predictions, atol=1e-4)
+
+
+def test_spectral_and_explicit_losses_agree():
+    X, Y, _, _, folds = _problem(300, 120, 40, seed=4)
+    X[:, :10] = 0.0  # a block of zero eigenvalues
+    explicit = RidgeCV(X, folds, ALPHAS, method="explicit")
+    spectral = RidgeCV(X, folds, ALPHAS, method="spectral")
+    a = explicit.cv_scores(Y, explicit.X.T @ explicit._columns(Y, 0, 40), 40)
+    b = spectral.cv_scores(Y, spectral.X.T @ spectral._columns(Y, 0, 40), 40)
+    np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="method"):
+        RidgeCV(X, folds, ALPHAS, method="magic")
 
 
 def test_choose_form():

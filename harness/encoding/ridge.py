@@ -60,6 +60,32 @@ def _eigh(gram: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return eig.clamp_min(0).to(gram.dtype), vec.to(gram.dtype)
 
 
+SPECTRAL_TOL = 1e-7  # eigenvalues closer than this (relative to s + smallest alpha) are merged
+
+
+def _spectral_parts(fold: _Decomposition, alpha_min: float) -> tuple[torch.Tensor, ...]:
+    """Eigenvalues (merged where nearly equal), rotated left/basis, diag(G) and H, for one fold."""
+    assert fold.left is not None
+    eig = fold.eig.double().clone()
+    left = fold.left.double().clone()
+    basis = fold.basis.double().clone()
+    gram = left.T @ left
+    split = (eig[1:] - eig[:-1]) > SPECTRAL_TOL * (eig[1:].abs() + alpha_min)
+    labels = torch.cat([torch.zeros(1, dtype=torch.long, device=eig.device), torch.cumsum(split.long(), 0)])
+    counts = torch.bincount(labels)
+    for group in torch.nonzero(counts > 1).flatten().tolist():
+        index = torch.nonzero(labels == group).flatten()
+        _, rotation = torch.linalg.eigh(gram[index][:, index])
+        left[:, index] = left[:, index] @ rotation
+        basis[:, index] = basis[:, index] @ rotation
+        eig[index] = eig[index].mean()
+    gram = left.T @ left
+    same = labels[:, None] == labels[None, :]
+    gaps = eig[None, :] - eig[:, None]  # [j, k] = s_k - s_j
+    H = torch.where(same, torch.zeros_like(gram), gram / torch.where(same, torch.ones_like(gaps), gaps))
+    return eig, left.to(fold.left.dtype), basis.to(fold.basis.dtype), gram.diagonal().clone(), H
+
+
 def choose_form(n_samples: int, n_features: int) -> str:
     """'primal' when features ≤ samples (decompose XᵀX), else 'dual' (decompose XXᵀ)."""
     return "primal" if n_features <= n_samples else "dual"
@@ -80,6 +106,7 @@ class RidgeCV:
         X_test: np.ndarray | None = None,
         device: str = "cpu",
         form: str = "auto",
+        method: str = "auto",
         memory_budget: int | None = None,
     ) -> None:
         self.device = torch.device(device)
@@ -93,6 +120,9 @@ class RidgeCV:
         self.form = choose_form(min(n - len(f) for f in folds), p) if form == "auto" else form
         if self.form not in ("primal", "dual"):
             raise ValueError(f"form must be 'auto', 'primal' or 'dual', not {form!r}")
+        if method not in ("auto", "spectral", "explicit"):
+            raise ValueError(f"method must be 'auto', 'spectral' or 'explicit', not {method!r}")
+        self.method = method
         self.memory_budget = memory_budget
         self.folds = [self._decompose(np.asarray(f, dtype=np.int64)) for f in folds]
         self.full = self._decompose(None)
@@ -152,6 +182,14 @@ class RidgeCV:
         stacked = (fold.left[None, :, :] * shrink[:, None, :]).reshape(-1, fold.left.shape[1])
         return stacked @ fold.basis.T if rotate else stacked
 
+    def use_spectral(self, fold: _Decomposition) -> bool:
+        """Whether the spectral loss (cost ~3·rank², float64) beats explicit predictions
+        (cost alphas × validation rows × rank) for this fold."""
+        if self.method != "auto":
+            return self.method == "spectral"
+        assert fold.val is not None
+        return 3 * len(fold.eig) < (len(self.alphas) - 1) * len(fold.val)
+
     def cv_scores(self, Y: np.ndarray, XtY: torch.Tensor | None, batch: int) -> torch.Tensor:
         """(alphas × voxels) mean over folds of −MSE on each fold's validation rows."""
         n, v = Y.shape
@@ -162,6 +200,9 @@ class RidgeCV:
             val_rows = fold.val.cpu().numpy()
             train_rows = fold.train.cpu().numpy()
             Xva = self.X[fold.val]
+            if self.use_spectral(fold):
+                self._spectral_scores(fold, Y, XtY, batch, scores)
+                continue
             for a0 in range(0, len(self.alphas), chunk):
                 alphas = self.alphas[a0 : a0 + chunk]
                 rotate = v >= len(alphas) * len(val_rows)
@@ -182,6 +223,37 @@ class RidgeCV:
                     del pred, right
                 del op
         return scores / len(self.folds)
+
+    def _spectral_scores(
+        self, fold: _Decomposition, Y: np.ndarray, XtY: torch.Tensor | None, batch: int, scores: torch.Tensor
+    ) -> None:
+        """Subtract this fold's validation MSE for every penalty without forming predictions.
+
+        With A the validation rows in the eigenbasis, B = basisᵀ·right and d_j = 1/(s_j + α),
+        ‖y − A·diag(d)·B‖² = ‖y‖² − 2 Σ d_j (AᵀY)_j B_j + Σ d_j² G_jj B_j² + 2 Σ d_j B_j (H·B)_j, where
+        G = AᵀA and H_jk = G_jk / (s_k − s_j) (partial fractions: d_j d_k = (d_j − d_k)/(s_k − s_j)).
+        H·B is computed once; each penalty then costs two (rank × voxels) reductions. Eigenvalues
+        closer than SPECTRAL_TOL are merged and G is diagonalised inside each merged group.
+        """
+        assert fold.val is not None and fold.train is not None
+        eig, left, basis, g_diag, H = _spectral_parts(fold, float(self.alphas.min()))
+        alphas = self.alphas.double()
+        d = 1.0 / (eig[None, :] + alphas[:, None])
+        d2 = d * d
+        val_rows, train_rows = fold.val.cpu().numpy(), fold.train.cpu().numpy()
+        Xva = self.X[fold.val]
+        n_val = len(val_rows)
+        for start in range(0, Y.shape[1], batch):
+            stop = min(Y.shape[1], start + batch)
+            Yva = self._rows(Y, val_rows, start, stop)
+            right = XtY[:, start:stop] - Xva.T @ Yva if XtY is not None else self._rows(Y, train_rows, start, stop)
+            B = (basis.T @ right).double()
+            Z = (left.T @ Yva).double()
+            M1 = (H @ B).sub_(Z).mul_(B).mul_(2.0)
+            M2 = B.square_().mul_(g_diag[:, None])
+            sse = (Yva.double().square().sum(0))[None, :] + d @ M1 + d2 @ M2
+            scores[:, start:stop].sub_((sse / n_val).float())
+            del B, Z, M1, M2, sse
 
     def _rows(self, Y: np.ndarray, rows: np.ndarray, start: int, stop: int) -> torch.Tensor:
         block = np.ascontiguousarray(Y[rows, start:stop], dtype=np.float32)
