@@ -1,1 +1,96 @@
-"""tinylm: a small GPT-2-style model trained offline on a real English corpus, as a model family."""
+"""tinylm: a small GPT-2 trained offline on a real English corpus, swept like any published model.
+
+The first ``load`` (or ``prepare``) trains the model and caches it under
+``<cache>/tinylm/<settings hash>/``; later sweeps reuse it. Checkpoints are Pythia-like
+(step 0, 1, 2, 4, ... and the last step) and load through the same code as the ``hf`` family.
+
+    models:
+      - family: tinylm
+        options: {size: default, seed: 0}      # size "tiny" trains in seconds (tests)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+
+from harness import Checkpoint, hookimpl
+from harness.paths import cache_root
+from harness_plugins.models.hf import HubFamily, LoaderOptions
+from harness_plugins.models.tinylm.corpus import Corpus, load_corpus
+from harness_plugins.models.tinylm.train import (
+    PRESETS,
+    TinyLMSettings,
+    checkpoint_steps,
+    ensure_trained,
+    read_run_info,
+)
+
+__all__ = ["Corpus", "TinyLMFamily", "TinyLMSettings", "load_corpus"]
+
+
+class TinyLMFamily(HubFamily):
+    """A GPT-2-style model organism trained here, on CPU, in a couple of minutes."""
+
+    name = "tinylm"
+    version = "1.0"
+
+    class Options(LoaderOptions):
+        size: Literal["default", "tiny"] = "default"
+        seed: int = 0
+        corpus: list[str] | None = None  # text files (.txt paragraphs, .cor lines, wiki .xml/.bz2)
+        steps: int | None = Field(None, ge=1)
+        n_layer: int | None = Field(None, ge=1)
+        n_embd: int | None = Field(None, ge=8)
+        context: int | None = Field(None, ge=8)
+        batch_size: int | None = Field(None, ge=1)
+        vocab_size: int | None = Field(None, ge=300)
+        max_train_docs: int | None = Field(None, ge=1)
+        cache: str | None = None  # where runs are kept (default: $HARNESS_CACHE or ~/.cache/harness)
+        progress: bool = True  # show a progress bar while training
+        threads: int | None = Field(1, ge=1)  # torch threads while training (None: torch's default)
+
+    def settings(self) -> TinyLMSettings:
+        """The resolved training settings: the size preset plus any explicit overrides."""
+        options = self.options
+        values = dict(PRESETS[options.size])
+        for key in ("steps", "n_layer", "n_embd", "context", "batch_size", "vocab_size", "max_train_docs"):
+            if getattr(options, key) is not None:
+                values[key] = getattr(options, key)
+        values["seed"] = options.seed
+        if options.corpus:
+            values["corpus"] = tuple(str(Path(p).expanduser().resolve()) for p in options.corpus)
+        return TinyLMSettings(**values)
+
+    def cache_dir(self) -> Path:
+        return Path(self.options.cache).expanduser() if self.options.cache else cache_root()
+
+    def prepare(self) -> Path:
+        """Train (or find) the run; returns its directory."""
+        return ensure_trained(self.settings(), self.cache_dir(), progress=self.options.progress,
+                              threads=self.options.threads)
+
+    def repo(self) -> str:
+        return str(self.prepare())
+
+    def schedule(self) -> list[Checkpoint]:
+        settings = self.settings()
+        per_step = settings.tokens_per_step()
+        return [Checkpoint(step=s, tokens=s * per_step, revision=f"step{s}") for s in checkpoint_steps(settings.steps)]
+
+    def checkpoints(self) -> list[Checkpoint]:
+        return self.schedule()  # known before training; there is no hub to refresh from
+
+    def known_num_layers(self) -> int:
+        return self.settings().n_layer + 1
+
+    def training_info(self) -> dict:
+        """Settings, loss curve and held-out loss per checkpoint of the trained run."""
+        return read_run_info(self.prepare())
+
+
+@hookimpl
+def register_model_families(register):  # type: ignore[no-untyped-def]
+    register(TinyLMFamily)

@@ -7,9 +7,10 @@ name their own files instead:
 - ``*.bz2`` / ``*.xml``: a MediaWiki XML dump; wiki markup is stripped, headings, lists, tables
   and reference sections are dropped, only prose paragraphs are kept;
 - ``*.cor``: one document per line;
-- any other file: plain text, paragraphs separated by blank lines.
+- any other file: plain text, paragraphs separated by blank lines (cut into units of about
+  ``DOC_WORDS`` words).
 
-Whole source units (a Wikipedia article, a news item, a text file) are assigned either to the
+Whole source units (a Wikipedia article, a news item, a part of a text file) are assigned either to the
 training set or to the held-out set, so held-out text shares no passage with training text.
 Held-out documents are never trained on; they are the stimuli and task material for the demo.
 """
@@ -70,14 +71,17 @@ def default_sources() -> list[Path]:
     return paths
 
 
-def load_corpus(sources: Sequence[Path] | None = None, seed: int = 0) -> Corpus:
-    """Read, clean and split the corpus; the same sources and seed always give the same split."""
+def load_corpus(sources: Sequence[Path] | None = None, seed: int = 0, *, cache_dir: Path | None = None) -> Corpus:
+    """Read, clean and split the corpus; the same sources and seed always give the same split.
+
+    Cleaned text is memoised under ``cache_dir`` (default: the harness cache) by file content.
+    """
     paths = [Path(p) for p in sources] if sources else default_sources()
     units: list[list[str]] = []  # each unit: its prose paragraphs, kept together on one side
     for path in paths:
         if not path.is_file():
             raise DataError(f"tinylm corpus: no such file {path}")
-        found = _cached_units(path)
+        found = _cached_units(path, cache_dir)
         if not found:
             raise DataError(f"tinylm corpus: {path} holds no prose paragraphs of {MIN_PARAGRAPH_WORDS}+ words")
         units.extend(found)
@@ -125,10 +129,10 @@ def _documents(paragraphs: list[str]) -> list[str]:
     return docs
 
 
-def _cached_units(path: Path) -> list[list[str]]:
+def _cached_units(path: Path, cache_dir: Path | None = None) -> list[list[str]]:
     """The cleaned units of one source file, memoised on disk by the file's content hash."""
     sha = hashlib.sha256(path.read_bytes()).hexdigest()[:24]
-    cache = cache_root() / "tinylm" / "corpus" / f"{sha}-v{CORPUS_VERSION}.json"
+    cache = Path(cache_dir or cache_root()) / "tinylm" / "corpus" / f"{sha}-v{CORPUS_VERSION}.json"
     if cache.is_file():
         try:
             return json.loads(cache.read_text(encoding="utf-8"))
@@ -159,8 +163,8 @@ def _read_units(path: Path) -> Iterator[list[str]]:
         text = path.read_text(encoding="utf-8", errors="replace")
         paras = [_clean_prose(" ".join(block.split("\n"))) for block in re.split(r"\n\s*\n", text)]
         paras = [p for p in paras if p]
-        if paras:
-            yield paras
+        for document in _documents(paras):  # a long text file gives several units
+            yield document.split("\n\n")
 
 
 def _wiki_units(path: Path) -> Iterator[list[str]]:

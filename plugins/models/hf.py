@@ -1,0 +1,296 @@
+"""Any Hugging Face causal LM, by hub id or local directory, over a list of revisions.
+
+The base class :class:`HubFamily` holds everything about loading (dtype, device, safetensors-only,
+remote code, freeing memory, deleting downloaded weights); subclasses only say which checkpoints
+exist (their published schedule) and how many layers the model has. ``hf`` is the generic family
+whose checkpoints come from the config::
+
+    models:
+      - family: hf
+        options:
+          repo: EleutherAI/pythia-70m          # or a local directory
+          revisions:                           # hub branches/tags, or sub-directories of repo
+            - {step: 1000, tokens: 2097152000, revision: step1000}
+            - step143000                       # a name: step (and tokens) parsed from it
+          tokens_per_step: 2097152             # tokens for names that carry only a step
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from harness import Checkpoint, DataError, LoadedModel, ModelFamily, PluginError, PluginOptions, hookimpl
+
+log = logging.getLogger(__name__)
+
+WEIGHT_PATTERNS_SAFE = ("*.safetensors",)
+WEIGHT_PATTERNS_PICKLE = ("*.bin", "*.pt", "*.pth")
+
+
+class LoaderOptions(PluginOptions):
+    """How checkpoints are loaded; shared by every hub-backed family."""
+
+    dtype: Literal["auto", "float32", "float16", "bfloat16"] = "float32"
+    device: str | None = None  # overrides the sweep's device for this model ("cpu", "cuda", "cuda:1")
+    trust_remote_code: bool = False  # run modelling code shipped with the checkpoint
+    allow_pickle: bool = False  # accept .bin/.pt weights (pickle); safetensors only by default
+    delete_after: bool = False  # delete a hub checkpoint's downloaded files once it is released
+    hub_cache: str | None = None  # where hub downloads go (default: the Hugging Face cache)
+    refresh: bool = False  # list the hub's branches online instead of the built-in schedule
+
+
+class RevisionEntry(BaseModel):
+    """One checkpoint named in the config."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    step: int = Field(ge=0)
+    tokens: int | None = Field(None, ge=0)
+    revision: str | None = None
+
+
+_STEP = re.compile(r"step[-_]?(\d+)", re.IGNORECASE)
+_TOKENS = re.compile(r"tokens(\d+(?:\.\d+)?)([KMBT])", re.IGNORECASE)
+_SCALE = {"K": 10**3, "M": 10**6, "B": 10**9, "T": 10**12}
+
+
+def parse_revision_name(name: str, tokens_per_step: int | None = None) -> Checkpoint | None:
+    """A checkpoint from a revision name such as ``step1000`` or ``stage1-step1000-tokens5B``."""
+    step_match = _STEP.search(name)
+    if not step_match:
+        return None
+    step = int(step_match.group(1))
+    tokens_match = _TOKENS.search(name)
+    if tokens_per_step is not None:
+        tokens = step * tokens_per_step
+    elif tokens_match:
+        tokens = int(float(tokens_match.group(1)) * _SCALE[tokens_match.group(2).upper()])
+    else:
+        tokens = 0
+    return Checkpoint(step=step, tokens=tokens, revision=name)
+
+
+@contextmanager
+def quiet_progress() -> Iterator[None]:
+    """Hide transformers' per-file progress bars (loading weights) for the duration."""
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
+
+
+def free_memory() -> None:
+    """Collect garbage and return cached accelerator memory."""
+    gc.collect()
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    except ImportError:  # pragma: no cover - torch is a dependency
+        pass
+
+
+class HubFamily(ModelFamily):
+    """A family whose checkpoints are revisions of a hub repository or sub-directories of a path.
+
+    Subclasses implement ``repo`` and ``schedule`` (and ``known_num_layers`` when the depth is
+    known offline); loading, freeing and provenance are shared.
+    """
+
+    Options = LoaderOptions
+
+    # ------------------------------------------------------------------ what subclasses provide
+
+    def repo(self) -> str:
+        raise NotImplementedError
+
+    def schedule(self) -> list[Checkpoint]:
+        """Every published checkpoint, known offline."""
+        raise NotImplementedError
+
+    def known_num_layers(self) -> int | None:
+        """Hidden states returned (embeddings + blocks) when known without reading a config."""
+        return None
+
+    def parse_ref(self, name: str) -> Checkpoint | None:
+        """A checkpoint from a hub branch name (used by ``refresh``)."""
+        return parse_revision_name(name)
+
+    def source(self, checkpoint: Checkpoint) -> tuple[str, str | None]:
+        """Where a checkpoint's files are: (hub id or local path, revision)."""
+        return self.repo(), checkpoint.revision
+
+    # ------------------------------------------------------------------ ModelFamily
+
+    def checkpoints(self) -> list[Checkpoint]:
+        if getattr(self.options, "refresh", False):
+            return self._hub_refs()
+        return sorted(self.schedule())
+
+    def num_layers(self) -> int:
+        known = self.known_num_layers()
+        if known is not None:
+            return known
+        checkpoints = self.checkpoints()
+        repo, revision = self.source(checkpoints[-1])
+        config = self._config(repo, revision)
+        layers = getattr(config, "num_hidden_layers", None) or getattr(config, "n_layer", None)
+        if not isinstance(layers, int):
+            raise DataError(f"{repo}: the model config has no 'num_hidden_layers'; set the 'num_layers' option")
+        return layers + 1
+
+    def load(self, checkpoint: Checkpoint, device: str = "cpu") -> LoadedModel:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        options = self.options
+        device = options.device or device
+        repo, revision = self.source(checkpoint)
+        path, revision, local = self._resolve(repo, revision)
+        kwargs: dict[str, Any] = {"trust_remote_code": options.trust_remote_code}
+        if not local:
+            kwargs["revision"] = revision
+            if options.hub_cache:
+                kwargs["cache_dir"] = options.hub_cache
+        dtype = "auto" if options.dtype == "auto" else getattr(torch, options.dtype)
+        where = f"{repo}@{revision}" if revision else repo
+        try:
+            with quiet_progress():
+                model = AutoModelForCausalLM.from_pretrained(
+                    path, dtype=dtype, use_safetensors=None if options.allow_pickle else True, **kwargs
+                )
+                tokenizer = AutoTokenizer.from_pretrained(path, **kwargs)
+        except (OSError, ValueError, EnvironmentError) as error:
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise DataError(f"{where}: cannot load the checkpoint: {reason}") from None
+        model.eval()
+        model.to(device)
+        commit = None if local else getattr(model.config, "_commit_hash", None)
+        identity = str(Path(repo).resolve()) if local else repo
+        return LoadedModel(model, tokenizer, checkpoint, identity=identity, commit=commit, device=device)
+
+    def release(self, loaded: LoadedModel) -> None:
+        """Drop the model, free memory, and delete its downloaded files when ``delete_after``."""
+        loaded.model = None
+        free_memory()
+        if getattr(self.options, "delete_after", False) and loaded.commit:
+            delete_cached_revision(loaded.identity, loaded.commit, self.options.hub_cache)
+
+    # ------------------------------------------------------------------ helpers
+
+    def _resolve(self, repo: str, revision: str | None) -> tuple[str, str | None, bool]:
+        """(path or hub id, revision, is_local); local directories are checked for weights."""
+        base = Path(repo).expanduser()
+        looks_local = base.is_absolute() or repo.startswith((".", "~")) or base.exists()
+        if not looks_local:
+            return repo, revision, False
+        directory = base / revision if revision and (base / revision).is_dir() else base
+        if not directory.is_dir():
+            raise DataError(f"{directory}: no such checkpoint directory")
+        self._check_weights(directory)
+        return str(directory), revision, True
+
+    def _check_weights(self, directory: Path) -> None:
+        safe = [p for pattern in WEIGHT_PATTERNS_SAFE for p in directory.glob(pattern)]
+        pickled = [p for pattern in WEIGHT_PATTERNS_PICKLE for p in directory.glob(pattern) if p.name != "training_args.bin"]
+        if safe or (pickled and self.options.allow_pickle):
+            return
+        if pickled:
+            raise DataError(f"{directory}: only pickle weights ({pickled[0].name}); set 'allow_pickle: true' to load them")
+        raise DataError(f"{directory}: checkpoint directory has no weights (expected model.safetensors)")
+
+    def _config(self, repo: str, revision: str | None) -> Any:
+        from transformers import AutoConfig
+
+        path, revision, local = self._resolve(repo, revision)
+        kwargs: dict[str, Any] = {"trust_remote_code": self.options.trust_remote_code}
+        if not local:
+            kwargs["revision"] = revision
+        try:
+            return AutoConfig.from_pretrained(path, **kwargs)
+        except (OSError, ValueError) as error:
+            raise DataError(f"{repo}: cannot read the model config: {str(error).splitlines()[0]}") from None
+
+    def _hub_refs(self) -> list[Checkpoint]:
+        """The hub's branches parsed into checkpoints (network access)."""
+        from huggingface_hub import list_repo_refs
+
+        repo = self.repo()
+        try:
+            refs = list_repo_refs(repo)
+        except Exception as error:  # noqa: BLE001 - any hub failure is reported the same way
+            raise PluginError(f"{repo}: cannot list the hub's branches for 'refresh': {error}") from None
+        found = [c for c in (self.parse_ref(b.name) for b in refs.branches) if c is not None]
+        if not found:
+            raise PluginError(f"{repo}: no branch names look like checkpoints")
+        return sorted(set(found))
+
+
+def delete_cached_revision(repo: str, commit: str, cache_dir: str | None = None) -> None:
+    """Remove one downloaded revision of a hub repo from the local cache (best effort)."""
+    try:
+        from huggingface_hub import scan_cache_dir
+
+        info = scan_cache_dir(cache_dir)
+        hashes = [rev.commit_hash for r in info.repos if r.repo_id == repo for rev in r.revisions if rev.commit_hash == commit]
+        if hashes:
+            info.delete_revisions(*hashes).execute()
+    except Exception as error:  # noqa: BLE001 - deleting a cache must never fail a sweep
+        log.warning("could not delete cached %s@%s: %s", repo, commit, error)
+
+
+class HFFamily(HubFamily):
+    """A causal LM from the hub or a local directory, checkpoints listed in the config."""
+
+    name = "hf"
+    version = "1.0"
+
+    class Options(LoaderOptions):
+        repo: str  # hub id ("org/name") or local directory
+        revisions: list[RevisionEntry | str] = Field(default_factory=list)  # empty: the default revision only
+        tokens_per_step: int | None = Field(None, ge=1)
+        num_layers: int | None = Field(None, ge=1)  # embeddings + blocks; read from the config if unset
+
+    def repo(self) -> str:
+        return self.options.repo
+
+    def schedule(self) -> list[Checkpoint]:
+        options = self.options
+        if not options.revisions:
+            return [Checkpoint(step=0, tokens=0, revision=None)]
+        out: list[Checkpoint] = []
+        for index, entry in enumerate(options.revisions):
+            if isinstance(entry, str):
+                parsed = parse_revision_name(entry, options.tokens_per_step)
+                out.append(parsed or Checkpoint(step=index, tokens=0, revision=entry))
+            else:
+                tokens = entry.tokens if entry.tokens is not None else entry.step * (options.tokens_per_step or 0)
+                out.append(Checkpoint(step=entry.step, tokens=tokens, revision=entry.revision))
+        steps = [c.step for c in out]
+        if len(set(steps)) != len(steps):
+            raise PluginError(f"hf {options.repo}: two revisions share a step; give each a distinct 'step'")
+        return out
+
+    def known_num_layers(self) -> int | None:
+        return self.options.num_layers
+
+    def parse_ref(self, name: str) -> Checkpoint | None:
+        return parse_revision_name(name, self.options.tokens_per_step)
+
+
+@hookimpl
+def register_model_families(register):  # type: ignore[no-untyped-def]
+    register(HFFamily)

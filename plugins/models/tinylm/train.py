@@ -1,0 +1,270 @@
+"""Train the tinylm organism: a BPE tokenizer and a small GPT-2 on the corpus, checkpoints saved as HF dirs.
+
+A training run lives in ``<cache>/tinylm/<settings hash>/`` with one Hugging Face directory per
+checkpoint (``step0``, ``step1``, ``step2``, ``step4`` ... and the last step) and ``training.json``
+(settings, loss curve, held-out loss at each checkpoint). The run is built in a temporary sibling
+directory and renamed into place when complete, under a file lock, so a killed training leaves
+nothing that reads as a finished run and two processes never train the same settings at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import math
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from harness.errors import DataError
+from harness_plugins.models.tinylm.corpus import Corpus, load_corpus
+
+TRAIN_VERSION = "1"  # bump when training code changes results
+EOS = "<|endoftext|>"
+RUN_INFO = "training.json"
+
+
+class TinyLMSettings(BaseModel):
+    """Everything that determines a trained tinylm run."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    n_layer: int = Field(2, ge=1)
+    n_embd: int = Field(96, ge=8)
+    n_head: int = Field(4, ge=1)
+    context: int = Field(128, ge=8)  # training sequence length = n_positions
+    vocab_size: int = Field(2048, ge=300)
+    batch_size: int = Field(8, ge=1)
+    steps: int = Field(1200, ge=1)
+    lr: float = Field(3e-3, gt=0)
+    warmup: int = Field(100, ge=0)
+    seed: int = 0
+    corpus: tuple[str, ...] | None = None  # text files; None = the gensim sample
+    max_train_docs: int | None = Field(None, ge=1)  # use only the first N training documents
+    eval_batches: int = Field(8, ge=1)  # held-out batches scored at every checkpoint
+
+    def digest(self, corpus_digest: str) -> str:
+        payload = {"settings": self.model_dump(mode="json"), "corpus": corpus_digest, "version": TRAIN_VERSION}
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+    def tokens_per_step(self) -> int:
+        return self.batch_size * self.context
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # about 2 minutes on one busy CPU core (10 steps/s); a real learning curve on the gensim corpus
+    "default": {},
+    # a few seconds: for tests
+    "tiny": {"n_layer": 2, "n_embd": 32, "n_head": 2, "context": 32, "vocab_size": 320, "batch_size": 4,
+             "steps": 16, "warmup": 2, "max_train_docs": 40, "eval_batches": 2},
+}
+
+
+def checkpoint_steps(steps: int) -> list[int]:
+    """0 and the powers of two below ``steps``, then ``steps`` (Pythia-like, log-spaced)."""
+    out = [0]
+    power = 1
+    while power < steps:
+        out.append(power)
+        power *= 2
+    out.append(steps)
+    return out
+
+
+def train_tokenizer(documents: Sequence[str], vocab_size: int) -> Any:
+    """A byte-level BPE tokenizer trained on the documents, as a fast transformers tokenizer."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size, special_tokens=[EOS], initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(documents, trainer=trainer)
+    return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token=EOS, bos_token=EOS, unk_token=EOS)
+
+
+def encode_documents(tokenizer: Any, documents: Sequence[str]) -> np.ndarray:
+    """All documents as one token stream, each followed by the end-of-text token."""
+    eos = tokenizer.eos_token_id
+    ids: list[int] = []
+    if not documents:
+        return np.zeros(0, dtype=np.int64)
+    for encoding in tokenizer(list(documents), add_special_tokens=False)["input_ids"]:
+        ids.extend(encoding)
+        ids.append(eos)
+    return np.asarray(ids, dtype=np.int64)
+
+
+def _batches(stream: np.ndarray, context: int, batch_size: int, rng: np.random.Generator) -> Iterator[np.ndarray]:
+    span = len(stream) - context - 1
+    if span <= 0:
+        raise DataError(f"tinylm: the training corpus has {len(stream)} tokens, fewer than one {context}-token sequence")
+    while True:
+        starts = rng.integers(0, span, size=batch_size)
+        yield np.stack([stream[s : s + context] for s in starts])
+
+
+def _lr(step: int, settings: TinyLMSettings) -> float:
+    if settings.warmup and step < settings.warmup:
+        return settings.lr * (step + 1) / settings.warmup
+    progress = (step - settings.warmup) / max(1, settings.steps - settings.warmup)
+    return settings.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
+
+
+@contextlib.contextmanager
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """Run with this many intra-op threads (None: leave torch's setting)."""
+    import torch
+
+    before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def train(settings: TinyLMSettings, corpus: Corpus, out_dir: Path, *, progress: bool = True) -> dict[str, Any]:
+    """Train into ``out_dir`` (step directories + training.json); returns the run info."""
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    started = time.time()
+    documents = corpus.train[: settings.max_train_docs] if settings.max_train_docs else corpus.train
+    tokenizer = train_tokenizer(documents, settings.vocab_size)
+    stream = encode_documents(tokenizer, documents)
+    heldout = encode_documents(tokenizer, corpus.heldout)
+    torch.manual_seed(settings.seed)
+    config = GPT2Config(
+        vocab_size=len(tokenizer), n_positions=settings.context, n_embd=settings.n_embd, n_layer=settings.n_layer,
+        n_head=settings.n_head, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
+        bos_token_id=tokenizer.eos_token_id, eos_token_id=tokenizer.eos_token_id,
+    )
+    model = GPT2LMHeadModel(config)
+    model.loss_type = "ForCausalLM"  # transformers cannot infer it from the class name
+    optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, betas=(0.9, 0.95), weight_decay=0.01)
+    rng = np.random.default_rng(settings.seed)
+    batches = _batches(stream, settings.context, settings.batch_size, rng)
+    eval_rng = np.random.default_rng(settings.seed + 1)
+    eval_source = heldout if len(heldout) > settings.context + 1 else stream
+    eval_set = [next(_batches(eval_source, settings.context, settings.batch_size, eval_rng)) for _ in range(settings.eval_batches)]
+    save_at = set(checkpoint_steps(settings.steps))
+    curve: list[list[float]] = []  # [step, train loss]
+    evals: dict[str, float] = {}
+    ema: float | None = None
+
+    def save(step: int) -> None:
+        model.eval()
+        with torch.inference_mode():
+            losses = [float(model(input_ids=torch.from_numpy(b), labels=torch.from_numpy(b)).loss) for b in eval_set]
+        model.train()
+        evals[str(step)] = float(np.mean(losses))
+        target = out_dir / f"step{step}"
+        model.save_pretrained(target)
+        tokenizer.save_pretrained(target)
+        (target / "tinylm.json").write_text(json.dumps({
+            "step": step, "tokens": step * settings.tokens_per_step(), "heldout_loss": evals[str(step)],
+            "train_loss": ema,
+        }, indent=1))
+
+    bar = _progress_bar(settings.steps) if progress else contextlib.nullcontext(None)
+    model.train()
+    with bar as (task_bar):
+        save(0)
+        for step in range(1, settings.steps + 1):
+            batch = torch.from_numpy(next(batches))
+            for group in optimizer.param_groups:
+                group["lr"] = _lr(step - 1, settings)
+            loss = model(input_ids=batch, labels=batch).loss
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            value = float(loss.detach())
+            ema = value if ema is None else 0.95 * ema + 0.05 * value
+            if step % 10 == 0 or step == settings.steps:
+                curve.append([step, round(ema, 4)])
+            if step in save_at:
+                save(step)
+            if task_bar is not None:
+                progress_obj, task = task_bar
+                progress_obj.update(task, advance=1, description=f"tinylm loss {ema:.2f}")
+    info = {
+        "settings": settings.model_dump(mode="json"),
+        "corpus_digest": corpus.digest,
+        "version": TRAIN_VERSION,
+        "checkpoints": sorted(save_at),
+        "tokens_per_step": settings.tokens_per_step(),
+        "train_tokens": int(len(stream)),
+        "heldout_tokens": int(len(heldout)),
+        "parameters": int(sum(p.numel() for p in model.parameters())),
+        "train_loss": curve,
+        "heldout_loss": evals,
+        "seconds": round(time.time() - started, 1),
+    }
+    (out_dir / RUN_INFO).write_text(json.dumps(info, indent=1))
+    return info
+
+
+@contextlib.contextmanager
+def _progress_bar(total: int) -> Iterator[Any]:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  transient=True) as bar:
+        yield bar, bar.add_task("tinylm training", total=total)
+
+
+def run_dir(settings: TinyLMSettings, cache_dir: Path, corpus_digest: str) -> Path:
+    return Path(cache_dir) / "tinylm" / settings.digest(corpus_digest)
+
+
+def ensure_trained(settings: TinyLMSettings, cache_dir: Path, *, progress: bool = True, threads: int | None = 1) -> Path:
+    """The finished run directory for these settings, training it first when absent.
+
+    ``threads`` defaults to one: on a shared 2-core machine a second intra-op thread makes small
+    matrix products several times slower, not faster.
+    """
+    corpus = load_corpus([Path(p) for p in settings.corpus] if settings.corpus else None, seed=settings.seed,
+                         cache_dir=cache_dir)
+    final = run_dir(settings, cache_dir, corpus.digest)
+    if (final / RUN_INFO).is_file():
+        return final
+    final.parent.mkdir(parents=True, exist_ok=True)
+    with open(final.parent / f".{final.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (final / RUN_INFO).is_file():  # another process finished it while we waited
+            return final
+        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".partial", dir=final.parent))
+        try:
+            with torch_threads(threads):
+                train(settings, corpus, tmp, progress=progress)
+            if final.exists():  # a leftover without training.json is not a finished run
+                shutil.rmtree(final)
+            os.rename(tmp, final)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+    return final
+
+
+def read_run_info(path: Path) -> dict[str, Any]:
+    """training.json of a finished run."""
+    return json.loads((Path(path) / RUN_INFO).read_text(encoding="utf-8"))

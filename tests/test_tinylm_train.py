@@ -1,0 +1,100 @@
+"""tinylm: trains a few steps, caches by settings, is deterministic and atomic, reloads like hf."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from harness.config import ExtractionSettings
+from harness.features import extract_activations
+from harness_plugins.models.tinylm import TinyLMFamily
+from harness_plugins.models.tinylm import train as train_module
+from harness_plugins.models.tinylm.corpus import load_corpus
+from harness_plugins.models.tinylm.train import checkpoint_steps
+
+PARAGRAPHS = [" ".join(f"The river town number {i + 7 * j} had a market, a school and a quiet old bridge." for i in range(60))
+              for j in range(12)]
+
+
+def tiny(cache, **options):
+    return TinyLMFamily(TinyLMFamily.Options(size="tiny", progress=False, cache=str(cache), **options))
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    family = tiny(tmp_path_factory.mktemp("tinylm"))
+    family.prepare()
+    return family
+
+
+def test_schedule_and_training_record(trained):
+    checkpoints = trained.checkpoints()
+    assert [c.step for c in checkpoints] == [0, 1, 2, 4, 8, 16] == checkpoint_steps(16)
+    assert all(c.tokens == c.step * 4 * 32 for c in checkpoints)
+    run = trained.prepare()
+    assert sorted(p.name for p in run.iterdir() if p.is_dir()) == sorted(c.revision for c in checkpoints)
+    info = trained.training_info()
+    assert info["checkpoints"] == [0, 1, 2, 4, 8, 16] and info["train_loss"]
+    assert info["heldout_loss"]["16"] < info["heldout_loss"]["0"] - 0.3  # it learns
+    step_meta = json.loads((run / "step16" / "tinylm.json").read_text())
+    assert step_meta["heldout_loss"] == info["heldout_loss"]["16"]
+
+
+def test_checkpoints_reload_through_hf_loader(trained):
+    first, last = trained.checkpoints()[0], trained.checkpoints()[-1]
+    loaded = trained.load(last)
+    assert type(loaded.model).__name__ == "GPT2LMHeadModel" and not loaded.model.training
+    assert loaded.tokenizer.is_fast and loaded.commit is None
+    assert loaded.identity == str(trained.prepare())
+    early = trained.load(first)
+    a = dict(loaded.model.named_parameters())["transformer.wte.weight"]
+    b = dict(early.model.named_parameters())["transformer.wte.weight"]
+    assert not torch.equal(a, b)
+    acts = extract_activations(loaded, {"s": "the history of the city is long .".split()},
+                               ExtractionSettings(context_tokens=32, stride=16), trained.cache_dir())
+    assert acts.num_layers == trained.num_layers() == 3
+    trained.release(loaded)
+    assert loaded.model is None
+
+
+def test_cached_by_settings(trained, monkeypatch):
+    run = trained.prepare()
+    monkeypatch.setattr(train_module, "train", lambda *a, **k: pytest.fail("retrained a cached run"))
+    assert tiny(trained.cache_dir()).prepare() == run
+    assert tiny(trained.cache_dir(), steps=8).settings().digest("x") != trained.settings().digest("x")
+
+
+def test_deterministic_per_seed(trained, tmp_path):
+    settings = trained.settings()
+    corpus = load_corpus(seed=settings.seed, cache_dir=trained.cache_dir())
+    with train_module.torch_threads(1):  # as ensure_trained runs it
+        train_module.train(settings, corpus, tmp_path, progress=False)
+    run = trained.prepare()
+    for name in ("model.safetensors", "tokenizer.json"):
+        assert (tmp_path / "step16" / name).read_bytes() == (run / "step16" / name).read_bytes()
+    reseeded = settings.model_copy(update={"seed": 1})
+    with train_module.torch_threads(1):
+        train_module.train(reseeded, corpus, tmp_path / "other", progress=False)
+    assert (tmp_path / "other" / "step16" / "model.safetensors").read_bytes() != (run / "step16" / "model.safetensors").read_bytes()
+
+
+def test_killed_training_leaves_no_run(tmp_path, monkeypatch):
+    text = tmp_path / "corpus.txt"
+    text.write_text("\n\n".join(PARAGRAPHS))
+    family = tiny(tmp_path, corpus=[str(text)], vocab_size=300)
+    original = train_module.train
+
+    def dies(settings, corpus, out_dir, **kwargs):
+        (out_dir / "step0").mkdir()
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_module, "train", dies)
+    with pytest.raises(KeyboardInterrupt):
+        family.prepare()
+    runs = tmp_path / "tinylm"
+    assert [p.name for p in runs.iterdir() if not p.name.startswith(".") and p.name != "corpus"] == []
+    assert not any(p.name.endswith(".partial") for p in runs.iterdir())
+    monkeypatch.setattr(train_module, "train", original)
+    assert (family.prepare() / "training.json").is_file()
