@@ -175,6 +175,8 @@ class HubFamily(ModelFamily):
                 tokenizer = AutoTokenizer.from_pretrained(path, **kwargs)
         except (OSError, ValueError, EnvironmentError) as error:
             reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            if not options.allow_pickle and "safetensors" in str(error).lower():
+                reason += " (only .safetensors weights are accepted; set 'allow_pickle: true' to load .bin files)"
             raise DataError(f"{where}: cannot load the checkpoint: {reason}") from None
         model.eval()
         model.to(device)

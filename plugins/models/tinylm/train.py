@@ -26,6 +26,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from harness.errors import DataError
+from harness_plugins.models.hf import quiet_progress
 from harness_plugins.models.tinylm.corpus import Corpus, load_corpus
 
 TRAIN_VERSION = "1"  # bump when training code changes results
@@ -143,9 +144,6 @@ def train(settings: TinyLMSettings, corpus: Corpus, out_dir: Path, *, progress: 
     import torch
     from transformers import GPT2Config, GPT2LMHeadModel
 
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()
     started = time.time()
     documents = corpus.train[: settings.max_train_docs] if settings.max_train_docs else corpus.train
     tokenizer = train_tokenizer(documents, settings.vocab_size)
@@ -184,9 +182,8 @@ def train(settings: TinyLMSettings, corpus: Corpus, out_dir: Path, *, progress: 
             "train_loss": ema,
         }, indent=1))
 
-    bar = _progress_bar(settings.steps) if progress else contextlib.nullcontext(None)
     model.train()
-    with bar as (task_bar):
+    with _reporter(settings.steps, progress) as report:
         save(0)
         for step in range(1, settings.steps + 1):
             batch = torch.from_numpy(next(batches))
@@ -203,9 +200,7 @@ def train(settings: TinyLMSettings, corpus: Corpus, out_dir: Path, *, progress: 
                 curve.append([step, round(ema, 4)])
             if step in save_at:
                 save(step)
-            if task_bar is not None:
-                progress_obj, task = task_bar
-                progress_obj.update(task, advance=1, description=f"tinylm loss {ema:.2f}")
+            report(step, ema)
     info = {
         "settings": settings.model_dump(mode="json"),
         "corpus_digest": corpus.digest,
@@ -224,12 +219,34 @@ def train(settings: TinyLMSettings, corpus: Corpus, out_dir: Path, *, progress: 
 
 
 @contextlib.contextmanager
-def _progress_bar(total: int) -> Iterator[Any]:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+def _reporter(total: int, enabled: bool) -> Iterator[Any]:
+    """A ``report(step, loss)`` callable: a rich bar on a free terminal, else a line every 10 %.
 
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  transient=True) as bar:
-        yield bar, bar.add_task("tinylm training", total=total)
+    Inside another live display (the sweep's progress bar redirects stderr through a proxy) a
+    second bar would garble the screen, so plain lines are printed there and they appear above it.
+    """
+    import sys
+
+    from rich.file_proxy import FileProxy
+
+    if not enabled:
+        yield lambda step, loss: None
+        return
+    if sys.stderr.isatty() and not isinstance(sys.stderr, FileProxy):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                      transient=True) as bar:
+            task = bar.add_task("tinylm training", total=total)
+            yield lambda step, loss: bar.update(task, completed=step, description=f"tinylm training, loss {loss:.2f}")
+        return
+    every = max(1, total // 10)
+
+    def report(step: int, loss: float) -> None:
+        if step % every == 0 or step == total:
+            print(f"tinylm training: step {step}/{total}, loss {loss:.3f}", file=sys.stderr, flush=True)
+
+    yield report
 
 
 def run_dir(settings: TinyLMSettings, cache_dir: Path, corpus_digest: str) -> Path:
@@ -254,7 +271,7 @@ def ensure_trained(settings: TinyLMSettings, cache_dir: Path, *, progress: bool 
             return final
         tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".partial", dir=final.parent))
         try:
-            with torch_threads(threads):
+            with torch_threads(threads), quiet_progress():
                 train(settings, corpus, tmp, progress=progress)
             if final.exists():  # a leftover without training.json is not a finished run
                 shutil.rmtree(final)
