@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -55,7 +56,7 @@ class BrainScorer:
     def __init__(self, dataset: BrainDataset, settings: EncodingSettings, *, device: str = "cpu", seed: int = 0) -> None:
         self.dataset = dataset
         self.settings = settings
-        self.device = device
+        self.device = _resolve_device(device)
         self.seed = seed
         self.name = getattr(dataset, "name", type(dataset).__name__)
         self.stories: dict[str, Story] = dataset.stories()
@@ -106,7 +107,9 @@ class BrainScorer:
             assert bad is not None
             finite = np.isfinite(resp)
             bad |= ~finite.all(0)
-            bad |= np.nanstd(np.where(finite, resp, np.nan), axis=0) <= 1e-8 if resp.shape[0] > 1 else True
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns
+                bad |= ~(np.nanstd(np.where(finite, resp, np.nan), axis=0) > 1e-8)
             blocks[story] = resp
         assert n_voxels is not None and bad is not None
         kept = np.nonzero(~bad)[0]
@@ -220,3 +223,12 @@ def _full(values: np.ndarray, prepared: PreparedSubject) -> np.ndarray:
     out = np.full(prepared.n_total, np.nan, dtype=np.float32)
     out[prepared.kept] = values
     return out
+
+
+def _resolve_device(device: str) -> str:
+    """'auto' -> 'cuda' when available, else 'cpu'."""
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
