@@ -162,6 +162,8 @@ def test_fetch_uses_openneuro_when_installed(tmp_path, monkeypatch):
     assert calls["dataset"] == "ds003020"
     assert "derivative/preprocessed_data/UTS03/*" in calls["include"]
     assert "derivative/TextGrids/*" in calls["include"]
+    LeBel2023.fetch(tmp_path / "ds", [])
+    assert "derivative/preprocessed_data/UTS08/*" in calls["include"]  # no subjects named: all eight
 
 
 def test_registered_as_a_plugin():

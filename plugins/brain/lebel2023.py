@@ -38,6 +38,7 @@ from harness_plugins.brain.textgrid import read_textgrid
 OPENNEURO_ID = "ds003020"
 DATALAD_URL = "https://github.com/OpenNeuroDatasets/ds003020.git"
 TEST_STORY = "wheretheressmoke"
+SUBJECTS = tuple(f"UTS0{i}" for i in range(1, 9))
 SKIP_WORDS = frozenset({"sentence_start", "sentence_end", "br", "lg", "ls", "ns", "sp", ""})
 WORD_TIERS = ("word", "words")
 
@@ -69,9 +70,14 @@ class LeBel2023(BrainDataset):
 
     # ------------------------------------------------------------------ layout
 
+    @classmethod
+    def default_root(cls) -> Path:
+        """Where the data is looked for (and fetched to) when ``options.root`` is not set."""
+        return cache_root() / "lebel2023" / OPENNEURO_ID
+
     @property
     def root(self) -> Path:
-        return Path(self.options.root).expanduser() if self.options.root else cache_root() / "lebel2023" / OPENNEURO_ID
+        return Path(self.options.root).expanduser() if self.options.root else self.default_root()
 
     @property
     def derivative(self) -> Path:
@@ -240,8 +246,9 @@ class LeBel2023(BrainDataset):
 
     @classmethod
     def fetch(cls, root: Path, subjects: list[str]) -> None:
-        """Download the derivative files of ``subjects`` into ``root`` with openneuro-py or datalad."""
-        root = Path(root)
+        """Download the derivative files of ``subjects`` (default: all 8) into ``root`` with openneuro-py or datalad."""
+        root = Path(root).expanduser()
+        subjects = list(subjects) or list(SUBJECTS)
         patterns = ["derivative/TextGrids/*", "derivative/respdict.json", "derivative/sess_to_story.json"]
         patterns += [f"derivative/preprocessed_data/{s}/*" for s in subjects]
         try:
