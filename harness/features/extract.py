@@ -23,6 +23,7 @@ from harness.interfaces import LoadedModel
 log = logging.getLogger(__name__)
 
 FEATURES_VERSION = "1"  # bump when extraction output changes for the same inputs
+_WARNED: set[tuple[int, int]] = set()  # (context_tokens, model positions) already warned about
 
 
 def stimulus_hash(stories: Mapping[str, Sequence[str]]) -> str:
@@ -64,8 +65,10 @@ def effective_settings(settings: ExtractionSettings, max_positions: int | None) 
     if max_positions and settings.context_tokens > max_positions:
         context = max_positions
         stride = max(1, min(context, math.floor(settings.stride * context / settings.context_tokens)))
-        log.warning("context_tokens %d exceeds the model's %d positions; using %d (stride %d)",
-                    settings.context_tokens, max_positions, context, stride)
+        if (settings.context_tokens, max_positions) not in _WARNED:
+            _WARNED.add((settings.context_tokens, max_positions))
+            log.warning("context_tokens %d exceeds the model's %d positions; using %d (stride %d)",
+                        settings.context_tokens, max_positions, context, stride)
         return settings.model_copy(update={"context_tokens": context, "stride": stride})
     return settings
 
