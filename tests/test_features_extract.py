@@ -153,3 +153,19 @@ def test_bad_stimuli(loaded, tmp_path):
         extract_activations(loaded, {}, settings, tmp_path)
     with pytest.raises(DataError, match=r"story 'x': word #1"):
         extract_activations(loaded, {"x": ["a", "", "b"]}, settings, tmp_path)
+
+
+def test_bos_prefix_goes_in_front_of_every_window(tmp_path):
+    from tests.test_features_align import metaspace_with_bos
+
+    tokenizer = metaspace_with_bos()
+    torch.manual_seed(1)
+    model = GPT2LMHeadModel(GPT2Config(vocab_size=len(tokenizer), n_positions=64, n_embd=16, n_layer=1, n_head=2)).eval()
+    loaded = LoadedModel(model, tokenizer, Checkpoint(0, 0, None), identity="tiny/bos")
+    words = STORY.split()[:40]
+    acts = extract_activations(loaded, {"s": words}, ExtractionSettings(context_tokens=16, stride=8), tmp_path)
+    assert acts.meta["special_prefix"] == [tokenizer.bos_token_id]
+    alignment = align_words(tokenizer, words)
+    first_word_last_token = int(alignment.spans[0, 1])
+    reference = direct(loaded, [tokenizer.bos_token_id] + alignment.token_ids[: first_word_last_token + 1].tolist())
+    np.testing.assert_allclose(acts.layer(1)["s"][0], reference[1][-1], atol=1e-5)

@@ -98,3 +98,19 @@ def test_killed_training_leaves_no_run(tmp_path, monkeypatch):
     assert not any(p.name.endswith(".partial") for p in runs.iterdir())
     monkeypatch.setattr(train_module, "train", original)
     assert (family.prepare() / "training.json").is_file()
+
+
+def test_progress_is_plain_lines_inside_another_live_display(monkeypatch):
+    import io
+    import sys
+
+    from rich.console import Console
+    from rich.file_proxy import FileProxy
+
+    screen = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", FileProxy(Console(file=screen, width=200), io.StringIO()))
+    with train_module._reporter(20, True) as report:
+        for step in range(1, 21):
+            report(step, 3.0)
+    lines = [line for line in screen.getvalue().splitlines() if line]
+    assert lines[-1] == "tinylm training: step 20/20, loss 3.000" and len(lines) == 10
