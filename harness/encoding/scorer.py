@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import warnings
@@ -18,6 +19,7 @@ from harness.errors import DataError
 from harness.interfaces import BrainDataset, CellOutput, Score, Story
 
 PERMUTATION_BLOCK = 10  # scans per block in the permutation test (20 s at TR 2 s)
+SMALL_WORK = 5e10  # flops below which a fit runs on one CPU thread (threads cost more than they save)
 
 
 @dataclass
@@ -180,9 +182,11 @@ class BrainScorer:
             x_train = self.design(features, first, self.train)
             x_test = self.design(features, first, self.test)
             folds = story_folds([len(first.tr_times[s]) for s in self.train], self.settings.folds)
-            solver = RidgeCV(x_train, folds, self.settings.alpha_values(), X_test=x_test, device=self.device)
-            for prepared in members:
-                result = solver.fit(prepared.y_train, voxel_batch=self.settings.voxel_batch)
+            work = 2.0 * x_train.shape[0] * x_train.shape[1] * sum(m.y_train.shape[1] for m in members) * (len(folds) + 2)
+            with _cpu_threads(1 if self.device == "cpu" and work < SMALL_WORK else None):
+                solver = RidgeCV(x_train, folds, self.settings.alpha_values(), X_test=x_test, device=self.device)
+                fits = [solver.fit(m.y_train, voxel_batch=self.settings.voxel_batch) for m in members]
+            for prepared, result in zip(members, fits):
                 assert result.predictions is not None
                 r = pearson_r(prepared.y_test, result.predictions)
                 values = self._summaries(prepared, r, result.cv_scores, result.predictions)
@@ -232,3 +236,19 @@ def _resolve_device(device: str) -> str:
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+@contextlib.contextmanager
+def _cpu_threads(count: int | None):
+    """Temporarily run torch on ``count`` CPU threads (None: leave as is)."""
+    import torch
+
+    if count is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

@@ -8,13 +8,13 @@ import torch
 
 def pearson_r(y_true: np.ndarray | torch.Tensor, y_pred: np.ndarray | torch.Tensor) -> np.ndarray:
     """Correlation per column of two (samples × voxels) arrays; 0 where either is constant."""
-    a = torch.as_tensor(y_true, dtype=torch.float64)
-    b = torch.as_tensor(y_pred, dtype=torch.float64, device=a.device)
+    a = np.asarray(y_true.cpu() if isinstance(y_true, torch.Tensor) else y_true, dtype=np.float64)
+    b = np.asarray(y_pred.cpu() if isinstance(y_pred, torch.Tensor) else y_pred, dtype=np.float64)
     a = a - a.mean(0)
     b = b - b.mean(0)
-    denom = torch.sqrt((a * a).sum(0) * (b * b).sum(0))
-    r = (a * b).sum(0) / torch.where(denom > 0, denom, torch.ones_like(denom))
-    return torch.where(denom > 0, r, torch.zeros_like(r)).cpu().numpy()
+    denom = np.sqrt(np.einsum("ij,ij->j", a, a) * np.einsum("ij,ij->j", b, b))
+    r = np.einsum("ij,ij->j", a, b) / np.where(denom > 0, denom, 1.0)
+    return np.where(denom > 0, r, 0.0)
 
 
 def zscore_rows(y: np.ndarray) -> np.ndarray:
