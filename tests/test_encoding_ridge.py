@@ -67,7 +67,7 @@ def test_refit_matches_sklearn_ridge():
     from sklearn.linear_model import Ridge
 
     X, Y, Xt, _, folds = _problem(300, 40, 50, seed=1)
-    result = RidgeCV(X, folds, [30.0], X_test=Xt).fit(Y, return_weights=True)
+    result = ridge_cv(X, Y, folds, [30.0], X_test=Xt, return_weights=True)
     reference = Ridge(alpha=30.0, fit_intercept=False).fit(X.astype(np.float64), Y.astype(np.float64))
     np.testing.assert_allclose(result.weights, reference.coef_.T, atol=1e-4)
     np.testing.assert_allclose(result.predictions, reference.predict(Xt.astype(np.float64)), atol=1e-3)

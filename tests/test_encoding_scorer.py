@@ -137,6 +137,9 @@ def test_response_mistakes_are_one_line():
     del responses["t"]
     with pytest.raises(DataError, match="no responses for story 't'"):
         BrainScorer(InMemory(responses, tr_times={k: 11.0 + 2.0 * np.arange(30) for k in "abc"}), EncodingSettings())
+    late = {k: 500.0 + 2.0 * np.arange(30) for k in "abct"}
+    with pytest.raises(DataError, match=r"scans of story 'a' \(500–558 s\) do not overlap its words"):
+        BrainScorer(InMemory(_responses(), tr_times=late), EncodingSettings())
     with pytest.raises(DataError, match="story 'zz' is in the split but has no words"):
         BrainScorer(InMemory(_responses(), split=(["a", "b"], ["zz"])), EncodingSettings())
     with pytest.raises(DataError, match="at least 2 training stories"):

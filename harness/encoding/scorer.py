@@ -102,6 +102,12 @@ class BrainScorer:
                 raise DataError(f"{where}: story {story!r} has {resp.shape[0]} response scans but {len(times)} scan times")
             if len(times) < 2 or not np.all(np.diff(times) > 0):
                 raise DataError(f"{where}: scan times of story {story!r} must be at least two increasing values")
+            words = self.stories[story]
+            if len(words.onsets) and (times[-1] < words.onsets[0] or times[0] > words.offsets[-1] + 30):
+                raise DataError(
+                    f"{where}: scans of story {story!r} ({times[0]:.0f}–{times[-1]:.0f} s) do not overlap its words "
+                    f"({words.onsets[0]:.0f}–{words.offsets[-1]:.0f} s)"
+                )
             if n_voxels is None:
                 n_voxels, bad = resp.shape[1], np.zeros(resp.shape[1], dtype=bool)
             elif resp.shape[1] != n_voxels:
