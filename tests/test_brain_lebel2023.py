@@ -90,6 +90,8 @@ def test_missing_story_and_missing_word_tier(root):
     data = LeBel2023(LeBel2023.Options(root=str(root)))
     with pytest.raises(DataError, match=r"beta.TextGrid: no word tier \(tiers: phone"):
         data.stories()
+    write_textgrid(root / "derivative" / "TextGrids" / "beta.TextGrid", {"phones": [(0.0, 1.0, "AH")], "speaker A": [(0.0, 1.0, "hi")]})
+    assert LeBel2023(LeBel2023.Options(root=str(root))).stories()["beta"].words == ("hi",)  # positional word tier
     (root / "derivative" / "preprocessed_data" / "UTS01" / "alpha.hf5").unlink()
     data = LeBel2023(LeBel2023.Options(root=str(root), stories=["alpha"], subjects=["UTS01"]))
     with pytest.raises(DataError, match="missing story 'alpha' for subject UTS01"):

@@ -11,7 +11,9 @@ Timing follows the Huth lab's public loader: a story's series has ``respdict[sto
 of TR 2 s, scan i centred at ``2·i − 10 + 1`` s of story audio (sound starts 10 s into the
 run); scans 10 … −5 of that series are the ones kept, so each response file must have
 ``respdict[story] − 20`` rows. Words are the word-tier intervals minus silence and noise
-markers (sp, sentence_start, {BR}, {LG}, {LS}, {NS}, empty).
+markers (sp, sl, sentence_start/end, {BR}, {LG}, {LS}, {NS}, empty). The word tier is the one
+named "word(s)", else the second tier when the first is the phone tier (the public loader reads
+tier 1 by position).
 
 Two harness extensions are read when present (the simulated dataset writes them): a
 ``repeats`` dataset (repeats × scans × voxels) beside ``data`` in a test story's file, from which
@@ -39,7 +41,7 @@ OPENNEURO_ID = "ds003020"
 DATALAD_URL = "https://github.com/OpenNeuroDatasets/ds003020.git"
 TEST_STORY = "wheretheressmoke"
 SUBJECTS = tuple(f"UTS0{i}" for i in range(1, 9))
-SKIP_WORDS = frozenset({"sentence_start", "sentence_end", "br", "lg", "ls", "ns", "sp", ""})
+SKIP_WORDS = frozenset({"sentence_start", "sentence_end", "br", "lg", "ls", "ns", "sp", "sl", ""})
 WORD_TIERS = ("word", "words")
 
 
@@ -154,7 +156,10 @@ class LeBel2023(BrainDataset):
         if not path.is_file():
             raise DataError(f"{self.name}: missing story {name!r}: no TextGrid at {path}")
         tiers = read_textgrid(path)
-        tier = next((tiers[t] for t in tiers if t.strip().lower() in WORD_TIERS), None)
+        names = list(tiers)
+        tier = next((tiers[t] for t in names if t.strip().lower() in WORD_TIERS), None)
+        if tier is None and len(names) >= 2 and names[0].strip().lower().startswith("phone"):
+            tier = tiers[names[1]]  # the public loader's convention: phones first, then words
         if tier is None:
             raise DataError(f"{path}: no word tier (tiers: {', '.join(tiers) or 'none'}; expected one named 'word')")
         kept = [(a, b, w) for a, b, w in tier if w.strip().strip("{}").strip().lower() not in SKIP_WORDS]
