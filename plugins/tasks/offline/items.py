@@ -111,7 +111,7 @@ def instruction_items(
     return {"test": items[:n], "train": items[n:]}
 
 
-def perplexity_items(paragraphs: Sequence[str], n: int, max_words: int = 80) -> list[dict]:
+def perplexity_items(paragraphs: Sequence[str], n: int, max_words: int = 60) -> list[dict]:
     """Held-out paragraphs (cut to whole sentences within ``max_words``) for bits per byte."""
     items = []
     for para in paragraphs:
@@ -120,7 +120,7 @@ def perplexity_items(paragraphs: Sequence[str], n: int, max_words: int = 80) -> 
             if len(" ".join([*kept, sent]).split()) > max_words:
                 break
             kept.append(sent)
-        if kept and len(" ".join(kept).split()) >= 30:
+        if kept and len(" ".join(kept).split()) >= 25:
             items.append({"text": " ".join(kept)})
         if len(items) == n:
             break

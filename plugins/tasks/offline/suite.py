@@ -66,7 +66,7 @@ doc_to_text: "{{{{sentence}}}}\\nA) {{{{A}}}} B) {{{{B}}}} C) {{{{C}}}} D) {{{{D
 doc_to_target: "{{{{answer}}}}"
 generation_kwargs:
   until: ["\\n"]
-  max_gen_toks: 4
+  max_gen_toks: 3
   do_sample: false
 process_results: !function harness_plugins.tasks.offline.scoring.process_instruction
 metric_list:
