@@ -101,7 +101,7 @@ def test_follows_format_is_scored_apart_from_correct():
 def test_suite_runs_through_lm_eval_on_a_tiny_checkpoint(corpus_file, tiny_path, tmp_path):
     scores = suite(corpus_file, tmp_path).evaluate(load_tiny_lm(tiny_path), seed=0, workdir=tmp_path)
     found = {(s.scope, s.metric): s for s in scores}
-    assert set(found) == {("cloze", "acc"), ("cloze", "perplexity"), ("minimal_pairs", "acc"),
+    assert set(found) == {("cloze", "acc"), ("minimal_pairs", "acc"),
                           ("instruction", "follows_format"), ("instruction", "correct"),
                           ("perplexity", "bits_per_byte")}
     assert 0 <= found[("minimal_pairs", "acc")].value <= 1
@@ -118,7 +118,7 @@ def test_suite_equals_lm_eval_simple_evaluate_on_the_saved_checkpoint(corpus_fil
     reference = simple_evaluate(
         model="hf", model_args={"pretrained": str(tiny_path), "device": "cpu"},
         tasks=[task_name(s) for s in ("minimal_pairs", "instruction", "perplexity")],
-        batch_size=task.options.batch_size, bootstrap_iters=task.options.bootstrap_iters, log_samples=False,
+        batch_size=task.options.batch_size, bootstrap_iters=100, log_samples=False,
         task_manager=lm_eval_bridge.task_manager((str(task.suite_dir()),), False),
         random_seed=7, numpy_random_seed=7, torch_random_seed=7, fewshot_random_seed=7,
     )

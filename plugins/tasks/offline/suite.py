@@ -42,9 +42,6 @@ metric_list:
   - metric: acc
     aggregation: mean
     higher_is_better: true
-  - metric: perplexity
-    aggregation: perplexity
-    higher_is_better: false
 """,
     "minimal_pairs": """task: {task}
 output_type: multiple_choice
