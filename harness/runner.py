@@ -23,7 +23,8 @@ from harness.config import SweepConfig
 from harness.interfaces import CellOutput, Checkpoint, LoadedModel, MetricContext
 from harness.planner import Cell, ModelPlan, Plan, make_plan
 from harness.plugins import Registry, get_registry
-from harness.store import CellRecord, RunStore, atomic_write_bytes
+from harness.files import atomic_write_bytes
+from harness.store import CellRecord, RunStore
 from harness.tables import export_tables
 
 KIND_ORDER = {"task": 0, "brain": 1, "metric": 2}

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness.store import TEXT_COLUMNS, RunStore, atomic_write_bytes, typed_results
+from harness.files import atomic_write_bytes
+from harness.store import TEXT_COLUMNS, RunStore, typed_results
 
 TABLES_DIR = "tables"
 

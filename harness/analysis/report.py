@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import base64
 import html
-import os
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -14,6 +12,7 @@ import pandas as pd
 
 from harness.analysis.data import load_config_text
 from harness.analysis.phases import format_tokens
+from harness.files import atomic_write_text
 
 REPORT_NAME = "report.html"
 STYLE = """
@@ -28,19 +27,6 @@ figure{margin:1em 0}figure img{max-width:100%;border:1px solid #eee}figcaption{f
 .muted{color:#666;font-size:.9em}.pattern{font-weight:bold}
 .surge{color:#2ca02c}.detachment{color:#d62728}.realignment{color:#1f77b4}
 """
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write a text file so that readers see the old content or the new, never a part."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _cell(value: object) -> str:

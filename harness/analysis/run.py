@@ -75,7 +75,7 @@ def analyze_frame(results: pd.DataFrame, arrays: pd.DataFrame | None = None,
 
 
 def _write_csv(frame: pd.DataFrame, path: Path) -> None:
-    from harness.analysis.report import atomic_write_text
+    from harness.files import atomic_write_text
 
     buffer = io.StringIO()
     frame.to_csv(buffer, index=False)

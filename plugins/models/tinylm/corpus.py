@@ -21,15 +21,14 @@ import bz2
 import hashlib
 import importlib.resources
 import json
-import os
 import random
 import re
-import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import DataError
+from harness.files import atomic_write_text
 from harness.paths import cache_root
 
 WIKI_SAMPLE = "enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
@@ -140,11 +139,7 @@ def _cached_units(path: Path, cache_dir: Path | None = None) -> list[list[str]]:
             pass
     units = list(_read_units(path))
     try:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=cache.parent, suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(units, handle)
-        os.replace(tmp, cache)
+        atomic_write_text(cache, json.dumps(units))
     except OSError:  # a read-only cache only costs speed
         pass
     return units
