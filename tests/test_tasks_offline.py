@@ -75,6 +75,13 @@ def test_generated_suite_is_reused_not_rebuilt(corpus_file, tmp_path, monkeypatc
     assert suite(corpus_file, tmp_path).suite_dir() == folder
 
 
+def test_an_edited_corpus_file_gives_a_new_suite(tmp_path):
+    corpus = write_corpus(tmp_path / "prose.cor")
+    before = suite(corpus, tmp_path).suite_dir()
+    write_corpus(corpus, lines=410)
+    assert suite(corpus, tmp_path).suite_dir() != before
+
+
 def test_minimal_pairs_differ_in_one_word():
     pairs = grammar.minimal_pairs(40, random.Random(0))
     assert {p["phenomenon"] for p in pairs} == set(grammar.PHENOMENA)

@@ -70,7 +70,11 @@ class OfflineSuite(Task):
     def _corpus_id(self) -> str:
         from harness_plugins.models.tinylm import corpus
 
-        sources = sorted(str(Path(p).expanduser().resolve()) for p in self.options.corpus or [])
+        sources = []
+        for name in sorted(self.options.corpus or []):
+            path = Path(name).expanduser().resolve()
+            stat = path.stat() if path.is_file() else None  # a missing file fails later, in load_corpus
+            sources.append(f"{path}:{stat.st_size}:{stat.st_mtime_ns}" if stat else str(path))
         spec = f"{corpus.CORPUS_VERSION}|{self.options.corpus_seed}|{'|'.join(sources) or 'default'}"
         return hashlib.sha256(spec.encode()).hexdigest()[:12]
 
