@@ -159,11 +159,18 @@ class RidgeCV:
         return self.memory_budget or (192 << 20 if self.device.type == "cpu" else 2 << 30)
 
     def voxel_batch(self, n_voxels: int) -> int:
-        """Voxels per batch so that the temporaries stay within the memory budget."""
+        """Voxels per batch so that the temporaries stay within the memory budget.
+
+        The budget is the configured one, but never more than half the size of the responses,
+        so that the peak stays under twice size(Y) for small problems too.
+        """
         n, p = self.X.shape
         n_val = max(len(d.val) for d in self.folds if d.val is not None)
-        per_voxel = _BYTES * (self._alpha_chunk() * n_val + 2 * n + 2 * p)
-        return int(max(128, min(n_voxels, self._budget() // (2 * per_voxel))))
+        rank = max(len(d.eig) for d in self.folds)
+        per_fold = max(self._alpha_chunk() * n_val, 2 * 4 * rank)  # explicit stack or float64 spectral
+        per_voxel = _BYTES * (per_fold + 2 * n + 2 * p)
+        budget = min(self._budget(), max(8 << 20, _BYTES * n * n_voxels // 2))
+        return int(max(128, min(n_voxels, budget // per_voxel)))
 
     def _alpha_chunk(self) -> int:
         """Penalties whose stacked prediction operator fits in a quarter of the budget."""
