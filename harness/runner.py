@@ -23,7 +23,7 @@ from harness.config import SweepConfig
 from harness.interfaces import CellOutput, Checkpoint, LoadedModel, MetricContext
 from harness.planner import Cell, ModelPlan, Plan, make_plan
 from harness.plugins import Registry, get_registry
-from harness.files import atomic_write_bytes
+from harness.files import atomic_write_bytes, exclusive_lock, remove_stale_temporaries
 from harness.store import CellRecord, RunStore
 from harness.tables import export_tables
 
@@ -295,7 +295,8 @@ def run_sweep(
     registry = registry or get_registry()
     plan = make_plan(config, registry, source)
     run_dir = Path(config.run or "runs/sweep")
-    with RunStore(run_dir, create=True) as store:
+    with exclusive_lock(run_dir / ".lock", "this run directory"), RunStore(run_dir, create=True) as store:
+        remove_stale_temporaries(run_dir)  # left by a killed sweep; never read as results
         write_config_copy(config, run_dir)
         pending = plan.pending(store.done_cells(), force)
         summary = Sweep(plan, store, registry, console).run(pending, len(plan.cells) - len(pending), show_progress)

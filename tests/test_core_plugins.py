@@ -61,7 +61,8 @@ def test_unknown_name_suggests_the_closest(site):
         registry.get("model", "toyfamly")
 
 
-def test_plugins_command_lists_name_kind_version_origin_and_error(site, capsys):
+def test_plugins_command_lists_name_kind_version_origin_and_error(site, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "250")  # one row per plugin, no wrapping
     assert main(["plugins"]) == 0
     out = capsys.readouterr().out
     for text in ("toyfamily", "model family", "1.2", "toyplug", "brokenimport", "not installed"):

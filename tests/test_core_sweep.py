@@ -94,6 +94,17 @@ def test_changed_settings_recompute_the_cells(site, tmp_path):
     assert set(RunStore(tmp_path / "run").results_frame().seed) == {4}
 
 
+def test_a_second_sweep_on_a_busy_run_directory_is_refused(site, tmp_path):
+    from harness.errors import HarnessError
+    from harness.files import exclusive_lock
+
+    config = load_config(_config(tmp_path, "run"))
+    with exclusive_lock(tmp_path / "run" / ".lock", "this run directory"):
+        with pytest.raises(HarnessError, match="in use by another process"):
+            run_sweep(config, show_progress=False)
+    assert run_sweep(config, show_progress=False).done == 5
+
+
 def _done_count(store: Path) -> int:
     if not store.is_file():
         return 0

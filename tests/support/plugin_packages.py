@@ -7,7 +7,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from harness.plugins import reset_registry
+from harness import plugins
 
 
 def write_plugin_package(site: Path, name: str, source: str, version: str = "0.1") -> Path:
@@ -22,10 +22,10 @@ def write_plugin_package(site: Path, name: str, source: str, version: str = "0.1
 
 
 def activate(site: Path, monkeypatch) -> None:
-    """Put ``site`` on sys.path for this test and forget previously loaded plugins."""
+    """Put ``site`` on sys.path for this test only; the process-wide registry is restored afterwards."""
     monkeypatch.syspath_prepend(str(site))
     importlib.invalidate_caches()
-    reset_registry()
+    monkeypatch.setattr(plugins, "_REGISTRY", None)
     monkeypatch.setattr(sys, "dont_write_bytecode", True)
 
 
