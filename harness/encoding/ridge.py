@@ -2,12 +2,16 @@
 
 Each fold's training features are diagonalised once (eigendecomposition of XᵀX in the primal
 form, of XXᵀ in the dual form, whichever is smaller); every penalty and every voxel batch reuses
-that decomposition, so a penalty costs one matrix product of validation rows × rank × voxels.
-Predictions for all penalties come out of a single stacked product, and the validation loss is
-reduced in place, so memory stays at a few voxel batches beyond the inputs.
+that decomposition. The validation loss of all penalties is then computed one of two ways,
+whichever is cheaper for the shapes:
 
-The selection rule is himalaya's ``RidgeCV``: for each voxel, the penalty with the highest mean
-over folds of −(mean squared validation error); ties go to the smaller penalty.
+- *spectral*: a partial-fraction identity gives every penalty's squared error from one
+  rank × rank product per voxel batch (float64), without forming predictions;
+- *explicit*: predictions for all penalties from one stacked product, reduced in place.
+
+Memory stays at a few voxel batches beyond the inputs. The selection rule is himalaya's
+``RidgeCV``: for each voxel, the penalty with the highest mean over folds of −(mean squared
+validation error); ties go to the smaller penalty. The refit uses all training rows.
 """
 
 from __future__ import annotations
