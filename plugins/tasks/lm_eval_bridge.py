@@ -7,11 +7,13 @@ lm-eval's failures into one-line harness errors and reads every metric with its 
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import math
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -96,27 +98,29 @@ def evaluate(
     pad_before = getattr(loaded.tokenizer, "pad_token", None)  # HFLM sets one; extraction must not see it
     lm = make_lm(loaded, batch_size=batch_size, max_length=max_length)
     os.environ.setdefault("DISABLE_MULTIPROC", "1")  # bootstrap in-process: no worker pool per cell
-    env_info = evaluator.add_env_info
+    env_info, git_hash = evaluator.add_env_info, evaluator.get_git_commit_hash
     evaluator.add_env_info = _skip_env_info  # torch's collect_env runs subprocesses: ~0.7 s a call
+    evaluator.get_git_commit_hash = _no_git_hash  # runs `git describe` in the working directory
     chatty = logging.getLogger("lm_eval")
     level = chatty.level
     if not verbose:
         chatty.setLevel(logging.ERROR)  # per-item truncation and default-aggregation notices
     try:
-        results = simple_evaluate(
-            model=lm,
-            tasks=list(tasks),
-            num_fewshot=num_fewshot,
-            limit=limit,
-            gen_kwargs=dict(gen_kwargs) if gen_kwargs else None,
-            bootstrap_iters=bootstrap_iters,
-            task_manager=manager,
-            log_samples=False,
-            random_seed=seed,
-            numpy_random_seed=seed,
-            torch_random_seed=seed,
-            fewshot_random_seed=seed,
-        )
+        with _silenced(not verbose):
+            results = simple_evaluate(
+                model=lm,
+                tasks=list(tasks),
+                num_fewshot=num_fewshot,
+                limit=limit,
+                gen_kwargs=dict(gen_kwargs) if gen_kwargs else None,
+                bootstrap_iters=bootstrap_iters,
+                task_manager=manager,
+                log_samples=False,
+                random_seed=seed,
+                numpy_random_seed=seed,
+                torch_random_seed=seed,
+                fewshot_random_seed=seed,
+            )
     except (ConnectionError, TimeoutError) as exc:
         raise DataError(_offline_message(where, tasks, exc)) from exc
     except Exception as exc:  # datasets raises its own offline / missing-file errors
@@ -124,7 +128,7 @@ def evaluate(
             raise DataError(_offline_message(where, tasks, exc)) from exc
         raise
     finally:
-        evaluator.add_env_info = env_info
+        evaluator.add_env_info, evaluator.get_git_commit_hash = env_info, git_hash
         chatty.setLevel(level)
         if getattr(loaded.tokenizer, "pad_token", None) != pad_before:
             loaded.tokenizer.pad_token = pad_before
@@ -135,6 +139,29 @@ def evaluate(
 
 def _skip_env_info(results: dict[str, Any]) -> None:
     """Stands in for lm-eval's ``add_env_info``: the harness records its own provenance."""
+
+
+def _no_git_hash() -> None:
+    """Stands in for lm-eval's ``get_git_commit_hash``: the harness records its own provenance."""
+    return None
+
+
+@contextlib.contextmanager
+def _silenced(active: bool) -> Iterator[None]:
+    """Swallow lm-eval's and datasets' progress bars and prints (they would break the sweep's display)."""
+    if not active:
+        yield
+        return
+    import datasets
+
+    bars_on = datasets.is_progress_bar_enabled()
+    datasets.disable_progress_bars()
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            yield
+    finally:
+        if bars_on:
+            datasets.enable_progress_bars()
 
 
 def _cache_templates() -> None:
