@@ -153,7 +153,12 @@ def cmd_data_fetch(args: argparse.Namespace) -> int:
     fetch = getattr(cls, "fetch", None)
     if fetch is None:
         raise DataError(f"brain dataset {args.dataset!r} has no downloader; see its documentation for where to put the data")
-    root = Path(args.root).expanduser()
+    if args.root:
+        root = Path(args.root).expanduser()
+    elif hasattr(cls, "default_root"):
+        root = cls.default_root()  # where the dataset looks when its 'root' option is not set
+    else:
+        raise DataError(f"brain dataset {args.dataset!r} has no default location; give --root")
     fetch(root, args.subjects or [])
     _console().print(f"{args.dataset}: data in {root}")
     return 0
@@ -198,7 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
     fetch = data.add_parser("fetch", help="download a brain data set (needs a network)")
     fetch.add_argument("dataset", help="brain dataset plugin name, e.g. lebel2023")
     fetch.add_argument("--subjects", nargs="*", help="subject ids (default: all)")
-    fetch.add_argument("--root", default="~/.cache/harness/data", help="where to put it")
+    fetch.add_argument("--root", help="where to put it (default: where the dataset plugin looks)")
     fetch.set_defaults(func=cmd_data_fetch)
     return parser
 
