@@ -83,7 +83,7 @@ def test_deterministic_per_seed(trained, tmp_path):
 def test_killed_training_leaves_no_run(tmp_path, monkeypatch):
     text = tmp_path / "corpus.txt"
     text.write_text("\n\n".join(PARAGRAPHS))
-    family = tiny(tmp_path, corpus=[str(text)], vocab_size=300)
+    family = tiny(tmp_path, corpus=[str(text)], vocab_size=300, qa_fraction=0.0)  # too few questions to mix
     original = train_module.train
 
     def dies(settings, corpus, out_dir, **kwargs):

@@ -48,6 +48,7 @@ class TinyLMFamily(HubFamily):
         batch_size: int | None = Field(None, ge=1)
         vocab_size: int | None = Field(None, ge=300)
         max_train_docs: int | None = Field(None, ge=1)
+        qa_fraction: float | None = Field(None, ge=0.0, lt=1.0)  # share of quiz sequences (default 0.05; 0: prose only)
         cache: str | None = None  # where runs are kept (default: $HARNESS_CACHE or ~/.cache/harness)
         progress: bool = True  # show a progress bar while training
         threads: int | None = Field(1, ge=1)  # torch threads while training (None: torch's default)
@@ -56,7 +57,8 @@ class TinyLMFamily(HubFamily):
         """The resolved training settings: the size preset plus any explicit overrides."""
         options = self.options
         values = dict(PRESETS[options.size])
-        for key in ("steps", "n_layer", "n_embd", "context", "batch_size", "vocab_size", "max_train_docs"):
+        for key in ("steps", "n_layer", "n_embd", "context", "batch_size", "vocab_size", "max_train_docs",
+                    "qa_fraction"):
             if getattr(options, key) is not None:
                 values[key] = getattr(options, key)
         values["seed"] = options.seed

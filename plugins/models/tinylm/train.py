@@ -19,6 +19,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +29,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from harness.errors import DataError
 from harness_plugins.models.hf import quiet_progress
 from harness_plugins.models.tinylm.corpus import Corpus, load_corpus
+from harness_plugins.models.tinylm.qa import qa_documents
 
-TRAIN_VERSION = "1"  # bump when training code changes results
+TRAIN_VERSION = "2"  # bump when training code changes results
 EOS = "<|endoftext|>"
 RUN_INFO = "training.json"
 
@@ -52,6 +54,7 @@ class TinyLMSettings(BaseModel):
     corpus: tuple[str, ...] | None = None  # text files; None = the gensim sample
     max_train_docs: int | None = Field(None, ge=1)  # use only the first N training documents
     eval_batches: int = Field(8, ge=1)  # held-out batches scored at every checkpoint
+    qa_fraction: float = Field(0.05, ge=0.0, lt=1.0)  # share of training sequences that are QA quizzes
 
     def digest(self, corpus_digest: str) -> str:
         payload = {"settings": self.model_dump(mode="json"), "corpus": corpus_digest, "version": TRAIN_VERSION}
@@ -118,6 +121,56 @@ def _batches(stream: np.ndarray, context: int, batch_size: int, rng: np.random.G
         yield np.stack([stream[s : s + context] for s in starts])
 
 
+@dataclass(frozen=True)
+class TrainingData:
+    """The tokenizer and the token streams one training run reads."""
+
+    tokenizer: Any
+    stream: np.ndarray  # training prose, documents separated by end-of-text
+    heldout: np.ndarray  # held-out prose (evaluation only)
+    qa_stream: np.ndarray  # QA quizzes built from the training prose, separated by end-of-text
+    qa_starts: np.ndarray  # offsets in qa_stream where a quiz begins and a whole sequence fits
+    qa_documents: list[str]
+
+
+def training_data(settings: TinyLMSettings, corpus: Corpus) -> TrainingData:
+    """Tokenizer (trained on the training prose) and the prose, held-out and QA token streams."""
+    documents = corpus.train[: settings.max_train_docs] if settings.max_train_docs else corpus.train
+    tokenizer = train_tokenizer(documents, settings.vocab_size)
+    quizzes = qa_documents(documents, settings.seed) if settings.qa_fraction > 0 else []
+    qa_stream = encode_documents(tokenizer, quizzes)
+    lengths = [len(ids) + 1 for ids in tokenizer(quizzes, add_special_tokens=False)["input_ids"]] if quizzes else []
+    starts = np.cumsum([0, *lengths[:-1]]).astype(np.int64) if lengths else np.zeros(0, dtype=np.int64)
+    starts = starts[starts + settings.context <= len(qa_stream)]
+    if settings.qa_fraction > 0 and not len(starts):
+        raise DataError(
+            f"tinylm: qa_fraction is {settings.qa_fraction} but the training corpus yields too few fill-in-the-blank "
+            f"questions for one {settings.context}-token sequence; set qa_fraction to 0 or give a larger corpus"
+        )
+    return TrainingData(tokenizer, encode_documents(tokenizer, documents), encode_documents(tokenizer, corpus.heldout),
+                        qa_stream, starts, quizzes)
+
+
+def mixed_batches(data: TrainingData, settings: TinyLMSettings, rng: np.random.Generator,
+                  qa_rng: np.random.Generator) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Training batches and, per row, whether it is a QA sequence.
+
+    Of the first k sequences exactly floor(k * qa_fraction) are QA: windows that start where a quiz
+    starts (as an evaluation prompt does); the others are random windows of the prose stream.
+    """
+    context, size, fraction = settings.context, settings.batch_size, settings.qa_fraction
+    span = len(data.stream) - context - 1
+    if span <= 0:
+        raise DataError(f"tinylm: the training corpus has {len(data.stream)} tokens, fewer than one {context}-token sequence")
+    done = 0
+    while True:
+        n_qa = math.floor((done + size) * fraction + 1e-9) - math.floor(done * fraction + 1e-9)
+        rows = [data.stream[s : s + context] for s in rng.integers(0, span, size=size - n_qa)]
+        rows += [data.qa_stream[s : s + context] for s in qa_rng.choice(data.qa_starts, size=n_qa)] if n_qa else []
+        done += size
+        yield np.stack(rows), np.arange(size) >= size - n_qa
+
+
 def _lr(step: int, settings: TinyLMSettings) -> float:
     if settings.warmup and step < settings.warmup:
         return settings.lr * (step + 1) / settings.warmup
@@ -145,10 +198,8 @@ def train(settings: TinyLMSettings, corpus: Corpus, out_dir: Path, *, progress: 
     from transformers import GPT2Config, GPT2LMHeadModel
 
     started = time.time()
-    documents = corpus.train[: settings.max_train_docs] if settings.max_train_docs else corpus.train
-    tokenizer = train_tokenizer(documents, settings.vocab_size)
-    stream = encode_documents(tokenizer, documents)
-    heldout = encode_documents(tokenizer, corpus.heldout)
+    data = training_data(settings, corpus)
+    tokenizer, stream, heldout = data.tokenizer, data.stream, data.heldout
     torch.manual_seed(settings.seed)
     config = GPT2Config(
         vocab_size=len(tokenizer), n_positions=settings.context, n_embd=settings.n_embd, n_layer=settings.n_layer,
@@ -159,7 +210,7 @@ def train(settings: TinyLMSettings, corpus: Corpus, out_dir: Path, *, progress: 
     model.loss_type = "ForCausalLM"  # transformers cannot infer it from the class name
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, betas=(0.9, 0.95), weight_decay=0.01)
     rng = np.random.default_rng(settings.seed)
-    batches = _batches(stream, settings.context, settings.batch_size, rng)
+    batches = mixed_batches(data, settings, rng, np.random.default_rng(settings.seed + 2))
     eval_rng = np.random.default_rng(settings.seed + 1)
     eval_source = heldout if len(heldout) > settings.context + 1 else stream
     eval_set = [next(_batches(eval_source, settings.context, settings.batch_size, eval_rng)) for _ in range(settings.eval_batches)]
@@ -186,7 +237,7 @@ def train(settings: TinyLMSettings, corpus: Corpus, out_dir: Path, *, progress: 
     with _reporter(settings.steps, progress) as report:
         save(0)
         for step in range(1, settings.steps + 1):
-            batch = torch.from_numpy(next(batches))
+            batch = torch.from_numpy(next(batches)[0])
             for group in optimizer.param_groups:
                 group["lr"] = _lr(step - 1, settings)
             loss = model(input_ids=batch, labels=batch).loss
@@ -209,6 +260,8 @@ def train(settings: TinyLMSettings, corpus: Corpus, out_dir: Path, *, progress: 
         "tokens_per_step": settings.tokens_per_step(),
         "train_tokens": int(len(stream)),
         "heldout_tokens": int(len(heldout)),
+        "qa_documents": len(data.qa_documents),
+        "qa_tokens": int(len(data.qa_stream)),
         "parameters": int(sum(p.numel() for p in model.parameters())),
         "train_loss": curve,
         "heldout_loss": evals,
