@@ -1,8 +1,15 @@
-"""Change-point search: the O(1) log-linear cost against ruptures' own ``linear`` cost (baseline).
+"""Change-point search: speed against ruptures' own cost, and how often phases are found falsely or truly.
 
-Both run the same exact search (``ruptures.Dynp``) on the same piecewise-linear curves; the script
-prints the speed-up and checks that both find the same change points. It also prints how often the
-BIC choice finds change points in curves that have none, and finds both turns of a rise-fall-rise.
+Both costs run the same exact search (``ruptures.Dynp``) on the same piecewise-linear curves; the
+script prints the speed-up of the O(1) log-linear cost and checks that both find the same change
+points. Then, on 12, 13 and 40 checkpoints (200 curves each), it prints how often
+``harness.analysis.phases.phase_trends`` (the phases ``detect_phases`` cuts a curve into)
+
+* reports any phase boundary on flat noise and on a noisy straight line (false positives), with the
+  noise level unknown, known from a bootstrap standard error, or known only in part (the bootstrap
+  sees half the noise: the rest is training noise);
+* recovers rising, falling, rising on a noisy rise-fall-rise, and flat, rising, flat on a curve
+  shaped like the demo run's (flat, steep rise, plateau).
 
     python benchmarks/bench_analysis_changepoints.py
 """
@@ -14,18 +21,25 @@ import time
 import numpy as np
 import ruptures as rpt
 
-from harness.analysis.changepoints import LogLinearCost, choose_changes, segment
+from harness.analysis.changepoints import LogLinearCost
+from harness.analysis.phases import phase_trends
+
+TRIALS = 300
 
 
-def curve(x: np.ndarray, rng: np.random.Generator, noise: float) -> np.ndarray:
-    y = np.where(x < 7.5, 0.04 * (x - 6), np.where(x < 9, 0.06 - 0.03 * (x - 7.5), 0.015 + 0.03 * (x - 9)))
-    return y + rng.normal(0, noise, x.size)
+def rise_fall_rise(x: np.ndarray) -> np.ndarray:
+    return np.where(x < 7.5, 0.04 * (x - 6), np.where(x < 9, 0.06 - 0.03 * (x - 7.5), 0.015 + 0.03 * (x - 9)))
 
 
-def trend_changes(x: np.ndarray, y: np.ndarray) -> int:
-    """Phase boundaries left after merging adjacent segments with the same trend."""
-    trends = [s.trend for s in segment(x, y, choose_changes(x, y)).segments]
-    return sum(a != b for a, b in zip(trends[:-1], trends[1:]))
+def demo_shape(x: np.ndarray) -> np.ndarray:
+    """Flat, a rise of 0.08 over the middle tenth of the axis, then a plateau (like the demo run)."""
+    start, stop = x[0] + 0.3 * np.ptp(x), x[0] + 0.4 * np.ptp(x)
+    return 0.265 + 0.08 * np.clip((x - start) / (stop - start), 0, 1)
+
+
+def rate(x: np.ndarray, make, noise: float, stderr: float | None, hit, rng: np.random.Generator) -> float:
+    return float(np.mean([hit(phase_trends(x, make(x) + rng.normal(0, noise, x.size), stderr))
+                          for _ in range(TRIALS)]))
 
 
 def timed(cost, signal: np.ndarray, n_changes: int) -> tuple[float, list[int]]:
@@ -38,23 +52,25 @@ def main() -> None:
     rng = np.random.default_rng(0)
     for n in (25, 60, 120):
         x = np.linspace(6, 11, n)
-        y = curve(x, rng, 0.003)
+        y = rise_fall_rise(x) + rng.normal(0, 0.003, n)
         ours, ours_breaks = timed(LogLinearCost(), np.column_stack([y, x]), 2)
         # ruptures' CostLinear regresses column 0 on the other columns: (y, 1, x)
         base, base_breaks = timed(rpt.costs.CostLinear(), np.column_stack([y, np.ones(n), x]), 2)
         same = "same" if ours_breaks == base_breaks else f"DIFFERENT {ours_breaks} vs {base_breaks}"
         print(f"n={n:4d} checkpoints: ruptures CostLinear {base:7.3f}s, LogLinearCost {ours:7.4f}s, "
               f"speed-up x{base / ours:6.1f}, change points {same}")
-    trials = 200
-    for n in (12, 40):
+    split = lambda trends: len(trends) > 1  # noqa: E731
+    print(f"share of {TRIALS} curves; SE = standard error passed as the bootstrap's (None: unknown)")
+    for n in (12, 13, 40):
         x = np.linspace(6, 11, n)
-        flat = np.mean([bool(choose_changes(x, 0.05 + rng.normal(0, 0.003, n))) for _ in range(trials)])
-        line = np.mean([bool(choose_changes(x, 0.01 * x + rng.normal(0, 0.003, n))) for _ in range(trials)])
-        found = np.mean([len(choose_changes(x, curve(x, rng, 0.008))) == 2 for _ in range(trials)])
-        phases = np.mean([trend_changes(x, 0.05 + rng.normal(0, 0.003, n)) > 0 for _ in range(trials)])
-        print(f"n={n:3d}: false change points on flat noise {flat:.1%} (false phase boundaries after merging "
-              f"same-trend segments {phases:.1%}), on a noisy straight line {line:.1%}; "
-              f"rise-fall-rise found with exactly 2 change points {found:.1%} ({trials} curves each)")
+        for label, stderr in (("SE unknown", None), ("SE known", 1.0), ("SE half", 0.5)):
+            se = (lambda s: None if stderr is None else stderr * s)  # noqa: E731
+            flat = rate(x, lambda x: np.full_like(x, 0.05), 0.003, se(0.003), split, rng)
+            line = rate(x, lambda x: 0.01 * x, 0.003, se(0.003), split, rng)
+            rfr = rate(x, rise_fall_rise, 0.008, se(0.008), lambda t: t == ["rising", "falling", "rising"], rng)
+            demo = rate(x, demo_shape, 0.01, se(0.01), lambda t: t == ["flat", "rising", "flat"], rng)
+            print(f"n={n:3d} {label:10s}: false phases on flat noise {flat:6.1%}, on a straight line {line:6.1%}; "
+                  f"rise-fall-rise (noise 0.008) found {rfr:6.1%}; demo shape (noise 0.01) found {demo:6.1%}")
 
 
 if __name__ == "__main__":

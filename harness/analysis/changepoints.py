@@ -1,10 +1,14 @@
 """Change points of a curve: piecewise-linear segments in log tokens, found with ruptures.
 
 Each segment is a straight line in (log10 tokens, value). ``ruptures.Dynp`` finds the exact best
-split for every number of change points with a custom O(1) segment cost; the number is chosen by
-BIC (each change point costing five parameters), and on short curves a number of change points must
-also beat what a straight noisy line gives on the same checkpoints, so a curve without a transition
-gets none.
+split for every number of change points with a custom O(1) segment cost. The number k of change
+points maximises gain_k - k * c, the gain being the fit's improvement over a single line measured
+against the noise: the bootstrap standard error where it explains the curve's scatter (known
+noise), else the residuals of the k-change fit itself (never those of a single line, which the very
+structure looked for inflates). On short curves c is simulated on straight noisy lines over the same
+checkpoints, so a curve without a transition gets a change point in ``NULL_ALPHA`` of cases; long
+curves use BIC's c. Segments are graded by their slope, and the step between two segments by its
+size, against the same noise: a rise within one checkpoint interval is a step, not a flat stretch.
 """
 
 from __future__ import annotations
@@ -16,15 +20,21 @@ from functools import lru_cache
 import numpy as np
 import ruptures as rpt
 from ruptures.base import BaseCost
+from scipy.stats import t as student_t
 
-TREND_T = 2.0  # |slope / stderr| above which a segment counts as rising or falling
-# BIC parameters per change point besides the new line's slope and intercept: the location counts
-# thrice. With the simulated test below for short curves, false phase boundaries on flat noisy
-# curves stay at 0-3 % from 8 to 40 checkpoints (benchmarks/bench_analysis_changepoints.py).
-LOCATION_PARAMS = 3
-CALIBRATE_BELOW = 40  # shorter curves also pass a simulated test against "no change at all"
+TREND_T = 2.0  # |slope / stderr| (or |step / stderr|) above which a segment (a step) rises or falls
+# Long curves (no simulated null) pay BIC's penalty for this many parameters per change point: new
+# slope, new intercept, and the location counted thrice.
+PARAMS_PER_CHANGE = 5
+CALIBRATE_BELOW = 40  # shorter curves use a penalty simulated on "a straight line plus noise"
 NULL_ALPHA = 0.05  # chance of a false change point on a straight noisy line, short curves
-NULL_SIMULATIONS = 400
+NULL_SIMULATIONS = 1000
+# The bootstrap standard error counts as known noise only while the local scatter stays below the
+# level it reaches this often with that noise alone. A strict bar: a bootstrap that misses half the
+# noise (training noise it cannot see) then still keeps false phases at about 5 % on 12
+# checkpoints, where 0.8 let 10 % through (benchmarks/bench_analysis_changepoints.py).
+SCATTER_LEVEL = 0.5
+MAD_SCALE = 1.4826  # median absolute deviation -> standard deviation, Gaussian noise
 
 
 class LogLinearCost(BaseCost):
@@ -53,6 +63,14 @@ class LogLinearCost(BaseCost):
         return max(float(rss), 0.0)
 
 
+def _grade(t: float, critical: float) -> str:
+    if t > critical:
+        return "rising"
+    if t < -critical:
+        return "falling"
+    return "flat"
+
+
 @dataclass(frozen=True)
 class Segment:
     """Checkpoints [start, end) of a curve with their fitted line."""
@@ -63,28 +81,57 @@ class Segment:
     t: float  # slope / its standard error (inf when the fit is exact)
     fit_start: float  # fitted value at the first checkpoint
     fit_end: float  # fitted value at the last checkpoint
+    critical: float = TREND_T  # |t| above which the segment rises or falls
 
     @property
     def trend(self) -> str:
-        if self.t > TREND_T:
-            return "rising"
-        if self.t < -TREND_T:
-            return "falling"
-        return "flat"
+        return _grade(self.t, self.critical)
+
+
+@dataclass(frozen=True)
+class Step:
+    """The jump between two adjacent segments: next line's first fitted value minus this one's last."""
+
+    index: int  # first checkpoint of the next segment (the change point)
+    size: float
+    t: float  # size / its standard error
+    critical: float = TREND_T  # |t| above which the step rises or falls
+
+    @property
+    def trend(self) -> str:
+        return _grade(self.t, self.critical)
 
 
 @dataclass(frozen=True)
 class Segmentation:
-    """The change points of one curve (indices where a new segment starts) and the segments."""
+    """The change points of one curve (indices where a new segment starts), segments and steps."""
 
     breakpoints: tuple[int, ...]
     segments: tuple[Segment, ...]
-    bic: float
+    steps: tuple[Step, ...]  # one per change point
+    noise: float  # the noise level (standard deviation per checkpoint) the trends were graded against
+    known: bool = False  # the noise came from the bootstrap (else from the fit's residuals)
 
 
-def _bic(rss: float, n: int, n_changes: int, floor: float) -> float:
-    params = 2 * (n_changes + 1) + LOCATION_PARAMS * n_changes
-    return n * math.log(max(rss, floor) / n) + params * math.log(n)
+def local_noise(x: np.ndarray, y: np.ndarray) -> float:
+    """Robust noise level of a curve: how far each checkpoint sits from the line through its neighbours.
+
+    Each inner checkpoint's deviation from the straight line through its two neighbours is scaled to
+    unit variance under independent noise; the noise is the scaled median absolute deviation of
+    those. A straight or piecewise-linear curve adds nothing except near its few change points, which
+    the median ignores, so the structure that is looked for does not inflate the noise.
+    """
+    if len(y) < 3:
+        return float("nan")
+    gap_left, gap_right = np.diff(x)[:-1], np.diff(x)[1:]
+    w = gap_right / (gap_left + gap_right)  # weight of the left neighbour
+    deviation = y[1:-1] - (w * y[:-2] + (1 - w) * y[2:])
+    scale = np.sqrt(1 + w**2 + (1 - w) ** 2)
+    return float(MAD_SCALE * np.median(np.abs(deviation / scale)))
+
+
+def _noise_floor(y: np.ndarray) -> float:
+    return 1e-9 * (float(np.ptp(y)) + 1e-300)
 
 
 def max_changes(n: int, limit: int, min_size: int = LogLinearCost.min_size) -> int:
@@ -112,64 +159,109 @@ def _rss(cost: LogLinearCost, n: int, breaks: list[int]) -> float:
     return sum(cost.error(a, b) for a, b in zip(edges[:-1], edges[1:]))
 
 
-def _floor(y: np.ndarray) -> float:
-    return 1e-12 * (float(np.sum((y - y.mean()) ** 2)) + 1e-300)
-
-
-def _fits(x: np.ndarray, y: np.ndarray, top: int) -> tuple[list[list[int]], np.ndarray, float]:
-    """Best change points for k = 0..top, the residual sum of squares of each, and its floor."""
+def _fits(x: np.ndarray, y: np.ndarray, top: int) -> tuple[list[list[int]], np.ndarray]:
+    """Best change points for k = 0..top and the residual sum of squares of each."""
     n = len(y)
     algo, cost = _search(x, y)
-    floor = _floor(y)
     breaks_by_k: list[list[int]] = [[]]
-    rss = [max(_rss(cost, n, []), floor)]
+    rss = [_rss(cost, n, [])]
     for k in range(1, top + 1):
         try:
             breaks = _breaks(algo, k)
         except rpt.exceptions.BadSegmentationParameters:
             break
         breaks_by_k.append(breaks)
-        rss.append(max(_rss(cost, n, breaks), floor))
-    return breaks_by_k, np.array(rss), floor
+        rss.append(_rss(cost, n, breaks))
+    return breaks_by_k, np.array(rss)
 
 
-@lru_cache(maxsize=64)
-def _null_gains(x_key: tuple[float, ...], top: int) -> np.ndarray:
-    """Upper quantiles of the fit gain for k = 0..top on straight lines plus Gaussian noise.
+def _statistic(rss: np.ndarray, n: int, noise: float | None) -> np.ndarray:
+    """Fit gain of k = 0..len-1 change points over none.
 
-    The gain does not depend on the line or the noise level, only on the x positions, so one
-    simulation per checkpoint layout serves every curve (and bootstrap replicate) on it.
+    With the noise known: (RSS_0 - RSS_k) / noise^2. Without: the likelihood ratio
+    n log(RSS_0 / RSS_k), which measures the noise on the residuals of the k-change fit itself (so
+    the structure being looked for never inflates it).
+    """
+    if noise is not None:
+        return (rss[0] - rss) / noise**2
+    floor = 1e-12 * rss[0] + 1e-300
+    return n * np.log(np.maximum(rss[0], floor) / np.maximum(rss, floor))
+
+
+def _gains(x: np.ndarray, y: np.ndarray, top: int, known: bool) -> np.ndarray:
+    """``_statistic`` of y on x for k = 0..top (unit noise when ``known``)."""
+    _, rss = _fits(x, y, top)
+    return _statistic(rss, len(y), 1.0 if known else None)
+
+
+@lru_cache(maxsize=128)
+def _null_penalty(x_key: tuple[float, ...], top: int, known: bool) -> float:
+    """Penalty per change point: on a straight line plus noise, ``NULL_ALPHA`` of the curves gain more.
+
+    The penalty c is the 1 - ``NULL_ALPHA`` quantile of max_k gain_k / k over simulated straight
+    noisy lines, so the chance that any number of change points beats k * c on a curve without a
+    transition is ``NULL_ALPHA``, and every extra change point must add c of its own. The gain does
+    not depend on the line or the noise level, only on the x positions (and on whether the noise is
+    known), so one simulation per checkpoint layout serves every curve (and bootstrap replicate).
     """
     x = np.array(x_key)
     rng = np.random.default_rng(0)
-    gains = np.full((NULL_SIMULATIONS, top + 1), np.nan)
+    best = np.zeros(NULL_SIMULATIONS)
     for i in range(NULL_SIMULATIONS):
-        _, rss, _ = _fits(x, rng.standard_normal(x.size), top)
-        gains[i, : rss.size] = x.size * np.log(rss[0] / rss)
-    level = 1 - NULL_ALPHA / max(top, 1)  # Bonferroni over the numbers of change points tried
-    return np.nanquantile(gains, level, axis=0)
+        gain = _gains(x, rng.standard_normal(x.size), top, known)
+        best[i] = np.max(gain[1:] / np.arange(1, gain.size)) if gain.size > 1 else 0.0
+    return float(np.quantile(best, 1 - NULL_ALPHA))
 
 
-def choose_changes(x: np.ndarray, y: np.ndarray, limit: int = 4) -> list[int]:
-    """Change points minimising BIC over 0..limit changes (fewer when the curve is short).
+def _penalty(x: np.ndarray, top: int, known: bool) -> np.ndarray:
+    if len(x) < CALIBRATE_BELOW:
+        return _null_penalty(tuple(np.round(x, 9)), top, known) * np.arange(top + 1)
+    return PARAMS_PER_CHANGE * math.log(len(x)) * np.arange(top + 1)  # BIC
 
-    On curves shorter than ``CALIBRATE_BELOW`` checkpoints, where BIC alone finds false change
-    points too often, a number of change points is only allowed when its fit gain beats the
-    ``NULL_ALPHA`` level of the gain on a straight line with noise (simulated on the same x).
+
+@lru_cache(maxsize=128)
+def _scatter_limit(x_key: tuple[float, ...]) -> float:
+    """The ``SCATTER_LEVEL`` quantile of ``local_noise`` on unit Gaussian noise over these x."""
+    x = np.array(x_key)
+    rng = np.random.default_rng(1)
+    return float(np.quantile([local_noise(x, rng.standard_normal(x.size)) for _ in range(2000)], SCATTER_LEVEL))
+
+
+def curve_noise(x: np.ndarray, y: np.ndarray, stderr: float | None = None) -> tuple[float, bool]:
+    """The noise change points are judged against, and whether it counts as known rather than estimated.
+
+    ``stderr`` is the bootstrap standard error of one checkpoint's value net of what all checkpoints
+    share (sampling of voxels and subjects). Unless the curve's local scatter is significantly
+    larger than that, the bootstrap explains the scatter and the noise is known: the larger of the
+    two. Where the scatter is significantly larger (training noise, which the bootstrap does not
+    see), or without a bootstrap, the noise is unknown: the scatter is returned as a rough level,
+    and ``choose_changes`` and ``segment`` measure the noise on the fit's residuals instead.
+    """
+    scatter = max(local_noise(x, y), _noise_floor(y))
+    if stderr is not None and np.isfinite(stderr) and stderr > 0:
+        if scatter <= stderr * _scatter_limit(tuple(np.round(x, 9))):
+            return max(float(stderr), scatter), True
+    return scatter, False
+
+
+def choose_changes(x: np.ndarray, y: np.ndarray, limit: int = 4, stderr: float | None = None) -> list[int]:
+    """Change points maximising gain_k - k * c over 0..limit changes (see ``_statistic``).
+
+    ``stderr`` is the bootstrap standard error per checkpoint (``phases.replicate_stderr``). The
+    noise is known where ``curve_noise`` says it explains the curve's scatter; else it is measured on
+    each fit's residuals. On curves shorter than ``CALIBRATE_BELOW`` checkpoints c is calibrated on
+    straight noisy lines over the same x (``_null_penalty``), so a curve without a transition gets a
+    change point in about ``NULL_ALPHA`` of cases or fewer; longer curves use BIC's c.
     """
     n = len(y)
     top = max_changes(n, limit)
     if top == 0 or np.ptp(y) == 0:
         return []
-    breaks_by_k, rss, floor = _fits(x, y, top)
-    gains = n * np.log(rss[0] / rss)  # n*log(RSS_0 / RSS_k)
-    scores = [_bic(r, n, k, floor) for k, r in enumerate(rss)]
-    allowed = np.ones(len(gains), dtype=bool)
-    if n < CALIBRATE_BELOW:
-        null = _null_gains(tuple(np.round(x, 9)), top)
-        allowed[1:] = gains[1:] > null[1 : len(gains)]
-    best = min((score, k) for k, score in enumerate(scores) if allowed[k])[1]
-    return breaks_by_k[best]
+    breaks_by_k, rss = _fits(x, y, top)
+    noise, known = curve_noise(x, y, stderr)
+    penalty = _penalty(x, top, known)[: len(rss)]
+    scores = _statistic(rss, n, noise if known else None) - penalty
+    return breaks_by_k[int(np.argmax(scores))]
 
 
 def fixed_changes(x: np.ndarray, y: np.ndarray, n_changes: int) -> list[int]:
@@ -180,30 +272,68 @@ def fixed_changes(x: np.ndarray, y: np.ndarray, n_changes: int) -> list[int]:
     return _breaks(algo, n_changes)
 
 
-def segment(x: np.ndarray, y: np.ndarray, breaks: list[int]) -> Segmentation:
-    """Fit a line to each segment and grade its slope against the pooled residual noise."""
+def _t(value: float, stderr: float, scale: float) -> float:
+    """value / stderr, with exact zeros and exact fits handled."""
+    if abs(value) <= 1e-9 * scale:
+        return 0.0
+    if stderr <= 1e-12 * scale:
+        return math.copysign(math.inf, value)
+    return value / stderr
+
+
+def _own_noise(x: np.ndarray, y: np.ndarray, a: int, b: int, slope: float, mean: float, centre: float) -> float:
+    """Residual standard deviation of one segment's line (0 with no degrees of freedom left)."""
+    if b - a <= 2:
+        return 0.0
+    residual = y[a:b] - mean - slope * (x[a:b] - centre)
+    return float(np.sqrt(np.sum(residual**2) / (b - a - 2)))
+
+
+def segment(x: np.ndarray, y: np.ndarray, breaks: list[int], stderr: float | None = None) -> Segmentation:
+    """Fit a line to each segment; grade each slope and each step between segments against the noise.
+
+    With the noise known (``curve_noise``) a slope or step rises or falls beyond ``TREND_T``
+    standard errors; otherwise the noise is the pooled residual of the fit and the bar is Student's
+    t at its degrees of freedom (two-sided, the same 95 % as ``TREND_T`` with the noise known). A
+    segment whose own residual is larger is judged on that (early checkpoints of a barely trained
+    model scatter far less than later ones), a step on the noisier of its two sides.
+    """
     n = len(y)
     edges = [0, *breaks, n]
-    fits = []
+    scale = float(np.ptp(y)) + 1e-300
+    lines = []
     rss = 0.0
     for a, b in zip(edges[:-1], edges[1:]):
         xs, ys = x[a:b], y[a:b]
-        slope, intercept = np.polyfit(xs, ys, 1) if np.ptp(xs) > 0 else (0.0, float(ys.mean()))
-        rss += float(np.sum((ys - (slope * xs + intercept)) ** 2))
-        fits.append((a, b, float(slope), float(intercept)))
-    dof = n - 2 * len(fits)
-    sigma = math.sqrt(rss / dof) if dof > 0 else float("nan")
+        centre = float(xs.mean())
+        sxx = float(np.sum((xs - centre) ** 2))
+        slope = float(np.sum((xs - centre) * (ys - ys.mean())) / sxx) if sxx > 0 else 0.0
+        rss += float(np.sum((ys - ys.mean() - slope * (xs - centre)) ** 2))
+        lines.append((a, b, centre, sxx, slope, float(ys.mean())))
+    dof = n - 2 * len(lines)
+    noise, known = curve_noise(x, y, stderr) if n >= 3 else (0.0, True)
+    critical = TREND_T
+    if not known:
+        noise = math.sqrt(rss / dof) if dof > 0 else float("nan")
+        critical = float(student_t.ppf(1 - (1 - 0.9545) / 2, dof)) if dof > 0 else math.inf
+
+    def leverage(i: int, at: float) -> float:
+        _, b_, centre, sxx, _, _ = lines[i]
+        return 1 / (b_ - lines[i][0]) + ((at - centre) ** 2 / sxx if sxx > 0 else 0.0)
+
+    own = [_own_noise(x, y, a, b, slope, mean, centre) for a, b, centre, _, slope, mean in lines]
+    local = [max(noise, o) if np.isfinite(noise) else noise for o in own]  # a noisier stretch is judged on its own noise
     segments = []
-    for a, b, slope, intercept in fits:
-        sxx = float(np.sum((x[a:b] - x[a:b].mean()) ** 2))
-        if abs(slope) * max(np.ptp(x[a:b]), 1e-12) <= 1e-12 * (np.ptp(y) + 1e-300):
-            t = 0.0
-        elif not np.isfinite(sigma) or sxx == 0:
-            t = 0.0
-        elif sigma <= 1e-12 * (np.ptp(y) + 1e-300):
-            t = math.copysign(math.inf, slope)
-        else:
-            t = slope / (sigma / math.sqrt(sxx))
-        segments.append(Segment(a, b, slope, float(t), slope * x[a] + intercept, slope * x[b - 1] + intercept))
-    cost = LogLinearCost().fit(np.column_stack([y, x]))
-    return Segmentation(tuple(breaks), tuple(segments), _bic(_rss(cost, n, breaks), n, len(breaks), _floor(y)))
+    for (a, b, centre, sxx, slope, mean), sigma in zip(lines, local):
+        span = float(x[b - 1] - x[a])  # a slope is graded as the change it makes over the segment
+        t = _t(slope * span, sigma / math.sqrt(sxx) * span, scale) if sxx > 0 and np.isfinite(sigma) else 0.0
+        segments.append(Segment(a, b, slope, float(t), mean + slope * (x[a] - centre),
+                                mean + slope * (x[b - 1] - centre), critical))
+    steps = []
+    for i, index in enumerate(breaks):
+        size = segments[i + 1].fit_start - segments[i].fit_end
+        sigma = max(local[i], local[i + 1])
+        stderr_step = sigma * math.sqrt(leverage(i, x[index - 1]) + leverage(i + 1, x[index]))
+        t = _t(size, stderr_step, scale) if np.isfinite(sigma) else 0.0
+        steps.append(Step(index, float(size), float(t), critical))
+    return Segmentation(tuple(breaks), tuple(segments), tuple(steps), float(noise), known)

@@ -15,7 +15,7 @@ from harness.analysis.bootstrap import Replicates
 from harness.analysis.curves import BrainCurve, ModelCurves, Series, token_positions
 from harness.analysis.phases import PhaseResult, format_tokens
 
-PHASE_COLOURS = {"surge": "#2ca02c", "detachment": "#d62728", "realignment": "#1f77b4", "none": "#bbbbbb"}
+PHASE_COLOURS = {"surge": "#2ca02c", "surge (brain only)": "#98df8a", "detachment": "#d62728", "realignment": "#1f77b4", "none": "#bbbbbb"}
 SCORE_METRICS = ("acc", "correct", "follows_format")
 
 

@@ -19,10 +19,13 @@ import numpy as np
 import pandas as pd
 
 from harness.analysis.bootstrap import Replicates
-from harness.analysis.changepoints import LogLinearCost, choose_changes, fixed_changes, max_changes, segment
+from harness.analysis.changepoints import (
+    LogLinearCost, Segmentation, choose_changes, fixed_changes, max_changes, segment,
+)
 from harness.analysis.curves import BrainCurve, ModelCurves, Series, log_tokens, segment_change
 
 LABELS = ("surge", "detachment", "realignment")
+BRAIN_ONLY_SURGE = "surge (brain only)"  # brain rises but instruction following does not: not the paper's surge
 PHASE_COLUMNS = [
     "model", "family", "target", "phase_index", "phase", "start_tokens", "start_lo", "start_hi",
     "end_tokens", "end_lo", "end_hi", "brain_trend", "brain_start", "brain_end", "instruction_delta",
@@ -49,6 +52,8 @@ class Boundary:
     tokens: int
     lo: float = float("nan")
     hi: float = float("nan")
+    rank: int = 0  # which change point (in order) the boundary sits at
+    shift: int = 0  # 0: at the change point; -1: one checkpoint before it (a step starts there)
 
 
 @dataclass
@@ -57,7 +62,7 @@ class Phase:
 
     index: int
     start: int  # first checkpoint (index into the curve)
-    end: int  # one past the last checkpoint
+    end: int  # the next phase's first checkpoint (the phase spans start..end), or len(curve)
     trend: str
     start_boundary: Boundary | None
     end_boundary: Boundary | None
@@ -86,6 +91,7 @@ class PhaseResult:
     ci_method: str
     n_boot: int
     change_points: list[int] = field(default_factory=list)  # raw change points before merging
+    noise: float = float("nan")  # noise level (per checkpoint) the trends were graded against
 
     def labels(self) -> list[str]:
         return [p.label for p in self.phases if p.label != "none"]
@@ -128,8 +134,13 @@ def format_tokens(tokens: float) -> str:
     return f"{tokens:.0f}"
 
 
+def _last(phase: Phase, n: int) -> int:
+    """The checkpoint at the phase's end boundary (its own last one for the final phase)."""
+    return min(phase.end, n - 1)
+
+
 def _behaviour(series: Series | None, phase: Phase, tokens: np.ndarray) -> float | None:
-    return segment_change(series, tokens[phase.start], tokens[phase.end - 1])  # the phase's own checkpoints
+    return segment_change(series, tokens[phase.start], tokens[_last(phase, len(tokens))])  # boundary to boundary
 
 
 def _label(phases: list[Phase], curves: ModelCurves, tokens: np.ndarray, rise_tol: float) -> None:
@@ -150,7 +161,10 @@ def _label(phases: list[Phase], curves: ModelCurves, tokens: np.ndarray, rise_to
                 phase.label, phase.confirmed, phase.evidence = "surge", True, f"{brain}; {ift} (rising)"
                 stage = 1
             else:
-                phase.evidence = f"{brain}; {ift}: not rising, so not the surge"
+                phase.label = BRAIN_ONLY_SURGE
+                phase.evidence = (f"{brain}; {ift}: instruction following did not rise, so this brain surge is "
+                                  "unconfirmed (brain only), not the paper's surge phase")
+                stage = 1
         elif phase.trend == "falling" and stage <= 1:
             if acc_delta is None:
                 phase.label, phase.evidence = "detachment", f"{brain}; task accuracy not measured: label from brain alone"
@@ -169,30 +183,75 @@ def _label(phases: list[Phase], curves: ModelCurves, tokens: np.ndarray, rise_to
                 stage = 3
             else:
                 phase.evidence = f"{brain}; {acct}: not rising, so not a realignment"
+        elif phase.trend == "flat":
+            phase.evidence = f"{brain}; no trend in brain alignment"
         else:
             phase.evidence = f"{brain}; does not continue the phase sequence"
 
 
+def _runs(fit: Segmentation) -> list[tuple[str, int, tuple[int, int] | None]]:
+    """(trend, first checkpoint, its change point as (rank, shift)) of each phase, in order.
+
+    A segment is one run; a significant step between two segments is a run of its own from the last
+    checkpoint before the change point to the first one after it; adjacent runs with the same trend
+    merge (a change of slope within one trend is not a new phase).
+    """
+    items: list[tuple[str, int, tuple[int, int] | None]] = []
+    for i, seg in enumerate(fit.segments):
+        if i > 0:
+            step = fit.steps[i - 1]
+            if step.trend != "flat":
+                items.append((step.trend, step.index - 1, (i - 1, -1)))
+            items.append((seg.trend, seg.start, (i - 1, 0)))
+        else:
+            items.append((seg.trend, seg.start, None))
+    runs: list[tuple[str, int, tuple[int, int] | None]] = []
+    for item in items:
+        if not runs or runs[-1][0] != item[0]:
+            runs.append(item)
+    return runs
+
+
+def phase_trends(x: np.ndarray, y: np.ndarray, stderr: float | None = None, limit: int = 4) -> list[str]:
+    """The brain trend of each phase ``detect_phases`` would cut the curve into (before labelling)."""
+    return [trend for trend, _, _ in _runs(segment(x, y, choose_changes(x, y, limit, stderr=stderr), stderr=stderr))]
+
+
 def _intervals(boundaries: list[Boundary], x: np.ndarray, tokens: np.ndarray, replicates: Replicates,
-               n_changes: int, breaks: list[int], ci: float) -> tuple[float | None, int]:
+               n_changes: int, ci: float, stderr: float | None) -> tuple[float | None, int]:
     """Fill boundary intervals from replicate curves; return (support, replicates used)."""
     curves = [c for c in replicates.curves if np.isfinite(c).all()]
     if not curves:
         return None, 0
     same, located = 0, []
     for curve in curves:
-        same += len(choose_changes(x, curve)) == n_changes
+        same += len(choose_changes(x, curve, stderr=stderr)) == n_changes
         if n_changes:
             located.append(fixed_changes(x, curve, n_changes))
     if located:
         located_arr = np.array(located)  # (B, n_changes)
         alpha = (1 - ci) / 2
         for boundary in boundaries:
-            rank = breaks.index(boundary.index)
-            positions = tokens[located_arr[:, rank]]
+            positions = tokens[np.clip(located_arr[:, boundary.rank] + boundary.shift, 0, len(tokens) - 1)]
             boundary.lo = float(np.quantile(positions, alpha, method="lower"))
             boundary.hi = float(np.quantile(positions, 1 - alpha, method="higher"))
     return same / len(curves), len(curves)
+
+
+def replicate_stderr(curves: np.ndarray) -> float | None:
+    """Bootstrap standard error of one checkpoint net of what all checkpoints share.
+
+    The root mean square over checkpoint pairs of the replicates' spread of the change from one
+    checkpoint to the next, divided by sqrt(2): what each checkpoint's own sampling noise would be if
+    it were independent. A shift shared by every checkpoint (a subject that aligns better
+    throughout) cancels, as it cannot move a change point. None with fewer than two replicates.
+    """
+    curves = np.asarray(curves, dtype=float)
+    curves = curves[np.isfinite(curves).all(axis=1)] if curves.ndim == 2 else curves
+    if curves.ndim != 2 or len(curves) < 2 or curves.shape[1] < 2:
+        return None
+    spread = np.diff(curves, axis=1).std(axis=0, ddof=1)
+    return float(np.sqrt(np.mean(spread**2)) / np.sqrt(2))
 
 
 def detect_phases(curves: ModelCurves, curve: BrainCurve, replicates: Replicates | None = None,
@@ -203,30 +262,26 @@ def detect_phases(curves: ModelCurves, curve: BrainCurve, replicates: Replicates
     tokens = curve.tokens[finite].astype(np.int64)
     y = curve.values[finite]
     x = log_tokens(tokens)
-    breaks = choose_changes(x, y, settings.max_changes)
-    fit = segment(x, y, breaks)
-    # merge adjacent segments with the same trend: a slope change within a trend is not a new phase
-    groups: list[list] = []
-    for seg in fit.segments:
-        if groups and groups[-1][-1].trend == seg.trend:
-            groups[-1].append(seg)
-        else:
-            groups.append([seg])
-    boundaries = [Boundary(g[0].start, int(tokens[g[0].start])) for g in groups[1:]]
-    phases = []
-    for i, group in enumerate(groups):
-        start, end = group[0].start, group[-1].end
-        phases.append(Phase(
-            index=i + 1, start=start, end=end, trend=group[0].trend,
-            start_boundary=boundaries[i - 1] if i > 0 else None,
-            end_boundary=boundaries[i] if i < len(boundaries) else None,
-            brain_start=float(y[start]), brain_end=float(y[end - 1]),
-        ))
     if replicates is not None and len(replicates.curves):
         reps = Replicates(replicates.curves[:, finite], replicates.method)  # the checkpoints the fit used
     else:
         reps = Replicates(np.empty((0, len(y))), "none")
-    support, used = _intervals(boundaries, x, tokens, reps, len(breaks), breaks, settings.ci)
+    stderr = replicate_stderr(reps.curves)
+    breaks = choose_changes(x, y, settings.max_changes, stderr=stderr)
+    fit = segment(x, y, breaks, stderr=stderr)
+    runs = _runs(fit)
+    boundaries = [Boundary(start, int(tokens[start]), rank=ref[0], shift=ref[1])
+                  for _, start, ref in runs[1:] if ref is not None]
+    phases = []
+    for i, (trend, start, _) in enumerate(runs):
+        end = runs[i + 1][1] if i + 1 < len(runs) else len(y)
+        phases.append(Phase(
+            index=i + 1, start=start, end=end, trend=trend,
+            start_boundary=boundaries[i - 1] if i > 0 else None,
+            end_boundary=boundaries[i] if i < len(boundaries) else None,
+            brain_start=float(y[start]), brain_end=float(y[min(end, len(y) - 1)]),
+        ))
+    support, used = _intervals(boundaries, x, tokens, reps, len(breaks), settings.ci, stderr)
     if max_changes(len(y), settings.max_changes) == 0:
         support = None  # nothing could have been found, so agreement means nothing
     if len(phases) > 1:
@@ -241,14 +296,22 @@ def detect_phases(curves: ModelCurves, curve: BrainCurve, replicates: Replicates
     labels = [p.label for p in phases if p.label != "none"]
     if all(label in labels for label in LABELS):
         pattern = "triple-phase"
-    elif labels:
+    elif any(label in LABELS for label in labels):
         pattern = "partial"
     else:
         pattern = "absent"
     result = PhaseResult(curves.model, curves.family, curve.target, tokens, phases, boundaries, pattern, "",
-                         support, reps.method if used else "none", used, list(breaks))
+                         support, reps.method if used else "none", used, list(breaks), fit.noise)
     result.summary = summarise(result)
     return result
+
+
+def _name(phase: Phase, previous: Phase | None) -> str:
+    if phase.label != "none":
+        return phase.label
+    if phase.trend == "flat" and previous is not None and previous.trend == "rising":
+        return "plateau"
+    return phase.trend
 
 
 def summarise(result: PhaseResult) -> str:
@@ -256,18 +319,23 @@ def summarise(result: PhaseResult) -> str:
     if len(result.phases) == 1:
         return f"pattern absent: {result.phases[0].evidence}"
     spans = "; ".join(
-        f"{p.label if p.label != 'none' else p.trend} {format_tokens(result.tokens[p.start])}-"
-        f"{format_tokens(result.tokens[min(p.end, len(result.tokens) - 1)])}" for p in result.phases)
+        f"{_name(p, result.phases[i - 1] if i else None)} {format_tokens(result.tokens[p.start])}-"
+        f"{format_tokens(result.tokens[min(p.end, len(result.tokens) - 1)])}" for i, p in enumerate(result.phases))
+    labels = result.labels()
     if result.pattern == "triple-phase":
         head = "triple-phase pattern found"
     elif result.pattern == "partial":
-        missing = [label for label in LABELS if label not in result.labels()]
+        missing = [label for label in LABELS if label not in labels]
         head = f"partial pattern (no {', no '.join(missing)})"
+    elif BRAIN_ONLY_SURGE in labels:
+        head = "pattern absent"
     else:
         head = "pattern absent (no phase matches its signature)"
-    if any(p.label != "none" and not p.confirmed for p in result.phases):
+    if BRAIN_ONLY_SURGE in labels:
+        head += ": brain alignment surges but instruction following did not rise (surge unconfirmed, brain only)"
+    if any(p.label in LABELS and not p.confirmed for p in result.phases):
         head += "; some labels rest on brain alignment alone"
-    return f"{head}: {spans}"
+    return f"{head}; phases: {spans}" if BRAIN_ONLY_SURGE in labels else f"{head}: {spans}"
 
 
 def phases_frame(results: list[PhaseResult]) -> pd.DataFrame:

@@ -140,8 +140,11 @@ def render_report(run_dir: Path, results: pd.DataFrame, analyses: list, phases: 
     parts += [
         "<h2>Phases</h2>",
         '<p class="muted">Change points on the best-layer brain-alignment curve (piecewise-linear in log tokens, '
-        "ruptures, BIC); adjacent segments with the same trend merged; labels only where the behaviour fits the "
-        "signature: surge = brain rising while instruction following rises; detachment = brain falling while task "
+        "ruptures; the number of change points is tested against straight noisy lines, the noise taken from the "
+        "bootstrap where it explains the scatter); a significant step between segments is a phase of its own; "
+        "adjacent stretches with the same trend merged; labels only where the behaviour fits the "
+        "signature: surge = brain rising while instruction following rises (a brain rise without it is reported as "
+        "'surge (brain only)', unconfirmed); detachment = brain falling while task "
         "accuracy stagnates; realignment = brain and task accuracy rising. Boundaries: first checkpoint of the new "
         "phase, 95% bootstrap interval in brackets; support = share of bootstrap replicates choosing the same number "
         "of change points.</p>",
