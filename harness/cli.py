@@ -98,12 +98,14 @@ def cmd_show(args: argparse.Namespace) -> int:
         console.print(f"{args.run}: no finished cells yet")
     for (model, target), frame in results.groupby(["model", "target"], sort=True):
         columns = ["step", "tokens", "layer", "scope", "metric", "value", "stderr"]
-        table = Table(title=f"{model} x {target}")
-        for column in columns:
-            table.add_column(column, justify="right" if column not in ("scope", "metric") else "left")
         rows = frame[columns]
         if args.metric:
             rows = rows[rows["metric"].isin(args.metric)]
+        if rows.empty:
+            continue
+        table = Table(title=f"{model} x {target}")
+        for column in columns:
+            table.add_column(column, justify="right" if column not in ("scope", "metric") else "left")
         for row in rows.head(args.limit).itertuples(index=False):
             table.add_row(*["" if v is None or v != v else (f"{v:.4g}" if isinstance(v, float) else str(v)) for v in row])
         console.print(table)

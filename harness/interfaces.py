@@ -81,6 +81,10 @@ class ModelFamily(Plugin):
     def load(self, checkpoint: Checkpoint, device: str = "cpu") -> LoadedModel:
         raise NotImplementedError
 
+    def fingerprint(self) -> str:
+        """What identifies the weights beyond the config's options (e.g. resolved defaults); '' if nothing."""
+        return ""
+
     def release(self, loaded: LoadedModel) -> None:
         """Free a loaded checkpoint before the next one is loaded."""
         loaded.model = None

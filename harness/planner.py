@@ -95,6 +95,11 @@ def build_plugin(registry: Registry, kind: str, name: str, options: dict[str, An
         raise ConfigError(f"{source}: {where}: {error}") from None
 
 
+def _version(registry: Registry, kind: str, plugin: Plugin) -> str:
+    """A plugin's version: a new version of a plugin invalidates the cells it computed."""
+    return f"{plugin.name} {registry.plugins[kind][plugin.name].version}"
+
+
 def _digest(payload: Any) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
@@ -124,11 +129,13 @@ def make_plan(config: SweepConfig, registry: Registry, source: str = "<config>")
     features = config.features.model_dump(mode="json")
     for model in models:
         model_settings = model.entry.model_dump(mode="json", exclude={"checkpoints", "layers", "label"})
+        model_settings["fingerprint"] = model.family.fingerprint()
         steps = [c.step for c in model.checkpoints]
         for position, checkpoint in enumerate(model.checkpoints):
             for target in targets:
                 layers: list[int | None] = [None] if target.kind == "task" else list(model.layers)
                 settings = {
+                    "versions": [_version(registry, "model", model.family), _version(registry, target.kind, target.plugin)],
                     "model": model_settings,
                     "revision": checkpoint.revision,
                     "target": target.entry.model_dump(mode="json", exclude={"label"}),
