@@ -59,12 +59,16 @@ def main() -> None:
         same = "same" if ours_breaks == base_breaks else f"DIFFERENT {ours_breaks} vs {base_breaks}"
         print(f"n={n:4d} checkpoints: ruptures CostLinear {base:7.3f}s, LogLinearCost {ours:7.4f}s, "
               f"speed-up x{base / ours:6.1f}, change points {same}")
-    split = lambda trends: len(trends) > 1  # noqa: E731
+    def split(trends: list[str]) -> bool:
+        return len(trends) > 1
+
     print(f"share of {TRIALS} curves; SE = standard error passed as the bootstrap's (None: unknown)")
     for n in (12, 13, 40):
         x = np.linspace(6, 11, n)
         for label, stderr in (("SE unknown", None), ("SE known", 1.0), ("SE half", 0.5)):
-            se = (lambda s: None if stderr is None else stderr * s)  # noqa: E731
+            def se(noise: float, share: float | None = stderr) -> float | None:
+                return None if share is None else share * noise
+
             flat = rate(x, lambda x: np.full_like(x, 0.05), 0.003, se(0.003), split, rng)
             line = rate(x, lambda x: 0.01 * x, 0.003, se(0.003), split, rng)
             rfr = rate(x, rise_fall_rise, 0.008, se(0.008), lambda t: t == ["rising", "falling", "rising"], rng)

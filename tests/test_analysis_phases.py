@@ -5,14 +5,24 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from tests.analysis_synthetic import true_boundaries, write_run
 
 from harness.analysis import PhaseSettings, analyze_frame
 from harness.analysis.bootstrap import Replicates
-from harness.analysis.changepoints import LogLinearCost, choose_changes, local_noise, segment
+from harness.analysis.changepoints import (
+    LogLinearCost,
+    choose_changes,
+    local_noise,
+    segment,
+)
 from harness.analysis.curves import BrainCurve, ModelCurves, Series, log_tokens
 from harness.analysis.data import load_results, voxel_array_index
-from harness.analysis.phases import BRAIN_ONLY_SURGE, detect_phases, phase_trends, replicate_stderr
+from harness.analysis.phases import (
+    BRAIN_ONLY_SURGE,
+    detect_phases,
+    phase_trends,
+    replicate_stderr,
+)
+from tests.analysis_synthetic import true_boundaries, write_run
 
 FAST = PhaseSettings(n_boot=60, seed=1)
 

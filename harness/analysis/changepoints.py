@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import pairwise
 
 import numpy as np
 import ruptures as rpt
@@ -156,7 +157,7 @@ def _breaks(algo: rpt.Dynp, n_changes: int) -> list[int]:
 
 def _rss(cost: LogLinearCost, n: int, breaks: list[int]) -> float:
     edges = [0, *breaks, n]
-    return sum(cost.error(a, b) for a, b in zip(edges[:-1], edges[1:]))
+    return sum(cost.error(a, b) for a, b in pairwise(edges))
 
 
 def _fits(x: np.ndarray, y: np.ndarray, top: int) -> tuple[list[list[int]], np.ndarray]:
@@ -238,9 +239,9 @@ def curve_noise(x: np.ndarray, y: np.ndarray, stderr: float | None = None) -> tu
     and ``choose_changes`` and ``segment`` measure the noise on the fit's residuals instead.
     """
     scatter = max(local_noise(x, y), _noise_floor(y))
-    if stderr is not None and np.isfinite(stderr) and stderr > 0:
-        if scatter <= stderr * _scatter_limit(tuple(np.round(x, 9))):
-            return max(float(stderr), scatter), True
+    if (stderr is not None and np.isfinite(stderr) and stderr > 0
+            and scatter <= stderr * _scatter_limit(tuple(np.round(x, 9)))):
+        return max(float(stderr), scatter), True
     return scatter, False
 
 
@@ -303,7 +304,7 @@ def segment(x: np.ndarray, y: np.ndarray, breaks: list[int], stderr: float | Non
     scale = float(np.ptp(y)) + 1e-300
     lines = []
     rss = 0.0
-    for a, b in zip(edges[:-1], edges[1:]):
+    for a, b in pairwise(edges):
         xs, ys = x[a:b], y[a:b]
         centre = float(xs.mean())
         sxx = float(np.sum((xs - centre) ** 2))

@@ -3,12 +3,16 @@
 Nakagi et al. (2025) describe three phases over training: (1) *surge*, brain alignment rises while
 instruction following rises; (2) *detachment*, brain alignment falls while task accuracy stagnates;
 (3) *realignment*, brain alignment and task accuracy rise together. Here the brain curve (best layer
-per checkpoint) is cut into piecewise-linear segments in log tokens (``changepoints``); adjacent
-segments with the same trend (rising, falling, flat) are merged into one phase; then phases are
-labelled in order (surge before detachment before realignment) only where the behavioural evidence
-does not contradict the signature. Anything else is labelled ``none`` with the reason, and a curve
-without change points has no phases at all: the pattern is reported as absent, never forced.
-Boundaries get bootstrap intervals from replicate curves (subjects and voxels resampled).
+per checkpoint) is cut into piecewise-linear segments in log tokens (``changepoints``), the noise
+taken from the bootstrap replicates where they explain the curve's scatter. Each segment has a trend
+(rising, flat, falling); a significant step between two segments is a stretch of its own (a surge
+within one checkpoint interval); adjacent stretches with the same trend merge into one phase. Phases
+are labelled in order (surge before detachment before realignment) only where the behavioural
+evidence does not contradict the signature; a brain rise while instruction following stays put is
+``surge (brain only)``, unconfirmed, and does not count towards the paper's pattern. Anything else
+is labelled ``none`` with the reason, and a curve without change points has no phases at all: the
+pattern is reported as absent, never forced. Boundaries get bootstrap intervals from replicate
+curves (subjects and voxels resampled).
 """
 
 from __future__ import annotations
@@ -20,9 +24,20 @@ import pandas as pd
 
 from harness.analysis.bootstrap import Replicates
 from harness.analysis.changepoints import (
-    LogLinearCost, Segmentation, choose_changes, fixed_changes, max_changes, segment,
+    LogLinearCost,
+    Segmentation,
+    choose_changes,
+    fixed_changes,
+    max_changes,
+    segment,
 )
-from harness.analysis.curves import BrainCurve, ModelCurves, Series, log_tokens, segment_change
+from harness.analysis.curves import (
+    BrainCurve,
+    ModelCurves,
+    Series,
+    log_tokens,
+    segment_change,
+)
 
 LABELS = ("surge", "detachment", "realignment")
 BRAIN_ONLY_SURGE = "surge (brain only)"  # brain rises but instruction following does not: not the paper's surge
