@@ -29,6 +29,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--subtasks", nargs="+", default=["instruction", "perplexity"])
+    parser.add_argument("--instruction-items", type=int, default=24, help="test items of the instruction sub-task")
+    parser.add_argument("--only", type=int, nargs="+", help="evaluate only these steps")
     args = parser.parse_args()
     cache = Path(args.cache) if args.cache else Path(tempfile.mkdtemp(prefix="tinylm-curve-"))
     os.environ["HARNESS_CACHE"] = str(cache)  # the offline suite and corpus cache go there too
@@ -47,10 +49,12 @@ def main() -> None:
     info = family.training_info()
     print(f"cache {cache}\ntraining: {info['seconds']} s recorded ({time.time() - started:.1f} s wall incl. corpus)")
     print(f"settings: {info['settings']}")
-    task = OfflineSuite(OfflineSuite.Options(subtasks=args.subtasks))
+    task = OfflineSuite(OfflineSuite.Options(subtasks=args.subtasks, instruction_items=args.instruction_items))
     columns: list[str] = []
     with tempfile.TemporaryDirectory() as work:
         for checkpoint in family.checkpoints():
+            if args.only and checkpoint.step not in args.only:
+                continue
             loaded = family.load(checkpoint)
             scores = task.evaluate(loaded, seed=0, workdir=Path(work))
             family.release(loaded)

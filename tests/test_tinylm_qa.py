@@ -71,8 +71,8 @@ def test_no_qa_sequences_at_fraction_zero_and_same_batches_as_prose_only(corpus,
 
 
 def test_qa_fraction_is_in_the_settings_hash(tmp_path):
-    assert tiny_settings(tmp_path).qa_fraction == 0.05
-    assert tiny_settings(tmp_path, qa_fraction=0.1).digest("c") != tiny_settings(tmp_path).digest("c")
+    assert tiny_settings(tmp_path).qa_fraction == 0.1
+    assert tiny_settings(tmp_path, qa_fraction=0.05).digest("c") != tiny_settings(tmp_path).digest("c")
     assert tiny_settings(tmp_path, qa_fraction=0.0).digest("c") != tiny_settings(tmp_path).digest("c")
 
 

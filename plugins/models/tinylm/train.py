@@ -5,6 +5,11 @@ checkpoint (``step0``, ``step1``, ``step2``, ``step4`` ... and the last step) an
 (settings, loss curve, held-out loss at each checkpoint). The run is built in a temporary sibling
 directory and renamed into place when complete, under a file lock, so a killed training leaves
 nothing that reads as a finished run and two processes never train the same settings at once.
+
+The training stream is the training prose plus, for a ``qa_fraction`` of the sequences, short
+fill-in-the-blank quizzes made from that same prose (``qa.py``) in the prompt format of the offline
+suite's instruction task, so that the organism can learn to answer with a bare option letter.
+The held-out loss is measured on held-out prose only.
 """
 
 from __future__ import annotations
@@ -54,7 +59,7 @@ class TinyLMSettings(BaseModel):
     corpus: tuple[str, ...] | None = None  # text files; None = the gensim sample
     max_train_docs: int | None = Field(None, ge=1)  # use only the first N training documents
     eval_batches: int = Field(8, ge=1)  # held-out batches scored at every checkpoint
-    qa_fraction: float = Field(0.05, ge=0.0, lt=1.0)  # share of training sequences that are QA quizzes
+    qa_fraction: float = Field(0.1, ge=0.0, lt=1.0)  # share of training sequences that are QA quizzes (qa.py)
 
     def digest(self, corpus_digest: str) -> str:
         payload = {"settings": self.model_dump(mode="json"), "corpus": corpus_digest, "version": TRAIN_VERSION}
