@@ -12,7 +12,7 @@ from harness.errors import DataError
 from harness_plugins.models.tinylm import TinyLMFamily
 from harness_plugins.models.tinylm import train as train_module
 from harness_plugins.models.tinylm.corpus import load_corpus
-from harness_plugins.models.tinylm.qa import DESCRIPTION, SHOT_SEPARATOR, Question, qa_documents, questions
+from harness_plugins.models.tinylm.qa import DESCRIPTION, LETTERS, SHOT_SEPARATOR, Question, qa_documents, questions
 from harness_plugins.tasks import lm_eval_bridge
 from harness_plugins.tasks.offline import OfflineSuite
 from tests.test_tasks_offline import ScriptedLM, write_corpus
@@ -54,9 +54,6 @@ def test_mixed_stream_has_qa_at_the_asked_fraction_and_none_from_heldout(corpus,
             assert f"{stem} {question.options[LETTERS.index(question.answer)]}" in train_text
             assert stem not in heldout_text, stem
     assert set(data.qa_documents) == set(qa_documents(documents, settings.seed))
-
-
-LETTERS = ("A", "B", "C", "D")
 
 
 def test_no_qa_sequences_at_fraction_zero_and_same_batches_as_prose_only(corpus, tmp_path):

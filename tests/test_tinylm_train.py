@@ -37,6 +37,7 @@ def test_schedule_and_training_record(trained):
     assert sorted(p.name for p in run.iterdir() if p.is_dir()) == sorted(c.revision for c in checkpoints)
     info = trained.training_info()
     assert info["checkpoints"] == [0, 1, 2, 4, 8, 16] and info["train_loss"]
+    assert info["settings"]["qa_fraction"] == 0.1 and info["qa_documents"] > 0 and info["qa_tokens"] > 0
     assert info["heldout_loss"]["16"] < info["heldout_loss"]["0"] - 0.3  # it learns
     step_meta = json.loads((run / "step16" / "tinylm.json").read_text())
     assert step_meta["heldout_loss"] == info["heldout_loss"]["16"]
