@@ -15,6 +15,7 @@ prose only.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Literal
 
@@ -26,6 +27,7 @@ from harness_plugins.models.hf import HubFamily, LoaderOptions
 from harness_plugins.models.tinylm.corpus import Corpus, load_corpus
 from harness_plugins.models.tinylm.train import (
     PRESETS,
+    TRAIN_VERSION,
     TinyLMSettings,
     checkpoint_steps,
     ensure_trained,
@@ -69,6 +71,11 @@ class TinyLMFamily(HubFamily):
         if options.corpus:
             values["corpus"] = tuple(str(Path(p).expanduser().resolve()) for p in options.corpus)
         return TinyLMSettings(**values)
+
+    def fingerprint(self) -> str:
+        """The resolved training settings and trainer version: new defaults mean new weights."""
+        payload = f"{TRAIN_VERSION}:{self.settings().model_dump_json()}"
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
     def cache_dir(self) -> Path:
         return Path(self.options.cache).expanduser() if self.options.cache else cache_root()
