@@ -31,7 +31,7 @@ CALIBRATE_BELOW = 40  # shorter curves use a penalty simulated on "a straight li
 NULL_ALPHA = 0.05  # chance of a false change point on a straight noisy line, short curves
 NULL_SIMULATIONS = 1000
 # The bootstrap standard error counts as known noise only while the local scatter stays below the
-# level it reaches this often with that noise alone. On 12 checkpoints (bench_analysis_changepoints)
+# level it reaches this often with that noise alone. On 12 checkpoints (changepoints)
 # 0.8 finds a rise-fall-rise in 62 % of noisy curves with 3 % false phases on flat noise; if the
 # bootstrap misses half of the noise (training noise it cannot see), false phases rise to 9 %
 # (0.65: 55 % / 6 %; 0.5: 53 % / 5 %).

@@ -11,7 +11,7 @@ points. Then, on 12, 13 and 40 checkpoints, it prints how often
 * recovers rising, falling, rising on a noisy rise-fall-rise, and flat, rising, flat on a curve
   shaped like the demo run's (flat, steep rise, plateau).
 
-    python benchmarks/bench_analysis_changepoints.py
+    python benchmarks/changepoints.py
 """
 
 from __future__ import annotations
