@@ -20,6 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 
 import harness
 from harness.config import SweepConfig
+from harness.devices import resolve_device
 from harness.interfaces import CellOutput, Checkpoint, LoadedModel, MetricContext
 from harness.planner import Cell, ModelPlan, Plan, make_plan
 from harness.plugins import Registry, get_registry
@@ -43,15 +44,6 @@ class SweepSummary:
     report: Path | None = None
     errors: list[str] = field(default_factory=list)
     findings: list[str] = field(default_factory=list)  # one line per model and brain dataset
-
-
-def resolve_device(device: str) -> str:
-    """'auto' becomes 'cuda' when a GPU is visible, else 'cpu'."""
-    if device != "auto":
-        return device
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def error_line(error: BaseException) -> str:

@@ -136,3 +136,17 @@ def test_sigkill_mid_sweep_then_rerun_equals_an_uninterrupted_run(site, tmp_path
     columns = [c for c in clean.columns if c != "config_hash"]  # the configs differ in 'sleep' only
     pd.testing.assert_frame_equal(clean[columns], after[columns], check_dtype=False)
     assert not list((tmp_path / "killed").rglob("*.tmp"))
+
+
+def test_cuda_without_a_gpu_is_one_line(site, tmp_path, capsys):
+    import torch
+
+    from harness.cli import main
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    path = _config(tmp_path, "run")
+    path.write_text(path.read_text().replace("seed: 3", "seed: 3\ndevice: cuda"))
+    assert main(["sweep", str(path), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["error: device: 'cuda' was asked for but no CUDA device is visible; use 'cpu' or 'auto'"]

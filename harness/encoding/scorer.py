@@ -15,6 +15,7 @@ from harness.config import EncodingSettings
 from harness.encoding.design import delay_matrices, story_design
 from harness.encoding.ridge import RidgeCV, story_folds
 from harness.encoding.stats import block_permutation_pvalues, fdr_bh, pearson_r, zscore_rows
+from harness.devices import resolve_device
 from harness.errors import DataError
 from harness.interfaces import BrainDataset, CellOutput, Score, Story
 
@@ -58,7 +59,7 @@ class BrainScorer:
     def __init__(self, dataset: BrainDataset, settings: EncodingSettings, *, device: str = "cpu", seed: int = 0) -> None:
         self.dataset = dataset
         self.settings = settings
-        self.device = _resolve_device(device)
+        self.device = resolve_device(device)
         self.seed = seed
         self.name = getattr(dataset, "name", type(dataset).__name__)
         self.stories: dict[str, Story] = dataset.stories()
@@ -233,15 +234,6 @@ def _full(values: np.ndarray, prepared: PreparedSubject) -> np.ndarray:
     out = np.full(prepared.n_total, np.nan, dtype=np.float32)
     out[prepared.kept] = values
     return out
-
-
-def _resolve_device(device: str) -> str:
-    """'auto' -> 'cuda' when available, else 'cpu'."""
-    if device != "auto":
-        return device
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 @contextlib.contextmanager

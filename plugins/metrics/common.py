@@ -7,6 +7,7 @@ import torch
 from pydantic import Field
 
 from harness import PluginOptions
+from harness.devices import resolve_device
 from harness.errors import DataError
 
 
@@ -31,7 +32,7 @@ def to_tensor(x: np.ndarray, device: str, rows: np.ndarray | None = None, name: 
         raise DataError(f"metric input {name}: expected a (words x dims) array with 2+ rows, got shape {x.shape}")
     if rows is not None:
         x = x[rows]
-    dev = resolve_device(device)
+    dev = torch_device(device)
     tensor = torch.as_tensor(np.ascontiguousarray(x), device=dev)
     tensor = tensor.to(torch.float64 if dev.type == "cpu" else torch.float32)
     if not bool(torch.isfinite(tensor).all()):
@@ -39,12 +40,9 @@ def to_tensor(x: np.ndarray, device: str, rows: np.ndarray | None = None, name: 
     return tensor
 
 
-def resolve_device(device: str) -> torch.device:
-    """``cuda`` when asked for and present (``auto`` = cuda if present), else CPU."""
-    if device.startswith("cuda") or device == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda" if device == "auto" else device)
-    return torch.device("cpu")
+def torch_device(device: str) -> torch.device:
+    """The torch device for a sweep device name (``auto`` = cuda if present)."""
+    return torch.device(resolve_device(device))
 
 
 def centered(x: torch.Tensor) -> torch.Tensor:
