@@ -286,6 +286,7 @@ def run_sweep(
     console = console or Console(stderr=True)
     registry = registry or get_registry()
     plan = make_plan(config, registry, source)
+    resolve_device(config.device)  # a device that is not there fails before anything is written
     run_dir = Path(config.run or "runs/sweep")
     with exclusive_lock(run_dir / ".lock", "this run directory"), RunStore(run_dir, create=True) as store:
         remove_stale_temporaries(run_dir)  # left by a killed sweep; never read as results
