@@ -141,6 +141,8 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         print_leaderboard(board, _console())
         return 0
     text = render_leaderboard(board, args.format)
+    if args.output and not Path(args.output).parent.is_dir():
+        raise DataError(f"--output {args.output}: the folder {Path(args.output).parent} does not exist")
     if args.output:
         Path(args.output).write_text(text, encoding="utf-8")
     else:

@@ -126,6 +126,9 @@ def make_plan(config: SweepConfig, registry: Registry, source: str = "<config>")
             targets.append(TargetPlan(entry_label(entry), kind, entry, plugin))
 
     plan = Plan(config, models, targets)
+    data_hashes = {t.label: t.plugin.data_hash() for t in targets if t.kind == "brain"}  # new data on disk, new cells
+    stimulus_entry = next((t.entry for t in targets if t.label == config.stimulus_label()), None)
+    stimulus = stimulus_entry.model_dump(mode="json", exclude={"label", "encoding"}) if stimulus_entry else None
     features = config.features.model_dump(mode="json")
     for model in models:
         model_settings = model.entry.model_dump(mode="json", exclude={"checkpoints", "layers", "label"})
@@ -141,7 +144,8 @@ def make_plan(config: SweepConfig, registry: Registry, source: str = "<config>")
                     "target": target.entry.model_dump(mode="json", exclude={"label"}),
                     "seed": config.seed,
                     "features": features if target.kind != "task" else None,
-                    "stimulus": config.stimulus_label() if target.kind == "metric" else None,
+                    "stimulus": stimulus if target.kind == "metric" else None,
+                    "data": data_hashes[target.label] if target.kind == "brain" else (data_hashes.get(config.stimulus_label() or "") if target.kind == "metric" else None),
                 }
                 if getattr(target.plugin, "needs_reference", False):  # drift depends on the neighbours
                     settings["references"] = [steps[position - 1] if position else None, steps[-1]]

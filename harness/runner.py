@@ -73,6 +73,7 @@ class Sweep:
         self._stories: dict[str, dict[str, list[str]]] = {}
         self._layer_cache: tuple[tuple[str, int], dict[str, np.ndarray]] | None = None
         self._software = _software()
+        self._data_hashes: dict[str, str | None] = {}
         self.summary: SweepSummary | None = None
 
     # ------------------------------------------------------------------ helpers
@@ -169,7 +170,9 @@ class Sweep:
     def record(self, cell: Cell, model: ModelPlan, commit: str | None, extra: dict[str, Any]) -> CellRecord:
         target = self.plan.target(cell.target)
         data_source = target if cell.kind != "metric" else self.plan.target(self.config.stimulus_label() or cell.target)
-        data_hash = getattr(data_source.plugin, "data_hash", lambda: "")() or None
+        if data_source.label not in self._data_hashes:  # read once per target, not per cell
+            self._data_hashes[data_source.label] = getattr(data_source.plugin, "data_hash", lambda: "")() or None
+        data_hash = self._data_hashes[data_source.label]
         plugin_name = target.plugin.name
         return CellRecord(
             cell_id=cell.cell_id,
@@ -224,10 +227,10 @@ class Sweep:
                 started = time.perf_counter()
                 try:
                     output, extra = self.compute(cell, model, loaded)
-                except Exception as error:  # noqa: BLE001 - a failing plugin fails its cell only
+                    self.store.commit_cell(self.record(cell, model, loaded.commit, extra), output, elapsed=time.perf_counter() - started)
+                except Exception as error:  # noqa: BLE001 - a failing plugin (or a bad Score) fails its cell only
                     self.fail(cell, model, error, time.perf_counter() - started, loaded.commit)
                 else:
-                    self.store.commit_cell(self.record(cell, model, loaded.commit, extra), output, elapsed=time.perf_counter() - started)
                     assert self.summary is not None
                     self.summary.done += 1
                 progress.advance(bar)

@@ -123,19 +123,20 @@ class RunStore:
     def _write_arrays(self, cell_id: str, arrays: dict[str, np.ndarray]) -> list[tuple[str, str, str]]:
         if not arrays:
             return []
-        name = hashlib.sha1(cell_id.encode()).hexdigest()[:20] + ".npz"
-        path = self.run_dir / "arrays" / name
         buffer = io.BytesIO()
         np.savez_compressed(buffer, **{key: np.asarray(value) for key, value in arrays.items()})
         data = buffer.getvalue()
-        atomic_write_bytes(path, data)
         digest = hashlib.sha256(data).hexdigest()
+        # the content hash in the name: a recomputed cell never overwrites the file a committed row names
+        name = f"{hashlib.sha1(cell_id.encode()).hexdigest()[:20]}-{digest[:8]}.npz"
+        atomic_write_bytes(self.run_dir / "arrays" / name, data)
         return [(key, f"arrays/{name}", digest) for key in arrays]
 
     def commit_cell(self, record: CellRecord, output: CellOutput | None, *, elapsed: float, error: str | None = None) -> None:
         """Record a finished cell (``output``) or a failed one (``error``) in one transaction."""
         status = "failed" if error is not None else "done"
         artifacts = self._write_arrays(record.cell_id, output.arrays) if output is not None else []
+        replaced = {row[0] for row in self._db.execute("SELECT path FROM artifacts WHERE cell_id = ?", (record.cell_id,))}
         with self._transaction() as db:
             db.execute("DELETE FROM cells WHERE cell_id = ?", (record.cell_id,))
             db.execute(
@@ -155,6 +156,8 @@ class RunStore:
                     rows[(score.scope, score.metric)] = (record.cell_id, score.scope, score.metric, float(score.value), stderr)
                 db.executemany("INSERT INTO scores VALUES (?,?,?,?,?)", list(rows.values()))
             db.executemany("INSERT INTO artifacts VALUES (?,?,?,?)", [(record.cell_id, *a) for a in artifacts])
+        for path in replaced - {a[1] for a in artifacts}:  # superseded arrays, only once the new row is in
+            (self.run_dir / path).unlink(missing_ok=True)
 
     # ------------------------------------------------------------------ reading
 

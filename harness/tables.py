@@ -25,12 +25,12 @@ def export_tables(store: RunStore) -> list[Path]:
     written = []
     for (model, target), frame in results.groupby(["model", "target"], sort=True):
         frame = frame.reset_index(drop=True)
-        stem = out_dir / table_name(str(model), str(target))
-        atomic_write_bytes(stem.with_suffix(".csv"), frame.to_csv(index=False).encode())
+        stem = table_name(str(model), str(target))  # labels may hold dots: no with_suffix
+        atomic_write_bytes(out_dir / f"{stem}.csv", frame.to_csv(index=False).encode())
         buffer = io.BytesIO()
         frame.to_parquet(buffer, index=False)
-        atomic_write_bytes(stem.with_suffix(".parquet"), buffer.getvalue())
-        written.append(stem.with_suffix(".csv"))
+        atomic_write_bytes(out_dir / f"{stem}.parquet", buffer.getvalue())
+        written.append(out_dir / f"{stem}.csv")
     return written
 
 

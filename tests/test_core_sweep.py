@@ -150,3 +150,11 @@ def test_cuda_without_a_gpu_is_one_line(site, tmp_path, capsys):
     assert main(["sweep", str(path), "--quiet"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["error: device: 'cuda' was asked for but no CUDA device is visible; use 'cpu' or 'auto'"]
+
+
+def test_labels_with_dots_keep_their_own_tables(site, tmp_path):
+    path = _config(tmp_path, "run")
+    path.write_text(path.read_text().replace("label: toy", "label: toy-1.4b"))
+    run_sweep(load_config(path), show_progress=False)
+    names = sorted(p.name for p in (tmp_path / "run" / "tables").iterdir())
+    assert names == ["toy-1.4b__toytask.csv", "toy-1.4b__toytask.parquet"]
