@@ -12,25 +12,15 @@ from pathlib import Path
 import pandas as pd
 
 from harness.errors import DataError
+from harness.store import RESULT_COLUMNS, STORE_NAME, RunStore
 
-RESULT_COLUMNS = [
-    "model", "family", "step", "tokens", "revision", "commit", "kind", "target", "plugin", "layer",
-    "scope", "metric", "value", "stderr", "seed", "config_hash", "data_hash", "plugin_version",
-]
-STORE_NAME = "store.sqlite"
 PHASES_TABLE = "phases.csv"
 _ARRAY_NAME = re.compile(r"^(?P<model>.+?)__(?P<target>.+?)__(?:step)?(?P<step>\d+)__(?:layer|L)?(?P<layer>\d+)$")
 
 
-def _store(run_dir: Path):
-    """The run's store when it has one and the store module is available, else None."""
-    if not (run_dir / STORE_NAME).is_file():
-        return None
-    try:
-        from harness.store import RunStore
-    except ImportError:  # pragma: no cover - the store lands with the core
-        return None
-    return RunStore(run_dir)
+def _store(run_dir: Path) -> RunStore | None:
+    """The run's store when it has one, else None (a directory of exported tables only)."""
+    return RunStore(run_dir) if (run_dir / STORE_NAME).is_file() else None
 
 
 def _normalise(frame: pd.DataFrame, source: str) -> pd.DataFrame:
