@@ -24,6 +24,12 @@ class DataError(HarnessError):
     """Input data (checkpoints, stimuli, responses) is missing or inconsistent."""
 
 
+def one_line(error: BaseException) -> str:
+    """An exception as one line: its type and the first line of its message."""
+    lines = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
+
+
 def did_you_mean(name: str, choices: Iterable[str]) -> str:
     """A ' (did you mean X?)' hint for a misspelt name, or '' when nothing is close."""
     close = difflib.get_close_matches(name, sorted(choices), n=1, cutoff=0.6)

@@ -12,6 +12,15 @@ from pathlib import Path
 from harness.errors import HarnessError
 
 
+def file_stem(*labels: str) -> str:
+    """A file name stem for labels (model, target, ...): joined by ``__``, unsafe characters as ``_``.
+
+    Labels may hold dots (``pythia-1.4b``), so a suffix is always appended to the stem as text,
+    never with ``Path.with_suffix``, which would cut the label at its last dot.
+    """
+    return "__".join("".join(c if c.isalnum() or c in "-_." else "_" for c in label) for label in labels)
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

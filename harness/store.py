@@ -22,6 +22,7 @@ import pandas as pd
 from harness.errors import DataError
 from harness.files import atomic_write_bytes
 from harness.interfaces import CellOutput
+from harness.results import typed_results
 
 STORE_NAME = "store.sqlite"
 SCHEMA = """
@@ -46,20 +47,6 @@ CREATE TABLE IF NOT EXISTS artifacts (
     PRIMARY KEY (cell_id, name)
 );
 """
-
-RESULT_COLUMNS = [
-    "model", "family", "step", "tokens", "revision", "commit", "kind", "target", "plugin", "layer",
-    "scope", "metric", "value", "stderr", "seed", "config_hash", "data_hash", "plugin_version",
-]
-
-TEXT_COLUMNS = ["model", "family", "revision", "commit", "kind", "target", "plugin", "scope", "metric", "config_hash", "data_hash", "plugin_version"]
-
-
-def typed_results(frame: pd.DataFrame) -> pd.DataFrame:
-    """Give a results table its column types, however it was read (SQL, CSV, Parquet)."""
-    frame = frame.astype({c: "string" for c in TEXT_COLUMNS})
-    return frame.astype({"layer": "Int64", "step": "int64", "tokens": "int64", "value": "float64", "stderr": "float64"})
-
 
 @dataclass(frozen=True)
 class CellRecord:
@@ -179,7 +166,7 @@ class RunStore:
                ORDER BY c.model, c.step, c.kind, c.target, c.layer, s.scope, s.metric""",
             self._db,
         )
-        return typed_results(frame[RESULT_COLUMNS])
+        return typed_results(frame, str(self.path))
 
     def artifacts_frame(self) -> pd.DataFrame:
         """Array files of finished cells: model, step, target, layer, array name, path, sha256."""

@@ -7,15 +7,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness.files import atomic_write_bytes
-from harness.store import TEXT_COLUMNS, RunStore, typed_results
+from harness.files import atomic_write_bytes, file_stem
+from harness.results import TEXT_COLUMNS, typed_results
+from harness.store import RunStore
 
 TABLES_DIR = "tables"
-
-
-def table_name(model: str, target: str) -> str:
-    """File stem of the table for one model x target combination."""
-    return f"{model}__{target}"
 
 
 def export_tables(store: RunStore) -> list[Path]:
@@ -25,7 +21,7 @@ def export_tables(store: RunStore) -> list[Path]:
     written = []
     for (model, target), frame in results.groupby(["model", "target"], sort=True):
         frame = frame.reset_index(drop=True)
-        stem = table_name(str(model), str(target))  # labels may hold dots: no with_suffix
+        stem = file_stem(str(model), str(target))
         atomic_write_bytes(out_dir / f"{stem}.csv", frame.to_csv(index=False).encode())
         buffer = io.BytesIO()
         frame.to_parquet(buffer, index=False)
@@ -37,5 +33,5 @@ def export_tables(store: RunStore) -> list[Path]:
 def read_table(path: Path) -> pd.DataFrame:
     """Read a CSV or Parquet result table back with the store's column types."""
     if path.suffix == ".parquet":
-        return typed_results(pd.read_parquet(path))
-    return typed_results(pd.read_csv(path, keep_default_na=False, na_values=[""], dtype={c: "string" for c in TEXT_COLUMNS}))
+        return typed_results(pd.read_parquet(path), str(path))
+    return typed_results(pd.read_csv(path, keep_default_na=False, na_values=[""], dtype={c: "string" for c in TEXT_COLUMNS}), str(path))

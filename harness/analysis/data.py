@@ -12,7 +12,9 @@ from pathlib import Path
 import pandas as pd
 
 from harness.errors import DataError
-from harness.store import RESULT_COLUMNS, STORE_NAME, RunStore
+from harness.results import SORT_COLUMNS
+from harness.store import STORE_NAME, RunStore
+from harness.tables import read_table
 
 PHASES_TABLE = "phases.csv"
 _ARRAY_NAME = re.compile(r"^(?P<model>.+?)__(?P<target>.+?)__(?:step)?(?P<step>\d+)__(?:layer|L)?(?P<layer>\d+)$")
@@ -23,24 +25,6 @@ def _store(run_dir: Path) -> RunStore | None:
     return RunStore(run_dir) if (run_dir / STORE_NAME).is_file() else None
 
 
-def _normalise(frame: pd.DataFrame, source: str) -> pd.DataFrame:
-    missing = [c for c in ("model", "step", "tokens", "kind", "target", "layer", "scope", "metric", "value") if c not in frame]
-    if missing:
-        raise DataError(f"{source}: not a result table; missing columns: {', '.join(missing)}")
-    frame = frame.copy()
-    for column in RESULT_COLUMNS:
-        if column not in frame:
-            frame[column] = pd.NA
-    frame["layer"] = pd.to_numeric(frame["layer"], errors="coerce").astype("Int64")
-    frame["step"] = pd.to_numeric(frame["step"]).astype("int64")
-    frame["tokens"] = pd.to_numeric(frame["tokens"]).astype("int64")
-    frame["value"] = pd.to_numeric(frame["value"], errors="coerce").astype(float)
-    frame["stderr"] = pd.to_numeric(frame["stderr"], errors="coerce").astype(float)
-    for column in ("model", "family", "kind", "target", "plugin", "scope", "metric"):
-        frame[column] = frame[column].fillna("").astype(str)
-    return frame
-
-
 def load_results(run_dir: Path) -> pd.DataFrame:
     """All result rows of a run in the long format (from the store, else RUN/tables/*.csv)."""
     run_dir = Path(run_dir)
@@ -49,13 +33,12 @@ def load_results(run_dir: Path) -> pd.DataFrame:
     store = _store(run_dir)
     if store is not None:
         with store:
-            return _normalise(store.results_frame(), str(run_dir / STORE_NAME))
+            return store.results_frame()
     tables = sorted(p for p in (run_dir / "tables").glob("*.csv") if "__" in p.stem)
     if not tables:
         raise DataError(f"{run_dir}: no result tables (expected tables/<model>__<target>.csv)")
-    frames = [pd.read_csv(p, keep_default_na=False, na_values=[""]) for p in tables]
-    frame = pd.concat([_normalise(f, str(p)) for f, p in zip(frames, tables)], ignore_index=True)
-    return frame.sort_values(["model", "step", "kind", "target", "layer", "scope", "metric"], kind="stable").reset_index(drop=True)
+    frame = pd.concat([read_table(p) for p in tables], ignore_index=True)
+    return frame.sort_values(SORT_COLUMNS, kind="stable").reset_index(drop=True)
 
 
 def load_config_text(run_dir: Path) -> str:
