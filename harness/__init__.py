@@ -1,12 +1,34 @@
-"""harness: sweep language-model checkpoints for brain alignment, internal states and tasks."""
+"""harness: sweep language-model checkpoints for brain alignment, internal states and tasks.
+
+This module is the plugin-facing API: a plugin package (built-in or third-party) imports only
+from ``harness`` itself, never from its submodules. It holds
+
+* the four plugin bases and what they exchange (``harness.interfaces``): ``ModelFamily``,
+  ``BrainDataset``, ``Task``, ``Metric``, ``PluginOptions``, ``Checkpoint``, ``LoadedModel``,
+  ``Story``, ``SubjectData``, ``Score``, ``CellOutput``, ``MetricContext``, ``FetchableData``;
+* ``hookimpl``, the marker for the ``register_*`` hooks;
+* the errors a user can cause (``HarnessError`` and its kinds) and ``did_you_mean``;
+* helpers plugins share: ``cache_root``, ``atomic_write_text``, ``resolve_device``,
+  ``settings_digest``, ``torch_threads``, and (imported on first use, as they load torch)
+  ``zscore_columns`` and ``noise_ceiling``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from harness.config import EncodingSettings, ExtractionSettings, SweepConfig, load_config
-from harness.errors import ConfigError, DataError, HarnessError, PluginError
+from harness.devices import resolve_device
+from harness.digest import settings_digest
+from harness.errors import ConfigError, DataError, HarnessError, PluginError, did_you_mean
+from harness.files import atomic_write_text
 from harness.hookspecs import hookimpl
 from harness.interfaces import (
     BrainDataset,
     CellOutput,
     Checkpoint,
+    FetchableData,
+    Kind,
     LoadedModel,
     Metric,
     MetricContext,
@@ -18,12 +40,30 @@ from harness.interfaces import (
     SubjectData,
     Task,
 )
+from harness.paths import cache_root
+from harness.threads import torch_threads
+
+if TYPE_CHECKING:
+    from harness.encoding.stats import noise_ceiling, zscore_columns
 
 __version__ = "0.1.0"
 
+_LAZY = {"noise_ceiling": "harness.encoding.stats", "zscore_columns": "harness.encoding.stats"}
+
+
+def __getattr__(name: str) -> Any:
+    """The exports that import torch, loaded when first asked for."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'harness' has no attribute {name!r}")
+
+
 __all__ = [
     "BrainDataset", "CellOutput", "Checkpoint", "ConfigError", "DataError", "EncodingSettings",
-    "ExtractionSettings", "HarnessError", "LoadedModel", "Metric", "MetricContext", "ModelFamily",
-    "Plugin", "PluginError", "PluginOptions", "Score", "Story", "SubjectData", "SweepConfig", "Task",
-    "hookimpl", "load_config",
+    "ExtractionSettings", "FetchableData", "HarnessError", "Kind", "LoadedModel", "Metric", "MetricContext",
+    "ModelFamily", "Plugin", "PluginError", "PluginOptions", "Score", "Story", "SubjectData", "SweepConfig",
+    "Task", "atomic_write_text", "cache_root", "did_you_mean", "hookimpl", "load_config", "noise_ceiling",
+    "resolve_device", "settings_digest", "torch_threads", "zscore_columns",
 ]

@@ -21,14 +21,13 @@ def _console() -> Console:
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
-    from harness.interfaces import KIND_TITLES
-    from harness.plugins import get_registry
+    from harness.registry import get_registry
 
     table = Table(title="harness plugins")
     for column in ("name", "kind", "version", "origin", "error"):
         table.add_column(column, overflow="fold")
     for info in get_registry().rows():
-        table.add_row(info.name, KIND_TITLES.get(info.kind, "?"), info.version, info.origin, Text(info.error, style="red"))
+        table.add_row(info.name, info.title, info.version, info.origin, Text(info.error, style="red"))
     _console().print(table)
     return 0
 
@@ -45,7 +44,7 @@ def _load(config_path: str | None, run: str | None = None):  # noqa: ANN202
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from harness.planner import make_plan
-    from harness.plugins import get_registry
+    from harness.registry import get_registry
     from harness.store import STORE_NAME, RunStore
 
     config, source = _load(args.config, args.run)
@@ -151,7 +150,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 
 
 def cmd_data_fetch(args: argparse.Namespace) -> int:
-    from harness.plugins import get_registry
+    from harness.registry import get_registry
 
     cls = get_registry().get("brain", args.dataset)
     fetch = getattr(cls, "fetch", None)

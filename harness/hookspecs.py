@@ -1,4 +1,4 @@
-"""Hook specifications: one callback-style hook per plugin kind.
+"""Hook specifications: one callback-style hook per plugin kind (named in ``interfaces.KINDS``).
 
 A plugin module implements any of these with ``@harness.hookimpl`` and calls ``register`` with
 each plugin class it provides::
@@ -39,11 +39,3 @@ def register_tasks(register: Register) -> None:
 @hookspec
 def register_metrics(register: Register) -> None:
     """Register ``Metric`` subclasses."""
-
-
-HOOK_KINDS = {
-    "register_model_families": "model",
-    "register_brain_datasets": "brain",
-    "register_tasks": "task",
-    "register_metrics": "metric",
-}

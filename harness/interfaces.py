@@ -1,42 +1,115 @@
-"""The four plugin kinds: what a model family, brain dataset, task or metric must provide.
+"""The plugin contract: what a model family, brain dataset, task or metric must provide.
 
-A plugin is a class with a ``name``, a ``version`` and a nested ``Options`` model (pydantic,
-unknown keys rejected). The harness builds it as ``Plugin(options)`` from the config entry's
-``options:`` mapping, so everything a plugin needs to know comes through ``self.options``.
+A plugin is a class with a ``name``, a ``version`` and typed options, registered from a module
+that its package lists under the ``harness`` entry-point group. A complete brain dataset::
+
+    from pathlib import Path
+
+    import numpy as np
+
+    from harness import BrainDataset, PluginOptions, Story, SubjectData, hookimpl
+
+
+    class MyOptions(PluginOptions):           # the config entry's `options:`, unknown keys rejected
+        root: Path
+
+
+    class MyDataset(BrainDataset[MyOptions]):  # self.options is a MyOptions
+        name = "mydata"                         # the name a config's `dataset:` uses
+        version = "1.0"                         # a new version recomputes the cells it scored
+
+        def stories(self) -> dict[str, Story]:
+            words = ("once", "upon", "a", "time")
+            onsets = np.array([0.5, 0.9, 1.2, 1.4])  # seconds from the start of the story audio
+            return {"story1": Story("story1", words, onsets, onsets + 0.3)}
+
+        def subjects(self) -> list[str]:
+            return ["S01"]
+
+        def load_subject(self, subject: str) -> SubjectData:
+            data = np.load(self.options.root / f"{subject}.npy")  # scans x voxels
+            times = 2.0 * np.arange(len(data)) + 1.0               # same clock as the word onsets
+            return SubjectData(responses={"story1": data}, tr_times={"story1": times})
+
+        def split(self) -> tuple[list[str], list[str]]:
+            return ["story1"], ["story1"]  # (train stories, test stories)
+
+
+    @hookimpl
+    def register_brain_datasets(register):
+        register(MyDataset)
+
+and in the package's ``pyproject.toml``::
+
+    [project.entry-points.harness]
+    mydata = "my_package"
+
+Word onsets and scan times share one clock: seconds from the start of the story's audio (a scan
+time is the centre of that scan; scans before the audio have negative times). Required methods
+are abstract: a class that misses one is a load error listed by ``harness plugins``. Optional
+capabilities are declared, never guessed: ``BrainDataset.data_hash`` and ``ModelFamily.fingerprint``
+have defaults, ``Metric.needs_reference`` says a metric reads other checkpoints, and
+``FetchableData`` marks a dataset that ``harness data fetch`` can download.
 """
 
 from __future__ import annotations
 
+import typing
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, ClassVar, Generic, TypeVar
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-if TYPE_CHECKING:  # pragma: no cover
-    from pathlib import Path
 
-KINDS = ("model", "brain", "task", "metric")
-KIND_TITLES = {"model": "model family", "brain": "brain dataset", "task": "task", "metric": "metric"}
+class Kind(StrEnum):
+    """The four kinds of plugin (stored as their value in tables and the run store)."""
+
+    MODEL = "model"
+    BRAIN = "brain"
+    TASK = "task"
+    METRIC = "metric"
 
 
 class PluginOptions(BaseModel):
-    """Base for a plugin's ``Options``: typed, frozen, unknown keys are errors."""
+    """Base for a plugin's options: typed, frozen, unknown keys are errors."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
 
 
-class Plugin:
-    """Common base: a name, a version and typed options."""
+OptionsT = TypeVar("OptionsT", bound=PluginOptions)
 
-    kind: ClassVar[str]
+
+class Plugin(ABC, Generic[OptionsT]):
+    """Common base: a name, a version and typed options.
+
+    Subclass a kind's base with the options class as its parameter (``BrainDataset[MyOptions]``):
+    the harness builds ``MyOptions`` from the config entry and passes it to ``__init__``, so
+    everything a plugin needs comes through ``self.options``. A plugin without options leaves
+    the parameter out.
+    """
+
+    kind: ClassVar[Kind]
     name: ClassVar[str]
-    version: ClassVar[str] = "0"
+    version: ClassVar[str] = "0"  # "0": the version of the distribution that provides it
     Options: ClassVar[type[PluginOptions]] = PluginOptions
 
-    def __init__(self, options: PluginOptions | None = None) -> None:
-        self.options = options if options is not None else self.Options()
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "Options" in cls.__dict__:
+            return
+        for base in getattr(cls, "__orig_bases__", ()):
+            args = typing.get_args(base)
+            if args and isinstance(args[0], type) and issubclass(args[0], PluginOptions):
+                cls.Options = args[0]
+                return
+
+    def __init__(self, options: OptionsT | None = None) -> None:
+        self.options: OptionsT = options if options is not None else typing.cast(OptionsT, self.Options())
 
 
 # --------------------------------------------------------------------------- model families
@@ -63,23 +136,22 @@ class LoadedModel:
     device: str = "cpu"
 
 
-class ModelFamily(Plugin):
-    """A family of checkpoints of one model (e.g. Pythia-160m at 154 training steps).
+class ModelFamily(Plugin[OptionsT]):
+    """A family of checkpoints of one model (e.g. Pythia-160m at 154 training steps)."""
 
-    Implement ``checkpoints`` (every published checkpoint, ascending by step, with tokens seen),
-    ``num_layers`` (hidden states returned: embeddings + one per block) and ``load``.
-    """
+    kind = Kind.MODEL
 
-    kind = "model"
-
+    @abstractmethod
     def checkpoints(self) -> list[Checkpoint]:
-        raise NotImplementedError
+        """Every published checkpoint, ascending by step, with the tokens seen by then."""
 
+    @abstractmethod
     def num_layers(self) -> int:
-        raise NotImplementedError
+        """Hidden states a forward pass returns: the embeddings plus one per block."""
 
+    @abstractmethod
     def load(self, checkpoint: Checkpoint, device: str = "cpu") -> LoadedModel:
-        raise NotImplementedError
+        """The checkpoint's model (eval mode, on ``device``) and its fast tokenizer."""
 
     def fingerprint(self) -> str:
         """What identifies the weights beyond the config's options (e.g. resolved defaults); '' if nothing."""
@@ -95,7 +167,7 @@ class ModelFamily(Plugin):
 
 @dataclass(frozen=True)
 class Story:
-    """A spoken story: its words in order with onset and offset times in seconds."""
+    """A spoken story: its words in order with onset and offset times (s of story audio)."""
 
     name: str
     words: tuple[str, ...]
@@ -105,38 +177,52 @@ class Story:
 
 @dataclass
 class SubjectData:
-    """One subject's responses, story -> (scan times x voxels) float32, and what goes with them."""
+    """One subject's responses, story -> (scans x voxels) float32, and what goes with them."""
 
     responses: dict[str, np.ndarray]
-    tr_times: dict[str, np.ndarray]  # story -> time (s) of each kept scan, same rows as responses
+    tr_times: dict[str, np.ndarray]  # story -> centre time (s of story audio) of each row of responses
     rois: dict[str, np.ndarray] = field(default_factory=dict)  # ROI -> voxel indices
     noise_ceiling: np.ndarray | None = None  # per voxel, as a correlation (r units)
 
 
-class BrainDataset(Plugin):
-    """Stimuli and recorded responses of a listening experiment.
+class BrainDataset(Plugin[OptionsT]):
+    """Stimuli and recorded responses of a listening experiment."""
 
-    Implement ``stories`` (the words with timings), ``subjects``, ``load_subject`` and ``split``
-    (train and test story names; the encoding model is scored on the test stories only).
-    """
+    kind = Kind.BRAIN
 
-    kind = "brain"
-
+    @abstractmethod
     def stories(self) -> dict[str, Story]:
-        raise NotImplementedError
+        """Every story the dataset uses, by name, with its words and their timings."""
 
+    @abstractmethod
     def subjects(self) -> list[str]:
-        raise NotImplementedError
+        """The subjects scored (each is a scope of the brain cells)."""
 
+    @abstractmethod
     def load_subject(self, subject: str) -> SubjectData:
-        raise NotImplementedError
+        """One subject's responses to the stories, with the time of each scan."""
 
+    @abstractmethod
     def split(self) -> tuple[list[str], list[str]]:
-        raise NotImplementedError
+        """(train stories, test stories): the encoding model is scored on the test stories only."""
 
     def data_hash(self) -> str:
-        """A digest of the data on disk, for provenance; '' when unknown."""
+        """A digest of the data on disk, for provenance and recomputation; '' when unknown."""
         return ""
+
+
+class FetchableData(ABC):
+    """A capability of a dataset class: ``harness data fetch NAME`` can download its data."""
+
+    @classmethod
+    @abstractmethod
+    def default_root(cls) -> Path:
+        """Where the data is looked for, and fetched to, when the config names no root."""
+
+    @classmethod
+    @abstractmethod
+    def fetch(cls, root: Path, subjects: list[str]) -> None:
+        """Download the data of ``subjects`` (all when empty) into ``root``."""
 
 
 # --------------------------------------------------------------------------- results
@@ -167,13 +253,14 @@ class CellOutput:
 # --------------------------------------------------------------------------- tasks
 
 
-class Task(Plugin):
+class Task(Plugin[OptionsT]):
     """A downstream evaluation run on a loaded checkpoint (no layers)."""
 
-    kind = "task"
+    kind = Kind.TASK
 
+    @abstractmethod
     def evaluate(self, model: LoadedModel, *, seed: int, workdir: Path) -> list[Score]:
-        raise NotImplementedError
+        """Scores of the checkpoint; ``workdir`` is the run's scratch folder for this task."""
 
 
 # --------------------------------------------------------------------------- metrics
@@ -191,19 +278,39 @@ class MetricContext:
     device: str = "cpu"
 
 
-class Metric(Plugin):
+class Metric(Plugin[OptionsT]):
     """A number (or several) computed from one layer's word activations (words x dims)."""
 
-    kind = "metric"
+    kind = Kind.METRIC
     needs_reference: ClassVar[bool] = False  # True when it calls context.previous/final
 
+    @abstractmethod
     def compute(self, activations: np.ndarray, context: MetricContext) -> list[Score]:
-        raise NotImplementedError
+        """Scores of one layer's activations at one checkpoint."""
 
 
-PLUGIN_BASES: dict[str, type[Plugin]] = {
-    "model": ModelFamily,
-    "brain": BrainDataset,
-    "task": Task,
-    "metric": Metric,
+# --------------------------------------------------------------------------- the kinds
+
+
+@dataclass(frozen=True)
+class KindSpec:
+    """How one kind of plugin appears everywhere: its base, hook, config section and title."""
+
+    kind: Kind
+    base: type[Plugin[Any]]
+    hook: str  # the register_* hook that registers it
+    section: str  # the config's top-level list of its entries
+    name_key: str  # the key in an entry that names the plugin
+    title: str  # how messages and listings call it
+
+
+KINDS: dict[Kind, KindSpec] = {  # in listing order; targets run in this order within a layer
+    spec.kind: spec
+    for spec in (
+        KindSpec(Kind.MODEL, ModelFamily, "register_model_families", "models", "family", "model family"),
+        KindSpec(Kind.BRAIN, BrainDataset, "register_brain_datasets", "brain", "dataset", "brain dataset"),
+        KindSpec(Kind.TASK, Task, "register_tasks", "tasks", "task", "task"),
+        KindSpec(Kind.METRIC, Metric, "register_metrics", "metrics", "metric", "metric"),
+    )
 }
+TARGET_KINDS = (Kind.BRAIN, Kind.TASK, Kind.METRIC)  # what a model is measured against

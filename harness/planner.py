@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from harness.config import BrainEntry, MetricEntry, ModelEntry, SweepConfig, TaskEntry, entry_label, format_validation_error
 from harness.errors import ConfigError, HarnessError
 from harness.interfaces import Checkpoint, Plugin
-from harness.plugins import Registry
+from harness.registry import Registry
 from harness.selectors import select_checkpoints, select_layers
 
 TargetEntry = BrainEntry | TaskEntry | MetricEntry

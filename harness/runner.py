@@ -23,7 +23,7 @@ from harness.config import SweepConfig
 from harness.devices import resolve_device
 from harness.interfaces import CellOutput, Checkpoint, LoadedModel, MetricContext
 from harness.planner import Cell, ModelPlan, Plan, make_plan
-from harness.plugins import Registry, get_registry
+from harness.registry import Registry, get_registry
 from harness.files import atomic_write_bytes, exclusive_lock, remove_stale_temporaries
 from harness.store import CellRecord, RunStore
 from harness.tables import export_tables

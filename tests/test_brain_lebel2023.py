@@ -169,7 +169,7 @@ def test_fetch_uses_openneuro_when_installed(tmp_path, monkeypatch):
 
 
 def test_registered_as_a_plugin():
-    from harness.plugins import load_registry
+    from harness.registry import load_registry
 
     registry = load_registry()
     assert registry.get("brain", "lebel2023") is LeBel2023

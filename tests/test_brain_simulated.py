@@ -86,6 +86,6 @@ def test_tunings_vary_smoothly_across_the_sheet(dataset):
 
 
 def test_registered_as_a_plugin():
-    from harness.plugins import load_registry
+    from harness.registry import load_registry
 
     assert load_registry().get("brain", "simulated") is Simulated

@@ -6,7 +6,7 @@ import pytest
 
 from harness.cli import main
 from harness.errors import PluginError
-from harness.plugins import load_registry
+from harness.registry import load_registry
 from tests.support.plugin_packages import BROKEN_AT_IMPORT, BROKEN_AT_REGISTER, TOY_PLUGINS, activate, write_plugin_package
 
 

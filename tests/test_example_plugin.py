@@ -11,7 +11,7 @@ import pytest
 
 from harness.cli import main
 from harness.config import parse_config
-from harness.plugins import load_registry
+from harness.registry import load_registry
 from harness.runner import run_sweep
 from harness.store import RunStore
 from tests.support.plugin_packages import TINY_GPT_PLUGINS, activate, write_plugin_package

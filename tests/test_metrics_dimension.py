@@ -127,7 +127,7 @@ def test_gpu_matches_cpu():
 
 
 def test_metric_plugins_register_through_entry_points():
-    from harness.plugins import get_registry
+    from harness.registry import get_registry
 
     registry = get_registry()
     for name in ("intrinsic_dim", "linear_dim", "geometry", "drift"):

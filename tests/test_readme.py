@@ -9,7 +9,7 @@ import yaml
 
 from harness.config import parse_config
 from harness.planner import make_plan
-from harness.plugins import get_registry
+from harness.registry import get_registry
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 

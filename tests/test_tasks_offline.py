@@ -208,7 +208,7 @@ def test_default_sizes_come_out_of_the_tinylm_heldout_corpus(tmp_path):
 
 
 def test_task_plugins_register_through_entry_points():
-    from harness.plugins import get_registry
+    from harness.registry import get_registry
 
     registry = get_registry()
     assert registry.get("task", "offline") is OfflineSuite

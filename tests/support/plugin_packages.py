@@ -7,7 +7,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from harness import plugins
+from harness import registry
 
 
 def write_plugin_package(site: Path, name: str, source: str, version: str = "0.1") -> Path:
@@ -25,7 +25,7 @@ def activate(site: Path, monkeypatch) -> None:
     """Put ``site`` on sys.path for this test only; the process-wide registry is restored afterwards."""
     monkeypatch.syspath_prepend(str(site))
     importlib.invalidate_caches()
-    monkeypatch.setattr(plugins, "_REGISTRY", None)
+    monkeypatch.setattr(registry, "_REGISTRY", None)
     monkeypatch.setattr(sys, "dont_write_bytecode", True)
 
 
