@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from harness.digest import settings_digest
 from harness.errors import ConfigError
+from harness.interfaces import KINDS, TARGET_KINDS, Kind
 from harness.paths import cache_root
 from harness.selectors import parse_checkpoint_selector, parse_layer_selector
 
@@ -64,10 +64,24 @@ class EncodingSettings(_Strict):
         return self.alphas.values() if isinstance(self.alphas, AlphaGrid) else list(self.alphas)
 
 
-class ModelEntry(_Strict):
-    family: str
+class _Entry(_Strict):
+    """What every entry has: an optional label and the plugin's options."""
+
+    kind: ClassVar[Kind]
     label: str | None = None
     options: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def plugin_name(self) -> str:
+        """The plugin the entry names (its ``family``, ``dataset``, ``task`` or ``metric`` key)."""
+        return str(getattr(self, KINDS[self.kind].name_key))
+
+
+class ModelEntry(_Entry):
+    """One entry of the config's ``models`` list; ``family`` names the plugin."""
+
+    kind = Kind.MODEL
+    family: str
     checkpoints: str | int | list[str | int] = "all"
     layers: str | int | float | list[int | float] = "all"
 
@@ -84,23 +98,30 @@ class ModelEntry(_Strict):
         return value
 
 
-class BrainEntry(_Strict):
+class BrainEntry(_Entry):
+    """One entry of the config's ``brain`` list; ``dataset`` names the plugin."""
+
+    kind = Kind.BRAIN
     dataset: str
-    label: str | None = None
-    options: dict[str, Any] = Field(default_factory=dict)
     encoding: EncodingSettings = Field(default_factory=EncodingSettings)
 
 
-class TaskEntry(_Strict):
+class TaskEntry(_Entry):
+    """One entry of the config's ``tasks`` list; ``task`` names the plugin."""
+
+    kind = Kind.TASK
     task: str
-    label: str | None = None
-    options: dict[str, Any] = Field(default_factory=dict)
 
 
-class MetricEntry(_Strict):
+class MetricEntry(_Entry):
+    """One entry of the config's ``metrics`` list; ``metric`` names the plugin."""
+
+    kind = Kind.METRIC
     metric: str
-    label: str | None = None
-    options: dict[str, Any] = Field(default_factory=dict)
+
+
+TargetEntry = BrainEntry | TaskEntry | MetricEntry
+AnyEntry = ModelEntry | TargetEntry
 
 
 class SweepConfig(_Strict):
@@ -120,16 +141,17 @@ class SweepConfig(_Strict):
 
     @model_validator(mode="after")
     def _labels(self) -> SweepConfig:
-        for group in ("models", "brain", "tasks", "metrics"):
+        for kind, spec in KINDS.items():
+            group = spec.section
             seen: set[str] = set()
-            for index, entry in enumerate(getattr(self, group)):
+            for index, entry in enumerate(self.entries(kind)):
                 label = entry_label(entry)
                 if label in seen:
                     raise ValueError(f"{group}[{index}]: duplicate label {label!r}; give each entry a distinct 'label'")
                 if "__" in label or "/" in label:
                     raise ValueError(f"{group}[{index}].label: {label!r} may not contain '__' or '/'")
                 seen.add(label)
-        targets = [entry_label(e) for e in (*self.brain, *self.tasks, *self.metrics)]
+        targets = [entry_label(e) for kind in TARGET_KINDS for e in self.entries(kind)]
         repeated = sorted({t for t in targets if targets.count(t) > 1})
         if repeated:
             raise ValueError(f"label {repeated[0]!r} is used by two targets; brain, task and metric labels must differ")
@@ -142,6 +164,10 @@ class SweepConfig(_Strict):
             raise ValueError(f"metric_stimulus: {self.metric_stimulus!r} is not a brain label; allowed: {', '.join(brain_labels)}")
         return self
 
+    def entries(self, kind: Kind) -> list[AnyEntry]:
+        """The config's entries of one kind (its ``models``, ``brain``, ``tasks`` or ``metrics`` list)."""
+        return list(getattr(self, KINDS[kind].section))
+
     def stimulus_label(self) -> str | None:
         """The brain entry whose stories the metrics read."""
         if self.metric_stimulus:
@@ -150,17 +176,15 @@ class SweepConfig(_Strict):
 
     def digest(self) -> str:
         """A short hash of everything that changes results (not the run directory)."""
-        payload = self.model_dump(mode="json", exclude={"run", "cache", "analyze"})
-        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+        return settings_digest(self.model_dump(mode="json", exclude={"run", "cache", "analyze"}))
 
     def cache_dir(self) -> Path:
         return Path(self.cache).expanduser() if self.cache else cache_root()
 
 
-def entry_label(entry: ModelEntry | BrainEntry | TaskEntry | MetricEntry) -> str:
+def entry_label(entry: AnyEntry) -> str:
     """The label an entry is known by in tables: its ``label`` or its plugin name."""
-    name = getattr(entry, "family", None) or getattr(entry, "dataset", None) or getattr(entry, "task", None) or entry.metric
-    return entry.label or name
+    return entry.label or entry.plugin_name
 
 
 def _location(loc: tuple[Any, ...]) -> str:

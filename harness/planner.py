@@ -1,22 +1,23 @@
-"""From a config to a plan: the cells (model x checkpoint x target x layer) a sweep must compute."""
+"""From a config to a plan: the cells (model x checkpoint x target x layer) a sweep must compute.
+
+The plan is built once and carries everything later steps would otherwise recompute: each
+plugin's version, each target's data hash and stimulus set, the config digest and the settings
+hash every cell is stored under.
+"""
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ValidationError
 
-from harness.config import BrainEntry, MetricEntry, ModelEntry, SweepConfig, TaskEntry, entry_label, format_validation_error
+from harness.config import ModelEntry, SweepConfig, TargetEntry, entry_label, format_validation_error
+from harness.digest import settings_digest
 from harness.errors import ConfigError, HarnessError
-from harness.interfaces import Checkpoint, Plugin
+from harness.interfaces import KINDS, TARGET_KINDS, BrainDataset, Checkpoint, Kind, Metric, ModelFamily, Plugin
 from harness.registry import Registry
 from harness.selectors import select_checkpoints, select_layers
-
-TargetEntry = BrainEntry | TaskEntry | MetricEntry
-TARGET_GROUPS = (("brain", "brain", "dataset"), ("tasks", "task", "task"), ("metrics", "metric", "metric"))
 
 
 @dataclass(frozen=True)
@@ -25,7 +26,7 @@ class Cell:
 
     model: str
     checkpoint: Checkpoint
-    kind: str  # brain | task | metric
+    kind: Kind
     target: str
     layer: int | None  # None for tasks
 
@@ -41,19 +42,28 @@ class ModelPlan:
 
     label: str
     entry: ModelEntry
-    family: Any  # ModelFamily instance
+    family: ModelFamily[Any]
+    version: str
     checkpoints: list[Checkpoint]
     layers: list[int]
 
 
 @dataclass
 class TargetPlan:
-    """A brain, task or metric entry with its plugin built."""
+    """A brain, task or metric entry with its plugin built and what its cells depend on."""
 
     label: str
-    kind: str
+    kind: Kind
     entry: TargetEntry
-    plugin: Any  # BrainDataset | Task | Metric instance
+    plugin: Plugin[Any]
+    version: str
+    stimulus: str | None  # the brain entry whose stories it reads (None for tasks)
+    data_hash: str | None  # digest of that brain entry's data on disk ('' when the dataset cannot tell)
+
+    @property
+    def needs_reference(self) -> bool:
+        """True for a metric that reads the same layer at other checkpoints."""
+        return isinstance(self.plugin, Metric) and self.plugin.needs_reference
 
 
 @dataclass
@@ -63,14 +73,12 @@ class Plan:
     config: SweepConfig
     models: list[ModelPlan]
     targets: list[TargetPlan]
+    config_digest: str
     cells: list[Cell] = field(default_factory=list)
     settings: dict[str, str] = field(default_factory=dict)  # cell_id -> settings hash
 
     def target(self, label: str) -> TargetPlan:
         return next(t for t in self.targets if t.label == label)
-
-    def model(self, label: str) -> ModelPlan:
-        return next(m for m in self.models if m.label == label)
 
     def pending(self, done: dict[str, str], force: bool = False) -> list[Cell]:
         """Cells not yet finished with the current settings (all of them with ``force``)."""
@@ -78,8 +86,25 @@ class Plan:
             return list(self.cells)
         return [c for c in self.cells if done.get(c.cell_id) != self.settings[c.cell_id]]
 
+    def checkpoint_groups(self, cells: list[Cell]) -> list[tuple[ModelPlan, Checkpoint, list[Cell]]]:
+        """``cells`` by checkpoint, in sweep order; a family's last checkpoint first when a metric needs it.
 
-def build_plugin(registry: Registry, kind: str, name: str, options: dict[str, Any], where: str, source: str) -> Plugin:
+        Within a checkpoint, cells run layer by layer (tasks first), brain before metric.
+        """
+        order = list(KINDS)
+        needs_final = any(t.needs_reference for t in self.targets)
+        groups = []
+        for model in self.models:
+            checkpoints = model.checkpoints[-1:] + model.checkpoints[:-1] if needs_final else model.checkpoints
+            for checkpoint in checkpoints:
+                mine = [c for c in cells if c.model == model.label and c.checkpoint == checkpoint]
+                if mine:
+                    mine.sort(key=lambda c: (-1 if c.layer is None else c.layer, order.index(c.kind), c.target))
+                    groups.append((model, checkpoint, mine))
+        return groups
+
+
+def build_plugin(registry: Registry, kind: Kind, name: str, options: dict[str, Any], where: str, source: str) -> Plugin[Any]:
     """Look up a plugin class and build it from validated options; errors name the config key."""
     try:
         cls = registry.get(kind, name)
@@ -95,61 +120,72 @@ def build_plugin(registry: Registry, kind: str, name: str, options: dict[str, An
         raise ConfigError(f"{source}: {where}: {error}") from None
 
 
-def _version(registry: Registry, kind: str, plugin: Plugin) -> str:
-    """A plugin's version: a new version of a plugin invalidates the cells it computed."""
-    return f"{plugin.name} {registry.plugins[kind][plugin.name].version}"
+def _plan_model(config_source: str, registry: Registry, index: int, entry: ModelEntry) -> ModelPlan:
+    where = f"models[{index}]"
+    family = build_plugin(registry, Kind.MODEL, entry.family, entry.options, where, config_source)
+    assert isinstance(family, ModelFamily)
+    try:
+        checkpoints = select_checkpoints(family.checkpoints(), entry.checkpoints, f"{config_source}: {where}.checkpoints")
+        layers = select_layers(family.num_layers(), entry.layers, f"{config_source}: {where}.layers")
+    except ConfigError:
+        raise
+    except HarnessError as error:
+        raise ConfigError(f"{config_source}: {where}: {error}") from None
+    version = registry.version(Kind.MODEL, family.name)
+    return ModelPlan(entry_label(entry), entry, family, version, checkpoints, layers)
 
 
-def _digest(payload: Any) -> str:
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
+def _plan_targets(config: SweepConfig, registry: Registry, source: str) -> list[TargetPlan]:
+    built: list[tuple[Kind, TargetEntry, Plugin[Any]]] = []
+    for kind in TARGET_KINDS:
+        spec = KINDS[kind]
+        for index, entry in enumerate(config.entries(kind)):
+            plugin = build_plugin(registry, kind, getattr(entry, spec.name_key), entry.options, f"{spec.section}[{index}]", source)
+            built.append((kind, entry, plugin))
+    data_hashes = {entry_label(e): p.data_hash() for _, e, p in built if isinstance(p, BrainDataset)}
+    metric_stimulus = config.stimulus_label()
+    targets = []
+    for kind, entry, plugin in built:
+        label = entry_label(entry)
+        stimulus = {Kind.BRAIN: label, Kind.METRIC: metric_stimulus, Kind.TASK: None}[kind]
+        data_hash = data_hashes.get(stimulus) if stimulus else None
+        targets.append(TargetPlan(label, kind, entry, plugin, registry.version(kind, plugin.name), stimulus, data_hash))
+    return targets
+
+
+def _cell_settings(config: SweepConfig, model: ModelPlan, target: TargetPlan, position: int, stimulus_entry: dict[str, Any] | None) -> dict[str, Any]:
+    """Everything a cell's result depends on; its digest decides whether a stored cell is still valid."""
+    model_settings = model.entry.model_dump(mode="json", exclude={"checkpoints", "layers", "label"})
+    model_settings["fingerprint"] = model.family.fingerprint()
+    checkpoint = model.checkpoints[position]
+    settings: dict[str, Any] = {
+        "versions": [f"{model.family.name} {model.version}", f"{target.plugin.name} {target.version}"],
+        "model": model_settings,
+        "revision": checkpoint.revision,
+        "target": target.entry.model_dump(mode="json", exclude={"label"}),
+        "seed": config.seed,
+        "features": config.features.model_dump(mode="json") if target.kind != Kind.TASK else None,
+        "stimulus": stimulus_entry if target.kind == Kind.METRIC else None,
+        "data": target.data_hash,  # new data on disk, new cells
+    }
+    if target.needs_reference:  # drift depends on the neighbours
+        steps = [c.step for c in model.checkpoints]
+        settings["references"] = [steps[position - 1] if position else None, steps[-1]]
+    return settings
 
 
 def make_plan(config: SweepConfig, registry: Registry, source: str = "<config>") -> Plan:
     """Build every plugin, resolve selectors and list the cells; raise ``ConfigError`` on mistakes."""
-    models = []
-    for index, entry in enumerate(config.models):
-        where = f"models[{index}]"
-        family = build_plugin(registry, "model", entry.family, entry.options, where, source)
-        try:
-            checkpoints = select_checkpoints(family.checkpoints(), entry.checkpoints, f"{source}: {where}.checkpoints")
-            layers = select_layers(family.num_layers(), entry.layers, f"{source}: {where}.layers")
-        except ConfigError:
-            raise
-        except HarnessError as error:
-            raise ConfigError(f"{source}: {where}: {error}") from None
-        models.append(ModelPlan(entry_label(entry), entry, family, checkpoints, layers))
-
-    targets = []
-    for group, kind, key in TARGET_GROUPS:
-        for index, entry in enumerate(getattr(config, group)):
-            plugin = build_plugin(registry, kind, getattr(entry, key), entry.options, f"{group}[{index}]", source)
-            targets.append(TargetPlan(entry_label(entry), kind, entry, plugin))
-
-    plan = Plan(config, models, targets)
-    data_hashes = {t.label: t.plugin.data_hash() for t in targets if t.kind == "brain"}  # new data on disk, new cells
-    stimulus_entry = next((t.entry for t in targets if t.label == config.stimulus_label()), None)
-    stimulus = stimulus_entry.model_dump(mode="json", exclude={"label", "encoding"}) if stimulus_entry else None
-    features = config.features.model_dump(mode="json")
+    models = [_plan_model(source, registry, index, entry) for index, entry in enumerate(config.models)]
+    targets = _plan_targets(config, registry, source)
+    plan = Plan(config, models, targets, config.digest())
+    stimulus = next((t.entry for t in targets if t.label == config.stimulus_label()), None)
+    stimulus_entry = stimulus.model_dump(mode="json", exclude={"label", "encoding"}) if stimulus else None
     for model in models:
-        model_settings = model.entry.model_dump(mode="json", exclude={"checkpoints", "layers", "label"})
-        model_settings["fingerprint"] = model.family.fingerprint()
-        steps = [c.step for c in model.checkpoints]
         for position, checkpoint in enumerate(model.checkpoints):
             for target in targets:
-                layers: list[int | None] = [None] if target.kind == "task" else list(model.layers)
-                settings = {
-                    "versions": [_version(registry, "model", model.family), _version(registry, target.kind, target.plugin)],
-                    "model": model_settings,
-                    "revision": checkpoint.revision,
-                    "target": target.entry.model_dump(mode="json", exclude={"label"}),
-                    "seed": config.seed,
-                    "features": features if target.kind != "task" else None,
-                    "stimulus": stimulus if target.kind == "metric" else None,
-                    "data": data_hashes[target.label] if target.kind == "brain" else (data_hashes.get(config.stimulus_label() or "") if target.kind == "metric" else None),
-                }
-                if getattr(target.plugin, "needs_reference", False):  # drift depends on the neighbours
-                    settings["references"] = [steps[position - 1] if position else None, steps[-1]]
-                digest = _digest(settings)
+                digest = settings_digest(_cell_settings(config, model, target, position, stimulus_entry))
+                layers: list[int | None] = [None] if target.kind == Kind.TASK else list(model.layers)
                 for layer in layers:
                     cell = Cell(model.label, checkpoint, target.kind, target.label, layer)
                     plan.cells.append(cell)

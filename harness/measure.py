@@ -1,0 +1,64 @@
+"""Computing one cell: a task on the loaded checkpoint, or a brain dataset or metric on one layer's activations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from harness.activations import ActivationProvider
+from harness.config import BrainEntry
+from harness.encoding import BrainScorer
+from harness.features import ActivationSet
+from harness.interfaces import BrainDataset, CellOutput, Kind, LoadedModel, Metric, MetricContext, Task
+from harness.planner import Cell, ModelPlan, Plan, TargetPlan
+
+Extra = dict[str, Any]  # provenance a cell adds to its record
+
+
+class CellMeasurer:
+    """Turns a cell of the plan into its output, reading activations through one provider."""
+
+    def __init__(self, plan: Plan, activations: ActivationProvider, device: str, workdir: Path) -> None:
+        self.plan, self.activations, self.device, self.workdir = plan, activations, device, workdir
+        self._scorers: dict[str, BrainScorer] = {}
+        self._by_kind = {Kind.TASK: self._task, Kind.BRAIN: self._brain, Kind.METRIC: self._metric}
+
+    def measure(self, cell: Cell, model: ModelPlan, loaded: LoadedModel) -> tuple[CellOutput, Extra]:
+        """Run one cell; return its output and the provenance it adds."""
+        return self._by_kind[cell.kind](cell, model, self.plan.target(cell.target), loaded)
+
+    def _task(self, cell: Cell, model: ModelPlan, target: TargetPlan, loaded: LoadedModel) -> tuple[CellOutput, Extra]:
+        assert isinstance(target.plugin, Task)
+        workdir = self.workdir / cell.target
+        workdir.mkdir(parents=True, exist_ok=True)
+        return CellOutput(list(target.plugin.evaluate(loaded, seed=self.plan.config.seed, workdir=workdir))), {}
+
+    def _layer_input(self, cell: Cell, model: ModelPlan, target: TargetPlan, loaded: LoadedModel) -> tuple[ActivationSet, int, Extra]:
+        assert target.stimulus is not None and cell.layer is not None
+        acts = self.activations.activations(model, cell.checkpoint, target.stimulus, loaded)
+        return acts, cell.layer, {"activation_key": acts.key, "stimulus": target.stimulus}
+
+    def _brain(self, cell: Cell, model: ModelPlan, target: TargetPlan, loaded: LoadedModel) -> tuple[CellOutput, Extra]:
+        acts, layer, extra = self._layer_input(cell, model, target, loaded)
+        return self._scorer(target).score(self.activations.layer(acts, layer)), extra
+
+    def _metric(self, cell: Cell, model: ModelPlan, target: TargetPlan, loaded: LoadedModel) -> tuple[CellOutput, Extra]:
+        assert isinstance(target.plugin, Metric) and target.stimulus is not None
+        acts, layer, extra = self._layer_input(cell, model, target, loaded)
+        checkpoints = model.checkpoints
+        position = checkpoints.index(cell.checkpoint)
+        context = MetricContext(
+            checkpoint=cell.checkpoint,
+            layer=layer,
+            seed=self.plan.config.seed,
+            previous=self.activations.reference(model, checkpoints[position - 1] if position else None, target.stimulus, layer),
+            final=self.activations.reference(model, checkpoints[-1], target.stimulus, layer),
+            device=self.device,
+        )
+        return CellOutput(list(target.plugin.compute(self.activations.stacked(acts, layer), context))), extra
+
+    def _scorer(self, target: TargetPlan) -> BrainScorer:
+        if target.label not in self._scorers:
+            assert isinstance(target.plugin, BrainDataset) and isinstance(target.entry, BrainEntry)
+            self._scorers[target.label] = BrainScorer(target.plugin, target.entry.encoding, device=self.device, seed=self.plan.config.seed)
+        return self._scorers[target.label]

@@ -1,0 +1,56 @@
+"""What the store keeps about each cell besides its scores: versions, hashes, software, device."""
+
+from __future__ import annotations
+
+import platform
+from typing import Any
+
+from harness.planner import Cell, ModelPlan, Plan
+from harness.store import CellRecord
+
+
+def software_versions() -> dict[str, str]:
+    """Versions of the software that computes results."""
+    import torch
+    import transformers
+
+    from harness import __version__
+
+    return {"harness": __version__, "python": platform.python_version(), "torch": torch.__version__, "transformers": transformers.__version__}
+
+
+class Provenance:
+    """Builds each cell's record from the plan (which already holds versions, hashes and digests)."""
+
+    def __init__(self, plan: Plan, device: str) -> None:
+        self.plan, self.device = plan, device
+        self.software = software_versions()
+
+    def record(self, cell: Cell, model: ModelPlan, commit: str | None, extra: dict[str, Any]) -> CellRecord:
+        """The stored record of ``cell``; ``extra`` adds what computing it revealed (e.g. the activation key)."""
+        target = self.plan.target(cell.target)
+        return CellRecord(
+            cell_id=cell.cell_id,
+            settings_hash=self.plan.settings[cell.cell_id],
+            model=cell.model,
+            family=model.family.name,
+            step=cell.checkpoint.step,
+            tokens=cell.checkpoint.tokens,
+            revision=cell.checkpoint.revision,
+            commit=commit,
+            kind=cell.kind,
+            target=cell.target,
+            plugin=target.plugin.name,
+            layer=cell.layer,
+            seed=self.plan.config.seed,
+            config_hash=self.plan.config_digest,
+            data_hash=target.data_hash or None,
+            plugin_version=target.version,
+            provenance={
+                **self.software,
+                "model_plugin": f"{model.family.name} {model.version}",
+                "target_plugin": f"{target.plugin.name} {target.version}",
+                "device": self.device,
+                **extra,
+            },
+        )
