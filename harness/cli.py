@@ -150,19 +150,14 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 
 
 def cmd_data_fetch(args: argparse.Namespace) -> int:
+    from harness.interfaces import FetchableData, Kind
     from harness.registry import get_registry
 
-    cls = get_registry().get("brain", args.dataset)
-    fetch = getattr(cls, "fetch", None)
-    if fetch is None:
+    cls = get_registry().get(Kind.BRAIN, args.dataset)
+    if not issubclass(cls, FetchableData):
         raise DataError(f"brain dataset {args.dataset!r} has no downloader; see its documentation for where to put the data")
-    if args.root:
-        root = Path(args.root).expanduser()
-    elif hasattr(cls, "default_root"):
-        root = cls.default_root()  # where the dataset looks when its 'root' option is not set
-    else:
-        raise DataError(f"brain dataset {args.dataset!r} has no default location; give --root")
-    fetch(root, args.subjects or [])
+    root = Path(args.root).expanduser() if args.root else cls.default_root()
+    cls.fetch(root, args.subjects or [])
     _console().print(f"{args.dataset}: data in {root}")
     return 0
 

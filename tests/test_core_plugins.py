@@ -7,7 +7,17 @@ import pytest
 from harness.cli import main
 from harness.errors import PluginError
 from harness.registry import load_registry
-from tests.support.plugin_packages import BROKEN_AT_IMPORT, BROKEN_AT_REGISTER, TOY_PLUGINS, activate, write_plugin_package
+from harness import BrainDataset, PluginOptions
+from tests.support.plugin_packages import (
+    BROKEN_AT_IMPORT,
+    BROKEN_AT_REGISTER,
+    MISSING_METHOD,
+    MISSPELT_HOOK,
+    REGISTERS_NOTHING,
+    TOY_PLUGINS,
+    activate,
+    write_plugin_package,
+)
 
 
 @pytest.fixture
@@ -67,3 +77,72 @@ def test_plugins_command_lists_name_kind_version_origin_and_error(site, capsys, 
     out = capsys.readouterr().out
     for text in ("toyfamily", "model family", "1.2", "toyplug", "brokenimport", "not installed"):
         assert text in out
+
+
+@pytest.fixture
+def contract_site(tmp_path, monkeypatch):
+    site = write_plugin_package(tmp_path / "site", "toyplug", TOY_PLUGINS)
+    write_plugin_package(site, "misspelt", MISSPELT_HOOK)
+    write_plugin_package(site, "halfdone", MISSING_METHOD)
+    write_plugin_package(site, "nothing", REGISTERS_NOTHING)
+    activate(site, monkeypatch)
+    return site
+
+
+def test_misspelt_hook_is_a_load_error_with_a_suggestion(contract_site):
+    errors = {f.name: f.error for f in load_registry(strict=False).failures}
+    assert "unknown hook 'register_brain_dataset'" in errors["misspelt"]
+    assert "did you mean 'register_brain_datasets'" in errors["misspelt"]
+
+
+def test_a_class_missing_a_required_method_is_a_load_error(contract_site, capsys, monkeypatch):
+    registry = load_registry(strict=False)
+    errors = {f.name: f.error for f in registry.failures}
+    assert "HalfDone does not implement BrainDataset's required method(s): load_subject, split" in errors["halfdone"]
+    assert "halfdone" not in registry.plugins["brain"]
+    assert "toyfamily" in registry.plugins["model"]  # the others still load
+    monkeypatch.setenv("COLUMNS", "250")
+    assert main(["plugins"]) == 0
+    assert "load_subject, split" in capsys.readouterr().out
+
+
+def test_a_module_that_registers_nothing_is_reported(contract_site):
+    errors = {f.name: f.error for f in load_registry(strict=False).failures}
+    assert "registers no plugin" in errors["nothing"]
+
+
+def test_misspelt_hook_is_fatal_in_strict_mode(contract_site, monkeypatch):
+    monkeypatch.setenv("HARNESS_PLUGINS", "misspelt")
+    with pytest.raises(PluginError, match="unknown hook 'register_brain_dataset'"):
+        load_registry(strict=True)
+
+
+def test_options_come_from_the_generic_parameter():
+    class MyOptions(PluginOptions):
+        root: str = "here"
+
+    class Mine(BrainDataset[MyOptions]):
+        name = "mine"
+
+        def stories(self):
+            return {}
+
+        def subjects(self):
+            return []
+
+        def load_subject(self, subject):
+            raise NotImplementedError
+
+        def split(self):
+            return [], []
+
+    assert Mine.Options is MyOptions
+    assert Mine().options == MyOptions() and Mine(MyOptions(root="there")).options.root == "there"
+
+
+def test_every_builtin_plugin_builds_with_default_options_where_it_has_them():
+    registry = load_registry(strict=True)
+    for kind, plugins in registry.plugins.items():
+        for info in plugins.values():
+            assert info.cls is not None and info.cls.kind == kind
+            assert issubclass(info.cls.Options, PluginOptions)

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 from pydantic import Field
 
-from harness import BrainDataset, DataError, HarnessError, PluginOptions, Story, SubjectData, hookimpl
+from harness import BrainDataset, DataError, FetchableData, HarnessError, PluginOptions, Story, SubjectData, hookimpl
 from harness.encoding.stats import noise_ceiling, zscore_rows
 from harness.paths import cache_root
 from harness_plugins.brain.textgrid import read_textgrid
@@ -53,22 +53,25 @@ def kept_scan_times(
     return index * tr - sound_start + tr / 2
 
 
-class LeBel2023(BrainDataset):
+class LeBel2023Options(PluginOptions):
+    """Options of ``LeBel2023``."""
+
+    root: str | None = None  # the ds003020 directory; default <cache>/lebel2023/ds003020
+    subjects: list[str] | None = None  # default: every subject folder in preprocessed_data
+    stories: list[str] | None = None  # training stories; default: all others with data
+    test_stories: list[str] | None = None  # default: sess_to_story.json's, else wheretheressmoke
+    tr: float = Field(2.0, gt=0)
+    pad: int = Field(5, ge=0)  # scans of the series not simulated at the end (public loader)
+    sound_start: float = 10.0  # seconds of scanning before the story audio starts
+    trim_start: int = Field(10, ge=0)  # scans dropped at the start of the series
+    trim_end: int = Field(5, ge=0)  # scans dropped at the end of the series
+
+
+class LeBel2023(BrainDataset[LeBel2023Options], FetchableData):
     """LeBel et al. 2023 natural-language fMRI (8 subjects, 2 s TR) from its derivative files."""
 
     name = "lebel2023"
     version = "1.0"
-
-    class Options(PluginOptions):
-        root: str | None = None  # the ds003020 directory; default <cache>/lebel2023/ds003020
-        subjects: list[str] | None = None  # default: every subject folder in preprocessed_data
-        stories: list[str] | None = None  # training stories; default: all others with data
-        test_stories: list[str] | None = None  # default: sess_to_story.json's, else wheretheressmoke
-        tr: float = Field(2.0, gt=0)
-        pad: int = Field(5, ge=0)  # scans of the series not simulated at the end (public loader)
-        sound_start: float = 10.0  # seconds of scanning before the story audio starts
-        trim_start: int = Field(10, ge=0)  # scans dropped at the start of the series
-        trim_end: int = Field(5, ge=0)  # scans dropped at the end of the series
 
     # ------------------------------------------------------------------ layout
 

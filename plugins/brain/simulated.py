@@ -27,7 +27,7 @@ from pydantic import Field
 from harness import BrainDataset, PluginOptions, Story, SubjectData, hookimpl
 from harness.errors import DataError
 from harness.paths import cache_root
-from harness_plugins.brain.lebel2023 import SKIP_WORDS, LeBel2023, kept_scan_times
+from harness_plugins.brain.lebel2023 import SKIP_WORDS, LeBel2023, LeBel2023Options, kept_scan_times
 from harness_plugins.brain.simfeatures import LanguageStats, normalize, word_timings
 from harness_plugins.brain.textgrid import write_textgrid
 
@@ -36,25 +36,28 @@ TEST_STORY = "simtest"
 ROI_NAMES = ("auditory", "lexical", "semantic")
 
 
-class Simulated(BrainDataset):
+class SimulatedOptions(PluginOptions):
+    """Options of ``Simulated``."""
+
+    seed: int = 0
+    subjects: int = Field(2, ge=1)
+    stories: int = Field(10, ge=3)  # including the test story
+    words_per_story: int = Field(500, ge=100)
+    voxels: int = Field(1024, ge=4)
+    test_repeats: int = Field(4, ge=2)
+    snr: float = Field(1.0, ge=0)  # signal std / noise std at the best voxels
+    noise_autocorrelation: float = Field(0.3, ge=0, lt=1)  # AR(1) coefficient of the noise
+    embedding_dims: int = Field(16, ge=2)
+    speech_rate: float = Field(2.5, gt=0)  # words per second
+    tr: float = Field(2.0, gt=0)
+    cache: str | None = None  # where to write; default <HARNESS_CACHE>/simulated
+
+
+class Simulated(BrainDataset[SimulatedOptions]):
     """Synthetic fMRI with known tunings and noise, in the LeBel 2023 on-disk layout."""
 
     name = "simulated"
     version = "1.0"
-
-    class Options(PluginOptions):
-        seed: int = 0
-        subjects: int = Field(2, ge=1)
-        stories: int = Field(10, ge=3)  # including the test story
-        words_per_story: int = Field(500, ge=100)
-        voxels: int = Field(1024, ge=4)
-        test_repeats: int = Field(4, ge=2)
-        snr: float = Field(1.0, ge=0)  # signal std / noise std at the best voxels
-        noise_autocorrelation: float = Field(0.3, ge=0, lt=1)  # AR(1) coefficient of the noise
-        embedding_dims: int = Field(16, ge=2)
-        speech_rate: float = Field(2.5, gt=0)  # words per second
-        tr: float = Field(2.0, gt=0)
-        cache: str | None = None  # where to write; default <HARNESS_CACHE>/simulated
 
     # ------------------------------------------------------------------ location
 
@@ -94,7 +97,7 @@ class Simulated(BrainDataset):
     def reader(self) -> LeBel2023:
         root = self.ensure()
         info = json.loads((root / "ground_truth" / "settings.json").read_text())
-        return LeBel2023(LeBel2023.Options(
+        return LeBel2023(LeBel2023Options(
             root=str(root), subjects=info["subjects"], stories=info["train_stories"],
             test_stories=[TEST_STORY], tr=self.options.tr,
         ))
@@ -128,7 +131,6 @@ class Simulated(BrainDataset):
         with np.load(self.ground_truth_dir / f"{subject}.npz") as data:
             return dict(data)
 
-
 # ---------------------------------------------------------------------- writing
 
 
@@ -160,7 +162,7 @@ def _language_stats(dims: int, seed: int) -> LanguageStats:
     return LanguageStats.from_documents(_corpus().train, dims, seed=seed)
 
 
-def _choose_stories(options: Simulated.Options) -> list[list[str]]:
+def _choose_stories(options: SimulatedOptions) -> list[list[str]]:
     docs = [d.split() for d in _corpus().heldout]
     long_enough = [d for d in docs if len(d) >= options.words_per_story]
     if len(long_enough) < options.stories:
@@ -178,13 +180,13 @@ def _choose_stories(options: Simulated.Options) -> list[list[str]]:
     return stories
 
 
-def _layout(options: Simulated.Options) -> tuple[int, np.ndarray]:
+def _layout(options: SimulatedOptions) -> tuple[int, np.ndarray]:
     side = math.ceil(math.sqrt(options.voxels))
     cells = np.stack(np.meshgrid(np.arange(side), np.arange(side), indexing="ij"), -1).reshape(-1, 2)
     return side, cells[: options.voxels]
 
 
-def _tunings(options: Simulated.Options, n_features: int, subject_seed: int) -> dict[str, np.ndarray]:
+def _tunings(options: SimulatedOptions, n_features: int, subject_seed: int) -> dict[str, np.ndarray]:
     """Weights (features × voxels), gain per voxel and ROI labels, smooth across the sheet."""
     side, cells = _layout(options)
     shared = np.random.default_rng([options.seed, 1])
@@ -217,7 +219,7 @@ def _noise(rng: np.random.Generator, n: int, v: int, rho: float) -> np.ndarray:
     return out
 
 
-def write_dataset(root: Path, options: Simulated.Options) -> None:
+def write_dataset(root: Path, options: SimulatedOptions) -> None:
     """Write stimuli, responses and ground truth for ``options`` under ``root``."""
     import h5py
 
@@ -229,7 +231,7 @@ def write_dataset(root: Path, options: Simulated.Options) -> None:
     derivative = root / "derivative"
     (derivative / "TextGrids").mkdir(parents=True)
     (root / "ground_truth" / "features").mkdir(parents=True)
-    reader_options = LeBel2023.Options(root=str(root), tr=options.tr)
+    reader_options = LeBel2023Options(root=str(root), tr=options.tr)
     respdict: dict[str, int] = {}
     convolved: dict[str, np.ndarray] = {}
     for name, words in zip(names, texts):

@@ -95,16 +95,19 @@ def effective_rank(eigenvalues: torch.Tensor) -> float:
     return float(torch.exp(-(p * torch.log(p)).sum()))
 
 
-class IntrinsicDimension(Metric):
+class IntrinsicDimensionOptions(SubsampleOptions):
+    """Options of ``IntrinsicDimension``."""
+
+    max_points: int | None = Field(default=2000, ge=3)
+    discard_fraction: float = Field(default=0.1, ge=0.0, lt=1.0)
+    fit: Literal["linear", "mle"] = "linear"  # least squares as in the paper, or the censored MLE
+
+
+class IntrinsicDimension(Metric[IntrinsicDimensionOptions]):
     """TwoNN intrinsic dimension of the word vectors (duplicates dropped, seeded subsample)."""
 
     name = "intrinsic_dim"
     version = "1.0"
-
-    class Options(SubsampleOptions):
-        max_points: int | None = Field(default=2000, ge=3)
-        discard_fraction: float = Field(default=0.1, ge=0.0, lt=1.0)
-        fit: Literal["linear", "mle"] = "linear"  # least squares as in the paper, or the censored MLE
 
     def compute(self, activations: np.ndarray, context: MetricContext) -> list[Score]:
         opts = self.options
@@ -113,14 +116,11 @@ class IntrinsicDimension(Metric):
         return [Score("intrinsic_dim", twonn(x, opts.discard_fraction, opts.fit))]
 
 
-class LinearDimension(Metric):
+class LinearDimension(Metric[SubsampleOptions]):
     """Participation ratio and effective rank of the covariance spectrum of the word vectors."""
 
     name = "linear_dim"
     version = "1.0"
-
-    class Options(SubsampleOptions):
-        pass
 
     def compute(self, activations: np.ndarray, context: MetricContext) -> list[Score]:
         rows = sample_rows(len(activations), self.options.max_points, _seed(self.options.seed, context))

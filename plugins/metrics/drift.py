@@ -28,15 +28,18 @@ def linear_cka(x: torch.Tensor, y: torch.Tensor) -> float:
     return float(cross / (sx * sy))
 
 
-class Drift(Metric):
+class DriftOptions(SubsampleOptions):
+    """Options of ``Drift``."""
+
+    against: list[Literal["final", "previous"]] = Field(default_factory=lambda: ["final", "previous"], min_length=1)
+
+
+class Drift(Metric[DriftOptions]):
     """``cka_final`` and ``cka_previous``: how far this checkpoint's layer is from the final and previous one."""
 
     name = "drift"
     version = "1.0"
     needs_reference = True
-
-    class Options(SubsampleOptions):
-        against: list[Literal["final", "previous"]] = Field(default_factory=lambda: ["final", "previous"], min_length=1)
 
     def compute(self, activations: np.ndarray, context: MetricContext) -> list[Score]:
         seed = context.seed if self.options.seed is None else self.options.seed

@@ -25,14 +25,17 @@ def mean_norm(x: torch.Tensor) -> float:
     return float(x.norm(dim=1).mean())
 
 
-class Geometry(Metric):
+class GeometryOptions(SubsampleOptions):
+    """Options of ``Geometry``."""
+
+    max_points: int | None = None  # both are O(words x dims): every word by default
+
+
+class Geometry(Metric[GeometryOptions]):
     """``anisotropy`` and ``mean_norm`` of the word vectors."""
 
     name = "geometry"
     version = "1.0"
-
-    class Options(SubsampleOptions):
-        max_points: int | None = None  # both are O(words x dims): every word by default
 
     def compute(self, activations: np.ndarray, context: MetricContext) -> list[Score]:
         seed = context.seed if self.options.seed is None else self.options.seed

@@ -22,14 +22,11 @@ def amber_tokens(index: int) -> int:
     return round((index + 1) * TOTAL_TOKENS / NUM_CHECKPOINTS)
 
 
-class AmberFamily(HubFamily):
+class AmberFamily(HubFamily[LoaderOptions]):
     """LLM360/Amber."""
 
     name = "amber"
     version = "1.0"
-
-    class Options(LoaderOptions):
-        pass
 
     def repo(self) -> str:
         return "LLM360/Amber"

@@ -21,9 +21,10 @@ import gc
 import logging
 import re
 from collections.abc import Iterator
+from abc import abstractmethod
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -103,23 +104,25 @@ def free_memory() -> None:
         pass
 
 
-class HubFamily(ModelFamily):
+LoaderOptionsT = TypeVar("LoaderOptionsT", bound=LoaderOptions)
+
+
+class HubFamily(ModelFamily[LoaderOptionsT]):
     """A family whose checkpoints are revisions of a hub repository or sub-directories of a path.
 
     Subclasses implement ``repo`` and ``schedule`` (and ``known_num_layers`` when the depth is
     known offline); loading, freeing and provenance are shared.
     """
 
-    Options = LoaderOptions
-
     # ------------------------------------------------------------------ what subclasses provide
 
+    @abstractmethod
     def repo(self) -> str:
-        raise NotImplementedError
+        """The hub id ("org/name") or local directory the checkpoints are revisions of."""
 
+    @abstractmethod
     def schedule(self) -> list[Checkpoint]:
         """Every published checkpoint, known offline."""
-        raise NotImplementedError
 
     def known_num_layers(self) -> int | None:
         """Hidden states returned (embeddings + blocks) when known without reading a config."""
@@ -136,7 +139,7 @@ class HubFamily(ModelFamily):
     # ------------------------------------------------------------------ ModelFamily
 
     def checkpoints(self) -> list[Checkpoint]:
-        if getattr(self.options, "refresh", False):
+        if self.options.refresh:
             return self._hub_refs()
         return sorted(self.schedule())
 
@@ -188,7 +191,7 @@ class HubFamily(ModelFamily):
         """Drop the model, free memory, and delete its downloaded files when ``delete_after``."""
         loaded.model = None
         free_memory()
-        if getattr(self.options, "delete_after", False) and loaded.commit:
+        if self.options.delete_after and loaded.commit:
             delete_cached_revision(loaded.identity, loaded.commit, self.options.hub_cache)
 
     # ------------------------------------------------------------------ helpers
@@ -254,17 +257,20 @@ def delete_cached_revision(repo: str, commit: str, cache_dir: str | None = None)
         log.warning("could not delete cached %s@%s: %s", repo, commit, error)
 
 
-class HFFamily(HubFamily):
+class HFOptions(LoaderOptions):
+    """Options of ``HFFamily``."""
+
+    repo: str  # hub id ("org/name") or local directory
+    revisions: list[RevisionEntry | str] = Field(default_factory=list)  # empty: the default revision only
+    tokens_per_step: int | None = Field(None, ge=1)
+    num_layers: int | None = Field(None, ge=1)  # embeddings + blocks; read from the config if unset
+
+
+class HFFamily(HubFamily[HFOptions]):
     """A causal LM from the hub or a local directory, checkpoints listed in the config."""
 
     name = "hf"
     version = "1.0"
-
-    class Options(LoaderOptions):
-        repo: str  # hub id ("org/name") or local directory
-        revisions: list[RevisionEntry | str] = Field(default_factory=list)  # empty: the default revision only
-        tokens_per_step: int | None = Field(None, ge=1)
-        num_layers: int | None = Field(None, ge=1)  # embeddings + blocks; read from the config if unset
 
     def repo(self) -> str:
         return self.options.repo

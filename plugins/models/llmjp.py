@@ -19,14 +19,11 @@ CHECKPOINTS_172B: tuple[tuple[str, int], ...] = (
 )
 
 
-class LLMJPFamily(HubFamily):
+class LLMJPFamily(HubFamily[LoaderOptions]):
     """llm-jp/llm-jp-3-172b-beta1, -beta2 and the final llm-jp-3-172b."""
 
     name = "llmjp"
     version = "1.0"
-
-    class Options(LoaderOptions):
-        pass
 
     def repo(self) -> str:
         return f"{ORG}/{CHECKPOINTS_172B[-1][0]}"

@@ -63,10 +63,7 @@ def olmo2_revision(step: int) -> str:
 _REF = re.compile(r"^(stage1-)?step(\d+)-tokens\d+B$")
 
 
-class _OlmoBase(HubFamily):
-    class Options(LoaderOptions):
-        pass
-
+class _OlmoBase(HubFamily[LoaderOptions]):
     def known_num_layers(self) -> int:
         return 33
 

@@ -26,15 +26,18 @@ def pythia_schedule() -> list[Checkpoint]:
     return [Checkpoint(step=s, tokens=s * TOKENS_PER_STEP, revision=f"step{s}") for s in LOG_STEPS + LINEAR_STEPS]
 
 
-class PythiaFamily(HubFamily):
+class PythiaOptions(LoaderOptions):
+    """Options of ``PythiaFamily``."""
+
+    size: Size = "160m"
+    deduped: bool = False
+
+
+class PythiaFamily(HubFamily[PythiaOptions]):
     """EleutherAI/pythia-<size>[-deduped]."""
 
     name = "pythia"
     version = "1.0"
-
-    class Options(LoaderOptions):
-        size: Size = "160m"
-        deduped: bool = False
 
     def repo(self) -> str:
         return f"EleutherAI/pythia-{self.options.size}{'-deduped' if self.options.deduped else ''}"

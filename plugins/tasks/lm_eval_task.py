@@ -17,33 +17,36 @@ from harness.errors import ConfigError
 from harness_plugins.tasks import lm_eval_bridge
 
 
-class LmEvalTask(Task):
+class LmEvalOptions(PluginOptions):
+    """Options of ``LmEvalTask``."""
+
+    tasks: list[str] = Field(min_length=1, description="lm-eval task/group/tag names or YAML file paths")
+    include_path: list[str] = Field(default_factory=list, description="folders of extra YAML tasks")
+    include_defaults: bool = True  # index lm-eval's built-in tasks too (slow to index: ~10 s once)
+    num_fewshot: int | None = Field(default=None, ge=0)
+    limit: float | None = Field(default=None, gt=0, description="items per task; < 1 = fraction")
+    batch_size: int = Field(default=8, ge=1)
+    bootstrap_iters: int = Field(default=1000, ge=0, description="bootstrap draws for stderrs; 0 = none")
+    max_length: int | None = Field(default=None, ge=1, description="context length; default from the model config")
+    gen_kwargs: dict[str, Any] | None = None  # overrides generation settings of generate_until tasks
+    seed: int | None = None  # lm-eval's python/numpy/torch/few-shot seeds; None = the sweep seed
+
+    @field_validator("tasks", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: object) -> object:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("include_path", mode="before")
+    @classmethod
+    def _paths(cls, value: object) -> object:
+        return [value] if isinstance(value, str) else value
+
+
+class LmEvalTask(Task[LmEvalOptions]):
     """lm-evaluation-harness tasks by name (or YAML path), run through lm-eval's HFLM wrapper."""
 
     name = "lm_eval"
     version = "1.0"
-
-    class Options(PluginOptions):
-        tasks: list[str] = Field(min_length=1, description="lm-eval task/group/tag names or YAML file paths")
-        include_path: list[str] = Field(default_factory=list, description="folders of extra YAML tasks")
-        include_defaults: bool = True  # index lm-eval's built-in tasks too (slow to index: ~10 s once)
-        num_fewshot: int | None = Field(default=None, ge=0)
-        limit: float | None = Field(default=None, gt=0, description="items per task; < 1 = fraction")
-        batch_size: int = Field(default=8, ge=1)
-        bootstrap_iters: int = Field(default=1000, ge=0, description="bootstrap draws for stderrs; 0 = none")
-        max_length: int | None = Field(default=None, ge=1, description="context length; default from the model config")
-        gen_kwargs: dict[str, Any] | None = None  # overrides generation settings of generate_until tasks
-        seed: int | None = None  # lm-eval's python/numpy/torch/few-shot seeds; None = the sweep seed
-
-        @field_validator("tasks", mode="before")
-        @classmethod
-        def _one_or_many(cls, value: object) -> object:
-            return [value] if isinstance(value, str) else value
-
-        @field_validator("include_path", mode="before")
-        @classmethod
-        def _paths(cls, value: object) -> object:
-            return [value] if isinstance(value, str) else value
 
     def evaluate(self, model: LoadedModel, *, seed: int, workdir: Path) -> list[Score]:
         opts = self.options

@@ -194,3 +194,38 @@ def register_brain_datasets(register):
 def register_metrics(register):
     register(Distance)
 '''
+
+MISSPELT_HOOK = '''
+from harness import BrainDataset, hookimpl
+
+
+@hookimpl
+def register_brain_dataset(register):
+    register(BrainDataset)
+'''
+
+MISSING_METHOD = '''
+from harness import BrainDataset, Story, hookimpl
+
+
+class HalfDone(BrainDataset):
+    """Has stories and subjects but no load_subject or split."""
+
+    name = "halfdone"
+
+    def stories(self):
+        return {}
+
+    def subjects(self):
+        return []
+
+
+@hookimpl
+def register_brain_datasets(register):
+    register(HalfDone)
+'''
+
+REGISTERS_NOTHING = '''
+def register_tasks(register):  # no @hookimpl: pluggy never sees it
+    pass
+'''

@@ -37,27 +37,30 @@ from harness_plugins.models.tinylm.train import (
 __all__ = ["Corpus", "TinyLMFamily", "TinyLMSettings", "load_corpus"]
 
 
-class TinyLMFamily(HubFamily):
+class TinyLMOptions(LoaderOptions):
+    """Options of ``TinyLMFamily``."""
+
+    size: Literal["default", "tiny"] = "default"
+    seed: int = 0
+    corpus: list[str] | None = None  # text files (.txt paragraphs, .cor lines, wiki .xml/.bz2)
+    steps: int | None = Field(None, ge=1)
+    n_layer: int | None = Field(None, ge=1)
+    n_embd: int | None = Field(None, ge=8)
+    context: int | None = Field(None, ge=8)
+    batch_size: int | None = Field(None, ge=1)
+    vocab_size: int | None = Field(None, ge=300)
+    max_train_docs: int | None = Field(None, ge=1)
+    qa_fraction: float | None = Field(None, ge=0.0, lt=1.0)  # share of quiz sequences (default 0.1; 0: prose only)
+    cache: str | None = None  # where runs are kept (default: $HARNESS_CACHE or ~/.cache/harness)
+    progress: bool = True  # show a progress bar while training
+    threads: int | None = Field(1, ge=1)  # torch threads while training (None: torch's default)
+
+
+class TinyLMFamily(HubFamily[TinyLMOptions]):
     """A GPT-2-style model organism trained here, on CPU, in a couple of minutes."""
 
     name = "tinylm"
     version = "1.0"
-
-    class Options(LoaderOptions):
-        size: Literal["default", "tiny"] = "default"
-        seed: int = 0
-        corpus: list[str] | None = None  # text files (.txt paragraphs, .cor lines, wiki .xml/.bz2)
-        steps: int | None = Field(None, ge=1)
-        n_layer: int | None = Field(None, ge=1)
-        n_embd: int | None = Field(None, ge=8)
-        context: int | None = Field(None, ge=8)
-        batch_size: int | None = Field(None, ge=1)
-        vocab_size: int | None = Field(None, ge=300)
-        max_train_docs: int | None = Field(None, ge=1)
-        qa_fraction: float | None = Field(None, ge=0.0, lt=1.0)  # share of quiz sequences (default 0.1; 0: prose only)
-        cache: str | None = None  # where runs are kept (default: $HARNESS_CACHE or ~/.cache/harness)
-        progress: bool = True  # show a progress bar while training
-        threads: int | None = Field(1, ge=1)  # torch threads while training (None: torch's default)
 
     def settings(self) -> TinyLMSettings:
         """The resolved training settings: the size preset plus any explicit overrides."""

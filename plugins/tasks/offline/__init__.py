@@ -29,24 +29,27 @@ from harness_plugins.tasks.offline.suite import SUBTASKS, SUITE_VERSION, ensure_
 Subtask = Literal["cloze", "minimal_pairs", "instruction", "perplexity"]
 
 
-class OfflineSuite(Task):
+class OfflineSuiteOptions(PluginOptions):
+    """Options of ``OfflineSuite``."""
+
+    subtasks: list[Subtask] = Field(default_factory=lambda: list(SUBTASKS))
+    item_seed: int = 0  # fixes the items; independent of the sweep seed
+    cloze_items: int = Field(default=40, ge=1)
+    minimal_pairs_items: int = Field(default=48, ge=1)
+    instruction_items: int = Field(default=24, ge=1)
+    perplexity_items: int = Field(default=16, ge=1)
+    num_fewshot: int = Field(default=1, ge=0, le=8)  # demonstrations per instruction prompt; 1 fits 128 tokens
+    batch_size: int = Field(default=32, ge=1)
+    corpus: list[str] | None = None  # corpus files; default the tinylm corpus (must match the model's)
+    corpus_seed: int = 0  # the tinylm corpus split seed (must match the model's)
+    cache_dir: str | None = None  # default $HARNESS_CACHE/tasks/offline
+
+
+class OfflineSuite(Task[OfflineSuiteOptions]):
     """Cloze, minimal pairs, instruction following (format apart from correctness) and bits per byte."""
 
     name = "offline"
     version = f"1.0+items{SUITE_VERSION}"
-
-    class Options(PluginOptions):
-        subtasks: list[Subtask] = Field(default_factory=lambda: list(SUBTASKS))
-        item_seed: int = 0  # fixes the items; independent of the sweep seed
-        cloze_items: int = Field(default=40, ge=1)
-        minimal_pairs_items: int = Field(default=48, ge=1)
-        instruction_items: int = Field(default=24, ge=1)
-        perplexity_items: int = Field(default=16, ge=1)
-        num_fewshot: int = Field(default=1, ge=0, le=8)  # demonstrations per instruction prompt; 1 fits 128 tokens
-        batch_size: int = Field(default=32, ge=1)
-        corpus: list[str] | None = None  # corpus files; default the tinylm corpus (must match the model's)
-        corpus_seed: int = 0  # the tinylm corpus split seed (must match the model's)
-        cache_dir: str | None = None  # default $HARNESS_CACHE/tasks/offline
 
     def suite_dir(self) -> Path:
         """The folder with the suite's YAML and JSONL files (generated on first use)."""
