@@ -6,12 +6,16 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from harness.errors import DataError, HarnessError
+
+if TYPE_CHECKING:
+    from harness.config import SweepConfig
 
 DEMO_CONFIG = Path(__file__).with_name("demo.yaml")
 
@@ -32,7 +36,7 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load(config_path: str | None, run: str | None = None):  # noqa: ANN202
+def _load(config_path: str | None, run: str | None = None) -> tuple[SweepConfig, str]:
     from harness.config import load_config
 
     path = Path(config_path) if config_path else DEMO_CONFIG

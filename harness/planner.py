@@ -140,6 +140,7 @@ def _plan_targets(config: SweepConfig, registry: Registry, source: str) -> list[
     for kind in TARGET_KINDS:
         spec = KINDS[kind]
         for index, entry in enumerate(config.entries(kind)):
+            assert not isinstance(entry, ModelEntry)
             plugin = build_plugin(registry, kind, getattr(entry, spec.name_key), entry.options, f"{spec.section}[{index}]", source)
             built.append((kind, entry, plugin))
     data_hashes = {entry_label(e): p.data_hash() for _, e, p in built if isinstance(p, BrainDataset)}

@@ -23,10 +23,11 @@ def _items(value: Any) -> list[Any]:
     return list(value) if isinstance(value, list | tuple) else [value]
 
 
-def _keyword(item: str, forms: str) -> tuple[str, int | None]:
+def _keyword(item: str, forms: str) -> tuple[str, int]:
+    """(form, number) of one selector word; the number of ``all`` and ``last`` is 0 and unused."""
     text = item.strip().lower()
     if text in ("all", "last"):
-        return text, None
+        return text, 0
     head, sep, tail = text.partition(":")
     if sep and head in ("log", "every"):
         try:
@@ -41,13 +42,13 @@ def _keyword(item: str, forms: str) -> tuple[str, int | None]:
     raise ValueError(f"bad selector {item!r}; allowed: {forms}")
 
 
-def parse_checkpoint_selector(value: Any) -> list[tuple[str, int | None]]:
+def parse_checkpoint_selector(value: Any) -> list[tuple[str, int]]:
     """Check the syntax of a checkpoint selector; return its parts."""
     parts = []
     for item in _items(value):
         if isinstance(item, bool) or not isinstance(item, int | str):
             raise ValueError(f"bad selector {item!r}; allowed: {CHECKPOINT_FORMS}")
-        part = ("step", item) if isinstance(item, int) else _keyword(item, CHECKPOINT_FORMS)
+        part: tuple[str, int] = ("step", item) if isinstance(item, int) else _keyword(item, CHECKPOINT_FORMS)
         if part[0] == "step" and part[1] < 0:
             raise ValueError(f"bad selector {item!r}: steps are not negative")
         parts.append(part)
@@ -56,9 +57,9 @@ def parse_checkpoint_selector(value: Any) -> list[tuple[str, int | None]]:
     return parts
 
 
-def parse_layer_selector(value: Any) -> list[tuple[str, float | int | None]]:
+def parse_layer_selector(value: Any) -> list[tuple[str, float]]:
     """Check the syntax of a layer selector; return its parts."""
-    parts: list[tuple[str, float | int | None]] = []
+    parts: list[tuple[str, float]] = []
     for item in _items(value):
         if isinstance(item, bool):
             raise ValueError(f"bad layer selector {item!r}; allowed: {LAYER_FORMS}")
@@ -132,7 +133,7 @@ def select_layers(num_layers: int, value: Any, where: str) -> list[int]:
         elif kind == "last":
             chosen.add(num_layers - 1)
         elif kind == "every":
-            chosen.update(range(0, num_layers, int(number)) )
+            chosen.update(range(0, num_layers, int(number)))
             chosen.add(num_layers - 1)
         elif kind == "depth":
             chosen.add(round(float(number) * (num_layers - 1)))

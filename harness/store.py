@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -111,7 +112,8 @@ class RunStore:
         if not arrays:
             return []
         buffer = io.BytesIO()
-        np.savez_compressed(buffer, **{key: np.asarray(value) for key, value in arrays.items()})
+        named: dict[str, Any] = {key: np.asarray(value) for key, value in arrays.items()}
+        np.savez_compressed(buffer, **named)
         data = buffer.getvalue()
         digest = hashlib.sha256(data).hexdigest()
         # the content hash in the name: a recomputed cell never overwrites the file a committed row names
