@@ -15,15 +15,18 @@ import numpy as np
 from harness import BrainDataset, DataError, PluginOptions, Story, SubjectData, hookimpl
 
 
-class TsvBrain(BrainDataset):
+class TsvBrainOptions(PluginOptions):
+    """The config entry's ``options:``."""
+
+    root: Path  # the dataset directory
+    subjects: list[str] | None = None  # default: every sub-directory but stories/
+
+
+class TsvBrain(BrainDataset[TsvBrainOptions]):
     """fMRI responses to stories, from TSV word timings and one .npy array per subject and story."""
 
     name = "tsvbrain"
     version = "0.1.0"
-
-    class Options(PluginOptions):
-        root: Path  # the dataset directory
-        subjects: list[str] | None = None  # default: every sub-directory but stories/
 
     def _split(self) -> dict:
         path = self.options.root / "split.json"
