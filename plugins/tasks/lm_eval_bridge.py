@@ -18,8 +18,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from harness.errors import ConfigError, DataError, did_you_mean
-from harness.interfaces import LoadedModel, Score
+from harness import ConfigError, DataError, LoadedModel, Score, did_you_mean
 
 _SKIP_KEYS = {"alias", "name", "sample_len", "samples", " "}
 _HUB_ID = re.compile(r"'([\w.-]+(?:/[\w.-]+)?)' (?:on|from|doesn't)")

@@ -12,8 +12,7 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
-from harness import LoadedModel, PluginOptions, Score, Task, hookimpl
-from harness.errors import ConfigError
+from harness import ConfigError, LoadedModel, PluginOptions, Score, Task, hookimpl
 from harness_plugins.tasks import lm_eval_bridge
 
 
