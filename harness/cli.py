@@ -47,6 +47,7 @@ def _load(config_path: str | None, run: str | None = None) -> tuple[SweepConfig,
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    from harness.interfaces import Kind
     from harness.planner import make_plan
     from harness.registry import get_registry
     from harness.store import STORE_NAME, RunStore
@@ -65,7 +66,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         shown = ", ".join(map(str, steps)) if len(steps) <= 8 else f"{len(steps)}: {steps[0]} .. {steps[-1]}"
         for target in plan.targets:
             cells = [c for c in plan.cells if c.model == model.label and c.target == target.label]
-            layers = "-" if target.kind == "task" else ", ".join(map(str, model.layers))
+            layers = "-" if target.kind == Kind.TASK else ", ".join(map(str, model.layers))
             finished = sum(1 for c in cells if c not in pending)
             table.add_row(model.label, shown, target.label, target.kind, layers, str(len(cells)), str(finished))
     console.print(table)
