@@ -6,7 +6,7 @@ export HF_HUB_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup demo test test-all bench
+.PHONY: setup demo lint test test-all bench
 
 $(BIN)/harness: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,10 @@ setup: $(BIN)/harness
 
 demo: setup  ## the built-in offline demo sweep: tinylm x simulated fMRI x offline tasks x metrics
 	$(BIN)/harness sweep
+
+lint: setup  ## ruff (lint, import order) and mypy over the tree, as CI runs them
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 test: setup  ## the test suite (slow tests excluded)
 	$(BIN)/python -m pytest -q -n 2 -m "not slow"

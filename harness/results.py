@@ -8,11 +8,11 @@ from harness.errors import DataError
 
 RESULT_COLUMNS = [
     "model", "family", "step", "tokens", "revision", "commit", "kind", "target", "plugin", "layer",
-    "scope", "metric", "value", "stderr", "seed", "config_hash", "data_hash", "plugin_version",
+    "scope", "metric", "value", "stderr", "seed", "config_hash", "data_hash", "plugin_version", "stale",
 ]
 TEXT_COLUMNS = [
     "model", "family", "revision", "commit", "kind", "target", "plugin", "scope", "metric",
-    "config_hash", "data_hash", "plugin_version",
+    "config_hash", "data_hash", "plugin_version", "stale",
 ]
 NEVER_MISSING = ["model", "family", "kind", "target", "plugin", "scope", "metric"]  # '' = none (a single scope)
 REQUIRED_COLUMNS = ["model", "step", "tokens", "kind", "target", "layer", "scope", "metric", "value"]

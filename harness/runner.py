@@ -7,6 +7,7 @@ is committed at once, so a killed sweep resumes where it stopped.
 from __future__ import annotations
 
 import time
+import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -30,14 +31,17 @@ from harness.analysis import AnalysisResult, analyze_run
 from harness.config import SweepConfig
 from harness.devices import resolve_device
 from harness.errors import one_line
-from harness.files import atomic_write_bytes, exclusive_lock, remove_stale_temporaries
+from harness.files import atomic_write_bytes, atomic_write_text, exclusive_lock, file_stem, remove_stale_temporaries
 from harness.interfaces import Checkpoint
 from harness.measure import CellMeasurer
 from harness.planner import Cell, ModelPlan, Plan, make_plan
 from harness.provenance import Provenance
 from harness.registry import Registry, get_registry
-from harness.store import RunStore
+from harness.store import RunStore, check_run_directory
 from harness.tables import export_tables
+
+
+CELL_LOGS = "logs/cells"
 
 
 @dataclass
@@ -137,10 +141,20 @@ class Sweep:
     def _fail(self, cell: Cell, model: ModelPlan, error: BaseException, elapsed: float, commit: str | None,
               summary: SweepSummary) -> None:
         message = one_line(error)
-        self.store.commit_cell(self.provenance.record(cell, model, commit, {}), None, elapsed=elapsed, error=message)
+        log = write_cell_log(self.store.run_dir, cell, error)
+        recorded = self.store.commit_cell(self.provenance.record(cell, model, commit, {}), None, elapsed=elapsed, error=message)
+        kept = "; its earlier result is kept, marked stale" if recorded == "stale" else ""
         summary.failed += 1
         summary.errors.append(f"{cell.cell_id}: {message}")
-        self.console.print(f"[yellow]cell failed[/] {cell.cell_id}: {message}", highlight=False)
+        self.console.print(f"[yellow]cell failed[/] {cell.cell_id}: {message}{kept} (traceback: {log})", highlight=False)
+
+
+def write_cell_log(run_dir: Path, cell: Cell, error: BaseException) -> Path:
+    """The full traceback of a failed cell in RUN/logs/cells/<cell>.log; returns its path."""
+    path = run_dir / CELL_LOGS / f"{file_stem(cell.cell_id)}.log"
+    text = f"cell {cell.cell_id} failed at {time.strftime('%Y-%m-%d %H:%M:%S')}\n\n" + "".join(traceback.format_exception(error))
+    atomic_write_text(path, text)
+    return path
 
 
 def write_config_copy(config: SweepConfig, run_dir: Path) -> None:
@@ -164,15 +178,16 @@ def run_sweep(
     plan = make_plan(config, registry or get_registry(), source)
     resolve_device(config.device)  # a device that is not there fails before anything is written
     run_dir = Path(config.run or "runs/sweep")
+    check_run_directory(run_dir, existing=False)
     with exclusive_lock(run_dir / ".lock", "this run directory"), RunStore(run_dir, create=True) as store:
         remove_stale_temporaries(run_dir)  # left by a killed sweep; never read as results
         write_config_copy(config, run_dir)
         pending = plan.pending(store.done_cells(), force)
         summary = Sweep(plan, store, console).run(pending, show_progress)
-    if config.analyze if analyze is None else analyze:
-        result = analyze_or_warn(run_dir, console)
-        if result is not None:
-            summary.report, summary.findings = result.report, result.summary_lines()
+        if config.analyze if analyze is None else analyze:  # under the lock: no second sweep writes meanwhile
+            result = analyze_or_warn(run_dir, console)
+            if result is not None:
+                summary.report, summary.findings = result.report, result.summary_lines()
     return summary
 
 

@@ -1,7 +1,9 @@
 """The run store: an SQLite database in the run directory, one transaction per finished cell.
 
 A cell's scores, its per-voxel array files and its provenance land together or not at all, so a
-killed sweep never leaves a half-written cell; re-running skips the cells already done.
+killed sweep never leaves a half-written cell; re-running skips the cells already done. A
+finished result is replaced only by a successful recompute: when a recompute fails, the old
+result stays, marked ``stale`` with the error, until a later recompute succeeds.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from harness.interfaces import CellOutput
 from harness.results import typed_results
 
 STORE_NAME = "store.sqlite"
+SQLITE_HEADER = b"SQLite format 3\x00"
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS cells (
     cell_id TEXT PRIMARY KEY,
@@ -35,7 +38,8 @@ CREATE TABLE IF NOT EXISTS cells (
     kind TEXT NOT NULL, target TEXT NOT NULL, plugin TEXT NOT NULL, layer INTEGER,
     status TEXT NOT NULL CHECK (status IN ('done', 'failed')),
     error TEXT, elapsed REAL, finished_at REAL,
-    seed INTEGER, config_hash TEXT, data_hash TEXT, plugin_version TEXT, provenance TEXT
+    seed INTEGER, config_hash TEXT, data_hash TEXT, plugin_version TEXT, provenance TEXT,
+    stale TEXT  -- a done cell whose recompute failed: that error; NULL while the result is current
 );
 CREATE TABLE IF NOT EXISTS scores (
     cell_id TEXT NOT NULL REFERENCES cells(cell_id) ON DELETE CASCADE,
@@ -72,20 +76,39 @@ class CellRecord:
     provenance: dict
 
 
+def check_run_directory(run_dir: Path, *, existing: bool) -> None:
+    """A ``DataError`` unless ``run_dir`` can hold a run (``existing``: and already holds one)."""
+    store = run_dir / STORE_NAME
+    if run_dir.exists() and not run_dir.is_dir():
+        raise DataError(f"{run_dir}: is a file, not a run directory")
+    if not store.is_file():
+        if existing:
+            raise DataError(f"{run_dir}: not a run directory (no {STORE_NAME})")
+        return
+    with open(store, "rb") as handle:
+        if handle.read(len(SQLITE_HEADER)) != SQLITE_HEADER:
+            raise DataError(f"{store}: not a harness run store (not an SQLite database); move it aside or use another run directory")
+
+
 class RunStore:
     """The database of one run directory."""
 
     def __init__(self, run_dir: str | Path, *, create: bool = False) -> None:
         self.run_dir = Path(run_dir)
         self.path = self.run_dir / STORE_NAME
-        if not self.path.is_file() and not create:
-            raise DataError(f"{self.run_dir}: not a run directory (no {STORE_NAME})")
+        check_run_directory(self.run_dir, existing=not create)
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute("PRAGMA foreign_keys=ON")
-        self._db.executescript(SCHEMA)
+        try:
+            self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._db.executescript(SCHEMA)
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(cells)")}
+            if "stale" not in columns:  # a store written before stale results were kept
+                self._db.execute("ALTER TABLE cells ADD COLUMN stale TEXT")
+        except sqlite3.DatabaseError as error:
+            raise DataError(f"{self.path}: not a readable harness run store ({error})") from None
 
     def close(self) -> None:
         self._db.close()
@@ -121,21 +144,27 @@ class RunStore:
         atomic_write_bytes(self.run_dir / "arrays" / name, data)
         return [(key, f"arrays/{name}", digest) for key in arrays]
 
-    def commit_cell(self, record: CellRecord, output: CellOutput | None, *, elapsed: float, error: str | None = None) -> None:
-        """Record a finished cell (``output``) or a failed one (``error``) in one transaction."""
+    def commit_cell(self, record: CellRecord, output: CellOutput | None, *, elapsed: float, error: str | None = None) -> str:
+        """Record a finished cell (``output``) or a failed one (``error``) in one transaction.
+
+        A failure never replaces a finished result: the result stays and is marked stale.
+        Returns what was recorded: "done", "failed" or "stale".
+        """
         status = "failed" if error is not None else "done"
+        if error is not None and self._mark_stale(record.cell_id, error):
+            return "stale"
         artifacts = self._write_arrays(record.cell_id, output.arrays) if output is not None else []
         replaced = {row[0] for row in self._db.execute("SELECT path FROM artifacts WHERE cell_id = ?", (record.cell_id,))}
         with self._transaction() as db:
             db.execute("DELETE FROM cells WHERE cell_id = ?", (record.cell_id,))
             db.execute(
-                "INSERT INTO cells VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "INSERT INTO cells VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     record.cell_id, record.settings_hash, record.model, record.family, record.step,
                     record.tokens, record.revision, record.commit, record.kind, record.target,
                     record.plugin, record.layer, status, error, elapsed, time.time(), record.seed,
                     record.config_hash, record.data_hash, record.plugin_version,
-                    json.dumps(record.provenance, sort_keys=True, default=str),
+                    json.dumps(record.provenance, sort_keys=True, default=str), None,
                 ),
             )
             if output is not None:
@@ -147,23 +176,34 @@ class RunStore:
             db.executemany("INSERT INTO artifacts VALUES (?,?,?,?)", [(record.cell_id, *a) for a in artifacts])
         for path in replaced - {a[1] for a in artifacts}:  # superseded arrays, only once the new row is in
             (self.run_dir / path).unlink(missing_ok=True)
+        return status
+
+    def _mark_stale(self, cell_id: str, error: str) -> bool:
+        """Mark a finished cell's result stale with ``error``; False when the cell has no finished result."""
+        with self._transaction() as db:
+            marked = db.execute("UPDATE cells SET stale = ? WHERE cell_id = ? AND status = 'done'", (error, cell_id)).rowcount
+        return bool(marked)
 
     # ------------------------------------------------------------------ reading
 
     def done_cells(self) -> dict[str, str]:
-        """cell_id -> settings hash of every cell finished without error."""
-        return dict(self._db.execute("SELECT cell_id, settings_hash FROM cells WHERE status = 'done'"))
+        """cell_id -> settings hash of every cell whose result is current (not stale, not failed)."""
+        return dict(self._db.execute("SELECT cell_id, settings_hash FROM cells WHERE status = 'done' AND stale IS NULL"))
 
     def cells_frame(self) -> pd.DataFrame:
         """One row per recorded cell, failed ones included, with status, error and elapsed time."""
         return pd.read_sql_query("SELECT * FROM cells ORDER BY model, step, kind, target, layer", self._db)
 
     def results_frame(self) -> pd.DataFrame:
-        """All scores of finished cells in the long table format, in a stable order."""
+        """All scores of finished cells in the long table format, in a stable order.
+
+        ``stale`` is empty for current results and holds the error of a failed recompute for a
+        result kept from an earlier computation.
+        """
         frame = pd.read_sql_query(
             """SELECT c.model, c.family, c.step, c.tokens, c.revision, c.commit_hash AS "commit", c.kind,
                       c.target, c.plugin, c.layer, s.scope, s.metric, s.value, s.stderr, c.seed,
-                      c.config_hash, c.data_hash, c.plugin_version
+                      c.config_hash, c.data_hash, c.plugin_version, c.stale
                FROM scores s JOIN cells c USING (cell_id) WHERE c.status = 'done'
                ORDER BY c.model, c.step, c.kind, c.target, c.layer, s.scope, s.metric""",
             self._db,

@@ -158,3 +158,50 @@ def test_labels_with_dots_keep_their_own_tables(site, tmp_path):
     run_sweep(load_config(path), show_progress=False)
     names = sorted(p.name for p in (tmp_path / "run" / "tables").iterdir())
     assert names == ["toy-1.4b__toytask.csv", "toy-1.4b__toytask.parquet"]
+
+
+def test_a_failed_recompute_keeps_the_finished_result_marked_stale(site, tmp_path, capsys):
+    from harness.cli import main
+
+    run = tmp_path / "run"
+    assert main(["sweep", "--quiet", str(_config(tmp_path, "run"))]) == 0
+    before = read_table(run / "tables" / "toy__toytask.csv")
+    assert before["stale"].isna().all()
+    # new options recompute every cell; step 2's recompute fails
+    assert main(["sweep", "--quiet", str(_config(tmp_path, "run", fail_at="2"))]) == 1
+    err = capsys.readouterr().err
+    assert "toy|2|task|toytask|-" in err and "earlier result is kept, marked stale" in err
+    with RunStore(run) as store:
+        results = store.results_frame()
+        cells = store.cells_frame()
+    kept = results[results.step == 2]
+    assert len(kept) == 2 and kept["stale"].str.contains("toytask cannot score step 2").all()
+    assert kept["value"].tolist() == before[before.step == 2]["value"].tolist()  # the old numbers, untouched
+    assert results[results.step != 2]["stale"].isna().all()
+    assert cells.set_index("cell_id").loc["toy|2|task|toytask|-", "status"] == "done"
+    table = read_table(run / "tables" / "toy__toytask.csv")  # tables regenerated from the store agree
+    assert table[table.step == 2]["stale"].notna().all() and len(table) == len(before)
+    log = run / "logs" / "cells" / "toy_2_task_toytask_-.log"
+    assert "Traceback" in log.read_text() and "RuntimeError: toytask cannot score step 2" in log.read_text()
+    # the next successful recompute clears the mark
+    assert main(["sweep", "--quiet", str(_config(tmp_path, "run", fail_at="7"))]) == 0
+    assert RunStore(run).results_frame()["stale"].isna().all()
+
+
+@pytest.mark.parametrize("make", ["file_as_run", "garbage_store", "empty_store"])
+def test_a_run_path_that_is_no_run_is_one_line(site, tmp_path, capsys, make):
+    from harness.cli import main
+
+    run = tmp_path / "run"
+    if make == "file_as_run":
+        run.write_text("not a directory")
+    else:
+        run.mkdir()
+        (run / "store.sqlite").write_bytes(b"" if make == "empty_store" else b"this is no database" * 10)
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    for argv in (["sweep", "--quiet", str(_config(tmp_path, "run"))], ["show", str(run)], ["analyze", str(run)], ["leaderboard", str(run)]):
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and str(run) in err[0], (argv, err)
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file() and p.suffix != ".yaml"} == {
+        p: b for p, b in before.items() if p.suffix != ".yaml"}
