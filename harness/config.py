@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -42,23 +43,49 @@ class AlphaGrid(_Strict):
     max: float = Field(1e4, gt=0)
     num: int = Field(10, ge=1)
 
+    @model_validator(mode="after")
+    def _ordered(self) -> AlphaGrid:
+        if self.min > self.max:
+            raise ValueError(f"min ({self.min:g}) is larger than max ({self.max:g})")
+        return self
+
     def values(self) -> list[float]:
         import numpy as np
 
         return [float(a) for a in np.logspace(np.log10(self.min), np.log10(self.max), self.num)]
 
 
+def minimum_permutations(q: float) -> int:
+    """The fewest permutations whose smallest p-value, 1 / (permutations + 1), can reach ``q``."""
+    return max(math.ceil(1 / q - 1 - 1e-9), 1)
+
+
 class EncodingSettings(_Strict):
     """The voxelwise encoding model: delays, penalties, cross-validation, summaries."""
 
-    delays: list[int] = Field(default_factory=lambda: [1, 2, 3, 4])  # FIR delays in TRs
-    alphas: AlphaGrid | list[Annotated[float, Field(gt=0)]] = Field(default_factory=AlphaGrid)
+    delays: list[Annotated[int, Field(ge=0)]] = Field(default_factory=lambda: [1, 2, 3, 4], min_length=1)  # FIR delays in TRs
+    alphas: AlphaGrid | Annotated[list[Annotated[float, Field(gt=0)]], Field(min_length=1)] = Field(default_factory=AlphaGrid)
     folds: int = Field(5, ge=2)  # CV folds, grouped by story
     lanczos_window: int = Field(3, ge=1)
     top_fraction: float = Field(0.1, gt=0, le=1)  # best voxels, chosen on training data
     permutations: int = Field(0, ge=0)  # block permutations for significance (0 = off)
     fdr_q: float = Field(0.05, gt=0, lt=1)
     voxel_batch: int | None = Field(None, ge=1)  # voxels per batch (None = automatic)
+
+    @field_validator("alphas", mode="before")
+    @classmethod
+    def _some_alphas(cls, value: Any) -> Any:
+        if isinstance(value, list) and not value:
+            raise ValueError("no penalties given; list at least one, or a grid {min, max, num}")
+        return value
+
+    @model_validator(mode="after")
+    def _permutations_can_reach_fdr(self) -> EncodingSettings:
+        least = minimum_permutations(self.fdr_q)
+        if 0 < self.permutations < least:
+            raise ValueError(f"permutations: {self.permutations} can never give a p-value at or below fdr_q "
+                             f"{self.fdr_q:g}; use 0 (off) or at least {least}")
+        return self
 
     def alpha_values(self) -> list[float]:
         return self.alphas.values() if isinstance(self.alphas, AlphaGrid) else list(self.alphas)
@@ -83,12 +110,19 @@ class ModelEntry(_Entry):
     kind = Kind.MODEL
     family: str
     checkpoints: str | int | list[str | int] = "all"
-    layers: str | int | float | list[int | float] = "all"
+    layers: str | int | float | list[int | float | str] = "all"
 
     @field_validator("checkpoints")
     @classmethod
     def _checkpoints(cls, value: Any) -> Any:
         parse_checkpoint_selector(value)
+        return value
+
+    @field_validator("checkpoints", "layers", mode="before")
+    @classmethod
+    def _not_a_boolean(cls, value: Any) -> Any:
+        if isinstance(value, bool) or (isinstance(value, list) and any(isinstance(v, bool) for v in value)):
+            raise ValueError(f"{value!r} is not a selector; write all, last, a number or a list")
         return value
 
     @field_validator("layers")
@@ -187,12 +221,16 @@ def entry_label(entry: AnyEntry) -> str:
     return entry.label or entry.plugin_name
 
 
+TYPE_TAGS = {"str", "int", "float", "bool", "AlphaGrid", "list", "dict"}  # pydantic's names of union members
+
+
 def _location(loc: tuple[Any, ...]) -> str:
+    """A config key path from a pydantic error location, without the type tags of union members."""
     out = ""
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif not str(part).startswith(("function-", "union[", "list[", "str", "int", "float", "AlphaGrid")):
+        elif str(part) not in TYPE_TAGS and "[" not in str(part) and not str(part).startswith("function-"):
             out += f".{part}" if out else str(part)
     return out
 

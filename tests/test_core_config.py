@@ -55,6 +55,16 @@ def toy(tmp_path, monkeypatch):
     return tmp_path
 
 
+BRAIN = "brain:\n  - dataset: toybrain\n    encoding: {encoding}\n"
+
+
+def test_layer_lists_may_mix_indices_and_keywords(toy):
+    from harness.config import parse_config
+
+    config = parse_config({"models": [{"family": "toyfamily", "layers": [0, "last", "every:2"]}], "tasks": [{"task": "toytask"}]})
+    assert config.models[0].layers == [0, "last", "every:2"]
+
+
 def _one_error_line(capsys) -> str:
     captured = capsys.readouterr()
     lines = captured.err.strip().splitlines()
@@ -79,6 +89,15 @@ def _one_error_line(capsys) -> str:
         ("run: r\nmodels:\n  - family: toyfamily\n", "nothing to measure"),
         ("run: r\ntasks:\n  - task: toytask\n", "models: required key is missing"),
         (GOOD.format(run="r", checkpoints="all") + "features: {stride: 9000}\n", "features: stride (9000) must not exceed context_tokens"),
+        (GOOD.format(run="r", checkpoints="all") + "features: {strides: 3}\n", "features.strides: unknown key"),
+        (GOOD.format(run="r", checkpoints="all") + "features: {integers: 3}\n", "features.integers: unknown key"),
+        (GOOD.format(run="r", checkpoints="all").replace("    checkpoints: all", "    checkpoints: all\n    layers: true"), "models[0].layers: True is not a selector"),
+        (GOOD.format(run="r", checkpoints="all") + BRAIN.format(encoding="{alphas: []}"), "brain[0].encoding.alphas: no penalties given"),
+        (GOOD.format(run="r", checkpoints="all") + BRAIN.format(encoding="{alphas: {min: 1000, max: 1}}"), "brain[0].encoding.alphas: min (1000) is larger than max (1)"),
+        (GOOD.format(run="r", checkpoints="all") + BRAIN.format(encoding="{delays: []}"), "brain[0].encoding.delays: List should have at least 1 item"),
+        (GOOD.format(run="r", checkpoints="all") + BRAIN.format(encoding="{delays: [-1, 2]}"), "brain[0].encoding.delays[0]: Input should be greater than or equal to 0"),
+        (GOOD.format(run="r", checkpoints="all") + BRAIN.format(encoding="{permutations: 10}"), "permutations: 10 can never give a p-value at or below fdr_q 0.05; use 0 (off) or at least 19"),
+        (GOOD.format(run="r", checkpoints="all") + BRAIN.format(encoding="{permutations: 50, fdr_q: 0.01}"), "at least 99"),
     ],
 )
 def test_bad_config_is_one_line_and_exit_2(toy, capsys, text, expected):
