@@ -14,7 +14,7 @@ import numpy as np
 from harness.config import EncodingSettings
 from harness.encoding.design import delay_matrices, story_design
 from harness.encoding.ridge import RidgeCV, story_folds
-from harness.encoding.stats import block_permutation_pvalues, fdr_bh, pearson_r, zscore_rows
+from harness.encoding.stats import block_permutation_pvalues, fdr_bh, pearson_r, zscore_columns
 from harness.devices import resolve_device
 from harness.errors import DataError
 from harness.interfaces import BrainDataset, CellOutput, Score, Story
@@ -124,8 +124,8 @@ class BrainScorer:
         kept = np.nonzero(~bad)[0]
         if kept.size == 0:
             raise DataError(f"{where}: every voxel is NaN or constant in some story")
-        y_train = np.concatenate([zscore_rows(blocks[s][:, kept]) for s in self.train])
-        y_test = np.concatenate([zscore_rows(blocks[s][:, kept]) for s in self.test])
+        y_train = np.concatenate([zscore_columns(blocks[s][:, kept]) for s in self.train])
+        y_test = np.concatenate([zscore_columns(blocks[s][:, kept]) for s in self.test])
         position = np.full(n_voxels, -1)
         position[kept] = np.arange(kept.size)
         rois = {}

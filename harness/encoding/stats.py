@@ -1,4 +1,4 @@
-"""Per-voxel statistics: Pearson r, noise ceiling, block permutations and FDR."""
+"""Per-voxel statistics: z-scores, Pearson r, noise ceiling, block permutations and FDR."""
 
 from __future__ import annotations
 
@@ -17,11 +17,24 @@ def pearson_r(y_true: np.ndarray | torch.Tensor, y_pred: np.ndarray | torch.Tens
     return np.where(denom > 0, r, 0.0)
 
 
-def zscore_rows(y: np.ndarray) -> np.ndarray:
-    """Each column of a (samples × voxels) array to zero mean, unit variance (0 if constant)."""
-    y = np.asarray(y, dtype=np.float32)
-    std = y.std(0)
-    return np.where(std > 0, (y - y.mean(0)) / np.where(std > 0, std, 1), 0).astype(np.float32)
+CONSTANT_TOLERANCE = 1e-8  # a column is constant when std <= CONSTANT_TOLERANCE * (1 + |mean|)
+
+
+def zscore_columns(matrix: np.ndarray) -> np.ndarray:
+    """Each column of a (samples × columns) array to zero mean and unit variance, as float32.
+
+    A column whose standard deviation is at most ``CONSTANT_TOLERANCE · (1 + |mean|)`` is constant
+    and becomes 0 (float noise is not stretched to unit variance). Mean and variance accumulate in
+    float64, so a column of equal float32 values has a standard deviation of exactly 0.
+    """
+    matrix = np.asarray(matrix, dtype=np.float32)
+    mean = matrix.mean(0, dtype=np.float64)
+    out = matrix - mean.astype(np.float32)
+    std = np.sqrt(np.square(out).mean(0, dtype=np.float64))
+    constant = std <= CONSTANT_TOLERANCE * (1 + np.abs(mean))
+    out /= np.where(constant, 1.0, std).astype(np.float32)
+    out[:, constant] = 0.0
+    return out
 
 
 def noise_ceiling(repeats: np.ndarray) -> np.ndarray:
