@@ -7,6 +7,7 @@ import json
 import pytest
 import torch
 
+from harness import torch_threads
 from harness.config import ExtractionSettings
 from harness.features import extract_activations
 from harness_plugins.models.tinylm import TinyLMFamily
@@ -70,13 +71,13 @@ def test_cached_by_settings(trained, monkeypatch):
 def test_deterministic_per_seed(trained, tmp_path):
     settings = trained.settings()
     corpus = load_corpus(seed=settings.seed, cache_dir=trained.cache_dir())
-    with train_module.torch_threads(1):  # as ensure_trained runs it
+    with torch_threads(1):  # as ensure_trained runs it
         train_module.train(settings, corpus, tmp_path, progress=False)
     run = trained.prepare()
     for name in ("model.safetensors", "tokenizer.json"):
         assert (tmp_path / "step16" / name).read_bytes() == (run / "step16" / name).read_bytes()
     reseeded = settings.model_copy(update={"seed": 1})
-    with train_module.torch_threads(1):
+    with torch_threads(1):
         train_module.train(reseeded, corpus, tmp_path / "other", progress=False)
     assert (tmp_path / "other" / "step16" / "model.safetensors").read_bytes() != (run / "step16" / "model.safetensors").read_bytes()
 

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from harness import torch_threads
 from harness.errors import DataError
 from harness_plugins.models.hf import quiet_progress
 from harness_plugins.models.tinylm.corpus import Corpus, load_corpus
@@ -181,20 +182,6 @@ def _lr(step: int, settings: TinyLMSettings) -> float:
         return settings.lr * (step + 1) / settings.warmup
     progress = (step - settings.warmup) / max(1, settings.steps - settings.warmup)
     return settings.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
-
-
-@contextlib.contextmanager
-def torch_threads(threads: int | None) -> Iterator[None]:
-    """Run with this many intra-op threads (None: leave torch's setting)."""
-    import torch
-
-    before = torch.get_num_threads()
-    if threads:
-        torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def train(settings: TinyLMSettings, corpus: Corpus, out_dir: Path, *, progress: bool = True) -> dict[str, Any]:
