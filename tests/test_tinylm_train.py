@@ -116,3 +116,13 @@ def test_progress_is_plain_lines_inside_another_live_display(monkeypatch):
             report(step, 3.0)
     lines = [line for line in screen.getvalue().splitlines() if line]
     assert lines[-1] == "tinylm training: step 20/20, loss 3.000" and len(lines) == 10
+
+
+def test_run_digest_and_fingerprint_are_stable():
+    """Pinned: a new run digest retrains every cached tinylm run, a new fingerprint recomputes its cells
+    (bump TRAIN_VERSION on purpose)."""
+    settings = train_module.TinyLMSettings(**train_module.PRESETS["tiny"])
+    assert settings.digest("corpusdigest") == "070c1c3f0e26f6e2"
+    assert train_module.TinyLMSettings().digest("corpusdigest") == "c40edd084de6c86b"
+    assert train_module.TinyLMSettings(corpus=("/a/b.txt", "/\u00e9/\u00fc.txt")).digest("x") == "1f146da6da27fb49"
+    assert TinyLMFamily(TinyLMFamily.Options(size="tiny")).fingerprint() == "528122f3566a6b58"

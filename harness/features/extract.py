@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
@@ -14,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from harness.config import ExtractionSettings
+from harness.digest import settings_digest
 from harness.errors import DataError
 from harness.features.align import WordAlignment, align_words, check_fast_tokenizer, special_prefix
 from harness.features.cache import FORMAT_VERSION, ActivationSet, building, from_float32, layer_file, lookup, storage_dtype, write_index
@@ -81,7 +81,7 @@ def cache_key(loaded: LoadedModel, stim_hash: str, settings: ExtractionSettings)
         "settings": settings.model_dump(mode="json", exclude={"batch_size"}),
         "version": FEATURES_VERSION,
     }
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:24]
+    return settings_digest(payload, 24)
 
 
 def max_positions(model: Any) -> int | None:

@@ -32,9 +32,10 @@ from pathlib import Path
 import numpy as np
 from pydantic import Field
 
-from harness import BrainDataset, DataError, HarnessError, PluginOptions, Story, SubjectData, hookimpl
-from harness import noise_ceiling, zscore_columns
-from harness.paths import cache_root
+from harness import (
+    BrainDataset, DataError, HarnessError, PluginOptions, Story, SubjectData, cache_root, hookimpl, noise_ceiling,
+    zscore_columns,
+)
 from harness_plugins.brain.textgrid import read_textgrid
 
 OPENNEURO_ID = "ds003020"

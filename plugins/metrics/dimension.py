@@ -10,8 +10,7 @@ import numpy as np
 import torch
 from pydantic import Field
 
-from harness import Metric, MetricContext, Score, hookimpl, torch_threads
-from harness.errors import DataError
+from harness import DataError, Metric, MetricContext, Score, hookimpl, torch_threads
 from harness_plugins.metrics.common import SubsampleOptions, centered, sample_rows, to_tensor
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import json
 import math
 import os
@@ -31,8 +30,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from harness import torch_threads
-from harness.errors import DataError
+from harness import DataError, settings_digest, torch_threads
 from harness_plugins.models.hf import quiet_progress
 from harness_plugins.models.tinylm.corpus import Corpus, load_corpus
 from harness_plugins.models.tinylm.qa import qa_documents
@@ -64,7 +62,7 @@ class TinyLMSettings(BaseModel):
 
     def digest(self, corpus_digest: str) -> str:
         payload = {"settings": self.model_dump(mode="json"), "corpus": corpus_digest, "version": TRAIN_VERSION}
-        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+        return settings_digest(payload, 16)
 
     def tokens_per_step(self) -> int:
         return self.batch_size * self.context
