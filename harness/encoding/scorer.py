@@ -204,9 +204,9 @@ class BrainScorer:
                 arrays[f"alpha/{prepared.subject}"] = _full(result.alphas, prepared)
         common = set.intersection(*(set(v) for v in per_subject.values()))
         for metric in sorted(common, key=list(next(iter(per_subject.values()))).index):
-            values = [per_subject[s][metric] for s in self.subjects]
-            stderr = float(np.std(values, ddof=1) / math.sqrt(len(values))) if len(values) > 1 else None
-            scores.append(Score(metric, float(np.mean(values)), stderr=stderr, scope="mean"))
+            across = [per_subject[s][metric] for s in self.subjects]
+            stderr = float(np.std(across, ddof=1) / math.sqrt(len(across))) if len(across) > 1 else None
+            scores.append(Score(metric, float(np.mean(across)), stderr=stderr, scope="mean"))
         return CellOutput(scores, arrays)
 
     def _summaries(self, prepared: PreparedSubject, r: np.ndarray, cv: np.ndarray, predictions: np.ndarray) -> dict[str, float]:

@@ -62,21 +62,21 @@ def block_permutation_pvalues(
 
     Blocks of ``block`` consecutive scans keep the autocorrelation of the predictions.
     """
-    y_true = torch.as_tensor(np.asarray(y_true, dtype=np.float32))
-    y_pred = torch.as_tensor(np.asarray(y_pred, dtype=np.float32))
-    n = y_true.shape[0]
+    truth = torch.as_tensor(np.asarray(y_true, dtype=np.float32))
+    predicted = torch.as_tensor(np.asarray(y_pred, dtype=np.float32))
+    n = truth.shape[0]
     n_blocks = max(n // block, 2)
     block = n // n_blocks
     usable = n_blocks * block
-    a = y_true[:usable] - y_true[:usable].mean(0)
+    a = truth[:usable] - truth[:usable].mean(0)
     a = a / a.norm(dim=0).clamp_min(1e-12)
-    observed = torch.as_tensor(pearson_r(y_true, y_pred), dtype=torch.float32)
+    observed = torch.as_tensor(pearson_r(truth, predicted), dtype=torch.float32)
     generator = np.random.default_rng(seed)
     exceed = torch.zeros_like(observed)
     for _ in range(permutations):
         order = generator.permutation(n_blocks)
         index = (order[:, None] * block + np.arange(block)[None, :]).reshape(-1)
-        b = y_pred[:usable][torch.as_tensor(index)]
+        b = predicted[:usable][torch.as_tensor(index)]
         b = b - b.mean(0)
         r = (a * b).sum(0) / b.norm(dim=0).clamp_min(1e-12)
         exceed += (r >= observed).float()
