@@ -89,3 +89,9 @@ def test_registered_as_a_plugin():
     from harness.registry import load_registry
 
     assert load_registry().get("brain", "simulated") is Simulated
+
+
+def test_settings_hash_is_stable():
+    """Pinned: a new value rewrites every simulated dataset on disk (bump SIM_VERSION on purpose)."""
+    assert Simulated(Simulated.Options()).settings_hash() == "e90365661e9ddb89"
+    assert Simulated(Simulated.Options(seed=3, snr=0.5, **SMALL)).settings_hash() == "c03de492680eb231"

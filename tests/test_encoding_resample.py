@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from harness.encoding.design import delay_matrices, story_design, zscore_columns
+from harness.encoding.design import delay_matrices, story_design
+from harness.encoding.stats import zscore_columns
 from harness.encoding.resample import lanczos_kernel, lanczos_matrix, lanczos_resample
 
 TR = 2.0

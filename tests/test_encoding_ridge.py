@@ -8,6 +8,7 @@ import pytest
 from harness.encoding.ridge import RidgeCV, choose_form, ridge_cv, story_folds
 from harness.encoding.stats import pearson_r
 from harness.errors import DataError
+from harness.threads import torch_threads
 
 ALPHAS = np.logspace(-1, 4, 12)
 
@@ -15,14 +16,10 @@ ALPHAS = np.logspace(-1, 4, 12)
 @pytest.fixture(autouse=True)
 def _one_thread():
     """Small problems run faster (and steadier on a shared machine) on one thread."""
-    import torch
     from threadpoolctl import threadpool_limits
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with threadpool_limits(1):
+    with torch_threads(1), threadpool_limits(1):
         yield
-    torch.set_num_threads(threads)
 
 
 def _problem(n: int, p: int, v: int, seed: int = 0):

@@ -54,14 +54,14 @@ def test_shuffled_features_score_near_zero(simulated, scorer):
     assert abs(values["r_mean"]) < 0.05
 
 
-def test_score_is_fast_at_default_width(simulated, scorer):
-    import time
-
+def test_random_features_at_default_width_score_near_zero(simulated, scorer):
+    # timing lives in benchmarks/scorer.py; here only the result
     rng = np.random.default_rng(1)
     features = {k: rng.standard_normal((len(v.words), 128)).astype(np.float32) for k, v in simulated.stories().items()}
-    start = time.perf_counter()
-    scorer.score(features)
-    assert time.perf_counter() - start < 10  # generous: a shared 2-core machine; typically well under 1 s
+    output = scorer.score(features)
+    for subject in ("SIM01", "SIM02"):
+        assert np.isfinite(output.arrays[f"r/{subject}"]).all() and output.arrays[f"r/{subject}"].shape == (144,)
+    assert abs(_by_scope(output, "mean")["r_mean"]) < 0.1
 
 
 def test_feature_mistakes_are_one_line(simulated, scorer):

@@ -1,11 +1,32 @@
-"""Pearson r, noise ceiling, block permutations and FDR."""
+"""Z-scores, Pearson r, noise ceiling, block permutations and FDR."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from harness.encoding.stats import block_permutation_pvalues, fdr_bh, noise_ceiling, pearson_r
+from harness.encoding.stats import block_permutation_pvalues, fdr_bh, noise_ceiling, pearson_r, zscore_columns
+
+
+def test_zscore_columns_standardises_and_zeroes_constant_columns():
+    rng = np.random.default_rng(0)
+    n = 5000  # long enough that a float32 running mean drifts off a constant value
+    values = rng.uniform(-1000, 1000, 6)
+    matrix = np.tile(values, (n, 1)) + 1e-12 * rng.standard_normal((n, 6))  # constant up to float noise
+    matrix[:, 0] = rng.standard_normal(n) * 3 + 7
+    matrix[:, 1] = 1.0 + 1e-3 * rng.standard_normal(n)  # small but real variation is kept
+    z = zscore_columns(matrix)
+    assert z.dtype == np.float32 and z.shape == (n, 6)
+    np.testing.assert_allclose(z[:, :2].mean(0, dtype=np.float64), 0, atol=1e-4)
+    np.testing.assert_allclose(z[:, :2].std(0, dtype=np.float64), 1, atol=1e-4)
+    assert not z[:, 2:].any()  # 0, not ±1 noise
+
+
+def test_zscore_columns_keeps_float32_values():
+    rng = np.random.default_rng(1)
+    matrix = rng.standard_normal((300, 8)).astype(np.float32) * 5 + 2
+    expected = (matrix.astype(np.float64) - matrix.mean(0, dtype=np.float64)) / matrix.std(0, dtype=np.float64)
+    np.testing.assert_allclose(zscore_columns(matrix), expected, atol=1e-6)
 
 
 def test_pearson_matches_numpy():

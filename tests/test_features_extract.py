@@ -10,6 +10,7 @@ from transformers import GPT2Config, GPT2LMHeadModel
 from harness.config import ExtractionSettings
 from harness.errors import DataError
 from harness.features import ActivationSet, align_words, extract_activations
+from harness.features.extract import cache_key
 from harness.interfaces import Checkpoint, LoadedModel
 from tests.test_features_align import byte_bpe
 
@@ -169,3 +170,10 @@ def test_bos_prefix_goes_in_front_of_every_window(tmp_path):
     first_word_last_token = int(alignment.spans[0, 1])
     reference = direct(loaded, [tokenizer.bos_token_id] + alignment.token_ids[: first_word_last_token + 1].tolist())
     np.testing.assert_allclose(acts.layer(1)["s"][0], reference[1][-1], atol=1e-5)
+
+
+def test_cache_key_is_stable():
+    """Pinned: a new value orphans every cached activation set (bump FEATURES_VERSION on purpose)."""
+    loaded = LoadedModel(None, None, Checkpoint(4, 100, "step4"), identity="/nonexistent/x", commit="abc")
+    assert cache_key(loaded, "0123456789abcdef", ExtractionSettings()) == "4a5a96a6082b72ba982309b7"
+    assert cache_key(loaded, "ff", ExtractionSettings(context_tokens=64, stride=32)) == "e604eec8b9d6a90547b1e02b"

@@ -12,7 +12,8 @@ import pytest
 from harness_plugins.tasks import lm_eval_bridge
 from harness_plugins.tasks.offline import OfflineSuite, grammar
 from harness_plugins.tasks.offline.scoring import answer_label, process_instruction
-from harness_plugins.tasks.offline.suite import SUBTASKS, SUITE_VERSION, task_name
+from harness_plugins.tasks.offline.items import Sizes
+from harness_plugins.tasks.offline.suite import SUBTASKS, SUITE_VERSION, suite_key, task_name
 from tests.tiny_causal_lm import build_tiny_lm, load_tiny_lm
 
 SMALL = dict(cloze_items=6, minimal_pairs_items=8, instruction_items=6, perplexity_items=4, num_fewshot=2)
@@ -213,3 +214,9 @@ def test_task_plugins_register_through_entry_points():
     registry = get_registry()
     assert registry.get("task", "offline") is OfflineSuite
     assert registry.get("task", "lm_eval").name == "lm_eval"
+
+
+def test_suite_key_is_stable():
+    """Pinned: a new value regenerates the suite's files (bump SUITE_VERSION on purpose)."""
+    assert suite_key(0, Sizes(), 3, "abc") == "51dfebcf322f"
+    assert suite_key(7, Sizes(), 0, "\u00fc") == "5fc0e1057d96"

@@ -7,6 +7,7 @@ import json
 import pytest
 import torch
 
+from harness import torch_threads
 from harness.config import ExtractionSettings
 from harness.features import extract_activations
 from harness_plugins.models.tinylm import TinyLMFamily
@@ -70,13 +71,13 @@ def test_cached_by_settings(trained, monkeypatch):
 def test_deterministic_per_seed(trained, tmp_path):
     settings = trained.settings()
     corpus = load_corpus(seed=settings.seed, cache_dir=trained.cache_dir())
-    with train_module.torch_threads(1):  # as ensure_trained runs it
+    with torch_threads(1):  # as ensure_trained runs it
         train_module.train(settings, corpus, tmp_path, progress=False)
     run = trained.prepare()
     for name in ("model.safetensors", "tokenizer.json"):
         assert (tmp_path / "step16" / name).read_bytes() == (run / "step16" / name).read_bytes()
     reseeded = settings.model_copy(update={"seed": 1})
-    with train_module.torch_threads(1):
+    with torch_threads(1):
         train_module.train(reseeded, corpus, tmp_path / "other", progress=False)
     assert (tmp_path / "other" / "step16" / "model.safetensors").read_bytes() != (run / "step16" / "model.safetensors").read_bytes()
 
@@ -115,3 +116,13 @@ def test_progress_is_plain_lines_inside_another_live_display(monkeypatch):
             report(step, 3.0)
     lines = [line for line in screen.getvalue().splitlines() if line]
     assert lines[-1] == "tinylm training: step 20/20, loss 3.000" and len(lines) == 10
+
+
+def test_run_digest_and_fingerprint_are_stable():
+    """Pinned: a new run digest retrains every cached tinylm run, a new fingerprint recomputes its cells
+    (bump TRAIN_VERSION on purpose)."""
+    settings = train_module.TinyLMSettings(**train_module.PRESETS["tiny"])
+    assert settings.digest("corpusdigest") == "070c1c3f0e26f6e2"
+    assert train_module.TinyLMSettings().digest("corpusdigest") == "c40edd084de6c86b"
+    assert train_module.TinyLMSettings(corpus=("/a/b.txt", "/\u00e9/\u00fc.txt")).digest("x") == "1f146da6da27fb49"
+    assert TinyLMFamily(TinyLMFamily.Options(size="tiny")).fingerprint() == "528122f3566a6b58"

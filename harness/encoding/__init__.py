@@ -1,10 +1,10 @@
 """Voxelwise encoding models: Lanczos resampling, FIR delays, grouped-CV ridge, summaries."""
 
-from harness.encoding.design import delay_matrices, story_design, zscore_columns
+from harness.encoding.design import delay_matrices, story_design
 from harness.encoding.resample import lanczos_matrix, lanczos_resample
 from harness.encoding.ridge import RidgeCV, RidgeCVResult, choose_form, ridge_cv, story_folds
 from harness.encoding.scorer import BrainScorer
-from harness.encoding.stats import block_permutation_pvalues, fdr_bh, noise_ceiling, pearson_r
+from harness.encoding.stats import block_permutation_pvalues, fdr_bh, noise_ceiling, pearson_r, zscore_columns
 from harness.encoding.summary import best_layers
 
 __all__ = [

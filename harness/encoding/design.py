@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from harness.encoding.resample import lanczos_matrix
+from harness.encoding.stats import zscore_columns
 
 
 def scan_interval(tr_times: np.ndarray) -> float:
@@ -28,17 +29,6 @@ def delay_matrices(
     tr = scan_interval(tr_times)
     blocks = [lanczos_matrix(word_times, np.asarray(tr_times) - d * tr, window) for d in delays]
     return np.stack(blocks).astype(np.float32)
-
-
-def zscore_columns(matrix: np.ndarray) -> np.ndarray:
-    """Each column to zero mean and unit variance; constant columns become 0."""
-    matrix = np.asarray(matrix, dtype=np.float32)
-    mean = matrix.mean(0, keepdims=True)
-    std = matrix.std(0, keepdims=True)
-    out = matrix - mean
-    np.divide(out, std, out=out, where=std > 1e-8 * (1 + np.abs(mean)))
-    out[:, (std <= 1e-8 * (1 + np.abs(mean)))[0]] = 0.0
-    return out
 
 
 def story_design(features: np.ndarray, delays: np.ndarray) -> np.ndarray:

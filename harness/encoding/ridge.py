@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from harness.errors import DataError
+from harness.threads import torch_threads
 
 _BYTES = 4  # float32
 
@@ -54,13 +55,8 @@ def _eigh(gram: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     On CPU it runs on one thread: LAPACK's many short parallel regions slow down by orders of
     magnitude when the cores are shared with other processes, and one thread is nearly as fast.
     """
-    threads = torch.get_num_threads()
-    if gram.device.type == "cpu":
-        torch.set_num_threads(1)
-    try:
+    with torch_threads(1 if gram.device.type == "cpu" else None):
         eig, vec = torch.linalg.eigh(gram.double())
-    finally:
-        torch.set_num_threads(threads)
     return eig.clamp_min(0).to(gram.dtype), vec.to(gram.dtype)
 
 

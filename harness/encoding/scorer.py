@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import math
 import warnings
@@ -14,10 +13,11 @@ import numpy as np
 from harness.config import EncodingSettings
 from harness.encoding.design import delay_matrices, story_design
 from harness.encoding.ridge import RidgeCV, story_folds
-from harness.encoding.stats import block_permutation_pvalues, fdr_bh, pearson_r, zscore_rows
+from harness.encoding.stats import block_permutation_pvalues, fdr_bh, pearson_r, zscore_columns
 from harness.devices import resolve_device
 from harness.errors import DataError
 from harness.interfaces import BrainDataset, CellOutput, Score, Story
+from harness.threads import torch_threads
 
 PERMUTATION_BLOCK = 10  # scans per block in the permutation test (20 s at TR 2 s)
 SMALL_WORK = 5e10  # flops below which a fit runs on one CPU thread (threads cost more than they save)
@@ -124,8 +124,8 @@ class BrainScorer:
         kept = np.nonzero(~bad)[0]
         if kept.size == 0:
             raise DataError(f"{where}: every voxel is NaN or constant in some story")
-        y_train = np.concatenate([zscore_rows(blocks[s][:, kept]) for s in self.train])
-        y_test = np.concatenate([zscore_rows(blocks[s][:, kept]) for s in self.test])
+        y_train = np.concatenate([zscore_columns(blocks[s][:, kept]) for s in self.train])
+        y_test = np.concatenate([zscore_columns(blocks[s][:, kept]) for s in self.test])
         position = np.full(n_voxels, -1)
         position[kept] = np.arange(kept.size)
         rois = {}
@@ -190,7 +190,7 @@ class BrainScorer:
             x_test = self.design(features, first, self.test)
             folds = story_folds([len(first.tr_times[s]) for s in self.train], self.settings.folds)
             work = 2.0 * x_train.shape[0] * x_train.shape[1] * sum(m.y_train.shape[1] for m in members) * (len(folds) + 2)
-            with _cpu_threads(1 if self.device == "cpu" and work < SMALL_WORK else None):
+            with torch_threads(1 if self.device == "cpu" and work < SMALL_WORK else None):
                 solver = RidgeCV(x_train, folds, self.settings.alpha_values(), X_test=x_test, device=self.device)
                 fits = [solver.fit(m.y_train, voxel_batch=self.settings.voxel_batch) for m in members]
             for prepared, result in zip(members, fits):
@@ -204,9 +204,9 @@ class BrainScorer:
                 arrays[f"alpha/{prepared.subject}"] = _full(result.alphas, prepared)
         common = set.intersection(*(set(v) for v in per_subject.values()))
         for metric in sorted(common, key=list(next(iter(per_subject.values()))).index):
-            values = [per_subject[s][metric] for s in self.subjects]
-            stderr = float(np.std(values, ddof=1) / math.sqrt(len(values))) if len(values) > 1 else None
-            scores.append(Score(metric, float(np.mean(values)), stderr=stderr, scope="mean"))
+            across = [per_subject[s][metric] for s in self.subjects]
+            stderr = float(np.std(across, ddof=1) / math.sqrt(len(across))) if len(across) > 1 else None
+            scores.append(Score(metric, float(np.mean(across)), stderr=stderr, scope="mean"))
         return CellOutput(scores, arrays)
 
     def _summaries(self, prepared: PreparedSubject, r: np.ndarray, cv: np.ndarray, predictions: np.ndarray) -> dict[str, float]:
@@ -234,19 +234,3 @@ def _full(values: np.ndarray, prepared: PreparedSubject) -> np.ndarray:
     out = np.full(prepared.n_total, np.nan, dtype=np.float32)
     out[prepared.kept] = values
     return out
-
-
-@contextlib.contextmanager
-def _cpu_threads(count: int | None):
-    """Temporarily run torch on ``count`` CPU threads (None: leave as is)."""
-    import torch
-
-    if count is None:
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)

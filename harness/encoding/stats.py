@@ -1,4 +1,4 @@
-"""Per-voxel statistics: Pearson r, noise ceiling, block permutations and FDR."""
+"""Per-voxel statistics: z-scores, Pearson r, noise ceiling, block permutations and FDR."""
 
 from __future__ import annotations
 
@@ -17,11 +17,24 @@ def pearson_r(y_true: np.ndarray | torch.Tensor, y_pred: np.ndarray | torch.Tens
     return np.where(denom > 0, r, 0.0)
 
 
-def zscore_rows(y: np.ndarray) -> np.ndarray:
-    """Each column of a (samples × voxels) array to zero mean, unit variance (0 if constant)."""
-    y = np.asarray(y, dtype=np.float32)
-    std = y.std(0)
-    return np.where(std > 0, (y - y.mean(0)) / np.where(std > 0, std, 1), 0).astype(np.float32)
+CONSTANT_TOLERANCE = 1e-8  # a column is constant when std <= CONSTANT_TOLERANCE * (1 + |mean|)
+
+
+def zscore_columns(matrix: np.ndarray) -> np.ndarray:
+    """Each column of a (samples × columns) array to zero mean and unit variance, as float32.
+
+    A column whose standard deviation is at most ``CONSTANT_TOLERANCE · (1 + |mean|)`` is constant
+    and becomes 0 (float noise is not stretched to unit variance). Mean and variance accumulate in
+    float64, so a column of equal float32 values has a standard deviation of exactly 0.
+    """
+    matrix = np.asarray(matrix, dtype=np.float32)
+    mean = matrix.mean(0, dtype=np.float64)
+    out = matrix - mean.astype(np.float32)
+    std = np.sqrt(np.square(out).mean(0, dtype=np.float64))
+    constant = std <= CONSTANT_TOLERANCE * (1 + np.abs(mean))
+    out /= np.where(constant, 1.0, std).astype(np.float32)
+    out[:, constant] = 0.0
+    return out
 
 
 def noise_ceiling(repeats: np.ndarray) -> np.ndarray:
@@ -49,21 +62,21 @@ def block_permutation_pvalues(
 
     Blocks of ``block`` consecutive scans keep the autocorrelation of the predictions.
     """
-    y_true = torch.as_tensor(np.asarray(y_true, dtype=np.float32))
-    y_pred = torch.as_tensor(np.asarray(y_pred, dtype=np.float32))
-    n = y_true.shape[0]
+    truth = torch.as_tensor(np.asarray(y_true, dtype=np.float32))
+    predicted = torch.as_tensor(np.asarray(y_pred, dtype=np.float32))
+    n = truth.shape[0]
     n_blocks = max(n // block, 2)
     block = n // n_blocks
     usable = n_blocks * block
-    a = y_true[:usable] - y_true[:usable].mean(0)
+    a = truth[:usable] - truth[:usable].mean(0)
     a = a / a.norm(dim=0).clamp_min(1e-12)
-    observed = torch.as_tensor(pearson_r(y_true, y_pred), dtype=torch.float32)
+    observed = torch.as_tensor(pearson_r(truth, predicted), dtype=torch.float32)
     generator = np.random.default_rng(seed)
     exceed = torch.zeros_like(observed)
     for _ in range(permutations):
         order = generator.permutation(n_blocks)
         index = (order[:, None] * block + np.arange(block)[None, :]).reshape(-1)
-        b = y_pred[:usable][torch.as_tensor(index)]
+        b = predicted[:usable][torch.as_tensor(index)]
         b = b - b.mean(0)
         r = (a * b).sum(0) / b.norm(dim=0).clamp_min(1e-12)
         exceed += (r >= observed).float()

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from harness.errors import DataError
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 
 @dataclass(frozen=True)
@@ -33,7 +36,7 @@ def story_text(words: Sequence[str]) -> tuple[str, np.ndarray]:
     return " ".join(words), spans
 
 
-def check_fast_tokenizer(tokenizer: Any) -> None:
+def check_fast_tokenizer(tokenizer: PreTrainedTokenizerBase) -> None:
     """Raise DataError unless the tokenizer can report character offsets."""
     if not getattr(tokenizer, "is_fast", False):
         name = getattr(tokenizer, "name_or_path", "") or type(tokenizer).__name__
@@ -43,7 +46,7 @@ def check_fast_tokenizer(tokenizer: Any) -> None:
         )
 
 
-def align_words(tokenizer: Any, words: Sequence[str], *, story: str = "") -> WordAlignment:
+def align_words(tokenizer: PreTrainedTokenizerBase, words: Sequence[str], *, story: str = "") -> WordAlignment:
     """Tokenize the story and find, for every word, the tokens whose characters overlap it.
 
     A token that covers the space before a word (byte-level BPE's "Ġword") belongs to that word;
@@ -92,7 +95,7 @@ def align_words(tokenizer: Any, words: Sequence[str], *, story: str = "") -> Wor
     return WordAlignment(token_ids=ids, spans=np.stack([first, last], axis=1))
 
 
-def special_prefix(tokenizer: Any) -> list[int]:
+def special_prefix(tokenizer: PreTrainedTokenizerBase) -> list[int]:
     """Token ids the tokenizer puts before a text (a BOS token, for Llama-style tokenizers)."""
     plain = tokenizer("a", add_special_tokens=False)["input_ids"]
     full = tokenizer("a", add_special_tokens=True)["input_ids"]

@@ -19,7 +19,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TypedDict
 
 import numpy as np
 
@@ -27,6 +27,27 @@ from harness.errors import DataError
 
 INDEX = "index.json"
 FORMAT_VERSION = 1
+STORAGE_DTYPES: dict[str, np.dtype] = {
+    "float32": np.dtype(np.float32), "float16": np.dtype(np.float16), "bfloat16": np.dtype(np.uint16),
+}
+
+
+class ActivationIndex(TypedDict):
+    """What ``index.json`` holds about an entry."""
+
+    key: str
+    format: int
+    num_layers: int
+    hidden_size: int
+    dtype: str  # the stored dtype: "float32", "float16" or "bfloat16"
+    stories: dict[str, list[int]]  # story -> [first row, stop row]
+    settings: dict[str, object]  # the effective ExtractionSettings, as JSON
+    model: dict[str, object]  # what identifies the weights (extract.model_fingerprint)
+    step: int
+    tokens_seen: int
+    special_prefix: list[int]
+    stats: dict[str, int]  # tokens, token_forwards, windows
+    version: str
 
 
 def layer_file(layer: int) -> str:
@@ -41,7 +62,7 @@ class ActivationSet:
         index_path = self.path / INDEX
         if not index_path.is_file():
             raise DataError(f"{self.path}: not a complete activation cache entry (no {INDEX})")
-        self.meta: dict[str, Any] = json.loads(index_path.read_text(encoding="utf-8"))
+        self.meta: ActivationIndex = json.loads(index_path.read_text(encoding="utf-8"))
         self.key: str = self.meta["key"]
         self.num_layers: int = int(self.meta["num_layers"])
         self.hidden_size: int = int(self.meta["hidden_size"])
@@ -69,7 +90,7 @@ class ActivationSet:
 
 def storage_dtype(dtype: str) -> np.dtype:
     """The numpy dtype a stored activation dtype is kept in (bfloat16 as raw 16-bit words)."""
-    return {"float32": np.dtype(np.float32), "float16": np.dtype(np.float16), "bfloat16": np.dtype(np.uint16)}[dtype]
+    return STORAGE_DTYPES[dtype]
 
 
 def to_float32(array: np.ndarray, dtype: str) -> np.ndarray:
@@ -125,7 +146,7 @@ def building(cache_dir: Path, key: str) -> Iterator[Path]:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def write_index(directory: Path, meta: dict[str, Any]) -> None:
+def write_index(directory: Path, meta: ActivationIndex) -> None:
     """Write index.json (last step of building an entry), flushed to disk."""
     path = Path(directory) / INDEX
     with open(path, "w", encoding="utf-8") as handle:

@@ -3,22 +3,26 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from harness.config import ExtractionSettings
+from harness.digest import settings_digest
 from harness.errors import DataError
 from harness.features.align import WordAlignment, align_words, check_fast_tokenizer, special_prefix
-from harness.features.cache import FORMAT_VERSION, ActivationSet, building, from_float32, layer_file, lookup, storage_dtype, write_index
+from harness.features.cache import FORMAT_VERSION, ActivationIndex, ActivationSet, building, from_float32, layer_file, lookup, storage_dtype, write_index
 from harness.features.windows import Window, plan_windows, token_forwards
 from harness.interfaces import LoadedModel
+
+if TYPE_CHECKING:
+    import torch
+    from transformers import PreTrainedTokenizerBase
 
 log = logging.getLogger(__name__)
 
@@ -35,14 +39,14 @@ def stimulus_hash(stories: Mapping[str, Sequence[str]]) -> str:
     return digest.hexdigest()[:16]
 
 
-def model_fingerprint(loaded: LoadedModel) -> dict[str, Any]:
+def model_fingerprint(loaded: LoadedModel) -> dict[str, object]:
     """What identifies the weights: repo/path, revision, commit and, for local dirs, file stamps."""
     model = loaded.model
     try:
         dtype = str(next(model.parameters()).dtype)
     except (StopIteration, AttributeError):
         dtype = ""
-    stamp: list[Any] = []
+    stamp: list[list[str | int]] = []
     if not loaded.commit:
         path = Path(loaded.identity)
         if loaded.checkpoint.revision and (path / loaded.checkpoint.revision).is_dir():
@@ -81,10 +85,11 @@ def cache_key(loaded: LoadedModel, stim_hash: str, settings: ExtractionSettings)
         "settings": settings.model_dump(mode="json", exclude={"batch_size"}),
         "version": FEATURES_VERSION,
     }
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:24]
+    return settings_digest(payload, 24)
 
 
-def max_positions(model: Any) -> int | None:
+def max_positions(model: torch.nn.Module) -> int | None:
+    """The longest input the model's config allows, or None when it names no limit."""
     config = getattr(model, "config", None)
     for attr in ("max_position_embeddings", "n_positions", "max_sequence_length"):
         value = getattr(config, attr, None)
@@ -157,7 +162,7 @@ def extract_activations(
 
     with building(cache_dir, key) as tmp:
         hidden, num_layers = _run(loaded, jobs, spans, settings, row, tmp, progress)
-        meta = {
+        meta: ActivationIndex = {
             "key": key,
             "format": FORMAT_VERSION,
             "num_layers": num_layers,
@@ -178,7 +183,7 @@ def extract_activations(
     return result
 
 
-def forward_module(model: Any) -> Any:
+def forward_module(model: torch.nn.Module) -> torch.nn.Module:
     """The transformer body without the LM head (hidden states only), or the model itself."""
     base = getattr(model, "base_model", None)
     return base if base is not None and base is not model else model
@@ -235,11 +240,14 @@ def _run(
     return hidden, num_layers
 
 
-def _gather_plan(batch: list[_Job], spans: dict[str, np.ndarray], mode: str, device: Any) -> tuple[np.ndarray, Any]:
+def _gather_plan(
+    batch: list[_Job], spans: dict[str, np.ndarray], mode: str, device: torch.device
+) -> tuple[np.ndarray, tuple[torch.Tensor, ...]]:
     """Rows to write, and which (batch row, position) tokens make each word's vector."""
     import torch
 
     rows: list[np.ndarray] = []
+    index: tuple[torch.Tensor, ...]
     if mode == "last":
         b_idx, pos = [], []
         for r, job in enumerate(batch):
@@ -273,7 +281,7 @@ def _gather_plan(batch: list[_Job], spans: dict[str, np.ndarray], mode: str, dev
     return np.concatenate(rows), index
 
 
-def _pick(state: Any, gather: Any, mode: str) -> Any:
+def _pick(state: torch.Tensor, gather: tuple[torch.Tensor, ...], mode: str) -> torch.Tensor:
     """One layer's word vectors (float32) from a batch's hidden states."""
     import torch
 
@@ -287,7 +295,8 @@ def _pick(state: Any, gather: Any, mode: str) -> Any:
     return sums / counts[:, None]
 
 
-def _pad_id(tokenizer: Any) -> int:
+def _pad_id(tokenizer: PreTrainedTokenizerBase) -> int:
+    """The id that pads short windows: pad, else end-of-text, else unknown, else 0."""
     for attr in ("pad_token_id", "eos_token_id", "unk_token_id"):
         value = getattr(tokenizer, attr, None)
         if isinstance(value, int):

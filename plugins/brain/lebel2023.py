@@ -32,9 +32,10 @@ from pathlib import Path
 import numpy as np
 from pydantic import Field
 
-from harness import BrainDataset, DataError, FetchableData, HarnessError, PluginOptions, Story, SubjectData, hookimpl
-from harness.encoding.stats import noise_ceiling, zscore_rows
-from harness.paths import cache_root
+from harness import (
+    BrainDataset, DataError, FetchableData, HarnessError, PluginOptions, Story, SubjectData, cache_root, hookimpl,
+    noise_ceiling, zscore_columns,
+)
 from harness_plugins.brain.textgrid import read_textgrid
 
 OPENNEURO_ID = "ds003020"
@@ -217,7 +218,7 @@ class LeBel2023(BrainDataset[LeBel2023Options], FetchableData):
             if story in test and repeats is not None:
                 if repeats.ndim != 3 or repeats.shape[1:] != data.shape:
                     raise DataError(f"{path}: 'repeats' must be (repeats × {data.shape[0]} × {data.shape[1]}), got {repeats.shape}")
-                ceilings.append((data.shape[0], noise_ceiling(np.stack([zscore_rows(r) for r in repeats]))))
+                ceilings.append((data.shape[0], noise_ceiling(np.stack([zscore_columns(r) for r in repeats]))))
         ceiling = None
         if ceilings:
             total = sum(n for n, _ in ceilings)

@@ -12,7 +12,6 @@ ds003020, plus ``ground_truth/``) and then read back through the ``lebel2023`` l
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -24,9 +23,7 @@ from pathlib import Path
 import numpy as np
 from pydantic import Field
 
-from harness import BrainDataset, PluginOptions, Story, SubjectData, hookimpl
-from harness.errors import DataError
-from harness.paths import cache_root
+from harness import BrainDataset, DataError, PluginOptions, Story, SubjectData, cache_root, hookimpl, settings_digest
 from harness_plugins.brain.lebel2023 import SKIP_WORDS, LeBel2023, LeBel2023Options, kept_scan_times
 from harness_plugins.brain.simfeatures import LanguageStats, normalize, word_timings
 from harness_plugins.brain.textgrid import write_textgrid
@@ -64,7 +61,7 @@ class Simulated(BrainDataset[SimulatedOptions]):
     def settings_hash(self) -> str:
         payload = self.options.model_dump(exclude={"cache"})
         payload["version"] = SIM_VERSION
-        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+        return settings_digest(payload, 16)
 
     @property
     def root(self) -> Path:

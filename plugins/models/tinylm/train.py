@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import json
 import math
 import os
@@ -31,7 +30,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from harness.errors import DataError
+from harness import DataError, settings_digest, torch_threads
 from harness_plugins.models.hf import quiet_progress
 from harness_plugins.models.tinylm.corpus import Corpus, load_corpus
 from harness_plugins.models.tinylm.qa import qa_documents
@@ -63,7 +62,7 @@ class TinyLMSettings(BaseModel):
 
     def digest(self, corpus_digest: str) -> str:
         payload = {"settings": self.model_dump(mode="json"), "corpus": corpus_digest, "version": TRAIN_VERSION}
-        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+        return settings_digest(payload, 16)
 
     def tokens_per_step(self) -> int:
         return self.batch_size * self.context
@@ -181,20 +180,6 @@ def _lr(step: int, settings: TinyLMSettings) -> float:
         return settings.lr * (step + 1) / settings.warmup
     progress = (step - settings.warmup) / max(1, settings.steps - settings.warmup)
     return settings.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
-
-
-@contextlib.contextmanager
-def torch_threads(threads: int | None) -> Iterator[None]:
-    """Run with this many intra-op threads (None: leave torch's setting)."""
-    import torch
-
-    before = torch.get_num_threads()
-    if threads:
-        torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def train(settings: TinyLMSettings, corpus: Corpus, out_dir: Path, *, progress: bool = True) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 
+from harness import settings_digest
 from harness_plugins.tasks.offline.items import Sizes, build_items
 
 SUITE_VERSION = "1"  # bump whenever items or prompts change: old results stay comparable by version
@@ -92,7 +93,7 @@ def task_name(subtask: str) -> str:
 def suite_key(seed: int, sizes: Sizes, num_fewshot: int, corpus_id: str) -> str:
     """A digest of everything that decides the suite's files."""
     spec = {"version": SUITE_VERSION, "seed": seed, "sizes": asdict(sizes), "shots": num_fewshot, "corpus": corpus_id}
-    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:12]
+    return settings_digest(spec, 12)
 
 
 def ensure_suite(
