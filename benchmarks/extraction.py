@@ -103,7 +103,7 @@ def naive_loop(loaded: LoadedModel, alignment, context: int, n_words: int) -> tu
     start = time.perf_counter()
     forwards = 0
     with torch.inference_mode():
-        for first, last in alignment.spans[:n_words]:
+        for _first, last in alignment.spans[:n_words]:
             lo = max(0, int(last) + 1 - context)
             ids = torch.from_numpy(alignment.token_ids[lo : int(last) + 1])[None].to(loaded.device)
             loaded.model(input_ids=ids, output_hidden_states=True, use_cache=False)

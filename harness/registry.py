@@ -139,7 +139,7 @@ def _check_hook_names(pm: pluggy.PluginManager, source: str) -> None:
     """A ``@hookimpl`` whose name is no harness hook is an error with a suggestion."""
     try:
         pm.check_pending()
-    except pluggy.PluginValidationError as error:
+    except pluggy.PluginValidationError:
         unknown = [impl.function.__name__ for hook in pm.hook.__dict__.values() if isinstance(hook, pluggy.HookCaller)
                    and not hook.has_spec() for impl in hook.get_hookimpls() if impl.plugin_name == source]
         if not unknown:

@@ -40,7 +40,6 @@ from harness.registry import Registry, get_registry
 from harness.store import RunStore, check_run_directory
 from harness.tables import export_tables
 
-
 CELL_LOGS = "logs/cells"
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from tests.analysis_synthetic import write_run
 
 from harness.analysis.curves import accuracy_rows, model_curves, token_positions
 from harness.analysis.data import load_results, voxel_array_index
 from harness.errors import DataError
+from tests.analysis_synthetic import write_run
 
 
 def test_curves_from_tables(tmp_path):

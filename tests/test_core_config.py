@@ -19,6 +19,7 @@ tasks:
   - task: toytask
 """
 
+ALL = GOOD.format(run="r", checkpoints="all")
 CHECKPOINTS = [Checkpoint(s, s * 10, f"step{s}") for s in (0, 1, 2, 4, 8, 16, 32, 64, 128, 1000, 2000, 3000)]
 
 
@@ -80,24 +81,24 @@ def _one_error_line(capsys) -> str:
         ("- 1\n- 2\n", "top level must be a mapping"),
         (GOOD.format(run="r", checkpoints="lgo:3"), "models[0].checkpoints: bad selector 'lgo:3'; allowed: all, last, log:N"),
         (GOOD.format(run="r", checkpoints="log:0"), "models[0].checkpoints: bad selector 'log:0'"),
-        (GOOD.format(run="r", checkpoints="all").replace("toyfamily", "toyfamly"), "models[0]: unknown model family 'toyfamly' (did you mean 'toyfamily'?)"),
-        (GOOD.format(run="r", checkpoints="all").replace("task: toytask", "task: toytsk"), "tasks[0]: unknown task 'toytsk' (did you mean 'toytask'?)"),
-        (GOOD.format(run="r", checkpoints="all") + "colour: blue\n", "colour: unknown key"),
-        (GOOD.format(run="r", checkpoints="all").replace("  - task: toytask", "  - task: toytask\n    options: {sleep: fast}"), "tasks[0].options.sleep: Input should be a valid number"),
-        (GOOD.format(run="r", checkpoints="all").replace("  - task: toytask", "  - task: toytask\n    options: {speed: 1}"), "tasks[0].options.speed: unknown key"),
+        (ALL.replace("toyfamily", "toyfamly"), "models[0]: unknown model family 'toyfamly' (did you mean 'toyfamily'?)"),
+        (ALL.replace("task: toytask", "task: toytsk"), "tasks[0]: unknown task 'toytsk' (did you mean 'toytask'?)"),
+        (ALL + "colour: blue\n", "colour: unknown key"),
+        (ALL.replace("  - task: toytask", "  - task: toytask\n    options: {sleep: fast}"), "tasks[0].options.sleep: Input should be a valid number"),
+        (ALL.replace("  - task: toytask", "  - task: toytask\n    options: {speed: 1}"), "tasks[0].options.speed: unknown key"),
         (GOOD.format(run="r", checkpoints="[0, 3]"), "models[0].checkpoints: no checkpoint at step 3"),
         ("run: r\nmodels:\n  - family: toyfamily\n", "nothing to measure"),
         ("run: r\ntasks:\n  - task: toytask\n", "models: required key is missing"),
-        (GOOD.format(run="r", checkpoints="all") + "features: {stride: 9000}\n", "features: stride (9000) must not exceed context_tokens"),
-        (GOOD.format(run="r", checkpoints="all") + "features: {strides: 3}\n", "features.strides: unknown key"),
-        (GOOD.format(run="r", checkpoints="all") + "features: {integers: 3}\n", "features.integers: unknown key"),
-        (GOOD.format(run="r", checkpoints="all").replace("    checkpoints: all", "    checkpoints: all\n    layers: true"), "models[0].layers: True is not a selector"),
-        (GOOD.format(run="r", checkpoints="all") + BRAIN.format(encoding="{alphas: []}"), "brain[0].encoding.alphas: no penalties given"),
-        (GOOD.format(run="r", checkpoints="all") + BRAIN.format(encoding="{alphas: {min: 1000, max: 1}}"), "brain[0].encoding.alphas: min (1000) is larger than max (1)"),
-        (GOOD.format(run="r", checkpoints="all") + BRAIN.format(encoding="{delays: []}"), "brain[0].encoding.delays: List should have at least 1 item"),
-        (GOOD.format(run="r", checkpoints="all") + BRAIN.format(encoding="{delays: [-1, 2]}"), "brain[0].encoding.delays[0]: Input should be greater than or equal to 0"),
-        (GOOD.format(run="r", checkpoints="all") + BRAIN.format(encoding="{permutations: 10}"), "permutations: 10 can never give a p-value at or below fdr_q 0.05; use 0 (off) or at least 19"),
-        (GOOD.format(run="r", checkpoints="all") + BRAIN.format(encoding="{permutations: 50, fdr_q: 0.01}"), "at least 99"),
+        (ALL + "features: {stride: 9000}\n", "features: stride (9000) must not exceed context_tokens"),
+        (ALL + "features: {strides: 3}\n", "features.strides: unknown key"),
+        (ALL + "features: {integers: 3}\n", "features.integers: unknown key"),
+        (ALL.replace("    checkpoints: all", "    checkpoints: all\n    layers: true"), "models[0].layers: True is not a selector"),
+        (ALL + BRAIN.format(encoding="{alphas: []}"), "brain[0].encoding.alphas: no penalties given"),
+        (ALL + BRAIN.format(encoding="{alphas: {min: 1000, max: 1}}"), "brain[0].encoding.alphas: min (1000) is larger than max (1)"),
+        (ALL + BRAIN.format(encoding="{delays: []}"), "brain[0].encoding.delays: List should have at least 1 item"),
+        (ALL + BRAIN.format(encoding="{delays: [-1, 2]}"), "brain[0].encoding.delays[0]: Input should be greater than or equal to 0"),
+        (ALL + BRAIN.format(encoding="{permutations: 10}"), "permutations: 10 can never give a p-value at or below fdr_q 0.05; use 0 (off) or at least 19"),
+        (ALL + BRAIN.format(encoding="{permutations: 50, fdr_q: 0.01}"), "at least 99"),
     ],
 )
 def test_bad_config_is_one_line_and_exit_2(toy, capsys, text, expected):

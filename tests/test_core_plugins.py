@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from harness import BrainDataset, PluginOptions
 from harness.cli import main
 from harness.errors import PluginError
 from harness.registry import load_registry
-from harness import BrainDataset, PluginOptions
 from tests.support.plugin_packages import (
     BROKEN_AT_IMPORT,
     BROKEN_AT_REGISTER,

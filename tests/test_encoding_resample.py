@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from harness.encoding.design import delay_matrices, story_design
-from harness.encoding.stats import zscore_columns
 from harness.encoding.resample import lanczos_kernel, lanczos_matrix, lanczos_resample
+from harness.encoding.stats import zscore_columns
 
 TR = 2.0
 DT = 0.05  # dense, uniform "words"

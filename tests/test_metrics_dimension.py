@@ -9,7 +9,11 @@ import torch
 from harness import Checkpoint, MetricContext
 from harness.errors import DataError
 from harness_plugins.metrics.dimension import (
-    IntrinsicDimension, LinearDimension, covariance_spectrum, effective_rank, participation_ratio,
+    IntrinsicDimension,
+    LinearDimension,
+    covariance_spectrum,
+    effective_rank,
+    participation_ratio,
 )
 
 

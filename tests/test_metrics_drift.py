@@ -23,8 +23,8 @@ def reference_cka(x: np.ndarray, y: np.ndarray) -> float:
     """Kornblith et al. 2019, eq. via centred Gram matrices (HSIC form)."""
     n = len(x)
     h = np.eye(n) - 1.0 / n
-    k, l = h @ (x @ x.T) @ h, h @ (y @ y.T) @ h
-    return float((k * l).sum() / (np.linalg.norm(k) * np.linalg.norm(l)))
+    gram_x, gram_y = h @ (x @ x.T) @ h, h @ (y @ y.T) @ h
+    return float((gram_x * gram_y).sum() / (np.linalg.norm(gram_x) * np.linalg.norm(gram_y)))
 
 
 def test_cka_with_an_orthogonal_rotation_is_one():

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from harness.errors import ConfigError, DataError
 from harness_plugins.tasks import lm_eval_bridge
@@ -141,9 +142,9 @@ def test_scores_from_results_keeps_filters_and_stderr():
 
 
 def test_options_reject_unknown_keys_and_bad_values():
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError, match="fewshot"):
         LmEvalTask.Options(tasks=["x"], fewshot=3)
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError, match="tasks"):
         LmEvalTask.Options(tasks=[])
     with pytest.raises(ConfigError, match="include_path"):
         LmEvalTask(LmEvalTask.Options(tasks=["x"], include_path=["/no/such/dir"])).evaluate(

@@ -8,11 +8,12 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from pydantic import ValidationError
 
 from harness_plugins.tasks import lm_eval_bridge
 from harness_plugins.tasks.offline import OfflineSuite, grammar
-from harness_plugins.tasks.offline.scoring import answer_label, process_instruction
 from harness_plugins.tasks.offline.items import Sizes
+from harness_plugins.tasks.offline.scoring import answer_label, process_instruction
 from harness_plugins.tasks.offline.suite import SUBTASKS, SUITE_VERSION, suite_key, task_name
 from tests.tiny_causal_lm import build_tiny_lm, load_tiny_lm
 
@@ -196,7 +197,7 @@ def test_too_small_a_corpus_is_a_data_error(tmp_path):
 @pytest.mark.parametrize("key", ["subtasks", "num_fewshot"])
 def test_options_are_checked(key):
     bad = {"subtasks": ["arithmetic"], "num_fewshot": -1}[key]
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError, match=key):
         OfflineSuite.Options(**{key: bad})
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import html
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -117,7 +117,7 @@ def render_report(run_dir: Path, results: pd.DataFrame, analyses: list, phases: 
     from harness.analysis.leaderboard import display_frame, leaderboard_rows
 
     run_dir = Path(run_dir)
-    now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     parts = [
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">",
         f"<title>harness report: {html.escape(run_dir.name)}</title><style>{STYLE}</style></head><body>",

@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from harness.config import EncodingSettings
+from harness.devices import resolve_device
 from harness.encoding.design import delay_matrices, story_design
 from harness.encoding.ridge import RidgeCV, story_folds
 from harness.encoding.stats import block_permutation_pvalues, fdr_bh, pearson_r, zscore_columns
-from harness.devices import resolve_device
 from harness.errors import DataError
 from harness.interfaces import BrainDataset, CellOutput, Score, Story
 from harness.threads import torch_threads

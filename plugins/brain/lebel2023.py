@@ -33,8 +33,17 @@ import numpy as np
 from pydantic import Field
 
 from harness import (
-    BrainDataset, DataError, FetchableData, HarnessError, PluginOptions, Story, SubjectData, cache_root, hookimpl,
-    noise_ceiling, zscore_columns,
+    BrainDataset,
+    DataError,
+    FetchableData,
+    HarnessError,
+    PluginOptions,
+    Story,
+    SubjectData,
+    cache_root,
+    hookimpl,
+    noise_ceiling,
+    zscore_columns,
 )
 from harness_plugins.brain.textgrid import read_textgrid
 

@@ -6,7 +6,7 @@ import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from harness.errors import DataError
+from harness import DataError
 
 Interval = tuple[float, float, str]
 

@@ -6,9 +6,7 @@ import numpy as np
 import torch
 from pydantic import Field
 
-from harness import PluginOptions
-from harness.devices import resolve_device
-from harness.errors import DataError
+from harness import DataError, PluginOptions, resolve_device
 
 
 class SubsampleOptions(PluginOptions):

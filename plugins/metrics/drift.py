@@ -8,8 +8,7 @@ import numpy as np
 import torch
 from pydantic import Field
 
-from harness import Metric, MetricContext, Score, hookimpl
-from harness.errors import DataError
+from harness import DataError, Metric, MetricContext, Score, hookimpl
 from harness_plugins.metrics.common import SubsampleOptions, centered, sample_rows, to_tensor
 
 
@@ -19,8 +18,8 @@ def linear_cka(x: torch.Tensor, y: torch.Tensor) -> float:
     n, dx = xc.shape
     dy = yc.shape[1]
     if n * (dx + dy) < dx * dy + dx * dx + dy * dy:  # fewer rows than features: work with n x n grams
-        k, l = xc @ xc.T, yc @ yc.T
-        cross, sx, sy = (k * l).sum(), k.norm(), l.norm()
+        gram_x, gram_y = xc @ xc.T, yc @ yc.T
+        cross, sx, sy = (gram_x * gram_y).sum(), gram_x.norm(), gram_y.norm()
     else:
         cross, sx, sy = (yc.T @ xc).pow(2).sum(), (xc.T @ xc).norm(), (yc.T @ yc).norm()
     if sx == 0 or sy == 0:

@@ -20,8 +20,8 @@ from __future__ import annotations
 import gc
 import logging
 import re
-from collections.abc import Iterator
 from abc import abstractmethod
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -176,7 +176,7 @@ class HubFamily(ModelFamily[LoaderOptionsT]):
                     path, dtype=dtype, use_safetensors=None if options.allow_pickle else True, **kwargs
                 )
                 tokenizer = AutoTokenizer.from_pretrained(path, **kwargs)
-        except (OSError, ValueError, EnvironmentError) as error:
+        except (OSError, ValueError) as error:
             reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
             if not options.allow_pickle and "safetensors" in str(error).lower():
                 reason += " (only .safetensors weights are accepted; set 'allow_pickle: true' to load .bin files)"

@@ -21,8 +21,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from harness import Checkpoint, hookimpl
-from harness.paths import cache_root
+from harness import Checkpoint, cache_root, hookimpl
 from harness_plugins.models.hf import HubFamily, LoaderOptions
 from harness_plugins.models.tinylm.corpus import Corpus, load_corpus
 from harness_plugins.models.tinylm.train import (

@@ -27,9 +27,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.errors import DataError
-from harness.files import atomic_write_text
-from harness.paths import cache_root
+from harness import DataError, atomic_write_text, cache_root
 
 WIKI_SAMPLE = "enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
 NEWS_SAMPLE = "lee_background.cor"

@@ -20,8 +20,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from harness import LoadedModel, PluginOptions, Score, Task, hookimpl
-from harness.paths import cache_root
+from harness import LoadedModel, PluginOptions, Score, Task, cache_root, hookimpl
 from harness_plugins.tasks import lm_eval_bridge
 from harness_plugins.tasks.offline.items import Sizes
 from harness_plugins.tasks.offline.suite import SUBTASKS, SUITE_VERSION, ensure_suite, task_name

@@ -8,7 +8,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from harness.errors import DataError
+from harness import DataError
 from harness_plugins.tasks.offline import grammar
 
 LETTERS = ("A", "B", "C", "D")
