@@ -49,15 +49,20 @@ def _load(config_path: str | None, run: str | None = None) -> tuple[SweepConfig,
 def cmd_validate(args: argparse.Namespace) -> int:
     from harness.interfaces import Kind
     from harness.planner import make_plan
+    from harness.preflight import preflight
     from harness.registry import get_registry
-    from harness.store import STORE_NAME, RunStore
+    from harness.store import STORE_NAME, RunStore, check_run_directory
 
     config, source = _load(args.config, args.run)
     plan = make_plan(config, get_registry(), source)
+    notes = preflight(plan)
     run_dir = Path(config.run or "")
+    check_run_directory(run_dir, existing=False)
     done = RunStore(run_dir).done_cells() if (run_dir / STORE_NAME).is_file() else {}
     pending = plan.pending(done)
     console = _console()
+    for note in notes:
+        console.print(f"preflight: {note}")
     table = Table(title=f"plan for {source} -> {run_dir}")
     for column in ("model", "checkpoints (steps)", "target", "kind", "layers", "cells", "done"):
         table.add_column(column)

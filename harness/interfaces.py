@@ -56,7 +56,7 @@ from __future__ import annotations
 
 import typing
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -157,6 +157,19 @@ class ModelFamily(Plugin[OptionsT]):
         """What identifies the weights beyond the config's options (e.g. resolved defaults); '' if nothing."""
         return ""
 
+    def context_length(self) -> int | None:
+        """The most tokens one forward pass takes, when known without loading weights; else None."""
+        return None
+
+    def check(self, checkpoints: Sequence[Checkpoint]) -> list[str]:
+        """Check, before a sweep writes anything, that ``checkpoints`` can be loaded.
+
+        Check what can be checked offline and cheaply (local files: config parses, weights
+        present and readable, revision names exist). Raise ``DataError`` with one line naming
+        the file and what is wrong; return notes for the user (e.g. checks skipped offline).
+        """
+        return []
+
     def release(self, loaded: LoadedModel) -> None:
         """Free a loaded checkpoint before the next one is loaded."""
         loaded.model = None
@@ -210,6 +223,15 @@ class BrainDataset(Plugin[OptionsT]):
         """A digest of the data on disk, for provenance and recomputation; '' when unknown."""
         return ""
 
+    def check(self) -> list[str]:
+        """Check, before a sweep writes anything, everything the sweep will read.
+
+        Layout, every stimulus file parsing, response shapes against the timing, NaN or
+        constant responses, subjects and stories the options name: raise ``DataError`` with one
+        line naming the file and what is wrong; return notes for the user.
+        """
+        return []
+
 
 class FetchableData(ABC):
     """A capability of a dataset class: ``harness data fetch NAME`` can download its data."""
@@ -261,6 +283,12 @@ class Task(Plugin[OptionsT]):
     @abstractmethod
     def evaluate(self, model: LoadedModel, *, seed: int, workdir: Path) -> list[Score]:
         """Scores of the checkpoint; ``workdir`` is the run's scratch folder for this task."""
+
+    def check(self, context_length: int | None) -> list[str]:
+        """Check, before a sweep writes anything, that the task can run (its names exist, its items
+        fit a model taking ``context_length`` tokens, None when unknown); ``ConfigError`` or
+        ``DataError`` with one line otherwise; return notes for the user."""
+        return []
 
 
 # --------------------------------------------------------------------------- metrics

@@ -35,6 +35,7 @@ from harness.files import atomic_write_bytes, atomic_write_text, exclusive_lock,
 from harness.interfaces import Checkpoint
 from harness.measure import CellMeasurer
 from harness.planner import Cell, ModelPlan, Plan, make_plan
+from harness.preflight import preflight
 from harness.provenance import Provenance
 from harness.registry import Registry, get_registry
 from harness.store import RunStore, check_run_directory
@@ -178,6 +179,8 @@ def run_sweep(
     resolve_device(config.device)  # a device that is not there fails before anything is written
     run_dir = Path(config.run or "runs/sweep")
     check_run_directory(run_dir, existing=False)
+    for note in preflight(plan):  # bad data, checkpoints or tasks fail here, before anything is written
+        console.print(f"[dim]preflight[/] {note}", highlight=False)
     with exclusive_lock(run_dir / ".lock", "this run directory"), RunStore(run_dir, create=True) as store:
         remove_stale_temporaries(run_dir)  # left by a killed sweep; never read as results
         write_config_copy(config, run_dir)

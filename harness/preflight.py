@@ -1,0 +1,40 @@
+"""Preflight: every plugin of a plan checks what it will read, before a sweep writes anything."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+
+from harness.errors import HarnessError, PluginError, one_line
+from harness.interfaces import BrainDataset, Task
+from harness.planner import Plan
+
+
+def preflight(plan: Plan) -> list[str]:
+    """Run each plugin's ``check``; return their notes, raise the first mistake as a one-line ``HarnessError``.
+
+    A check that crashes (a plugin bug rather than a user mistake) is reported as a ``PluginError``
+    naming the plugin.
+    """
+    notes: list[str] = []
+    for model in plan.models:
+        notes += _checked(f"{model.label} ({model.family.name})", partial(model.family.check, model.checkpoints))
+    contexts = [m.family.context_length() for m in plan.models]
+    shortest = min((c for c in contexts if c is not None), default=None)
+    for target in plan.targets:
+        plugin = target.plugin
+        if isinstance(plugin, BrainDataset):
+            notes += _checked(f"{target.label} ({plugin.name})", plugin.check)
+        elif isinstance(plugin, Task):
+            notes += _checked(f"{target.label} ({plugin.name})", partial(plugin.check, shortest))
+    return notes
+
+
+def _checked(who: str, check: Callable[[], list[str]]) -> list[str]:
+    try:
+        found = check()
+    except HarnessError:
+        raise
+    except Exception as error:  # noqa: BLE001 - a crashing check is the plugin's bug, said in one line
+        raise PluginError(f"{who}: its preflight check crashed: {one_line(error)}") from error
+    return [f"{who}: {note}" for note in found]
