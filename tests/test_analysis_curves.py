@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from tests.analysis_synthetic import write_run
 
-from harness.analysis.curves import accuracy_rows, model_curves, token_positions
+from harness.analysis.curves import accuracy_rows, best_over_layers, brain_curve, model_curves, token_positions
 from harness.analysis.data import load_results, voxel_array_index
 from harness.errors import DataError
 
@@ -52,3 +52,21 @@ def test_missing_run_is_a_data_error(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match="no result tables"):
         load_results(tmp_path / "empty")
+
+
+def test_best_layer_of_each_checkpoint_from_a_long_table():
+    rows = []
+    for step, best in ((0, 1), (100, 2)):
+        for layer in range(3):
+            rows.append({"model": "m", "target": "sim", "step": step, "tokens": step * 10, "kind": "brain", "layer": layer,
+                         "scope": "mean", "metric": "r_mean", "value": 0.1 + 0.1 * (layer == best)})
+    rows.append({"model": "m", "target": "sim", "step": 0, "tokens": 0, "kind": "brain", "layer": 0,
+                 "scope": "S1", "metric": "r_mean", "value": 0.9})  # a subject's score never picks the layer
+    curve = brain_curve(pd.DataFrame(rows), "m", "sim")
+    assert curve.best_layer.tolist() == [1, 2] and curve.values.tolist() == pytest.approx([0.2, 0.2])
+
+
+def test_best_over_layers_ignores_missing_values():
+    values = np.array([[0.1, np.nan, np.nan], [0.3, 0.2, np.nan], [np.nan, 0.5, np.nan]])
+    index, best = best_over_layers(values)
+    assert index[:2].tolist() == [1, 2] and best[:2].tolist() == [0.3, 0.5] and np.isnan(best[2])

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from harness.analysis.curves import BrainCurve
+from harness.analysis.curves import BrainCurve, best_over_layers
 
 VOXEL_GROUPS = 2000
 
@@ -57,14 +57,13 @@ def _voxel_means(curve: BrainCurve, arrays: pd.DataFrame, n_boot: int, rng: np.r
     return subjects, means
 
 
-def _best_layer(curve: BrainCurve, values: dict[tuple[int, int], np.ndarray], n_boot: int) -> np.ndarray:
+def _replicate_curves(curve: BrainCurve, values: dict[tuple[int, int], np.ndarray], n_boot: int) -> np.ndarray:
     """(n_boot, checkpoints): the best layer's replicate value at each checkpoint."""
     layers = curve.layer_map.index.to_numpy()
     out = np.full((n_boot, len(curve.steps)), np.nan)
     for j, step in enumerate(curve.steps):
         stack = np.array([values.get((int(step), int(layer)), np.full(n_boot, np.nan)) for layer in layers])
-        if np.isfinite(stack).any():
-            out[:, j] = np.nanmax(np.where(np.isfinite(stack), stack, -np.inf), axis=0)
+        out[:, j] = best_over_layers(stack)[1]
     return out
 
 
@@ -93,7 +92,7 @@ def brain_replicates(curve: BrainCurve, arrays: pd.DataFrame | None, n_boot: int
             stack = np.array([means[s].get(cell, np.full(n_boot, np.nan)) for s in subjects])  # (S, B)
             picked = stack[draws, np.arange(n_boot)[:, None]]  # (B, S)
             values[cell] = _nanmean(picked)
-        return Replicates(_best_layer(curve, values, n_boot), "voxels+subjects")
+        return Replicates(_replicate_curves(curve, values, n_boot), "voxels+subjects")
     per_subject = curve.subjects
     if per_subject is None or len(per_subject.index) < 2:
         return Replicates(np.empty((0, len(curve.steps))), "none")
@@ -103,4 +102,4 @@ def brain_replicates(curve: BrainCurve, arrays: pd.DataFrame | None, n_boot: int
     for j, (step, layer) in enumerate(per_subject.columns):
         column = matrix[:, j][draws]  # (B, S)
         values[(int(step), int(layer))] = _nanmean(column)
-    return Replicates(_best_layer(curve, values, n_boot), "subjects")
+    return Replicates(_replicate_curves(curve, values, n_boot), "subjects")

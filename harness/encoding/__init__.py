@@ -5,10 +5,9 @@ from harness.encoding.resample import lanczos_matrix, lanczos_resample
 from harness.encoding.ridge import RidgeCV, RidgeCVResult, choose_form, ridge_cv, story_folds
 from harness.encoding.scorer import BrainScorer
 from harness.encoding.stats import block_permutation_pvalues, fdr_bh, noise_ceiling, pearson_r
-from harness.encoding.summary import best_layers
 
 __all__ = [
-    "BrainScorer", "RidgeCV", "RidgeCVResult", "best_layers", "block_permutation_pvalues", "choose_form",
+    "BrainScorer", "RidgeCV", "RidgeCVResult", "block_permutation_pvalues", "choose_form",
     "delay_matrices", "fdr_bh", "lanczos_matrix", "lanczos_resample", "noise_ceiling", "pearson_r",
     "ridge_cv", "story_design", "story_folds", "zscore_columns",
 ]
