@@ -173,10 +173,10 @@ def overview_figure(models: list[ModelCurves], target: str) -> Figure:
     return figure
 
 
-def save(figure: Figure, stem: Path) -> list[Path]:
-    """Write ``stem``.png and ``stem``.svg; return both paths."""
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    paths = [stem.with_suffix(".png"), stem.with_suffix(".svg")]
+def save(figure: Figure, directory: Path, stem: str) -> list[Path]:
+    """Write ``directory/stem.png`` and ``directory/stem.svg`` (the stem may hold dots); return both paths."""
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = [directory / f"{stem}.png", directory / f"{stem}.svg"]
     figure.savefig(paths[0], dpi=120)
     figure.set_layout_engine("none")  # keep the layout computed for the PNG; the SVG reuses it
     figure.savefig(paths[1])

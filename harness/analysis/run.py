@@ -12,6 +12,7 @@ from harness.analysis.bootstrap import Replicates, brain_replicates
 from harness.analysis.curves import ModelCurves, all_curves
 from harness.analysis.data import PHASES_TABLE, load_results, voxel_array_index
 from harness.analysis.phases import PhaseResult, PhaseSettings, detect_phases, phases_frame
+from harness.files import file_stem
 
 FIGURES_DIR = "figures"
 
@@ -49,10 +50,6 @@ class AnalysisResult:
             else:
                 lines.append(f"{who} on {analysis.target}: {analysis.result.summary}")
         return lines
-
-
-def _safe(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
 
 
 def analyze_frame(results: pd.DataFrame, arrays: pd.DataFrame | None = None,
@@ -96,15 +93,15 @@ def analyze_run(run_dir: Path, settings: PhaseSettings | None = None) -> Analysi
     targets = sorted({a.target for a in analyses if a.target})
     overviews: list[Path] = []
     for target in targets if len(models) > 1 else []:
-        overviews += save(overview_figure([m for m in models if target in m.brain], target), figures_dir / f"overview__{_safe(target)}")
+        overviews += save(overview_figure([m for m in models if target in m.brain], target), figures_dir, file_stem("overview", target))
     figures += overviews
     for analysis in analyses:
-        stem = _safe(analysis.curves.model) + (f"__{_safe(analysis.target)}" if analysis.target else "")
+        labels = (analysis.curves.model, analysis.target) if analysis.target else (analysis.curves.model,)
         figure = triple_phase_figure(analysis.curves, analysis.target, analysis.result, analysis.replicates)
-        analysis.figures += save(figure, figures_dir / f"phases__{stem}")
+        analysis.figures += save(figure, figures_dir, file_stem("phases", *labels))
         if analysis.target:
             curve = analysis.curves.brain[analysis.target]
-            analysis.figures += save(layer_map_figure(curve, analysis.result), figures_dir / f"layers__{stem}")
+            analysis.figures += save(layer_map_figure(curve, analysis.result), figures_dir, file_stem("layers", *labels))
         figures += analysis.figures
     phases = phases_frame([a.result for a in analyses if a.result is not None])
     phases_table = run_dir / "tables" / PHASES_TABLE
