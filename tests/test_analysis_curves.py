@@ -39,18 +39,19 @@ def test_zero_tokens_drawn_left_of_first_checkpoint():
     assert token_positions(np.array([0, 100, 1000])).tolist() == [50, 100, 1000]
 
 
-def test_voxel_array_index_from_file_names(tmp_path):
+def test_voxel_array_index_from_the_store(tmp_path):
     run = write_run(tmp_path / "run", checkpoints=3, layers=2, subjects=2, voxels=10)
     index = voxel_array_index(run)
     assert len(index) == 4 * 2 * 2
     assert set(index["subject"]) == {"S01", "S02"}
+    assert all(path.is_file() for path in index["path"]) and set(index["key"]) == {"r/S01", "r/S02"}
 
 
 def test_missing_run_is_a_data_error(tmp_path):
     with pytest.raises(DataError, match="no such run directory"):
         load_results(tmp_path / "nope")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(DataError, match="no result tables"):
+    with pytest.raises(DataError, match="not a run directory"):
         load_results(tmp_path / "empty")
 
 

@@ -128,12 +128,10 @@ def test_too_short_a_curve_says_so(tmp_path):
 
 
 def test_a_missing_checkpoint_is_skipped(tmp_path):
-    run = write_run(tmp_path / "run", checkpoints=20)
-    table = run / "tables" / "tiny__sim.csv"
-    frame = pd.read_csv(table)
-    frame.loc[(frame.step == 5) & (frame.kind == "brain"), "value"] = np.nan  # a failed-looking cell
-    frame.to_csv(table, index=False)
-    (analysis,) = analyze_frame(load_results(run), voxel_array_index(run), FAST)
+    run = write_run(tmp_path / "run", checkpoints=20, nan_brain_steps=(5,))  # a failed-looking cell
+    results = load_results(run)
+    assert results.loc[(results.step == 5) & (results.kind == "brain"), "value"].isna().all()
+    (analysis,) = analyze_frame(results, voxel_array_index(run), FAST)
     result = analysis.result
     assert len(result.tokens) == 20 and result.pattern == "triple-phase"
     assert result.ci_method == "voxels+subjects"
