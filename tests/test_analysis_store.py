@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from harness.analysis import PhaseSettings, analyze_run
-from harness.analysis.data import load_results, voxel_array_index
+from harness.analysis.data import read_run
 from harness.results import SORT_COLUMNS
 from harness.tables import read_table
 from tests.analysis_synthetic import write_run
@@ -13,12 +13,19 @@ from tests.analysis_synthetic import write_run
 
 def test_analysis_from_run_store(tmp_path):
     run = write_run(tmp_path / "run", checkpoints=12, layers=3, subjects=2, voxels=200)
-    index = voxel_array_index(run)
-    assert len(index) == 13 * 3 * 2 and set(index["subject"]) == {"S01", "S02"}
+    data = read_run(run)
+    assert len(data.arrays) == 13 * 3 * 2 and set(data.arrays["subject"]) == {"S01", "S02"}
     exported = pd.concat([read_table(p) for p in sorted((run / "tables").glob("*__*.csv"))], ignore_index=True)
     exported = exported.sort_values(SORT_COLUMNS, kind="stable").reset_index(drop=True)
-    pd.testing.assert_frame_equal(load_results(run), exported)  # the tables are the store's results
+    pd.testing.assert_frame_equal(data.results, exported)  # the tables are the store's results
     result = analyze_run(run, PhaseSettings(n_boot=30))
     assert result.phases["ci_method"].unique().tolist() == ["voxels+subjects"]
     assert result.phases["phase"].tolist() == ["surge", "detachment", "realignment"]
     assert (run / "tables" / "phases.csv").is_file() and result.report.is_file()
+
+
+def test_the_digest_follows_the_results(tmp_path):
+    first = read_run(write_run(tmp_path / "a", checkpoints=4, layers=2, subjects=2, voxels=10))
+    same = read_run(write_run(tmp_path / "b", checkpoints=4, layers=2, subjects=2, voxels=10))
+    other = read_run(write_run(tmp_path / "c", checkpoints=4, layers=2, subjects=2, voxels=10, seed=1))
+    assert first.digest == same.digest != other.digest

@@ -18,25 +18,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from harness.analysis.tokens import log_tokens
+
 BRAIN_METRIC = "r_mean"
 BRAIN_SCOPE = "mean"
 INSTRUCTION_SCOPE = "instruction"
 INSTRUCTION_METRIC = "follows_format"
 CORRECT_METRIC = "correct"
 ACCURACY_METRICS = ("correct", "acc")
-
-
-def token_positions(tokens: np.ndarray) -> np.ndarray:
-    """Tokens as positions on a log axis: checkpoint 0 is drawn at half the first nonzero count."""
-    tokens = np.asarray(tokens, dtype=float)
-    positive = tokens[tokens > 0]
-    floor = positive.min() / 2 if positive.size else 1.0
-    return np.where(tokens > 0, tokens, floor)
-
-
-def log_tokens(tokens: np.ndarray) -> np.ndarray:
-    """log10 of ``token_positions`` (the x the change-point model is fitted on)."""
-    return np.log10(token_positions(tokens))
 
 
 def best_over_layers(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
