@@ -1,11 +1,15 @@
-"""Synthetic run directories in the contract format (long CSV tables, npz voxel arrays, config)."""
+"""Synthetic runs written as a sweep writes them: cells committed to the run store, tables exported."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
+
+from harness.interfaces import CellOutput, Score
+from harness.store import CellRecord, RunStore
+from harness.tables import export_tables
 
 PEAK_X, TROUGH_X = 7.5, 9.0  # log10 tokens where the triple-phase curve turns
 
@@ -26,59 +30,84 @@ def _sigmoid(x: np.ndarray, centre: float, scale: float = 0.25) -> np.ndarray:
     return 1 / (1 + np.exp(-(x - centre) / scale))
 
 
+@dataclass
+class _Cell:
+    """One cell of the synthetic sweep: what the store records and what it scored."""
+
+    step: int
+    tokens: int
+    kind: str
+    target: str
+    plugin: str
+    layer: int | None
+    scores: list[Score] = field(default_factory=list)
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def _commit(run_dir: Path, model: str, family: str, cells: list[_Cell]) -> None:
+    """Commit ``cells`` to the run's store and regenerate its tables, as the sweep does."""
+    with RunStore(run_dir, create=True) as store:
+        store._db.execute("PRAGMA synchronous=OFF")  # a test fixture needs no durability, only the store's format
+        for cell in cells:
+            record = CellRecord(
+                cell_id=f"{model}|{cell.step}|{cell.kind}|{cell.target}|{cell.layer}", settings_hash="s", model=model,
+                family=family, step=cell.step, tokens=cell.tokens, revision=None, commit=None, kind=cell.kind,
+                target=cell.target, plugin=cell.plugin, layer=cell.layer, seed=0, config_hash="cfg123",
+                data_hash="data456", plugin_version="1.0", provenance={})
+            store.commit_cell(record, CellOutput(cell.scores, cell.arrays), elapsed=0.0)
+        export_tables(store)
+
+
 def write_run(run_dir: Path, *, model: str = "tiny", family: str = "tinylm", target: str = "sim",
               shape: str = "triple", checkpoints: int = 24, layers: int = 4, subjects: int = 3,
-              voxels: int = 400, seed: int = 0, arrays: bool = True, accuracy_rises_early: bool = False) -> Path:
-    """Write a run with brain, task and metric tables; return ``run_dir``."""
+              voxels: int = 400, seed: int = 0, arrays: bool = True, accuracy_rises_early: bool = False,
+              brain: bool = True, nan_brain_steps: tuple[int, ...] = ()) -> Path:
+    """Write a run with brain (unless ``brain`` is off), task and metric cells; return ``run_dir``.
+
+    ``arrays``: brain cells keep per-voxel ``r/<subject>`` and ``alpha/<subject>`` arrays;
+    ``nan_brain_steps``: brain scores at these steps are NaN (their arrays are kept).
+    """
     rng = np.random.default_rng(seed)
     run_dir = Path(run_dir)
-    (run_dir / "tables").mkdir(parents=True, exist_ok=True)
     steps = np.arange(checkpoints + 1)
     tokens = np.concatenate([[0], np.logspace(6, 11, checkpoints)]).astype(np.int64)
     x = np.log10(np.where(tokens > 0, tokens, tokens[1] / 2))
     truth = brain_shape(shape, x)
     gain = np.linspace(0.6, 1.0, layers) * np.where(np.arange(layers) == layers - 1, 0.85, 1.0)
-    base = dict(model=model, family=family, revision="", commit="", seed=0, config_hash="cfg123",
-                data_hash="data456", stderr=np.nan)
-    brain_rows = []
+    cells: list[_Cell] = []
     voxel_effect = {s: rng.normal(0, 0.05, voxels) for s in range(subjects)}
     for i, (step, tok) in enumerate(zip(steps, tokens)):
         for layer in range(layers):
+            cell = _Cell(int(step), int(tok), "brain", target, "simulated", layer)
             per_subject = []
-            payload = {}
             for s in range(subjects):
                 r = truth[i] * gain[layer] + 0.004 * (s - 1) + voxel_effect[s] + rng.normal(0, 0.01, voxels)
-                payload[f"r/S{s + 1:02d}"] = r.astype(np.float32)
-                payload[f"alpha/S{s + 1:02d}"] = np.full(voxels, 10.0, np.float32)
+                if arrays:
+                    cell.arrays[f"r/S{s + 1:02d}"] = r.astype(np.float32)
+                    cell.arrays[f"alpha/S{s + 1:02d}"] = np.full(voxels, 10.0, np.float32)
                 per_subject.append(float(np.mean(r.astype(np.float32))))
-                brain_rows.append({**base, "step": step, "tokens": tok, "kind": "brain", "target": target,
-                                   "plugin": "simulated", "layer": layer, "scope": f"S{s + 1:02d}",
-                                   "metric": "r_mean", "value": per_subject[-1], "plugin_version": "1.0"})
-            brain_rows.append({**base, "step": step, "tokens": tok, "kind": "brain", "target": target,
-                               "plugin": "simulated", "layer": layer, "scope": "mean", "metric": "r_mean",
-                               "value": float(np.mean(per_subject)), "plugin_version": "1.0"})
-            if arrays:
-                (run_dir / "arrays").mkdir(exist_ok=True)
-                np.savez(run_dir / "arrays" / f"{model}__{target}__{step}__{layer}.npz", **payload)
+                cell.scores.append(Score("r_mean", per_subject[-1], scope=f"S{s + 1:02d}"))
+            cell.scores.append(Score("r_mean", float(np.mean(per_subject)), scope="mean"))
+            if step in nan_brain_steps:
+                cell.scores = [Score(score.metric, float("nan"), scope=score.scope) for score in cell.scores]
+            if brain:
+                cells.append(cell)
     follows = 0.05 + 0.85 * _sigmoid(x, 6.9)
     late = _sigmoid(x, 8.25 if accuracy_rises_early else 10.2, 0.3 if accuracy_rises_early else 0.4)
     task_values = {("instruction", "follows_format"): follows, ("instruction", "correct"): 0.05 + 0.5 * late,
                    ("cloze", "acc"): 0.25 + 0.5 * late, ("minimal_pairs", "acc"): 0.5 + 0.3 * late,
                    ("perplexity", "bits_per_byte"): 3.0 - 1.5 * _sigmoid(x, 8.0, 1.0)}
-    task_rows = [{**base, "step": step, "tokens": tok, "kind": "task", "target": "offline", "plugin": "offline",
-                  "layer": pd.NA, "scope": scope, "metric": metric, "value": float(v[i] + rng.normal(0, 0.01)),
-                  "plugin_version": "1.0"}
-                 for (scope, metric), v in task_values.items() for i, (step, tok) in enumerate(zip(steps, tokens))]
-    metric_rows = [{**base, "step": step, "tokens": tok, "kind": "metric", "target": name, "plugin": name,
-                    "layer": layer, "scope": "", "metric": name, "value": float(value + layer + rng.normal(0, 0.05)),
-                    "plugin_version": "1.0"}
-                   for name, curve in (("intrinsic_dim", 10 + 5 * np.sin(x)), ("anisotropy", 0.2 + 0.1 * x))
-                   for i, (step, tok) in enumerate(zip(steps, tokens)) for layer in range(layers) for value in [curve[i]]]
-    columns = ["model", "family", "step", "tokens", "revision", "commit", "kind", "target", "plugin", "layer",
-               "scope", "metric", "value", "stderr", "seed", "config_hash", "data_hash", "plugin_version"]
-    for name, rows in ((target, brain_rows), ("offline", task_rows), ("intrinsic_dim", [r for r in metric_rows if r["target"] == "intrinsic_dim"]),
-                       ("anisotropy", [r for r in metric_rows if r["target"] == "anisotropy"])):
-        pd.DataFrame(rows, columns=columns).to_csv(run_dir / "tables" / f"{model}__{name}.csv", index=False)
+    tasks = {int(step): _Cell(int(step), int(tok), "task", "offline", "offline", None) for step, tok in zip(steps, tokens)}
+    for (scope, metric), values in task_values.items():
+        for i, step in enumerate(steps):
+            tasks[int(step)].scores.append(Score(metric, float(values[i] + rng.normal(0, 0.01)), scope=scope))
+    cells += tasks.values()
+    for name, curve in (("intrinsic_dim", 10 + 5 * np.sin(x)), ("anisotropy", 0.2 + 0.1 * x)):
+        for i, (step, tok) in enumerate(zip(steps, tokens)):
+            for layer in range(layers):
+                value = float(curve[i] + layer + rng.normal(0, 0.05))
+                cells.append(_Cell(int(step), int(tok), "metric", name, name, layer, [Score(name, value)]))
+    _commit(run_dir, model, family, cells)
     (run_dir / "config.yaml").write_text(
         f"models:\n  - family: {family}\n    label: {model}\nbrain:\n  - dataset: simulated\n    label: {target}\n"
         "tasks:\n  - task: offline\nmetrics:\n  - metric: intrinsic_dim\n  - metric: anisotropy\n", encoding="utf-8")

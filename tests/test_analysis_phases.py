@@ -14,22 +14,23 @@ from harness.analysis.changepoints import (
     local_noise,
     segment,
 )
-from harness.analysis.curves import BrainCurve, ModelCurves, Series, log_tokens
-from harness.analysis.data import load_results, voxel_array_index
+from harness.analysis.curves import BrainCurve, ModelCurves, Series
+from harness.analysis.data import read_run
 from harness.analysis.phases import (
     BRAIN_ONLY_SURGE,
     detect_phases,
     phase_trends,
     replicate_stderr,
 )
+from harness.analysis.tokens import log_tokens
 from tests.analysis_synthetic import true_boundaries, write_run
 
 FAST = PhaseSettings(n_boot=60, seed=1)
 
 
 def _analysis(tmp_path, settings=FAST, **kwargs):
-    run = write_run(tmp_path / "run", **kwargs)
-    analyses = analyze_frame(load_results(run), voxel_array_index(run), settings)
+    data = read_run(write_run(tmp_path / "run", **kwargs))
+    analyses = analyze_frame(data.results, data.arrays, settings)
     (analysis,) = analyses
     return analysis
 
@@ -128,12 +129,9 @@ def test_too_short_a_curve_says_so(tmp_path):
 
 
 def test_a_missing_checkpoint_is_skipped(tmp_path):
-    run = write_run(tmp_path / "run", checkpoints=20)
-    table = run / "tables" / "tiny__sim.csv"
-    frame = pd.read_csv(table)
-    frame.loc[(frame.step == 5) & (frame.kind == "brain"), "value"] = np.nan  # a failed-looking cell
-    frame.to_csv(table, index=False)
-    (analysis,) = analyze_frame(load_results(run), voxel_array_index(run), FAST)
+    data = read_run(write_run(tmp_path / "run", checkpoints=20, nan_brain_steps=(5,)))  # a failed-looking cell
+    assert data.results.loc[(data.results.step == 5) & (data.results.kind == "brain"), "value"].isna().all()
+    (analysis,) = analyze_frame(data.results, data.arrays, FAST)
     result = analysis.result
     assert len(result.tokens) == 20 and result.pattern == "triple-phase"
     assert result.ci_method == "voxels+subjects"

@@ -151,19 +151,3 @@ def test_permutations_report_fraction_significant(simulated):
     output = BrainScorer(simulated, settings, device="cpu", seed=0).score(simulated.ground_truth_features())
     values = _by_scope(output, "SIM01")
     assert 0.3 < values["frac_significant"] <= 1.0
-
-
-def test_best_layers_from_a_long_table():
-    import pandas as pd
-
-    from harness.encoding.summary import best_layers
-
-    rows = []
-    for step, best in ((0, 1), (100, 2)):
-        for layer in range(3):
-            rows.append({"model": "m", "target": "sim", "step": step, "tokens": step * 10, "kind": "brain", "layer": layer,
-                         "scope": "mean", "metric": "r_mean", "value": 0.1 + 0.1 * (layer == best)})
-    rows.append({"model": "m", "target": "sim", "step": 0, "tokens": 0, "kind": "brain", "layer": 0,
-                 "scope": "S1", "metric": "r_mean", "value": 0.9})
-    table = best_layers(pd.DataFrame(rows))
-    assert table["layer"].tolist() == [1, 2] and table["r_mean"].tolist() == pytest.approx([0.2, 0.2])

@@ -9,8 +9,16 @@ import pandas as pd
 import pytest
 from rich.console import Console
 
-from harness.analysis import PhaseSettings, analyze_run, build_leaderboard, print_leaderboard, render_leaderboard
-from harness.analysis.leaderboard import CORE_COLUMNS, max_drawdown
+from harness.analysis import (
+    PhaseSettings,
+    analyze_run,
+    build_leaderboard,
+    leaderboard,
+    print_leaderboard,
+    render_leaderboard,
+    run,
+)
+from harness.analysis.headline import CORE_COLUMNS, max_drawdown
 from harness.errors import HarnessError
 from tests.analysis_synthetic import write_run
 
@@ -62,3 +70,36 @@ def test_renderings(board):
 def test_unknown_format_is_a_user_error(board):
     with pytest.raises(HarnessError, match="allowed: markdown, csv, html"):
         render_leaderboard(board, "xlsx")
+
+
+def _refuse(*args: object, **kwargs: object) -> None:
+    raise AssertionError("the analysis was recomputed")
+
+
+def test_a_fresh_analysis_is_read_not_recomputed(tmp_path, monkeypatch):
+    path = write_run(tmp_path / "fresh", model="alpha", checkpoints=8, arrays=False)
+    analysed = analyze_run(path, PhaseSettings(n_boot=10))
+    monkeypatch.setattr(leaderboard, "analyze_run", _refuse)
+    monkeypatch.setattr(run, "analyze_frame", _refuse)
+    board = build_leaderboard([path])
+    assert board["model"].tolist() == ["alpha"]
+    assert board["peak_r"].tolist() == analysed.headline["peak_r"].tolist()
+    assert board["pattern"].tolist() == analysed.headline["pattern"].tolist()
+
+
+def test_a_stale_analysis_is_recomputed(tmp_path, monkeypatch):
+    path = write_run(tmp_path / "stale", model="alpha", checkpoints=8, arrays=False, brain=False)
+    analyze_run(path, PhaseSettings(n_boot=10))
+    write_run(path, model="beta", checkpoints=6, arrays=False, brain=False, seed=1)  # cells added since
+    calls = []
+
+    def counted(run_dir: object) -> run.AnalysisResult:
+        calls.append(run_dir)
+        return run.analyze_run(run_dir, PhaseSettings(n_boot=10))
+
+    monkeypatch.setattr(leaderboard, "analyze_run", counted)
+    board = build_leaderboard([path])
+    assert len(calls) == 1 and sorted(board["model"]) == ["alpha", "beta"]
+    assert sorted(pd.read_csv(path / "tables" / "headline.csv")["model"]) == ["alpha", "beta"]  # the run's own outputs
+    monkeypatch.setattr(leaderboard, "analyze_run", _refuse)
+    assert build_leaderboard([path])["model"].tolist() == board["model"].tolist()  # and are fresh now

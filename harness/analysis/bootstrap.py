@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from harness.analysis.curves import BrainCurve
+from harness.analysis.curves import BrainCurve, best_over_layers
 
 VOXEL_GROUPS = 2000
 
@@ -29,42 +29,47 @@ class Replicates:
     method: str  # "voxels+subjects", "subjects" or "none"
 
 
-def _voxel_means(curve: BrainCurve, arrays: pd.DataFrame, n_boot: int, rng: np.random.Generator) -> tuple[list[str], dict]:
+Cell = tuple[int, int]  # (step, layer)
+CellValues = dict[Cell, np.ndarray]  # (step, layer) -> (n_boot,) replicate values
+
+
+def _voxel_means(arrays: pd.DataFrame, n_boot: int, rng: np.random.Generator) -> tuple[list[str], dict[str, CellValues]]:
     """subject -> {(step, layer): (n_boot,) bootstrap mean r over resampled voxel groups}."""
-    subjects = sorted(arrays["subject"].unique())
+    subjects = sorted(str(s) for s in arrays["subject"].unique())
     weights: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    means: dict[str, dict[tuple[int, int], np.ndarray]] = {s: {} for s in subjects}
-    cache: dict[object, dict[str, np.ndarray]] = {}
-    for record in arrays.sort_values(["path", "subject"]).itertuples(index=False):
-        if record.path not in cache:
+    means: dict[str, CellValues] = {s: {} for s in subjects}
+    cache: dict[str, dict[str, np.ndarray]] = {}
+    ordered = arrays.sort_values(["path", "subject"])
+    for path, key, subject, step, layer in zip(ordered["path"].astype(str), ordered["key"], ordered["subject"],
+                                                ordered["step"], ordered["layer"]):
+        if path not in cache:
             cache.clear()
-            with np.load(record.path) as loaded:
-                cache[record.path] = {k: loaded[k] for k in loaded.files if k.startswith("r/")}
-        r = np.asarray(cache[record.path][record.key], dtype=np.float64).ravel()
-        if record.subject not in weights:
+            with np.load(path) as loaded:
+                cache[path] = {k: loaded[k] for k in loaded.files if k.startswith("r/")}
+        r = np.asarray(cache[path][key], dtype=np.float64).ravel()
+        if subject not in weights:
             groups = min(VOXEL_GROUPS, r.size)
             labels = rng.permutation(r.size) % groups
             counts = rng.multinomial(groups, np.full(groups, 1.0 / groups), size=n_boot).astype(np.float64)
-            weights[record.subject] = (labels, counts)
-        labels, counts = weights[record.subject]
+            weights[subject] = (labels, counts)
+        labels, counts = weights[subject]
         if labels.size != r.size:
             continue  # a cell with a different voxel set cannot share the subject's resampling
         finite = np.isfinite(r)
         sums = np.bincount(labels, weights=np.where(finite, r, 0.0), minlength=counts.shape[1])
         sizes = np.bincount(labels, weights=finite.astype(float), minlength=counts.shape[1])
         with np.errstate(invalid="ignore", divide="ignore"):
-            means[record.subject][(int(record.step), int(record.layer))] = (counts @ sums) / (counts @ sizes)
+            means[subject][(int(step), int(layer))] = (counts @ sums) / (counts @ sizes)
     return subjects, means
 
 
-def _best_layer(curve: BrainCurve, values: dict[tuple[int, int], np.ndarray], n_boot: int) -> np.ndarray:
+def _replicate_curves(curve: BrainCurve, values: CellValues, n_boot: int) -> np.ndarray:
     """(n_boot, checkpoints): the best layer's replicate value at each checkpoint."""
     layers = curve.layer_map.index.to_numpy()
     out = np.full((n_boot, len(curve.steps)), np.nan)
     for j, step in enumerate(curve.steps):
         stack = np.array([values.get((int(step), int(layer)), np.full(n_boot, np.nan)) for layer in layers])
-        if np.isfinite(stack).any():
-            out[:, j] = np.nanmax(np.where(np.isfinite(stack), stack, -np.inf), axis=0)
+        out[:, j] = best_over_layers(stack)[1]
     return out
 
 
@@ -85,22 +90,23 @@ def brain_replicates(curve: BrainCurve, arrays: pd.DataFrame | None, n_boot: int
     if n_boot <= 0:
         return Replicates(np.empty((0, len(curve.steps))), "none")
     if arrays is not None and not arrays.empty:
-        subjects, means = _voxel_means(curve, arrays, n_boot, rng)
+        subjects, means = _voxel_means(arrays, n_boot, rng)
         draws = _subject_draws(len(subjects), n_boot, rng)
-        cells = set().union(*(m.keys() for m in means.values()))
-        values = {}
+        cells: set[Cell] = set().union(*(m.keys() for m in means.values()))
+        values: CellValues = {}
         for cell in cells:
             stack = np.array([means[s].get(cell, np.full(n_boot, np.nan)) for s in subjects])  # (S, B)
             picked = stack[draws, np.arange(n_boot)[:, None]]  # (B, S)
             values[cell] = _nanmean(picked)
-        return Replicates(_best_layer(curve, values, n_boot), "voxels+subjects")
+        return Replicates(_replicate_curves(curve, values, n_boot), "voxels+subjects")
     per_subject = curve.subjects
     if per_subject is None or len(per_subject.index) < 2:
         return Replicates(np.empty((0, len(curve.steps))), "none")
     draws = _subject_draws(len(per_subject.index), n_boot, rng)
     matrix = per_subject.to_numpy(float)  # (S, cells)
     values = {}
-    for j, (step, layer) in enumerate(per_subject.columns):
+    columns = zip(per_subject.columns.get_level_values("step"), per_subject.columns.get_level_values("layer"))
+    for j, (step, layer) in enumerate(columns):
         column = matrix[:, j][draws]  # (B, S)
         values[(int(step), int(layer))] = _nanmean(column)
-    return Replicates(_best_layer(curve, values, n_boot), "subjects")
+    return Replicates(_replicate_curves(curve, values, n_boot), "subjects")

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from harness.analysis.tokens import log_tokens
+
 BRAIN_METRIC = "r_mean"
 BRAIN_SCOPE = "mean"
 INSTRUCTION_SCOPE = "instruction"
@@ -26,17 +28,17 @@ CORRECT_METRIC = "correct"
 ACCURACY_METRICS = ("correct", "acc")
 
 
-def token_positions(tokens: np.ndarray) -> np.ndarray:
-    """Tokens as positions on a log axis: checkpoint 0 is drawn at half the first nonzero count."""
-    tokens = np.asarray(tokens, dtype=float)
-    positive = tokens[tokens > 0]
-    floor = positive.min() / 2 if positive.size else 1.0
-    return np.where(tokens > 0, tokens, floor)
+def best_over_layers(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Over axis 0 (layers): the index of the best layer and its value, non-finite values ignored.
 
-
-def log_tokens(tokens: np.ndarray) -> np.ndarray:
-    """log10 of ``token_positions`` (the x the change-point model is fitted on)."""
-    return np.log10(token_positions(tokens))
+    The one rule for "best layer", used by the curves and by their bootstrap replicates; where a
+    column has no finite value at all the index is 0 and the value NaN.
+    """
+    values = np.asarray(values, dtype=float)
+    finite = np.isfinite(values)
+    index = np.argmax(np.where(finite, values, -np.inf), axis=0)
+    best = np.take_along_axis(values, np.expand_dims(index, 0), axis=0)[0]
+    return index, np.where(finite.any(axis=0), best, np.nan)
 
 
 @dataclass
@@ -107,13 +109,13 @@ def brain_curve(frame: pd.DataFrame, model: str, target: str) -> BrainCurve | No
     valid = np.isfinite(values).any(axis=0)
     layer_map = layer_map.loc[:, valid]
     values = values[:, valid]
-    best_index = np.nanargmax(np.where(np.isfinite(values), values, -np.inf), axis=0)
+    best_index, best_values = best_over_layers(values)
     subjects = rows[rows["scope"] != BRAIN_SCOPE]
     per_subject = subjects.pivot_table(index="scope", columns=["step", "layer"], values="value", aggfunc="mean")
     return BrainCurve(
         model=model, target=target, layer_map=layer_map,
         steps=layer_map.columns.to_numpy(), tokens=tokens_by_step[layer_map.columns].to_numpy(),
-        values=values[best_index, np.arange(values.shape[1])],
+        values=best_values,
         best_layer=layer_map.index.to_numpy()[best_index].astype(int), subjects=per_subject,
     )
 

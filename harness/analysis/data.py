@@ -1,83 +1,63 @@
-"""Reading a run directory for analysis: the long results table, the config and the voxel arrays.
+"""Reading a run directory for analysis: the long results table, the voxel arrays and the config.
 
-Everything the analysis reads from a run goes through the functions here, so the source (the run
-store or the exported CSV tables) can change without touching the analysis itself.
+Everything the analysis reads from a run goes through the functions here. The run store is the
+one source (the exported CSV and Parquet tables are regenerated from it); ``RunData.digest``
+names what an analysis was computed from, so its outputs can tell when they are stale.
 """
 
 from __future__ import annotations
 
-import re
+import hashlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
+from harness.digest import settings_digest
 from harness.errors import DataError
-from harness.results import SORT_COLUMNS
-from harness.store import STORE_NAME, RunStore
-from harness.tables import read_table
+from harness.store import RunStore
 
-PHASES_TABLE = "phases.csv"
-_ARRAY_NAME = re.compile(r"^(?P<model>.+?)__(?P<target>.+?)__(?:step)?(?P<step>\d+)__(?:layer|L)?(?P<layer>\d+)$")
+ARRAY_COLUMNS = ["model", "target", "step", "layer", "subject", "path", "key"]
+BRAIN_ARRAY_PREFIX = "r/"  # per-voxel r of one subject: r/<subject>
 
 
-def _store(run_dir: Path) -> RunStore | None:
-    """The run's store when it has one, else None (a directory of exported tables only)."""
-    return RunStore(run_dir) if (run_dir / STORE_NAME).is_file() else None
+@dataclass(frozen=True)
+class RunData:
+    """What the analysis reads from one run: its results and the index of its per-voxel r arrays."""
+
+    run_dir: Path
+    results: pd.DataFrame
+    arrays: pd.DataFrame  # columns ARRAY_COLUMNS
+
+    @property
+    def digest(self) -> str:
+        """A digest of the results and of the array files they point to (equal data, equal digest)."""
+        rows = pd.util.hash_pandas_object(self.results, index=False).to_numpy()
+        files = sorted({Path(path).name for path in self.arrays["path"]})  # array names hold their content hash
+        return settings_digest({"results": hashlib.sha256(rows.tobytes()).hexdigest(), "arrays": files})
 
 
-def load_results(run_dir: Path) -> pd.DataFrame:
-    """All result rows of a run in the long format (from the store, else RUN/tables/*.csv)."""
+def _array_index(run_dir: Path, artifacts: pd.DataFrame) -> pd.DataFrame:
+    """Rows of ``ARRAY_COLUMNS`` for the ``r/<subject>`` arrays of layered (brain) cells."""
+    brain = artifacts[artifacts["name"].astype(str).str.startswith(BRAIN_ARRAY_PREFIX) & artifacts["layer"].notna()]
+    return pd.DataFrame({
+        "model": brain["model"].astype(str), "target": brain["target"].astype(str),
+        "step": brain["step"].astype(int), "layer": brain["layer"].astype(int),
+        "subject": brain["name"].astype(str).str.removeprefix(BRAIN_ARRAY_PREFIX),
+        "path": [run_dir / str(path) for path in brain["path"]], "key": brain["name"].astype(str),
+    }, columns=ARRAY_COLUMNS).reset_index(drop=True)
+
+
+def read_run(run_dir: Path) -> RunData:
+    """The results and the voxel-array index of a run, read from its store in one go."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise DataError(f"{run_dir}: no such run directory")
-    store = _store(run_dir)
-    if store is not None:
-        with store:
-            return store.results_frame()
-    tables = sorted(p for p in (run_dir / "tables").glob("*.csv") if "__" in p.stem)
-    if not tables:
-        raise DataError(f"{run_dir}: no result tables (expected tables/<model>__<target>.csv)")
-    frame = pd.concat([read_table(p) for p in tables], ignore_index=True)
-    return frame.sort_values(SORT_COLUMNS, kind="stable").reset_index(drop=True)
+    with RunStore(run_dir) as store:
+        return RunData(run_dir, store.results_frame(), _array_index(run_dir, store.artifacts_frame()))
 
 
 def load_config_text(run_dir: Path) -> str:
     """The run's config copy as text ('' when absent)."""
     path = Path(run_dir) / "config.yaml"
     return path.read_text(encoding="utf-8") if path.is_file() else ""
-
-
-def voxel_array_index(run_dir: Path) -> pd.DataFrame:
-    """Per-voxel r arrays of brain cells: columns model, target, step, layer, subject, path, key.
-
-    Read from the store's artifact records; a run without a store may name its files
-    ``arrays/<model>__<target>__<step>__<layer>.npz`` holding keys ``r/<subject>``.
-    """
-    run_dir = Path(run_dir)
-    columns = ["model", "target", "step", "layer", "subject", "path", "key"]
-    store = _store(run_dir)
-    rows: list[dict] = []
-    if store is not None:
-        with store:
-            artifacts = store.artifacts_frame()
-        for record in artifacts.itertuples(index=False):
-            if str(record.name).startswith("r/") and record.layer is not None and not pd.isna(record.layer):
-                rows.append({
-                    "model": record.model, "target": record.target, "step": int(record.step), "layer": int(record.layer),
-                    "subject": str(record.name)[2:], "path": run_dir / record.path, "key": record.name,
-                })
-    else:
-        import numpy as np
-
-        for path in sorted((run_dir / "arrays").glob("*.npz")):
-            match = _ARRAY_NAME.match(path.stem)
-            if not match:
-                continue
-            with np.load(path) as arrays:
-                keys = [k for k in arrays.files if k.startswith("r/")]
-            for key in keys:
-                rows.append({
-                    "model": match["model"], "target": match["target"], "step": int(match["step"]),
-                    "layer": int(match["layer"]), "subject": key[2:], "path": path, "key": key,
-                })
-    return pd.DataFrame(rows, columns=columns)

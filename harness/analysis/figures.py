@@ -5,27 +5,36 @@ Drawn on matplotlib ``Figure`` objects with the Agg canvas, so no display and no
 
 from __future__ import annotations
 
+import io
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import LogLocator, MaxNLocator
+from numpy.typing import ArrayLike
 
 from harness.analysis.bootstrap import Replicates
-from harness.analysis.curves import BrainCurve, ModelCurves, Series, token_positions
-from harness.analysis.phases import PhaseResult, format_tokens
+from harness.analysis.curves import BrainCurve, ModelCurves, Series
+from harness.analysis.findings import CurveAnalysis
+from harness.analysis.phases import PhaseResult
+from harness.analysis.tokens import format_tokens, token_positions
+from harness.files import atomic_write_bytes, file_stem
 
 PHASE_COLOURS = {"surge": "#2ca02c", "surge (brain only)": "#98df8a", "detachment": "#d62728", "realignment": "#1f77b4", "none": "#bbbbbb"}
 SCORE_METRICS = ("acc", "correct", "follows_format")
 
 
-def _positions(curve_tokens: np.ndarray, tokens: np.ndarray) -> np.ndarray:
+def _positions(curve_tokens: ArrayLike, tokens: ArrayLike) -> np.ndarray:
     """Log-axis positions of ``tokens`` on the axis built from ``curve_tokens``."""
-    all_tokens = np.concatenate([np.asarray(curve_tokens, float), np.asarray(tokens, float)])
+    curve_tokens = np.asarray(curve_tokens, float)
+    all_tokens = np.concatenate([curve_tokens, np.asarray(tokens, float)])
     return token_positions(all_tokens)[len(curve_tokens):]
 
 
-def _shade(ax, result: PhaseResult | None, axis_tokens: np.ndarray, label: bool) -> None:
+def _shade(ax: Axes, result: PhaseResult | None, axis_tokens: np.ndarray, label: bool) -> None:
     if result is None or len(result.phases) < 2:
         return
     tokens = result.tokens
@@ -46,7 +55,8 @@ def _shade(ax, result: PhaseResult | None, axis_tokens: np.ndarray, label: bool)
             ax.axvspan(lo, hi, facecolor="none", edgecolor="#666666", hatch="///", lw=0, alpha=0.5)
 
 
-def _plot(ax, series: Series | None, axis_tokens: np.ndarray, **style) -> None:
+def _plot(ax: Axes, series: Series | None, axis_tokens: np.ndarray, **style: Any) -> None:
+    """Draw ``series`` on ``ax`` (nothing when absent); ``style``: Line2D properties (Any in matplotlib)."""
     if series is not None and len(series):
         ax.plot(_positions(axis_tokens, series.tokens), series.values, **style)
 
@@ -173,11 +183,42 @@ def overview_figure(models: list[ModelCurves], target: str) -> Figure:
     return figure
 
 
-def save(figure: Figure, stem: Path) -> list[Path]:
-    """Write ``stem``.png and ``stem``.svg; return both paths."""
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    paths = [stem.with_suffix(".png"), stem.with_suffix(".svg")]
-    figure.savefig(paths[0], dpi=120)
-    figure.set_layout_engine("none")  # keep the layout computed for the PNG; the SVG reuses it
-    figure.savefig(paths[1])
-    return paths
+@dataclass(frozen=True)
+class SavedFigure:
+    """A figure written as PNG and SVG, with the caption the report shows under it."""
+
+    caption: str
+    png: Path
+    svg: Path
+
+
+def save(figure: Figure, directory: Path, stem: str, caption: str) -> SavedFigure:
+    """Write ``directory/stem.png`` and ``directory/stem.svg`` (the stem may hold dots)."""
+    saved = SavedFigure(caption, directory / f"{stem}.png", directory / f"{stem}.svg")
+    for path in (saved.png, saved.svg):
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format=path.suffix[1:], dpi=120 if path == saved.png else "figure")
+        figure.set_layout_engine("none")  # keep the layout computed for the PNG; the SVG reuses it
+        atomic_write_bytes(path, buffer.getvalue())
+    return saved
+
+
+def draw_figures(analyses: list[CurveAnalysis], directory: Path) -> list[SavedFigure]:
+    """Every figure of a run, in the report's order: one overview per brain target (runs with more
+    than one model), then per model and target its triple-phase figure and its layer map."""
+    saved: list[SavedFigure] = []
+    models = list({id(a.curves): a.curves for a in analyses}.values())
+    brain_targets = sorted({a.target for a in analyses if a.target}) if len(models) > 1 else []
+    for brain_target in brain_targets:
+        figure = overview_figure([m for m in models if brain_target in m.brain], brain_target)
+        saved.append(save(figure, directory, file_stem("overview", brain_target), f"all models on {brain_target}"))
+    for analysis in analyses:
+        model, target = analysis.curves.model, analysis.target
+        labels = (model, target) if target else (model,)
+        where = f"{model} on {target}" if target else model
+        figure = triple_phase_figure(analysis.curves, target, analysis.result, analysis.replicates)
+        saved.append(save(figure, directory, file_stem("phases", *labels), f"triple-phase figure: {where}"))
+        if target:
+            figure = layer_map_figure(analysis.curves.brain[target], analysis.result)
+            saved.append(save(figure, directory, file_stem("layers", *labels), f"layer x checkpoint map: {where}"))
+    return saved

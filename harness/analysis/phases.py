@@ -31,13 +31,8 @@ from harness.analysis.changepoints import (
     max_changes,
     segment,
 )
-from harness.analysis.curves import (
-    BrainCurve,
-    ModelCurves,
-    Series,
-    log_tokens,
-    segment_change,
-)
+from harness.analysis.curves import BrainCurve, ModelCurves, Series, segment_change
+from harness.analysis.tokens import format_tokens, log_tokens
 
 LABELS = ("surge", "detachment", "realignment")
 BRAIN_ONLY_SURGE = "surge (brain only)"  # brain rises but instruction following does not: not the paper's surge
@@ -109,11 +104,12 @@ class PhaseResult:
     noise: float = float("nan")  # noise level (per checkpoint) the trends were graded against
 
     def labels(self) -> list[str]:
+        """The phase labels other than ``none``, in order."""
         return [p.label for p in self.phases if p.label != "none"]
 
-    def rows(self) -> list[dict]:
+    def rows(self) -> list[dict[str, object]]:
         """One row per phase in the ``phases.csv`` layout."""
-        out = []
+        out: list[dict[str, object]] = []
         last_tokens = int(self.tokens[-1])
         first_tokens = int(self.tokens[0])
         for phase in self.phases:
@@ -137,16 +133,6 @@ def _fmt(value: float | None, signed: bool = False) -> str:
     if value is None or not np.isfinite(value):
         return "n/a"
     return f"{value:+.3f}" if signed else f"{value:.3f}"
-
-
-def format_tokens(tokens: float) -> str:
-    """A token count in short form: 3.2e9 -> '3.2B'."""
-    if tokens is None or not np.isfinite(tokens):
-        return "n/a"
-    for size, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k")):
-        if abs(tokens) >= size:
-            return f"{tokens / size:.3g}{suffix}"
-    return f"{tokens:.0f}"
 
 
 def _last(phase: Phase, n: int) -> int:

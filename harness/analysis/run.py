@@ -1,30 +1,21 @@
-"""``analyze_run``: curves, phases, figures and the report of one run directory."""
+"""``analyze_run``: the one place the phase analysis of a run is computed and its outputs written."""
 
 from __future__ import annotations
 
-import io
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-from harness.analysis.bootstrap import Replicates, brain_replicates
-from harness.analysis.curves import ModelCurves, all_curves
-from harness.analysis.data import PHASES_TABLE, load_results, voxel_array_index
-from harness.analysis.phases import PhaseResult, PhaseSettings, detect_phases, phases_frame
+from harness.analysis.data import read_run
+from harness.analysis.figures import SavedFigure, draw_figures
+from harness.analysis.findings import CurveAnalysis, analyze_frame
+from harness.analysis.headline import headline_rows
+from harness.analysis.outputs import write_outputs
+from harness.analysis.phases import PhaseSettings, phases_frame
+from harness.analysis.report import write_report
 
 FIGURES_DIR = "figures"
-
-
-@dataclass
-class CurveAnalysis:
-    """One model on one brain target (target None: a model without brain scores)."""
-
-    curves: ModelCurves
-    target: str | None
-    result: PhaseResult | None
-    replicates: Replicates | None
-    figures: list[Path] = field(default_factory=list)
 
 
 @dataclass
@@ -35,79 +26,24 @@ class AnalysisResult:
     report: Path
     phases: pd.DataFrame
     phases_table: Path
-    figures: list[Path]
+    headline: pd.DataFrame
+    figures: list[SavedFigure]
     analyses: list[CurveAnalysis]
     results: pd.DataFrame
 
     def summary_lines(self) -> list[str]:
         """One line per model and brain target: what the phase analysis found."""
-        lines = []
-        for analysis in self.analyses:
-            who = f"{analysis.curves.model} ({analysis.curves.family})"
-            if analysis.result is None:
-                lines.append(f"{who}: no brain alignment measured, so no phase analysis")
-            else:
-                lines.append(f"{who} on {analysis.target}: {analysis.result.summary}")
-        return lines
-
-
-def _safe(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
-
-
-def analyze_frame(results: pd.DataFrame, arrays: pd.DataFrame | None = None,
-                  settings: PhaseSettings | None = None) -> list[CurveAnalysis]:
-    """Curves and phases of every model (and brain target) in a results frame; no files written."""
-    settings = settings or PhaseSettings()
-    analyses = []
-    for curves in all_curves(results):
-        if not curves.brain:
-            analyses.append(CurveAnalysis(curves, None, None, None))
-            continue
-        for target, curve in curves.brain.items():
-            cell_arrays = None
-            if arrays is not None and not arrays.empty:
-                cell_arrays = arrays[(arrays["model"] == curves.model) & (arrays["target"] == target)]
-            replicates = brain_replicates(curve, cell_arrays, settings.n_boot, settings.seed)
-            result = detect_phases(curves, curve, replicates, settings) if len(curve.steps) else None
-            analyses.append(CurveAnalysis(curves, target, result, replicates))
-    return analyses
-
-
-def _write_csv(frame: pd.DataFrame, path: Path) -> None:
-    from harness.files import atomic_write_text
-
-    buffer = io.StringIO()
-    frame.to_csv(buffer, index=False)
-    atomic_write_text(path, buffer.getvalue())
+        return [analysis.summary_line() for analysis in self.analyses]
 
 
 def analyze_run(run_dir: Path, settings: PhaseSettings | None = None) -> AnalysisResult:
-    """Analyse a run: write tables/phases.csv, figures/*.png|svg and report.html."""
-    from harness.analysis.figures import layer_map_figure, overview_figure, save, triple_phase_figure
-    from harness.analysis.report import write_report
-
-    run_dir = Path(run_dir)
-    results = load_results(run_dir)
-    analyses = analyze_frame(results, voxel_array_index(run_dir), settings)
-    figures_dir = run_dir / FIGURES_DIR
-    figures: list[Path] = []
-    models = {id(a.curves): a.curves for a in analyses}.values()
-    targets = sorted({a.target for a in analyses if a.target})
-    overviews: list[Path] = []
-    for target in targets if len(models) > 1 else []:
-        overviews += save(overview_figure([m for m in models if target in m.brain], target), figures_dir / f"overview__{_safe(target)}")
-    figures += overviews
-    for analysis in analyses:
-        stem = _safe(analysis.curves.model) + (f"__{_safe(analysis.target)}" if analysis.target else "")
-        figure = triple_phase_figure(analysis.curves, analysis.target, analysis.result, analysis.replicates)
-        analysis.figures += save(figure, figures_dir / f"phases__{stem}")
-        if analysis.target:
-            curve = analysis.curves.brain[analysis.target]
-            analysis.figures += save(layer_map_figure(curve, analysis.result), figures_dir / f"layers__{stem}")
-        figures += analysis.figures
+    """Analyse a run: write tables/phases.csv and headline.csv (stamped), figures/*.png|svg and report.html."""
+    settings = settings or PhaseSettings()
+    data = read_run(Path(run_dir))
+    analyses = analyze_frame(data.results, data.arrays, settings)
+    figures = draw_figures(analyses, data.run_dir / FIGURES_DIR)
     phases = phases_frame([a.result for a in analyses if a.result is not None])
-    phases_table = run_dir / "tables" / PHASES_TABLE
-    _write_csv(phases, phases_table)
-    report = write_report(run_dir, results, analyses, phases, overviews)
-    return AnalysisResult(run_dir, report, phases, phases_table, figures, analyses, results)
+    headline = headline_rows(data.run_dir.name, analyses)
+    report = write_report(data.run_dir, data.results, analyses, phases, headline, figures)
+    phases_table = write_outputs(data.run_dir, data.digest, settings, phases, headline)  # stamped last: complete
+    return AnalysisResult(data.run_dir, report, phases, phases_table, headline, figures, analyses, data.results)

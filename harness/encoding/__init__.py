@@ -1,14 +1,13 @@
-"""Voxelwise encoding models: Lanczos resampling, FIR delays, grouped-CV ridge, summaries."""
+"""Voxelwise encoding models: Lanczos resampling, FIR delays, grouped-CV ridge, per-voxel statistics."""
 
 from harness.encoding.design import delay_matrices, story_design
 from harness.encoding.resample import lanczos_matrix, lanczos_resample
 from harness.encoding.ridge import RidgeCV, RidgeCVResult, choose_form, ridge_cv, story_folds
 from harness.encoding.scorer import BrainScorer
 from harness.encoding.stats import block_permutation_pvalues, fdr_bh, noise_ceiling, pearson_r, zscore_columns
-from harness.encoding.summary import best_layers
 
 __all__ = [
-    "BrainScorer", "RidgeCV", "RidgeCVResult", "best_layers", "block_permutation_pvalues", "choose_form",
+    "BrainScorer", "RidgeCV", "RidgeCVResult", "block_permutation_pvalues", "choose_form",
     "delay_matrices", "fdr_bh", "lanczos_matrix", "lanczos_resample", "noise_ceiling", "pearson_r",
     "ridge_cv", "story_design", "story_folds", "zscore_columns",
 ]

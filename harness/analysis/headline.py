@@ -1,0 +1,84 @@
+"""Headline rows of one run: per model and brain target, peak and final r, detachment depth,
+final task scores and phase starts (the report's "scores at a glance" and the leaderboard's rows).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from harness.analysis.curves import Series
+from harness.analysis.findings import CurveAnalysis
+from harness.analysis.phases import LABELS, PhaseResult, phases_frame
+
+TEXT_COLUMNS = ("run", "model", "family", "target", "pattern")
+TOKEN_COLUMNS = ("peak_tokens", "final_tokens", *[f"{label}_start" for label in LABELS])
+CORE_COLUMNS = [
+    "run", "model", "family", "target", "checkpoints", "peak_r", "peak_tokens", "peak_layer",
+    "detachment_depth", "final_r", "final_tokens", "final_instruction_following", "final_correctness",
+    "final_task_accuracy", "pattern", *[f"{label}_start" for label in LABELS],
+]
+TASK_PREFIX = "task:"  # columns task:<target>:<scope>:<metric>, the final value of every task metric
+
+
+def max_drawdown(values: np.ndarray) -> float:
+    """The largest fall of a curve below its running maximum (0 for a curve that never falls)."""
+    values = np.asarray(values, dtype=float)
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return float("nan")
+    return float(np.max(np.maximum.accumulate(values) - values))
+
+
+def _last(series: Series | None) -> float:
+    return float(series.values[-1]) if series is not None and len(series) else float("nan")
+
+
+def _phase_starts(result: PhaseResult | None) -> dict[str, float]:
+    """``<label>_start``: the first token count of each labelled phase (NaN where there is none)."""
+    phases = phases_frame([result] if result is not None else [])
+    return {f"{label}_start": float(phases.loc[phases["phase"] == label, "start_tokens"].min()) for label in LABELS}
+
+
+def _brain(analysis: CurveAnalysis) -> dict[str, object]:
+    """The brain-alignment columns of one model on one brain target."""
+    curve = analysis.curves.brain[analysis.target] if analysis.target else None
+    if curve is None:
+        return {"target": "", "pattern": ""}
+    finite = np.isfinite(curve.values)
+    row: dict[str, object] = {
+        "target": analysis.target, "checkpoints": int(finite.sum()), "detachment_depth": max_drawdown(curve.values),
+        "pattern": analysis.result.pattern if analysis.result is not None else "", **_phase_starts(analysis.result),
+    }
+    if finite.any():
+        peak = int(np.argmax(np.where(finite, curve.values, -np.inf)))
+        row.update({
+            "peak_r": float(curve.values[peak]), "peak_tokens": int(curve.tokens[peak]),
+            "peak_layer": int(curve.best_layer[peak]), "final_r": float(curve.values[finite][-1]),
+            "final_tokens": int(curve.tokens[finite][-1]),
+        })
+    return row
+
+
+def headline_rows(run: str, analyses: list[CurveAnalysis]) -> pd.DataFrame:
+    """One row per model and brain target of a run (a model without brain scores gets one row)."""
+    rows = []
+    for analysis in analyses:
+        curves = analysis.curves
+        rows.append({
+            "run": run, "model": curves.model, "family": curves.family,
+            "final_instruction_following": _last(curves.instruction), "final_correctness": _last(curves.correctness),
+            "final_task_accuracy": _last(curves.accuracy), **_brain(analysis),
+            **{f"{TASK_PREFIX}{name}": _last(series) for name, series in curves.tasks.items()},
+        })
+    return ordered_columns(pd.DataFrame(rows))
+
+
+def ordered_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with every core column (missing ones empty) first, the task columns after, sorted."""
+    frame = frame.copy()
+    for column in CORE_COLUMNS:
+        if column not in frame:
+            frame[column] = "" if column in TEXT_COLUMNS else np.nan
+    extra = sorted(c for c in frame.columns if c not in CORE_COLUMNS)
+    return frame[CORE_COLUMNS + extra]

@@ -1,0 +1,56 @@
+"""The tables an analysis leaves in ``RUN/tables`` and the stamp that says what they were computed from.
+
+``phases.csv`` (one row per phase) and ``headline.csv`` (one row per model and brain target) are
+written by ``analyze_run``; ``analysis.json`` holds the digest of the run data they came from, so
+a reader (the leaderboard) can use them as they are while the results are unchanged and knows
+they are stale once a cell has been added or recomputed.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import pandas as pd
+
+from harness.analysis.headline import TEXT_COLUMNS, ordered_columns
+from harness.analysis.phases import PhaseSettings
+from harness.files import atomic_write_text
+from harness.tables import TABLES_DIR
+
+PHASES_TABLE = "phases.csv"
+HEADLINE_TABLE = "headline.csv"
+STAMP = "analysis.json"
+FORMAT = 1  # bumped when the tables change shape, so older outputs count as stale
+
+
+def write_outputs(run_dir: Path, digest: str, settings: PhaseSettings, phases: pd.DataFrame,
+                  headline: pd.DataFrame) -> Path:
+    """Write the phase and headline tables, then the stamp (last); return the phases table's path."""
+    tables = Path(run_dir) / TABLES_DIR
+    atomic_write_text(tables / PHASES_TABLE, phases.to_csv(index=False))
+    atomic_write_text(tables / HEADLINE_TABLE, headline.to_csv(index=False))
+    stamp = {"format": FORMAT, "digest": digest, "settings": asdict(settings)}
+    atomic_write_text(tables / STAMP, json.dumps(stamp, indent=2, sort_keys=True) + "\n")
+    return tables / PHASES_TABLE
+
+
+def is_fresh(run_dir: Path, digest: str) -> bool:
+    """True when the run's analysis tables were computed from data with this digest."""
+    tables = Path(run_dir) / TABLES_DIR
+    try:
+        stamp = json.loads((tables / STAMP).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    fresh = isinstance(stamp, dict) and stamp.get("format") == FORMAT and stamp.get("digest") == digest
+    return fresh and (tables / PHASES_TABLE).is_file() and (tables / HEADLINE_TABLE).is_file()
+
+
+def read_headline(run_dir: Path) -> pd.DataFrame:
+    """The run's ``headline.csv`` with text columns as text ('' for none) and numbers as numbers."""
+    path = Path(run_dir) / TABLES_DIR / HEADLINE_TABLE
+    frame = pd.read_csv(path, keep_default_na=False, na_values=[""], dtype={c: str for c in TEXT_COLUMNS})
+    present = [c for c in TEXT_COLUMNS if c in frame]
+    frame[present] = frame[present].fillna("")
+    return ordered_columns(frame)
