@@ -97,6 +97,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
+    from harness.analysis.render import text_rows
     from harness.store import RunStore
 
     with RunStore(args.run) as store:
@@ -115,22 +116,24 @@ def cmd_show(args: argparse.Namespace) -> int:
         table = Table(title=f"{model} x {target}")
         for column in columns:
             table.add_column(column, justify="right" if column not in ("scope", "metric") else "left")
-        for row in rows.head(args.limit).itertuples(index=False):
-            table.add_row(*["" if v is None or v != v else (f"{v:.4g}" if isinstance(v, float) else str(v)) for v in row])
+        for cells_text in text_rows(rows.head(args.limit)):
+            table.add_row(*cells_text)
         console.print(table)
         if len(rows) > args.limit:
             console.print(f"... {len(rows) - args.limit} more rows in {Path(args.run) / 'tables'}")
     failed = cells[cells["status"] == "failed"]
     for row in failed.itertuples(index=False):
         console.print(f"[yellow]failed[/] {row.cell_id}: {row.error}")
+    for row in cells[cells["stale"].notna()].itertuples(index=False):
+        console.print(f"[yellow]stale[/] {row.cell_id}: kept from an earlier computation; the recompute failed: {row.stale}")
     return 0
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
     from harness.analysis import analyze_run
+    from harness.store import check_run_directory
 
-    if not (Path(args.run) / "store.sqlite").is_file():
-        raise DataError(f"{args.run}: not a run directory (no store.sqlite)")
+    check_run_directory(Path(args.run), existing=True)
     result = analyze_run(Path(args.run))
     console = _console()
     for line in result.summary_lines():
@@ -141,10 +144,10 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     from harness.analysis.leaderboard import build_leaderboard, print_leaderboard, render_leaderboard
+    from harness.store import check_run_directory
 
     for run in args.runs:
-        if not (Path(run) / "store.sqlite").is_file():
-            raise DataError(f"{run}: not a run directory (no store.sqlite)")
+        check_run_directory(Path(run), existing=True)
     board = build_leaderboard([Path(r) for r in args.runs])
     if args.format == "rich":
         print_leaderboard(board, _console())

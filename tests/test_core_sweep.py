@@ -181,6 +181,9 @@ def test_a_failed_recompute_keeps_the_finished_result_marked_stale(site, tmp_pat
     assert cells.set_index("cell_id").loc["toy|2|task|toytask|-", "status"] == "done"
     table = read_table(run / "tables" / "toy__toytask.csv")  # tables regenerated from the store agree
     assert table[table.step == 2]["stale"].notna().all() and len(table) == len(before)
+    assert main(["show", str(run)]) == 0  # task rows have no layer: shown, not a crash
+    shown = capsys.readouterr().out
+    assert "toy x toytask" in shown and "stale" in shown and "toytask cannot score step 2" in shown
     log = run / "logs" / "cells" / "toy_2_task_toytask_-.log"
     assert "Traceback" in log.read_text() and "RuntimeError: toytask cannot score step 2" in log.read_text()
     # the next successful recompute clears the mark
