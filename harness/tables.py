@@ -15,7 +15,11 @@ TABLES_DIR = "tables"
 
 
 def export_tables(store: RunStore) -> list[Path]:
-    """Write one CSV and one Parquet table per model x target combination; return the CSV paths."""
+    """Write one CSV and one Parquet table per model x target combination; return the CSV paths.
+
+    The tables are the store's results and nothing else: a combination table whose rows are no
+    longer in the store is removed.
+    """
     results = store.results_frame()
     out_dir = store.run_dir / TABLES_DIR
     written = []
@@ -27,6 +31,10 @@ def export_tables(store: RunStore) -> list[Path]:
         frame.to_parquet(buffer, index=False)
         atomic_write_bytes(out_dir / f"{stem}.parquet", buffer.getvalue())
         written.append(out_dir / f"{stem}.csv")
+    kept = {path.stem for path in written}
+    for path in [*out_dir.glob("*__*.csv"), *out_dir.glob("*__*.parquet")]:
+        if path.stem not in kept:
+            path.unlink()
     return written
 
 

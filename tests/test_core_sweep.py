@@ -208,3 +208,13 @@ def test_a_run_path_that_is_no_run_is_one_line(site, tmp_path, capsys, make):
         assert len(err) == 1 and str(run) in err[0], (argv, err)
     assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file() and p.suffix != ".yaml"} == {
         p: b for p, b in before.items() if p.suffix != ".yaml"}
+
+
+def test_tables_hold_exactly_the_stores_results(site, tmp_path):
+    config = load_config(_config(tmp_path, "run"))
+    run_sweep(config, show_progress=False)
+    orphan = tmp_path / "run" / "tables" / "gone__toytask.csv"
+    orphan.write_text("model,step\n")
+    orphan.with_suffix(".parquet").write_bytes(b"")
+    run_sweep(config, force=True, show_progress=False)
+    assert sorted(p.name for p in (tmp_path / "run" / "tables").glob("*__*")) == ["toy__toytask.csv", "toy__toytask.parquet"]
