@@ -141,7 +141,7 @@ class LeBel2023(BrainDataset[LeBel2023Options], FetchableData):
         except UnicodeDecodeError:
             raise DataError(f"{path}: not a JSON text file") from None
         except json.JSONDecodeError as error:
-            raise DataError(f"{path}: invalid JSON ({error.msg} at line {error.lineno})") from None
+            raise DataError(f"{path}: invalid JSON (line {error.lineno}, column {error.colno}: {error.msg})") from None
         if not isinstance(data, dict) or not data:
             raise DataError(f"{path}: must map each story name to its scan count (an integer)")
         for story, count in data.items():
@@ -219,13 +219,15 @@ class LeBel2023(BrainDataset[LeBel2023Options], FetchableData):
             return list(self.options.test_stories)
         sessions = self._sessions_path
         if sessions.is_file():
+            expected = f"{sessions}: expected {{session: [[train stories], test story]}}"
             try:
                 data = json.loads(sessions.read_bytes().decode("utf-8-sig"))
-                stories = sorted({entry[1] for entry in data.values()})
-            except (ValueError, TypeError, IndexError, AttributeError, KeyError):
-                raise DataError(f"{sessions}: expected {{session: [[train stories], test story]}}") from None
-            if not stories or not all(isinstance(s, str) for s in stories):
-                raise DataError(f"{sessions}: expected {{session: [[train stories], test story]}}")
+                entries = list(data.values())
+            except (ValueError, AttributeError):
+                raise DataError(expected) from None
+            if not entries or not all(isinstance(e, list) and len(e) == 2 and isinstance(e[1], str) for e in entries):
+                raise DataError(expected)
+            stories = sorted({entry[1] for entry in entries})
             self._known(stories, f"the test story of {sessions.name}")
             return stories
         self._known([TEST_STORY], "the default test story; set options.test_stories to others")
@@ -481,7 +483,8 @@ def _data_set(path: Path, handle: Any) -> Any:
     import h5py
 
     if not isinstance(handle.get("data"), h5py.Dataset):
-        raise DataError(f"{path}: no 'data' dataset (found: {', '.join(handle.keys()) or 'none'})")
+        found = ", ".join(k if isinstance(handle.get(k), h5py.Dataset) else f"{k} (a group)" for k in handle.keys())
+        raise DataError(f"{path}: no 'data' dataset (found: {found or 'nothing'})")
     data = handle["data"]
     if data.ndim != 2:
         raise DataError(f"{path}: 'data' must be 2-D (scans × voxels), got shape {data.shape}")

@@ -81,14 +81,17 @@ class _Tier:
 def _read_long(path: Path, lines: list[str]) -> dict[str, list[Interval]]:
     """The long ("ooTextFile") format: one ``key = value`` per line, ``item [n]:`` per tier."""
 
+    def cut(line: int) -> str:
+        return " (file cut short?)" if line == len(lines) else ""
+
     def number(value: str, key: str, line: int) -> float:
         if not _NUMBER.fullmatch(value):
-            raise DataError(f"{path}, line {line}: {key} = {value!r} is not a number")
+            raise DataError(f"{path}, line {line}: {key} = {value!r} is not a number{cut(line)}")
         return float(value)
 
     def count(value: str, key: str, line: int) -> int:
         if not value.isdigit():
-            raise DataError(f"{path}, line {line}: {key} = {value!r} is not a count")
+            raise DataError(f"{path}, line {line}: {key} = {value!r} is not a count{cut(line)}")
         return int(value)
 
     tiers: list[_Tier] = []
@@ -125,7 +128,7 @@ def _read_long(path: Path, lines: list[str]) -> dict[str, list[Interval]]:
             tier.kind = value.strip('"')
         elif key == "name":
             if not value.startswith('"') or not _closed(value):
-                raise DataError(f"{path}, line {line_no}: name = {value!r} is not a quoted string")
+                raise DataError(f"{path}, line {line_no}: name = {value!r} is not a quoted string{cut(line_no)}")
             tier.name = _unquote(value)
         elif key in ("xmin", "number", "time"):
             start = number(value, key, line_no)
@@ -136,7 +139,7 @@ def _read_long(path: Path, lines: list[str]) -> dict[str, list[Interval]]:
         elif key in ("text", "mark"):
             first = line_no
             if not value.startswith('"'):
-                raise DataError(f"{path}, line {line_no}: {key} = {value!r} is not a quoted string")
+                raise DataError(f"{path}, line {line_no}: {key} = {value!r} is not a quoted string{cut(line_no)}")
             while not _closed(value):  # a text may run over several lines
                 following = next(feed, None)
                 if following is None:
@@ -149,14 +152,15 @@ def _read_long(path: Path, lines: list[str]) -> dict[str, list[Interval]]:
             tier.intervals.append((start, end, _unquote(value)))
             start = end = None
     out: dict[str, list[Interval]] = {}
-    for tier in tiers:
+    for number, tier in enumerate(tiers, start=1):
         assert tier.intervals is not None
         what = "points" if "Text" in tier.kind else "intervals"
+        label = repr(tier.name) if tier.name else str(number)
         if tier.declared is None:
-            raise DataError(f"{path}, line {tier.line}: tier {tier.name!r} has no '{what}: size' line (file cut short?)")
+            raise DataError(f"{path}, line {tier.line}: tier {label} has no '{what}: size' line (file cut short?)")
         if len(tier.intervals) != tier.declared:
             raise DataError(
-                f"{path}, line {tier.line}: tier {tier.name!r} declares {tier.declared} {what} but has "
+                f"{path}, line {tier.line}: tier {label} declares {tier.declared} {what} but has "
                 f"{len(tier.intervals)} complete ones{' (file cut short?)' if len(tier.intervals) < tier.declared else ''}"
             )
         out[_unique(out, tier.name)] = tier.intervals
