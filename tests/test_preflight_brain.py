@@ -415,9 +415,10 @@ def test_a_second_check_reads_only_what_changed(finished, tmp_path, monkeypatch)
         raise AssertionError(f"read again: {path}")
 
     monkeypatch.setattr(lebel, "_scan_response", unreadable)
+    monkeypatch.setattr(lebel, "_read_words", unreadable)
     monkeypatch.setattr(filecache, "_sha256", unreadable)
     again = LeBel2023(LeBel2023.Options(root=str(tmp_path / "ds")))
-    assert again.check()[0].endswith("(6 unchanged since an earlier check)")
+    assert again.check()[0].endswith("(9 unchanged since an earlier check)")  # 3 TextGrids, 6 response files
     assert again.data_hash() == data.data_hash()
     changed = tmp_path / "ds/derivative/preprocessed_data/UTS01/alpha.hf5"
     _in_place("ds/derivative/preprocessed_data/UTS01/alpha.hf5", lambda v: v.__setitem__((0, 0), np.nan))(tmp_path)

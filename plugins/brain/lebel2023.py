@@ -64,6 +64,7 @@ SKIP_WORDS = frozenset({"sentence_start", "sentence_end", "br", "lg", "ls", "ns"
 WORD_TIERS = ("word", "words")
 CONSTANT_STD = 1e-8  # a voxel whose responses to a story vary less than this is constant (as the encoder drops it)
 SCAN = "scan-1"  # the name (and version) of a response file's value scan in the file cache
+WORDS = "words-1"  # ... and of a TextGrid's words
 _BLOCK_VALUES = 1 << 22  # values per block when streaming a response file
 
 
@@ -238,25 +239,16 @@ class LeBel2023(BrainDataset[LeBel2023Options], FetchableData):
         return {name: self._story(name) for name in train + test}
 
     def _story(self, name: str) -> Story:
+        return self._story_remembered(name)[0]
+
+    def _story_remembered(self, name: str) -> tuple[Story, bool]:
+        """The story's words from its TextGrid (remembered while the file is unchanged), and whether remembered."""
         path = self._grid_path(name)
         if not path.is_file():
             raise DataError(f"{path}: not found: the TextGrid of story {name!r}")
-        tiers = read_textgrid(path)
-        names = list(tiers)
-        tier = next((tiers[t] for t in names if t.strip().lower() in WORD_TIERS), None)
-        if tier is None and len(names) >= 2 and names[0].strip().lower().startswith("phone"):
-            tier = tiers[names[1]]  # the public loader's convention: phones first, then words
-        if tier is None:
-            raise DataError(f"{path}: no word tier (tiers: {', '.join(tiers) or 'none'}; expected one named 'word')")
-        kept = [(a, b, w) for a, b, w in tier if w.strip().strip("{}").strip().lower() not in SKIP_WORDS]
-        if not kept:
-            raise DataError(f"{path}: the word tier has no words")
-        return Story(
-            name=name,
-            words=tuple(w.strip() for _, _, w in kept),
-            onsets=np.array([a for a, _, _ in kept], dtype=np.float64),
-            offsets=np.array([b for _, b, _ in kept], dtype=np.float64),
-        )
+        found, remembered = cached_fact(path, WORDS, _read_words)
+        onsets, offsets = np.array(found["onsets"], dtype=np.float64), np.array(found["offsets"], dtype=np.float64)
+        return Story(name=name, words=tuple(found["words"]), onsets=onsets, offsets=offsets), remembered
 
     def scan_times(self, story: str) -> np.ndarray:
         """Times (s, story audio clock) of the kept scans of ``story``."""
@@ -334,8 +326,10 @@ class LeBel2023(BrainDataset[LeBel2023Options], FetchableData):
                 shown = ", ".join(skipped[:5]) + (f" and {len(skipped) - 5} more" if len(skipped) > 5 else "")
                 notes.append(f"{len(skipped)} stories of respdict.json lack a TextGrid or a subject's responses and are left out: {shown}")
         late: list[str] = []
+        remembered = 0
         for story in stories:
-            words = self._story(story)
+            words, cached = self._story_remembered(story)
+            remembered += cached
             times = self.scan_times(story)
             if words.onsets[0] > times[-1] or words.offsets[-1] + 30 < times[0]:
                 raise DataError(
@@ -351,7 +345,6 @@ class LeBel2023(BrainDataset[LeBel2023Options], FetchableData):
                 f"those words only enter through earlier scans) in {len(late)} of {len(stories)} stories: {', '.join(late[:5])}"
                 + (f" and {len(late) - 5} more" if len(late) > 5 else "")
             )
-        remembered = 0
         sizes = []
         for subject in subjects:
             voxels: _Voxels | None = None
@@ -456,6 +449,21 @@ class LeBel2023(BrainDataset[LeBel2023Options], FetchableData):
 
 
 # ---------------------------------------------------------------------- response files
+
+
+def _read_words(path: Path) -> dict[str, list[Any]]:
+    """The words of a TextGrid's word tier, with their onsets and offsets (s), silence and noise marks left out."""
+    tiers = read_textgrid(path)
+    names = list(tiers)
+    tier = next((tiers[t] for t in names if t.strip().lower() in WORD_TIERS), None)
+    if tier is None and len(names) >= 2 and names[0].strip().lower().startswith("phone"):
+        tier = tiers[names[1]]  # the public loader's convention: phones first, then words
+    if tier is None:
+        raise DataError(f"{path}: no word tier (tiers: {', '.join(tiers) or 'none'}; expected one named 'word')")
+    kept = [(a, b, w) for a, b, w in tier if w.strip().strip("{}").strip().lower() not in SKIP_WORDS]
+    if not kept:
+        raise DataError(f"{path}: the word tier has no words")
+    return {"words": [w.strip() for _, _, w in kept], "onsets": [a for a, _, _ in kept], "offsets": [b for _, b, _ in kept]}
 
 
 def _read_response(path: Path) -> tuple[np.ndarray, np.ndarray | None]:

@@ -19,8 +19,6 @@ Interval = tuple[float, float, str]
 
 CHRONOLOGICAL = '"Praat chronological TextGrid text file"'
 _NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
-_KEY_VALUE = re.compile(r"^\s*(\w+)\s*=\s*(.*?)\s*$")
-_SIZE = re.compile(r"^\s*(intervals|points)\s*:\s*size\s*=\s*(.*?)\s*$")
 _ENTRY = re.compile(r"^\s*(intervals|points)\s*\[\s*\d*\s*\]\s*:?\s*$")
 _ITEM = re.compile(r"^\s*item\s*\[\s*\d+\s*\]\s*:?\s*$")
 _END_TOLERANCE = 1e-3  # s: how far before its time domain's end a chronological file may stop
@@ -101,29 +99,26 @@ def _read_long(path: Path, lines: list[str]) -> dict[str, list[Interval]]:
     line_no = 0
     feed = iter(enumerate(lines, start=1))
     for line_no, line in feed:
-        if _ITEM.match(line):
-            tier = _Tier(name="", kind="", line=line_no, intervals=[])
-            tiers.append(tier)
-            start = end = None
+        key, equals, value = line.partition("=")
+        key = key.strip()
+        if not equals:
+            if key.startswith("item") and _ITEM.match(line):
+                tier = _Tier(name="", kind="", line=line_no, intervals=[])
+                tiers.append(tier)
+                start = end = None
+            elif tier is not None and _ENTRY.match(line):
+                start = end = None
             continue
+        value = value.strip()
         if tier is None:  # file header
-            match = _KEY_VALUE.match(line)
-            if match and match.group(1) == "size":
-                declared_tiers = count(match.group(2), "size", line_no)
-            elif match and match.group(1) in ("xmin", "xmax"):
-                number(match.group(2), match.group(1), line_no)
+            if key == "size":
+                declared_tiers = count(value, "size", line_no)
+            elif key in ("xmin", "xmax"):
+                number(value, key, line_no)
             continue
-        size = _SIZE.match(line)
-        if size:
-            tier.declared = count(size.group(2), f"{size.group(1)}: size", line_no)
+        if key.replace(" ", "") in ("intervals:size", "points:size"):
+            tier.declared = count(value, key, line_no)
             continue
-        if _ENTRY.match(line):
-            start = end = None
-            continue
-        match = _KEY_VALUE.match(line)
-        if not match:
-            continue
-        key, value = match.group(1), match.group(2)
         if key == "class":
             tier.kind = value.strip('"')
         elif key == "name":
