@@ -433,8 +433,8 @@ def test_simulated_data_is_checked_through_the_lebel_reader(tmp_path):
     data = Simulated(Simulated.Options(cache=str(tmp_path), voxels=64, stories=4, words_per_story=200, subjects=1))
     notes = data.check()
     assert notes[0].startswith("simulated data written to")
-    assert "1 subjects x 4 stories (3 train, 1 test), 64 voxels" in notes[1]
-    assert data.check()[0].startswith("1 subjects x 4 stories")
+    assert "1 subject x 4 stories (3 train, 1 test), 64 voxels" in notes[1]
+    assert data.check()[0].startswith("1 subject x 4 stories")
     damaged = data.root / "derivative/preprocessed_data/SIM01/sim02.hf5"
     damaged.write_bytes(b"not hdf5")
     with pytest.raises(DataError, match=r"sim02.hf5: not an HDF5 file"):

@@ -314,24 +314,48 @@ class LeBel2023(BrainDataset[LeBel2023Options], FetchableData):
 
         One-line ``DataError`` naming the file for anything that would fail a cell or silently
         spoil it; notes for what is worth knowing but usable (voxels the encoder will drop, words
-        after the last kept scan, stories skipped for missing files).
+        after the last kept scan, stories left out for missing files).
         """
-        notes: list[str] = []
         subjects = self.subjects()
         train, test = self.split()
         stories = train + test
+        notes: list[str] = []
         if self.options.stories is None:
             skipped = [s for s in self._candidates() if s not in stories and not self._complete(s)]
             if skipped:
-                shown = ", ".join(skipped[:5]) + (f" and {len(skipped) - 5} more" if len(skipped) > 5 else "")
-                notes.append(f"{len(skipped)} stories of respdict.json lack a TextGrid or a subject's responses and are left out: {shown}")
-        late: list[str] = []
-        remembered = 0
+                notes.append(f"{len(skipped)} stories of respdict.json lack a TextGrid or a subject's responses and are left out: {_some(skipped)}")
+        remembered, late = self._check_words(stories)
+        if late:
+            notes.append(
+                f"words run past the last kept scan (respdict.json and the responses may be shorter than the TextGrid; "
+                f"those words only enter through earlier scans) in {len(late)} of {len(stories)} stories: {_some(late)}"
+            )
+        sizes: list[int] = []
+        for subject in subjects:
+            voxels, cached = self._check_subject(subject, stories)
+            remembered += cached
+            sizes.append(voxels.count)
+            constant = voxels.constant & ~voxels.nonfinite
+            notes.append(
+                f"{subject}: {voxels.count:,} voxels, {int(voxels.nonfinite.sum()):,} with NaN or infinite values and "
+                f"{int(constant.sum()):,} constant in some story (the encoding model leaves both out)"
+            )
+        shown = f"{sizes[0]:,} voxels" if len(set(sizes)) == 1 else f"{min(sizes):,}–{max(sizes):,} voxels"
+        notes.insert(0, (
+            f"{len(subjects)} subject{'s' if len(subjects) != 1 else ''} x {len(stories)} stories ({len(train)} train, "
+            f"{len(test)} test), {shown}; {len(stories)} TextGrids and {len(subjects) * len(stories)} response files "
+            f"checked ({remembered} unchanged since an earlier check)"
+        ))
+        return notes
+
+    def _check_words(self, stories: list[str]) -> tuple[int, list[str]]:
+        """Every story's words against its kept scans; (TextGrids remembered, stories whose words run past the scans)."""
+        remembered, late = 0, []
         for story in stories:
             words, cached = self._story_remembered(story)
             remembered += cached
             times = self.scan_times(story)
-            if words.onsets[0] > times[-1] or words.offsets[-1] + 30 < times[0]:
+            if words.onsets[0] > times[-1] or words.offsets[-1] + 30 < times[0]:  # the encoder's own test
                 raise DataError(
                     f"{self._grid_path(story)}: its words ({words.onsets[0]:.0f}–{words.offsets[-1]:.0f} s) do not overlap the "
                     f"kept scans of story {story!r} ({times[0]:.0f}–{times[-1]:.0f} s, from respdict.json's {self.respdict[story]})"
@@ -339,57 +363,42 @@ class LeBel2023(BrainDataset[LeBel2023Options], FetchableData):
             after = int(np.sum(words.onsets > times[-1] + self.options.tr))
             if after:
                 late.append(f"{story} ({after} of {len(words.words)} words after {times[-1]:.0f} s)")
-        if late:
-            notes.append(
-                f"words run past the last kept scan (respdict.json and the responses may be shorter than the TextGrid; "
-                f"those words only enter through earlier scans) in {len(late)} of {len(stories)} stories: {', '.join(late[:5])}"
-                + (f" and {len(late) - 5} more" if len(late) > 5 else "")
+        return remembered, late
+
+    def _check_subject(self, subject: str, stories: list[str]) -> tuple[_Voxels, int]:
+        """A subject's response files: shapes against the timing, NaN and constant voxels, ROIs; (voxels, files remembered)."""
+        voxels: _Voxels | None = None
+        remembered = 0
+        for story in stories:
+            path = self._response_path(subject, story)
+            if not path.is_file():
+                raise DataError(f"{path}: not found: subject {subject}'s responses to story {story!r}")
+            facts, cached = cached_fact(path, SCAN, _scan_response)
+            remembered += cached
+            rows, count = facts["shape"]
+            self._expected_rows(path, story, rows)
+            if facts["repeats"] is not None and facts["repeats"][1:] != [rows, count]:
+                raise DataError(f"{path}: 'repeats' must be (repeats × {rows} × {count}), got {tuple(facts['repeats'])}")
+            nonfinite, constant = _unpack(facts["nonfinite"], count), _unpack(facts["constant"], count)
+            if nonfinite.all():
+                raise DataError(f"{path}: every response of subject {subject} to story {story!r} is NaN or infinite")
+            if (constant | nonfinite).all():
+                raise DataError(f"{path}: every voxel of subject {subject}'s responses to story {story!r} is constant or NaN")
+            if voxels is None:
+                voxels = _Voxels(count, path, nonfinite, constant)
+            elif count != voxels.count:
+                raise DataError(f"{path}: {count} voxels, but {voxels.first.name} of subject {subject} has {voxels.count}")
+            else:
+                voxels.nonfinite |= nonfinite
+                voxels.constant |= constant
+        assert voxels is not None
+        if (voxels.nonfinite | voxels.constant).all():
+            raise DataError(
+                f"{voxels.first.parent}: every voxel of subject {subject} is NaN or constant in some story "
+                f"({int(voxels.nonfinite.sum()):,} with NaN, {int((voxels.constant & ~voxels.nonfinite).sum()):,} constant); nothing to fit"
             )
-        sizes = []
-        for subject in subjects:
-            voxels: _Voxels | None = None
-            for story in stories:
-                path = self._response_path(subject, story)
-                if not path.is_file():
-                    raise DataError(f"{path}: not found: subject {subject}'s responses to story {story!r}")
-                facts, cached = cached_fact(path, SCAN, _scan_response)
-                remembered += cached
-                rows, count = facts["shape"]
-                self._expected_rows(path, story, rows)
-                if facts["repeats"] is not None and facts["repeats"][1:] != [rows, count]:
-                    raise DataError(f"{path}: 'repeats' must be (repeats × {rows} × {count}), got {tuple(facts['repeats'])}")
-                nonfinite, constant = _unpack(facts["nonfinite"], count), _unpack(facts["constant"], count)
-                if nonfinite.all():
-                    raise DataError(f"{path}: every response of subject {subject} to story {story!r} is NaN or infinite")
-                if (constant | nonfinite).all():
-                    raise DataError(f"{path}: every voxel of subject {subject}'s responses to story {story!r} is constant or NaN")
-                if voxels is None:
-                    voxels = _Voxels(count, path, nonfinite, constant)
-                elif count != voxels.count:
-                    raise DataError(f"{path}: {count} voxels, but {voxels.first.name} of subject {subject} has {voxels.count}")
-                else:
-                    voxels.nonfinite |= nonfinite
-                    voxels.constant |= constant
-            assert voxels is not None
-            constant_only = voxels.constant & ~voxels.nonfinite
-            if (voxels.nonfinite | voxels.constant).all():
-                raise DataError(
-                    f"{voxels.first.parent}: every voxel of subject {subject} is NaN or constant in some story "
-                    f"({int(voxels.nonfinite.sum()):,} with NaN, {int(constant_only.sum()):,} constant); nothing to fit"
-                )
-            self._rois(subject, voxels.count)
-            sizes.append(voxels.count)
-            notes.append(
-                f"{subject}: {voxels.count:,} voxels, {int(voxels.nonfinite.sum()):,} with NaN or infinite values and "
-                f"{int(constant_only.sum()):,} constant in some story (the encoding model leaves both out)"
-            )
-        shown = f"{sizes[0]:,} voxels" if len(set(sizes)) == 1 else f"{min(sizes):,}–{max(sizes):,} voxels"
-        files = len(subjects) * len(stories)
-        notes.insert(0, (
-            f"{len(subjects)} subjects x {len(stories)} stories ({len(train)} train, {len(test)} test), {shown}; "
-            f"{len(stories)} TextGrids and {files} response files checked ({remembered} unchanged since an earlier check)"
-        ))
-        return notes
+        self._rois(subject, voxels.count)
+        return voxels, remembered
 
     # ------------------------------------------------------------------ provenance
 
@@ -449,6 +458,10 @@ class LeBel2023(BrainDataset[LeBel2023Options], FetchableData):
 
 
 # ---------------------------------------------------------------------- response files
+
+
+def _some(items: list[str], shown: int = 5) -> str:
+    return ", ".join(items[:shown]) + (f" and {len(items) - shown} more" if len(items) > shown else "")
 
 
 def _read_words(path: Path) -> dict[str, list[Any]]:

@@ -147,10 +147,10 @@ def _read_long(path: Path, lines: list[str]) -> dict[str, list[Interval]]:
             tier.intervals.append((start, end, _unquote(value)))
             start = end = None
     out: dict[str, list[Interval]] = {}
-    for number, tier in enumerate(tiers, start=1):
+    for position, tier in enumerate(tiers, start=1):
         assert tier.intervals is not None
         what = "points" if "Text" in tier.kind else "intervals"
-        label = repr(tier.name) if tier.name else str(number)
+        label = repr(tier.name) if tier.name else str(position)
         if tier.declared is None:
             raise DataError(f"{path}, line {tier.line}: tier {label} has no '{what}: size' line (file cut short?)")
         if len(tier.intervals) != tier.declared:
