@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import builtins
 import json
-from pathlib import Path
 
 import h5py
 import numpy as np
@@ -13,37 +12,7 @@ import pytest
 from harness.errors import DataError, HarnessError
 from harness_plugins.brain.lebel2023 import LeBel2023, kept_scan_times
 from harness_plugins.brain.textgrid import read_textgrid, write_textgrid
-
-STORIES = {"alpha": 40, "beta": 38, "wheretheressmoke": 36}  # respdict scan counts
-VOXELS = 12
-
-
-def _grid(path: Path, words: list[str], start: float = 1.0, step: float = 0.5) -> None:
-    word_tier = [(0.0, start, "")]
-    phone_tier = [(0.0, start, "")]
-    t = start
-    for w in words:
-        word_tier.append((t, t + step, w))
-        phone_tier.append((t, t + step, w.upper()[:2] or "SP"))
-        t += step
-    write_textgrid(path, {"phone": phone_tier, "word": word_tier})
-
-
-def write_fixture(root: Path, subjects=("UTS01", "UTS02")) -> Path:
-    derivative = root / "derivative"
-    (derivative / "TextGrids").mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    for story, n in STORIES.items():
-        words = ["sentence_start", "i", "went", "sp", "{NS}", "to", "the", "{BR}", "store", "", "today", "sentence_end"] * 6
-        _grid(derivative / "TextGrids" / f"{story}.TextGrid", words)
-        for subject in subjects:
-            folder = derivative / "preprocessed_data" / subject
-            folder.mkdir(parents=True, exist_ok=True)
-            with h5py.File(folder / f"{story}.hf5", "w") as handle:
-                handle.create_dataset("data", data=rng.standard_normal((n - 20, VOXELS)).astype(np.float32))
-    (derivative / "respdict.json").write_text(json.dumps(STORIES))
-    (derivative / "sess_to_story.json").write_text(json.dumps({"1": [["alpha", "beta"], "wheretheressmoke"]}))
-    return root
+from tests.support.lebel_fixture import STORIES, VOXELS, write_fixture
 
 
 @pytest.fixture
@@ -78,13 +47,13 @@ def test_tr_mismatch_is_one_line(root):
     with h5py.File(path, "w") as handle:
         handle.create_dataset("data", data=np.zeros((STORIES["beta"] - 19, VOXELS), dtype=np.float32))
     data = LeBel2023(LeBel2023.Options(root=str(root), subjects=["UTS02"]))
-    with pytest.raises(DataError, match=r"beta.hf5: 19 scans, but respdict.json gives 38 and trimming keeps 18 \(TR mismatch\)"):
+    with pytest.raises(DataError, match=r"beta.hf5: 19 scans, but respdict.json gives 38 and trimming keeps 18 \(TR mismatch: 38 − pad 5"):
         data.load_subject("UTS02")
 
 
 def test_missing_story_and_missing_word_tier(root):
     data = LeBel2023(LeBel2023.Options(root=str(root), stories=["alpha", "gamma"]))
-    with pytest.raises(DataError, match="missing story 'gamma'"):
+    with pytest.raises(DataError, match=r"respdict.json: no story 'gamma' \(named in options.stories\)"):
         data.stories()
     write_textgrid(root / "derivative" / "TextGrids" / "beta.TextGrid", {"phone": [(0.0, 1.0, "AH")]})
     data = LeBel2023(LeBel2023.Options(root=str(root)))
@@ -94,7 +63,7 @@ def test_missing_story_and_missing_word_tier(root):
     assert LeBel2023(LeBel2023.Options(root=str(root))).stories()["beta"].words == ("hi",)  # positional word tier
     (root / "derivative" / "preprocessed_data" / "UTS01" / "alpha.hf5").unlink()
     data = LeBel2023(LeBel2023.Options(root=str(root), stories=["alpha"], subjects=["UTS01"]))
-    with pytest.raises(DataError, match="missing story 'alpha' for subject UTS01"):
+    with pytest.raises(DataError, match=r"UTS01/alpha.hf5: not found: subject UTS01's responses to story 'alpha'"):
         data.load_subject("UTS01")
 
 

@@ -114,7 +114,14 @@ class Simulated(BrainDataset[SimulatedOptions]):
         return self.reader.load_subject(subject)
 
     def data_hash(self) -> str:
+        """The settings hash: the data is a function of the settings (and ``SIM_VERSION``), written once."""
         return self.settings_hash()
+
+    def check(self) -> list[str]:
+        """Write the data if it is not there yet, then check it as ``lebel2023`` checks its files."""
+        written = (self.root / "COMPLETE").is_file()
+        notes = self.reader.check()
+        return notes if written else [f"simulated data written to {self.root}", *notes]
 
     # ------------------------------------------------------------------ ground truth
 

@@ -1,0 +1,73 @@
+"""What was learnt about a data file (its content digest, a scan of its values), kept between runs.
+
+Facts are stored under ``<cache>/brain-files/`` and keyed by the file's path, size, modification
+time and inode: rewriting a file, even with the same size, makes them stale. A file modified in
+the last few seconds is not remembered (its time stamp could still be shared by a later write in
+the same clock tick, as with make and git), nor one that changed while it was read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from harness import atomic_write_text, cache_root
+
+SETTLED_SECONDS = 2.0  # a file younger than this is read again next time
+_CHUNK = 1 << 20
+
+
+def _key(stat: os.stat_result, path: Path) -> list[Any]:
+    return [str(path), stat.st_size, stat.st_mtime_ns, stat.st_ino]
+
+
+def _record_path(path: Path) -> Path:
+    return cache_root() / "brain-files" / f"{hashlib.sha256(str(path).encode()).hexdigest()[:32]}.json"
+
+
+def cached_fact(path: Path, name: str, compute: Callable[[Path], Any]) -> tuple[Any, bool]:
+    """(``compute(path)``, False), or (the value remembered for this file's current content, True).
+
+    ``name`` says which fact (include a version when its computation may change); values must be
+    JSON. An exception from ``compute`` propagates and nothing is remembered.
+    """
+    path = Path(path).absolute()
+    before = path.stat()
+    record_path = _record_path(path)
+    key = _key(before, path)
+    facts: dict[str, Any] = {}
+    try:
+        record = json.loads(record_path.read_text())
+        if record.get("key") == key:
+            facts = record.get("facts", {})
+    except (OSError, ValueError, AttributeError):
+        pass
+    if name in facts:
+        return facts[name], True
+    value = compute(path)
+    after = path.stat()
+    if _key(after, path) == key and time.time() - after.st_mtime_ns / 1e9 >= SETTLED_SECONDS:
+        facts[name] = value
+        try:
+            atomic_write_text(record_path, json.dumps({"key": key, "facts": facts}))
+        except OSError:  # an unwritable cache costs time, never correctness
+            pass
+    return value, False
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def file_digest(path: Path) -> str:
+    """SHA-256 of the file's bytes, streamed, remembered while the file is unchanged."""
+    return cached_fact(path, "sha256", _sha256)[0]
