@@ -1,13 +1,16 @@
 """From a config to a plan: the cells (model x checkpoint x target x layer) a sweep must compute.
 
 The plan is built once and carries everything later steps would otherwise recompute: each
-plugin's version, each target's data hash and stimulus set, the config digest and the settings
-hash every cell is stored under.
+plugin's version, each target's stimulus set and data hash, the config digest and the settings
+hash every cell is stored under. Building it only builds the plugins and resolves selectors;
+data hashes (which read the data) and the cells are computed on first use, so preflight can
+check the data first.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from pydantic import ValidationError
@@ -58,7 +61,6 @@ class TargetPlan:
     plugin: Plugin[Any]
     version: str
     stimulus: str | None  # the brain entry whose stories it reads (None for tasks)
-    data_hash: str | None  # digest of that brain entry's data on disk ('' when the dataset cannot tell)
 
     @property
     def needs_reference(self) -> bool:
@@ -74,11 +76,47 @@ class Plan:
     models: list[ModelPlan]
     targets: list[TargetPlan]
     config_digest: str
-    cells: list[Cell] = field(default_factory=list)
-    settings: dict[str, str] = field(default_factory=dict)  # cell_id -> settings hash
+    _data_hashes: dict[str, str] = field(default_factory=dict, repr=False)
 
     def target(self, label: str) -> TargetPlan:
         return next(t for t in self.targets if t.label == label)
+
+    def data_hash(self, target: TargetPlan) -> str | None:
+        """Digest of the data a target reads ('' when its dataset cannot tell; None for tasks), read once."""
+        if target.stimulus is None:
+            return None
+        if target.stimulus not in self._data_hashes:
+            dataset = self.target(target.stimulus).plugin
+            assert isinstance(dataset, BrainDataset)
+            self._data_hashes[target.stimulus] = dataset.data_hash()
+        return self._data_hashes[target.stimulus]
+
+    @cached_property
+    def _cells(self) -> tuple[list[Cell], dict[str, str]]:
+        cells: list[Cell] = []
+        settings: dict[str, str] = {}
+        stimulus = next((t.entry for t in self.targets if t.label == self.config.stimulus_label()), None)
+        stimulus_entry = stimulus.model_dump(mode="json", exclude={"label", "encoding"}) if stimulus else None
+        for model in self.models:
+            for position, checkpoint in enumerate(model.checkpoints):
+                for target in self.targets:
+                    digest = settings_digest(_cell_settings(self, model, target, position, stimulus_entry))
+                    layers: list[int | None] = [None] if target.kind == Kind.TASK else list(model.layers)
+                    for layer in layers:
+                        cell = Cell(model.label, checkpoint, target.kind, target.label, layer)
+                        cells.append(cell)
+                        settings[cell.cell_id] = digest
+        return cells, settings
+
+    @property
+    def cells(self) -> list[Cell]:
+        """Every cell of the plan, in config order (computed on first use)."""
+        return self._cells[0]
+
+    @property
+    def settings(self) -> dict[str, str]:
+        """cell_id -> the settings hash the cell is stored under."""
+        return self._cells[1]
 
     def pending(self, done: dict[str, str], force: bool = False) -> list[Cell]:
         """Cells not yet finished with the current settings (all of them with ``force``)."""
@@ -143,19 +181,18 @@ def _plan_targets(config: SweepConfig, registry: Registry, source: str) -> list[
             assert not isinstance(entry, ModelEntry)
             plugin = build_plugin(registry, kind, getattr(entry, spec.name_key), entry.options, f"{spec.section}[{index}]", source)
             built.append((kind, entry, plugin))
-    data_hashes = {entry_label(e): p.data_hash() for _, e, p in built if isinstance(p, BrainDataset)}
     metric_stimulus = config.stimulus_label()
     targets = []
     for kind, entry, plugin in built:
         label = entry_label(entry)
         stimulus = {Kind.BRAIN: label, Kind.METRIC: metric_stimulus, Kind.TASK: None}[kind]
-        data_hash = data_hashes.get(stimulus) if stimulus else None
-        targets.append(TargetPlan(label, kind, entry, plugin, registry.version(kind, plugin.name), stimulus, data_hash))
+        targets.append(TargetPlan(label, kind, entry, plugin, registry.version(kind, plugin.name), stimulus))
     return targets
 
 
-def _cell_settings(config: SweepConfig, model: ModelPlan, target: TargetPlan, position: int, stimulus_entry: dict[str, Any] | None) -> dict[str, Any]:
+def _cell_settings(plan: Plan, model: ModelPlan, target: TargetPlan, position: int, stimulus_entry: dict[str, Any] | None) -> dict[str, Any]:
     """Everything a cell's result depends on; its digest decides whether a stored cell is still valid."""
+    config = plan.config
     model_settings = model.entry.model_dump(mode="json", exclude={"checkpoints", "layers", "label"})
     model_settings["fingerprint"] = model.family.fingerprint()
     checkpoint = model.checkpoints[position]
@@ -167,7 +204,7 @@ def _cell_settings(config: SweepConfig, model: ModelPlan, target: TargetPlan, po
         "seed": config.seed,
         "features": config.features.model_dump(mode="json") if target.kind != Kind.TASK else None,
         "stimulus": stimulus_entry if target.kind == Kind.METRIC else None,
-        "data": target.data_hash,  # new data on disk, new cells
+        "data": plan.data_hash(target),  # new data on disk, new cells
     }
     if target.needs_reference:  # drift depends on the neighbours
         steps = [c.step for c in model.checkpoints]
@@ -176,19 +213,6 @@ def _cell_settings(config: SweepConfig, model: ModelPlan, target: TargetPlan, po
 
 
 def make_plan(config: SweepConfig, registry: Registry, source: str = "<config>") -> Plan:
-    """Build every plugin, resolve selectors and list the cells; raise ``ConfigError`` on mistakes."""
+    """Build every plugin and resolve selectors; raise ``ConfigError`` on mistakes. Reads no data yet."""
     models = [_plan_model(source, registry, index, entry) for index, entry in enumerate(config.models)]
-    targets = _plan_targets(config, registry, source)
-    plan = Plan(config, models, targets, config.digest())
-    stimulus = next((t.entry for t in targets if t.label == config.stimulus_label()), None)
-    stimulus_entry = stimulus.model_dump(mode="json", exclude={"label", "encoding"}) if stimulus else None
-    for model in models:
-        for position, checkpoint in enumerate(model.checkpoints):
-            for target in targets:
-                digest = settings_digest(_cell_settings(config, model, target, position, stimulus_entry))
-                layers: list[int | None] = [None] if target.kind == Kind.TASK else list(model.layers)
-                for layer in layers:
-                    cell = Cell(model.label, checkpoint, target.kind, target.label, layer)
-                    plan.cells.append(cell)
-                    plan.settings[cell.cell_id] = digest
-    return plan
+    return Plan(config, models, _plan_targets(config, registry, source), config.digest())

@@ -44,7 +44,7 @@ class Provenance:
             layer=cell.layer,
             seed=self.plan.config.seed,
             config_hash=self.plan.config_digest,
-            data_hash=target.data_hash or None,
+            data_hash=self.plan.data_hash(target) or None,
             plugin_version=target.version,
             provenance={
                 **self.software,
