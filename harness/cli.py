@@ -47,9 +47,12 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 
     registry = get_registry()
     for warning in registry.warnings:
-        _errors().print(f"warning: {warning}", markup=False)
+        _errors().print(f"warning: {warning}", markup=False, soft_wrap=True)
     if args.name:
         return _plugin_detail(args.name, registry.rows())
+    if not registry.rows():
+        _console().print("no plugins loaded", markup=False)
+        return 0
     table = Table(title="harness plugins", caption="details and options of one: harness plugins NAME")
     for column in ("name", "kind", "version", "origin", "error"):
         table.add_column(column, overflow="fold")
