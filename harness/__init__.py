@@ -10,7 +10,9 @@ from ``harness`` itself, never from its submodules. It holds
 * the errors a user can cause (``HarnessError`` and its kinds) and ``did_you_mean``;
 * helpers plugins share: ``cache_root``, ``atomic_write_text``, ``resolve_device``,
   ``settings_digest``, ``torch_threads``, and (imported on first use, as they load torch)
-  ``zscore_columns`` and ``noise_ceiling``.
+  ``zscore_columns`` and ``noise_ceiling``;
+* for notebooks, ``load_run(path)``: a run directory as tidy pandas frames (scores, cells,
+  failures, phases, transitions, headline, provenance; see ``harness.runs``), imported on first use.
 """
 
 from __future__ import annotations
@@ -45,14 +47,18 @@ from harness.threads import torch_threads
 
 if TYPE_CHECKING:
     from harness.encoding.stats import noise_ceiling, zscore_columns
+    from harness.runs import RunFrames, load_run
 
 __version__ = "0.1.0"
 
-_LAZY = {"noise_ceiling": "harness.encoding.stats", "zscore_columns": "harness.encoding.stats"}
+_LAZY = {
+    "noise_ceiling": "harness.encoding.stats", "zscore_columns": "harness.encoding.stats",
+    "load_run": "harness.runs", "RunFrames": "harness.runs",
+}
 
 
 def __getattr__(name: str) -> Any:
-    """The exports that import torch, loaded when first asked for."""
+    """The exports that import torch or the analysis, loaded when first asked for."""
     if name in _LAZY:
         import importlib
 
@@ -63,7 +69,7 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "BrainDataset", "CellOutput", "Checkpoint", "ConfigError", "DataError", "EncodingSettings",
     "ExtractionSettings", "FetchableData", "HarnessError", "Kind", "LoadedModel", "Metric", "MetricContext",
-    "ModelFamily", "Plugin", "PluginError", "PluginOptions", "Score", "Story", "SubjectData", "SweepConfig",
-    "Task", "atomic_write_text", "cache_root", "did_you_mean", "hookimpl", "load_config", "noise_ceiling",
-    "resolve_device", "settings_digest", "torch_threads", "zscore_columns",
+    "ModelFamily", "Plugin", "PluginError", "PluginOptions", "RunFrames", "Score", "Story", "SubjectData",
+    "SweepConfig", "Task", "atomic_write_text", "cache_root", "did_you_mean", "hookimpl", "load_config", "load_run",
+    "noise_ceiling", "resolve_device", "settings_digest", "torch_threads", "zscore_columns",
 ]

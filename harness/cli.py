@@ -1,39 +1,100 @@
-"""The ``harness`` command: plugins, validate, sweep, show, analyze, leaderboard, data fetch."""
+"""The harness command: plugins, validate, sweep, show, analyze, leaderboard, compare, data fetch."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from harness.errors import DataError, HarnessError
+from harness.errors import DataError, HarnessError, did_you_mean
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from harness.config import SweepConfig
+    from harness.registry import PluginInfo
+    from harness.runs import RunFrames
 
 DEMO_CONFIG = Path(__file__).with_name("demo.yaml")
+DESCRIPTION = ("Sweep the training checkpoints of language models; measure brain alignment, internal states and "
+               "task behaviour at each; find the phase transitions; compare runs.")
+SELECTORS = ("In a config, checkpoints: all | last | log:N (N checkpoints spaced evenly on a log scale of steps) | "
+             "every:K (the steps that are multiples of K, e.g. every:1000 = steps 0, 1000, 2000, ...) | a step | "
+             "a list of these. layers: all | last | every:K (every K-th layer from the embeddings, 0, K, 2K, ..., "
+             "and the last) | an index (0 = embeddings, -1 = last) | a depth in [0, 1] | a list of these.")
 
 
 def _console() -> Console:
     return Console(highlight=False)
 
 
+def _errors() -> Console:
+    return Console(stderr=True, highlight=False)
+
+
+# --------------------------------------------------------------------------- plugins
+
+
 def cmd_plugins(args: argparse.Namespace) -> int:
     from harness.registry import get_registry
 
-    table = Table(title="harness plugins")
+    registry = get_registry()
+    for warning in registry.warnings:
+        _errors().print(f"warning: {warning}", markup=False, soft_wrap=True)
+    if args.name:
+        return _plugin_detail(args.name, registry.rows())
+    if not registry.rows():
+        _console().print("no plugins loaded", markup=False)
+        return 0
+    table = Table(title="harness plugins", caption="details and options of one: harness plugins NAME")
     for column in ("name", "kind", "version", "origin", "error"):
         table.add_column(column, overflow="fold")
-    for info in get_registry().rows():
-        table.add_row(info.name, info.title, info.version, info.origin, Text(info.error, style="red"))
+    for info in registry.rows():
+        table.add_row(*map(Text, (info.name, info.title, info.version, info.origin)), Text(info.error, style="red"))
     _console().print(table)
     return 0
+
+
+def _plugin_detail(name: str, rows: list[PluginInfo]) -> int:
+    from harness.interfaces import KINDS
+    from harness.plugininfo import option_rows, summary
+
+    matches = [info for info in rows if info.name == name]
+    if not matches:
+        names = sorted({info.name for info in rows})
+        raise HarnessError(f"no plugin named {name!r}{did_you_mean(name, names)}; installed: {', '.join(names) or 'none'}")
+    console = _console()
+    for info in matches:
+        if info.cls is None or info.kind is None:
+            console.print(f"{info.name}: failed to load ({info.origin} {info.version}): {info.error}", markup=False, soft_wrap=True)
+            continue
+        spec = KINDS[info.kind]
+        console.print(f"{info.name}  {info.title}, version {info.version}, from {info.origin} "
+                      f"(entry point {info.source})", markup=False, soft_wrap=True)
+        if summary(info.cls):
+            console.print(summary(info.cls), markup=False, soft_wrap=True)
+        console.print(f"in a config: {spec.section}: [{{{spec.name_key}: {info.name}, options: {{...}}}}]", markup=False, soft_wrap=True)
+        options = option_rows(info.cls)
+        if not options:
+            console.print("options: none")
+            continue
+        table = Table(title=f"options of {info.name}", title_justify="left")
+        for column in ("name", "type", "default", "description"):
+            table.add_column(column, overflow="fold")
+        for row in options:
+            table.add_row(*map(Text, (row.name, row.type, row.default, row.description)))
+        console.print(table)
+    return 0
+
+
+# --------------------------------------------------------------------------- validate, sweep
 
 
 def _load(config_path: str | None, run: str | None = None) -> tuple[SweepConfig, str]:
@@ -73,60 +134,136 @@ def cmd_validate(args: argparse.Namespace) -> int:
             cells = [c for c in plan.cells if c.model == model.label and c.target == target.label]
             layers = "-" if target.kind == Kind.TASK else ", ".join(map(str, model.layers))
             finished = sum(1 for c in cells if c not in pending)
-            table.add_row(model.label, shown, target.label, target.kind, layers, str(len(cells)), str(finished))
+            table.add_row(*map(Text, (model.label, shown, target.label, target.kind, layers, str(len(cells)), str(finished))))
     console.print(table)
-    console.print(f"{len(plan.cells)} cells planned, {len(plan.cells) - len(pending)} already done, {len(pending)} to run")
+    console.print(f"{len(plan.cells)} cells planned, {len(plan.cells) - len(pending)} already done, {len(pending)} to run", markup=False, soft_wrap=True)
     return 0
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
+    from harness.runlogs import SWEEP_LOG
     from harness.runner import run_sweep
 
     config, source = _load(args.config, args.run)
-    console = Console(stderr=True, highlight=False)
-    summary = run_sweep(config, source=source, force=args.force, console=console, show_progress=not args.quiet, analyze=False if args.no_analyze else None)
+    summary = run_sweep(config, source=source, force=args.force, console=_errors(), show_progress=not args.quiet,
+                        analyze=False if args.no_analyze else None, debug=args.debug)
+    lines = [f"run: {summary.run_dir}  cells: {summary.planned} planned, {summary.skipped} already done, "
+             f"{summary.done} computed, {summary.failed} failed"]
+    lines += [f"table: {path}" for path in summary.tables] + summary.findings
+    lines += [f"report: {summary.report}"] if summary.report else []
+    lines.append(f"log: {summary.run_dir / SWEEP_LOG}")
+    if summary.failed:
+        lines.append(f"{summary.failed} cell(s) failed; errors and tracebacks: harness show {summary.run_dir} --errors --debug")
     out = _console()
-    out.print(f"run: {summary.run_dir}  cells: {summary.planned} planned, {summary.skipped} already done, {summary.done} computed, {summary.failed} failed")
-    for path in summary.tables:
-        out.print(f"table: {path}")
-    for line in summary.findings:
-        out.print(line)
-    if summary.report:
-        out.print(f"report: {summary.report}")
+    for line in lines:
+        out.print(line, markup=False, soft_wrap=True)
     return 1 if summary.failed else 0
 
 
-def cmd_show(args: argparse.Namespace) -> int:
-    from harness.analysis.render import text_rows
-    from harness.store import RunStore
+# --------------------------------------------------------------------------- show
 
-    with RunStore(args.run) as store:
-        results = store.results_frame()
-        cells = store.cells_frame()
-    console = _console()
-    if results.empty:
-        console.print(f"{args.run}: no finished cells yet")
-    for (model, target), frame in results.groupby(["model", "target"], sort=True):
-        columns = ["step", "tokens", "layer", "scope", "metric", "value", "stderr"]
-        rows = frame[columns]
-        if args.metric:
-            rows = rows[rows["metric"].isin(args.metric)]
-        if rows.empty:
-            continue
-        table = Table(title=f"{model} x {target}")
-        for column in columns:
-            table.add_column(column, justify="right" if column not in ("scope", "metric") else "left")
-        for cells_text in text_rows(rows.head(args.limit)):
-            table.add_row(*cells_text)
-        console.print(table)
-        if len(rows) > args.limit:
-            console.print(f"... {len(rows) - args.limit} more rows in {Path(args.run) / 'tables'}")
-    failed = cells[cells["status"] == "failed"]
-    for row in failed.itertuples(index=False):
-        console.print(f"[yellow]failed[/] {row.cell_id}: {row.error}")
-    for row in cells[cells["stale"].notna()].itertuples(index=False):
-        console.print(f"[yellow]stale[/] {row.cell_id}: kept from an earlier computation; the recompute failed: {row.stale}")
+
+def _metric_filter(scores: pd.DataFrame, metrics: list[str] | None) -> pd.DataFrame:
+    """``scores`` of the given metrics; a metric the run does not have is a user error."""
+    if not metrics:
+        return scores
+    known = sorted(set(scores["metric"]))
+    for metric in metrics:
+        if metric not in known:
+            raise HarnessError(f"--metric {metric!r}: not in this run{did_you_mean(metric, known)}; "
+                               f"metrics: {', '.join(known) or 'none (no finished cells)'}")
+    return scores[scores["metric"].isin(metrics)]
+
+
+def _write(text: str) -> None:
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+
+
+def _traceback(log: object) -> str:
+    if isinstance(log, str) and Path(log).is_file():
+        return Path(log).read_text(encoding="utf-8")
+    return "(no traceback file: the cell failed before tracebacks were kept; run the sweep again to get one)"
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from harness.runs import load_run
+
+    run = load_run(args.run)
+    scores = _metric_filter(run.scores, args.metric)
+    if args.errors or args.debug:
+        return _show_errors(run, args.format, args.debug)
+    if args.format == "json":
+        _write(json.dumps(run.to_dict(scores=scores), indent=1))
+    elif args.format == "csv":
+        _write(scores.to_csv(index=False))
+    else:
+        _show_tables(run, scores, args.limit)
     return 0
+
+
+def _show_tables(run: RunFrames, scores: pd.DataFrame, limit: int) -> None:
+    from harness.analysis.render import text_rows
+    from harness.tables import TABLES_DIR
+
+    console = _console()
+    cells = run.cells
+    done = int((cells["status"] == "done").sum())
+    failures = run.failures
+    failed, stale = int((failures["state"] == "failed").sum()), int((failures["state"] == "stale").sum())
+    analysis = "current" if run.analysis_fresh else "missing or older than the results (harness analyze)"
+    console.print(f"run {run.path}: {len(cells)} cells, {done} done, {failed} failed, {stale} stale; analysis {analysis}",
+                  markup=False, soft_wrap=True)
+    if run.scores.empty:
+        console.print(f"{run.path}: no finished cells yet", markup=False, soft_wrap=True)
+    columns = ["step", "tokens", "layer", "scope", "metric", "value", "stderr"]
+    for (model, target), frame in scores.groupby(["model", "target"], sort=True):
+        table = Table(title=Text(f"{model} x {target}"))
+        for column in columns:
+            table.add_column(column, justify="left" if column in ("scope", "metric") else "right", no_wrap=column != "scope")
+        for cells_text in text_rows(frame[columns].head(limit)):
+            table.add_row(*map(Text, cells_text))
+        console.print(table)
+        if len(frame) > limit:
+            console.print(f"... {len(frame) - limit} more rows in {run.path / TABLES_DIR} (or --format csv|json)",
+                          markup=False, soft_wrap=True)
+    for row in failures.itertuples(index=False):
+        what = "failed" if row.state == "failed" else "stale (kept from an earlier computation; the recompute failed)"
+        console.print(f"[yellow]{what}[/] ", end="")
+        console.print(f"{row.cell_id}: {row.error}", markup=False, soft_wrap=True)
+    if len(failures):
+        console.print(f"errors with their log files: harness show {run.path} --errors (tracebacks: --debug)",
+                      markup=False, soft_wrap=True)
+
+
+def _show_errors(run: RunFrames, fmt: str, debug: bool) -> int:
+    failures = run.failures
+    if fmt != "rich":
+        if debug:
+            failures = failures.assign(traceback=[_traceback(log) for log in failures["log"]])
+        if fmt == "csv":
+            _write(failures.to_csv(index=False))
+        else:
+            from harness.runs import records
+
+            _write(json.dumps({"run": str(run.path), "failures": records(failures)}, indent=1))
+        return 0
+    console = _console()
+    if failures.empty:
+        console.print(f"{run.path}: no failed cells and no stale results", markup=False, soft_wrap=True)
+        return 0
+    for row in failures.itertuples(index=False):
+        console.print(f"[yellow]{row.state}[/] ", end="")
+        console.print(row.cell_id, markup=False)
+        console.print(f"  error: {row.error}", markup=False, soft_wrap=True)
+        console.print(f"  log:   {row.log if isinstance(row.log, str) else '(none)'}", markup=False, soft_wrap=True)
+        if debug:
+            console.print(_traceback(row.log), markup=False, soft_wrap=True)
+    if not debug:
+        console.print("tracebacks: add --debug", markup=False)
+    return 0
+
+
+# --------------------------------------------------------------------------- analyze, leaderboard, compare
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
@@ -136,29 +273,55 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     check_run_directory(Path(args.run), existing=True)
     result = analyze_run(Path(args.run))
     console = _console()
+    if result.results.empty:
+        console.print(f"{args.run}: no finished cells, nothing to analyse (harness show {args.run} --errors)", markup=False, soft_wrap=True)
     for line in result.summary_lines():
-        console.print(line)
-    console.print(f"report: {result.report}")
+        console.print(line, markup=False, soft_wrap=True)
+    console.print(f"report: {result.report}", markup=False, soft_wrap=True)
     return 0
 
 
+def _output_file(output: str | None) -> Path | None:
+    if output is None:
+        return None
+    path = Path(output)
+    if path.is_dir():
+        raise DataError(f"--output {path}: is a folder; give a file name")
+    if not path.parent.is_dir():
+        raise DataError(f"--output {path}: the folder {path.parent} does not exist")
+    return path
+
+
 def cmd_leaderboard(args: argparse.Namespace) -> int:
-    from harness.analysis.leaderboard import build_leaderboard, print_leaderboard, render_leaderboard
+    from harness.analysis.leaderboard import build_leaderboard, print_leaderboard, render_leaderboard, select_columns
     from harness.store import check_run_directory
 
     for run in args.runs:
         check_run_directory(Path(run), existing=True)
+    output = _output_file(args.output)
     board = build_leaderboard([Path(r) for r in args.runs])
     if args.format == "rich":
-        print_leaderboard(board, _console())
+        if output is not None:
+            raise HarnessError("--output needs a file format: --format markdown|csv|html|json")
+        print_leaderboard(board, _console(), args.columns)
         return 0
-    text = render_leaderboard(board, args.format)
-    if args.output and not Path(args.output).parent.is_dir():
-        raise DataError(f"--output {args.output}: the folder {Path(args.output).parent} does not exist")
-    if args.output:
-        Path(args.output).write_text(text, encoding="utf-8")
+    text = render_leaderboard(board[select_columns(board, args.columns, compact=False)], args.format)
+    if output is not None:
+        output.write_text(text, encoding="utf-8")
+        _console().print(f"leaderboard: {output}")
     else:
-        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        _write(text)
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from harness.analysis.compare import compare_runs
+
+    comparison = compare_runs([Path(r) for r in args.runs], Path(args.output))
+    console = _console()
+    for label in comparison.empty_runs:
+        console.print(f"{label}: no finished cells, nothing drawn", markup=False, soft_wrap=True)
+    console.print(f"figure: {comparison.png}\nfigure: {comparison.svg}\npage: {comparison.page}", markup=False, soft_wrap=True)
     return 0
 
 
@@ -170,47 +333,96 @@ def cmd_data_fetch(args: argparse.Namespace) -> int:
     if not issubclass(cls, FetchableData):
         raise DataError(f"brain dataset {args.dataset!r} has no downloader; see its documentation for where to put the data")
     root = Path(args.root).expanduser() if args.root else cls.default_root()
+    if root.exists() and not root.is_dir():
+        raise DataError(f"--root {root}: is a file, not a folder")
     cls.fetch(root, args.subjects or [])
     _console().print(f"{args.dataset}: data in {root}")
     return 0
 
 
+# --------------------------------------------------------------------------- parser
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line usage errors (exit 2) instead of the usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="harness", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    from harness import __version__
 
-    sub.add_parser("plugins", help="list plugins: name, kind, version, origin, load errors").set_defaults(func=cmd_plugins)
+    parser = Parser(prog="harness", description=DESCRIPTION)
+    parser.add_argument("--version", action="version", version=f"harness {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
-    validate = sub.add_parser("validate", help="check a config and print the planned cells")
+    plugins = sub.add_parser("plugins", help="list plugins (name, kind, version, origin, load errors), or show one",
+                             description="List the installed plugins, or show one plugin's kind, version, origin and "
+                                         "options. HARNESS_PLUGINS=a,b loads only those entry points or distributions.")
+    plugins.add_argument("name", nargs="?", help="a plugin's name: print its kind, version, origin and options")
+    plugins.set_defaults(func=cmd_plugins)
+
+    validate = sub.add_parser("validate", help="check a config and print the planned cells", description=SELECTORS)
     validate.add_argument("config", nargs="?", help="sweep config YAML (default: the built-in demo)")
-    validate.add_argument("--run", help="run directory (overrides the config's 'run')")
+    validate.add_argument("--run", help="run directory (overrides the config's run)")
     validate.set_defaults(func=cmd_validate)
 
-    sweep = sub.add_parser("sweep", help="run a sweep (no config: the built-in offline demo)")
+    sweep = sub.add_parser("sweep", help="run a sweep (no config: the built-in offline demo)", description=(
+        "Run the pending cells of a sweep; finished cells are kept, so running it again resumes. Each sweep "
+        "appends to RUN/logs/sweep.log; a failed cell's traceback goes to RUN/logs/cells/. " + SELECTORS))
     sweep.add_argument("config", nargs="?", help="sweep config YAML (default: the built-in demo)")
-    sweep.add_argument("--run", help="run directory (overrides the config's 'run')")
+    sweep.add_argument("--run", help="run directory (overrides the config's run)")
     sweep.add_argument("--force", action="store_true", help="recompute cells that are already done")
     sweep.add_argument("--no-analyze", action="store_true", help="skip the phase analysis and report")
     sweep.add_argument("--quiet", action="store_true", help="no progress bars")
+    sweep.add_argument("--debug", action="store_true", help="print the full traceback of each failing cell as it fails")
     sweep.set_defaults(func=cmd_sweep)
 
-    show = sub.add_parser("show", help="print a run's tables")
+    show = sub.add_parser("show", help="print a run's scores, failed cells and stale results", description=(
+        "Print a run's scores (one table per model and target), then its failed cells and stale results."))
     show.add_argument("run", help="run directory")
     show.add_argument("--metric", action="append", help="only this metric (repeatable)")
-    show.add_argument("--limit", type=int, default=40, help="rows per table (default 40)")
+    show.add_argument("--limit", type=_positive, default=40, help="rows per table in the terminal view (default 40)")
+    show.add_argument("--errors", action="store_true", help="only the failed cells and stale results: cell, error, log file")
+    show.add_argument("--debug", action="store_true", help="the failed cells and stale results with the full traceback of each")
+    show.add_argument("--format", choices=["rich", "json", "csv"], default="rich", help=(
+        "rich: tables for the terminal (default); json: every table of the run (scores, cells, failures, phases, "
+        "transitions, headline, provenance) as one object; csv: the long scores table (with --errors: the failures)"))
     show.set_defaults(func=cmd_show)
 
     analyze = sub.add_parser("analyze", help="phase analysis, figures and report.html for a run")
     analyze.add_argument("run", help="run directory")
     analyze.set_defaults(func=cmd_analyze)
 
-    board = sub.add_parser("leaderboard", help="compare models across runs")
+    board = sub.add_parser("leaderboard", help="compare models across runs, one row per model and brain target",
+                           description="One row per model and brain target of the runs, best peak brain alignment first.")
     board.add_argument("runs", nargs="+", help="run directories")
-    board.add_argument("--format", choices=["rich", "markdown", "csv", "html"], default="rich")
-    board.add_argument("--output", help="write to this file instead of stdout")
+    board.add_argument("--format", choices=["rich", "markdown", "csv", "html", "json"], default="rich",
+                       help="rich: a table that fits the terminal (default); the others hold every column")
+    board.add_argument("--columns", help="comma-separated columns to show, e.g. model,peak_r,pattern; all for every "
+                                         "column (default in the terminal: a compact set)")
+    board.add_argument("--output", help="write to this file instead of stdout (not with --format rich)")
     board.set_defaults(func=cmd_leaderboard)
 
-    data = sub.add_parser("data", help="brain data sets").add_subparsers(dest="data_command", required=True)
+    compare = sub.add_parser("compare", help="overlay the curves of several runs in one figure and page", description=(
+        "Draw the brain-alignment and behaviour curves of several runs on one log token axis: "
+        "comparison.png, comparison.svg and a self-contained comparison.html in the output folder."))
+    compare.add_argument("runs", nargs="+", help="run directories")
+    compare.add_argument("--output", default="comparison", help="output folder (default: ./comparison)")
+    compare.set_defaults(func=cmd_compare)
+
+    data = sub.add_parser("data", help="brain data sets").add_subparsers(dest="data_command", required=True, parser_class=Parser)
     fetch = data.add_parser("fetch", help="download a brain data set (needs a network)")
     fetch.add_argument("dataset", help="brain dataset plugin name, e.g. lebel2023")
     fetch.add_argument("--subjects", nargs="*", help="subject ids (default: all)")
@@ -221,9 +433,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: user mistakes print one line and exit 2, never a traceback."""
-    args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        args = build_parser().parse_args(argv)
+    except SystemExit as stop:  # --help, --version, or a usage error already printed
+        return stop.code if isinstance(stop.code, int) else 0 if stop.code is None else 2
+    try:
+        code: int = args.func(args)
+        return code
     except HarnessError as error:
         sys.stderr.write(f"error: {' '.join(str(error).split())}\n")
         return error.exit_code

@@ -52,6 +52,8 @@ class Registry:
 
     plugins: dict[Kind, dict[str, PluginInfo]] = field(default_factory=lambda: {kind: {} for kind in KINDS})
     failures: list[PluginInfo] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # e.g. HARNESS_PLUGINS names that match no entry point
+    allow: frozenset[str] = frozenset()  # the HARNESS_PLUGINS allow-list it was loaded with (empty: all)
 
     def info(self, kind: Kind, name: str) -> PluginInfo:
         """The registered plugin of ``kind`` called ``name``; a ``PluginError`` with suggestions if absent."""
@@ -60,7 +62,8 @@ class Registry:
             broken = [f for f in self.failures if name in (f.source, f.name)]
             if broken:
                 raise PluginError(f"{KINDS[kind].title} {name!r} failed to load: {broken[0].error}")
-            raise PluginError(unknown_name(KINDS[kind].title, name, self.plugins[kind]))
+            limited = f" ({ALLOW_ENV}={','.join(sorted(self.allow))} limits which plugins load)" if self.allow else ""
+            raise PluginError(unknown_name(KINDS[kind].title, name, self.plugins[kind]) + limited)
         return found
 
     def get(self, kind: Kind, name: str) -> type[Plugin[Any]]:
@@ -90,6 +93,14 @@ def _allowed(entry_point: metadata.EntryPoint, names: set[str]) -> bool:
 
 def _allow_list() -> set[str]:
     return {n.strip() for n in os.environ.get(ALLOW_ENV, "").split(",") if n.strip()}
+
+
+def _unmatched_allow_list(allow: set[str], entry_points: list[metadata.EntryPoint]) -> list[str]:
+    """A warning for each ``HARNESS_PLUGINS`` name that is neither an entry point nor a distribution."""
+    known = {e.name for e in entry_points} | {e.dist.name for e in entry_points if e.dist}
+    return [f"{ALLOW_ENV}: {name!r} matches no installed plugin{did_you_mean(name, known)}"
+            + ("; nothing was loaded" if not allow & known else "") + f"; installed: {', '.join(sorted(known)) or 'none'}"
+            for name in sorted(allow - known)]
 
 
 def _origin(entry_point: metadata.EntryPoint) -> tuple[str, str]:
@@ -165,12 +176,14 @@ def _register_module(pm: pluggy.PluginManager, module: ModuleType, source: str, 
 def load_registry(strict: bool | None = None) -> Registry:
     """Load every allowed entry point of the ``harness`` group into a fresh ``Registry``."""
     strict = _strict() if strict is None else strict
-    registry = Registry()
+    allow = _allow_list()
+    registry = Registry(allow=frozenset(allow))
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
-    allow = _allow_list()
     seen: set[str] = set()
-    for entry_point in sorted(metadata.entry_points(group=GROUP), key=lambda e: e.name):
+    entry_points = sorted(metadata.entry_points(group=GROUP), key=lambda e: e.name)
+    registry.warnings += _unmatched_allow_list(allow, entry_points)
+    for entry_point in entry_points:
         if entry_point.name in seen or not _allowed(entry_point, allow):
             continue  # the same distribution can appear twice on sys.path
         seen.add(entry_point.name)

@@ -7,7 +7,6 @@ is committed at once, so a killed sweep resumes where it stopped.
 from __future__ import annotations
 
 import time
-import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -31,17 +30,16 @@ from harness.analysis import AnalysisResult, analyze_run
 from harness.config import SweepConfig
 from harness.devices import resolve_device
 from harness.errors import one_line
-from harness.files import atomic_write_bytes, atomic_write_text, exclusive_lock, file_stem, remove_stale_temporaries
+from harness.files import atomic_write_bytes, exclusive_lock, remove_stale_temporaries
 from harness.interfaces import Checkpoint
 from harness.measure import CellMeasurer
 from harness.planner import Cell, ModelPlan, Plan, make_plan
 from harness.preflight import preflight
 from harness.provenance import Provenance
 from harness.registry import Registry, get_registry
+from harness.runlogs import SweepLog, write_cell_log
 from harness.store import RunStore, check_run_directory
 from harness.tables import export_tables
-
-CELL_LOGS = "logs/cells"
 
 
 @dataclass
@@ -91,8 +89,9 @@ def checkpoint_progress(console: Console, show: bool, checkpoints: int, cells: i
 class Sweep:
     """Runs the pending cells of a plan against one run store."""
 
-    def __init__(self, plan: Plan, store: RunStore, console: Console) -> None:
-        self.plan, self.store, self.console = plan, store, console
+    def __init__(self, plan: Plan, store: RunStore, console: Console, log: SweepLog | None = None,
+                 debug: bool = False) -> None:
+        self.plan, self.store, self.console, self.log, self.debug = plan, store, console, log, debug
         device = resolve_device(plan.config.device)
         self.activations = ActivationProvider(plan, device, plan.config.cache_dir())
         self.measurer = CellMeasurer(plan, self.activations, device, store.run_dir / "work")
@@ -133,6 +132,8 @@ class Sweep:
                     self._fail(cell, model, error, time.perf_counter() - started, loaded.commit, summary)
                 else:
                     summary.done += 1
+                    if self.log is not None:
+                        self.log.cell_done(cell.cell_id, time.perf_counter() - started)
                 progress.cell_done()
         finally:
             self.activations.forget_layer()
@@ -141,20 +142,16 @@ class Sweep:
     def _fail(self, cell: Cell, model: ModelPlan, error: BaseException, elapsed: float, commit: str | None,
               summary: SweepSummary) -> None:
         message = one_line(error)
-        log = write_cell_log(self.store.run_dir, cell, error)
+        log = write_cell_log(self.store.run_dir, cell.cell_id, error)
         recorded = self.store.commit_cell(self.provenance.record(cell, model, commit, {}), None, elapsed=elapsed, error=message)
         kept = "; its earlier result is kept, marked stale" if recorded == "stale" else ""
         summary.failed += 1
         summary.errors.append(f"{cell.cell_id}: {message}")
         self.console.print(f"[yellow]cell failed[/] {cell.cell_id}: {message}{kept} (traceback: {log})", highlight=False)
-
-
-def write_cell_log(run_dir: Path, cell: Cell, error: BaseException) -> Path:
-    """The full traceback of a failed cell in RUN/logs/cells/<cell>.log; returns its path."""
-    path = run_dir / CELL_LOGS / f"{file_stem(cell.cell_id)}.log"
-    text = f"cell {cell.cell_id} failed at {time.strftime('%Y-%m-%d %H:%M:%S')}\n\n" + "".join(traceback.format_exception(error))
-    atomic_write_text(path, text)
-    return path
+        if self.debug:
+            self.console.print(log.read_text(encoding="utf-8"), markup=False, highlight=False)
+        if self.log is not None:
+            self.log.cell_failed(cell.cell_id, message, log, recorded == "stale")
 
 
 def write_config_copy(config: SweepConfig, run_dir: Path) -> None:
@@ -172,31 +169,44 @@ def run_sweep(
     registry: Registry | None = None,
     show_progress: bool = True,
     analyze: bool | None = None,
+    debug: bool = False,
 ) -> SweepSummary:
-    """Plan, run the pending cells, export tables and (unless turned off) analyse the run."""
+    """Plan, run the pending cells, export tables and (unless turned off) analyse the run.
+
+    Each sweep appends to ``RUN/logs/sweep.log``; ``debug`` prints a failing cell's traceback on
+    ``console`` as it happens (it is in ``RUN/logs/cells/`` either way).
+    """
     console = console or Console(stderr=True)
     plan = make_plan(config, registry or get_registry(), source)
-    resolve_device(config.device)  # a device that is not there fails before anything is written
+    device = resolve_device(config.device)  # a device that is not there fails before anything is written
     run_dir = Path(config.run or "runs/sweep")
     check_run_directory(run_dir, existing=False)
     for note in preflight(plan):  # bad data, checkpoints or tasks fail here, before anything is written
         console.print(f"[dim]preflight[/] {note}", highlight=False)
-    with exclusive_lock(run_dir / ".lock", "this run directory"), RunStore(run_dir, create=True) as store:
+    with exclusive_lock(run_dir / ".lock", "this run directory"), RunStore(run_dir, create=True) as store, \
+            SweepLog(run_dir) as log:
         remove_stale_temporaries(run_dir)  # left by a killed sweep; never read as results
         write_config_copy(config, run_dir)
         pending = plan.pending(store.done_cells(), force)
-        summary = Sweep(plan, store, console).run(pending, show_progress)
+        log.started(source, len(plan.cells), len(pending), str(device), force)
+        summary = Sweep(plan, store, console, log, debug).run(pending, show_progress)
+        log.finished(summary.done, summary.failed)
         if config.analyze if analyze is None else analyze:  # under the lock: no second sweep writes meanwhile
-            result = analyze_or_warn(run_dir, console)
+            result = analyze_or_warn(run_dir, console, log)
             if result is not None:
                 summary.report, summary.findings = result.report, result.summary_lines()
     return summary
 
 
-def analyze_or_warn(run_dir: Path, console: Console) -> AnalysisResult | None:
+def analyze_or_warn(run_dir: Path, console: Console, log: SweepLog | None = None) -> AnalysisResult | None:
     """Run the phase analysis and write the report; a failure is reported, never fatal to the sweep."""
     try:
-        return analyze_run(run_dir)
+        result = analyze_run(run_dir)
     except Exception as error:  # noqa: BLE001 - the sweep's results are already safe on disk
         console.print(f"[yellow]analysis failed[/]: {one_line(error)}")
+        if log is not None:
+            log.write(f"analysis FAILED: {one_line(error)}")
         return None
+    if log is not None:
+        log.write(f"analysis written: {result.report}")
+    return result

@@ -1,8 +1,9 @@
 """Checkpoint and layer selectors: which of a family's checkpoints and layers a sweep measures.
 
 Checkpoints: ``all``, ``last``, ``log:N`` (N log-spaced over steps, first and last included),
-``every:K`` (steps that are multiples of K), explicit steps, or a list mixing these (union).
-Layers: ``all``, ``last``, ``every:K``, explicit indices (negative counts from the end; 0 is
+``every:K`` (the steps that are multiples of K: ``every:1000`` = steps 0, 1000, 2000, ...; not
+every K-th checkpoint), explicit steps, or a list mixing these (union).
+Layers: ``all``, ``last``, ``every:K`` (every K-th layer, 0, K, 2K, ..., and the last), explicit indices (negative counts from the end; 0 is
 the embeddings), relative depths as floats in [0, 1], or a list mixing these.
 """
 
@@ -15,8 +16,10 @@ from typing import Any
 from harness.errors import ConfigError
 from harness.interfaces import Checkpoint
 
-CHECKPOINT_FORMS = "all, last, log:N, every:K, a step number, or a list of these"
-LAYER_FORMS = "all, last, every:K, a layer index, a depth in [0, 1] like 0.5, or a list of these"
+CHECKPOINT_FORMS = ("all, last, log:N (N checkpoints log-spaced over the steps), every:K (the steps that are "
+                    "multiples of K), a step number, or a list of these")
+LAYER_FORMS = ("all, last, every:K (every K-th layer: 0, K, 2K, ... and the last), a layer index, "
+               "a depth in [0, 1] like 0.5, or a list of these")
 
 
 def _items(value: Any) -> list[Any]:

@@ -15,6 +15,7 @@ from harness.analysis import (
     build_leaderboard,
     leaderboard,
     print_leaderboard,
+    render,
     render_leaderboard,
     run,
 )
@@ -24,12 +25,17 @@ from tests.analysis_synthetic import write_run
 
 
 @pytest.fixture(scope="module")
-def board(tmp_path_factory):
+def two_runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("board")
     first = write_run(root / "run-a", model="alpha", shape="triple", checkpoints=16)
     analyze_run(first, PhaseSettings(n_boot=20))  # phases.csv present
     second = write_run(root / "run-b", model="beta", family="pythia", shape="flat", checkpoints=10, arrays=False)
-    return build_leaderboard([first, second])
+    return [first, second]
+
+
+@pytest.fixture(scope="module")
+def board(two_runs):
+    return build_leaderboard(two_runs)
 
 
 def test_one_row_per_model_best_first(board):
@@ -103,3 +109,72 @@ def test_a_stale_analysis_is_recomputed(tmp_path, monkeypatch):
     assert sorted(pd.read_csv(path / "tables" / "headline.csv")["model"]) == ["alpha", "beta"]  # the run's own outputs
     monkeypatch.setattr(leaderboard, "analyze_run", _refuse)
     assert build_leaderboard([path])["model"].tolist() == board["model"].tolist()  # and are fresh now
+
+
+def _printed(board: pd.DataFrame, width: int, columns: str | None = None) -> tuple[str, list[str]]:
+    console = Console(record=True, width=width)
+    left_out = print_leaderboard(board, console, columns)
+    return console.export_text(), left_out
+
+
+@pytest.mark.parametrize("width", [40, 60, 80, 100, 120, 160, 200])
+def test_at_any_width_numbers_stay_whole_and_no_column_is_dropped_silently(board, width):
+    text, left_out = _printed(board, width)
+    lines = text.splitlines()
+    assert max(len(line.rstrip()) for line in lines) <= width
+    shown = [c for c in leaderboard.COMPACT_COLUMNS if c in board and c not in left_out and leaderboard._informative(board, c)]
+    assert "peak_r" in shown and "model" in shown  # never left out
+    table_lines = lines[: next(i for i, line in enumerate(lines) if line.startswith("peak r ="))]
+    for column in shown:
+        if column in leaderboard.TEXT_COLUMNS:
+            continue
+        for value in board[column]:
+            cell = render.format_cell(value, tokens=column in leaderboard.TOKEN_COLUMNS, digits=3)
+            assert not cell or any(cell in line.split() for line in table_lines), (width, column, cell)
+    if left_out:
+        note = " ".join(text.split())
+        assert f"left out for width ({width} columns): {', '.join(left_out)}" in note
+    else:
+        assert "left out" not in text
+
+
+def test_at_80_columns_the_compact_set_of_a_two_run_board_fits_but_says_what_it_left_out(board):
+    text, left_out = _printed(board, 80)
+    assert "run" not in left_out and "model" not in left_out
+    assert "run-a" in text and "alpha" in text and "triple-phase" in text
+    assert "r_mean" in text  # the glossary names only what is shown
+
+
+def test_columns_can_be_chosen_by_name_or_header(board):
+    text, left_out = _printed(board, 200, "model,peak r,surge_start,task:offline:perplexity:bits_per_byte")
+    for name in ("model", "peak", "surge", "task:offline:perplexity:bits_per_byte"):
+        assert name in text
+    assert left_out == [] and "pattern" not in text and "alpha" in text
+    text, left_out = _printed(board, 40, "model,peak_r,surge_start,task:offline:perplexity:bits_per_byte")
+    assert left_out == ["task:offline:perplexity:bits_per_byte"]  # chosen columns leave from the right
+
+
+def test_an_unknown_column_is_one_line_with_a_suggestion(board):
+    with pytest.raises(HarnessError, match=r"--columns: unknown column 'peak_rr' \(did you mean 'peak_r'\?\); available: run, model"):
+        leaderboard.select_columns(board, "model,peak_rr", compact=True)
+
+
+def test_json_rendering_has_nulls_not_nans(board):
+    import json
+
+    rows = json.loads(render_leaderboard(board, "json"))
+    assert [r["model"] for r in rows] == ["alpha", "beta"]
+    assert rows[1]["detachment_start"] is None and rows[0]["peak_r"] == pytest.approx(board["peak_r"][0])
+
+
+def test_cli_leaderboard_at_80_columns(two_runs, monkeypatch, capsys):
+    from harness.cli import main
+
+    runs = [str(path) for path in two_runs]
+    monkeypatch.setenv("COLUMNS", "80")
+    assert main(["leaderboard", *runs]) == 0
+    out = capsys.readouterr().out
+    assert max(len(line) for line in out.splitlines()) <= 80 and "alpha" in out and "beta" in out
+    assert main(["leaderboard", *runs, "--columns", "modle"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "did you mean 'model'" in err[0]

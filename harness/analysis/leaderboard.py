@@ -6,21 +6,24 @@ analysis is missing or older than its results is analysed first.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
 from rich import box
 from rich.console import Console
+from rich.measure import Measurement
 from rich.table import Table
+from rich.text import Text
 
 from harness.analysis.data import read_run
 from harness.analysis.headline import CORE_COLUMNS, TEXT_COLUMNS, TOKEN_COLUMNS, ordered_columns
 from harness.analysis.outputs import is_fresh, read_headline
 from harness.analysis.render import html_page, table_html, text_rows
 from harness.analysis.run import analyze_run
-from harness.errors import HarnessError
+from harness.errors import HarnessError, did_you_mean
 
-FORMATS = ("markdown", "csv", "html")
+FORMATS = ("markdown", "csv", "html", "json")
 
 
 def run_headline(run_dir: Path) -> pd.DataFrame:
@@ -48,7 +51,10 @@ def _markdown(df: pd.DataFrame) -> str:
 
 
 def render_leaderboard(df: pd.DataFrame, fmt: str) -> str:
-    """The leaderboard as ``markdown``, ``csv`` or ``html`` (a self-contained page)."""
+    """The leaderboard as ``markdown``, ``csv``, ``html`` (a self-contained page) or ``json`` (a list
+    of rows, missing values as null)."""
+    if fmt == "json":
+        return json.dumps(json.loads(df.to_json(orient="records", double_precision=15)), indent=1) + "\n"
     if fmt == "csv":
         return df.to_csv(index=False)
     if fmt == "markdown":
@@ -59,23 +65,128 @@ def render_leaderboard(df: pd.DataFrame, fmt: str) -> str:
 
 
 SHORT_HEADERS = {
-    "checkpoints": "ckpts", "peak_r": "peak r", "peak_tokens": "at tokens", "peak_layer": "layer",
+    "checkpoints": "ckpts", "peak_r": "peak r", "peak_tokens": "peak at", "peak_layer": "layer",
     "detachment_depth": "max drop", "final_r": "final r", "final_tokens": "final at",
     "final_instruction_following": "instr.", "final_correctness": "correct", "final_task_accuracy": "task acc",
     "surge_start": "surge", "detachment_start": "detach", "realignment_start": "realign",
 }
+GLOSSARY = {
+    "peak_r": "peak r = highest brain alignment (r_mean at the best layer)",
+    "peak_tokens": "peak at = tokens seen then",
+    "peak_layer": "layer = the best layer then",
+    "final_r": "final r = r at the last checkpoint",
+    "final_tokens": "final at = tokens at the last checkpoint",
+    "detachment_depth": "max drop = largest fall of r below its running peak",
+    "final_instruction_following": "instr. = final instruction following",
+    "final_correctness": "correct = final correctness",
+    "final_task_accuracy": "task acc = final mean task accuracy",
+    "checkpoints": "ckpts = checkpoints with a brain score",
+    "surge_start": "surge/detach/realign = tokens where each phase starts",
+    "detachment_start": "surge/detach/realign = tokens where each phase starts",
+    "realignment_start": "surge/detach/realign = tokens where each phase starts",
+}
+COMPACT_COLUMNS = [
+    "run", "model", "target", "peak_r", "peak_tokens", "peak_layer", "final_r", "detachment_depth",
+    "final_instruction_following", "final_task_accuracy", "pattern",
+]
+KEEP = ("model", "peak_r")  # never left out for width
+LEAVE_OUT_FIRST = [  # when the terminal is too narrow, compact columns leave in this order
+    "peak_layer", "final_r", "detachment_depth", "final_instruction_following", "target", "peak_tokens",
+    "final_task_accuracy", "pattern", "run",
+]
 
 
-def print_leaderboard(df: pd.DataFrame, console: Console) -> None:
-    """Print the core columns as a rich table (all columns are in the other formats)."""
-    columns = [c for c in CORE_COLUMNS if c in df.columns and df[c].notna().any() and (df[c].astype(str) != "").any()]
-    table = Table(title="harness leaderboard", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True, caption=(
-        "r = brain alignment (r_mean, best layer); max drop = largest fall below the running peak; instr./correct/"
-        "task acc = final instruction following, correctness, mean task accuracy; surge/detach/realign = phase starts (tokens)"))
-    for column in columns:
+def _informative(df: pd.DataFrame, column: str) -> bool:
+    values = df[column]
+    return bool(values.notna().any() and (values.astype(str) != "").any())
+
+
+def select_columns(df: pd.DataFrame, spec: str | None, *, compact: bool) -> list[str]:
+    """The columns to show: ``spec`` ('a,b,c', short headers allowed; 'all' for every column), else
+    the compact set (``compact``: the columns with values among ``COMPACT_COLUMNS``, run only when
+    there are several) or every column. An unknown name is a ``HarnessError`` with a suggestion."""
+    if spec is None or spec.strip() == "":
+        if not compact:
+            return list(df.columns)
+        columns = [c for c in COMPACT_COLUMNS if c in df.columns and _informative(df, c)]
+        if "run" in columns and df["run"].nunique() < 2:
+            columns.remove("run")
+        return columns or [c for c in KEEP if c in df.columns]
+    if spec.strip() == "all":
+        return list(df.columns)
+    aliases = {header: name for name, header in SHORT_HEADERS.items()}
+    chosen = []
+    for name in (part.strip() for part in spec.split(",")):
+        if not name:
+            continue
+        column = name if name in df.columns else aliases.get(name)
+        if column is None:
+            raise HarnessError(f"--columns: unknown column {name!r}{did_you_mean(name, [*df.columns, *aliases])}; "
+                               f"available: {', '.join(df.columns)}")
+        if column not in chosen:
+            chosen.append(column)
+    if not chosen:
+        raise HarnessError(f"--columns: no column named in {spec!r}; available: {', '.join(df.columns)}")
+    return chosen
+
+
+TEXT_WIDTH = 24  # names longer than this fold; numbers never do
+
+
+def _table(df: pd.DataFrame, columns: list[str]) -> Table:
+    """The rich table of ``columns``, every column exactly as wide as it needs: a number is never
+    wrapped, a header longer than its numbers goes over two lines (at its space)."""
+    table = Table(title="harness leaderboard", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    rows = text_rows(df[columns], TOKEN_COLUMNS, digits=3)
+    for index, column in enumerate(columns):
         numeric = column not in TEXT_COLUMNS
-        table.add_column(SHORT_HEADERS.get(column, column), justify="right" if numeric else "left",
-                         overflow="fold", no_wrap=not numeric)
-    for cells in text_rows(df[columns], TOKEN_COLUMNS, digits=3):
-        table.add_row(*cells)
-    console.print(table)
+        header = SHORT_HEADERS.get(column, column)
+        width = max([len(row[index]) for row in rows] + [1])
+        if not numeric:
+            width = min(width, TEXT_WIDTH)
+        if len(header) > width and " " in header:
+            header = header.replace(" ", "\n", 1)
+        width = max([width, *map(len, header.split("\n"))])
+        table.add_column(Text(header), justify="right" if numeric else "left", no_wrap=numeric,
+                         overflow="fold", min_width=width, max_width=width)
+    for cells in rows:
+        table.add_row(*map(Text, cells))
+    return table
+
+
+def fit_columns(df: pd.DataFrame, columns: list[str], console: Console, *, chosen: bool) -> tuple[list[str], list[str]]:
+    """(shown, left out): ``columns`` less those that do not fit ``console.width`` without breaking a
+    number; compact columns leave in ``LEAVE_OUT_FIRST`` order, chosen ones from the right."""
+    shown = list(columns)
+    order = [c for c in reversed(shown) if c not in KEEP] if chosen else \
+        [c for c in LEAVE_OUT_FIRST if c in shown] + [c for c in reversed(shown) if c not in LEAVE_OUT_FIRST + list(KEEP)]
+    def width(columns: list[str]) -> int:  # measured without the console's limit, which would clamp it
+        return Measurement.get(console, console.options.update_width(10**6), _table(df, columns)).maximum
+
+    while order and width(shown) > console.width:
+        shown.remove(order.pop(0))
+    return shown, [c for c in columns if c not in shown]
+
+
+def print_leaderboard(df: pd.DataFrame, console: Console, columns: str | None = None) -> list[str]:
+    """Print the leaderboard as a rich table that fits the console; return the columns left out.
+
+    ``columns``: as ``select_columns`` (default: the compact set). Columns that do not fit are
+    left out whole (never a number broken over lines) and named under the table.
+    """
+    if df.empty:
+        console.print("harness leaderboard: no models in these runs (no finished cells?)")
+        return []
+    wanted = select_columns(df, columns, compact=True)
+    shown, left_out = fit_columns(df, wanted, console, chosen=columns is not None)
+    glossary = "; ".join(dict.fromkeys(GLOSSARY[c] for c in shown if c in GLOSSARY))
+    if left_out:
+        more = (f"left out for width ({console.width} columns): {', '.join(left_out)}; see them with "
+                "--columns NAME,NAME,... or a wider terminal; every column: --format csv|json|markdown|html")
+    else:
+        more = "every column: --columns all, or --format csv|json|markdown|html" if columns is None else ""
+    console.print(_table(df, shown))
+    for note in (glossary, more):
+        if note:
+            console.print(note, highlight=False, markup=False)
+    return left_out

@@ -1,0 +1,123 @@
+"""``harness plugins NAME`` (kind, version, origin, options table) and the allow-list warning."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.cli import main
+from harness.plugininfo import option_rows, plain, type_text
+from harness.registry import load_registry
+from tests.support.plugin_packages import TOY_PLUGINS, activate, write_plugin_package
+
+DOCUMENTED = '''
+from typing import Literal
+
+from pydantic import Field
+
+from harness import hookimpl, Metric, PluginOptions, Score
+
+
+class Norm(Metric):
+    """Mean ``L2`` norm of the activations.
+
+    More detail that the listing leaves out.
+    """
+
+    name = "norm"
+    version = "2.0"
+
+    class Options(PluginOptions):
+        max_points: int | None = Field(default=500, ge=3, description="words sampled; null = all")
+        order: Literal["l1", "l2"] = "l2"
+        layers: list[int] = Field(default_factory=lambda: [0, 1])
+        label: str
+
+    def compute(self, activations, context):
+        return [Score("norm", 1.0)]
+
+
+@hookimpl
+def register_metrics(register):
+    register(Norm)
+'''
+
+
+@pytest.fixture
+def site(tmp_path, monkeypatch):
+    site = write_plugin_package(tmp_path / "site", "toyplug", TOY_PLUGINS)
+    write_plugin_package(site, "normplug", DOCUMENTED, version="0.3")
+    activate(site, monkeypatch)
+    monkeypatch.setenv("HARNESS_PLUGINS", "toyplug,normplug")
+    monkeypatch.setenv("COLUMNS", "200")
+    return site
+
+
+def test_plugin_detail_prints_kind_version_origin_and_options(site, capsys):
+    assert main(["plugins", "norm"]) == 0
+    out = capsys.readouterr().out
+    assert "norm  metric, version 2.0, from normplug (entry point normplug)" in out
+    assert "Mean L2 norm of the activations." in out and "More detail" not in out and "``" not in out
+    assert "in a config: metrics: [{metric: norm, options: {...}}]" in out
+    rows = {line.split("│")[1].strip(): [c.strip() for c in line.split("│")[2:5]] for line in out.splitlines()
+            if line.startswith("│")}
+    assert rows["max_points"] == ["int | None, >= 3", "500", "words sampled; null = all"]
+    assert rows["order"] == ["Literal['l1', 'l2']", "l2", ""]
+    assert rows["layers"] == ["list[int]", "[0, 1]", ""]
+    assert rows["label"] == ["str", "required", ""]
+
+
+def test_plugin_detail_of_a_plugin_without_options(site, capsys):
+    assert main(["plugins", "toyfamily"]) == 0
+    out = capsys.readouterr().out
+    assert "toyfamily  model family, version 1.2, from toyplug" in out
+    assert "steps" in out and "[0, 1, 2, 4, 8]" in out  # its options
+
+
+def test_unknown_plugin_name_is_one_line_with_a_suggestion(site, capsys):
+    assert main(["plugins", "toytsk"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no plugin named 'toytsk' (did you mean 'toytask'?)" in err[0]
+
+
+def test_an_allow_list_that_matches_nothing_warns(site, capsys, monkeypatch):
+    monkeypatch.setenv("HARNESS_PLUGINS", "nonesuch")
+    registry = load_registry()
+    assert registry.plugins["model"] == {} and len(registry.warnings) == 1
+    assert "'nonesuch' matches no installed plugin; nothing was loaded" in registry.warnings[0]
+    assert main(["plugins"]) == 0
+    err = capsys.readouterr().err
+    assert err.startswith("warning: HARNESS_PLUGINS: 'nonesuch' matches no installed plugin") and "toyplug" in err
+
+
+def test_a_partly_matching_allow_list_warns_about_the_rest(site, monkeypatch):
+    monkeypatch.setenv("HARNESS_PLUGINS", "toyplug,toyplg")
+    registry = load_registry()
+    assert "toyfamily" in registry.plugins["model"]
+    [warning] = registry.warnings
+    assert "'toyplg' matches no installed plugin (did you mean 'toyplug'?)" in warning and "nothing was loaded" not in warning
+    from harness.errors import PluginError
+
+    with pytest.raises(PluginError, match="HARNESS_PLUGINS=toyplg,toyplug limits which plugins load"):
+        registry.get("brain", "simulated")
+
+
+def test_type_and_text_helpers():
+    assert type_text(int) == "int" and type_text(int | None) == "int | None"
+    assert type_text(list[str]) == "list[str]"
+    assert plain("the ``every:K`` form") == "the every:K form"
+
+
+def test_every_builtin_plugin_has_an_options_table(capsys, monkeypatch):
+    from harness import registry
+    from harness.registry import get_registry
+
+    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.delenv("HARNESS_PLUGINS", raising=False)
+    monkeypatch.setattr(registry, "_REGISTRY", None)
+    for info in get_registry().rows():
+        if info.cls is not None:
+            for row in option_rows(info.cls):
+                assert row.name and row.type and row.default, (info.name, row)
+    assert main(["plugins", "simulated"]) == 0
+    out = capsys.readouterr().out
+    assert "brain dataset" in out and "voxels" in out and "int, >= 4" in out
