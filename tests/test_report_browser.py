@@ -87,30 +87,46 @@ def driver():
     browser.quit()
 
 
+def _quiz_site(root: Path, patch: pytest.MonkeyPatch) -> None:
+    activate(write_plugin_package(root / "site", "quizplug", QUIZ_PLUGIN), patch)
+    patch.setenv("HARNESS_CACHE", str(root / "cache"))
+    patch.delenv("HARNESS_PLUGINS", raising=False)
+
+
+MODEL = {"family": "tinylm", "label": "tinylm", "options": {"size": "tiny", "progress": False}}
+
+
+# one fixture per run, and each test takes every width: under pytest-xdist no run is built twice
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    """Two real runs: ``partial`` (brain, metrics, a failing task cell) and ``failed`` (every cell fails)."""
+def partial_run(tmp_path_factory) -> Path:
+    """tinylm (tiny) on the simulated dataset with a metric and a task that fails at step 4."""
     root = tmp_path_factory.mktemp("browser")
     with pytest.MonkeyPatch.context() as patch, torch_threads(1):  # a 32-wide model: threads only contend
-        activate(write_plugin_package(root / "site", "quizplug", QUIZ_PLUGIN), patch)
-        patch.setenv("HARNESS_CACHE", str(root / "cache"))
-        patch.delenv("HARNESS_PLUGINS", raising=False)
-        model = {"family": "tinylm", "label": "tinylm", "options": {"size": "tiny", "progress": False}}
-        partial = parse_config({
-            "run": str(root / "partial"), "models": [model],
+        _quiz_site(root, patch)
+        config = parse_config({
+            "run": str(root / "partial"), "models": [MODEL],
             "brain": [{"dataset": "simulated", "options": {"subjects": 2, "stories": 4, "words_per_story": 150, "voxels": 256},
                        "encoding": {"folds": 3, "alphas": [1, 10, 100, 1000]}}],
             "tasks": [{"task": "quiz", "options": {"fail_at": [4]}}],
             "metrics": [{"metric": "geometry"}],
             "features": {"context_tokens": 32, "stride": 16},
         })
-        summary = run_sweep(partial, show_progress=False)
-        assert summary.failed == 1 and summary.report is not None, summary.errors
-        failed = parse_config({"run": str(root / "failed"), "models": [{**model, "checkpoints": [0, 16]}],
+        summary = run_sweep(config, show_progress=False)
+    assert summary.failed == 1 and summary.report is not None, summary.errors
+    return root / "partial"
+
+
+@pytest.fixture(scope="module")
+def failed_run(tmp_path_factory) -> Path:
+    """A run whose every cell fails."""
+    root = tmp_path_factory.mktemp("browser")
+    with pytest.MonkeyPatch.context() as patch, torch_threads(1):
+        _quiz_site(root, patch)
+        config = parse_config({"run": str(root / "failed"), "models": [{**MODEL, "checkpoints": [0, 16]}],
                                "tasks": [{"task": "quiz", "options": {"fail_all": True}}]})
-        summary = run_sweep(failed, show_progress=False)
-        assert summary.done == 0 and summary.failed == 2 and summary.report is not None
-    return {"partial": root / "partial", "failed": root / "failed"}
+        summary = run_sweep(config, show_progress=False)
+    assert summary.done == 0 and summary.failed == 2 and summary.report is not None
+    return root / "failed"
 
 
 OFFENDERS = """
@@ -152,31 +168,35 @@ def _render(driver, run: Path, width: int) -> dict:
     }
 
 
-@pytest.mark.parametrize("width", WIDTHS)
-def test_report_fits_the_page_and_its_images_load(driver, runs, width):
-    page = _render(driver, runs["partial"], width)
+def _fits(page: dict, width: int) -> None:
     assert page["inner"] == width
-    assert page["scroll"] <= width, page["offenders"]
-    assert page["offenders"] == []
-    assert page["unboxed_tables"] == 0  # every table scrolls inside its own box
-    images = page["images"]
-    assert len(images) >= 4, images  # triple-phase figure, internal metrics, layer map, brain map
-    assert all(complete and natural > 0 for _, complete, natural in images), images
-    assert any(alt.startswith("brain map:") for alt, _, _ in images)
-    text = page["text"]
-    assert "simulation for validating the pipeline, not evidence about brains" in text
-    assert "At a glance" in text and "r_mean_norm" in text and "r_top" in text and "SIM01" in text
-    assert "Failures" in text and "tinylm|4|task|quiz|-" in text and "quiz: no answer key for step 4" in text
-    assert "logs/cells/tinylm_4_task_quiz_-.log" in text and (runs["partial"] / "logs/cells/tinylm_4_task_quiz_-.log").is_file()
-    assert page["screenshot"].read_bytes().startswith(b"\x89PNG")
+    assert page["scroll"] <= width, (width, page["offenders"])
+    assert page["offenders"] == [], width
+    assert page["unboxed_tables"] == 0, width  # every table scrolls inside its own box
 
 
-@pytest.mark.parametrize("width", WIDTHS)
-def test_a_run_where_nothing_succeeded_says_so(driver, runs, width):
-    page = _render(driver, runs["failed"], width)
-    assert page["scroll"] <= width, page["offenders"]
-    assert page["offenders"] == []
-    text = page["text"]
-    assert "Nothing succeeded. All 2 cells of this run failed" in text
-    assert "quiz: no answer key for step" in text and "logs/cells/tinylm_0_task_quiz_-.log" in text
-    assert page["images"] == []
+def test_report_fits_the_page_and_its_images_load(driver, partial_run):
+    for width in WIDTHS:
+        page = _render(driver, partial_run, width)
+        _fits(page, width)
+        images = page["images"]
+        assert len(images) >= 4, images  # triple-phase figure, internal metrics, layer map, brain map
+        assert all(complete and natural > 0 for _, complete, natural in images), images
+        assert any(alt.startswith("brain map:") for alt, _, _ in images)
+        text = page["text"]
+        assert "simulation for validating the pipeline, not evidence about brains" in text
+        assert "At a glance" in text and "r_mean_norm" in text and "r_top" in text and "SIM01" in text
+        assert "Failures" in text and "tinylm|4|task|quiz|-" in text and "quiz: no answer key for step 4" in text
+        assert "logs/cells/tinylm_4_task_quiz_-.log" in text
+        assert page["screenshot"].read_bytes().startswith(b"\x89PNG")
+    assert (partial_run / "logs/cells/tinylm_4_task_quiz_-.log").is_file()
+
+
+def test_a_run_where_nothing_succeeded_says_so(driver, failed_run):
+    for width in WIDTHS:
+        page = _render(driver, failed_run, width)
+        _fits(page, width)
+        text = page["text"]
+        assert "Nothing succeeded. All 2 cells of this run failed" in text
+        assert "quiz: no answer key for step" in text and "logs/cells/tinylm_0_task_quiz_-.log" in text
+        assert page["images"] == []
