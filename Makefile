@@ -6,7 +6,7 @@ export HF_HUB_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup demo lint test test-all bench
+.PHONY: setup demo lint test test-all bench browser
 
 $(BIN)/harness: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +24,11 @@ lint: setup  ## ruff (lint, import order) and mypy over the tree, as CI runs the
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-test: setup  ## the test suite (slow tests excluded)
+browser:  ## Chromium and chromedriver (Debian packages, needs root) for the report's browser test; nothing when installed
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+		{ apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver; }
+
+test: setup  ## the test suite (slow tests excluded; the browser test skips where `make browser` has not run)
 	$(BIN)/python -m pytest -q -n 2 -m "not slow"
 
 test-all: setup

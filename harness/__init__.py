@@ -5,7 +5,8 @@ from ``harness`` itself, never from its submodules. It holds
 
 * the four plugin bases and what they exchange (``harness.interfaces``): ``ModelFamily``,
   ``BrainDataset``, ``Task``, ``Metric``, ``PluginOptions``, ``Checkpoint``, ``LoadedModel``,
-  ``Story``, ``SubjectData``, ``Score``, ``CellOutput``, ``MetricContext``, ``FetchableData``;
+  ``Story``, ``SubjectData``, ``VoxelMap``, ``Score``, ``CellOutput``, ``MetricContext``,
+  ``FetchableData``;
 * ``hookimpl``, the marker for the ``register_*`` hooks;
 * the errors a user can cause (``HarnessError`` and its kinds) and ``did_you_mean``;
 * helpers plugins share: ``cache_root``, ``atomic_write_text``, ``resolve_device``,
@@ -41,6 +42,7 @@ from harness.interfaces import (
     Story,
     SubjectData,
     Task,
+    VoxelMap,
 )
 from harness.paths import cache_root
 from harness.threads import torch_threads
@@ -70,6 +72,6 @@ __all__ = [
     "BrainDataset", "CellOutput", "Checkpoint", "ConfigError", "DataError", "EncodingSettings",
     "ExtractionSettings", "FetchableData", "HarnessError", "Kind", "LoadedModel", "Metric", "MetricContext",
     "ModelFamily", "Plugin", "PluginError", "PluginOptions", "RunFrames", "Score", "Story", "SubjectData",
-    "SweepConfig", "Task", "atomic_write_text", "cache_root", "did_you_mean", "hookimpl", "load_config", "load_run",
-    "noise_ceiling", "resolve_device", "settings_digest", "torch_threads", "zscore_columns",
+    "SweepConfig", "Task", "VoxelMap", "atomic_write_text", "cache_root", "did_you_mean", "hookimpl", "load_config",
+    "load_run", "noise_ceiling", "resolve_device", "settings_digest", "torch_threads", "zscore_columns",
 ]

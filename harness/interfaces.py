@@ -47,8 +47,8 @@ and in the package's ``pyproject.toml``::
 Word onsets and scan times share one clock: seconds from the start of the story's audio (a scan
 time is the centre of that scan; scans before the audio have negative times). Required methods
 are abstract: a class that misses one is a load error listed by ``harness plugins``. Optional
-capabilities are declared, never guessed: ``BrainDataset.data_hash`` and ``ModelFamily.fingerprint``
-have defaults, ``Metric.needs_reference`` says a metric reads other checkpoints, and
+capabilities are declared, never guessed: ``BrainDataset.data_hash``, ``BrainDataset.notice``,
+``BrainDataset.voxel_map`` and ``ModelFamily.fingerprint`` have defaults, ``Metric.needs_reference`` says a metric reads other checkpoints, and
 ``FetchableData`` marks a dataset that ``harness data fetch`` can download.
 """
 
@@ -198,6 +198,19 @@ class SubjectData:
     noise_ceiling: np.ndarray | None = None  # per voxel, as a correlation (r units)
 
 
+@dataclass(frozen=True)
+class VoxelMap:
+    """Where a subject's voxels lie on a flat 2-D map, so that one value per voxel can be drawn as an image.
+
+    Voxel ``i`` (in the column order of ``SubjectData.responses``) sits in map cell
+    ``(rows[i], cols[i])``; cells without a voxel stay blank. ``name`` says what the map is.
+    """
+
+    rows: np.ndarray  # per voxel, its row on the map (non-negative integers)
+    cols: np.ndarray  # per voxel, its column
+    name: str = ""  # e.g. "flattened cortex", "simulated 2-D sheet"
+
+
 class BrainDataset(Plugin[OptionsT]):
     """Stimuli and recorded responses of a listening experiment."""
 
@@ -231,6 +244,17 @@ class BrainDataset(Plugin[OptionsT]):
         line naming the file and what is wrong; return notes for the user.
         """
         return []
+
+    def notice(self) -> str:
+        """A caution every report that uses this dataset shows (e.g. that it is simulated); '' for none."""
+        return ""
+
+    def voxel_map(self, subject: str) -> VoxelMap | None:
+        """Where ``subject``'s voxels lie on a flat map, for the report's brain maps; None: no geometry.
+
+        Called when a run is analysed, possibly long after the sweep: read only what the map needs.
+        """
+        return None
 
 
 class FetchableData(ABC):

@@ -1,4 +1,4 @@
-"""Reading a run directory for analysis: the long results table, the voxel arrays and the config.
+"""Reading a run directory for analysis: the long results table, the voxel arrays, failures and the config.
 
 Everything the analysis reads from a run goes through the functions here. The run store is the
 one source (the exported CSV and Parquet tables are regenerated from it); ``RunData.digest``
@@ -11,14 +11,17 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from harness.digest import settings_digest
 from harness.errors import DataError
+from harness.runlogs import cell_log_path
 from harness.store import RunStore
 
 ARRAY_COLUMNS = ["model", "target", "step", "layer", "subject", "path", "key"]
 BRAIN_ARRAY_PREFIX = "r/"  # per-voxel r of one subject: r/<subject>
+FAILURE_COLUMNS = ["cell", "model", "step", "tokens", "kind", "target", "layer", "status", "error", "log"]
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,15 @@ def _array_index(run_dir: Path, artifacts: pd.DataFrame) -> pd.DataFrame:
     }, columns=ARRAY_COLUMNS).reset_index(drop=True)
 
 
+def read_voxel_values(arrays: pd.DataFrame) -> dict[str, np.ndarray]:
+    """subject -> its per-voxel r, for rows of the voxel-array index (one row per subject)."""
+    values = {}
+    for path, key, subject in zip(arrays["path"], arrays["key"], arrays["subject"]):
+        with np.load(path) as loaded:
+            values[str(subject)] = np.asarray(loaded[str(key)], dtype=np.float64).ravel()
+    return values
+
+
 def read_run(run_dir: Path) -> RunData:
     """The results and the voxel-array index of a run, read from its store in one go."""
     run_dir = Path(run_dir)
@@ -55,6 +67,52 @@ def read_run(run_dir: Path) -> RunData:
         raise DataError(f"{run_dir}: no such run directory")
     with RunStore(run_dir) as store:
         return RunData(run_dir, store.results_frame(), _array_index(run_dir, store.artifacts_frame()))
+
+
+@dataclass(frozen=True)
+class Failures:
+    """The failed and stale cells of a run, one row each (``FAILURE_COLUMNS``), and how many cells it has.
+
+    ``status`` is "failed" (no result) or "stale" (a recompute failed; the earlier result is kept);
+    ``log`` is the traceback's path relative to the run directory, '' when there is none.
+    """
+
+    cells: pd.DataFrame
+    recorded: int  # cells in the run store, whatever their status
+
+    @property
+    def failed(self) -> int:
+        return int((self.cells["status"] == "failed").sum())
+
+    @property
+    def stale(self) -> int:
+        return int((self.cells["status"] == "stale").sum())
+
+    @property
+    def nothing_succeeded(self) -> bool:
+        """True when the run has cells and every one of them failed."""
+        return self.recorded > 0 and self.failed == self.recorded
+
+
+def read_failures(run_dir: Path) -> Failures:
+    """The run's failed and stale cells, with the path of each one's traceback log."""
+    run_dir = Path(run_dir)
+    with RunStore(run_dir) as store:
+        cells = store.cells_frame()
+    failed = cells["status"].eq("failed")
+    rows = cells[failed | (cells["stale"].notna() & ~failed)]
+    is_failed = failed[rows.index].to_numpy(bool)
+    logs = [cell_log_path(run_dir, str(cell)).relative_to(run_dir).as_posix() for cell in rows["cell_id"]]
+    frame = pd.DataFrame({
+        "cell": rows["cell_id"].astype(str).to_numpy(), "model": rows["model"].astype(str).to_numpy(),
+        "step": rows["step"].astype(int).to_numpy(), "tokens": rows["tokens"].astype(int).to_numpy(),
+        "kind": rows["kind"].astype(str).to_numpy(), "target": rows["target"].astype(str).to_numpy(),
+        "layer": pd.array(rows["layer"].to_numpy(), dtype="Int64"),
+        "status": ["failed" if f else "stale" for f in is_failed],
+        "error": [str(error if f else stale) for f, error, stale in zip(is_failed, rows["error"], rows["stale"])],
+        "log": [log if (run_dir / log).is_file() else "" for log in logs],
+    }, columns=FAILURE_COLUMNS)
+    return Failures(frame, len(cells))
 
 
 def load_config_text(run_dir: Path) -> str:

@@ -1,4 +1,5 @@
-"""Figures: the triple-phase figure and the layer x checkpoint map of brain alignment (PNG + SVG).
+"""Figures: the triple-phase figure, internal metrics as small multiples, the layer x checkpoint map
+of brain alignment and brain maps (PNG + SVG).
 
 Drawn on matplotlib ``Figure`` objects with the Agg canvas, so no display and no pyplot state.
 """
@@ -11,17 +12,21 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
+from matplotlib import colormaps
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import LogLocator, MaxNLocator
 from numpy.typing import ArrayLike
 
 from harness.analysis.bootstrap import Replicates
+from harness.analysis.brainmap import brain_map_figure
 from harness.analysis.curves import BrainCurve, ModelCurves, Series
 from harness.analysis.findings import CurveAnalysis
 from harness.analysis.phases import PhaseResult
 from harness.analysis.tokens import format_tokens, token_positions
 from harness.files import atomic_write_bytes, file_stem
+from harness.interfaces import VoxelMap
 
 PHASE_COLOURS = {"surge": "#2ca02c", "surge (brain only)": "#98df8a", "detachment": "#d62728", "realignment": "#1f77b4", "none": "#bbbbbb"}
 SCORE_METRICS = ("acc", "correct", "follows_format")
@@ -68,13 +73,28 @@ def _all_tokens(curves: ModelCurves) -> np.ndarray:
     return np.unique(np.concatenate(parts)) if parts else np.array([1])
 
 
+def _no_data(ax: Axes, text: str) -> None:
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="#666666")
+
+
+def _token_axis(ax: Axes, axis_tokens: np.ndarray, label: bool = True) -> None:
+    """A log token axis; checkpoint 0's stand-in position said in the label."""
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(LogLocator(base=10))
+    if label:
+        zero = ""
+        if (axis_tokens == 0).any():
+            zero = f"; 0 tokens drawn at {format_tokens(token_positions(axis_tokens).min())}"
+        ax.set_xlabel(f"training tokens (log scale{zero})")
+
+
 def triple_phase_figure(curves: ModelCurves, target: str | None, result: PhaseResult | None,
                         replicates: Replicates | None = None) -> Figure:
-    """Brain alignment, internal metrics and tasks over training tokens, phases shaded."""
+    """Brain alignment and task behaviour over training tokens, phases shaded (internal metrics: ``metrics_figure``)."""
     axis_tokens = _all_tokens(curves)
-    figure = Figure(figsize=(9, 9), layout="constrained")
-    axes = figure.subplots(3, 1, sharex=True, height_ratios=[1.3, 1, 1])
-    brain_ax, metric_ax, task_ax = axes
+    figure = Figure(figsize=(9, 6.8), layout="constrained")
+    axes = figure.subplots(2, 1, sharex=True, height_ratios=[1.3, 1])
+    brain_ax, task_ax = axes
     curve = curves.brain.get(target) if target else None
     if curve is not None:
         x = _positions(axis_tokens, curve.tokens)
@@ -88,19 +108,8 @@ def triple_phase_figure(curves: ModelCurves, target: str | None, result: PhaseRe
         brain_ax.legend(loc="best", fontsize=8, frameon=False)
         brain_ax.set_ylabel(f"brain alignment\n(r_mean, {target})")
     else:
-        brain_ax.text(0.5, 0.5, "no brain alignment in this run", ha="center", va="center", transform=brain_ax.transAxes)
+        _no_data(brain_ax, "no brain alignment in this run")
         brain_ax.set_ylabel("brain alignment")
-    for name, series in curves.metrics.items():
-        values = series.values
-        span = np.ptp(values) if np.isfinite(values).all() else np.nan
-        scaled = (values - np.nanmin(values)) / span if span and np.isfinite(span) else np.zeros_like(values)
-        _plot(metric_ax, Series(name, series.steps, series.tokens, scaled), axis_tokens, lw=1.4, marker=".",
-              label=f"{name} [{np.nanmin(values):.3g}, {np.nanmax(values):.3g}]")
-    if curves.metrics:
-        metric_ax.legend(loc="best", fontsize=7, frameon=False, ncol=2)
-    else:
-        metric_ax.text(0.5, 0.5, "no internal metrics in this run", ha="center", va="center", transform=metric_ax.transAxes)
-    metric_ax.set_ylabel("internal metrics\n(min-max scaled, mean over layers)")
     for name, series in curves.tasks.items():
         if name.rsplit(":", 1)[-1] in SCORE_METRICS and ":instruction:" not in name:
             _plot(task_ax, series, axis_tokens, color="#c7c7c7", lw=0.9)
@@ -111,21 +120,64 @@ def triple_phase_figure(curves: ModelCurves, target: str | None, result: PhaseRe
         task_ax.plot([], [], color="#c7c7c7", lw=0.9, label="single task scores")
         task_ax.legend(loc="best", fontsize=8, frameon=False)
     else:
-        task_ax.text(0.5, 0.5, "no task scores in this run", ha="center", va="center", transform=task_ax.transAxes)
+        _no_data(task_ax, "no task scores in this run")
     task_ax.set_ylabel("tasks (0-1)")
     for i, ax in enumerate(axes):
         _shade(ax, result, axis_tokens, label=i == 0)
         ax.grid(True, which="major", alpha=0.3)
-    task_ax.set_xscale("log")
-    task_ax.xaxis.set_major_locator(LogLocator(base=10))
-    zero = ""
-    if (axis_tokens == 0).any():
-        zero = f"; 0 tokens drawn at {format_tokens(token_positions(axis_tokens).min())}"
-    task_ax.set_xlabel(f"training tokens (log scale{zero})")
+    _token_axis(task_ax, axis_tokens)
     title = f"{curves.model} ({curves.family})"
     if result is not None:
         title += f" on {result.target}: {result.pattern}"
     figure.suptitle(title, fontsize=12)
+    return figure
+
+
+def metric_layers(results: pd.DataFrame, model: str) -> dict[str, pd.DataFrame]:
+    """metric -> its values (index layer, columns step) for ``model``, from the long results table."""
+    rows = results[(results["model"] == model) & (results["kind"] == "metric") & results["layer"].notna()]
+    return {str(metric): group.pivot_table(index="layer", columns="step", values="value", aggfunc="mean").sort_index()
+            for metric, group in rows.groupby("metric", sort=True)}
+
+
+def metrics_figure(curves: ModelCurves, result: PhaseResult | None, layers: dict[str, pd.DataFrame] | None = None) -> Figure:
+    """Small multiples: one panel per internal metric in its own units, mean over layers (black) and
+    each layer (thin, light = shallow, dark = deep), phases shaded as in the triple-phase figure."""
+    names = list(curves.metrics)
+    columns = min(3, max(1, len(names)))
+    rows = max(1, -(-len(names) // columns))
+    axis_tokens = _all_tokens(curves)
+    figure = Figure(figsize=(9, 0.6 + 2.1 * rows), layout="constrained")
+    axes = np.atleast_1d(figure.subplots(rows, columns, sharex=True, squeeze=False)).ravel()
+    cmap = colormaps["viridis_r"]
+    for ax, name in zip(axes, names):
+        series = curves.metrics[name]
+        per_layer = (layers or {}).get(name)
+        if per_layer is not None and len(per_layer.index) > 1:
+            steps = per_layer.columns.to_numpy()
+            tokens = pd.Series(series.tokens, index=series.steps).reindex(steps).to_numpy(float)
+            keep = np.isfinite(tokens)
+            depth = np.linspace(0.15, 0.85, len(per_layer.index))
+            for shade, (_, values) in zip(depth, per_layer.iterrows()):
+                ax.plot(_positions(axis_tokens, tokens[keep]), values.to_numpy(float)[keep], color=cmap(shade), lw=0.8, alpha=0.8)
+        _plot(ax, series, axis_tokens, color="black", lw=1.8, marker=".", ms=4)
+        ax.set_title(name, fontsize=9)
+        ax.tick_params(labelsize=7)
+        ax.yaxis.set_major_locator(MaxNLocator(4))
+        _shade(ax, result, axis_tokens, label=False)
+        ax.grid(True, which="major", alpha=0.3)
+    for ax in axes[len(names):]:
+        ax.set_visible(False)
+    if not names:
+        axes[0].set_visible(True)
+        _no_data(axes[0], "no internal metrics in this run")
+    _token_axis(axes[0], axis_tokens, label=False)  # the axes share x
+    for i, ax in enumerate(axes[:len(names)]):
+        if i + columns >= len(names):  # nothing drawn below it: it shows the token ticks
+            ax.tick_params(labelbottom=True)
+    figure.supxlabel("training tokens (log scale)", fontsize=9)
+    title = f"{curves.model} ({curves.family}): internal metrics, mean over layers (black) and each layer (light = shallow, dark = deep)"
+    figure.suptitle(title, fontsize=10)
     return figure
 
 
@@ -185,16 +237,17 @@ def overview_figure(models: list[ModelCurves], target: str) -> Figure:
 
 @dataclass(frozen=True)
 class SavedFigure:
-    """A figure written as PNG and SVG, with the caption the report shows under it."""
+    """A figure written as PNG and SVG, with the caption the report shows under it and its section."""
 
     caption: str
     png: Path
     svg: Path
+    section: str = ""  # what the figure is about ("model on target", "all models on target")
 
 
-def save(figure: Figure, directory: Path, stem: str, caption: str) -> SavedFigure:
+def save(figure: Figure, directory: Path, stem: str, caption: str, section: str = "") -> SavedFigure:
     """Write ``directory/stem.png`` and ``directory/stem.svg`` (the stem may hold dots)."""
-    saved = SavedFigure(caption, directory / f"{stem}.png", directory / f"{stem}.svg")
+    saved = SavedFigure(caption, directory / f"{stem}.png", directory / f"{stem}.svg", section)
     for path in (saved.png, saved.svg):
         buffer = io.BytesIO()
         figure.savefig(buffer, format=path.suffix[1:], dpi=120 if path == saved.png else "figure")
@@ -203,22 +256,49 @@ def save(figure: Figure, directory: Path, stem: str, caption: str) -> SavedFigur
     return saved
 
 
-def draw_figures(analyses: list[CurveAnalysis], directory: Path) -> list[SavedFigure]:
-    """Every figure of a run, in the report's order: one overview per brain target (runs with more
-    than one model), then per model and target its triple-phase figure and its layer map."""
+def draw_figures(analyses: list[CurveAnalysis], directory: Path, results: pd.DataFrame | None = None) -> list[SavedFigure]:
+    """Every figure of a run but the brain maps, in the report's order: one overview per brain target
+    (runs with more than one model), then per model and target its triple-phase figure, internal
+    metrics (small multiples; ``results`` gives their per-layer lines) and layer map."""
     saved: list[SavedFigure] = []
     models = list({id(a.curves): a.curves for a in analyses}.values())
     brain_targets = sorted({a.target for a in analyses if a.target}) if len(models) > 1 else []
     for brain_target in brain_targets:
         figure = overview_figure([m for m in models if brain_target in m.brain], brain_target)
-        saved.append(save(figure, directory, file_stem("overview", brain_target), f"all models on {brain_target}"))
+        where = f"all models on {brain_target}"
+        saved.append(save(figure, directory, file_stem("overview", brain_target), where, where))
     for analysis in analyses:
         model, target = analysis.curves.model, analysis.target
         labels = (model, target) if target else (model,)
         where = f"{model} on {target}" if target else model
         figure = triple_phase_figure(analysis.curves, target, analysis.result, analysis.replicates)
-        saved.append(save(figure, directory, file_stem("phases", *labels), f"triple-phase figure: {where}"))
+        saved.append(save(figure, directory, file_stem("phases", *labels), f"triple-phase figure: {where}", where))
+        if analysis.curves.metrics:
+            layers = metric_layers(results, model) if results is not None else None
+            figure = metrics_figure(analysis.curves, analysis.result, layers)
+            saved.append(save(figure, directory, file_stem("metrics", *labels), f"internal metrics: {where}", where))
         if target:
             figure = layer_map_figure(analysis.curves.brain[target], analysis.result)
-            saved.append(save(figure, directory, file_stem("layers", *labels), f"layer x checkpoint map: {where}"))
+            saved.append(save(figure, directory, file_stem("layers", *labels), f"layer x checkpoint map: {where}", where))
     return saved
+
+
+def draw_brain_maps(analyses: list[CurveAnalysis], directory: Path, arrays: pd.DataFrame,
+                    maps: dict[str, dict[str, VoxelMap]]) -> tuple[list[SavedFigure], list[str]]:
+    """A brain map per model and brain target whose dataset has voxel maps (``maps``: target ->
+    subject -> map) and whose per-voxel arrays are in ``arrays``; and one line per map not drawn."""
+    saved: list[SavedFigure] = []
+    notes: list[str] = []
+    for analysis in analyses:
+        model, target = analysis.curves.model, analysis.target
+        if not target or not maps.get(target):
+            continue
+        where = f"{model} on {target}"
+        mine = arrays[(arrays["model"] == model) & (arrays["target"] == target)]
+        drawn = brain_map_figure(analysis.curves.brain[target], analysis.result, maps[target], mine)
+        notes += [f"{where}: {note}" for note in drawn.notes]
+        if drawn.figure is not None:
+            saved.append(save(drawn.figure, directory, file_stem("brainmap", model, target), drawn.caption, where))
+        elif not drawn.notes:
+            notes.append(f"{where}: no brain map (no per-voxel r arrays in the run)")
+    return saved, notes

@@ -1,9 +1,17 @@
-"""``RUN/report.html``: one self-contained page (figures inlined as base64, no external links)."""
+"""``RUN/report.html``: one self-contained page (figures inlined as base64, no external links).
+
+Top to bottom: the datasets' notices, what failed (said plainly when nothing succeeded), the
+findings, each model and brain target at a glance, failures, phases, figures, brain scores
+(ceiling-normalised, top voxels, per ROI and per subject, at the best layer), task and metric
+curves, final task scores, provenance and the config.
+"""
 
 from __future__ import annotations
 
 import base64
 import html
+from collections import Counter
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -11,61 +19,317 @@ import numpy as np
 import pandas as pd
 
 from harness import __version__
-from harness.analysis.curves import ModelCurves
-from harness.analysis.data import load_config_text
+from harness.analysis.curves import BRAIN_METRIC, BRAIN_SCOPE, ModelCurves, Series
+from harness.analysis.data import Failures, load_config_text
+from harness.analysis.datasets import DatasetInfo
 from harness.analysis.figures import SavedFigure
 from harness.analysis.findings import CurveAnalysis
-from harness.analysis.headline import TOKEN_COLUMNS
-from harness.analysis.render import html_page, table_html
+from harness.analysis.phases import LABELS
+from harness.analysis.render import format_cell, html_page, table_html
 from harness.analysis.tokens import format_tokens
 from harness.files import atomic_write_text
+from harness.runlogs import CELL_LOGS
 
 REPORT_NAME = "report.html"
+SECTIONS = (("summary", "Summary"), ("glance", "At a glance"), ("failures", "Failures"), ("phases", "Phases"),
+            ("figures", "Figures"), ("brain", "Brain scores"), ("curves", "Task and metric curves"),
+            ("tasks", "Final task scores"), ("provenance", "Provenance"), ("config", "Config"))
+BRAIN_ORDER = ("r_mean", "r_mean_norm", "r_top", "frac_significant")  # then r_roi:* and anything else
+COUNT_METRICS = ("n_voxels", "n_dropped")  # said once in a note, not a column per checkpoint
+
+
+@dataclass
+class ReportInputs:
+    """Everything the report shows, computed by ``analyze_run``."""
+
+    run_dir: Path
+    results: pd.DataFrame
+    analyses: list[CurveAnalysis]
+    phases: pd.DataFrame
+    headline: pd.DataFrame
+    figures: list[SavedFigure]
+    failures: Failures
+    datasets: dict[str, DatasetInfo] = field(default_factory=dict)
+    figure_notes: list[str] = field(default_factory=list)  # figures not drawn, one line each
+
+
+def _e(text: object) -> str:
+    return html.escape(str(text))
+
+
+def _heading(anchor: str) -> str:
+    return f'<h2 id="{anchor}">{_e(dict(SECTIONS)[anchor])}</h2>'
 
 
 def _image(figure: SavedFigure) -> str:
     data = base64.b64encode(figure.png.read_bytes()).decode("ascii")
-    caption = html.escape(figure.caption)
+    caption = _e(figure.caption)
     return f'<figure><img alt="{caption}" src="data:image/png;base64,{data}"><figcaption>{caption}</figcaption></figure>'
 
 
-def _phase_display(phases: pd.DataFrame) -> pd.DataFrame:
-    if phases.empty:
-        return phases
-    out = phases[["model", "target", "phase_index", "phase", "brain_trend"]].copy()
-    phases = phases.assign(_last=phases["phase_index"] == phases.groupby(["model", "target"])["phase_index"].transform("max"))
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
-    def span(row: pd.Series, which: str) -> str:
-        value, lo, hi = row[f"{which}_tokens"], row[f"{which}_lo"], row[f"{which}_hi"]
-        text = format_tokens(value)
-        if np.isfinite(lo) and np.isfinite(hi) and which_has_ci(row, which):
-            text += f" [{format_tokens(lo)}, {format_tokens(hi)}]"
-        return text
 
-    out["start (95% CI)"] = [span(r, "start") for _, r in phases.iterrows()]
-    out["end (95% CI)"] = [span(r, "end") for _, r in phases.iterrows()]
-    out["confirmed"] = phases["confirmed"]
-    out["evidence"] = phases["evidence"]
-    out["support"] = phases["support"]
-    out["CI from"] = phases["ci_method"] + " x" + phases["n_boot"].astype(str)
+# --------------------------------------------------------------------------- top of the page
+
+
+def _notices(datasets: dict[str, DatasetInfo]) -> list[str]:
+    return [f'<div class="notice" role="note"><strong>{_e(info.label)}</strong> ({_e(info.plugin)} dataset): {_e(info.notice)}</div>'
+            for info in datasets.values() if info.notice]
+
+
+def _status(inputs: ReportInputs) -> list[str]:
+    """A plain statement of what failed, at the top: everything, some cells, or stale results."""
+    failures = inputs.failures
+    if failures.nothing_succeeded:
+        errors = Counter(failures.cells["error"])
+        common, count = errors.most_common(1)[0]
+        which = ("Every cell failed with" if len(errors) == 1 else
+                 f"The most common error ({count} of {failures.recorded})" if count > 1 else "The first error")
+        return [f'<div class="alert" role="alert"><strong>Nothing succeeded.</strong> All {_n(failures.recorded, "cell")} of this run '
+                f"failed, so it has no scores, phases or figures. {which}: <code>{_e(common)}</code>. "
+                f'Every failed cell and its traceback log are listed under <a href="#failures">Failures</a>.</div>']
+    if failures.recorded == 0:
+        return ['<div class="alert" role="alert"><strong>No results.</strong> No cell of this run has finished yet.</div>']
+    parts = []
+    if failures.failed:
+        parts.append(f"{failures.failed} of {_n(failures.recorded, 'cell')} failed; their results are missing from every table and figure")
+    if failures.stale:
+        parts.append(f"{_n(failures.stale, 'result')} stale (a recompute failed; the earlier result is shown)")
+    if not parts:
+        return []
+    return [f'<div class="warn" role="alert">{_e("; ".join(parts))}. See <a href="#failures">Failures</a>.</div>']
+
+
+def _toc(present: set[str]) -> str:
+    links = "".join(f'<a href="#{anchor}">{_e(title)}</a>' for anchor, title in SECTIONS if anchor in present)
+    return f'<nav class="toc">{links}</nav>'
+
+
+def _finding(analysis: CurveAnalysis) -> str:
+    """The analysis's summary line as an HTML list item, the pattern in bold."""
+    pattern = ""
+    if analysis.result is not None:
+        pattern = f'<span class="pattern">{_e(analysis.result.pattern)}</span> &mdash; '
+    return f"<li>{_e(analysis.subject)}: {pattern}{_e(analysis.finding)}</li>"
+
+
+# --------------------------------------------------------------------------- at a glance
+
+
+def _brain_value(results: pd.DataFrame, model: str, target: str, step: int, layer: int, metric: str) -> float:
+    rows = results[(results["model"] == model) & (results["kind"] == "brain") & (results["target"] == target)
+                   & (results["step"] == step) & (results["layer"] == layer) & (results["scope"] == BRAIN_SCOPE)
+                   & (results["metric"] == metric)]
+    return float(rows["value"].iloc[0]) if len(rows) else float("nan")
+
+
+def _value(value: object, digits: int = 3) -> str:
+    return format_cell(value, digits=digits) or "n/a"
+
+
+def _glance_rows(row: pd.Series, results: pd.DataFrame) -> list[tuple[str, str]]:
+    """label: value pairs for one headline row (one model on one brain target, or a model without one)."""
+    out: list[tuple[str, str]] = []
+    if row["target"]:
+        out.append(("pattern", str(row["pattern"]) or "n/a"))
+        out.append(("checkpoints", format_cell(row["checkpoints"], digits=0)))
+        if np.isfinite(row["peak_r"]):
+            step_rows = results[(results["model"] == row["model"]) & (results["tokens"] == row["peak_tokens"])]
+            peak_step = int(step_rows["step"].iloc[0]) if len(step_rows) else -1
+            layer = int(row["peak_layer"])
+            out.append(("peak r_mean (best layer)",
+                        f"{_value(row['peak_r'])} at {format_tokens(row['peak_tokens'])} tokens, layer {layer}"))
+            for metric, label in (("r_mean_norm", "at the peak: ceiling-normalised"), ("r_top", "at the peak: top voxels")):
+                value = _brain_value(results, row["model"], row["target"], peak_step, layer, metric)
+                if np.isfinite(value):
+                    out.append((label, f"{metric} {_value(value)}"))
+            out.append(("final r_mean (best layer)", f"{_value(row['final_r'])} at {format_tokens(row['final_tokens'])} tokens"))
+            out.append(("detachment depth", f"{_value(row['detachment_depth'])} (largest fall below the running peak)"))
+        starts = [f"{label} {format_tokens(row[f'{label}_start'])}" for label in LABELS if np.isfinite(row[f"{label}_start"])]
+        out.append(("phases start", ", ".join(starts) if starts else "no labelled phase"))
+    for column, label in (("final_instruction_following", "final instruction following"),
+                          ("final_correctness", "final correctness"), ("final_task_accuracy", "final task accuracy")):
+        if np.isfinite(row[column]):
+            out.append((label, _value(row[column])))
     return out
 
 
-def which_has_ci(row: pd.Series, which: str) -> bool:
-    """A run's first start and last end are the curve's ends, not estimated boundaries."""
-    first = row["phase_index"] == 1
-    return not (which == "start" and first) and not (which == "end" and row["_last"])
+def _glance(headline: pd.DataFrame, results: pd.DataFrame) -> str:
+    cards = []
+    for _, row in headline.iterrows():
+        title = f"{row['model']} ({row['family']})" + (f" on {row['target']}" if row["target"] else "")
+        items = "".join(f"<dt>{_e(label)}</dt><dd>{_e(value)}</dd>" for label, value in _glance_rows(row, results))
+        cards.append(f'<section class="card"><h3>{_e(title)}</h3><dl>{items}</dl></section>')
+    return f'<div class="glance">{"".join(cards)}</div>'
 
 
-def _curve_table(curves: ModelCurves, target: str) -> pd.DataFrame:
+# --------------------------------------------------------------------------- failures
+
+
+def _failures(failures: Failures) -> list[str]:
+    frame = failures.cells
+    table = pd.DataFrame({"cell": frame["cell"], "status": frame["status"], "error": frame["error"],
+                          "traceback log": frame["log"].replace("", "(none)")})
+    intro = (f'<p class="muted">{_n(len(frame), "cell")}: <em>failed</em> cells have no result; <em>stale</em> ones keep an '
+             f"earlier result because their recompute failed. Log paths are relative to the run directory "
+             f"(<code>{_e(CELL_LOGS)}/</code>); <code>harness show RUN</code> lists the same cells.</p>")
+    return [_heading("failures"), intro, table_html(table, path_columns={"traceback log", "cell"})]
+
+
+# --------------------------------------------------------------------------- phases
+
+
+def _span(row: pd.Series, which: str, last: bool) -> str:
+    """A boundary with its interval; a run's first start and last end are the curve's ends, not estimates."""
+    text = format_tokens(row[f"{which}_tokens"])
+    estimated = not (which == "start" and row["phase_index"] == 1) and not (which == "end" and last)
+    lo, hi = row[f"{which}_lo"], row[f"{which}_hi"]
+    if estimated and np.isfinite(lo) and np.isfinite(hi):
+        text += f" [{format_tokens(lo)}, {format_tokens(hi)}]"
+    return text
+
+
+PHASES_NOTE = (
+    '<p class="muted">Change points on the best-layer brain-alignment curve (piecewise-linear in log tokens, '
+    "ruptures; the number of change points is tested against straight noisy lines, the noise taken from the "
+    "bootstrap where it explains the scatter); a significant step between segments is a phase of its own; "
+    "adjacent stretches with the same trend merged; labels only where the behaviour fits the "
+    "signature: surge = brain rising while instruction following rises (a brain rise without it is reported as "
+    "'surge (brain only)', unconfirmed); detachment = brain falling while task "
+    "accuracy stagnates; realignment = brain and task accuracy rising. Boundaries: first checkpoint of the new "
+    "phase, 95% bootstrap interval in brackets; support = share of bootstrap replicates choosing the same number "
+    "of change points.</p>"
+)
+
+
+def _phases(phases: pd.DataFrame) -> list[str]:
+    parts = [_heading("phases"), PHASES_NOTE]
+    if phases.empty:
+        return [*parts, '<p class="muted">(no phase analysis: no brain alignment curve)</p>']
+    for (model, target), group in phases.groupby(["model", "target"], sort=False):
+        last = group["phase_index"].max()
+        first = group.iloc[0]
+        table = pd.DataFrame({
+            "#": group["phase_index"], "phase": group["phase"], "brain trend": group["brain_trend"],
+            "start [95% CI]": [_span(r, "start", r["phase_index"] == last) for _, r in group.iterrows()],
+            "end [95% CI]": [_span(r, "end", r["phase_index"] == last) for _, r in group.iterrows()],
+            "confirmed": group["confirmed"].map({True: "yes", False: "no"}), "evidence": group["evidence"],
+        })
+        support = format_cell(first["support"], digits=2) or "n/a"
+        parts += [f"<h3>{_e(model)} on {_e(target)}</h3>",
+                  f'<p class="muted">intervals from {_e(first["ci_method"])} bootstrap x{_e(first["n_boot"])}; support {_e(support)}</p>',
+                  table_html(table)]
+    return parts
+
+
+# --------------------------------------------------------------------------- figures
+
+
+def _figures(figures: list[SavedFigure], notes: list[str]) -> list[str]:
+    parts = [_heading("figures")]
+    sections: dict[str, list[SavedFigure]] = {}
+    for figure in figures:
+        sections.setdefault(figure.section, []).append(figure)
+    for section, members in sections.items():
+        if section and len(sections) > 1:
+            parts.append(f"<h3>{_e(section)}</h3>")
+        parts += [_image(figure) for figure in members]
+    if notes:
+        parts.append('<ul class="muted">' + "".join(f"<li>{_e(note)}</li>" for note in notes) + "</ul>")
+    return parts
+
+
+# --------------------------------------------------------------------------- brain scores
+
+
+def _brain_metric_order(metrics: list[str]) -> list[str]:
+    known = [m for m in BRAIN_ORDER if m in metrics]
+    rois = sorted(m for m in metrics if m.startswith("r_roi:"))
+    rest = sorted(m for m in metrics if m not in known and m not in rois and m not in COUNT_METRICS)
+    return known + rois + rest
+
+
+def brain_tables(results: pd.DataFrame, curves: ModelCurves, target: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per checkpoint at its best layer: every score averaged over subjects, and r_mean per subject."""
     curve = curves.brain[target]
-    frame = pd.DataFrame({"step": curve.steps, "tokens": curve.tokens, "best layer": curve.best_layer,
-                          "r_mean (best layer)": curve.values})
-    for name, series in (("instruction following", curves.instruction), ("correctness", curves.correctness),
-                         ("task accuracy", curves.accuracy)):
-        if series is not None:
-            frame = frame.merge(pd.DataFrame({"step": series.steps, name: series.values}), on="step", how="left")
-    return frame
+    best = pd.DataFrame({"step": curve.steps, "tokens": curve.tokens, "best layer": curve.best_layer})
+    rows = results[(results["model"] == curves.model) & (results["kind"] == "brain") & (results["target"] == target)
+                   & results["layer"].notna()]
+    rows = rows.merge(best, left_on=["step", "layer"], right_on=["step", "best layer"], suffixes=("", "_best"))
+    mean = rows[rows["scope"] == BRAIN_SCOPE].pivot_table(index="step", columns="metric", values="value", aggfunc="first")
+    mean = mean[_brain_metric_order([str(c) for c in mean.columns])]
+    subjects = rows[(rows["scope"] != BRAIN_SCOPE) & (rows["metric"] == BRAIN_METRIC)]
+    per_subject = subjects.pivot_table(index="step", columns="scope", values="value", aggfunc="first")
+    scores = best.merge(mean, left_on="step", right_index=True, how="left")
+    by_subject = best.merge(per_subject, left_on="step", right_index=True, how="left")
+    return scores, by_subject
+
+
+def _voxel_counts(results: pd.DataFrame, model: str, target: str) -> str:
+    rows = results[(results["model"] == model) & (results["kind"] == "brain") & (results["target"] == target)
+                   & (results["scope"] != BRAIN_SCOPE) & results["metric"].isin(COUNT_METRICS)]
+    if rows.empty:
+        return ""
+    counts = rows.groupby(["scope", "metric"])["value"].max().unstack("metric")
+    text = ", ".join(f"{subject} {format_cell(r.get('n_voxels'), digits=0)}"
+                     + (f" ({format_cell(r.get('n_dropped'), digits=0)} dropped)" if r.get("n_dropped", 0) else "")
+                     for subject, r in counts.iterrows())
+    return f"voxels scored per subject: {text}"
+
+
+def _brain(inputs: ReportInputs) -> list[str]:
+    parts = [_heading("brain"),
+             '<p class="muted">At the best layer of each checkpoint (chosen on r_mean averaged over subjects): '
+             "r_mean = mean Pearson r over all kept voxels on the test stories; r_mean_norm = r_mean / mean noise ceiling "
+             "(where the dataset has test-story repeats); r_top = mean r of the top voxels chosen on training data; "
+             "r_roi:NAME = mean r within a region; then r_mean per subject.</p>"]
+    for analysis in inputs.analyses:
+        if not analysis.target:
+            continue
+        model, target = analysis.curves.model, analysis.target
+        scores, by_subject = brain_tables(inputs.results, analysis.curves, target)
+        counts = _voxel_counts(inputs.results, model, target)
+        parts += [f"<h3>{_e(model)} on {_e(target)}</h3>", table_html(scores, token_columns={"tokens"}, digits=4)]
+        if counts:
+            parts.append(f'<p class="muted">{_e(counts)}</p>')
+        if by_subject.shape[1] > 3:
+            parts += ["<h4>r_mean per subject</h4>", table_html(by_subject, token_columns={"tokens"}, digits=4)]
+    problems = [f"{info.label}: {problem}" for info in inputs.datasets.values() for problem in info.problems]
+    if problems:
+        parts.append('<ul class="muted">' + "".join(f"<li>{_e(p)}</li>" for p in problems) + "</ul>")
+    return parts
+
+
+# --------------------------------------------------------------------------- curves, tasks, provenance
+
+
+def _curve_table(named: list[tuple[str, Series | None]]) -> pd.DataFrame:
+    """One row per checkpoint, one column per curve (curves missing at a checkpoint left empty)."""
+    frame: pd.DataFrame | None = None
+    for name, values in named:
+        if values is None:
+            continue
+        part = pd.DataFrame({"step": values.steps, "tokens": values.tokens, name: values.values})
+        frame = part if frame is None else frame.merge(part, on=["step", "tokens"], how="outer")
+    return frame.sort_values("step").reset_index(drop=True) if frame is not None else pd.DataFrame()
+
+
+def _curves(analyses: list[CurveAnalysis]) -> list[str]:
+    parts = [_heading("curves")]
+    for curves in {id(a.curves): a.curves for a in analyses}.values():
+        parts.append(f"<h3>{_e(curves.model)} ({_e(curves.family)})</h3>")
+        tasks = _curve_table([("instruction following", curves.instruction), ("correctness", curves.correctness),
+                              ("task accuracy", curves.accuracy)])
+        if not tasks.empty:
+            parts += ["<h4>Task behaviour</h4>", table_html(tasks, token_columns={"tokens"}, digits=4)]
+        metrics = _curve_table(list(curves.metrics.items()))
+        if not metrics.empty:
+            parts += ["<h4>Internal metrics (mean over layers)</h4>", table_html(metrics, token_columns={"tokens"}, digits=4)]
+        if tasks.empty and metrics.empty:
+            parts.append('<p class="muted">(no task or metric curves)</p>')
+    return parts
 
 
 def _final_scores(results: pd.DataFrame) -> pd.DataFrame:
@@ -82,56 +346,37 @@ def _provenance(results: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     return plugins.drop_duplicates().reset_index(drop=True), checkpoints.drop_duplicates().reset_index(drop=True)
 
 
-def _finding(analysis: CurveAnalysis) -> str:
-    """The analysis's summary line as an HTML list item, the pattern in bold."""
-    pattern = ""
-    if analysis.result is not None:
-        pattern = f'<span class="pattern">{html.escape(analysis.result.pattern)}</span> &mdash; '
-    return f"<li>{html.escape(analysis.subject)}: {pattern}{html.escape(analysis.finding)}</li>"
-
-
-PHASES_NOTE = (
-    '<p class="muted">Change points on the best-layer brain-alignment curve (piecewise-linear in log tokens, '
-    "ruptures; the number of change points is tested against straight noisy lines, the noise taken from the "
-    "bootstrap where it explains the scatter); a significant step between segments is a phase of its own; "
-    "adjacent stretches with the same trend merged; labels only where the behaviour fits the "
-    "signature: surge = brain rising while instruction following rises (a brain rise without it is reported as "
-    "'surge (brain only)', unconfirmed); detachment = brain falling while task "
-    "accuracy stagnates; realignment = brain and task accuracy rising. Boundaries: first checkpoint of the new "
-    "phase, 95% bootstrap interval in brackets; support = share of bootstrap replicates choosing the same number "
-    "of change points.</p>"
-)
-
-
-def render_report(run_dir: Path, results: pd.DataFrame, analyses: list[CurveAnalysis], phases: pd.DataFrame,
-                  headline: pd.DataFrame, figures: list[SavedFigure]) -> str:
+def render_report(inputs: ReportInputs) -> str:
     """The report page as a string."""
-    run_dir = Path(run_dir)
+    run_dir = Path(inputs.run_dir)
     now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    parts = [
-        f'<p class="muted">generated {now} by harness {html.escape(__version__)} from {html.escape(str(run_dir.resolve()))}</p>',
-        "<h2>Summary</h2><ul>", *[_finding(analysis) for analysis in analyses], "</ul>",
-    ]
-    if not headline.empty:
-        parts += ["<h2>Scores at a glance</h2>", table_html(headline, token_columns=TOKEN_COLUMNS)]
-    parts += ["<h2>Phases</h2>", PHASES_NOTE, table_html(_phase_display(phases)), "<h2>Figures</h2>"]
-    parts += [_image(figure) for figure in figures]
-    parts.append("<h2>Curves</h2>")
-    for analysis in analyses:
-        if analysis.target:
-            heading = f"{analysis.curves.model} on {analysis.target}"
-            parts += [f"<h3>{html.escape(heading)}</h3>", table_html(_curve_table(analysis.curves, analysis.target))]
-    parts += ["<h2>Final task scores</h2>", table_html(_final_scores(results))]
-    plugins, checkpoints = _provenance(results)
-    parts += ["<h2>Provenance</h2>", table_html(plugins), table_html(checkpoints)]
+    has_results = not inputs.results.empty
+    present = {"summary", "glance", "phases", "figures", "brain", "curves", "tasks", "provenance", "config"} if has_results else {"config"}
+    if not inputs.failures.cells.empty:
+        present.add("failures")
+    parts = [f'<p class="muted">generated {now} by harness {_e(__version__)} from <code>{_e(run_dir.resolve())}</code></p>',
+             *_notices(inputs.datasets), *_status(inputs), _toc(present)]
+    if has_results:
+        parts += [_heading("summary"), "<ul>", *[_finding(a) for a in inputs.analyses], "</ul>"]
+        if not inputs.headline.empty:
+            parts += [_heading("glance"), _glance(inputs.headline, inputs.results)]
+    if "failures" in present:
+        parts += _failures(inputs.failures)
+    if has_results:
+        parts += _phases(inputs.phases)
+        parts += _figures(inputs.figures, inputs.figure_notes)
+        parts += _brain(inputs)
+        parts += _curves(inputs.analyses)
+        parts += [_heading("tasks"), table_html(_final_scores(inputs.results), token_columns={"tokens"}, digits=4)]
+        plugins, checkpoints = _provenance(inputs.results)
+        parts += [_heading("provenance"), table_html(plugins), table_html(checkpoints, token_columns={"tokens"})]
     config = load_config_text(run_dir)
-    parts += ["<h2>Config</h2>", f"<pre>{html.escape(config) if config else '(no config.yaml in the run)'}</pre>"]
+    parts += [_heading("config"), f"<pre>{_e(config) if config else '(no config.yaml in the run)'}</pre>"]
     return html_page(f"harness report: {run_dir.name}", parts)
 
 
-def write_report(run_dir: Path, results: pd.DataFrame, analyses: list[CurveAnalysis], phases: pd.DataFrame,
-                 headline: pd.DataFrame, figures: list[SavedFigure]) -> Path:
+def write_report(inputs: ReportInputs) -> Path:
     """Write ``RUN/report.html`` and return its path."""
-    path = Path(run_dir) / REPORT_NAME
-    atomic_write_text(path, render_report(run_dir, results, analyses, phases, headline, figures))
+    path = Path(inputs.run_dir) / REPORT_NAME
+    atomic_write_text(path, render_report(inputs))
     return path

@@ -7,13 +7,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness.analysis.data import read_run
-from harness.analysis.figures import SavedFigure, draw_figures
+from harness.analysis.data import RunData, read_failures, read_run
+from harness.analysis.datasets import dataset_info
+from harness.analysis.figures import SavedFigure, draw_brain_maps, draw_figures
 from harness.analysis.findings import CurveAnalysis, analyze_frame
 from harness.analysis.headline import headline_rows
 from harness.analysis.outputs import write_outputs
 from harness.analysis.phases import PhaseSettings, phases_frame
-from harness.analysis.report import write_report
+from harness.analysis.report import ReportInputs, write_report
 
 FIGURES_DIR = "figures"
 
@@ -36,14 +37,24 @@ class AnalysisResult:
         return [analysis.summary_line() for analysis in self.analyses]
 
 
+def _brain_subjects(data: RunData) -> dict[str, list[str]]:
+    """Brain target -> the subjects it has per-voxel arrays for."""
+    return {str(target): sorted(str(s) for s in group["subject"].unique()) for target, group in data.arrays.groupby("target")}
+
+
 def analyze_run(run_dir: Path, settings: PhaseSettings | None = None) -> AnalysisResult:
     """Analyse a run: write tables/phases.csv and headline.csv (stamped), figures/*.png|svg and report.html."""
     settings = settings or PhaseSettings()
     data = read_run(Path(run_dir))
     analyses = analyze_frame(data.results, data.arrays, settings)
-    figures = draw_figures(analyses, data.run_dir / FIGURES_DIR)
+    datasets = dataset_info(data.run_dir, _brain_subjects(data))
+    figures = draw_figures(analyses, data.run_dir / FIGURES_DIR, data.results)
+    maps, map_notes = draw_brain_maps(analyses, data.run_dir / FIGURES_DIR, data.arrays,
+                                      {label: info.maps for label, info in datasets.items()})
     phases = phases_frame([a.result for a in analyses if a.result is not None])
     headline = headline_rows(data.run_dir.name, analyses)
-    report = write_report(data.run_dir, data.results, analyses, phases, headline, figures)
+    inputs = ReportInputs(data.run_dir, data.results, analyses, phases, headline, figures + maps,
+                          read_failures(data.run_dir), datasets, map_notes)
+    report = write_report(inputs)
     phases_table = write_outputs(data.run_dir, data.digest, settings, phases, headline)  # stamped last: complete
-    return AnalysisResult(data.run_dir, report, phases, phases_table, headline, figures, analyses, data.results)
+    return AnalysisResult(data.run_dir, report, phases, phases_table, headline, figures + maps, analyses, data.results)

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from pydantic import Field
 
-from harness import BrainDataset, DataError, PluginOptions, Story, SubjectData, cache_root, hookimpl, settings_digest
+from harness import BrainDataset, DataError, PluginOptions, Story, SubjectData, VoxelMap, cache_root, hookimpl, settings_digest
 from harness_plugins.brain.lebel2023 import SKIP_WORDS, LeBel2023, LeBel2023Options, kept_scan_times
 from harness_plugins.brain.simfeatures import LanguageStats, normalize, word_timings
 from harness_plugins.brain.textgrid import write_textgrid
@@ -31,6 +31,7 @@ from harness_plugins.brain.textgrid import write_textgrid
 SIM_VERSION = "1"
 TEST_STORY = "simtest"
 ROI_NAMES = ("auditory", "lexical", "semantic")
+NOTICE = "The simulated dataset is a simulation for validating the pipeline, not evidence about brains."
 
 
 class SimulatedOptions(PluginOptions):
@@ -122,6 +123,14 @@ class Simulated(BrainDataset[SimulatedOptions]):
         written = (self.root / "COMPLETE").is_file()
         notes = self.reader.check()
         return notes if written else [f"simulated data written to {self.root}", *notes]
+
+    def notice(self) -> str:
+        return NOTICE
+
+    def voxel_map(self, subject: str) -> VoxelMap:
+        """The 2-D sheet every subject's voxels lie on (from the options alone; nothing is read)."""
+        _, cells = _layout(self.options)
+        return VoxelMap(rows=cells[:, 0], cols=cells[:, 1], name="simulated 2-D sheet of cortex")
 
     # ------------------------------------------------------------------ ground truth
 
