@@ -16,6 +16,7 @@ prose only.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -30,6 +31,7 @@ from harness_plugins.models.tinylm.train import (
     TinyLMSettings,
     checkpoint_steps,
     ensure_trained,
+    finished_run,
     read_run_info,
 )
 
@@ -89,6 +91,21 @@ class TinyLMFamily(HubFamily[TinyLMOptions]):
 
     def repo(self) -> str:
         return str(self.prepare())
+
+    def trained(self) -> Path | None:
+        """The finished run for these settings, or None when it is not trained yet (trains nothing)."""
+        return finished_run(self.settings(), self.cache_dir())
+
+    def check(self, checkpoints: Sequence[Checkpoint]) -> list[str]:
+        """The corpus files; once trained, every checkpoint directory like any local checkpoint."""
+        if self.trained() is None:  # reads the corpus: a missing or empty corpus file fails here
+            settings = self.settings()
+            where = self.cache_dir() / "tinylm"
+            return [f"not trained yet: trains on first use ({settings.steps} steps on CPU), then cached under {where}"]
+        return super().check(checkpoints)
+
+    def context_length(self) -> int:
+        return self.settings().context
 
     def schedule(self) -> list[Checkpoint]:
         settings = self.settings()
