@@ -222,25 +222,24 @@ class HubFamily(ModelFamily[LoaderOptionsT]):
         return LoadedModel(model, tokenizer, checkpoint, identity=identity, commit=commit, device=device)
 
     def context_length(self) -> int | None:
-        """From the family's known value, else the config.json of its last checkpoint (local or cached)."""
+        """The family's known value, else from the config.json of its last checkpoint (local, or in the hub cache)."""
         known = self.known_context_length()
         if known is not None:
             return known
-        checkpoints = self.checkpoints()
-        if not checkpoints:
-            return None
-        repo, revision = self.source(checkpoints[-1])
-        try:
-            directory = self.local_directory(repo, revision)
-            if directory is None:
-                cached = self._cached_file(repo, revision, CONFIG)
-                if cached is None:
-                    return None
-                directory = cached.parent
-            config = read_json(directory / CONFIG, "model config")
-        except DataError:
-            return None  # check() names what is wrong
-        return context_from_config(config) if isinstance(config, dict) else None
+        for checkpoint in reversed(self.checkpoints()):  # the last one whose config is at hand
+            repo, revision = self.source(checkpoint)
+            try:
+                directory = self.local_directory(repo, revision)
+                if directory is None:
+                    cached = self._cached_file(repo, revision, CONFIG)
+                    if cached is None:
+                        continue
+                    directory = cached.parent
+                config = read_json(directory / CONFIG, "model config")
+            except DataError:
+                return None  # check() names what is wrong
+            return context_from_config(config) if isinstance(config, dict) else None
+        return None
 
     def check(self, checkpoints: Sequence[Checkpoint]) -> list[str]:
         """Local checkpoints: revision directories, config, weights and tokenizer; hub ones: what the cache holds."""
