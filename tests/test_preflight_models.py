@@ -164,6 +164,21 @@ def _drop_key(directory: Path, key: str) -> None:
     (directory / "config.json").write_text(json.dumps(config))
 
 
+def _append(path: Path, extra: bytes) -> None:
+    path.write_bytes(path.read_bytes() + extra)
+
+
+def _set_dtype(path: Path, dtype: str) -> None:
+    """Rewrite the first tensor's dtype in the header, keeping the header's length."""
+    data = path.read_bytes()
+    size = int.from_bytes(data[:8], "little")
+    header = data[8 : 8 + size].decode()
+    start = header.index('"dtype":"') + len('"dtype":"')
+    end = header.index('"', start)
+    header = header[:start] + dtype.ljust(end - start)[: end - start] + header[end:]
+    path.write_bytes(data[:8] + header.encode() + data[8 + size :])
+
+
 def _truncated_pickle(directory: Path) -> None:
     _pickle_only(directory)
     assert zipfile.is_zipfile(directory / "pytorch_model.bin")
@@ -205,6 +220,12 @@ CHECKPOINT_CASES: dict[str, tuple[Damage, dict, list[str]]] = {
                         ["{repo}/step1/model.safetensors.index.json", "not valid JSON"]),
     "no_tokenizer": (lambda r: [(r / "step2" / n).unlink() for n in ("tokenizer.json", "tokenizer_config.json")], {},
                      ["{repo}/step2", "tokenizer"]),
+    "revision_is_a_file": (lambda r: (shutil.rmtree(r / "step1"), (r / "step1").write_text("")), {},
+                           ["{repo}", "no revision 'step1'"]),
+    "safetensors_trailing_bytes": (lambda r: _append(r / "step0/model.safetensors", b"\0" * 64), {},
+                                   ["{repo}/step0/model.safetensors", "corrupt"]),
+    "safetensors_unknown_dtype": (lambda r: _set_dtype(r / "step1/model.safetensors", "Q9"), {},
+                                  ["{repo}/step1/model.safetensors", "corrupt safetensors file"]),
     "bad_tokenizer_json": (lambda r: (r / "step1/tokenizer.json").write_text("{"), {},
                            ["{repo}/step1/tokenizer.json", "not valid JSON"]),
 }
@@ -263,19 +284,39 @@ def test_lm_eval_task_with_a_good_name_passes(site, capsys):
         ({"tasks": ["mytask", "no_such_task_at_all"]}, ["'no_such_task_at_all'"]),
         ({"include_path": ["/no/such/folder"]}, ["include_path", "/no/such/folder"]),
         ({"max_length": 4096}, ["max_length", "4096", "256"]),
+        ({"tasks": ["/no/such/task.yaml"]}, ["'/no/such/task.yaml'"]),
     ],
-    ids=["misspelt_task", "unknown_task", "missing_include_path", "max_length_over_context"],
+    ids=["misspelt_task", "unknown_task", "missing_include_path", "max_length_over_context", "missing_yaml_file"],
 )
 def test_an_lm_eval_task_that_cannot_run_is_one_line(site, capsys, options, expected):
     config = _write_config(site, site / "run", options={"repo": str(site / "repo" / "step2")}, tasks=_lm_eval_tasks(site, **options))
     _assert_caught(site, capsys, config, expected)
 
 
-def _offline(site: Path) -> str:
-    corpus = write_corpus(site / "prose.cor")  # small: the suite's items build in milliseconds
+def _offline(site: Path, lines: int = 400, **changes) -> str:
+    corpus = write_corpus(site / "prose.cor", lines=lines)  # small: the suite's items build in milliseconds
     options = {"cache_dir": str(site / "suite"), "corpus": [str(corpus)], "cloze_items": 6, "minimal_pairs_items": 8,
-               "instruction_items": 6, "perplexity_items": 4}
+               "instruction_items": 6, "perplexity_items": 4, **changes}
     return f"  - task: offline\n    options: {json.dumps(options)}"
+
+
+@pytest.mark.parametrize(
+    ("make", "expected"),
+    [
+        (lambda site: _offline(site, corpus=[str(site / "absent.txt")]), ["{site}/absent.txt", "no such file"]),
+        (lambda site: _offline(site, lines=3), ["offline suite", "cloze items", "larger corpus"]),
+    ],
+    ids=["missing_corpus_file", "corpus_too_small"],
+)
+def test_an_offline_suite_that_cannot_be_made_is_one_line(site, capsys, make, expected):
+    config = _write_config(site, site / "run", options={"repo": str(site / "repo" / "step2")}, tasks=make(site))
+    _assert_caught(site, capsys, config, [e.format(site=site) for e in expected])
+
+
+def test_a_missing_tinylm_corpus_file_is_one_line(site, capsys):
+    options = {"size": "tiny", "progress": False, "cache": str(site / "tl"), "corpus": [str(site / "absent.txt")]}
+    config = _write_config(site, site / "run", family="tinylm", options=options)
+    _assert_caught(site, capsys, config, [f"{site}/absent.txt", "no such file"])
 
 
 def test_offline_suite_on_a_32_token_hf_model_is_one_line(site, capsys):

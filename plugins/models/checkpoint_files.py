@@ -30,12 +30,16 @@ CONTEXT_KEYS = ("max_position_embeddings", "n_positions", "n_ctx", "max_sequence
 _MAX_HEADER = 100 * 1024 * 1024  # the safetensors format's own limit on a header
 
 
+class MissingFile(DataError):
+    """A file the checkpoint needs is not there (in a hub cache: perhaps not downloaded yet)."""
+
+
 def read_json(path: Path, what: str = "file") -> Any:
     """A JSON file's content; ``DataError`` naming the file when it is missing or does not parse."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise DataError(f"{path}: {what} is missing") from None
+        raise MissingFile(f"{path}: {what} is missing") from None
     except (OSError, UnicodeDecodeError) as error:
         raise DataError(f"{path}: cannot read the {what}: {error}") from None
     try:
@@ -137,7 +141,7 @@ def _shards(index: Path) -> list[Path]:
     shards = [index.parent / name for name in sorted(set(map(str, weight_map.values())))]
     for shard in shards:
         if not shard.is_file():
-            raise DataError(f"{shard}: weight file listed in {index.name} is missing")
+            raise MissingFile(f"{shard}: weight file listed in {index.name} is missing")
     return shards
 
 

@@ -13,6 +13,10 @@ whose checkpoints come from the config::
             - {step: 1000, tokens: 2097152000, revision: step1000}
             - step143000                       # a name: step (and tokens) parsed from it
           tokens_per_step: 2097152             # tokens for names that carry only a step
+
+Before a sweep, ``check`` reads each selected local checkpoint's config.json, the headers of its
+weight files and its tokenizer files (``checkpoint_files``), without loading weights; hub
+checkpoints are checked as far as the local cache holds them (no network at preflight).
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from harness import Checkpoint, DataError, LoadedModel, ModelFamily, PluginError
 from harness_plugins.models.checkpoint_files import (
     CONFIG,
     SAFE_INDEX,
+    MissingFile,
     check_checkpoint,
     check_weights,
     context_from_config,
@@ -354,10 +359,8 @@ class HubFamily(ModelFamily[LoaderOptionsT]):
             return False  # weights not downloaded yet
         try:
             check_weights(snapshot, allow_pickle=self.options.allow_pickle)
-        except DataError as error:
-            if "is missing" in str(error):
-                return False  # a shard not downloaded yet
-            raise
+        except MissingFile:
+            return False  # a shard not downloaded yet
         return True
 
     def _hub_refs(self) -> list[Checkpoint]:

@@ -65,19 +65,20 @@ class OfflineSuite(Task[OfflineSuiteOptions]):
                             corpus_id=self._corpus_id(), heldout=self._heldout)
 
     def check(self, context_length: int | None) -> list[str]:
-        """Every chosen sub-task's longest item fits a model of ``context_length`` tokens (counted per byte).
+        """The items can be made from the corpus, and every chosen sub-task's longest item fits a model of
+        ``context_length`` tokens (counted per byte).
 
         Reads the generated suite, or builds its items in memory (writing nothing) when there is none yet.
         """
         opts = self.options
-        if context_length is None:
-            return []
         folder = suite_path(self._root(), seed=opts.item_seed, sizes=self._sizes(), num_fewshot=opts.num_fewshot,
                             corpus_id=self._corpus_id())
         if (folder / "manifest.json").is_file():
             items = read_items(folder)
         else:
-            items = build_items(self._heldout(), opts.item_seed, self._sizes())
+            items = build_items(self._heldout(), opts.item_seed, self._sizes())  # a missing or small corpus fails here
+        if context_length is None:
+            return []
         for subtask, (need, item) in token_needs(items, opts.subtasks).items():
             if need > context_length:
                 which = f"its longest item ({item}) needs up to {need} tokens" if item else f"it needs {need} tokens"
