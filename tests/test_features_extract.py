@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import stat
+import subprocess
+import sys
+import time
+
 import numpy as np
 import pytest
 import torch
@@ -10,6 +17,7 @@ from transformers import GPT2Config, GPT2LMHeadModel
 from harness.config import ExtractionSettings
 from harness.errors import DataError
 from harness.features import ActivationSet, align_words, extract_activations
+from harness.features.cache import STALE_UNLOCKED_AFTER_S, remove_stale_partials
 from harness.features.extract import cache_key
 from harness.interfaces import Checkpoint, LoadedModel
 from tests.test_features_align import byte_bpe
@@ -177,3 +185,75 @@ def test_cache_key_is_stable():
     loaded = LoadedModel(None, None, Checkpoint(4, 100, "step4"), identity="/nonexistent/x", commit="abc")
     assert cache_key(loaded, "0123456789abcdef", ExtractionSettings()) == "4a5a96a6082b72ba982309b7"
     assert cache_key(loaded, "ff", ExtractionSettings(context_tokens=64, stride=32)) == "e604eec8b9d6a90547b1e02b"
+
+
+WRITER = """
+import sys, time
+from pathlib import Path
+from harness.features.cache import building, layer_file
+
+with building(Path({cache!r}), {key!r}) as folder:  # what extract_activations writes an entry through
+    (folder / layer_file(0)).write_bytes(bytes(4096))
+    print("writing", flush=True)
+    time.sleep(600)
+"""
+
+
+@pytest.fixture
+def writers(tmp_path):
+    """``writers(*keys)``: processes writing entries into ``tmp_path``'s activation cache, each stopped
+    mid-entry; any still running are killed at the end."""
+    started = []
+
+    def start(*keys):
+        for key in keys:
+            script = WRITER.format(key=key, cache=str(tmp_path / "activations"))
+            started.append(subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
+                                            stderr=subprocess.DEVNULL, text=True))
+        for process in started:
+            if not any(line.strip() == "writing" for line in process.stdout):  # stops reading at "writing"
+                raise AssertionError("a writer process ended before it wrote anything")
+        return started
+
+    yield start
+    for process in started:
+        process.kill()
+        process.wait()
+
+
+def _partials(tmp_path):
+    return sorted(p.name for p in (tmp_path / "activations").glob(".*.partial"))
+
+
+def test_a_killed_extraction_is_cleaned_up_by_the_next_but_a_live_one_is_kept(loaded, tmp_path, writers):
+    killed, live = writers("killedkey", "livekey")
+    assert len(_partials(tmp_path)) == 2
+    before = set(_partials(tmp_path))
+    os.kill(killed.pid, signal.SIGKILL)
+    killed.wait()
+    legacy_old, legacy_new = (tmp_path / "activations" / f".{k}.0.partial" for k in ("old", "new"))
+    legacy_old.mkdir()
+    legacy_new.mkdir()  # no lock file (an older version's): removed only once a day old
+    os.utime(legacy_old, (time.time() - 2 * STALE_UNLOCKED_AFTER_S,) * 2)
+    acts = extract_activations(loaded, stories(), ExtractionSettings(context_tokens=32, stride=16), tmp_path)
+    remaining = set(_partials(tmp_path))
+    assert legacy_old.name not in remaining and legacy_new.name in remaining
+    (kept,) = remaining & before  # the live writer's entry is kept, the killed one's is gone
+    assert kept.startswith(".livekey.")
+    assert (tmp_path / "activations" / kept / ".writer.lock").read_text().split()[1] == str(live.pid)
+    assert sorted(p.name for p in (tmp_path / "activations").iterdir() if not p.name.startswith(".")) == [acts.key]
+    live.kill()
+    live.wait()
+    assert remove_stale_partials(tmp_path / "activations") == 1  # the live writer is gone now
+    assert _partials(tmp_path) == [legacy_new.name]
+
+
+def test_entries_get_the_usual_permissions(loaded, tmp_path):
+    mask = os.umask(0o022)
+    try:
+        acts = extract_activations(loaded, stories(), ExtractionSettings(context_tokens=32, stride=16), tmp_path)
+    finally:
+        os.umask(mask)
+    assert stat.S_IMODE(acts.path.stat().st_mode) == 0o755
+    assert {stat.S_IMODE(p.stat().st_mode) for p in acts.path.iterdir()} == {0o644}
+    assert not (acts.path / ".writer.lock").exists()

@@ -92,3 +92,69 @@ def test_release_deletes_downloaded_revision(run_dir, monkeypatch):
     keep = family(run_dir / "step16")
     keep.release(loaded)
     assert calls == [("org/model", "abc123")]
+
+
+def test_a_misspelt_local_revision_is_named_not_the_root_loaded(run_dir):
+    fam = family(run_dir, revisions=["step0", "stpe16"], tokens_per_step=128)
+    with pytest.raises(DataError, match=r"no revision 'stpe16' .*did you mean 'step16'.*available: step0, step1, step16") as info:
+        fam.load(fam.checkpoints()[1])
+    assert str(run_dir) in str(info.value) and "\n" not in str(info.value)
+    with pytest.raises(DataError, match="stpe16"):
+        fam.check(fam.checkpoints())
+
+
+def test_a_corrupt_weight_file_is_named_when_loading(run_dir, tmp_path):
+    broken = tmp_path / "ckpt"
+    shutil.copytree(run_dir / "step16", broken)
+    data = (broken / "model.safetensors").read_bytes()
+    (broken / "model.safetensors").write_bytes(data[:-100])
+    fam = family(broken)
+    with pytest.raises(DataError, match=rf"{broken}/model.safetensors: truncated"):
+        fam.load(fam.checkpoints()[0])
+
+
+def test_context_length_without_loading_weights(run_dir, monkeypatch):
+    from harness_plugins.models.olmo import Olmo2Family
+    from harness_plugins.models.pythia import PythiaFamily
+
+    assert family(run_dir, revisions=["step0", "step16"]).context_length() == 32  # n_positions of the tiny preset
+    assert TinyLMFamily(TinyLMFamily.Options(size="tiny")).context_length() == 32  # known before training
+    assert TinyLMFamily(TinyLMFamily.Options()).context_length() == 128
+    assert PythiaFamily(PythiaFamily.Options(size="70m")).context_length() == 2048
+    assert Olmo2Family().context_length() == 4096
+    assert family("no-such-org/uncached-model").context_length() is None  # neither known nor in the cache
+
+
+def _hub_cache(tmp_path, run_dir, repo="org/model", revision="step16", commit="a" * 40):
+    """A Hugging Face hub cache holding one revision of ``repo`` (the layout huggingface_hub writes)."""
+    base = tmp_path / "hub" / f"models--{repo.replace('/', '--')}"
+    snapshot = base / "snapshots" / commit
+    shutil.copytree(run_dir / "step16", snapshot)
+    (base / "refs").mkdir(parents=True)
+    (base / "refs" / revision).write_text(commit)
+    return tmp_path / "hub", snapshot
+
+
+def test_hub_checkpoints_in_the_local_cache_are_checked(run_dir, tmp_path, monkeypatch):
+    cache, snapshot = _hub_cache(tmp_path, run_dir)
+    fam = family("org/model", revisions=["step16", "step32"], hub_cache=str(cache))
+    checkpoints = fam.checkpoints()
+    assert fam.context_length() == 32  # read from the cached config.json
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "0")
+    notes = fam.check(checkpoints)  # online: the uncached revision is a note, and nothing is fetched
+    assert len(notes) == 1 and "org/model: 1 of 2 checkpoints are not in the local cache" in notes[0]
+    assert "not checked" in notes[0]
+    assert fam.check(checkpoints[:1]) == []
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(DataError, match=r"org/model@step32: not in the local Hugging Face cache .* HF_HUB_OFFLINE is set"):
+        fam.check(checkpoints)
+
+    data = (snapshot / "model.safetensors").read_bytes()
+    (snapshot / "model.safetensors").write_bytes(data[: len(data) // 2])
+    with pytest.raises(DataError, match=rf"{snapshot}/model.safetensors: truncated"):
+        fam.check(checkpoints[:1])
+    with pytest.raises(DataError, match=rf"{snapshot}/model.safetensors: truncated"):
+        fam.load(checkpoints[0])  # loading names the damaged file in the cache too

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
 import random
+import re
+import stat
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 from pydantic import ValidationError
 
+from harness import ConfigError, DataError
 from harness_plugins.tasks import lm_eval_bridge
 from harness_plugins.tasks.offline import OfflineSuite, grammar
 from harness_plugins.tasks.offline.items import Sizes
@@ -221,3 +226,72 @@ def test_suite_key_is_stable():
     """Pinned: a new value regenerates the suite's files (bump SUITE_VERSION on purpose)."""
     assert suite_key(0, Sizes(), 3, "abc") == "51dfebcf322f"
     assert suite_key(7, Sizes(), 0, "\u00fc") == "5fc0e1057d96"
+
+
+@pytest.fixture(scope="module")
+def short_model(tmp_path_factory):
+    """A saved GPT-2 that takes 32 tokens, with the byte-level tokenizer of the tiny checkpoint."""
+    from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel
+
+    root = tmp_path_factory.mktemp("short")
+    tokenizer = AutoTokenizer.from_pretrained(build_tiny_lm(root / "source"))
+    config = GPT2Config(vocab_size=len(tokenizer), n_positions=32, n_embd=16, n_layer=2, n_head=2,
+                        bos_token_id=tokenizer.eos_token_id, eos_token_id=tokenizer.eos_token_id)
+    GPT2LMHeadModel(config).save_pretrained(root / "ckpt-32")
+    tokenizer.save_pretrained(root / "ckpt-32")
+    return root / "ckpt-32"
+
+
+def test_check_fits_the_items_to_the_shortest_context(corpus_file, tmp_path):
+    task = suite(corpus_file, tmp_path)
+    assert task.check(None) == [] and task.check(128) == []
+    with pytest.raises(ConfigError, match=r"subtasks: minimal_pairs cannot run: its longest item .* needs up to \d+ tokens "
+                                          r"but the shortest model context is 32 tokens"):
+        task.check(32)
+    assert not (tmp_path / "suite").exists()  # items are built in memory: preflight writes nothing
+    assert suite(corpus_file, tmp_path, subtasks=["cloze", "instruction", "perplexity"]).check(32) == []
+    with pytest.raises(ConfigError, match="instruction cannot run: it needs 4 tokens"):
+        suite(corpus_file, tmp_path, subtasks=["instruction"]).check(3)
+    task.suite_dir()
+    assert task.check(128) == []  # now read from the generated suite
+
+
+def test_a_sub_task_too_long_for_the_model_is_named_at_run_time(corpus_file, short_model, tmp_path):
+    task = suite(corpus_file, tmp_path, subtasks=["cloze", "minimal_pairs"])
+    with pytest.raises(DataError) as info:
+        task.evaluate(load_tiny_lm(short_model), seed=0, workdir=tmp_path)
+    message = str(info.value)
+    assert re.fullmatch(r"offline: sub-task minimal_pairs item \d+ scores (\d+) tokens \('.*'\) but the model takes 32; "
+                        r"lm-eval cannot shorten a scored text: .*", message), message
+    assert int(re.search(r"scores (\d+) tokens", message).group(1)) > 32
+
+
+def test_a_bare_assertion_inside_lm_eval_says_which_sub_task_and_why(corpus_file, short_model, tmp_path, monkeypatch):
+    monkeypatch.setattr(lm_eval_bridge, "_check_continuations", lambda *args: None)  # let lm-eval meet the item
+    task = suite(corpus_file, tmp_path, subtasks=["cloze", "minimal_pairs"])
+    with pytest.raises(DataError) as info:
+        task.evaluate(load_tiny_lm(short_model), seed=0, workdir=tmp_path)
+    message = str(info.value)
+    assert message.startswith("offline: sub-tasks cloze, minimal_pairs failed in lm-eval's loglikelihood: assertion failed: ")
+    assert "max_length" in message and "(the model takes 32 tokens)" in message and "huggingface.py:" in message
+    assert "\n" not in message
+
+
+def test_a_killed_suite_build_is_removed_and_suites_get_the_usual_permissions(corpus_file, tmp_path):
+    root = tmp_path / "suite"
+    root.mkdir()
+    dead = root / ".building-dead"  # a build whose process was killed: its lock file is not held
+    dead.mkdir()
+    (dead / ".writer.lock").write_text("")
+    (dead / "cloze.test.jsonl").write_text("{}\n")
+    old = root / ".building-old"  # an older version's build (no lock file), days old
+    old.mkdir()
+    os.utime(old, (time.time() - 3 * 86400,) * 2)
+    mask = os.umask(0o022)
+    try:
+        folder = suite(corpus_file, tmp_path).suite_dir()
+    finally:
+        os.umask(mask)
+    assert [p.name for p in root.iterdir()] == [folder.name]
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o755
+    assert {stat.S_IMODE(p.stat().st_mode) for p in folder.glob("*.*")} == {0o644}

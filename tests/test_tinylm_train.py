@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -126,3 +132,81 @@ def test_run_digest_and_fingerprint_are_stable():
     assert train_module.TinyLMSettings().digest("corpusdigest") == "c40edd084de6c86b"
     assert train_module.TinyLMSettings(corpus=("/a/b.txt", "/\u00e9/\u00fc.txt")).digest("x") == "1f146da6da27fb49"
     assert TinyLMFamily(TinyLMFamily.Options(size="tiny")).fingerprint() == "528122f3566a6b58"
+
+
+def test_trained_files_get_the_usual_permissions(trained):
+    mask = os.umask(0o022)
+    os.umask(mask)
+    run = trained.prepare()
+    modes = {p.relative_to(run.parent): stat.S_IMODE(p.stat().st_mode) for p in [run, *run.rglob("*")]}
+    assert {path: mode for path, mode in modes.items() if mode != (0o777 if (run.parent / path).is_dir() else 0o666) & ~mask} == {}
+    assert modes[Path(run.name) / "step16" / "model.safetensors"] == 0o666 & ~mask
+
+
+TRAINER = """
+import time
+from harness_plugins.models.tinylm import TinyLMFamily
+from harness_plugins.models.tinylm import train as train_module
+
+
+def hang(settings, corpus, out_dir, **kwargs):
+    (out_dir / "step0").mkdir()
+    (out_dir / "step0" / "model.safetensors").write_bytes(bytes(1024))
+    print("training", flush=True)
+    time.sleep(600)
+
+
+train_module.train = hang
+TinyLMFamily(TinyLMFamily.Options(size="tiny", progress=False, cache={cache!r}, corpus=[{corpus!r}], vocab_size=300,
+                                  qa_fraction=0.0, seed={seed})).prepare()
+"""
+
+
+@pytest.fixture
+def trainers(tmp_path):
+    """``trainers(*seeds)``: processes training tinylm runs into ``tmp_path``, each stopped mid-run;
+    any still running are killed at the end."""
+    started = []
+
+    def start(corpus, *seeds):
+        for seed in seeds:
+            script = TRAINER.format(cache=str(tmp_path), corpus=str(corpus), seed=seed)
+            started.append(subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
+                                            stderr=subprocess.DEVNULL, text=True))
+        for process in started:
+            if not any(line.strip() == "training" for line in process.stdout):
+                raise AssertionError("a trainer process ended before it trained")
+        return started
+
+    yield start
+    for process in started:
+        process.kill()
+        process.wait()
+
+
+def test_a_killed_training_is_cleaned_up_by_the_next_run_but_a_live_one_is_kept(tmp_path, trainers, monkeypatch):
+    text = tmp_path / "corpus.txt"
+    text.write_text("\n\n".join(PARAGRAPHS))
+    killed, live = trainers(text, 1, 2)
+    runs = tmp_path / "tinylm"
+    partials = {p.name.split(".")[1]: p for p in runs.glob(".*.partial")}
+    assert len(partials) == 2
+    os.kill(killed.pid, signal.SIGKILL)
+    killed.wait()
+
+    def quick(settings, corpus, out_dir, **kwargs):  # stands in for training: only the cleaning is looked at
+        (out_dir / "training.json").write_text("{}")
+
+    monkeypatch.setattr(train_module, "train", quick)
+
+    def digest(seed):
+        settings = tiny(tmp_path, corpus=[str(text)], vocab_size=300, qa_fraction=0.0, seed=seed).settings()
+        return train_module.run_dir(settings, tmp_path, load_corpus([text], seed=seed, cache_dir=tmp_path).digest).name
+
+    assert set(partials) == {digest(1), digest(2)}
+    assert (tiny(tmp_path, corpus=[str(text)], vocab_size=300, qa_fraction=0.0, seed=3).prepare() / "training.json").is_file()
+    assert [p.name for p in runs.glob(".*.partial")] == [partials[digest(2)].name]  # the killed run's is gone
+    live.kill()
+    live.wait()
+    assert train_module.remove_stale_partials(runs) == 1
+    assert list(runs.glob(".*.partial")) == []

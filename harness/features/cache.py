@@ -6,16 +6,20 @@ Layout of an entry ``<cache_dir>/<key>/``::
     layer_000.npy     (total words, hidden) for layer 0 (embeddings), rows of all stories
     layer_001.npy     ...
 
-An entry is built in a temporary sibling directory and renamed into place once complete, so a
-killed extraction never leaves a directory that reads as a finished entry.
+An entry is built in a temporary sibling directory (``.<key>.*.partial``) and renamed into place once
+complete, so a killed extraction never leaves a directory that reads as a finished entry; the next
+extraction into the same cache removes such leftovers once no live process writes them.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import secrets
 import shutil
-import tempfile
+import socket
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -120,30 +124,89 @@ def lookup(cache_dir: Path, key: str) -> ActivationSet | None:
     return None
 
 
+PARTIAL = ".partial"
+WRITER_LOCK = ".writer.lock"
+STALE_UNLOCKED_AFTER_S = 24 * 3600  # a partial entry without a lock file (older versions) is left this long
+
+
 @contextmanager
 def building(cache_dir: Path, key: str) -> Iterator[Path]:
     """A temporary directory for a new entry; renamed to ``<cache_dir>/<key>`` when the block ends.
 
     On error the temporary directory is removed. If another process finished the same entry first,
-    its copy is kept and ours is discarded.
+    its copy is kept and ours is discarded. The writer holds a lock inside the temporary directory
+    while it writes, so that partial entries of killed extractions can be told from live ones and
+    removed (``remove_stale_partials``, run here on the way in).
     """
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", suffix=".partial", dir=cache_dir))
+    remove_stale_partials(cache_dir)
+    tmp = _new_directory(cache_dir, f".{key}.", PARTIAL)
     try:
-        yield tmp
-        if not (tmp / INDEX).is_file():
-            raise RuntimeError(f"activation cache entry {key} was built without an index")
-        final = cache_dir / key
-        try:
-            os.rename(tmp, final)
-        except OSError:
-            if not (final / INDEX).is_file():
-                shutil.rmtree(final, ignore_errors=True)
+        with _writer_lock(tmp):
+            yield tmp
+            if not (tmp / INDEX).is_file():
+                raise RuntimeError(f"activation cache entry {key} was built without an index")
+            (tmp / WRITER_LOCK).unlink()
+            final = cache_dir / key
+            try:
                 os.rename(tmp, final)
+            except OSError:
+                if not (final / INDEX).is_file():
+                    shutil.rmtree(final, ignore_errors=True)
+                    os.rename(tmp, final)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextmanager
+def _writer_lock(folder: Path) -> Iterator[None]:
+    """Hold ``folder/.writer.lock`` for the block; it appears already locked (made aside, renamed in)."""
+    aside = folder / f"{WRITER_LOCK}.new"
+    with open(aside, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        handle.write(f"{socket.gethostname()} {os.getpid()}\n")
+        handle.flush()
+        os.rename(aside, folder / WRITER_LOCK)
+        yield
+
+
+def remove_stale_partials(cache_dir: Path) -> int:
+    """Remove the ``.<key>.*.partial`` directories of killed extractions; return how many.
+
+    A writer holds a lock on the ``.writer.lock`` file inside its directory while it writes and the
+    kernel drops that lock when the process dies, so a directory whose lock can be taken at once
+    has no live writer; two sweeps sharing a cache never remove each other's work in progress.
+    A directory without a lock file (left by an older version) is removed once it is a day old.
+    """
+    removed = 0
+    for folder in Path(cache_dir).glob(f".*{PARTIAL}"):
+        lock = folder / WRITER_LOCK
+        try:
+            if not lock.is_file():
+                if time.time() - folder.stat().st_mtime > STALE_UNLOCKED_AFTER_S:
+                    shutil.rmtree(folder, ignore_errors=True)
+                    removed += 1
+                continue
+            with open(lock, "a") as handle:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                shutil.rmtree(folder, ignore_errors=True)
+                removed += 1
+        except (BlockingIOError, FileNotFoundError, NotADirectoryError):
+            continue  # being written, or finished or removed meanwhile
+    return removed
+
+
+def _new_directory(parent: Path, prefix: str, suffix: str) -> Path:
+    """A new, uniquely named directory with the usual permissions (``mkdtemp`` would make it 0700)."""
+    while True:
+        path = parent / f"{prefix}{secrets.token_hex(6)}{suffix}"
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
 
 
 def write_index(directory: Path, meta: ActivationIndex) -> None:

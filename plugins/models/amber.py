@@ -37,6 +37,9 @@ class AmberFamily(HubFamily[LoaderOptions]):
     def known_num_layers(self) -> int:
         return 33
 
+    def known_context_length(self) -> int:
+        return 2048  # max_position_embeddings in config.json (LLaMA-7B architecture)
+
     def parse_ref(self, name: str) -> Checkpoint | None:
         match = re.fullmatch(r"ckpt_(\d+)", name)
         if not match:

@@ -13,27 +13,61 @@ whose checkpoints come from the config::
             - {step: 1000, tokens: 2097152000, revision: step1000}
             - step143000                       # a name: step (and tokens) parsed from it
           tokens_per_step: 2097152             # tokens for names that carry only a step
+
+Before a sweep, ``check`` reads each selected local checkpoint's config.json, the headers of its
+weight files and its tokenizer files (``checkpoint_files``), without loading weights; hub
+checkpoints are checked as far as the local cache holds them (no network at preflight).
 """
 
 from __future__ import annotations
 
 import gc
 import logging
+import os
 import re
 from abc import abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from harness import Checkpoint, DataError, LoadedModel, ModelFamily, PluginError, PluginOptions, hookimpl
+from harness import Checkpoint, DataError, LoadedModel, ModelFamily, PluginError, PluginOptions, did_you_mean, hookimpl
+from harness_plugins.models.checkpoint_files import (
+    CONFIG,
+    SAFE_INDEX,
+    MissingFile,
+    check_checkpoint,
+    check_weights,
+    context_from_config,
+    local_revisions,
+    read_config,
+    read_json,
+)
 
 log = logging.getLogger(__name__)
 
-WEIGHT_PATTERNS_SAFE = ("*.safetensors",)
-WEIGHT_PATTERNS_PICKLE = ("*.bin", "*.pt", "*.pth")
+
+def _load_errors() -> tuple[type[BaseException], ...]:
+    """What ``from_pretrained`` raises on a missing, damaged or incompatible checkpoint."""
+    import pickle
+
+    from safetensors import SafetensorError
+
+    return (OSError, ValueError, EOFError, pickle.UnpicklingError, SafetensorError, RuntimeError)
+
+
+def one_line(error: BaseException) -> str:
+    """An exception as one line: its type and the first line of its message."""
+    lines = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
+
+
+def hub_offline() -> bool:
+    """Whether HF_HUB_OFFLINE (or TRANSFORMERS_OFFLINE) forbids downloads."""
+    return any(os.environ.get(v, "").strip().lower() in ("1", "true", "yes", "on")
+               for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
 
 
 class LoaderOptions(PluginOptions):
@@ -162,30 +196,90 @@ class HubFamily(ModelFamily[LoaderOptionsT]):
         options = self.options
         device = options.device or device
         repo, revision = self.source(checkpoint)
-        path, revision, local = self._resolve(repo, revision)
+        directory = self.local_directory(repo, revision)
         kwargs: dict[str, Any] = {"trust_remote_code": options.trust_remote_code}
-        if not local:
+        if directory is not None:
+            path, where = str(directory), str(directory)
+            check_checkpoint(directory, allow_pickle=options.allow_pickle, trust_remote_code=options.trust_remote_code)
+        else:
+            path, where = repo, f"{repo}@{revision}" if revision else repo
             kwargs["revision"] = revision
             if options.hub_cache:
                 kwargs["cache_dir"] = options.hub_cache
         dtype = "auto" if options.dtype == "auto" else getattr(torch, options.dtype)
-        where = f"{repo}@{revision}" if revision else repo
         try:
             with quiet_progress():
                 model = AutoModelForCausalLM.from_pretrained(
                     path, dtype=dtype, use_safetensors=None if options.allow_pickle else True, **kwargs
                 )
                 tokenizer = AutoTokenizer.from_pretrained(path, **kwargs)
-        except (OSError, ValueError) as error:
-            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            if not options.allow_pickle and "safetensors" in str(error).lower():
+        except _load_errors() as error:
+            if directory is None:
+                self._check_hub_cache(repo, revision)  # a damaged file in the local cache is named
+            reason = one_line(error)
+            if not options.allow_pickle and "safetensors" in str(error).lower() and "SafetensorError" not in reason:
                 reason += " (only .safetensors weights are accepted; set 'allow_pickle: true' to load .bin files)"
-            raise DataError(f"{where}: cannot load the checkpoint: {reason}") from None
+            raise DataError(f"{where}: cannot load the checkpoint: {reason}") from error
         model.eval()
         model.to(device)
-        commit = None if local else getattr(model.config, "_commit_hash", None)
-        identity = str(Path(repo).resolve()) if local else repo
+        commit = None if directory is not None else getattr(model.config, "_commit_hash", None)
+        identity = str(Path(repo).expanduser().resolve()) if directory is not None else repo
         return LoadedModel(model, tokenizer, checkpoint, identity=identity, commit=commit, device=device)
+
+    def context_length(self) -> int | None:
+        """The family's known value, else from the config.json of its last checkpoint (local, or in the hub cache)."""
+        known = self.known_context_length()
+        if known is not None:
+            return known
+        for checkpoint in reversed(self.checkpoints()):  # the last one whose config is at hand
+            repo, revision = self.source(checkpoint)
+            try:
+                directory = self.local_directory(repo, revision)
+                if directory is None:
+                    cached = self._cached_file(repo, revision, CONFIG)
+                    if cached is None:
+                        continue
+                    directory = cached.parent
+                config = read_json(directory / CONFIG, "model config")
+            except DataError:
+                return None  # check() names what is wrong
+            return context_from_config(config) if isinstance(config, dict) else None
+        return None
+
+    def check(self, checkpoints: Sequence[Checkpoint]) -> list[str]:
+        """Local checkpoints: revision directories, config, weights and tokenizer; hub ones: what the cache holds."""
+        options = self.options
+        hub: dict[str, list[str | None]] = {}
+        for checkpoint in checkpoints:
+            repo, revision = self.source(checkpoint)
+            directory = self.local_directory(repo, revision)
+            if directory is not None:
+                check_checkpoint(directory, allow_pickle=options.allow_pickle, trust_remote_code=options.trust_remote_code)
+            else:
+                hub.setdefault(repo, []).append(revision)
+        notes = []
+        offline = hub_offline()
+        for repo, revisions in hub.items():
+            cached = 0
+            for revision in revisions:
+                if self._check_hub_cache(repo, revision):
+                    cached += 1
+                elif offline:
+                    where = f"{repo}@{revision}" if revision else repo
+                    raise DataError(
+                        f"{where}: not in the local Hugging Face cache ({self._cache_location()}) and HF_HUB_OFFLINE "
+                        "is set; download it first or unset HF_HUB_OFFLINE"
+                    )
+            if cached < len(revisions):
+                notes.append(
+                    f"{repo}: {len(revisions) - cached} of {len(revisions)} checkpoints are not in the local cache; "
+                    "that their revisions exist on the hub and download was not checked (no network at preflight)"
+                )
+        return notes
+
+    def known_context_length(self) -> int | None:
+        """The context length when known without reading a config (subclasses with a fixed model)."""
+        return None
 
     def release(self, loaded: LoadedModel) -> None:
         """Drop the model, free memory, and delete its downloaded files when ``delete_after``."""
@@ -196,38 +290,78 @@ class HubFamily(ModelFamily[LoaderOptionsT]):
 
     # ------------------------------------------------------------------ helpers
 
-    def _resolve(self, repo: str, revision: str | None) -> tuple[str, str | None, bool]:
-        """(path or hub id, revision, is_local); local directories are checked for weights."""
+    def local_directory(self, repo: str, revision: str | None) -> Path | None:
+        """The checkpoint's directory when ``repo`` is a local path (None for a hub id).
+
+        A revision must name a sub-directory: a missing one is a ``DataError`` listing those there.
+        """
         base = Path(repo).expanduser()
         looks_local = base.is_absolute() or repo.startswith((".", "~")) or base.exists()
         if not looks_local:
-            return repo, revision, False
-        directory = base / revision if revision and (base / revision).is_dir() else base
-        if not directory.is_dir():
-            raise DataError(f"{directory}: no such checkpoint directory")
-        self._check_weights(directory)
-        return str(directory), revision, True
-
-    def _check_weights(self, directory: Path) -> None:
-        safe = [p for pattern in WEIGHT_PATTERNS_SAFE for p in directory.glob(pattern)]
-        pickled = [p for pattern in WEIGHT_PATTERNS_PICKLE for p in directory.glob(pattern) if p.name != "training_args.bin"]
-        if safe or (pickled and self.options.allow_pickle):
-            return
-        if pickled:
-            raise DataError(f"{directory}: only pickle weights ({pickled[0].name}); set 'allow_pickle: true' to load them")
-        raise DataError(f"{directory}: checkpoint directory has no weights (expected model.safetensors)")
+            return None
+        if not base.is_dir():
+            raise DataError(f"{base}: no such checkpoint directory")
+        if not revision:
+            return base
+        directory = base / revision
+        if directory.is_dir():
+            return directory
+        available = local_revisions(base)
+        shown = ", ".join(available[:12]) + (f" ... ({len(available)} in all)" if len(available) > 12 else "")
+        raise DataError(
+            f"{base}: no revision {revision!r} (no directory {directory}){did_you_mean(revision, available)}; "
+            f"available: {shown or 'none'}"
+        )
 
     def _config(self, repo: str, revision: str | None) -> Any:
         from transformers import AutoConfig
 
-        path, revision, local = self._resolve(repo, revision)
+        directory = self.local_directory(repo, revision)
         kwargs: dict[str, Any] = {"trust_remote_code": self.options.trust_remote_code}
-        if not local:
+        if directory is not None:
+            read_config(directory, trust_remote_code=self.options.trust_remote_code)  # names the file when bad
+            source, where = str(directory), str(directory / CONFIG)
+        else:
+            source, where = repo, repo
             kwargs["revision"] = revision
         try:
-            return AutoConfig.from_pretrained(path, **kwargs)
+            return AutoConfig.from_pretrained(source, **kwargs)
         except (OSError, ValueError) as error:
-            raise DataError(f"{repo}: cannot read the model config: {str(error).splitlines()[0]}") from None
+            raise DataError(f"{where}: cannot read the model config: {one_line(error)}") from None
+
+    def _cache_location(self) -> str:
+        if self.options.hub_cache:
+            return self.options.hub_cache
+        from huggingface_hub import constants
+
+        return str(constants.HF_HUB_CACHE)
+
+    def _cached_file(self, repo: str, revision: str | None, filename: str) -> Path | None:
+        """A file of a hub revision in the local cache, or None when it is not there."""
+        from huggingface_hub import try_to_load_from_cache
+
+        try:
+            found = try_to_load_from_cache(repo, filename, cache_dir=self.options.hub_cache, revision=revision)
+        except Exception:  # noqa: BLE001 - a malformed repo id or cache layout: treat as not cached
+            return None
+        return Path(found) if isinstance(found, str) else None
+
+    def _check_hub_cache(self, repo: str, revision: str | None) -> bool:
+        """Check what the local cache holds of a hub revision; True when its config and weights are there."""
+        config = self._cached_file(repo, revision, CONFIG)
+        if config is None:
+            return False
+        snapshot = config.parent
+        read_config(snapshot, trust_remote_code=self.options.trust_remote_code)
+        if not any((snapshot / n).exists() for n in ("model.safetensors", SAFE_INDEX)) and not (
+            self.options.allow_pickle and any(snapshot.glob("*.bin"))
+        ):
+            return False  # weights not downloaded yet
+        try:
+            check_weights(snapshot, allow_pickle=self.options.allow_pickle)
+        except MissingFile:
+            return False  # a shard not downloaded yet
+        return True
 
     def _hub_refs(self) -> list[Checkpoint]:
         """The hub's branches parsed into checkpoints (network access)."""

@@ -37,6 +37,9 @@ class LLMJPFamily(HubFamily[LoaderOptions]):
     def known_num_layers(self) -> int:
         return 97
 
+    def known_context_length(self) -> int:
+        return 4096  # the LLM-jp-3 model cards: context length 4096
+
     def checkpoints(self) -> list[Checkpoint]:
         return sorted(self.schedule())  # separate repositories: there are no branches to refresh
 

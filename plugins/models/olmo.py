@@ -67,6 +67,9 @@ class _OlmoBase(HubFamily[LoaderOptions]):
     def known_num_layers(self) -> int:
         return 33
 
+    def known_context_length(self) -> int:
+        return 4096  # both model cards: context length 4096
+
     def parse_ref(self, name: str) -> Checkpoint | None:
         match = _REF.match(name)
         if not match:

@@ -14,6 +14,7 @@ from harness import Checkpoint, hookimpl
 from harness_plugins.models.hf import HubFamily, LoaderOptions
 
 TOKENS_PER_STEP = 2_097_152
+CONTEXT = 2048  # every size (the paper's table; max_position_embeddings in each config.json)
 LOG_STEPS = (0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 LINEAR_STEPS = tuple(range(1000, 143_001, 1000))
 BLOCKS = {"14m": 6, "31m": 6, "70m": 6, "160m": 12, "410m": 24, "1b": 16, "1.4b": 24, "2.8b": 32, "6.9b": 32, "12b": 36}
@@ -47,6 +48,9 @@ class PythiaFamily(HubFamily[PythiaOptions]):
 
     def known_num_layers(self) -> int:
         return BLOCKS[self.options.size] + 1
+
+    def known_context_length(self) -> int:
+        return CONTEXT
 
     def parse_ref(self, name: str) -> Checkpoint | None:
         if name.startswith("step") and name[4:].isdigit():

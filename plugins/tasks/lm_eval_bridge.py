@@ -13,12 +13,13 @@ import logging
 import math
 import os
 import re
+import traceback
 from collections.abc import Iterator, Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from harness import ConfigError, DataError, LoadedModel, Score, did_you_mean
+from harness import ConfigError, DataError, HarnessError, LoadedModel, Score, did_you_mean
 
 _SKIP_KEYS = {"alias", "name", "sample_len", "samples", " "}
 _HUB_ID = re.compile(r"'([\w.-]+(?:/[\w.-]+)?)' (?:on|from|doesn't)")
@@ -89,13 +90,20 @@ def evaluate(
     gen_kwargs: dict[str, Any] | None = None,
     where: str = "lm_eval",
     verbose: bool = False,
+    labels: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """``lm_eval.simple_evaluate`` on the loaded model; lm-eval's results dict."""
+    """``lm_eval.simple_evaluate`` on the loaded model; lm-eval's results dict.
+
+    A failure inside lm-eval becomes a one-line ``DataError`` that says which task failed and why
+    (``labels`` renames lm-eval task names in it, e.g. to a suite's sub-task names); an item whose
+    scored text is longer than the model's context is found before lm-eval asserts on it.
+    """
     from lm_eval import evaluator, simple_evaluate
 
     _cache_templates()
     pad_before = getattr(loaded.tokenizer, "pad_token", None)  # HFLM sets one; extraction must not see it
     lm = make_lm(loaded, batch_size=batch_size, max_length=max_length)
+    _guard(lm, where, labels or {})
     os.environ.setdefault("DISABLE_MULTIPROC", "1")  # bootstrap in-process: no worker pool per cell
     env_info, git_hash = evaluator.add_env_info, evaluator.get_git_commit_hash
     evaluator.add_env_info = _skip_env_info  # torch's collect_env runs subprocesses: ~0.7 s a call
@@ -120,12 +128,15 @@ def evaluate(
                 torch_random_seed=seed,
                 fewshot_random_seed=seed,
             )
+    except HarnessError:
+        raise
     except (ConnectionError, TimeoutError) as exc:
         raise DataError(_offline_message(where, tasks, exc)) from exc
     except Exception as exc:  # datasets raises its own offline / missing-file errors
         if _looks_offline(exc):
             raise DataError(_offline_message(where, tasks, exc)) from exc
-        raise
+        named = _named(list(tasks), labels or {})
+        raise DataError(f"{where}: lm-eval failed on {named}: {_why(exc, lm)}") from exc
     finally:
         evaluator.add_env_info, evaluator.get_git_commit_hash = env_info, git_hash
         chatty.setLevel(level)
@@ -134,6 +145,91 @@ def evaluate(
     if results is None:  # only on non-zero ranks of a distributed run
         return {"results": {}}
     return results
+
+
+_REQUEST_METHODS = ("loglikelihood", "loglikelihood_rolling", "generate_until")
+
+
+def _guard(lm: Any, where: str, labels: Mapping[str, str]) -> None:
+    """Wrap the model's request methods: items too long to score are refused, and a failure names its tasks.
+
+    lm-eval sends the requests of all tasks of one kind in one call, so the tasks a failure
+    concerns are read from the requests themselves.
+    """
+    for method in _REQUEST_METHODS:
+        original = getattr(lm, method)
+
+        def call(requests: list[Any], *args: Any, _original: Any = original, _method: str = method, **kwargs: Any) -> Any:
+            if _method == "loglikelihood":
+                _check_continuations(lm, requests, where, labels)
+            try:
+                return _original(requests, *args, **kwargs)
+            except HarnessError:
+                raise
+            except Exception as exc:
+                if _looks_offline(exc):
+                    raise
+                tasks = sorted({str(r.task_name) for r in requests if getattr(r, "task_name", None)})
+                raise DataError(f"{where}: {_named(tasks, labels)} failed in lm-eval's {_method}: {_why(exc, lm)}") from exc
+
+        setattr(lm, method, call)
+
+
+def _check_continuations(lm: Any, requests: Sequence[Any], where: str, labels: Mapping[str, str]) -> None:
+    """Refuse a loglikelihood request whose continuation alone is longer than the model's context.
+
+    lm-eval shortens a context from the left but cannot shorten the scored continuation (it
+    asserts). Only continuations that could be that long are tokenized (a token takes a byte at least).
+    """
+    try:
+        limit = int(lm.max_length)
+    except Exception:  # noqa: BLE001 - no limit known: lm-eval itself will say
+        return
+    for request in requests:
+        context, continuation = request.args[:2]
+        if len(continuation.encode("utf-8")) + 2 <= limit:
+            continue
+        try:
+            if context:
+                scored = lm._encode_pair(context, continuation)[1]
+            else:
+                scored = lm.tok_encode(continuation, add_special_tokens=False)
+                scored = scored[1:] if scored and scored[0] == lm.prefix_token_id else scored
+        except Exception:  # noqa: BLE001 - tokenizer quirks: leave it to lm-eval
+            continue
+        if len(scored) > limit:
+            task = _named([str(request.task_name)], labels)
+            text = " ".join(continuation.split())
+            shown = text if len(text) <= 40 else text[:37] + "..."
+            raise DataError(
+                f"{where}: {task} item {request.doc_id} scores {len(scored)} tokens ({shown!r}) but the model takes "
+                f"{limit}; lm-eval cannot shorten a scored text: leave the task out or use a model with a longer context"
+            )
+
+
+def _named(tasks: Sequence[str], labels: Mapping[str, str]) -> str:
+    shown = [labels.get(t, t) for t in tasks]
+    kind = "sub-task" if labels else "task"
+    if not shown:
+        return "the tasks"
+    return f"{kind} {shown[0]}" if len(shown) == 1 else f"{kind}s {', '.join(shown)}"
+
+
+def _why(exc: BaseException, lm: Any) -> str:
+    """Why lm-eval failed, in one line: the message, or for a bare assertion the assertion and where it is."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    place = f" ({Path(frames[-1].filename).name}:{frames[-1].lineno})" if frames else ""
+    message = " ".join(str(exc).split())
+    if isinstance(exc, AssertionError):
+        code = (frames[-1].line or "").strip() if frames else ""
+        why = message or (f"assertion failed: {code}" if code else "assertion failed")
+        if "max_length" in why or "max_length" in code:
+            try:
+                why += f" (the model takes {int(lm.max_length)} tokens)"
+            except Exception:  # noqa: BLE001
+                pass
+        return why + place
+    return (f"{type(exc).__name__}: {message}" if message else type(exc).__name__) + place
 
 
 def _skip_env_info(results: dict[str, Any]) -> None:

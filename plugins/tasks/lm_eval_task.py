@@ -47,7 +47,22 @@ class LmEvalTask(Task[LmEvalOptions]):
     name = "lm_eval"
     version = "1.0"
 
-    def evaluate(self, model: LoadedModel, *, seed: int, workdir: Path) -> list[Score]:
+    def check(self, context_length: int | None) -> list[str]:
+        """The include paths exist, every task name is known to lm-eval, ``max_length`` fits the models.
+
+        Indexing lm-eval's built-in tasks takes seconds; the index is kept for the sweep's own use.
+        """
+        opts = self.options
+        self._manager()
+        if opts.max_length is not None and context_length is not None and opts.max_length > context_length:
+            raise ConfigError(
+                f"lm_eval task options: max_length {opts.max_length} is more than the shortest model context "
+                f"({context_length} tokens); lower it or leave it unset to use each model's own"
+            )
+        return []
+
+    def _manager(self) -> Any:
+        """lm-eval's task index over the include paths, with every configured task name checked."""
         opts = self.options
         paths = []
         for folder in opts.include_path:
@@ -56,7 +71,12 @@ class LmEvalTask(Task[LmEvalOptions]):
                 raise ConfigError(f"lm_eval task options: include_path {folder!r} does not exist")
             paths.append(str(path.resolve()))
         manager = lm_eval_bridge.task_manager(tuple(paths), opts.include_defaults)
-        lm_eval_bridge.check_task_names(opts.tasks, manager, "lm_eval task options")
+        lm_eval_bridge.check_task_names(opts.tasks, manager, "lm_eval task options: tasks")
+        return manager
+
+    def evaluate(self, model: LoadedModel, *, seed: int, workdir: Path) -> list[Score]:
+        opts = self.options
+        manager = self._manager()
         limit = None if opts.limit is None else (int(opts.limit) if opts.limit >= 1 else opts.limit)
         results = lm_eval_bridge.evaluate(
             model,

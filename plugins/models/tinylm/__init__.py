@@ -16,6 +16,7 @@ prose only.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -26,10 +27,12 @@ from harness_plugins.models.hf import HubFamily, LoaderOptions
 from harness_plugins.models.tinylm.corpus import Corpus, load_corpus
 from harness_plugins.models.tinylm.train import (
     PRESETS,
+    RUN_INFO,
     TRAIN_VERSION,
     TinyLMSettings,
     checkpoint_steps,
     ensure_trained,
+    finished_run,
     read_run_info,
 )
 
@@ -61,6 +64,10 @@ class TinyLMFamily(HubFamily[TinyLMOptions]):
     name = "tinylm"
     version = "1.0"
 
+    def __init__(self, options: TinyLMOptions | None = None) -> None:
+        super().__init__(options)
+        self._run: Path | None = None  # the finished run directory, once found
+
     def settings(self) -> TinyLMSettings:
         """The resolved training settings: the size preset plus any explicit overrides."""
         options = self.options
@@ -83,12 +90,31 @@ class TinyLMFamily(HubFamily[TinyLMOptions]):
         return Path(self.options.cache).expanduser() if self.options.cache else cache_root()
 
     def prepare(self) -> Path:
-        """Train (or find) the run; returns its directory."""
-        return ensure_trained(self.settings(), self.cache_dir(), progress=self.options.progress,
-                              threads=self.options.threads)
+        """Train (or find) the run; returns its directory (remembered: the corpus is read once)."""
+        if self._run is None or not (self._run / RUN_INFO).is_file():
+            self._run = ensure_trained(self.settings(), self.cache_dir(), progress=self.options.progress,
+                                       threads=self.options.threads)
+        return self._run
 
     def repo(self) -> str:
         return str(self.prepare())
+
+    def trained(self) -> Path | None:
+        """The finished run for these settings, or None when it is not trained yet (trains nothing)."""
+        if self._run is None or not (self._run / RUN_INFO).is_file():
+            self._run = finished_run(self.settings(), self.cache_dir())
+        return self._run
+
+    def check(self, checkpoints: Sequence[Checkpoint]) -> list[str]:
+        """The corpus files; once trained, every checkpoint directory like any local checkpoint."""
+        if self.trained() is None:  # reads the corpus: a missing or empty corpus file fails here
+            settings = self.settings()
+            where = self.cache_dir() / "tinylm"
+            return [f"not trained yet: trains on first use ({settings.steps} steps on CPU), then cached under {where}"]
+        return super().check(checkpoints)
+
+    def context_length(self) -> int:
+        return self.settings().context
 
     def schedule(self) -> list[Checkpoint]:
         settings = self.settings()

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import bz2
 import hashlib
-import importlib.resources
+import importlib.util
 import json
 import random
 import re
@@ -57,11 +57,11 @@ class Corpus:
 
 def default_sources() -> list[Path]:
     """The Wikipedia sample and the news corpus inside the installed gensim package."""
-    try:
-        base = importlib.resources.files("gensim") / "test" / "test_data"
-    except ModuleNotFoundError:  # pragma: no cover - gensim is a dependency
-        raise DataError("tinylm corpus: gensim is not installed; name corpus files in the 'corpus' option") from None
-    paths = [Path(str(base / WIKI_SAMPLE)), Path(str(base / NEWS_SAMPLE))]
+    spec = importlib.util.find_spec("gensim")  # found, not imported: importing gensim takes seconds
+    if spec is None or not spec.submodule_search_locations:  # pragma: no cover - gensim is a dependency
+        raise DataError("tinylm corpus: gensim is not installed; name corpus files in the 'corpus' option")
+    base = Path(next(iter(spec.submodule_search_locations))) / "test" / "test_data"
+    paths = [base / WIKI_SAMPLE, base / NEWS_SAMPLE]
     for path in paths:
         if not path.is_file():
             raise DataError(f"tinylm corpus: {path} is missing from the gensim install; name corpus files in the 'corpus' option")

@@ -19,8 +19,8 @@ import fcntl
 import json
 import math
 import os
+import secrets
 import shutil
-import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -296,26 +296,40 @@ def run_dir(settings: TinyLMSettings, cache_dir: Path, corpus_digest: str) -> Pa
     return Path(cache_dir) / "tinylm" / settings.digest(corpus_digest)
 
 
+def _corpus(settings: TinyLMSettings, cache_dir: Path) -> Corpus:
+    return load_corpus([Path(p) for p in settings.corpus] if settings.corpus else None, seed=settings.seed,
+                       cache_dir=cache_dir)
+
+
+def finished_run(settings: TinyLMSettings, cache_dir: Path) -> Path | None:
+    """The finished run directory for these settings, or None when it has not been trained (trains nothing)."""
+    final = run_dir(settings, cache_dir, _corpus(settings, cache_dir).digest)
+    return final if (final / RUN_INFO).is_file() else None
+
+
 def ensure_trained(settings: TinyLMSettings, cache_dir: Path, *, progress: bool = True, threads: int | None = 1) -> Path:
     """The finished run directory for these settings, training it first when absent.
 
     ``threads`` defaults to one: on a shared 2-core machine a second intra-op thread makes small
-    matrix products several times slower, not faster.
+    matrix products several times slower, not faster. Folders that a killed training left behind
+    are removed on the way (see ``remove_stale_partials``).
     """
-    corpus = load_corpus([Path(p) for p in settings.corpus] if settings.corpus else None, seed=settings.seed,
-                         cache_dir=cache_dir)
+    corpus = _corpus(settings, cache_dir)
     final = run_dir(settings, cache_dir, corpus.digest)
+    remove_stale_partials(final.parent)
     if (final / RUN_INFO).is_file():
         return final
     final.parent.mkdir(parents=True, exist_ok=True)
-    with open(final.parent / f".{final.name}.lock", "w") as lock:
+    with open(_lock_path(final.parent, final.name), "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if (final / RUN_INFO).is_file():  # another process finished it while we waited
             return final
-        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".partial", dir=final.parent))
+        _remove_partials(final.parent, final.name)  # we hold the lock: any other is a killed run's
+        tmp = new_directory(final.parent, f".{final.name}.", PARTIAL)
         try:
             with torch_threads(threads), quiet_progress():
                 train(settings, corpus, tmp, progress=progress)
+            usual_permissions(tmp)
             if final.exists():  # a leftover without training.json is not a finished run
                 shutil.rmtree(final)
             os.rename(tmp, final)
@@ -323,6 +337,79 @@ def ensure_trained(settings: TinyLMSettings, cache_dir: Path, *, progress: bool 
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
     return final
+
+
+PARTIAL = ".partial"
+
+
+def _lock_path(directory: Path, digest: str) -> Path:
+    return directory / f".{digest}.lock"
+
+
+def _remove_partials(directory: Path, digest: str) -> int:
+    stale = [p for p in directory.glob(f".{digest}.*{PARTIAL}") if p.is_dir()]
+    for path in stale:
+        shutil.rmtree(path, ignore_errors=True)
+    return len(stale)
+
+
+def remove_stale_partials(directory: Path) -> int:
+    """Remove the ``.<digest>.*.partial`` folders of trainings that were killed; return how many.
+
+    A training holds ``.<digest>.lock`` while its partial folder exists, so a partial folder whose
+    lock can be taken at once has no live writer (two sweeps may share a cache: a training in
+    progress elsewhere keeps its lock and its folder).
+    """
+    if not directory.is_dir():
+        return 0
+    digests = {p.name[1:].split(".", 1)[0] for p in directory.glob(f".*{PARTIAL}") if p.is_dir()}
+    removed = 0
+    for digest in sorted(digests):
+        with open(_lock_path(directory, digest), "a") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # a training of these settings is running
+            try:
+                removed += _remove_partials(directory, digest)
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+    return removed
+
+
+def new_directory(parent: Path, prefix: str, suffix: str = "") -> Path:
+    """A new, uniquely named directory with the usual permissions (``mkdtemp`` would make it 0700)."""
+    while True:
+        path = parent / f"{prefix}{secrets.token_hex(6)}{suffix}"
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it where Linux tells it (changing it races with threads)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def usual_permissions(root: Path) -> None:
+    """Folders 0777 and files 0666 less the umask (``mkdtemp`` makes 0700, some writers 0600)."""
+    mask = _umask()
+    os.chmod(root, 0o777 & ~mask)
+    for folder, dirs, files in os.walk(root):
+        for name in dirs:
+            os.chmod(os.path.join(folder, name), 0o777 & ~mask)
+        for name in files:
+            os.chmod(os.path.join(folder, name), 0o666 & ~mask)
 
 
 def read_run_info(path: Path) -> dict[str, Any]:

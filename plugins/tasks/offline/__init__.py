@@ -20,10 +20,18 @@ from typing import Literal
 
 from pydantic import Field
 
-from harness import LoadedModel, PluginOptions, Score, Task, cache_root, hookimpl
+from harness import ConfigError, LoadedModel, PluginOptions, Score, Task, cache_root, hookimpl
 from harness_plugins.tasks import lm_eval_bridge
-from harness_plugins.tasks.offline.items import Sizes
-from harness_plugins.tasks.offline.suite import SUBTASKS, SUITE_VERSION, ensure_suite, task_name
+from harness_plugins.tasks.offline.items import Sizes, build_items
+from harness_plugins.tasks.offline.suite import (
+    SUBTASKS,
+    SUITE_VERSION,
+    ensure_suite,
+    read_items,
+    suite_path,
+    task_name,
+    token_needs,
+)
 
 Subtask = Literal["cloze", "minimal_pairs", "instruction", "perplexity"]
 
@@ -53,11 +61,32 @@ class OfflineSuite(Task[OfflineSuiteOptions]):
     def suite_dir(self) -> Path:
         """The folder with the suite's YAML and JSONL files (generated on first use)."""
         opts = self.options
-        sizes = Sizes(opts.cloze_items, opts.minimal_pairs_items, opts.instruction_items,
-                      max(opts.num_fewshot, 1) + 4, opts.perplexity_items)
-        root = Path(opts.cache_dir).expanduser() if opts.cache_dir else cache_root() / "tasks" / "offline"
-        return ensure_suite(root, seed=opts.item_seed, sizes=sizes, num_fewshot=opts.num_fewshot,
+        return ensure_suite(self._root(), seed=opts.item_seed, sizes=self._sizes(), num_fewshot=opts.num_fewshot,
                             corpus_id=self._corpus_id(), heldout=self._heldout)
+
+    def check(self, context_length: int | None) -> list[str]:
+        """The items can be made from the corpus, and every chosen sub-task's longest item fits a model of
+        ``context_length`` tokens (counted per byte).
+
+        Reads the generated suite, or builds its items in memory (writing nothing) when there is none yet.
+        """
+        opts = self.options
+        folder = suite_path(self._root(), seed=opts.item_seed, sizes=self._sizes(), num_fewshot=opts.num_fewshot,
+                            corpus_id=self._corpus_id())
+        if (folder / "manifest.json").is_file():
+            items = read_items(folder)
+        else:
+            items = build_items(self._heldout(), opts.item_seed, self._sizes())  # a missing or small corpus fails here
+        if context_length is None:
+            return []
+        for subtask, (need, item) in token_needs(items, opts.subtasks).items():
+            if need > context_length:
+                which = f"its longest item ({item}) needs up to {need} tokens" if item else f"it needs {need} tokens"
+                raise ConfigError(
+                    f"offline task options: subtasks: {subtask} cannot run: {which} but the shortest model context "
+                    f"is {context_length} tokens; leave {subtask!r} out of 'subtasks' or sweep a model with a longer context"
+                )
+        return []
 
     def evaluate(self, model: LoadedModel, *, seed: int, workdir: Path) -> list[Score]:
         folder = self.suite_dir()
@@ -65,9 +94,18 @@ class OfflineSuite(Task[OfflineSuiteOptions]):
         names = {task_name(sub): sub for sub in self.options.subtasks}
         results = lm_eval_bridge.evaluate(
             model, list(names), manager=manager, seed=seed, batch_size=self.options.batch_size,
-            bootstrap_iters=100, where="offline",  # only enables stderrs: all are closed-form here
+            bootstrap_iters=100, where="offline", labels=names,  # bootstrap only enables stderrs: all closed-form here
         )
         return lm_eval_bridge.scores_from_results(results, scopes=names)
+
+    def _sizes(self) -> Sizes:
+        opts = self.options
+        return Sizes(opts.cloze_items, opts.minimal_pairs_items, opts.instruction_items,
+                     max(opts.num_fewshot, 1) + 4, opts.perplexity_items)
+
+    def _root(self) -> Path:
+        opts = self.options
+        return Path(opts.cache_dir).expanduser() if opts.cache_dir else cache_root() / "tasks" / "offline"
 
     def _corpus_id(self) -> str:
         from harness_plugins.models.tinylm import corpus

@@ -7,12 +7,15 @@ place and renamed into it, so a half-written suite is never used.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
+import secrets
 import shutil
-import tempfile
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 
@@ -23,6 +26,11 @@ SUITE_VERSION = "1"  # bump whenever items or prompts change: old results stay c
 SUBTASKS = ("cloze", "minimal_pairs", "instruction", "perplexity")
 TASK_PREFIX = "harness_offline_"
 INSTRUCTION_DESCRIPTION = "Fill in the blank. Answer with a letter.\n\n"
+MAX_GEN_TOKS = 3  # tokens the instruction sub-task generates for an answer
+# the item fields each sub-task scores as a continuation lm-eval cannot shorten (cloze: the last word
+# after its context; minimal pairs: each whole sentence, with no context)
+SCORED_FIELDS = {"cloze": ("target",), "minimal_pairs": ("good", "bad")}
+FIXED_NEEDS = {"instruction": MAX_GEN_TOKS + 1, "perplexity": 2}  # generation room; a rolling window
 
 _COMMON = """dataset_path: json
 dataset_kwargs:
@@ -64,7 +72,7 @@ doc_to_text: "{{{{sentence}}}}\\nA) {{{{A}}}} B) {{{{B}}}} C) {{{{C}}}} D) {{{{D
 doc_to_target: "{{{{answer}}}}"
 generation_kwargs:
   until: ["\\n"]
-  max_gen_toks: 3
+  max_gen_toks: {max_gen_toks}
   do_sample: false
 process_results: !function harness_plugins.tasks.offline.scoring.process_instruction
 metric_list:
@@ -96,25 +104,123 @@ def suite_key(seed: int, sizes: Sizes, num_fewshot: int, corpus_id: str) -> str:
     return settings_digest(spec, 12)
 
 
+def suite_path(root: Path, *, seed: int, sizes: Sizes, num_fewshot: int, corpus_id: str) -> Path:
+    """Where the suite for these settings lives (whether or not it has been generated)."""
+    return root / f"v{SUITE_VERSION}-{suite_key(seed, sizes, num_fewshot, corpus_id)}"
+
+
 def ensure_suite(
     root: Path, *, seed: int, sizes: Sizes, num_fewshot: int, corpus_id: str, heldout: Callable[[], Sequence[str]]
 ) -> Path:
-    """The suite folder for these settings, generated (from ``heldout()``) if it is not there yet."""
-    final = root / f"v{SUITE_VERSION}-{suite_key(seed, sizes, num_fewshot, corpus_id)}"
+    """The suite folder for these settings, generated (from ``heldout()``) if it is not there yet.
+
+    Folders that a killed generation left behind (``.building-*``, no live writer holding their
+    lock) are removed on the way.
+    """
+    final = suite_path(root, seed=seed, sizes=sizes, num_fewshot=num_fewshot, corpus_id=corpus_id)
     if (final / "manifest.json").is_file():
         return final
     root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".building-", dir=root))
-    try:
-        write_suite(tmp, build_items(heldout(), seed, sizes), num_fewshot=num_fewshot, final=final)
+    remove_stale_builds(root)
+    tmp = new_directory(root, BUILDING)
+    with _writer_lock(tmp):
         try:
-            os.replace(tmp, final)
-        except OSError:  # another process got there first
-            if not (final / "manifest.json").is_file():
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+            write_suite(tmp, build_items(heldout(), seed, sizes), num_fewshot=num_fewshot, final=final)
+            (tmp / WRITER_LOCK).unlink()
+            try:
+                os.replace(tmp, final)
+            except OSError:  # another process got there first
+                if not (final / "manifest.json").is_file():
+                    raise
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
     return final
+
+
+BUILDING = ".building-"
+WRITER_LOCK = ".writer.lock"
+STALE_UNLOCKED_AFTER_S = 24 * 3600  # a build folder with no lock file (older versions) is left this long
+
+
+@contextmanager
+def _writer_lock(folder: Path) -> Iterator[None]:
+    """Hold ``folder/.writer.lock`` for the block; it appears already locked (made aside, renamed in)."""
+    aside = folder / f"{WRITER_LOCK}.new"
+    with open(aside, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        os.rename(aside, folder / WRITER_LOCK)
+        yield
+
+
+def remove_stale_builds(root: Path) -> int:
+    """Remove ``.building-*`` folders whose writer is gone; return how many.
+
+    A writer holds a lock on ``.writer.lock`` inside its folder for as long as it writes; the
+    kernel drops the lock when the process dies, so a folder whose lock can be taken is stale.
+    """
+    removed = 0
+    for folder in root.glob(f"{BUILDING}*"):
+        lock = folder / WRITER_LOCK
+        if not lock.is_file():
+            try:
+                age = time.time() - folder.stat().st_mtime
+            except OSError:
+                continue
+            if age > STALE_UNLOCKED_AFTER_S:
+                shutil.rmtree(folder, ignore_errors=True)
+                removed += 1
+            continue
+        try:
+            with open(lock, "a") as handle:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                shutil.rmtree(folder, ignore_errors=True)
+                removed += 1
+        except (BlockingIOError, FileNotFoundError):
+            continue  # still being written, or just finished
+    return removed
+
+
+def new_directory(parent: Path, prefix: str, suffix: str = "") -> Path:
+    """A new, uniquely named directory with the usual permissions (``mkdtemp`` would make it 0700)."""
+    while True:
+        path = parent / f"{prefix}{secrets.token_hex(6)}{suffix}"
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+
+
+def read_items(folder: Path) -> dict[str, dict[str, list[dict]]]:
+    """sub-task -> split -> items, as a generated suite folder holds them."""
+    items: dict[str, dict[str, list[dict]]] = {sub: {} for sub in SUBTASKS}
+    for path in sorted(folder.glob("*.jsonl")):
+        subtask, split = path.name.split(".")[:2]
+        if subtask in items:
+            items[subtask][split] = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+    return items
+
+
+def token_needs(items: dict[str, dict[str, list[dict]]], subtasks: Sequence[str]) -> dict[str, tuple[int, str]]:
+    """Per sub-task: the most tokens one of its items may need and which item (an upper bound).
+
+    Without the model's tokenizer a token is counted per UTF-8 byte of the scored text, plus one
+    (byte-level tokenizers never need more; a sentencepiece word marker may add one).
+    """
+    needs: dict[str, tuple[int, str]] = {}
+    for subtask in subtasks:
+        if subtask in FIXED_NEEDS:
+            needs[subtask] = (FIXED_NEEDS[subtask], "")
+            continue
+        best = (0, "")
+        for split, rows in items.get(subtask, {}).items():
+            for row in rows:
+                for field in SCORED_FIELDS[subtask]:
+                    need = len(str(row.get(field, "")).encode("utf-8")) + 1
+                    if need > best[0]:
+                        best = (need, f"{split} item {row.get('id')} {field!r}")
+        needs[subtask] = best
+    return needs
 
 
 def write_suite(folder: Path, items: dict[str, dict[str, list[dict]]], *, num_fewshot: int, final: Path) -> None:
@@ -129,7 +235,8 @@ def write_suite(folder: Path, items: dict[str, dict[str, list[dict]]], *, num_fe
             digests[name] = hashlib.sha256(text.encode()).hexdigest()[:16]
             files.append(f"    {split}: {json.dumps(str(final / name))}")
         body = _TEMPLATES[subtask].format(
-            task=task_name(subtask), num_fewshot=num_fewshot, description=json.dumps(INSTRUCTION_DESCRIPTION)
+            task=task_name(subtask), num_fewshot=num_fewshot, description=json.dumps(INSTRUCTION_DESCRIPTION),
+            max_gen_toks=MAX_GEN_TOKS,
         )
         common = _COMMON.format(data_files="\n".join(files), version=SUITE_VERSION,
                                 datasets_cache=json.dumps(str(final / "datasets-cache")))
