@@ -8,8 +8,9 @@ from ``harness`` itself, never from its submodules. It holds
   ``Story``, ``SubjectData``, ``VoxelMap``, ``Score``, ``CellOutput``, ``MetricContext``,
   ``FetchableData``;
 * ``hookimpl``, the marker for the ``register_*`` hooks;
-* the errors a user can cause (``HarnessError`` and its kinds) and ``did_you_mean``;
-* helpers plugins share: ``cache_root``, ``atomic_write_text``, ``resolve_device``,
+* the errors a user can cause (``HarnessError`` and its kinds), ``did_you_mean`` and ``one_line``;
+* helpers plugins share: ``cache_root``, ``atomic_write_text``, ``new_directory``,
+  ``usual_permissions``, ``resolve_device``,
   ``settings_digest``, ``torch_threads``, and (imported on first use, as they load torch)
   ``zscore_columns`` and ``noise_ceiling``;
 * for notebooks, ``load_run(path)``: a run directory as tidy pandas frames (scores, cells,
@@ -23,8 +24,8 @@ from typing import TYPE_CHECKING, Any
 from harness.config import EncodingSettings, ExtractionSettings, SweepConfig, load_config
 from harness.devices import resolve_device
 from harness.digest import settings_digest
-from harness.errors import ConfigError, DataError, HarnessError, PluginError, did_you_mean
-from harness.files import atomic_write_text
+from harness.errors import ConfigError, DataError, HarnessError, PluginError, did_you_mean, one_line
+from harness.files import atomic_write_text, new_directory, usual_permissions
 from harness.hookspecs import hookimpl
 from harness.interfaces import (
     BrainDataset,
@@ -72,6 +73,7 @@ __all__ = [
     "BrainDataset", "CellOutput", "Checkpoint", "ConfigError", "DataError", "EncodingSettings",
     "ExtractionSettings", "FetchableData", "HarnessError", "Kind", "LoadedModel", "Metric", "MetricContext",
     "ModelFamily", "Plugin", "PluginError", "PluginOptions", "RunFrames", "Score", "Story", "SubjectData",
-    "SweepConfig", "Task", "VoxelMap", "atomic_write_text", "cache_root", "did_you_mean", "hookimpl", "load_config",
-    "load_run", "noise_ceiling", "resolve_device", "settings_digest", "torch_threads", "zscore_columns",
+    "SweepConfig", "Task", "VoxelMap", "atomic_write_text", "cache_root", "did_you_mean", "hookimpl",
+    "load_config", "load_run", "new_directory", "noise_ceiling", "one_line", "resolve_device",
+    "settings_digest", "torch_threads", "usual_permissions", "zscore_columns",
 ]

@@ -49,6 +49,7 @@ class ModelPlan:
     version: str
     checkpoints: list[Checkpoint]
     layers: list[int]
+    where: str  # its key path in the config, e.g. "models[0]"
 
 
 @dataclass
@@ -61,6 +62,7 @@ class TargetPlan:
     plugin: Plugin[Any]
     version: str
     stimulus: str | None  # the brain entry whose stories it reads (None for tasks)
+    where: str  # its key path in the config, e.g. "brain[0]"
 
     @property
     def needs_reference(self) -> bool:
@@ -76,6 +78,7 @@ class Plan:
     models: list[ModelPlan]
     targets: list[TargetPlan]
     config_digest: str
+    source: str  # the config file, for messages
     _data_hashes: dict[str, str] = field(default_factory=dict, repr=False)
 
     def target(self, label: str) -> TargetPlan:
@@ -170,23 +173,21 @@ def _plan_model(config_source: str, registry: Registry, index: int, entry: Model
     except HarnessError as error:
         raise ConfigError(f"{config_source}: {where}: {error}") from None
     version = registry.version(Kind.MODEL, family.name)
-    return ModelPlan(entry_label(entry), entry, family, version, checkpoints, layers)
+    return ModelPlan(entry_label(entry), entry, family, version, checkpoints, layers, where)
 
 
 def _plan_targets(config: SweepConfig, registry: Registry, source: str) -> list[TargetPlan]:
-    built: list[tuple[Kind, TargetEntry, Plugin[Any]]] = []
+    metric_stimulus = config.stimulus_label()
+    targets = []
     for kind in TARGET_KINDS:
         spec = KINDS[kind]
         for index, entry in enumerate(config.entries(kind)):
             assert not isinstance(entry, ModelEntry)
-            plugin = build_plugin(registry, kind, getattr(entry, spec.name_key), entry.options, f"{spec.section}[{index}]", source)
-            built.append((kind, entry, plugin))
-    metric_stimulus = config.stimulus_label()
-    targets = []
-    for kind, entry, plugin in built:
-        label = entry_label(entry)
-        stimulus = {Kind.BRAIN: label, Kind.METRIC: metric_stimulus, Kind.TASK: None}[kind]
-        targets.append(TargetPlan(label, kind, entry, plugin, registry.version(kind, plugin.name), stimulus))
+            where = f"{spec.section}[{index}]"
+            plugin = build_plugin(registry, kind, getattr(entry, spec.name_key), entry.options, where, source)
+            label = entry_label(entry)
+            stimulus = {Kind.BRAIN: label, Kind.METRIC: metric_stimulus, Kind.TASK: None}[kind]
+            targets.append(TargetPlan(label, kind, entry, plugin, registry.version(kind, plugin.name), stimulus, where))
     return targets
 
 
@@ -215,4 +216,4 @@ def _cell_settings(plan: Plan, model: ModelPlan, target: TargetPlan, position: i
 def make_plan(config: SweepConfig, registry: Registry, source: str = "<config>") -> Plan:
     """Build every plugin and resolve selectors; raise ``ConfigError`` on mistakes. Reads no data yet."""
     models = [_plan_model(source, registry, index, entry) for index, entry in enumerate(config.models)]
-    return Plan(config, models, _plan_targets(config, registry, source), config.digest())
+    return Plan(config, models, _plan_targets(config, registry, source), config.digest(), source)

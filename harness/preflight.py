@@ -13,28 +13,29 @@ from harness.planner import Plan
 def preflight(plan: Plan) -> list[str]:
     """Run each plugin's ``check``; return their notes, raise the first mistake as a one-line ``HarnessError``.
 
-    A check that crashes (a plugin bug rather than a user mistake) is reported as a ``PluginError``
-    naming the plugin.
+    The message starts with the config file and the entry's key (``sweep.yaml: brain[0]: ...``),
+    then says what the plugin found. A check that crashes (a plugin bug rather than a user mistake)
+    is reported as a ``PluginError`` naming the plugin.
     """
     notes: list[str] = []
     for model in plan.models:
-        notes += _checked(f"{model.label} ({model.family.name})", partial(model.family.check, model.checkpoints))
+        notes += _checked(plan.source, model.where, model.family.name, partial(model.family.check, model.checkpoints))
     contexts = [m.family.context_length() for m in plan.models]
     shortest = min((c for c in contexts if c is not None), default=None)
     for target in plan.targets:
         plugin = target.plugin
         if isinstance(plugin, BrainDataset):
-            notes += _checked(f"{target.label} ({plugin.name})", plugin.check)
+            notes += _checked(plan.source, target.where, plugin.name, plugin.check)
         elif isinstance(plugin, Task):
-            notes += _checked(f"{target.label} ({plugin.name})", partial(plugin.check, shortest))
+            notes += _checked(plan.source, target.where, plugin.name, partial(plugin.check, shortest))
     return notes
 
 
-def _checked(who: str, check: Callable[[], list[str]]) -> list[str]:
+def _checked(source: str, where: str, name: str, check: Callable[[], list[str]]) -> list[str]:
     try:
         found = check()
-    except HarnessError:
-        raise
+    except HarnessError as error:
+        raise type(error)(f"{source}: {where} ({name}): {error}") from error
     except Exception as error:  # noqa: BLE001 - a crashing check is the plugin's bug, said in one line
-        raise PluginError(f"{who}: its preflight check crashed: {one_line(error)}") from error
-    return [f"{who}: {note}" for note in found]
+        raise PluginError(f"{source}: {where} ({name}): its preflight check crashed: {one_line(error)}") from error
+    return [f"{where} ({name}): {note}" for note in found]

@@ -16,7 +16,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import secrets
 import shutil
 import socket
 import time
@@ -28,6 +27,7 @@ from typing import TypedDict
 import numpy as np
 
 from harness.errors import DataError
+from harness.files import new_directory
 
 INDEX = "index.json"
 FORMAT_VERSION = 1
@@ -141,7 +141,7 @@ def building(cache_dir: Path, key: str) -> Iterator[Path]:
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
     remove_stale_partials(cache_dir)
-    tmp = _new_directory(cache_dir, f".{key}.", PARTIAL)
+    tmp = new_directory(cache_dir, f".{key}.", PARTIAL)
     try:
         with _writer_lock(tmp):
             yield tmp
@@ -196,17 +196,6 @@ def remove_stale_partials(cache_dir: Path) -> int:
         except (BlockingIOError, FileNotFoundError, NotADirectoryError):
             continue  # being written, or finished or removed meanwhile
     return removed
-
-
-def _new_directory(parent: Path, prefix: str, suffix: str) -> Path:
-    """A new, uniquely named directory with the usual permissions (``mkdtemp`` would make it 0700)."""
-    while True:
-        path = parent / f"{prefix}{secrets.token_hex(6)}{suffix}"
-        try:
-            path.mkdir()
-            return path
-        except FileExistsError:
-            continue
 
 
 def write_index(directory: Path, meta: ActivationIndex) -> None:

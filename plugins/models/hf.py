@@ -33,7 +33,7 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from harness import Checkpoint, DataError, LoadedModel, ModelFamily, PluginError, PluginOptions, did_you_mean, hookimpl
+from harness import Checkpoint, DataError, LoadedModel, ModelFamily, PluginError, PluginOptions, did_you_mean, hookimpl, one_line
 from harness_plugins.models.checkpoint_files import (
     CONFIG,
     SAFE_INDEX,
@@ -56,12 +56,6 @@ def _load_errors() -> tuple[type[BaseException], ...]:
     from safetensors import SafetensorError
 
     return (OSError, ValueError, EOFError, pickle.UnpicklingError, SafetensorError, RuntimeError)
-
-
-def one_line(error: BaseException) -> str:
-    """An exception as one line: its type and the first line of its message."""
-    lines = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
 
 
 def hub_offline() -> bool:

@@ -19,7 +19,6 @@ import fcntl
 import json
 import math
 import os
-import secrets
 import shutil
 import time
 from collections.abc import Iterator, Sequence
@@ -30,7 +29,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from harness import DataError, settings_digest, torch_threads
+from harness import DataError, new_directory, settings_digest, torch_threads, usual_permissions
 from harness_plugins.models.hf import quiet_progress
 from harness_plugins.models.tinylm.corpus import Corpus, load_corpus
 from harness_plugins.models.tinylm.qa import qa_documents
@@ -375,41 +374,6 @@ def remove_stale_partials(directory: Path) -> int:
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
     return removed
-
-
-def new_directory(parent: Path, prefix: str, suffix: str = "") -> Path:
-    """A new, uniquely named directory with the usual permissions (``mkdtemp`` would make it 0700)."""
-    while True:
-        path = parent / f"{prefix}{secrets.token_hex(6)}{suffix}"
-        try:
-            path.mkdir()
-            return path
-        except FileExistsError:
-            continue
-
-
-def _umask() -> int:
-    """The process's umask, read without changing it where Linux tells it (changing it races with threads)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("Umask:"):
-                return int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def usual_permissions(root: Path) -> None:
-    """Folders 0777 and files 0666 less the umask (``mkdtemp`` makes 0700, some writers 0600)."""
-    mask = _umask()
-    os.chmod(root, 0o777 & ~mask)
-    for folder, dirs, files in os.walk(root):
-        for name in dirs:
-            os.chmod(os.path.join(folder, name), 0o777 & ~mask)
-        for name in files:
-            os.chmod(os.path.join(folder, name), 0o666 & ~mask)
 
 
 def read_run_info(path: Path) -> dict[str, Any]:

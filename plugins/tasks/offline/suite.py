@@ -11,7 +11,6 @@ import fcntl
 import hashlib
 import json
 import os
-import secrets
 import shutil
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -19,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 
-from harness import settings_digest
+from harness import new_directory, settings_digest
 from harness_plugins.tasks.offline.items import Sizes, build_items
 
 SUITE_VERSION = "1"  # bump whenever items or prompts change: old results stay comparable by version
@@ -178,17 +177,6 @@ def remove_stale_builds(root: Path) -> int:
         except (BlockingIOError, FileNotFoundError):
             continue  # still being written, or just finished
     return removed
-
-
-def new_directory(parent: Path, prefix: str, suffix: str = "") -> Path:
-    """A new, uniquely named directory with the usual permissions (``mkdtemp`` would make it 0700)."""
-    while True:
-        path = parent / f"{prefix}{secrets.token_hex(6)}{suffix}"
-        try:
-            path.mkdir()
-            return path
-        except FileExistsError:
-            continue
 
 
 def read_items(folder: Path) -> dict[str, dict[str, list[dict]]]:
