@@ -1,4 +1,4 @@
-"""Dimension of a layer's word representations: TwoNN intrinsic dimension, and linear dimension
+"""Dimension of a layer's word representations: TwoNN intrinsic dimension (and GRIDE, from gride.py), and linear dimension
 (participation ratio and effective rank of the covariance spectrum)."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from pydantic import Field
 
 from harness import DataError, Metric, MetricContext, Score, hookimpl, torch_threads
 from harness_plugins.metrics.common import SubsampleOptions, centered, sample_rows, to_tensor
+from harness_plugins.metrics.gride import Gride
 
 
 def two_nearest(x: torch.Tensor, max_elements: int = 32_000_000) -> tuple[torch.Tensor, torch.Tensor]:
@@ -129,3 +130,4 @@ def _seed(option: int | None, context: MetricContext) -> int:
 def register_metrics(register):
     register(IntrinsicDimension)
     register(LinearDimension)
+    register(Gride)  # GRIDE, the second intrinsic-dimension estimator (gride.py)
