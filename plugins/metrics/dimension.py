@@ -13,6 +13,7 @@ from pydantic import Field
 from harness import DataError, Metric, MetricContext, Score, hookimpl, torch_threads
 from harness_plugins.metrics.common import SubsampleOptions, centered, sample_rows, to_tensor
 from harness_plugins.metrics.gride import Gride
+from harness_plugins.metrics.probe import Probe
 
 
 def two_nearest(x: torch.Tensor, max_elements: int = 32_000_000) -> tuple[torch.Tensor, torch.Tensor]:
@@ -131,3 +132,4 @@ def register_metrics(register):
     register(IntrinsicDimension)
     register(LinearDimension)
     register(Gride)  # GRIDE, the second intrinsic-dimension estimator (gride.py)
+    register(Probe)  # linear probes of word properties (probe.py)

@@ -1,0 +1,136 @@
+"""Linear probes of word properties: planted, shuffled and memorised properties, and the word properties."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+from harness import Checkpoint, MetricContext
+from harness.errors import DataError
+from harness_plugins.metrics.probe import (
+    Probe,
+    bigram_surprisal,
+    control_labels,
+    log_frequency,
+    sentence_position,
+    story_folds,
+    word_length,
+)
+
+
+@dataclass
+class WordContext(MetricContext):
+    """The metric context with the words the probe needs (the core change it asks for)."""
+
+    words: tuple[str, ...] | None = None
+    stories: tuple[str, ...] | None = None
+
+
+def context(words=None, stories=None, seed: int = 0) -> MetricContext:
+    return WordContext(Checkpoint(1, 1), layer=0, seed=seed, previous=lambda: None, final=lambda: None,
+                       words=words, stories=stories)
+
+
+def corpus(n_stories: int = 6, words_per_story: int = 300, vocabulary: int = 120, seed: int = 0):
+    """Random word tokens over a vocabulary (Zipf-like), in stories, with sentence punctuation."""
+    rng = np.random.default_rng(seed)
+    vocab = [f"w{'x' * (i % 7)}{i}" for i in range(vocabulary)]
+    p = 1.0 / np.arange(1, vocabulary + 1)
+    ids = rng.choice(vocabulary, size=n_stories * words_per_story, p=p / p.sum())
+    words = [vocab[i] + ("." if rng.random() < 0.1 else "") for i in ids]
+    stories = [f"story{j}" for j in range(n_stories) for _ in range(words_per_story)]
+    return ids, words, stories
+
+
+def probe(**options) -> Probe:
+    return Probe(Probe.Options(**options))
+
+
+def scores_of(result) -> dict[str, float]:
+    return {s.metric: s.value for s in result}
+
+
+def test_a_planted_linear_property_is_recovered_and_a_shuffled_one_scores_at_chance():
+    rng = np.random.default_rng(1)
+    ids, words, stories = corpus()
+    n = len(ids)
+    planted = rng.normal(size=n)  # token-level, not a function of word identity
+    x = rng.normal(size=(n, 64))
+    x[:, :3] += np.outer(planted, [4.0, -2.0, 1.2])  # r ceiling 0.98 against the unit noise
+    shuffled = rng.permutation(planted)
+    result = scores_of(probe().score(x, {"planted": planted, "shuffled": shuffled}, [str(i) for i in ids], stories, context()))
+    assert result["probe_r/planted"] > 0.9
+    assert abs(result["probe_r/shuffled"]) < 0.1
+    assert abs(result["probe_control_r/planted"]) < 0.15  # identity says nothing about a token-level property
+    assert result["probe_selectivity/planted"] > 0.75
+
+
+def test_selectivity_is_near_zero_when_the_probe_memorises_word_identity():
+    rng = np.random.default_rng(2)
+    ids, words, stories = corpus(vocabulary=60)
+    embedding = rng.normal(size=(60, 96))  # one random vector per word type: identity, nothing else
+    x = embedding[ids] + 0.05 * rng.normal(size=(len(ids), 96))
+    per_type = rng.normal(size=60)  # a property that is an arbitrary function of word identity
+    result = scores_of(probe().score(x, {"identity": per_type[ids]}, [str(i) for i in ids], stories, context()))
+    assert result["probe_r/identity"] > 0.8
+    assert result["probe_control_r/identity"] > 0.6
+    assert abs(result["probe_selectivity/identity"]) < 0.2
+
+
+def test_compute_scores_every_property_from_the_words():
+    rng = np.random.default_rng(3)
+    ids, words, stories = corpus()
+    lengths = word_length(words)
+    x = rng.normal(size=(len(words), 32))
+    x[:, 0] += lengths
+    result = probe().compute(x, context(tuple(words), tuple(stories)))
+    names = {s.metric for s in result}
+    for prop in ("word_length", "log_frequency", "sentence_position", "surprisal"):
+        assert {f"probe_r/{prop}", f"probe_control_r/{prop}", f"probe_selectivity/{prop}"} <= names
+    values = scores_of(result)
+    assert values["probe_r/word_length"] > 0.9
+    assert all(s.stderr is not None and np.isfinite(s.value) for s in result)
+    again = scores_of(probe().compute(x, context(tuple(words), tuple(stories))))
+    assert again == values  # seeded
+
+
+def test_without_words_the_probe_says_what_it_needs():
+    with pytest.raises(DataError, match="words"):
+        probe().compute(np.zeros((10, 4)), MetricContext(Checkpoint(1, 1), 0, 0, lambda: None, lambda: None))
+    with pytest.raises(DataError, match="rows"):
+        probe().compute(np.zeros((10, 4)), context(("a",) * 9, ("s",) * 9))
+
+
+def test_word_properties():
+    words = ["The", "cat,", "sat.", "Then", "it", "left!", "Who?"]
+    stories = ["a"] * 5 + ["b"] * 2
+    assert word_length(words).tolist() == [3, 3, 3, 4, 2, 4, 3]
+    assert sentence_position(words, stories).tolist() == [0, 1, 2, 0, 1, 0, 0]  # a new story starts a sentence
+    assert sentence_position(["no", "punctuation"], ["a", "a"]) is None
+    freq = log_frequency(["the", "The,", "zzqxv"])
+    assert freq[0] == freq[1] > 7 and freq[2] == 0
+    surprisal = bigram_surprisal(["of", "the", "of", "the", "the", "of"], ["a", "a", "b", "b", "c", "c"])
+    assert np.all(surprisal > 0)
+    assert surprisal[3] < bigram_surprisal(["of", "the"], ["a", "a"])[1]  # "of the" seen in story a helps story b
+
+
+def test_control_labels_are_a_function_of_the_word_type():
+    rng = np.random.default_rng(0)
+    types = ["a", "b", "a", "c", "b", "a"]
+    labels = control_labels(np.arange(6.0), types, rng)
+    assert labels[0] == labels[2] == labels[5] and labels[1] == labels[4]
+    assert set(labels.tolist()) <= set(range(6))
+
+
+def test_folds_hold_out_whole_stories():
+    folds = story_folds(["b", "a", "a", "c", "b"], 5)
+    assert [f.tolist() for f in folds] == [[1, 2], [0, 4], [3]]
+    assert [len(f) for f in story_folds(["s"] * 10, 3)] == [4, 3, 3]
+
+
+def test_probe_registers_through_the_dimension_entry_point():
+    from harness.registry import get_registry
+
+    assert get_registry().get("metric", "probe") is Probe
