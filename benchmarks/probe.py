@@ -24,7 +24,6 @@ import os
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -34,14 +33,6 @@ from harness.config import EncodingSettings
 from harness.encoding import BrainScorer
 from harness_plugins.brain.simulated import Simulated
 from harness_plugins.metrics.probe import Probe
-
-
-@dataclass
-class WordContext(MetricContext):
-    """The metric context with the stimulus words (what the core would pass)."""
-
-    words: tuple[str, ...] | None = None
-    stories: tuple[str, ...] | None = None
 
 
 def seconds(call: Callable[[], object]) -> float:
@@ -72,7 +63,7 @@ def main() -> None:
         def probe_all_layers() -> None:
             metric = Probe(Probe.Options())  # fresh: pays for the word properties once, as a sweep does
             for i, x in enumerate(stacked):
-                metric.compute(x, WordContext(Checkpoint(1, 1), i, 0, lambda: None, lambda: None, words=words, stories=labels))
+                metric.compute(x, MetricContext(Checkpoint(1, 1), i, 0, lambda: None, lambda: None, words=words, stories=labels))
 
         runs = {"probe": probe_all_layers, "encoding": lambda: scorer.score(layers[-1])}
         times: dict[str, list[float]] = {name: [] for name in runs}

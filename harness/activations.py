@@ -39,6 +39,13 @@ class ActivationProvider:
             self._words[stimulus] = {name: list(story.words) for name, story in sorted(plugin.stories().items())}
         return self._words[stimulus]
 
+    def row_words(self, stimulus: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """(word, story) of each row of ``stacked``: the stories' words in sorted story order."""
+        words = self.words(stimulus)
+        ordered = sorted(words)
+        return (tuple(w for name in ordered for w in words[name]),
+                tuple(name for name in ordered for _ in words[name]))
+
     def activations(self, model: ModelPlan, checkpoint: Checkpoint, stimulus: str, loaded: LoadedModel | None) -> ActivationSet:
         """Word-level activations of one checkpoint on one stimulus set (loading it when ``loaded`` is None)."""
         key = (model.label, checkpoint.step, stimulus)

@@ -328,6 +328,8 @@ class MetricContext:
     previous: Callable[[], np.ndarray | None]  # same layer at the previous swept checkpoint
     final: Callable[[], np.ndarray | None]  # same layer at the last swept checkpoint
     device: str = "cpu"
+    words: tuple[str, ...] | None = None  # the word of each activation row (stories in sorted order)
+    stories: tuple[str, ...] | None = None  # the story of each activation row
 
 
 class Metric(Plugin[OptionsT]):

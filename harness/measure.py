@@ -47,6 +47,7 @@ class CellMeasurer:
         acts, layer, extra = self._layer_input(cell, model, target, loaded)
         checkpoints = model.checkpoints
         position = checkpoints.index(cell.checkpoint)
+        words, stories = self.activations.row_words(target.stimulus)
         context = MetricContext(
             checkpoint=cell.checkpoint,
             layer=layer,
@@ -54,6 +55,8 @@ class CellMeasurer:
             previous=self.activations.reference(model, checkpoints[position - 1] if position else None, target.stimulus, layer),
             final=self.activations.reference(model, checkpoints[-1], target.stimulus, layer),
             device=self.device,
+            words=words,
+            stories=stories,
         )
         return CellOutput(list(target.plugin.compute(self.activations.stacked(acts, layer), context))), extra
 

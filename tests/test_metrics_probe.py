@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pytest
 
@@ -20,16 +18,8 @@ from harness_plugins.metrics.probe import (
 )
 
 
-@dataclass
-class WordContext(MetricContext):
-    """The metric context with the words the probe needs (the core change it asks for)."""
-
-    words: tuple[str, ...] | None = None
-    stories: tuple[str, ...] | None = None
-
-
 def context(words=None, stories=None, seed: int = 0) -> MetricContext:
-    return WordContext(Checkpoint(1, 1), layer=0, seed=seed, previous=lambda: None, final=lambda: None,
+    return MetricContext(Checkpoint(1, 1), layer=0, seed=seed, previous=lambda: None, final=lambda: None,
                        words=words, stories=stories)
 
 

@@ -266,12 +266,10 @@ class Probe(Metric[ProbeOptions]):
 
 def _words(context: MetricContext, rows: int) -> tuple[list[str], list[str]]:
     """The words (and their stories) of the activation rows, from the context when the core gives them."""
-    words = getattr(context, "words", None)
+    words = context.words
     if words is None:
-        raise DataError("probe: the metric context carries no words (needs MetricContext.words and .stories, "
-                        "one per activation row, from the harness core)")
-    stories = getattr(context, "stories", None)
-    stories = list(stories) if stories is not None else [""] * len(words)
+        raise DataError("probe: the metric context carries no words (MetricContext.words, one per activation row)")
+    stories = list(context.stories) if context.stories is not None else [""] * len(words)
     if len(words) != rows or len(stories) != rows:
         raise DataError(f"probe: {len(words)} words and {len(stories)} story labels for {rows} activation rows")
     return [str(w) for w in words], [str(s) for s in stories]
