@@ -22,23 +22,15 @@ from __future__ import annotations
 import argparse
 import os
 import tempfile
-import time
-from collections.abc import Callable
 
 import numpy as np
-import torch
+from timing import best_times
 
-from harness import Checkpoint, MetricContext, torch_threads
+from harness import Checkpoint, MetricContext
 from harness.config import EncodingSettings
 from harness.encoding import BrainScorer
 from harness_plugins.brain.simulated import Simulated
 from harness_plugins.metrics.probe import Probe
-
-
-def seconds(call: Callable[[], object]) -> float:
-    start = time.perf_counter()
-    call()
-    return time.perf_counter() - start
 
 
 def main() -> None:
@@ -66,15 +58,8 @@ def main() -> None:
                 metric.compute(x, MetricContext(Checkpoint(1, 1), i, 0, lambda: None, lambda: None, words=words, stories=labels))
 
         runs = {"probe": probe_all_layers, "encoding": lambda: scorer.score(layers[-1])}
-        times: dict[str, list[float]] = {name: [] for name in runs}
-        with torch_threads(args.threads or None):
-            for call in runs.values():
-                call()
-            for _ in range(args.repeats):
-                for name, call in runs.items():
-                    times[name].append(seconds(call))
-            threads = torch.get_num_threads()
-        probe, encoding = min(times["probe"]), min(times["encoding"])
+        best, threads = best_times(runs, args.repeats, args.threads)
+        probe, encoding = best["probe"], best["encoding"]
         print(f"simulated (demo defaults): {len(scorer.subjects)} subjects, {len(stories)} stories, {len(words)} words; "
               f"{args.layers} layers x {args.dims} dims")
         print(f"machine: {os.cpu_count()} CPUs, torch threads {threads}, load average {os.getloadavg()[0]:.1f}")

@@ -21,13 +21,11 @@ from __future__ import annotations
 import argparse
 import os
 import tempfile
-import time
-from collections.abc import Callable
 
 import numpy as np
 import torch
+from timing import best_times
 
-from harness import torch_threads
 from harness.config import EncodingSettings
 from harness.encoding import BrainScorer, pearson_r
 from harness_plugins.brain.simulated import Simulated
@@ -44,12 +42,6 @@ def baseline(scorer: BrainScorer, features: dict[str, np.ndarray], alpha: float)
         weights = torch.linalg.solve(gram, x.T @ y)
         pearson_r(prepared.y_test, x_test @ weights)
 
-
-def seconds(call: Callable[[], object]) -> float:
-    """Wall-clock time of one call."""
-    start = time.perf_counter()
-    call()
-    return time.perf_counter() - start
 
 
 def main() -> None:
@@ -73,15 +65,8 @@ def main() -> None:
                     for k, v in dataset.stories().items()}
         alpha = float(np.median(settings.alpha_values()))
         runs = {"scorer": lambda: scorer.score(features), "baseline": lambda: baseline(scorer, features, alpha)}
-        times: dict[str, list[float]] = {name: [] for name in runs}
-        with torch_threads(args.threads):
-            for call in runs.values():  # warm-up: delay matrices cached, first-call overheads paid
-                call()
-            for _ in range(args.repeats):  # alternate, so that a busy spell hits both
-                for name, call in runs.items():
-                    times[name].append(seconds(call))
-            threads = torch.get_num_threads()
-        ours, base = min(times["scorer"]), min(times["baseline"])
+        best, threads = best_times(runs, args.repeats, args.threads)
+        ours, base = best["scorer"], best["baseline"]
         scans = sum(len(scorer.prepared[scorer.subjects[0]].tr_times[s]) for s in scorer.train)
         print(f"simulated: {args.subjects} subjects, {args.stories} stories x {args.words} words ({scans} training scans), "
               f"{args.voxels} voxels; features {args.dims} dims x {len(settings.delays)} delays; "
