@@ -1,13 +1,18 @@
 """What ``harness plugins NAME`` shows about one plugin: its summary and its options table.
 
 The options come from the plugin's ``Options`` model (pydantic): each field's name, type (with
-its bounds), default and ``Field(description=...)``.
+its bounds), default and description: ``Field(description=...)``, else the comment that ends the
+field's line in the source (``root: Path  # the dataset directory``), the way plugins document
+their options.
 """
 
 from __future__ import annotations
 
 import inspect
+import io
 import re
+import textwrap
+import tokenize
 import typing
 from dataclasses import dataclass
 from typing import Any
@@ -15,7 +20,7 @@ from typing import Any
 import annotated_types
 from pydantic.fields import FieldInfo
 
-from harness.interfaces import Plugin
+from harness.interfaces import Plugin, PluginOptions
 
 _MODULE_PATH = re.compile(r"\b(?:[A-Za-z_]\w*\.)+([A-Za-z_]\w*)")  # typing.Literal -> Literal
 _BOUNDS = (
@@ -77,12 +82,36 @@ def default_text(field: FieldInfo) -> str:
     return str(value)
 
 
+def source_comments(options: type) -> dict[str, str]:
+    """Field name -> the comment ending its line in the class source (and in its bases'); {} without source."""
+    comments: dict[str, str] = {}
+    fields = getattr(options, "model_fields", {})
+    for klass in reversed(options.__mro__):  # a subclass's comment wins over its base's
+        if not (issubclass(klass, PluginOptions) and klass is not PluginOptions):
+            continue  # pydantic's own classes have comments too
+        try:
+            source = textwrap.dedent(inspect.getsource(klass))
+        except (OSError, TypeError):
+            continue
+        names: dict[int, str] = {}
+        try:
+            for token in tokenize.generate_tokens(io.StringIO(source).readline):
+                if token.type == tokenize.NAME and token.start[1] == 4 and token.start[0] not in names:
+                    names[token.start[0]] = token.string
+                elif token.type == tokenize.COMMENT and names.get(token.start[0]) in fields:
+                    comments[names[token.start[0]]] = token.string.lstrip("#").strip()
+        except (tokenize.TokenError, IndentationError):
+            continue
+    return comments
+
+
 def option_rows(cls: type[Plugin[Any]]) -> list[OptionRow]:
     """The rows of a plugin's options table (empty when it takes no options)."""
     rows = []
+    comments = source_comments(cls.Options)
     for name, field in cls.Options.model_fields.items():
         kind = type_text(field.annotation)
         bounds = _bounds(field)
         rows.append(OptionRow(name, f"{kind}, {', '.join(bounds)}" if bounds else kind, default_text(field),
-                              plain(field.description or "")))
+                              plain(field.description or comments.get(name, ""))))
     return rows

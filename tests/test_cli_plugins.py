@@ -121,3 +121,24 @@ def test_every_builtin_plugin_has_an_options_table(capsys, monkeypatch):
     assert main(["plugins", "simulated"]) == 0
     out = capsys.readouterr().out
     assert "brain dataset" in out and "voxels" in out and "int, >= 4" in out
+
+
+def test_option_descriptions_come_from_field_or_the_line_comment(capsys, monkeypatch):
+    from pydantic import Field
+
+    from harness import PluginOptions
+    from harness.plugininfo import source_comments
+
+    class Base(PluginOptions):
+        root: str = "a#b"  # where the data is
+        count: int = Field(3, ge=1)
+
+    class Child(Base):
+        count: int = Field(4, ge=1)  # how many, in the child
+        plain: bool = False
+
+    assert source_comments(Child) == {"root": "where the data is", "count": "how many, in the child"}
+    monkeypatch.setenv("COLUMNS", "200")
+    assert main(["plugins", "lebel2023"]) == 0
+    out = capsys.readouterr().out
+    assert "scans dropped at the start of the series" in out and "the ds003020 directory" in out
