@@ -1,12 +1,15 @@
-"""Atomic file writes: readers (and a killed process) see the old content or the new, never a part."""
+"""Files written safely: atomic writes, locks, folders in progress and their clean-up after a killed writer."""
 
 from __future__ import annotations
 
 import fcntl
 import os
 import secrets
+import shutil
+import socket
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -100,3 +103,48 @@ def exclusive_lock(path: Path, what: str) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+WRITER_LOCK = ".writer.lock"
+STALE_UNLOCKED_AFTER_S = 24 * 3600  # a folder in progress with no lock file (older versions) is left this long
+
+
+@contextmanager
+def writer_lock(folder: Path) -> Iterator[None]:
+    """Hold ``folder/.writer.lock`` while a folder is being written; it appears already locked (made aside, renamed in).
+
+    The kernel drops the lock when the writer dies, which is how ``remove_abandoned`` tells a
+    killed writer's folder from a live one. Unlink the lock file before renaming the folder into place.
+    """
+    aside = Path(folder) / f"{WRITER_LOCK}.new"
+    with open(aside, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        handle.write(f"{socket.gethostname()} {os.getpid()}\n")
+        handle.flush()
+        os.rename(aside, Path(folder) / WRITER_LOCK)
+        yield
+
+
+def remove_abandoned(folders: Iterable[Path]) -> int:
+    """Remove the in-progress ``folders`` whose writer is gone; return how many.
+
+    A folder whose ``writer_lock`` can be taken at once has no live writer, so processes sharing
+    a cache never remove each other's work in progress. A folder without a lock file (left by an
+    older version) is removed once it is ``STALE_UNLOCKED_AFTER_S`` old.
+    """
+    removed = 0
+    for folder in folders:
+        lock = folder / WRITER_LOCK
+        try:
+            if not lock.is_file():
+                if time.time() - folder.stat().st_mtime > STALE_UNLOCKED_AFTER_S:
+                    shutil.rmtree(folder, ignore_errors=True)
+                    removed += 1
+                continue
+            with open(lock, "a") as handle:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                shutil.rmtree(folder, ignore_errors=True)
+                removed += 1
+        except (BlockingIOError, FileNotFoundError, NotADirectoryError):
+            continue  # being written, or finished or removed meanwhile
+    return removed

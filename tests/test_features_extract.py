@@ -17,8 +17,9 @@ from transformers import GPT2Config, GPT2LMHeadModel
 from harness.config import ExtractionSettings
 from harness.errors import DataError
 from harness.features import ActivationSet, align_words, extract_activations
-from harness.features.cache import STALE_UNLOCKED_AFTER_S, remove_stale_partials
+from harness.features.cache import remove_stale_partials
 from harness.features.extract import cache_key
+from harness.files import STALE_UNLOCKED_AFTER_S
 from harness.interfaces import Checkpoint, LoadedModel
 from tests.test_features_align import byte_bpe
 

@@ -13,12 +13,9 @@ extraction into the same cache removes such leftovers once no live process write
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import shutil
-import socket
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,7 +24,7 @@ from typing import TypedDict
 import numpy as np
 
 from harness.errors import DataError
-from harness.files import new_directory
+from harness.files import WRITER_LOCK, new_directory, remove_abandoned, writer_lock
 
 INDEX = "index.json"
 FORMAT_VERSION = 1
@@ -125,8 +122,6 @@ def lookup(cache_dir: Path, key: str) -> ActivationSet | None:
 
 
 PARTIAL = ".partial"
-WRITER_LOCK = ".writer.lock"
-STALE_UNLOCKED_AFTER_S = 24 * 3600  # a partial entry without a lock file (older versions) is left this long
 
 
 @contextmanager
@@ -143,7 +138,7 @@ def building(cache_dir: Path, key: str) -> Iterator[Path]:
     remove_stale_partials(cache_dir)
     tmp = new_directory(cache_dir, f".{key}.", PARTIAL)
     try:
-        with _writer_lock(tmp):
+        with writer_lock(tmp):
             yield tmp
             if not (tmp / INDEX).is_file():
                 raise RuntimeError(f"activation cache entry {key} was built without an index")
@@ -160,42 +155,9 @@ def building(cache_dir: Path, key: str) -> Iterator[Path]:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-@contextmanager
-def _writer_lock(folder: Path) -> Iterator[None]:
-    """Hold ``folder/.writer.lock`` for the block; it appears already locked (made aside, renamed in)."""
-    aside = folder / f"{WRITER_LOCK}.new"
-    with open(aside, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        handle.write(f"{socket.gethostname()} {os.getpid()}\n")
-        handle.flush()
-        os.rename(aside, folder / WRITER_LOCK)
-        yield
-
-
 def remove_stale_partials(cache_dir: Path) -> int:
-    """Remove the ``.<key>.*.partial`` directories of killed extractions; return how many.
-
-    A writer holds a lock on the ``.writer.lock`` file inside its directory while it writes and the
-    kernel drops that lock when the process dies, so a directory whose lock can be taken at once
-    has no live writer; two sweeps sharing a cache never remove each other's work in progress.
-    A directory without a lock file (left by an older version) is removed once it is a day old.
-    """
-    removed = 0
-    for folder in Path(cache_dir).glob(f".*{PARTIAL}"):
-        lock = folder / WRITER_LOCK
-        try:
-            if not lock.is_file():
-                if time.time() - folder.stat().st_mtime > STALE_UNLOCKED_AFTER_S:
-                    shutil.rmtree(folder, ignore_errors=True)
-                    removed += 1
-                continue
-            with open(lock, "a") as handle:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                shutil.rmtree(folder, ignore_errors=True)
-                removed += 1
-        except (BlockingIOError, FileNotFoundError, NotADirectoryError):
-            continue  # being written, or finished or removed meanwhile
-    return removed
+    """Remove the ``.<key>.*.partial`` directories of killed extractions; return how many (see ``remove_abandoned``)."""
+    return remove_abandoned(Path(cache_dir).glob(f".*{PARTIAL}"))
 
 
 def write_index(directory: Path, meta: ActivationIndex) -> None:

@@ -7,18 +7,15 @@ place and renamed into it, so a half-written suite is never used.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
 import shutil
-import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 
-from harness import new_directory, settings_digest
+from harness import WRITER_LOCK, new_directory, remove_abandoned, settings_digest, writer_lock
 from harness_plugins.tasks.offline.items import Sizes, build_items
 
 SUITE_VERSION = "1"  # bump whenever items or prompts change: old results stay comparable by version
@@ -122,7 +119,7 @@ def ensure_suite(
     root.mkdir(parents=True, exist_ok=True)
     remove_stale_builds(root)
     tmp = new_directory(root, BUILDING)
-    with _writer_lock(tmp):
+    with writer_lock(tmp):
         try:
             write_suite(tmp, build_items(heldout(), seed, sizes), num_fewshot=num_fewshot, final=final)
             (tmp / WRITER_LOCK).unlink()
@@ -137,46 +134,11 @@ def ensure_suite(
 
 
 BUILDING = ".building-"
-WRITER_LOCK = ".writer.lock"
-STALE_UNLOCKED_AFTER_S = 24 * 3600  # a build folder with no lock file (older versions) is left this long
-
-
-@contextmanager
-def _writer_lock(folder: Path) -> Iterator[None]:
-    """Hold ``folder/.writer.lock`` for the block; it appears already locked (made aside, renamed in)."""
-    aside = folder / f"{WRITER_LOCK}.new"
-    with open(aside, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        os.rename(aside, folder / WRITER_LOCK)
-        yield
 
 
 def remove_stale_builds(root: Path) -> int:
-    """Remove ``.building-*`` folders whose writer is gone; return how many.
-
-    A writer holds a lock on ``.writer.lock`` inside its folder for as long as it writes; the
-    kernel drops the lock when the process dies, so a folder whose lock can be taken is stale.
-    """
-    removed = 0
-    for folder in root.glob(f"{BUILDING}*"):
-        lock = folder / WRITER_LOCK
-        if not lock.is_file():
-            try:
-                age = time.time() - folder.stat().st_mtime
-            except OSError:
-                continue
-            if age > STALE_UNLOCKED_AFTER_S:
-                shutil.rmtree(folder, ignore_errors=True)
-                removed += 1
-            continue
-        try:
-            with open(lock, "a") as handle:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                shutil.rmtree(folder, ignore_errors=True)
-                removed += 1
-        except (BlockingIOError, FileNotFoundError):
-            continue  # still being written, or just finished
-    return removed
+    """Remove ``.building-*`` folders whose writer is gone; return how many (see ``harness.remove_abandoned``)."""
+    return remove_abandoned(root.glob(f"{BUILDING}*"))
 
 
 def read_items(folder: Path) -> dict[str, dict[str, list[dict]]]:
