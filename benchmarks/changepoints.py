@@ -3,7 +3,7 @@
 Both costs run the same exact search (``ruptures.Dynp``) on the same piecewise-linear curves; the
 script prints the speed-up of the O(1) log-linear cost and checks that both find the same change
 points. Then, on 12, 13 and 40 checkpoints, it prints how often
-``harness.analysis.phases.phase_trends`` (the phases ``detect_phases`` cuts a curve into)
+``phase_trends`` (the run of trends the change points cut a curve into: segments and significant steps)
 
 * reports any phase boundary on flat noise and on a noisy straight line (false positives), with the
   noise level unknown, known from a bootstrap standard error, or known only in part (the bootstrap
@@ -21,8 +21,7 @@ import time
 import numpy as np
 import ruptures as rpt
 
-from harness.analysis.changepoints import LogLinearCost
-from harness.analysis.phases import phase_trends
+from harness.analysis.changepoints import LogLinearCost, choose_changes, segment
 
 TRIALS = 300
 NULL_TRIALS = 1000  # flat noise and straight lines: false-positive rates near 5 % need more curves
@@ -36,6 +35,15 @@ def demo_shape(x: np.ndarray) -> np.ndarray:
     """Flat, a rise of 0.08 over the middle tenth of the axis, then a plateau (like the demo run)."""
     start, stop = x[0] + 0.3 * np.ptp(x), x[0] + 0.4 * np.ptp(x)
     return 0.265 + 0.08 * np.clip((x - start) / (stop - start), 0, 1)
+
+
+def phase_trends(x: np.ndarray, y: np.ndarray, stderr: float | None = None, limit: int = 4) -> list[str]:
+    """The trends of a curve's segments and significant steps, in order, repeats merged."""
+    fit = segment(x, y, choose_changes(x, y, limit, stderr=stderr), stderr=stderr)
+    trends = [fit.segments[0].trend]
+    for step, seg in zip(fit.steps, fit.segments[1:]):
+        trends += ([step.trend] if step.trend != "flat" else []) + [seg.trend]
+    return [t for i, t in enumerate(trends) if i == 0 or t != trends[i - 1]]
 
 
 def rate(x: np.ndarray, make, noise: float, stderr: float | None, hit, rng: np.random.Generator,

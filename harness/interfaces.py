@@ -279,13 +279,16 @@ class Score:
     """One number a cell produced: ``metric`` = value (± stderr) within a ``scope``.
 
     ``scope`` says what the number is about inside the cell: a subject for brain scores,
-    a sub-task for lm-eval, '' when the cell has a single scope.
+    a sub-task for lm-eval, '' when the cell has a single scope. ``chance`` is the value guessing
+    gets (an accuracy over four options: 0.25), which a task fills in for its accuracies so the
+    analysis can chance-correct them; None where it is unknown or means nothing.
     """
 
     metric: str
     value: float
     stderr: float | None = None
     scope: str = ""
+    chance: float | None = None
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """``load_run``: a run directory as tidy pandas frames, for notebooks and machine-readable views.
 
 A view: it only reads what the sweep and the analysis left in the run (the store,
-``tables/phases.csv`` and ``tables/headline.csv``, ``logs/``), unless asked to analyse::
+``tables/transitions.csv``, ``phases.csv`` and ``headline.csv``, ``logs/``), unless asked to analyse::
 
     import harness
 
@@ -9,9 +9,9 @@ A view: it only reads what the sweep and the analysis left in the run (the store
     run.scores          # one row per cell x scope x metric (the long results table)
     run.cells           # one row per cell: status, error, stale, elapsed, log file
     run.failures        # the failed cells and the stale results, with their log files
-    run.phases          # one row per phase found per model and brain target
-    run.transitions     # one row per phase boundary: the tokens (and interval) where a phase starts
-    run.headline        # one row per model and brain target: peak and final r, task scores, phase starts
+    run.transitions     # one row per transition (rise, fall, step) of every signal, with 95 % intervals
+    run.phases          # the verdict on surge, detachment and realignment per model and brain target
+    run.headline        # one row per model and brain target: peak and final r, task scores, confirmed phases
     run.provenance      # one row per cell: versions, hashes, seed and the software it ran with
 """
 
@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from harness.analysis.data import read_run
-from harness.analysis.outputs import HEADLINE_TABLE, PHASES_TABLE, is_fresh, read_headline
+from harness.analysis.outputs import HEADLINE_TABLE, PHASES_TABLE, TRANSITIONS_TABLE, is_fresh, read_headline
 from harness.analysis.run import analyze_run
 from harness.runlogs import cell_log_path
 from harness.store import RunStore, check_run_directory
@@ -40,7 +40,6 @@ PROVENANCE_COLUMNS = [
     "cell_id", "model", "family", "step", "tokens", "revision", "commit", "kind", "target", "plugin", "layer",
     "plugin_version", "settings_hash", "config_hash", "data_hash", "seed",
 ]
-TRANSITION_COLUMNS = ["model", "family", "target", "from_phase", "to_phase", "tokens", "lo", "hi", "confirmed", "pattern"]
 
 
 @dataclass(frozen=True)
@@ -51,6 +50,7 @@ class RunFrames:
     path: Path
     scores: pd.DataFrame
     cells: pd.DataFrame
+    transitions: pd.DataFrame
     phases: pd.DataFrame
     headline: pd.DataFrame
     provenance: pd.DataFrame
@@ -64,22 +64,6 @@ class RunFrames:
         rows.insert(1, "state", np.where(rows["status"] == "failed", "failed", "stale"))
         rows["error"] = rows["error"].where(rows["status"] == "failed", rows["stale"])
         return rows[["cell_id", "state", "model", "step", "target", "layer", "error", "log"]].reset_index(drop=True)
-
-    @property
-    def transitions(self) -> pd.DataFrame:
-        """One row per boundary between consecutive phases: the phase left, the one entered, where."""
-        phases = self.phases
-        if phases.empty or "phase_index" not in phases:
-            return pd.DataFrame(columns=TRANSITION_COLUMNS)
-        rows = []
-        for _, group in phases.sort_values("phase_index").groupby(["model", "target"], sort=True):
-            for before, after in zip(group.iloc[:-1].itertuples(), group.iloc[1:].itertuples()):
-                rows.append({
-                    "model": after.model, "family": after.family, "target": after.target,
-                    "from_phase": before.phase, "to_phase": after.phase, "tokens": after.start_tokens,
-                    "lo": after.start_lo, "hi": after.start_hi, "confirmed": after.confirmed, "pattern": after.pattern,
-                })
-        return pd.DataFrame(rows, columns=TRANSITION_COLUMNS)
 
     def to_dict(self, scores: pd.DataFrame | None = None) -> dict[str, Any]:
         """Everything as plain JSON-able values (missing values as None); ``scores`` replaces the scores."""
@@ -113,8 +97,8 @@ def _provenance(cells: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([frame.reset_index(drop=True), extra.reset_index(drop=True)], axis=1)
 
 
-def _phases(run_dir: Path) -> pd.DataFrame:
-    path = Path(run_dir) / TABLES_DIR / PHASES_TABLE
+def _table(run_dir: Path, name: str) -> pd.DataFrame:
+    path = Path(run_dir) / TABLES_DIR / name
     if not path.is_file():
         return pd.DataFrame()
     return pd.read_csv(path, keep_default_na=False, na_values=[""], dtype={"model": str, "family": str, "target": str})
@@ -123,7 +107,7 @@ def _phases(run_dir: Path) -> pd.DataFrame:
 def load_run(path: str | Path, *, analyze: bool = False) -> RunFrames:
     """Read a run directory into tidy frames.
 
-    Only reads, unless ``analyze`` is true: then a missing or stale analysis (phases, headline)
+    Only reads, unless ``analyze`` is true: then a missing or stale analysis (transitions, phases, headline)
     is recomputed first, writing the run's figures, tables and report as ``harness analyze`` does.
     A path that is not a run directory is a ``DataError``.
     """
@@ -138,6 +122,7 @@ def load_run(path: str | Path, *, analyze: bool = False) -> RunFrames:
         cells = store.cells_frame()
     headline = read_headline(run_dir) if (run_dir / TABLES_DIR / HEADLINE_TABLE).is_file() else pd.DataFrame()
     return RunFrames(
-        path=run_dir, scores=data.results, cells=_cells(run_dir, cells), phases=_phases(run_dir),
+        path=run_dir, scores=data.results, cells=_cells(run_dir, cells),
+        transitions=_table(run_dir, TRANSITIONS_TABLE), phases=_table(run_dir, PHASES_TABLE),
         headline=headline, provenance=_provenance(cells), analysis_fresh=fresh,
     )

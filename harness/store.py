@@ -44,6 +44,7 @@ CREATE TABLE IF NOT EXISTS cells (
 CREATE TABLE IF NOT EXISTS scores (
     cell_id TEXT NOT NULL REFERENCES cells(cell_id) ON DELETE CASCADE,
     scope TEXT NOT NULL, metric TEXT NOT NULL, value REAL, stderr REAL,
+    chance REAL,  -- the value guessing gets (NULL: unknown)
     PRIMARY KEY (cell_id, scope, metric)
 );
 CREATE TABLE IF NOT EXISTS artifacts (
@@ -107,6 +108,8 @@ class RunStore:
             columns = {row[1] for row in self._db.execute("PRAGMA table_info(cells)")}
             if "stale" not in columns:  # a store written before stale results were kept
                 self._db.execute("ALTER TABLE cells ADD COLUMN stale TEXT")
+            if "chance" not in {row[1] for row in self._db.execute("PRAGMA table_info(scores)")}:
+                self._db.execute("ALTER TABLE scores ADD COLUMN chance REAL")  # written before tasks declared chance
         except sqlite3.DatabaseError as error:
             raise DataError(f"{self.path}: not a readable harness run store ({error})") from None
 
@@ -171,8 +174,11 @@ class RunStore:
                 rows = {}
                 for score in output.scores:
                     stderr = None if score.stderr is None else float(score.stderr)
-                    rows[(score.scope, score.metric)] = (record.cell_id, score.scope, score.metric, float(score.value), stderr)
-                db.executemany("INSERT INTO scores VALUES (?,?,?,?,?)", list(rows.values()))
+                    chance = None if score.chance is None else float(score.chance)
+                    rows[(score.scope, score.metric)] = (record.cell_id, score.scope, score.metric, float(score.value),
+                                                         stderr, chance)
+                db.executemany("INSERT INTO scores (cell_id, scope, metric, value, stderr, chance) VALUES (?,?,?,?,?,?)",
+                               list(rows.values()))
             db.executemany("INSERT INTO artifacts VALUES (?,?,?,?)", [(record.cell_id, *a) for a in artifacts])
         for path in replaced - {a[1] for a in artifacts}:  # superseded arrays, only once the new row is in
             (self.run_dir / path).unlink(missing_ok=True)
@@ -202,7 +208,7 @@ class RunStore:
         """
         frame = pd.read_sql_query(
             """SELECT c.model, c.family, c.step, c.tokens, c.revision, c.commit_hash AS "commit", c.kind,
-                      c.target, c.plugin, c.layer, s.scope, s.metric, s.value, s.stderr, c.seed,
+                      c.target, c.plugin, c.layer, s.scope, s.metric, s.value, s.stderr, s.chance, c.seed,
                       c.config_hash, c.data_hash, c.plugin_version, c.stale
                FROM scores s JOIN cells c USING (cell_id) WHERE c.status = 'done'
                ORDER BY c.model, c.step, c.kind, c.target, c.layer, s.scope, s.metric""",

@@ -92,15 +92,17 @@ def write_run(run_dir: Path, *, model: str = "tiny", family: str = "tinylm", tar
                 cell.scores = [Score(score.metric, float("nan"), scope=score.scope) for score in cell.scores]
             if brain:
                 cells.append(cell)
-    follows = 0.05 + 0.85 * _sigmoid(x, 6.9)
+    follows = 0.05 + 0.85 * _sigmoid(x, 6.6)  # half-way where the brain ramp (from checkpoint 0) is
     late = _sigmoid(x, 8.25 if accuracy_rises_early else 10.2, 0.3 if accuracy_rises_early else 0.4)
     task_values = {("instruction", "follows_format"): follows, ("instruction", "correct"): 0.05 + 0.5 * late,
                    ("cloze", "acc"): 0.25 + 0.5 * late, ("minimal_pairs", "acc"): 0.5 + 0.3 * late,
                    ("perplexity", "bits_per_byte"): 3.0 - 1.5 * _sigmoid(x, 8.0, 1.0)}
     tasks = {int(step): _Cell(int(step), int(tok), "task", "offline", "offline", None) for step, tok in zip(steps, tokens)}
+    chance = {("instruction", "correct"): 0.0, ("cloze", "acc"): 0.25, ("minimal_pairs", "acc"): 0.5}
     for (scope, metric), values in task_values.items():
         for i, step in enumerate(steps):
-            tasks[int(step)].scores.append(Score(metric, float(values[i] + rng.normal(0, 0.01)), scope=scope))
+            tasks[int(step)].scores.append(Score(metric, float(values[i] + rng.normal(0, 0.01)), stderr=0.01,
+                                                 scope=scope, chance=chance.get((scope, metric))))
     cells += tasks.values()
     for name, curve in (("intrinsic_dim", 10 + 5 * np.sin(x)), ("anisotropy", 0.2 + 0.1 * x)):
         for i, (step, tok) in enumerate(zip(steps, tokens)):

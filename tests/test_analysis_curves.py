@@ -31,10 +31,12 @@ def test_curves_from_tables(tmp_path):
     assert curve.subjects.shape[0] == 2
     assert curves.instruction is not None and curves.instruction.name == "instruction following"
     assert set(curves.metrics) == {"anisotropy", "intrinsic_dim"}
-    # task accuracy: instruction:correct, cloze:acc, minimal_pairs:acc averaged; bits_per_byte excluded
-    tasks = results[(results.kind == "task") & (results.step == 3)]
-    expected = tasks[tasks.metric.isin(["correct", "acc"])]["value"].mean()
+    # task accuracy: instruction:correct, cloze:acc, minimal_pairs:acc, each chance-corrected, averaged;
+    # bits_per_byte and follows_format are no accuracies
+    tasks = results[(results.kind == "task") & (results.step == 3) & results.metric.isin(["correct", "acc"])]
+    expected = ((tasks["value"] - tasks["chance"]) / (1 - tasks["chance"])).mean()
     assert curves.accuracy.values[3] == pytest.approx(expected)
+    assert curves.task_set == ("offline:cloze", "offline:instruction", "offline:minimal_pairs")
 
 
 def test_accuracy_prefers_correct_over_acc():

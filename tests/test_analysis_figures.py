@@ -21,5 +21,5 @@ def test_models_whose_labels_differ_after_a_dot_keep_their_own_figures(tmp_path,
     names = sorted(p.name for p in (tmp_path / "run" / "figures").iterdir())
     assert names == ["phases__toy-1.0.png", "phases__toy-1.0.svg", "phases__toy-1.5.png", "phases__toy-1.5.svg"]
     assert summary.report.read_text(encoding="utf-8").count('src="data:image/png;base64,') == 2
-    assert summary.findings == [f"{label} (toyfamily): no brain alignment measured, so no phase analysis"
+    assert summary.findings == [f"{label} (toyfamily): no brain alignment measured, so no phase verdicts"
                                 for label in ("toy-1.0", "toy-1.5")]

@@ -19,9 +19,11 @@ def test_analysis_from_run_store(tmp_path):
     exported = exported.sort_values(SORT_COLUMNS, kind="stable").reset_index(drop=True)
     pd.testing.assert_frame_equal(data.results, exported)  # the tables are the store's results
     result = analyze_run(run, PhaseSettings(n_boot=30))
-    assert result.phases["ci_method"].unique().tolist() == ["voxels+subjects"]
+    brain = result.transitions[result.transitions["group"] == "brain"]
+    assert brain["ci_method"].unique().tolist() == ["voxels+subjects"]
     assert result.phases["phase"].tolist() == ["surge", "detachment", "realignment"]
-    assert (run / "tables" / "phases.csv").is_file() and result.report.is_file()
+    assert (run / "tables" / "phases.csv").is_file() and (run / "tables" / "transitions.csv").is_file()
+    assert result.report.is_file()
 
 
 def test_the_digest_follows_the_results(tmp_path):

@@ -191,7 +191,8 @@ def test_show_json_holds_every_table(runs, capsys):
     assert set(data) == {"run", "analysis_fresh", "scores", "cells", "failures", "phases", "transitions", "headline", "provenance"}
     assert data["analysis_fresh"] is True and data["headline"][0]["model"] == "alpha"
     assert data["headline"][0]["pattern"] == "triple-phase"
-    assert [(t["from_phase"], t["to_phase"]) for t in data["transitions"]] == [("surge", "detachment"), ("detachment", "realignment")]
+    brain = [t for t in data["transitions"] if t["signal"] == "brain r (best layer)"]
+    assert [t["direction"] for t in brain] == ["up", "down", "up"] and all(t["lo"] <= t["tokens"] <= t["hi"] for t in brain)
     task_row = next(r for r in data["scores"] if r["kind"] == "task")
     assert task_row["layer"] is None  # a missing value is null, never NaN (invalid JSON)
     assert main(["show", str(runs["failed"]), "--format", "json", "--metric", "acc"]) == 0
@@ -276,9 +277,9 @@ def test_load_run_gives_tidy_frames(runs):
     assert set(run.cells["status"]) == {"done"} and run.failures.empty and run.cells["log"].isna().all()
     assert run.headline["pattern"].tolist() == ["triple-phase"]
     assert run.phases["phase"].tolist() == ["surge", "detachment", "realignment"]
-    transitions = run.transitions
-    assert transitions[["from_phase", "to_phase"]].values.tolist() == [["surge", "detachment"], ["detachment", "realignment"]]
-    assert (transitions["tokens"].diff().dropna() > 0).all()
+    assert run.phases["status"].tolist() == ["confirmed"] * 3
+    brain = run.transitions[run.transitions["signal"] == "brain r (best layer)"]
+    assert brain["direction"].tolist() == ["up", "down", "up"] and (brain["tokens"].diff().dropna() > 0).all()
     assert len(run.provenance) == len(run.cells) and {"config_hash", "data_hash", "plugin_version", "seed"} <= set(run.provenance)
     json.dumps(run.to_dict())  # plain values only
 

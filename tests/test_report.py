@@ -42,7 +42,7 @@ def test_outputs_written(analysed):
     assert table["phase"].tolist() == ["surge", "detachment", "realignment"]
     assert analysed.phases["phase"].tolist() == table["phase"].tolist()  # the DataFrame is returned too
     assert analysed.summary_lines() == [f"tiny (tinylm) on sim: {analysed.analyses[0].result.summary}"]
-    assert analysed.summary_lines()[0].startswith("tiny (tinylm) on sim: triple-phase pattern found: surge 0-")
+    assert analysed.summary_lines()[0].startswith("tiny (tinylm) on sim: triple-phase pattern shown; surge confirmed")
     names = sorted(p.name for p in (run / "figures").iterdir())
     assert names == ["layers__tiny__sim.png", "layers__tiny__sim.svg", "metrics__tiny__sim.png", "metrics__tiny__sim.svg",
                      "phases__tiny__sim.png", "phases__tiny__sim.svg"]
@@ -57,7 +57,7 @@ def test_report_is_self_contained(analysed):
     assert "<script" not in page and "@import" not in page and "url(" not in page
     assert page.count('src="data:image/png;base64,') == 3  # triple-phase figure, internal metrics, layer map
     assert "triple-phase" in page and "detachment" in page and "realignment" in page
-    assert "stagnating" in page  # the phase table's evidence column
+    assert "flat within" in page and "Transitions of every signal" in page  # verdict reasons, transitions table
     assert "cfg123" in page and "data456" in page  # provenance
     assert "dataset: simulated" in page  # the config copy
 

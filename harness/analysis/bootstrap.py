@@ -1,8 +1,8 @@
 """Bootstrap replicates of a brain-alignment curve, resampling subjects and voxels.
 
 For each replicate, subjects are drawn with replacement and, within each drawn subject, voxels are
-drawn with replacement; the replicate curve is the best-layer mean r at every checkpoint, computed
-exactly as the point estimate. Voxels are resampled in equal random groups (at most
+drawn with replacement; the replicate curves are the best-layer mean r and the mean over layers at
+every checkpoint, computed exactly as the point estimates. Voxels are resampled in equal random groups (at most
 ``VOXEL_GROUPS`` per subject), which for a mean matches the voxel bootstrap while keeping memory
 independent of the voxel count. Without per-voxel arrays only subjects are resampled (from the
 per-subject rows of the table); with one subject and no arrays there is no interval.
@@ -25,8 +25,14 @@ VOXEL_GROUPS = 2000
 class Replicates:
     """Bootstrap replicate curves (n_boot x checkpoints) and how they were drawn."""
 
-    curves: np.ndarray
+    curves: np.ndarray  # best layer
     method: str  # "voxels+subjects", "subjects" or "none"
+    layer_mean: np.ndarray | None = None  # mean over layers (None: not drawn)
+
+    def of_layer_mean(self) -> Replicates:
+        """The layer-mean replicates as a ``Replicates`` of their own."""
+        curves = self.layer_mean if self.layer_mean is not None else np.empty((0, self.curves.shape[1]))
+        return Replicates(curves, self.method if len(curves) else "none")
 
 
 Cell = tuple[int, int]  # (step, layer)
@@ -63,14 +69,16 @@ def _voxel_means(arrays: pd.DataFrame, n_boot: int, rng: np.random.Generator) ->
     return subjects, means
 
 
-def _replicate_curves(curve: BrainCurve, values: CellValues, n_boot: int) -> np.ndarray:
-    """(n_boot, checkpoints): the best layer's replicate value at each checkpoint."""
+def _replicates(curve: BrainCurve, values: CellValues, n_boot: int, method: str) -> Replicates:
+    """(n_boot, checkpoints) replicate curves: the best layer's value and the mean over layers."""
     layers = curve.layer_map.index.to_numpy()
-    out = np.full((n_boot, len(curve.steps)), np.nan)
+    best = np.full((n_boot, len(curve.steps)), np.nan)
+    mean = np.full((n_boot, len(curve.steps)), np.nan)
     for j, step in enumerate(curve.steps):
         stack = np.array([values.get((int(step), int(layer)), np.full(n_boot, np.nan)) for layer in layers])
-        out[:, j] = best_over_layers(stack)[1]
-    return out
+        best[:, j] = best_over_layers(stack)[1]
+        mean[:, j] = _nanmean(stack.T)
+    return Replicates(best, method, mean)
 
 
 def _nanmean(matrix: np.ndarray) -> np.ndarray:
@@ -98,7 +106,7 @@ def brain_replicates(curve: BrainCurve, arrays: pd.DataFrame | None, n_boot: int
             stack = np.array([means[s].get(cell, np.full(n_boot, np.nan)) for s in subjects])  # (S, B)
             picked = stack[draws, np.arange(n_boot)[:, None]]  # (B, S)
             values[cell] = _nanmean(picked)
-        return Replicates(_replicate_curves(curve, values, n_boot), "voxels+subjects")
+        return _replicates(curve, values, n_boot, "voxels+subjects")
     per_subject = curve.subjects
     if per_subject is None or len(per_subject.index) < 2:
         return Replicates(np.empty((0, len(curve.steps))), "none")
@@ -109,4 +117,4 @@ def brain_replicates(curve: BrainCurve, arrays: pd.DataFrame | None, n_boot: int
     for j, (step, layer) in enumerate(columns):
         column = matrix[:, j][draws]  # (B, S)
         values[(int(step), int(layer))] = _nanmean(column)
-    return Replicates(_replicate_curves(curve, values, n_boot), "subjects")
+    return _replicates(curve, values, n_boot, "subjects")

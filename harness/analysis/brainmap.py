@@ -1,6 +1,6 @@
 """Brain maps: per-voxel r at the best layer, drawn on a dataset's flat voxel map, at a few checkpoints.
 
-The checkpoints shown are the first, the first of each later phase, the peak of the best-layer
+The checkpoints shown are the first, where each brain transition ends, the peak of the best-layer
 curve and the last (at most ``MAX_CHECKPOINTS``); one row per subject (at most ``MAX_SUBJECTS``).
 """
 
@@ -15,6 +15,7 @@ from matplotlib.figure import Figure
 from harness.analysis.curves import BrainCurve
 from harness.analysis.data import read_voxel_values
 from harness.analysis.phases import PhaseResult
+from harness.analysis.signals import BRAIN_BEST
 from harness.analysis.tokens import format_tokens
 from harness.interfaces import VoxelMap
 
@@ -23,15 +24,16 @@ MAX_SUBJECTS = 4
 
 
 def map_checkpoints(curve: BrainCurve, result: PhaseResult | None, most: int = MAX_CHECKPOINTS) -> list[int]:
-    """Indices into ``curve`` of the checkpoints to map: first, each later phase's first, peak, last."""
+    """Indices into ``curve`` of the checkpoints to map: first, peak, last, and where each brain transition ends."""
     n = len(curve.steps)
     if n == 0:
         return []
     finite = np.isfinite(curve.values)
     peak = int(np.argmax(np.where(finite, curve.values, -np.inf))) if finite.any() else n - 1
     starts = []
-    for boundary in result.boundaries if result is not None else []:
-        where = np.nonzero(curve.tokens == boundary.tokens)[0]
+    brain = result.signal(BRAIN_BEST) if result is not None else None
+    for transition in brain.transitions if brain is not None else []:
+        where = np.nonzero(curve.tokens == transition.signal.tokens[transition.end])[0]
         if where.size:
             starts.append(int(where[0]))
     chosen = [0, peak, n - 1]

@@ -6,8 +6,10 @@ Choices made here (and documented in the README):
   best layer at each checkpoint, and the layer x checkpoint map keeps every layer;
 * instruction following = offline task scope ``instruction``, metric ``follows_format``;
 * correctness = scope ``instruction``, metric ``correct``;
-* task accuracy = the mean over task scopes (every task target) of one accuracy each: ``correct``
-  where the scope reports it, else ``acc``; perplexity-like metrics are not accuracies;
+* task accuracy = the mean over a named task set of one chance-corrected accuracy per task scope,
+  (acc - chance) / (1 - chance): ``correct`` where the scope reports it, else ``acc``; the set is
+  every scope whose chance level its task declared (``chance`` column), so 0 is guessing and 1 is
+  perfect whatever the number of choices; perplexity-like metrics are not accuracies;
 * an internal metric's curve is its mean over the swept layers.
 """
 
@@ -49,6 +51,7 @@ class Series:
     steps: np.ndarray
     tokens: np.ndarray
     values: np.ndarray
+    stderr: np.ndarray | None = None  # standard error of each value over the items it averages (None: unknown)
 
     def __len__(self) -> int:
         return len(self.steps)
@@ -80,20 +83,30 @@ class ModelCurves:
     brain: dict[str, BrainCurve] = field(default_factory=dict)  # brain target -> curve
     instruction: Series | None = None
     correctness: Series | None = None
-    accuracy: Series | None = None
+    accuracy: Series | None = None  # chance-corrected, over ``task_set``
+    task_set: tuple[str, ...] = ()  # the "target:scope" tasks ``accuracy`` averages
+    uncorrected: tuple[str, ...] = ()  # accuracy tasks left out: their chance level is unknown
     tasks: dict[str, Series] = field(default_factory=dict)  # "target:scope:metric" -> curve
     metrics: dict[str, Series] = field(default_factory=dict)  # metric name -> mean over layers
 
 
 def _series(name: str, frame: pd.DataFrame) -> Series | None:
-    """Mean value per (step, tokens) of the rows in ``frame``."""
+    """Mean value per (step, tokens) of the rows in ``frame``, with the standard error of that mean.
+
+    The standard error combines the rows' own (independent) ones; it is unknown (NaN) at a
+    checkpoint where a row has none, and the series has none at all when no row has one.
+    """
     if frame.empty:
         return None
-    grouped = frame.groupby(["step", "tokens"], sort=True)["value"].mean().reset_index()
+    frame = frame.assign(_var=pd.to_numeric(frame["stderr"], errors="coerce") ** 2 if "stderr" in frame else np.nan)
+    grouped = frame.groupby(["step", "tokens"], sort=True).agg(
+        value=("value", "mean"), var=("_var", lambda v: v.sum(min_count=len(v))), n=("value", "size")).reset_index()
     grouped = grouped[np.isfinite(grouped["value"])]
     if grouped.empty:
         return None
-    return Series(name, grouped["step"].to_numpy(), grouped["tokens"].to_numpy(), grouped["value"].to_numpy(float))
+    stderr = np.sqrt(grouped["var"].to_numpy(float)) / grouped["n"].to_numpy(float)
+    return Series(name, grouped["step"].to_numpy(), grouped["tokens"].to_numpy(), grouped["value"].to_numpy(float),
+                  stderr if np.isfinite(stderr).any() else None)
 
 
 def brain_curve(frame: pd.DataFrame, model: str, target: str) -> BrainCurve | None:
@@ -130,6 +143,32 @@ def accuracy_rows(tasks: pd.DataFrame) -> pd.DataFrame:
     return rows[rows["_rank"] == best].drop(columns="_rank")
 
 
+def task_name(target: object, scope: object) -> str:
+    """How a task is named in a task set: 'target:scope' (just the target for a single scope)."""
+    return f"{target}:{scope}" if str(scope) else str(target)
+
+
+def chance_corrected(accuracy: pd.DataFrame) -> tuple[pd.DataFrame, tuple[str, ...], tuple[str, ...]]:
+    """Rows of ``accuracy_rows`` whose chance is known, corrected to (acc - chance) / (1 - chance).
+
+    Returns the corrected rows (stderr scaled alike), the task set they cover and the accuracy
+    tasks left out because their chance level is unknown (or 1, which leaves nothing to learn).
+    """
+    if accuracy.empty:
+        return accuracy, (), ()
+    chance = pd.to_numeric(accuracy["chance"], errors="coerce") if "chance" in accuracy else pd.Series(np.nan, accuracy.index)
+    known = chance.notna() & (chance < 1)
+    names = [task_name(t, s) for t, s in zip(accuracy["target"], accuracy["scope"])]
+    kept = tuple(sorted({n for n, k in zip(names, known) if k}))
+    left = tuple(sorted({n for n, k in zip(names, known) if not k} - set(kept)))
+    rows = accuracy[known].copy()
+    scale = 1 - chance[known]
+    rows["value"] = (rows["value"] - chance[known]) / scale
+    if "stderr" in rows:
+        rows["stderr"] = pd.to_numeric(rows["stderr"], errors="coerce") / scale
+    return rows, kept, left
+
+
 def model_curves(frame: pd.DataFrame, model: str) -> ModelCurves:
     """All curves of one model."""
     rows = frame[frame["model"] == model]
@@ -143,10 +182,8 @@ def model_curves(frame: pd.DataFrame, model: str) -> ModelCurves:
     instruction = tasks[tasks["scope"] == INSTRUCTION_SCOPE]
     curves.instruction = _series("instruction following", instruction[instruction["metric"] == INSTRUCTION_METRIC])
     curves.correctness = _series("correctness (instruction)", instruction[instruction["metric"] == CORRECT_METRIC])
-    accuracy = accuracy_rows(tasks)
-    if not accuracy.empty:
-        per_scope = accuracy.groupby(["step", "tokens", "target", "scope"])["value"].mean().reset_index()
-        curves.accuracy = _series("task accuracy", per_scope)
+    corrected, curves.task_set, curves.uncorrected = chance_corrected(accuracy_rows(tasks))
+    curves.accuracy = _series("task accuracy (chance-corrected)", corrected)
     for (target, scope, metric), group in tasks.groupby(["target", "scope", "metric"], sort=True):
         series = _series(f"{target}:{scope}:{metric}", group)
         if series is not None:

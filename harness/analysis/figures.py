@@ -23,12 +23,15 @@ from harness.analysis.bootstrap import Replicates
 from harness.analysis.brainmap import brain_map_figure
 from harness.analysis.curves import BrainCurve, ModelCurves, Series
 from harness.analysis.findings import CurveAnalysis
-from harness.analysis.phases import PhaseResult
+from harness.analysis.phases import PATTERN_WORDS, PhaseResult
+from harness.analysis.signals import ACCURACY, BRAIN_BEST, CORRECTNESS, INSTRUCTION, INTERNAL
 from harness.analysis.tokens import format_tokens, token_positions
+from harness.analysis.transitions import SignalTransitions
 from harness.files import atomic_write_bytes, file_stem
 from harness.interfaces import VoxelMap
 
-PHASE_COLOURS = {"surge": "#2ca02c", "surge (brain only)": "#98df8a", "detachment": "#d62728", "realignment": "#1f77b4", "none": "#bbbbbb"}
+PHASE_COLOURS = {"surge": "#2ca02c", "detachment": "#d62728", "realignment": "#1f77b4"}
+SIGNAL_COLOURS = {BRAIN_BEST: "black", INSTRUCTION: "#9467bd", CORRECTNESS: "#ff7f0e", ACCURACY: "#17becf"}
 SCORE_METRICS = ("acc", "correct", "follows_format")
 
 
@@ -39,30 +42,35 @@ def _positions(curve_tokens: ArrayLike, tokens: ArrayLike) -> np.ndarray:
     return token_positions(all_tokens)[len(curve_tokens):]
 
 
-def _shade(ax: Axes, result: PhaseResult | None, axis_tokens: np.ndarray, label: bool) -> None:
-    if result is None or len(result.phases) < 2:
-        return
-    tokens = result.tokens
-    for phase in result.phases:
-        left = _positions(axis_tokens, [tokens[phase.start]])[0]
-        right = _positions(axis_tokens, [tokens[min(phase.end, len(tokens) - 1)]])[0]
-        colour = PHASE_COLOURS.get(phase.label, PHASE_COLOURS["none"])
-        alpha = 0.16 if phase.label != "none" else 0.08
-        ax.axvspan(left, right, color=colour, alpha=alpha, lw=0)
-        if label and phase.label != "none":
-            ax.text(np.sqrt(left * right), 1.01, phase.label, transform=ax.get_xaxis_transform(),
-                    ha="center", va="bottom", fontsize=9, color=colour, fontweight="bold")
-    for boundary in result.boundaries:
-        where = _positions(axis_tokens, [boundary.tokens])[0]
-        ax.axvline(where, color="#444444", ls="--", lw=0.9)
-        if np.isfinite(boundary.lo) and np.isfinite(boundary.hi):
-            lo, hi = _positions(axis_tokens, [boundary.lo, boundary.hi])
-            ax.axvspan(lo, hi, facecolor="none", edgecolor="#666666", hatch="///", lw=0, alpha=0.5)
+def _mark(ax: Axes, found: SignalTransitions | None, axis_tokens: np.ndarray, colour: str) -> None:
+    """Each transition of a signal: a line at its location, its 95 % interval shaded, in the signal's colour."""
+    for t in found.transitions if found is not None else []:
+        at, lo, hi = _positions(axis_tokens, [t.tokens(t.x), t.tokens(t.x_lo), t.tokens(t.x_hi)])
+        ax.axvspan(lo, hi, color=colour, alpha=0.12, lw=0)
+        ax.axvline(at, color=colour, ls="--", lw=0.9)
+
+
+def _label_phases(ax: Axes, result: PhaseResult | None, axis_tokens: np.ndarray) -> None:
+    """The confirmed phases named above the brain axis, at their brain transitions."""
+    for verdict in result.verdicts if result is not None else []:
+        if verdict.confirmed and verdict.brain is not None:
+            at = _positions(axis_tokens, [verdict.brain.tokens(verdict.brain.x)])[0]
+            colour = PHASE_COLOURS[verdict.phase]
+            ax.text(at, 1.01, verdict.phase, transform=ax.get_xaxis_transform(), ha="center", va="bottom",
+                    fontsize=9, color=colour, fontweight="bold")
+
+
+def _baseline(ax: Axes, steps: np.ndarray, values: np.ndarray, colour: str, label: str | None = None) -> None:
+    """The untrained checkpoint's value (step 0) as a dotted level across the axis, where it was swept."""
+    if len(steps) and int(steps[0]) == 0 and np.isfinite(values[0]):
+        ax.axhline(float(values[0]), color=colour, ls=":", lw=0.9, alpha=0.8, label=label)
 
 
 def _plot(ax: Axes, series: Series | None, axis_tokens: np.ndarray, **style: Any) -> None:
     """Draw ``series`` on ``ax`` (nothing when absent); ``style``: Line2D properties (Any in matplotlib)."""
     if series is not None and len(series):
+        if len(series) == 1:
+            style.setdefault("marker", "o")  # a single checkpoint is a point, not an invisible line
         ax.plot(_positions(axis_tokens, series.tokens), series.values, **style)
 
 
@@ -89,8 +97,10 @@ def _token_axis(ax: Axes, axis_tokens: np.ndarray, label: bool = True) -> None:
 
 
 def triple_phase_figure(curves: ModelCurves, target: str | None, result: PhaseResult | None,
-                        replicates: Replicates | None = None) -> Figure:
-    """Brain alignment and task behaviour over training tokens, phases shaded (internal metrics: ``metrics_figure``)."""
+                        replicates: Replicates | None = None, found: list[SignalTransitions] | None = None) -> Figure:
+    """Brain alignment and task behaviour over training tokens, each signal's transitions marked with
+    their 95 % intervals, confirmed phases named, the untrained checkpoint as a dotted baseline."""
+    by_name = {item.signal.name: item for item in found or [] if item.signal.target in ("", target)}
     axis_tokens = _all_tokens(curves)
     figure = Figure(figsize=(9, 6.8), layout="constrained")
     axes = figure.subplots(2, 1, sharex=True, height_ratios=[1.3, 1])
@@ -105,6 +115,9 @@ def triple_phase_figure(curves: ModelCurves, target: str | None, result: PhaseRe
         mean_over_layers = curve.layer_map.mean(axis=0).to_numpy(float)
         brain_ax.plot(x, mean_over_layers, color="#8c564b", ls=":", lw=1.2, label="mean over layers")
         brain_ax.plot(x, curve.values, color="black", marker="o", ms=3.5, lw=1.8, label="best layer")
+        _baseline(brain_ax, curve.steps, curve.values, "black", "step 0 (untrained)")
+        _mark(brain_ax, by_name.get(BRAIN_BEST), axis_tokens, SIGNAL_COLOURS[BRAIN_BEST])
+        _label_phases(brain_ax, result, axis_tokens)
         brain_ax.legend(loc="best", fontsize=8, frameon=False)
         brain_ax.set_ylabel(f"brain alignment\n(r_mean, {target})")
     else:
@@ -113,22 +126,27 @@ def triple_phase_figure(curves: ModelCurves, target: str | None, result: PhaseRe
     for name, series in curves.tasks.items():
         if name.rsplit(":", 1)[-1] in SCORE_METRICS and ":instruction:" not in name:
             _plot(task_ax, series, axis_tokens, color="#c7c7c7", lw=0.9)
-    _plot(task_ax, curves.instruction, axis_tokens, color="#9467bd", lw=2, marker="s", ms=3.5, label="instruction following")
-    _plot(task_ax, curves.correctness, axis_tokens, color="#ff7f0e", lw=2, marker="^", ms=3.5, label="correctness (instruction)")
-    _plot(task_ax, curves.accuracy, axis_tokens, color="#17becf", lw=2, ls="--", label="task accuracy (mean)")
+    behaviour: list[tuple[str, Series | None, dict[str, Any]]] = [
+        (INSTRUCTION, curves.instruction, {"marker": "s", "ms": 3.5}),
+        (CORRECTNESS, curves.correctness, {"marker": "^", "ms": 3.5}), (ACCURACY, curves.accuracy, {"ls": "--"})]
+    for name, behaviour_series, style in behaviour:
+        colour = SIGNAL_COLOURS[name]
+        _plot(task_ax, behaviour_series, axis_tokens, color=colour, lw=2, label=name, **style)
+        if behaviour_series is not None:
+            _baseline(task_ax, behaviour_series.steps, behaviour_series.values, colour)
+        _mark(task_ax, by_name.get(name), axis_tokens, colour)
     if task_ax.lines:
         task_ax.plot([], [], color="#c7c7c7", lw=0.9, label="single task scores")
         task_ax.legend(loc="best", fontsize=8, frameon=False)
     else:
         _no_data(task_ax, "no task scores in this run")
-    task_ax.set_ylabel("tasks (0-1)")
-    for i, ax in enumerate(axes):
-        _shade(ax, result, axis_tokens, label=i == 0)
+    task_ax.set_ylabel("tasks (0-1; accuracy\nchance-corrected)")
+    for ax in axes:
         ax.grid(True, which="major", alpha=0.3)
     _token_axis(task_ax, axis_tokens)
     title = f"{curves.model} ({curves.family})"
     if result is not None:
-        title += f" on {result.target}: {result.pattern}"
+        title += f" on {result.target}: {PATTERN_WORDS[result.pattern]}"
     figure.suptitle(title, fontsize=12)
     return figure
 
@@ -140,9 +158,10 @@ def metric_layers(results: pd.DataFrame, model: str) -> dict[str, pd.DataFrame]:
             for metric, group in rows.groupby("metric", sort=True)}
 
 
-def metrics_figure(curves: ModelCurves, result: PhaseResult | None, layers: dict[str, pd.DataFrame] | None = None) -> Figure:
+def metrics_figure(curves: ModelCurves, found: list[SignalTransitions], layers: dict[str, pd.DataFrame] | None = None) -> Figure:
     """Small multiples: one panel per internal metric in its own units, mean over layers (black) and
-    each layer (thin, light = shallow, dark = deep), phases shaded as in the triple-phase figure."""
+    each layer (thin, light = shallow, dark = deep), its transitions marked with their intervals."""
+    by_name = {item.signal.name: item for item in found if item.signal.group == INTERNAL}
     names = list(curves.metrics)
     columns = min(3, max(1, len(names)))
     rows = max(1, -(-len(names) // columns))
@@ -159,12 +178,14 @@ def metrics_figure(curves: ModelCurves, result: PhaseResult | None, layers: dict
             keep = np.isfinite(tokens)
             depth = np.linspace(0.15, 0.85, len(per_layer.index))
             for shade, (_, values) in zip(depth, per_layer.iterrows()):
-                ax.plot(_positions(axis_tokens, tokens[keep]), values.to_numpy(float)[keep], color=cmap(shade), lw=0.8, alpha=0.8)
+                ax.plot(_positions(axis_tokens, tokens[keep]), values.to_numpy(float)[keep], color=cmap(shade), lw=0.8,
+                        alpha=0.8, marker="." if keep.sum() == 1 else None)
         _plot(ax, series, axis_tokens, color="black", lw=1.8, marker=".", ms=4)
+        _baseline(ax, series.steps, series.values, "black")
         ax.set_title(name, fontsize=9)
         ax.tick_params(labelsize=7)
         ax.yaxis.set_major_locator(MaxNLocator(4))
-        _shade(ax, result, axis_tokens, label=False)
+        _mark(ax, by_name.get(name), axis_tokens, "#444444")
         ax.grid(True, which="major", alpha=0.3)
     for ax in axes[len(names):]:
         ax.set_visible(False)
@@ -182,7 +203,7 @@ def metrics_figure(curves: ModelCurves, result: PhaseResult | None, layers: dict
 
 
 def layer_map_figure(curve: BrainCurve, result: PhaseResult | None) -> Figure:
-    """Brain alignment of every layer at every checkpoint, best layer marked."""
+    """Brain alignment of every layer at every checkpoint, best layer marked, brain transitions as lines."""
     values = curve.layer_map.to_numpy(float)
     layers = curve.layer_map.index.to_numpy(float)
     x = np.log10(token_positions(curve.tokens))
@@ -197,9 +218,9 @@ def layer_map_figure(curve: BrainCurve, result: PhaseResult | None) -> Figure:
     mesh = ax.pcolormesh(10 ** edges, y_edges, np.ma.masked_invalid(values), cmap="viridis", shading="flat")
     figure.colorbar(mesh, ax=ax, label="r_mean (mean over subjects)")
     ax.plot(10 ** x, curve.best_layer, "o", color="white", mec="black", ms=4, label="best layer")
-    if result is not None:
-        for boundary in result.boundaries:
-            ax.axvline(token_positions(np.append(curve.tokens, boundary.tokens))[-1], color="white", ls="--", lw=1)
+    brain = result.signal(BRAIN_BEST) if result is not None else None
+    for t in brain.transitions if brain is not None else []:
+        ax.axvline(token_positions(np.append(curve.tokens, t.tokens(t.x)))[-1], color="white", ls="--", lw=1)
     ax.set_xscale("log")
     ax.set_xlabel("training tokens (log scale)")
     ax.set_ylabel("layer (0 = embeddings)")
@@ -271,11 +292,11 @@ def draw_figures(analyses: list[CurveAnalysis], directory: Path, results: pd.Dat
         model, target = analysis.curves.model, analysis.target
         labels = (model, target) if target else (model,)
         where = f"{model} on {target}" if target else model
-        figure = triple_phase_figure(analysis.curves, target, analysis.result, analysis.replicates)
+        figure = triple_phase_figure(analysis.curves, target, analysis.result, analysis.replicates, analysis.found)
         saved.append(save(figure, directory, file_stem("phases", *labels), f"triple-phase figure: {where}", where))
         if analysis.curves.metrics:
             layers = metric_layers(results, model) if results is not None else None
-            figure = metrics_figure(analysis.curves, analysis.result, layers)
+            figure = metrics_figure(analysis.curves, analysis.found, layers)
             saved.append(save(figure, directory, file_stem("metrics", *labels), f"internal metrics: {where}", where))
         if target:
             figure = layer_map_figure(analysis.curves.brain[target], analysis.result)

@@ -1,16 +1,18 @@
-"""The phase analysis of a results frame, per model and brain target, and its one-line finding."""
+"""The analysis of a results frame: every signal's transitions and, per model and brain target, the verdicts."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 
 from harness.analysis.bootstrap import Replicates, brain_replicates
-from harness.analysis.curves import ModelCurves, all_curves
-from harness.analysis.phases import PhaseResult, PhaseSettings, detect_phases
+from harness.analysis.curves import ModelCurves, all_curves, model_curves
+from harness.analysis.phases import PhaseResult, PhaseSettings, judge
+from harness.analysis.signals import ACCURACY, BRAIN_BEST, INSTRUCTION, Signal, brain_signals, model_signals
+from harness.analysis.transitions import SignalTransitions, analyse_signal, interval_pairs, transitions_frame
 
-NO_BRAIN = "no brain alignment measured, so no phase analysis"
+NO_BRAIN = "no brain alignment measured, so no phase verdicts"
 
 
 @dataclass
@@ -21,6 +23,7 @@ class CurveAnalysis:
     target: str | None
     result: PhaseResult | None
     replicates: Replicates | None
+    found: list[SignalTransitions] = field(default_factory=list)  # every signal's transitions (this target's brain ones)
 
     @property
     def subject(self) -> str:
@@ -38,20 +41,53 @@ class CurveAnalysis:
         return f"{self.subject}: {self.finding}"
 
 
+def _analyse(curves: ModelCurves, signals: list[Signal], settings: PhaseSettings) -> list[SignalTransitions]:
+    return [analyse_signal(curves.model, curves.family, signal, max_changes=settings.max_changes, ci=settings.ci,
+                           n_boot=settings.n_boot, seed=settings.seed + i)
+            for i, signal in enumerate(signals)]
+
+
 def analyze_frame(results: pd.DataFrame, arrays: pd.DataFrame | None = None,
                   settings: PhaseSettings | None = None) -> list[CurveAnalysis]:
-    """Curves and phases of every model (and brain target) in a results frame; no files written."""
+    """Transitions and verdicts of every model (and brain target) in a results frame; no files written."""
     settings = settings or PhaseSettings()
     analyses = []
     for curves in all_curves(results):
+        shared = _analyse(curves, model_signals(curves, settings.n_boot, settings.seed), settings)
         if not curves.brain:
-            analyses.append(CurveAnalysis(curves, None, None, None))
+            analyses.append(CurveAnalysis(curves, None, None, None, shared))
             continue
         for target, curve in curves.brain.items():
             cell_arrays = None
             if arrays is not None and not arrays.empty:
                 cell_arrays = arrays[(arrays["model"] == curves.model) & (arrays["target"] == target)]
             replicates = brain_replicates(curve, cell_arrays, settings.n_boot, settings.seed)
-            result = detect_phases(curves, curve, replicates, settings) if len(curve.steps) else None
-            analyses.append(CurveAnalysis(curves, target, result, replicates))
+            found = _analyse(curves, brain_signals(curve, replicates, replicates.of_layer_mean()), settings) + shared
+            result = judge(curves.model, curves.family, target, found, settings) if len(curve.steps) else None
+            analyses.append(CurveAnalysis(curves, target, result, replicates, found))
     return analyses
+
+
+def all_transitions(analyses: list[CurveAnalysis]) -> pd.DataFrame:
+    """The ``transitions.csv`` table: each signal once (a model's behaviour signals are shared by its targets)."""
+    seen: set[tuple[str, str, str]] = set()
+    unique = []
+    for analysis in analyses:
+        for item in analysis.found:
+            key = (item.model, item.signal.target, item.signal.name)
+            if key not in seen:
+                seen.add(key)
+                unique.append(item)
+    return transitions_frame(unique)
+
+
+def transition_intervals(results: pd.DataFrame, model: str, settings: PhaseSettings | None = None) -> list[tuple[float, float]]:
+    """(lo, hi) token intervals of the transitions of ``model``'s brain, instruction and accuracy signals,
+    widest first: where more checkpoints would resolve them best (adaptive sweeps)."""
+    settings = settings or PhaseSettings(n_boot=100)
+    curves = model_curves(results, model)
+    signals = [s for s in model_signals(curves, settings.n_boot, settings.seed) if s.name in (INSTRUCTION, ACCURACY)]
+    for curve in curves.brain.values():
+        replicates = brain_replicates(curve, None, settings.n_boot, settings.seed)
+        signals += [s for s in brain_signals(curve, replicates, replicates.of_layer_mean()) if s.name == BRAIN_BEST]
+    return interval_pairs(transitions_frame(_analyse(curves, signals, settings)))

@@ -1,5 +1,6 @@
 """Headline rows of one run: per model and brain target, peak and final r, detachment depth,
-final task scores and phase starts (the report's "scores at a glance" and the leaderboard's rows).
+final task scores (accuracy chance-corrected over a named task set), confirmed phases (the report's "scores at a glance"
+and the leaderboard's rows).
 """
 
 from __future__ import annotations
@@ -9,14 +10,14 @@ import pandas as pd
 
 from harness.analysis.curves import Series
 from harness.analysis.findings import CurveAnalysis
-from harness.analysis.phases import LABELS, PhaseResult, phases_frame
+from harness.analysis.phases import CONFIRMED, LABELS, PhaseResult, phases_frame
 
-TEXT_COLUMNS = ("run", "model", "family", "target", "pattern")
+TEXT_COLUMNS = ("run", "model", "family", "target", "pattern", "task_set")
 TOKEN_COLUMNS = ("peak_tokens", "final_tokens", *[f"{label}_start" for label in LABELS])
 CORE_COLUMNS = [
     "run", "model", "family", "target", "checkpoints", "peak_r", "peak_tokens", "peak_layer",
     "detachment_depth", "final_r", "final_tokens", "final_instruction_following", "final_correctness",
-    "final_task_accuracy", "pattern", *[f"{label}_start" for label in LABELS],
+    "final_task_accuracy", "task_set", "pattern", *[f"{label}_start" for label in LABELS],
 ]
 TASK_PREFIX = "task:"  # columns task:<target>:<scope>:<metric>, the final value of every task metric
 
@@ -35,9 +36,10 @@ def _last(series: Series | None) -> float:
 
 
 def _phase_starts(result: PhaseResult | None) -> dict[str, float]:
-    """``<label>_start``: the first token count of each labelled phase (NaN where there is none)."""
+    """``<label>_start``: where the brain transition of each confirmed phase lies (NaN where none is confirmed)."""
     phases = phases_frame([result] if result is not None else [])
-    return {f"{label}_start": float(phases.loc[phases["phase"] == label, "start_tokens"].min()) for label in LABELS}
+    confirmed = phases[phases["status"] == CONFIRMED]
+    return {f"{label}_start": float(confirmed.loc[confirmed["phase"] == label, "brain_tokens"].min()) for label in LABELS}
 
 
 def _brain(analysis: CurveAnalysis) -> dict[str, object]:
@@ -68,7 +70,7 @@ def headline_rows(run: str, analyses: list[CurveAnalysis]) -> pd.DataFrame:
         rows.append({
             "run": run, "model": curves.model, "family": curves.family,
             "final_instruction_following": _last(curves.instruction), "final_correctness": _last(curves.correctness),
-            "final_task_accuracy": _last(curves.accuracy), **_brain(analysis),
+            "final_task_accuracy": _last(curves.accuracy), "task_set": ",".join(curves.task_set), **_brain(analysis),
             **{f"{TASK_PREFIX}{name}": _last(series) for name, series in curves.tasks.items()},
         })
     return ordered_columns(pd.DataFrame(rows))

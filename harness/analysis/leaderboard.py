@@ -35,10 +35,26 @@ def run_headline(run_dir: Path) -> pd.DataFrame:
 
 
 def build_leaderboard(run_dirs: list[Path]) -> pd.DataFrame:
-    """Leaderboard over several runs, best peak brain alignment first."""
+    """Leaderboard over several runs, best peak brain alignment first.
+
+    Task accuracy is comparable only between rows computed on the same task set: where the rows
+    have more than one, ``task_sets`` names each row's set (S1, S2, ... in order of appearance).
+    """
     frames = [run_headline(run_dir) for run_dir in map(Path, run_dirs)]
     frame = ordered_columns(pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=CORE_COLUMNS))
-    return frame.sort_values("peak_r", ascending=False, na_position="last", kind="stable").reset_index(drop=True)
+    frame = frame.sort_values("peak_r", ascending=False, na_position="last", kind="stable").reset_index(drop=True)
+    sets = list(dict.fromkeys(s for s in frame["task_set"] if s))
+    frame["task_sets"] = [f"S{sets.index(s) + 1}" if s and len(sets) > 1 else "" for s in frame["task_set"]]
+    return frame
+
+
+def task_set_note(df: pd.DataFrame) -> str:
+    """A warning naming each task set when the rows' task accuracies come from different ones ('' when not)."""
+    named = df[df["task_sets"] != ""].drop_duplicates("task_sets") if "task_sets" in df else df.iloc[:0]
+    if named.empty:
+        return ""
+    sets = "; ".join(f"{row.task_sets} = {row.task_set}" for row in named.itertuples())
+    return f"task acc was computed on different task sets, comparable only within a set: {sets}"
 
 
 def _markdown(df: pd.DataFrame) -> str:
@@ -67,7 +83,7 @@ def render_leaderboard(df: pd.DataFrame, fmt: str) -> str:
 SHORT_HEADERS = {
     "checkpoints": "ckpts", "peak_r": "peak r", "peak_tokens": "peak at", "peak_layer": "layer",
     "detachment_depth": "max drop", "final_r": "final r", "final_tokens": "final at",
-    "final_instruction_following": "instr.", "final_correctness": "correct", "final_task_accuracy": "task acc",
+    "final_instruction_following": "instr.", "final_correctness": "correct", "final_task_accuracy": "task acc", "task_sets": "set",
     "surge_start": "surge", "detachment_start": "detach", "realignment_start": "realign",
 }
 GLOSSARY = {
@@ -79,17 +95,17 @@ GLOSSARY = {
     "detachment_depth": "max drop = largest fall of r below its running peak",
     "final_instruction_following": "instr. = final instruction following",
     "final_correctness": "correct = final correctness",
-    "final_task_accuracy": "task acc = final mean task accuracy",
+    "final_task_accuracy": "task acc = final task accuracy, chance-corrected ((acc - chance) / (1 - chance)), mean over its task set",
     "checkpoints": "ckpts = checkpoints with a brain score",
-    "surge_start": "surge/detach/realign = tokens where each phase starts",
-    "detachment_start": "surge/detach/realign = tokens where each phase starts",
-    "realignment_start": "surge/detach/realign = tokens where each phase starts",
+    "surge_start": "surge/detach/realign = where the brain transition of each confirmed phase lies",
+    "detachment_start": "surge/detach/realign = where the brain transition of each confirmed phase lies",
+    "realignment_start": "surge/detach/realign = where the brain transition of each confirmed phase lies",
 }
 COMPACT_COLUMNS = [
     "run", "model", "target", "peak_r", "peak_tokens", "peak_layer", "final_r", "detachment_depth",
-    "final_instruction_following", "final_task_accuracy", "pattern",
+    "final_instruction_following", "final_task_accuracy", "task_sets", "pattern",
 ]
-KEEP = ("model", "peak_r")  # never left out for width
+KEEP = ("model", "peak_r", "task_sets")  # never left out for width
 LEAVE_OUT_FIRST = [  # when the terminal is too narrow, compact columns leave in this order
     "peak_layer", "final_r", "detachment_depth", "final_instruction_following", "target", "peak_tokens",
     "final_task_accuracy", "pattern", "run",
@@ -186,7 +202,7 @@ def print_leaderboard(df: pd.DataFrame, console: Console, columns: str | None = 
     else:
         more = "every column: --columns all, or --format csv|json|markdown|html" if columns is None else ""
     console.print(_table(df, shown))
-    for note in (glossary, more):
+    for note in (glossary, task_set_note(df), more):
         if note:
             console.print(note, highlight=False, markup=False)
     return left_out

@@ -1,345 +1,254 @@
-"""The triple-phase analysis: change points on the brain-alignment curve, labelled by signature.
+"""Verdicts on the paper's three phases, each a test of timing between a brain and a behaviour transition.
 
-Nakagi et al. (2025) describe three phases over training: (1) *surge*, brain alignment rises while
-instruction following rises; (2) *detachment*, brain alignment falls while task accuracy stagnates;
-(3) *realignment*, brain alignment and task accuracy rise together. Here the brain curve (best layer
-per checkpoint) is cut into piecewise-linear segments in log tokens (``changepoints``), the noise
-taken from the bootstrap replicates where they explain the curve's scatter. Each segment has a trend
-(rising, flat, falling); a significant step between two segments is a stretch of its own (a surge
-within one checkpoint interval); adjacent stretches with the same trend merge into one phase. Phases
-are labelled in order (surge before detachment before realignment) only where the behavioural
-evidence does not contradict the signature; a brain rise while instruction following stays put is
-``surge (brain only)``, unconfirmed, and does not count towards the paper's pattern. Anything else
-is labelled ``none`` with the reason, and a curve without change points has no phases at all: the
-pattern is reported as absent, never forced. Boundaries get bootstrap intervals from replicate
-curves (subjects and voxels resampled).
+Nakagi et al. (2025): brain alignment *surges as* the model starts following instructions, *detaches
+while* task accuracy stagnates, and *realigns as* tasks get solved. With the transitions of every
+signal found (``transitions``), each phase is judged on its own:
+
+* **surge**: a brain rise (best layer) that coincides with a rise of instruction following;
+* **detachment**: a later brain fall such that, from where the brain transition before it is over
+  to where the fall is half done (both at the upper ends of their 95 % intervals), task accuracy
+  (chance-corrected) is *shown* flat: the 90 % interval of its change across the fall lies within ±``flat_margin`` (two one-sided
+  tests at 5 %); not rising by little is not enough;
+* **realignment**: a brain rise after that fall that coincides with a rise of task accuracy.
+
+Two transitions *coincide* when the lag between them (log10 tokens, brain minus behaviour) has a 95 %
+interval that includes 0 and an estimate within ±``lag_tolerance`` decades. A lag whose interval
+excludes 0 is reported as a lead ("brain leads by 1.5 decades"); one that includes 0 but is
+estimated beyond the tolerance is unresolved. A phase is "confirmed" only by its test, else "not
+shown" with the reason; the pattern is "triple-phase" when all three are confirmed in order,
+"partial" when some are, "absent" when none is. Nothing is merged: every transition of every signal
+is in the transitions table whatever the verdicts.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from harness.analysis.bootstrap import Replicates
-from harness.analysis.changepoints import (
-    LogLinearCost,
-    Segmentation,
-    choose_changes,
-    fixed_changes,
-    max_changes,
-    segment,
-)
-from harness.analysis.curves import BrainCurve, ModelCurves, Series, segment_change
-from harness.analysis.tokens import format_tokens, log_tokens
+from harness.analysis.signals import ACCURACY, BRAIN_BEST, INSTRUCTION
+from harness.analysis.tokens import format_tokens
+from harness.analysis.transitions import SignalTransitions, Transition, lag, window_change
 
 LABELS = ("surge", "detachment", "realignment")
-BRAIN_ONLY_SURGE = "surge (brain only)"  # brain rises but instruction following does not: not the paper's surge
+CONFIRMED, NOT_SHOWN = "confirmed", "not shown"
+PATTERN_WORDS = {"triple-phase": "triple-phase pattern shown", "partial": "partial pattern", "absent": "pattern not shown"}
 PHASE_COLUMNS = [
-    "model", "family", "target", "phase_index", "phase", "start_tokens", "start_lo", "start_hi",
-    "end_tokens", "end_lo", "end_hi", "brain_trend", "brain_start", "brain_end", "instruction_delta",
-    "accuracy_delta", "confirmed", "evidence", "pattern", "support", "ci_method", "n_boot",
+    "model", "family", "target", "phase", "status", "brain_kind", "brain_tokens", "brain_lo", "brain_hi",
+    "behaviour", "behaviour_kind", "behaviour_tokens", "behaviour_lo", "behaviour_hi", "lag", "lag_lo", "lag_hi",
+    "change", "change_lo", "change_hi", "test", "reason", "pattern",
 ]
 
 
 @dataclass(frozen=True)
 class PhaseSettings:
-    """Knobs of the phase analysis."""
+    """Knobs of the phase analysis (stated with every verdict)."""
 
-    n_boot: int = 200  # bootstrap replicates for boundary intervals (0 = none)
-    ci: float = 0.95  # interval coverage
-    max_changes: int = 4  # most change points considered
-    rise_tol: float = 0.05  # change of a 0-1 task score over a phase that counts as rising
+    n_boot: int = 200  # bootstrap replicates for the intervals (0 = none)
+    ci: float = 0.95  # interval coverage of locations, sizes and lags
+    max_changes: int = 4  # most change points per signal
+    lag_tolerance: float = 0.5  # decades of tokens within which coinciding transitions may lie
+    flat_margin: float = 0.1  # chance-corrected accuracy change that still counts as flat
     seed: int = 0
 
+    def coincidence_rule(self) -> str:
+        return f"lag 95% CI includes 0 and |lag| <= {self.lag_tolerance:g} decades"
 
-@dataclass
-class Boundary:
-    """A phase boundary: the first checkpoint of the new phase, with its bootstrap interval."""
-
-    index: int
-    tokens: int
-    lo: float = float("nan")
-    hi: float = float("nan")
-    rank: int = 0  # which change point (in order) the boundary sits at
-    shift: int = 0  # 0: at the change point; -1: one checkpoint before it (a step starts there)
+    def flat_rule(self) -> str:
+        return f"accuracy change 90% CI within +/-{self.flat_margin:g} (two one-sided tests)"
 
 
 @dataclass
-class Phase:
-    """A stretch of checkpoints with one brain-alignment trend, and its label."""
+class Verdict:
+    """One of the paper's phases: confirmed or not shown, the transitions it rests on and why."""
 
-    index: int
-    start: int  # first checkpoint (index into the curve)
-    end: int  # the next phase's first checkpoint (the phase spans start..end), or len(curve)
-    trend: str
-    start_boundary: Boundary | None
-    end_boundary: Boundary | None
-    brain_start: float
-    brain_end: float
-    label: str = "none"
-    instruction_delta: float | None = None
-    accuracy_delta: float | None = None
-    confirmed: bool = False
-    evidence: str = ""
+    phase: str
+    status: str
+    reason: str
+    test: str = ""
+    brain: Transition | None = None
+    behaviour: Transition | None = None
+    behaviour_name: str = ""
+    lag: tuple[float, float, float] | None = None  # brain minus behaviour, decades: (estimate, lo, hi)
+    change: tuple[float, float, float, int] | None = None  # accuracy across a fall: (change, lo, hi, checkpoints)
+
+    @property
+    def confirmed(self) -> bool:
+        return self.status == CONFIRMED
 
 
 @dataclass
 class PhaseResult:
-    """The phases of one model on one brain target."""
+    """The verdicts on one model (or group) and brain target, and the transitions they rest on."""
 
     model: str
     family: str
     target: str
-    tokens: np.ndarray
-    phases: list[Phase]
-    boundaries: list[Boundary]
+    verdicts: list[Verdict]
     pattern: str  # "triple-phase", "partial" or "absent"
     summary: str
-    support: float | None  # share of bootstrap replicates choosing the same number of change points
-    ci_method: str
-    n_boot: int
-    change_points: list[int] = field(default_factory=list)  # raw change points before merging
-    noise: float = float("nan")  # noise level (per checkpoint) the trends were graded against
+    found: list[SignalTransitions] = field(default_factory=list)
 
     def labels(self) -> list[str]:
-        """The phase labels other than ``none``, in order."""
-        return [p.label for p in self.phases if p.label != "none"]
+        """The confirmed phases, in order."""
+        return [v.phase for v in self.verdicts if v.confirmed]
+
+    def verdict(self, phase: str) -> Verdict:
+        return next(v for v in self.verdicts if v.phase == phase)
+
+    def signal(self, name: str) -> SignalTransitions | None:
+        return next((item for item in self.found if item.signal.name == name), None)
 
     def rows(self) -> list[dict[str, object]]:
         """One row per phase in the ``phases.csv`` layout."""
         out: list[dict[str, object]] = []
-        last_tokens = int(self.tokens[-1])
-        first_tokens = int(self.tokens[0])
-        for phase in self.phases:
-            start, end = phase.start_boundary, phase.end_boundary
+        for v in self.verdicts:
+            brain, behaviour = v.brain, v.behaviour
             out.append({
-                "model": self.model, "family": self.family, "target": self.target,
-                "phase_index": phase.index, "phase": phase.label,
-                "start_tokens": start.tokens if start else first_tokens,
-                "start_lo": start.lo if start else first_tokens, "start_hi": start.hi if start else first_tokens,
-                "end_tokens": end.tokens if end else last_tokens,
-                "end_lo": end.lo if end else last_tokens, "end_hi": end.hi if end else last_tokens,
-                "brain_trend": phase.trend, "brain_start": phase.brain_start, "brain_end": phase.brain_end,
-                "instruction_delta": phase.instruction_delta, "accuracy_delta": phase.accuracy_delta,
-                "confirmed": phase.confirmed, "evidence": phase.evidence, "pattern": self.pattern,
-                "support": self.support, "ci_method": self.ci_method, "n_boot": self.n_boot,
+                "model": self.model, "family": self.family, "target": self.target, "phase": v.phase,
+                "status": v.status, "brain_kind": brain.what if brain else "",
+                "brain_tokens": brain.tokens(brain.x) if brain else np.nan,
+                "brain_lo": brain.tokens(brain.x_lo) if brain else np.nan,
+                "brain_hi": brain.tokens(brain.x_hi) if brain else np.nan,
+                "behaviour": v.behaviour_name, "behaviour_kind": behaviour.what if behaviour else "",
+                "behaviour_tokens": behaviour.tokens(behaviour.x) if behaviour else np.nan,
+                "behaviour_lo": behaviour.tokens(behaviour.x_lo) if behaviour else np.nan,
+                "behaviour_hi": behaviour.tokens(behaviour.x_hi) if behaviour else np.nan,
+                "lag": v.lag[0] if v.lag else np.nan, "lag_lo": v.lag[1] if v.lag else np.nan,
+                "lag_hi": v.lag[2] if v.lag else np.nan,
+                "change": v.change[0] if v.change else np.nan, "change_lo": v.change[1] if v.change else np.nan,
+                "change_hi": v.change[2] if v.change else np.nan, "test": v.test, "reason": v.reason,
+                "pattern": self.pattern,
             })
         return out
 
 
-def _fmt(value: float | None, signed: bool = False) -> str:
-    if value is None or not np.isfinite(value):
-        return "n/a"
-    return f"{value:+.3f}" if signed else f"{value:.3f}"
+def where(t: Transition) -> str:
+    """'6.1k [4.1k, 8.19k]': a transition's location with its interval."""
+    return f"{format_tokens(t.tokens(t.x))} [{format_tokens(t.tokens(t.x_lo))}, {format_tokens(t.tokens(t.x_hi))}]"
 
 
-def _last(phase: Phase, n: int) -> int:
-    """The checkpoint at the phase's end boundary (its own last one for the final phase)."""
-    return min(phase.end, n - 1)
+def _lag_text(value: tuple[float, float, float], behaviour: str) -> str:
+    estimate, lo, hi = value
+    interval = f"[{lo:+.2f}, {hi:+.2f}]"
+    if lo > 0:
+        return f"{behaviour} leads by {estimate:.2f} decades [{lo:.2f}, {hi:.2f}]"
+    if hi < 0:
+        return f"brain leads by {-estimate:.2f} decades [{-hi:.2f}, {-lo:.2f}]"
+    return f"lag {estimate:+.2f} decades {interval}"
 
 
-def _behaviour(series: Series | None, phase: Phase, tokens: np.ndarray) -> float | None:
-    return segment_change(series, tokens[phase.start], tokens[_last(phase, len(tokens))])  # boundary to boundary
+def _coincides(value: tuple[float, float, float], settings: PhaseSettings) -> bool:
+    estimate, lo, hi = value
+    return lo <= 0 <= hi and abs(estimate) <= settings.lag_tolerance
 
 
-def _label(phases: list[Phase], curves: ModelCurves, tokens: np.ndarray, rise_tol: float) -> None:
-    """Label phases in order, only where the behaviour does not contradict the signature."""
-    stage = 0  # 0: nothing yet; 1: surge seen; 2: detachment seen; 3: realignment seen
-    for phase in phases:
-        phase.instruction_delta = _behaviour(curves.instruction, phase, tokens)
-        phase.accuracy_delta = _behaviour(curves.accuracy, phase, tokens)
-        if_delta, acc_delta = phase.instruction_delta, phase.accuracy_delta
-        brain = f"brain r {_fmt(phase.brain_start)}->{_fmt(phase.brain_end)} ({phase.trend})"
-        ift = f"instruction following {_fmt(if_delta, True)}"
-        acct = f"task accuracy {_fmt(acc_delta, True)}"
-        if phase.trend == "rising" and stage == 0:
-            if if_delta is None:
-                phase.label, phase.evidence = "surge", f"{brain}; instruction following not measured: label from brain alone"
-                stage = 1
-            elif if_delta > rise_tol:
-                phase.label, phase.confirmed, phase.evidence = "surge", True, f"{brain}; {ift} (rising)"
-                stage = 1
-            else:
-                phase.label = BRAIN_ONLY_SURGE
-                phase.evidence = (f"{brain}; {ift}: instruction following did not rise, so this brain surge is "
-                                  "unconfirmed (brain only), not the paper's surge phase")
-                stage = 1
-        elif phase.trend == "falling" and stage <= 1:
-            if acc_delta is None:
-                phase.label, phase.evidence = "detachment", f"{brain}; task accuracy not measured: label from brain alone"
-                stage = 2
-            elif acc_delta <= rise_tol:
-                phase.label, phase.confirmed, phase.evidence = "detachment", True, f"{brain}; {acct} (stagnating)"
-                stage = 2
-            else:
-                phase.evidence = f"{brain}; {acct}: rising, so not a detachment"
-        elif phase.trend == "rising" and stage == 2:
-            if acc_delta is None:
-                phase.label, phase.evidence = "realignment", f"{brain}; task accuracy not measured: label from brain alone"
-                stage = 3
-            elif acc_delta > rise_tol:
-                phase.label, phase.confirmed, phase.evidence = "realignment", True, f"{brain}; {acct} (rising)"
-                stage = 3
-            else:
-                phase.evidence = f"{brain}; {acct}: not rising, so not a realignment"
-        elif phase.trend == "flat":
-            phase.evidence = f"{brain}; no trend in brain alignment"
+def _rises(found: SignalTransitions | None, after: float = -np.inf) -> list[Transition]:
+    return [t for t in found.transitions if t.up and t.x > after] if found else []
+
+
+def _coincidence(phase: str, brain_rises: Sequence[Transition], behaviour: SignalTransitions | None,
+                 behaviour_label: str, settings: PhaseSettings, missing: str) -> Verdict:
+    """The first brain rise that coincides with a rise of ``behaviour``, else why there is none."""
+    test = settings.coincidence_rule()
+    if not brain_rises:
+        return Verdict(phase, NOT_SHOWN, "brain alignment does not rise", test)
+    if behaviour is None:
+        return Verdict(phase, NOT_SHOWN, f"brain rises at {where(brain_rises[0])}; {missing}", test, brain_rises[0])
+    name = behaviour.signal.name
+    rises = _rises(behaviour)
+    if not rises:
+        return Verdict(phase, NOT_SHOWN, f"brain rises at {where(brain_rises[0])}; {behaviour_label} does not rise",
+                       test, brain_rises[0], behaviour_name=name)
+    pairs = [(b, r, lag(b, r, settings.ci)) for b in brain_rises for r in rises]
+    for brain, rise, value in pairs:
+        if _coincides(value, settings):
+            reason = (f"brain rises at {where(brain)} as {behaviour_label} rises at {where(rise)}: "
+                      f"{_lag_text(value, behaviour_label)}")
+            return Verdict(phase, CONFIRMED, reason, test, brain, rise, name, value)
+    brain, rise, value = min(pairs, key=lambda p: abs(p[2][0]))
+    unresolved = "" if value[1] > 0 or value[2] < 0 else f", not within +/-{settings.lag_tolerance:g}"
+    reason = (f"brain rises at {where(brain)} but {behaviour_label} at {where(rise)}: "
+              f"{_lag_text(value, behaviour_label)}{unresolved}")
+    return Verdict(phase, NOT_SHOWN, reason, test, brain, rise, name, value)
+
+
+def detached_span(brain: SignalTransitions, fall: Transition) -> tuple[float, float]:
+    """Tokens from where the brain transition before ``fall`` is surely over (the upper end of its
+    interval; the fall's first checkpoint where there is none) to where the fall is surely half done
+    (the upper end of its own interval): the stretch over which alignment detaches."""
+    i = brain.transitions.index(fall)
+    before = brain.transitions[i - 1] if i > 0 else None
+    start = before.tokens(before.x_hi) if before is not None else float(brain.signal.tokens[fall.start])
+    return min(start, fall.tokens(fall.x)), fall.tokens(fall.x_hi)
+
+
+def _detachment(brain: SignalTransitions, accuracy: SignalTransitions | None, after: float,
+                settings: PhaseSettings) -> Verdict:
+    """The first brain fall after ``after`` over which task accuracy is shown flat."""
+    test = settings.flat_rule()
+    falls = [t for t in brain.transitions if not t.up and t.x > after]
+    if not falls:
+        return Verdict("detachment", NOT_SHOWN, "brain alignment does not fall after its rise", test)
+    if accuracy is None:
+        return Verdict("detachment", NOT_SHOWN, f"brain falls at {where(falls[0])}; task accuracy not measured "
+                       "(no task with a known chance level)", test, falls[0])
+    first: Verdict | None = None
+    margin = settings.flat_margin
+    for fall in falls:
+        span = detached_span(brain, fall)
+        change = window_change(accuracy.signal, *span)
+        spanned = f"brain falls at {where(fall)}, detached {format_tokens(span[0])}-{format_tokens(span[1])}"
+        if change is None:
+            verdict = Verdict("detachment", NOT_SHOWN, f"{spanned}; too few task checkpoints in that span "
+                              "to test accuracy", test, fall, behaviour_name=ACCURACY)
         else:
-            phase.evidence = f"{brain}; does not continue the phase sequence"
+            value, lo, hi, n = change
+            delta = f"accuracy change {value:+.3f} [{lo:+.3f}, {hi:+.3f}] over {n} checkpoints"
+            if -margin <= lo and hi <= margin:
+                return Verdict("detachment", CONFIRMED, f"{spanned} while task {delta}: flat within +/-{margin:g}",
+                               test, fall, behaviour_name=ACCURACY, change=change)
+            how = "rises" if lo > 0 else "falls" if hi < 0 else "is not shown flat"
+            verdict = Verdict("detachment", NOT_SHOWN, f"{spanned} but task accuracy {how}: {delta}, margin "
+                              f"+/-{margin:g}", test, fall, behaviour_name=ACCURACY, change=change)
+        first = first or verdict
+    assert first is not None
+    return first
 
 
-def _runs(fit: Segmentation) -> list[tuple[str, int, tuple[int, int] | None]]:
-    """(trend, first checkpoint, its change point as (rank, shift)) of each phase, in order.
-
-    A segment is one run; a significant step between two segments is a run of its own from the last
-    checkpoint before the change point to the first one after it; adjacent runs with the same trend
-    merge (a change of slope within one trend is not a new phase).
-    """
-    items: list[tuple[str, int, tuple[int, int] | None]] = []
-    for i, seg in enumerate(fit.segments):
-        if i > 0:
-            step = fit.steps[i - 1]
-            if step.trend != "flat":
-                items.append((step.trend, step.index - 1, (i - 1, -1)))
-            items.append((seg.trend, seg.start, (i - 1, 0)))
-        else:
-            items.append((seg.trend, seg.start, None))
-    runs: list[tuple[str, int, tuple[int, int] | None]] = []
-    for item in items:
-        if not runs or runs[-1][0] != item[0]:
-            runs.append(item)
-    return runs
-
-
-def phase_trends(x: np.ndarray, y: np.ndarray, stderr: float | None = None, limit: int = 4) -> list[str]:
-    """The brain trend of each phase ``detect_phases`` would cut the curve into (before labelling)."""
-    return [trend for trend, _, _ in _runs(segment(x, y, choose_changes(x, y, limit, stderr=stderr), stderr=stderr))]
-
-
-def _intervals(boundaries: list[Boundary], x: np.ndarray, tokens: np.ndarray, replicates: Replicates,
-               n_changes: int, ci: float, stderr: float | None) -> tuple[float | None, int]:
-    """Fill boundary intervals from replicate curves; return (support, replicates used)."""
-    curves = [c for c in replicates.curves if np.isfinite(c).all()]
-    if not curves:
-        return None, 0
-    same, located = 0, []
-    for curve in curves:
-        same += len(choose_changes(x, curve, stderr=stderr)) == n_changes
-        if n_changes:
-            located.append(fixed_changes(x, curve, n_changes))
-    if located:
-        located_arr = np.array(located)  # (B, n_changes)
-        alpha = (1 - ci) / 2
-        for boundary in boundaries:
-            positions = tokens[np.clip(located_arr[:, boundary.rank] + boundary.shift, 0, len(tokens) - 1)]
-            boundary.lo = float(np.quantile(positions, alpha, method="lower"))
-            boundary.hi = float(np.quantile(positions, 1 - alpha, method="higher"))
-    return same / len(curves), len(curves)
-
-
-def replicate_stderr(curves: np.ndarray) -> float | None:
-    """Bootstrap standard error of one checkpoint net of what all checkpoints share.
-
-    The root mean square over checkpoint pairs of the replicates' spread of the change from one
-    checkpoint to the next, divided by sqrt(2): what each checkpoint's own sampling noise would be if
-    it were independent. A shift shared by every checkpoint (a subject that aligns better
-    throughout) cancels, as it cannot move a change point. None with fewer than two replicates.
-    """
-    curves = np.asarray(curves, dtype=float)
-    curves = curves[np.isfinite(curves).all(axis=1)] if curves.ndim == 2 else curves
-    if curves.ndim != 2 or len(curves) < 2 or curves.shape[1] < 2:
-        return None
-    spread = np.diff(curves, axis=1).std(axis=0, ddof=1)
-    return float(np.sqrt(np.mean(spread**2)) / np.sqrt(2))
-
-
-def detect_phases(curves: ModelCurves, curve: BrainCurve, replicates: Replicates | None = None,
-                  settings: PhaseSettings | None = None) -> PhaseResult:
-    """Phases of ``curve`` (one model on one brain target) with their evidence and intervals."""
+def judge(model: str, family: str, target: str, found: list[SignalTransitions],
+          settings: PhaseSettings | None = None) -> PhaseResult:
+    """The three verdicts for one model (or group) on one brain target, from its signals' transitions."""
     settings = settings or PhaseSettings()
-    finite = np.isfinite(curve.values)
-    tokens = curve.tokens[finite].astype(np.int64)
-    y = curve.values[finite]
-    x = log_tokens(tokens)
-    if replicates is not None and len(replicates.curves):
-        reps = Replicates(replicates.curves[:, finite], replicates.method)  # the checkpoints the fit used
-    else:
-        reps = Replicates(np.empty((0, len(y))), "none")
-    stderr = replicate_stderr(reps.curves)
-    breaks = choose_changes(x, y, settings.max_changes, stderr=stderr)
-    fit = segment(x, y, breaks, stderr=stderr)
-    runs = _runs(fit)
-    boundaries = [Boundary(start, int(tokens[start]), rank=ref[0], shift=ref[1])
-                  for _, start, ref in runs[1:] if ref is not None]
-    phases = []
-    for i, (trend, start, _) in enumerate(runs):
-        end = runs[i + 1][1] if i + 1 < len(runs) else len(y)
-        phases.append(Phase(
-            index=i + 1, start=start, end=end, trend=trend,
-            start_boundary=boundaries[i - 1] if i > 0 else None,
-            end_boundary=boundaries[i] if i < len(boundaries) else None,
-            brain_start=float(y[start]), brain_end=float(y[min(end, len(y) - 1)]),
-        ))
-    support, used = _intervals(boundaries, x, tokens, reps, len(breaks), settings.ci, stderr)
-    if max_changes(len(y), settings.max_changes) == 0:
-        support = None  # nothing could have been found, so agreement means nothing
-    if len(phases) > 1:
-        _label(phases, curves, tokens, settings.rise_tol)
-    else:
-        only = phases[0]
-        why = ("no change of trend in brain alignment" if max_changes(len(y), settings.max_changes)
-               else f"too few checkpoints ({len(y)}) to find a change point "
-                  f"(at least {2 * LogLinearCost.min_size} needed)")
-        only.evidence = (f"brain r {_fmt(only.brain_start)}->{_fmt(only.brain_end)} ({only.trend} throughout); "
-                         f"{why}, so no phase transition")
-    labels = [p.label for p in phases if p.label != "none"]
-    if all(label in labels for label in LABELS):
-        pattern = "triple-phase"
-    elif any(label in LABELS for label in labels):
-        pattern = "partial"
-    else:
-        pattern = "absent"
-    result = PhaseResult(curves.model, curves.family, curve.target, tokens, phases, boundaries, pattern, "",
-                         support, reps.method if used else "none", used, list(breaks), fit.noise)
+    by_name = {item.signal.name: item for item in found if item.signal.target in ("", target)}
+    brain = by_name[BRAIN_BEST]
+    instruction, accuracy = by_name.get(INSTRUCTION), by_name.get(ACCURACY)
+    surge = _coincidence("surge", _rises(brain), instruction, "instruction following", settings,
+                         "instruction following not measured")
+    anchor = surge.brain.x if surge.brain is not None else -np.inf
+    detachment = _detachment(brain, accuracy, anchor, settings)
+    fall = detachment.brain.x if detachment.brain is not None else np.inf
+    realignment = _coincidence("realignment", _rises(brain, fall) if np.isfinite(fall) else [], accuracy,
+                               "task accuracy", settings, "task accuracy not measured (no task with a known chance level)")
+    if not np.isfinite(fall):
+        realignment.reason = "no brain fall for alignment to recover from"
+    verdicts = [surge, detachment, realignment]
+    confirmed = [v.confirmed for v in verdicts]
+    pattern = "triple-phase" if all(confirmed) else "partial" if any(confirmed) else "absent"
+    result = PhaseResult(model, family, target, verdicts, pattern, "", list(found))
     result.summary = summarise(result)
     return result
 
 
-def _name(phase: Phase, previous: Phase | None) -> str:
-    if phase.label != "none":
-        return phase.label
-    if phase.trend == "flat" and previous is not None and previous.trend == "rising":
-        return "plateau"
-    return phase.trend
-
-
 def summarise(result: PhaseResult) -> str:
-    """One sentence on what was found."""
-    if len(result.phases) == 1:
-        return f"pattern absent: {result.phases[0].evidence}"
-    spans = "; ".join(
-        f"{_name(p, result.phases[i - 1] if i else None)} {format_tokens(result.tokens[p.start])}-"
-        f"{format_tokens(result.tokens[min(p.end, len(result.tokens) - 1)])}" for i, p in enumerate(result.phases))
-    labels = result.labels()
-    if result.pattern == "triple-phase":
-        head = "triple-phase pattern found"
-    elif result.pattern == "partial":
-        missing = [label for label in LABELS if label not in labels]
-        head = f"partial pattern (no {', no '.join(missing)})"
-    elif BRAIN_ONLY_SURGE in labels:
-        head = "pattern absent"
-    else:
-        head = "pattern absent (no phase matches its signature)"
-    if BRAIN_ONLY_SURGE in labels:
-        head += ": brain alignment surges but instruction following did not rise (surge unconfirmed, brain only)"
-    if any(p.label in LABELS and not p.confirmed for p in result.phases):
-        head += "; some labels rest on brain alignment alone"
-    return f"{head}; phases: {spans}" if BRAIN_ONLY_SURGE in labels else f"{head}: {spans}"
+    """One sentence: the pattern, then each phase's verdict and its reason."""
+    head = PATTERN_WORDS[result.pattern]
+    parts = [f"{v.phase} {v.status}: {v.reason}" for v in result.verdicts]
+    return f"{head}; " + "; ".join(parts)
 
 
 def phases_frame(results: list[PhaseResult]) -> pd.DataFrame:
     """The ``phases.csv`` table of several results."""
-    rows = [row for result in results for row in result.rows()]
-    return pd.DataFrame(rows, columns=PHASE_COLUMNS)
+    return pd.DataFrame([row for result in results for row in result.rows()], columns=PHASE_COLUMNS)

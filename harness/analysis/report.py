@@ -24,7 +24,7 @@ from harness.analysis.data import Failures, load_config_text
 from harness.analysis.datasets import DatasetInfo
 from harness.analysis.figures import SavedFigure
 from harness.analysis.findings import CurveAnalysis
-from harness.analysis.phases import LABELS
+from harness.analysis.phases import LABELS, PhaseSettings
 from harness.analysis.render import format_cell, html_page, table_html
 from harness.analysis.tokens import format_tokens
 from harness.files import atomic_write_text
@@ -45,12 +45,14 @@ class ReportInputs:
     run_dir: Path
     results: pd.DataFrame
     analyses: list[CurveAnalysis]
+    transitions: pd.DataFrame
     phases: pd.DataFrame
     headline: pd.DataFrame
     figures: list[SavedFigure]
     failures: Failures
     datasets: dict[str, DatasetInfo] = field(default_factory=dict)
     figure_notes: list[str] = field(default_factory=list)  # figures not drawn, one line each
+    settings: PhaseSettings = field(default_factory=PhaseSettings)
 
 
 def _e(text: object) -> str:
@@ -148,9 +150,10 @@ def _glance_rows(row: pd.Series, results: pd.DataFrame) -> list[tuple[str, str]]
             out.append(("final r_mean (best layer)", f"{_value(row['final_r'])} at {format_tokens(row['final_tokens'])} tokens"))
             out.append(("detachment depth", f"{_value(row['detachment_depth'])} (largest fall below the running peak)"))
         starts = [f"{label} {format_tokens(row[f'{label}_start'])}" for label in LABELS if np.isfinite(row[f"{label}_start"])]
-        out.append(("phases start", ", ".join(starts) if starts else "no labelled phase"))
+        out.append(("confirmed phases", ", ".join(starts) if starts else "none"))
     for column, label in (("final_instruction_following", "final instruction following"),
-                          ("final_correctness", "final correctness"), ("final_task_accuracy", "final task accuracy")):
+                          ("final_correctness", "final correctness"),
+                          ("final_task_accuracy", "final task accuracy (chance-corrected)")):
         if np.isfinite(row[column]):
             out.append((label, _value(row[column])))
     return out
@@ -181,46 +184,59 @@ def _failures(failures: Failures) -> list[str]:
 # --------------------------------------------------------------------------- phases
 
 
-def _span(row: pd.Series, which: str, last: bool) -> str:
-    """A boundary with its interval; a run's first start and last end are the curve's ends, not estimates."""
-    text = format_tokens(row[f"{which}_tokens"])
-    estimated = not (which == "start" and row["phase_index"] == 1) and not (which == "end" and last)
-    lo, hi = row[f"{which}_lo"], row[f"{which}_hi"]
-    if estimated and np.isfinite(lo) and np.isfinite(hi):
-        text += f" [{format_tokens(lo)}, {format_tokens(hi)}]"
-    return text
+def _interval(at: object, lo: object, hi: object) -> str:
+    """'6.45k [4.1k, 8.19k]' ('' when there is no location)."""
+    if not isinstance(at, float | int) or not np.isfinite(at):
+        return ""
+    return f"{format_tokens(at)} [{format_tokens(lo)}, {format_tokens(hi)}]"  # type: ignore[arg-type]
 
 
-PHASES_NOTE = (
-    '<p class="muted">Change points on the best-layer brain-alignment curve (piecewise-linear in log tokens, '
-    "ruptures; the number of change points is tested against straight noisy lines, the noise taken from the "
-    "bootstrap where it explains the scatter); a significant step between segments is a phase of its own; "
-    "adjacent stretches with the same trend merged; labels only where the behaviour fits the "
-    "signature: surge = brain rising while instruction following rises (a brain rise without it is reported as "
-    "'surge (brain only)', unconfirmed); detachment = brain falling while task "
-    "accuracy stagnates; realignment = brain and task accuracy rising. Boundaries: first checkpoint of the new "
-    "phase, 95% bootstrap interval in brackets; support = share of bootstrap replicates choosing the same number "
-    "of change points.</p>"
-)
+def _range(value: object, lo: object, hi: object, digits: int = 3) -> str:
+    """'+0.093 [+0.075, +0.102]' ('' for a missing value)."""
+    if not isinstance(value, float | int) or not np.isfinite(value):
+        return ""
+    return f"{value:+.{digits}f} [{lo:+.{digits}f}, {hi:+.{digits}f}]"
 
 
-def _phases(phases: pd.DataFrame) -> list[str]:
-    parts = [_heading("phases"), PHASES_NOTE]
+def phases_note(settings: PhaseSettings) -> str:
+    """How the verdicts are reached, with the rules and tolerances in force."""
+    return (
+        '<p class="muted">Each signal is cut into straight segments in log tokens (change points tested against '
+        "straight noisy lines); a transition is a stretch that rises or falls significantly (a <em>step</em> when "
+        "it happens between two neighbouring checkpoints), located where it has made half its change, with a 95% "
+        "bootstrap interval never narrower than the gap between the swept checkpoints around it. Verdicts: "
+        "<b>surge</b> = a brain rise coinciding with a rise of instruction following; <b>detachment</b> = a later "
+        "brain fall over which task accuracy (chance-corrected) is shown flat; <b>realignment</b> = a brain rise "
+        "after it coinciding with a rise of task accuracy. Coincide: "
+        f"{_e(settings.coincidence_rule())}; flat: {_e(settings.flat_rule())}. Lags are brain minus behaviour, in "
+        "decades of tokens.</p>")
+
+
+def _phases(phases: pd.DataFrame, transitions: pd.DataFrame, settings: PhaseSettings) -> list[str]:
+    parts = [_heading("phases"), phases_note(settings)]
     if phases.empty:
-        return [*parts, '<p class="muted">(no phase analysis: no brain alignment curve)</p>']
+        parts.append('<p class="muted">(no phase verdicts: no brain alignment curve)</p>')
     for (model, target), group in phases.groupby(["model", "target"], sort=False):
-        last = group["phase_index"].max()
-        first = group.iloc[0]
         table = pd.DataFrame({
-            "#": group["phase_index"], "phase": group["phase"], "brain trend": group["brain_trend"],
-            "start [95% CI]": [_span(r, "start", r["phase_index"] == last) for _, r in group.iterrows()],
-            "end [95% CI]": [_span(r, "end", r["phase_index"] == last) for _, r in group.iterrows()],
-            "confirmed": group["confirmed"].map({True: "yes", False: "no"}), "evidence": group["evidence"],
+            "phase": group["phase"], "verdict": group["status"],
+            "brain [95% CI]": [_interval(*r) for r in zip(group["brain_tokens"], group["brain_lo"], group["brain_hi"])],
+            "behaviour [95% CI]": [f"{b}: {_interval(*r)}" if _interval(*r) else b for b, *r in
+                                   zip(group["behaviour"], group["behaviour_tokens"], group["behaviour_lo"], group["behaviour_hi"])],
+            "lag, decades": [_range(*r, digits=2) for r in zip(group["lag"], group["lag_lo"], group["lag_hi"])],
+            "reason": group["reason"],
         })
-        support = format_cell(first["support"], digits=2) or "n/a"
-        parts += [f"<h3>{_e(model)} on {_e(target)}</h3>",
-                  f'<p class="muted">intervals from {_e(first["ci_method"])} bootstrap x{_e(first["n_boot"])}; support {_e(support)}</p>',
-                  table_html(table)]
+        parts += [f"<h3>{_e(model)} on {_e(target)}: {_e(group['pattern'].iloc[0])}</h3>", table_html(table)]
+    if not transitions.empty:
+        table = pd.DataFrame({
+            "model": transitions["model"], "signal": [f"{s} ({t})" if t else s for s, t in
+                                                      zip(transitions["signal"], transitions["target"])],
+            "kind": [f"{k} {d}" if k == "step" else k for k, d in zip(transitions["kind"], transitions["direction"])],
+            "at [95% CI]": [_interval(*r) for r in zip(transitions["tokens"], transitions["lo"], transitions["hi"])],
+            "size [95% CI]": [_range(*r) for r in zip(transitions["size"], transitions["size_lo"], transitions["size_hi"])],
+            "support": [format_cell(v, digits=2) for v in transitions["support"]],
+            "intervals from": transitions["ci_method"],
+        })
+        parts += ["<h3>Transitions of every signal</h3>", table_html(table, max_rows=None)]
     return parts
 
 
@@ -363,7 +379,7 @@ def render_report(inputs: ReportInputs) -> str:
     if "failures" in present:
         parts += _failures(inputs.failures)
     if has_results:
-        parts += _phases(inputs.phases)
+        parts += _phases(inputs.phases, inputs.transitions, inputs.settings)
         parts += _figures(inputs.figures, inputs.figure_notes)
         parts += _brain(inputs)
         parts += _curves(inputs.analyses)

@@ -10,7 +10,7 @@ import pandas as pd
 from harness.analysis.data import RunData, read_failures, read_run
 from harness.analysis.datasets import dataset_info
 from harness.analysis.figures import SavedFigure, draw_brain_maps, draw_figures
-from harness.analysis.findings import CurveAnalysis, analyze_frame
+from harness.analysis.findings import CurveAnalysis, all_transitions, analyze_frame
 from harness.analysis.headline import headline_rows
 from harness.analysis.outputs import write_outputs
 from harness.analysis.phases import PhaseSettings, phases_frame
@@ -25,6 +25,7 @@ class AnalysisResult:
 
     run_dir: Path
     report: Path
+    transitions: pd.DataFrame
     phases: pd.DataFrame
     phases_table: Path
     headline: pd.DataFrame
@@ -43,7 +44,7 @@ def _brain_subjects(data: RunData) -> dict[str, list[str]]:
 
 
 def analyze_run(run_dir: Path, settings: PhaseSettings | None = None) -> AnalysisResult:
-    """Analyse a run: write tables/phases.csv and headline.csv (stamped), figures/*.png|svg and report.html."""
+    """Analyse a run: write tables/transitions.csv, phases.csv and headline.csv (stamped), figures/*.png|svg and report.html."""
     settings = settings or PhaseSettings()
     data = read_run(Path(run_dir))
     analyses = analyze_frame(data.results, data.arrays, settings)
@@ -51,10 +52,11 @@ def analyze_run(run_dir: Path, settings: PhaseSettings | None = None) -> Analysi
     figures = draw_figures(analyses, data.run_dir / FIGURES_DIR, data.results)
     maps, map_notes = draw_brain_maps(analyses, data.run_dir / FIGURES_DIR, data.arrays,
                                       {label: info.maps for label, info in datasets.items()})
+    transitions = all_transitions(analyses)
     phases = phases_frame([a.result for a in analyses if a.result is not None])
     headline = headline_rows(data.run_dir.name, analyses)
-    inputs = ReportInputs(data.run_dir, data.results, analyses, phases, headline, figures + maps,
-                          read_failures(data.run_dir), datasets, map_notes)
+    inputs = ReportInputs(data.run_dir, data.results, analyses, transitions, phases, headline, figures + maps,
+                          read_failures(data.run_dir), datasets, map_notes, settings)
     report = write_report(inputs)
-    phases_table = write_outputs(data.run_dir, data.digest, settings, phases, headline)  # stamped last: complete
-    return AnalysisResult(data.run_dir, report, phases, phases_table, headline, figures + maps, analyses, data.results)
+    phases_table = write_outputs(data.run_dir, data.digest, settings, transitions, phases, headline)  # stamped last
+    return AnalysisResult(data.run_dir, report, transitions, phases, phases_table, headline, figures + maps, analyses, data.results)

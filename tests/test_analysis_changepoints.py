@@ -1,0 +1,69 @@
+"""Change points on synthetic curves with known structure (transitions and verdicts: test_analysis_verdicts)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from harness.analysis.changepoints import (
+    LogLinearCost,
+    choose_changes,
+    local_noise,
+    segment,
+)
+from harness.analysis.transitions import replicate_stderr
+
+
+def test_cost_matches_least_squares():
+    rng = np.random.default_rng(0)
+    x, y = np.sort(rng.uniform(6, 11, 30)), rng.normal(size=30)
+    cost = LogLinearCost().fit(np.column_stack([y, x]))
+    for a, b in [(0, 30), (3, 9), (10, 13)]:
+        coef = np.polyfit(x[a:b], y[a:b], 1)
+        rss = np.sum((y[a:b] - np.polyval(coef, x[a:b])) ** 2)
+        assert cost.error(a, b) == pytest.approx(rss, rel=1e-8, abs=1e-10)
+
+
+def test_known_change_points_found_within_one_checkpoint():
+    rng = np.random.default_rng(3)
+    x = np.linspace(6, 11, 50)
+    y = np.where(x < 7.5, 0.04 * (x - 6), np.where(x < 9, 0.06 - 0.03 * (x - 7.5), 0.015 + 0.03 * (x - 9)))
+    breaks = choose_changes(x, y + rng.normal(0, 0.002, x.size))
+    assert len(breaks) == 2
+    expected = [int(np.searchsorted(x, 7.5)), int(np.searchsorted(x, 9.0))]
+    assert all(abs(b - e) <= 1 for b, e in zip(breaks, expected))
+    assert [s.trend for s in segment(x, y, breaks).segments] == ["rising", "falling", "rising"]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_pure_noise_and_straight_lines_have_no_change_points(seed):
+    rng = np.random.default_rng(seed)
+    x = np.linspace(6, 11, 40)
+    assert choose_changes(x, 0.05 + rng.normal(0, 0.003, x.size)) == []
+    assert choose_changes(x, 0.01 * x + rng.normal(0, 0.003, x.size)) == []
+
+
+def test_short_noisy_curves_rarely_show_change_points():
+    rng = np.random.default_rng(11)
+    x = np.log10(np.concatenate([[0.5], 2.0 ** np.arange(11), [1500]]))  # a tinylm-like schedule, 13 checkpoints
+    false = sum(bool(choose_changes(x, 0.05 + rng.normal(0, 0.003, x.size))) for _ in range(60))
+    assert false <= 6  # about 2 % expected; BIC alone gave about 10 %
+    y = np.interp(x, [x[0], 1.5, 2.5, x[-1]], [0.0, 0.06, 0.02, 0.08]) + rng.normal(0, 0.002, x.size)
+    trends = [seg.trend for seg in segment(x, y, choose_changes(x, y)).segments]
+    merged = [t for i, t in enumerate(trends) if i == 0 or t != trends[i - 1]]
+    assert merged == ["rising", "falling", "rising"]
+
+
+def test_replicate_stderr_ignores_shifts_shared_by_all_checkpoints():
+    rng = np.random.default_rng(0)
+    curves = 0.3 + rng.normal(0, 0.05, (300, 1)) + rng.normal(0, 0.004, (300, 12))
+    assert replicate_stderr(curves) == pytest.approx(0.004, rel=0.15)
+    assert replicate_stderr(curves[:1]) is None
+
+
+def test_local_noise_is_not_inflated_by_a_change_of_trend():
+    rng = np.random.default_rng(2)
+    x = np.linspace(6, 11, 40)
+    estimates = [local_noise(x, np.where(x < 8, 0.0, 0.06 * (x - 8)) + 0.3 * (x > 9.5) + rng.normal(0, 0.01, x.size))
+                 for _ in range(50)]
+    assert np.median(estimates) == pytest.approx(0.01, rel=0.2)
