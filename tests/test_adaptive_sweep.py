@@ -243,3 +243,28 @@ def test_sigkill_inside_a_later_round_resumes_to_an_uninterrupted_run(site, tmp_
     assert resumed.skipped == interrupted and resumed.done == 8 - interrupted
     assert _rounds(tmp_path / "killed") == _rounds(tmp_path / "clean")
     pd.testing.assert_frame_equal(_tables(tmp_path / "clean"), _tables(tmp_path / "killed"))
+
+
+def test_tables_equal_a_sweep_of_the_chosen_checkpoints_listed_by_hand(tmp_path, monkeypatch):
+    """A metric reading the previous checkpoint is recomputed where a round inserts one before it."""
+    from harness.config import parse_config
+    from tests.support.plugin_packages import TINY_GPT_PLUGINS
+
+    activate(write_plugin_package(tmp_path / "site", "tinyplug", TINY_GPT_PLUGINS), monkeypatch)
+    monkeypatch.setenv("HARNESS_PLUGINS", "tinyplug")
+
+    def config(run: str, checkpoints: object) -> dict:
+        return {"run": str(tmp_path / run), "cache": str(tmp_path / "cache"), "analyze": False,
+                "models": [{"family": "tinygpt", "checkpoints": checkpoints, "layers": [0, -1],
+                            "options": {"steps": [0, 1, 2, 3, 4, 6, 8]}}],
+                "brain": [{"dataset": "toybrain", "encoding": {"folds": 3, "alphas": [1, 10, 100]}}],
+                "metrics": [{"metric": "distance"}], "features": {"context_tokens": 32, "stride": 16, "batch_size": 4}}
+
+    adaptive_run = run_sweep(parse_config(config("adaptive", "adaptive:5/3")), show_progress=False)
+    assert adaptive_run.failed == 0, adaptive_run.errors
+    chosen = sorted(_rounds(tmp_path / "adaptive"))
+    assert len(chosen) == 5 and adaptive_run.done > 5 * 2 * 2  # some distance cells were computed twice
+    run_sweep(parse_config(config("by_hand", chosen)), show_progress=False)
+    for name in ("tinygpt__toybrain.csv", "tinygpt__distance.csv"):
+        tables = [read_table(tmp_path / run / "tables" / name).drop(columns=["config_hash"]) for run in ("adaptive", "by_hand")]
+        pd.testing.assert_frame_equal(*tables)
