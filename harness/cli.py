@@ -27,7 +27,9 @@ DESCRIPTION = ("Sweep the training checkpoints of language models; measure brain
                "task behaviour at each; find the phase transitions; compare runs.")
 SELECTORS = ("In a config, checkpoints: all | last | log:N (N checkpoints spaced evenly on a log scale of steps) | "
              "every:K (the steps that are multiples of K, e.g. every:1000 = steps 0, 1000, 2000, ...) | a step | "
-             "a list of these. layers: all | last | every:K (every K-th layer from the embeddings, 0, K, 2K, ..., "
+             "a list of these | adaptive:N or adaptive:N/K alone (N checkpoints: a log:K grid first, then rounds that "
+             "add checkpoints where the transitions found so far are least resolved). "
+             "layers: all | last | every:K (every K-th layer from the embeddings, 0, K, 2K, ..., "
              "and the last) | an index (0 = embeddings, -1 = last) | a depth in [0, 1] | a list of these.")
 
 
@@ -130,6 +132,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     for model in plan.models:
         steps = [c.step for c in model.checkpoints]
         shown = ", ".join(map(str, steps)) if len(steps) <= 8 else f"{len(steps)}: {steps[0]} .. {steps[-1]}"
+        if model.adaptive is not None:
+            shown = f"{model.adaptive} of {len(model.published)}; round 0: {shown}"
         for target in plan.targets:
             cells = [c for c in plan.cells if c.model == model.label and c.target == target.label]
             layers = "-" if target.kind == Kind.TASK else ", ".join(map(str, model.layers))
@@ -137,6 +141,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
             table.add_row(*map(Text, (model.label, shown, target.label, target.kind, layers, str(len(cells)), str(finished))))
     console.print(table)
     console.print(f"{len(plan.cells)} cells planned, {len(plan.cells) - len(pending)} already done, {len(pending)} to run", markup=False, soft_wrap=True)
+    if any(model.adaptive is not None for model in plan.models):
+        console.print("adaptive checkpoints: the counts are round 0's; the sweep adds the other rounds' checkpoints "
+                      "as it goes (docs/configuration.md#adaptive-checkpoints)", markup=False, soft_wrap=True)
     return 0
 
 

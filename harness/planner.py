@@ -4,12 +4,14 @@ The plan is built once and carries everything later steps would otherwise recomp
 plugin's version, each target's stimulus set and data hash, the config digest and the settings
 hash every cell is stored under. Building it only builds the plugins and resolves selectors;
 data hashes (which read the data) and the cells are computed on first use, so preflight can
-check the data first.
+check the data first. A model with ``checkpoints: adaptive:N`` starts with its first round's
+checkpoints; ``Plan.with_steps`` gives the plan of a later round (``harness.adaptive``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
@@ -20,7 +22,7 @@ from harness.digest import settings_digest
 from harness.errors import ConfigError, HarnessError
 from harness.interfaces import KINDS, TARGET_KINDS, BrainDataset, Checkpoint, Kind, Metric, ModelFamily, Plugin
 from harness.registry import Registry
-from harness.selectors import select_checkpoints, select_layers
+from harness.selectors import AdaptiveSelector, adaptive_selector, select_checkpoints, select_layers
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,14 @@ class ModelPlan:
     checkpoints: list[Checkpoint]
     layers: list[int]
     where: str  # its key path in the config, e.g. "models[0]"
+    adaptive: AdaptiveSelector | None = None  # adaptive:N/K: ``checkpoints`` are those of the rounds so far
+    published: list[Checkpoint] = field(default_factory=list)  # an adaptive model's candidates: all the family lists
+    notes: list[str] = field(default_factory=list)  # what the planner decided on the user's behalf (said at preflight)
+
+    @property
+    def candidates(self) -> list[Checkpoint]:
+        """Every checkpoint the sweep may load: the published ones for an adaptive model, else ``checkpoints``."""
+        return self.published if self.adaptive is not None else self.checkpoints
 
 
 @dataclass
@@ -127,6 +137,16 @@ class Plan:
             return list(self.cells)
         return [c for c in self.cells if done.get(c.cell_id) != self.settings[c.cell_id]]
 
+    def with_steps(self, steps: Mapping[str, Sequence[int]]) -> Plan:
+        """This plan with the models named in ``steps`` measuring those of their candidate checkpoints."""
+        models = []
+        for model in self.models:
+            if model.label in steps:
+                by_step = {c.step: c for c in model.candidates}
+                model = replace(model, checkpoints=[by_step[s] for s in sorted(set(steps[model.label]))])
+            models.append(model)
+        return replace(self, models=models)
+
     def checkpoint_groups(self, cells: list[Cell]) -> list[tuple[ModelPlan, Checkpoint, list[Cell]]]:
         """``cells`` by checkpoint, in sweep order; a family's last checkpoint first when a metric needs it.
 
@@ -166,14 +186,28 @@ def _plan_model(config_source: str, registry: Registry, index: int, entry: Model
     family = build_plugin(registry, Kind.MODEL, entry.family, entry.options, where, config_source)
     assert isinstance(family, ModelFamily)
     try:
-        checkpoints = select_checkpoints(family.checkpoints(), entry.checkpoints, f"{config_source}: {where}.checkpoints")
+        published = sorted(family.checkpoints(), key=lambda c: c.step)
+        checkpoints = select_checkpoints(published, entry.checkpoints, f"{config_source}: {where}.checkpoints")
         layers = select_layers(family.num_layers(), entry.layers, f"{config_source}: {where}.layers")
     except ConfigError:
         raise
     except HarnessError as error:
         raise ConfigError(f"{config_source}: {where}: {error}") from None
     version = registry.version(Kind.MODEL, family.name)
-    return ModelPlan(entry_label(entry), entry, family, version, checkpoints, layers, where)
+    plan = ModelPlan(entry_label(entry), entry, family, version, checkpoints, layers, where)
+    adaptive = adaptive_selector(entry.checkpoints)
+    if adaptive is None:
+        return plan
+    if adaptive.budget >= len(published):  # nothing to choose: every checkpoint is measured
+        note = (f"checkpoints: adaptive:{adaptive.budget} asks for at least as many checkpoints as {family.name} "
+                f"publishes ({len(published)}); all {len(published)} are measured")
+        return replace(plan, checkpoints=published, notes=[note])
+    tokens = [c.tokens for c in published]
+    if any(b <= a for a, b in zip(tokens, tokens[1:])):
+        raise ConfigError(f"{config_source}: {where}.checkpoints: adaptive:N places checkpoints on the token axis, "
+                          f"but {family.name}'s token counts do not grow with the step; give the family its tokens "
+                          "(e.g. the hf family's tokens_per_step option) or use log:N")
+    return replace(plan, adaptive=adaptive, published=published)
 
 
 def _plan_targets(config: SweepConfig, registry: Registry, source: str) -> list[TargetPlan]:

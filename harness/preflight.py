@@ -18,8 +18,9 @@ def preflight(plan: Plan) -> list[str]:
     is reported as a ``PluginError`` naming the plugin.
     """
     notes: list[str] = []
-    for model in plan.models:
-        notes += _checked(plan.source, model.where, model.family.name, partial(model.family.check, model.checkpoints))
+    for model in plan.models:  # an adaptive model may load any checkpoint its family publishes
+        notes += [f"{model.where}.{note}" for note in model.notes]
+        notes += _checked(plan.source, model.where, model.family.name, partial(model.family.check, model.candidates))
     contexts = [m.family.context_length() for m in plan.models]
     shortest = min((c for c in contexts if c is not None), default=None)
     for target in plan.targets:

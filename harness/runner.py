@@ -1,7 +1,9 @@
 """The sweep: for each checkpoint, load once, measure its pending cells and commit each at once.
 
 A cell that raises is recorded as failed with its error; the sweep goes on. Every finished cell
-is committed at once, so a killed sweep resumes where it stopped.
+is committed at once, so a killed sweep resumes where it stopped. A sweep runs in rounds: one
+for fixed checkpoints, several when a model's checkpoints are ``adaptive:N`` (``harness.adaptive``
+decides each next round from the results of the last).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from rich.progress import (
 )
 
 from harness.activations import ActivationProvider
+from harness.adaptive import AdaptiveRounds
 from harness.analysis import AnalysisResult, analyze_run
 from harness.config import SweepConfig
 from harness.devices import resolve_device
@@ -96,6 +99,38 @@ class Sweep:
         self.activations = ActivationProvider(plan, device, plan.config.cache_dir())
         self.measurer = CellMeasurer(plan, self.activations, device, store.run_dir / "work")
         self.provenance = Provenance(plan, device)
+
+    def use(self, plan: Plan) -> None:
+        """Measure the cells of ``plan`` from now on (the next round of an adaptive sweep: same plugins, more checkpoints)."""
+        self.plan = self.activations.plan = self.measurer.plan = self.provenance.plan = plan
+
+    def rounds(self, rounds: AdaptiveRounds, force: bool = False, show_progress: bool = True) -> SweepSummary:
+        """Run round after round until ``rounds`` adds no checkpoint; within one sweep a cell is tried once.
+
+        Cells are pending when not finished with their current settings (every cell, with
+        ``force``); a cell whose settings change in a later round (a metric whose previous
+        checkpoint is a newly added one) is pending again.
+        """
+        plan = rounds.start(self.plan)
+        before = {} if force else self.store.done_cells()
+        tried: dict[str, str] = {}
+        summary = SweepSummary(self.store.run_dir, planned=0, skipped=0)
+        while True:
+            self.use(plan)
+            done = {} if force else self.store.done_cells()
+            pending = [c for c in plan.cells if plan.settings[c.cell_id] not in (tried.get(c.cell_id), done.get(c.cell_id))]
+            part = self.run(pending, show_progress)
+            summary.done, summary.failed = summary.done + part.done, summary.failed + part.failed
+            summary.errors += part.errors
+            summary.tables = part.tables
+            tried.update((c.cell_id, plan.settings[c.cell_id]) for c in pending)
+            following = rounds.advance(plan)
+            if following is None:
+                break
+            plan = following
+        summary.planned = len(plan.cells)
+        summary.skipped = sum(1 for c in plan.cells if before.get(c.cell_id) == plan.settings[c.cell_id])
+        return summary
 
     def run(self, pending: list[Cell], show_progress: bool = True) -> SweepSummary:
         """Compute ``pending`` checkpoint by checkpoint; tables are re-exported after each checkpoint."""
@@ -189,7 +224,7 @@ def run_sweep(
         write_config_copy(config, run_dir)
         pending = plan.pending(store.done_cells(), force)
         log.started(source, len(plan.cells), len(pending), str(device), force)
-        summary = Sweep(plan, store, console, log, debug).run(pending, show_progress)
+        summary = Sweep(plan, store, console, log, debug).rounds(AdaptiveRounds(store, log, restart=force), force, show_progress)
         log.finished(summary.done, summary.failed)
         if config.analyze if analyze is None else analyze:  # under the lock: no second sweep writes meanwhile
             result = analyze_or_warn(run_dir, console, log)

@@ -7,7 +7,7 @@ A view: it only reads what the sweep and the analysis left in the run (the store
 
     run = harness.load_run("runs/demo")
     run.scores          # one row per cell x scope x metric (the long results table)
-    run.cells           # one row per cell: status, error, stale, elapsed, log file
+    run.cells           # one row per cell: status, error, stale, elapsed, log file, adaptive round
     run.failures        # the failed cells and the stale results, with their log files
     run.transitions     # one row per transition (rise, fall, step) of every signal, with 95 % intervals
     run.phases          # the verdict on surge, detachment and realignment per model and brain target
@@ -34,7 +34,7 @@ from harness.tables import TABLES_DIR
 
 CELL_COLUMNS = [
     "cell_id", "model", "family", "step", "tokens", "kind", "target", "plugin", "layer", "status", "error",
-    "stale", "elapsed", "finished_at", "log",
+    "stale", "elapsed", "finished_at", "log", "round",
 ]
 PROVENANCE_COLUMNS = [
     "cell_id", "model", "family", "step", "tokens", "revision", "commit", "kind", "target", "plugin", "layer",
@@ -84,6 +84,7 @@ def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 def _cells(run_dir: Path, cells: pd.DataFrame) -> pd.DataFrame:
     frame = cells.copy()
     frame["layer"] = pd.to_numeric(frame["layer"], errors="coerce").astype("Int64")
+    frame["round"] = pd.to_numeric(frame["round"], errors="coerce").astype("Int64")  # empty outside adaptive sweeps
     logs = [cell_log_path(run_dir, cell_id) for cell_id in frame["cell_id"]]
     frame["log"] = pd.Series([str(p) if p.is_file() else pd.NA for p in logs], index=frame.index, dtype="string")
     return frame[CELL_COLUMNS].reset_index(drop=True)

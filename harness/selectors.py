@@ -2,7 +2,10 @@
 
 Checkpoints: ``all``, ``last``, ``log:N`` (N log-spaced over steps, first and last included),
 ``every:K`` (the steps that are multiples of K: ``every:1000`` = steps 0, 1000, 2000, ...; not
-every K-th checkpoint), explicit steps, or a list mixing these (union).
+every K-th checkpoint), explicit steps, or a list mixing these (union). ``adaptive:N`` (or
+``adaptive:N/K``) stands alone: N checkpoints in all, the first round a ``log:K`` grid and the
+others chosen during the sweep where the transitions found so far are least resolved
+(``harness.adaptive``).
 Layers: ``all``, ``last``, ``every:K`` (every K-th layer, 0, K, 2K, ..., and the last), explicit indices (negative counts from the end; 0 is
 the embeddings), relative depths as floats in [0, 1], or a list mixing these.
 """
@@ -11,13 +14,61 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from harness.errors import ConfigError
 from harness.interfaces import Checkpoint
 
 CHECKPOINT_FORMS = ("all, last, log:N (N checkpoints log-spaced over the steps), every:K (the steps that are "
-                    "multiples of K), a step number, or a list of these")
+                    "multiples of K), a step number, a list of these, or adaptive:N[/K] alone (N checkpoints, "
+                    "a log:K grid first, the rest chosen from the results)")
+ADAPTIVE_MIN = 3  # the first, the last and one between
+
+
+@dataclass(frozen=True)
+class AdaptiveSelector:
+    """``adaptive:N/K``: N checkpoints measured in all; the first round is a ``log:K`` grid."""
+
+    budget: int  # N
+    coarse: int  # K
+
+    @staticmethod
+    def default_coarse(budget: int) -> int:
+        """K when the selector gives none: a third of N, at least 3."""
+        return min(budget, max(ADAPTIVE_MIN, budget // 3))
+
+    def __str__(self) -> str:
+        return f"adaptive:{self.budget}/{self.coarse}"
+
+
+def _adaptive(item: str) -> AdaptiveSelector:
+    """Parse one ``adaptive:N`` or ``adaptive:N/K`` word (``ValueError`` with the rule it breaks)."""
+    head, _, tail = item.strip().lower().partition(":")
+    budget_text, slash, coarse_text = tail.partition("/")
+    numbers = [budget_text, coarse_text] if slash else [budget_text]
+    if head != "adaptive" or not all(text.strip().isdigit() for text in numbers):
+        raise ValueError(f"bad selector {item!r}: write adaptive:N or adaptive:N/K with whole numbers "
+                         f"(N checkpoints in all, K in the first log-spaced round)")
+    budget = int(budget_text)
+    if budget < ADAPTIVE_MIN:
+        raise ValueError(f"bad selector {item!r}: adaptive:N needs N >= {ADAPTIVE_MIN} (the first, the last and one between)")
+    coarse = int(coarse_text) if slash else AdaptiveSelector.default_coarse(budget)
+    if not 2 <= coarse <= budget:
+        raise ValueError(f"bad selector {item!r}: the first round's K must lie in 2..N (2..{budget}); "
+                         f"it holds the first and the last checkpoint")
+    return AdaptiveSelector(budget, coarse)
+
+
+def adaptive_selector(value: Any) -> AdaptiveSelector | None:
+    """The adaptive selector ``value`` is, or None for any other selector (whose syntax is not checked here)."""
+    items = _items(value)
+    words = [item for item in items if isinstance(item, str) and item.strip().lower().startswith("adaptive")]
+    if not words:
+        return None
+    if len(items) > 1:
+        raise ValueError(f"bad selector {value!r}: {words[0]} stands alone; it cannot be combined with other selectors")
+    return _adaptive(words[0])
 LAYER_FORMS = ("all, last, every:K (every K-th layer: 0, K, 2K, ... and the last), a layer index, "
                "a depth in [0, 1] like 0.5, or a list of these")
 
@@ -46,7 +97,10 @@ def _keyword(item: str, forms: str) -> tuple[str, int]:
 
 
 def parse_checkpoint_selector(value: Any) -> list[tuple[str, int]]:
-    """Check the syntax of a checkpoint selector; return its parts."""
+    """Check the syntax of a checkpoint selector; return its parts (``adaptive:N/K``: one part, N)."""
+    adaptive = adaptive_selector(value)
+    if adaptive is not None:
+        return [("adaptive", adaptive.budget)]
     parts = []
     for item in _items(value):
         if isinstance(item, bool) or not isinstance(item, int | str):
@@ -111,6 +165,10 @@ def select_checkpoints(available: Sequence[Checkpoint], value: Any, where: str) 
     for kind, number in parse_checkpoint_selector(value):
         if kind == "all":
             chosen.update(steps)
+        elif kind == "adaptive":  # its first round; harness.adaptive chooses the others
+            adaptive = adaptive_selector(value)
+            assert adaptive is not None
+            chosen.update(log_spaced(steps, adaptive.coarse))
         elif kind == "last":
             chosen.add(steps[-1])
         elif kind == "log":

@@ -52,6 +52,10 @@ CREATE TABLE IF NOT EXISTS artifacts (
     name TEXT NOT NULL, path TEXT NOT NULL, sha256 TEXT NOT NULL,
     PRIMARY KEY (cell_id, name)
 );
+CREATE TABLE IF NOT EXISTS rounds (  -- adaptive sweeps: the round that added each checkpoint, and why
+    model TEXT NOT NULL, step INTEGER NOT NULL, round INTEGER NOT NULL, reason TEXT NOT NULL,
+    PRIMARY KEY (model, step)
+);
 """
 
 @dataclass(frozen=True)
@@ -197,8 +201,14 @@ class RunStore:
         return dict(self._db.execute("SELECT cell_id, settings_hash FROM cells WHERE status = 'done' AND stale IS NULL"))
 
     def cells_frame(self) -> pd.DataFrame:
-        """One row per recorded cell, failed ones included, with status, error and elapsed time."""
-        return pd.read_sql_query("SELECT * FROM cells ORDER BY model, step, kind, target, layer", self._db)
+        """One row per recorded cell, failed ones included, with status, error and elapsed time.
+
+        ``round`` is the adaptive round that added the cell's checkpoint (0: the first grid), empty
+        outside adaptive sweeps.
+        """
+        return pd.read_sql_query(
+            """SELECT c.*, r.round FROM cells c LEFT JOIN rounds r USING (model, step)
+               ORDER BY c.model, c.step, c.kind, c.target, c.layer""", self._db)
 
     def results_frame(self) -> pd.DataFrame:
         """All scores of finished cells in the long table format, in a stable order.
@@ -224,3 +234,21 @@ class RunStore:
                ORDER BY c.model, c.step, c.target, c.layer, a.name""",
             self._db,
         )
+
+    # ------------------------------------------------------------------ adaptive rounds
+
+    def record_round(self, model: str, round_: int, reasons: dict[int, str]) -> None:
+        """Record in one transaction that round ``round_`` of ``model`` adds these steps (step -> why)."""
+        with self._transaction() as db:
+            db.executemany("INSERT OR REPLACE INTO rounds VALUES (?,?,?,?)",
+                           [(model, int(step), int(round_), reason) for step, reason in sorted(reasons.items())])
+
+    def checkpoint_rounds(self, model: str) -> dict[int, tuple[int, str]]:
+        """step -> (round, why) of every checkpoint the adaptive rounds of ``model`` added."""
+        rows = self._db.execute("SELECT step, round, reason FROM rounds WHERE model = ? ORDER BY step", (model,))
+        return {int(step): (int(round_), str(reason)) for step, round_, reason in rows}
+
+    def clear_rounds(self, model: str, from_round: int = 0) -> None:
+        """Forget the rounds of ``model`` from ``from_round`` on (their cells' results stay)."""
+        with self._transaction() as db:
+            db.execute("DELETE FROM rounds WHERE model = ? AND round >= ?", (model, int(from_round)))

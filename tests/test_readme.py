@@ -100,3 +100,12 @@ def test_the_plugin_guides_metric_is_a_working_plugin(tmp_path, monkeypatch):
     rogue = isotropic.copy()
     rogue[:, 0] *= 20  # one dimension carries most of the variance
     assert metric.compute(rogue, context)[0].value > 0.9
+
+
+def test_adaptive_worked_example_plans_its_first_round():
+    from harness.selectors import AdaptiveSelector
+
+    plan = _plan(_yaml_after(DOCS / "configuration.md", "## Adaptive checkpoints"), "docs/configuration.md adaptive")
+    model = plan.models[0]
+    assert model.adaptive == AdaptiveSelector(9, 3) and len(model.published) == 22
+    assert [c.step for c in model.checkpoints] == [0, 32, 1200]  # round 0, as the worked example's log says

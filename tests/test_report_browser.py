@@ -104,7 +104,7 @@ def partial_run(tmp_path_factory) -> Path:
     with pytest.MonkeyPatch.context() as patch, torch_threads(1):  # a 32-wide model: threads only contend
         _quiz_site(root, patch)
         config = parse_config({
-            "run": str(root / "partial"), "models": [MODEL],
+            "run": str(root / "partial"), "models": [{**MODEL, "checkpoints": [0, 1, 2, 4, 8, 16]}],
             "brain": [{"dataset": "simulated", "options": {"subjects": 2, "stories": 4, "words_per_story": 150, "voxels": 256},
                        "encoding": {"folds": 3, "alphas": [1, 10, 100, 1000]}}],
             "tasks": [{"task": "quiz", "options": {"fail_at": [4]}}],

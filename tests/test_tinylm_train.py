@@ -38,12 +38,12 @@ def trained(tmp_path_factory):
 
 def test_schedule_and_training_record(trained):
     checkpoints = trained.checkpoints()
-    assert [c.step for c in checkpoints] == [0, 1, 2, 4, 8, 16] == checkpoint_steps(16)
+    assert [c.step for c in checkpoints] == [0, 1, 2, 3, 4, 6, 8, 12, 16] == checkpoint_steps(16)  # half-octave
     assert all(c.tokens == c.step * 4 * 32 for c in checkpoints)
     run = trained.prepare()
     assert sorted(p.name for p in run.iterdir() if p.is_dir()) == sorted(c.revision for c in checkpoints)
     info = trained.training_info()
-    assert info["checkpoints"] == [0, 1, 2, 4, 8, 16] and info["train_loss"]
+    assert info["checkpoints"] == [0, 1, 2, 3, 4, 6, 8, 12, 16] and info["train_loss"]
     assert info["settings"]["qa_fraction"] == 0.1 and info["qa_documents"] > 0 and info["qa_tokens"] > 0
     assert info["heldout_loss"]["16"] < info["heldout_loss"]["0"] - 0.3  # it learns
     step_meta = json.loads((run / "step16" / "tinylm.json").read_text())
@@ -128,10 +128,10 @@ def test_run_digest_and_fingerprint_are_stable():
     """Pinned: a new run digest retrains every cached tinylm run, a new fingerprint recomputes its cells
     (bump TRAIN_VERSION on purpose)."""
     settings = train_module.TinyLMSettings(**train_module.PRESETS["tiny"])
-    assert settings.digest("corpusdigest") == "070c1c3f0e26f6e2"
-    assert train_module.TinyLMSettings().digest("corpusdigest") == "c40edd084de6c86b"
-    assert train_module.TinyLMSettings(corpus=("/a/b.txt", "/\u00e9/\u00fc.txt")).digest("x") == "1f146da6da27fb49"
-    assert TinyLMFamily(TinyLMFamily.Options(size="tiny")).fingerprint() == "528122f3566a6b58"
+    assert settings.digest("corpusdigest") == "a7c182b94667b514"
+    assert train_module.TinyLMSettings().digest("corpusdigest") == "0fddea278446b8b3"
+    assert train_module.TinyLMSettings(corpus=("/a/b.txt", "/\u00e9/\u00fc.txt")).digest("x") == "c1370588899ed823"
+    assert TinyLMFamily(TinyLMFamily.Options(size="tiny")).fingerprint() == "906dd2cad4020124"
 
 
 def test_trained_files_get_the_usual_permissions(trained):
@@ -210,3 +210,9 @@ def test_a_killed_training_is_cleaned_up_by_the_next_run_but_a_live_one_is_kept(
     live.wait()
     assert train_module.remove_stale_partials(runs) == 1
     assert list(runs.glob(".*.partial")) == []
+
+
+def test_the_checkpoint_grid_is_half_octave():
+    """The powers of two (Pythia's early schedule) and 3 x 2^k between them: denser than any log grid an adaptive sweep starts from."""
+    assert checkpoint_steps(1200) == [0, 1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 1200]
+    assert checkpoint_steps(1) == [0, 1] and checkpoint_steps(3) == [0, 1, 2, 3] and checkpoint_steps(5) == [0, 1, 2, 3, 4, 5]

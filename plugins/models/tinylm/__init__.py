@@ -1,8 +1,10 @@
 """tinylm: a small GPT-2 trained offline on a real English corpus, swept like any published model.
 
 The first ``load`` (or ``prepare``) trains the model and caches it under
-``<cache>/tinylm/<settings hash>/``; later sweeps reuse it. Checkpoints are Pythia-like
-(step 0, 1, 2, 4, ... and the last step) and load through the same code as the ``hf`` family.
+``<cache>/tinylm/<settings hash>/``; later sweeps reuse it. Checkpoints lie on a half-octave log
+grid (steps 0, 1, 2, 3, 4, 6, 8, 12, ... and the last step: the powers of two, as Pythia's early
+checkpoints, and 3 x 2^k between them, for adaptive sweeps to refine) and load through the same
+code as the ``hf`` family.
 
     models:
       - family: tinylm

@@ -1,7 +1,7 @@
 """Train the tinylm organism: a BPE tokenizer and a small GPT-2 on the corpus, checkpoints saved as HF dirs.
 
 A training run lives in ``<cache>/tinylm/<settings hash>/`` with one Hugging Face directory per
-checkpoint (``step0``, ``step1``, ``step2``, ``step4`` ... and the last step) and ``training.json``
+checkpoint (``step0``, ``step1``, ``step2``, ``step3``, ``step4``, ``step6``, ``step8`` ... and the last step) and ``training.json``
 (settings, loss curve, held-out loss at each checkpoint). The run is built in a temporary sibling
 directory and renamed into place when complete, under a file lock, so a killed training leaves
 nothing that reads as a finished run and two processes never train the same settings at once.
@@ -34,7 +34,7 @@ from harness_plugins.models.hf import quiet_progress
 from harness_plugins.models.tinylm.corpus import Corpus, load_corpus
 from harness_plugins.models.tinylm.qa import qa_documents
 
-TRAIN_VERSION = "2"  # bump when training code changes results
+TRAIN_VERSION = "3"  # bump when training code changes results (3: the half-octave checkpoint grid)
 EOS = "<|endoftext|>"
 RUN_INFO = "training.json"
 
@@ -77,11 +77,17 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 
 def checkpoint_steps(steps: int) -> list[int]:
-    """0 and the powers of two below ``steps``, then ``steps`` (Pythia-like, log-spaced)."""
+    """0, the powers of two and the steps halfway between them on a log axis (3 x 2^k) below ``steps``, then ``steps``.
+
+    A half-octave grid: the powers of two are Pythia's early schedule; the steps between them give
+    adaptive sweeps (``checkpoints: adaptive:N``) somewhere to refine.
+    """
     out = [0]
     power = 1
     while power < steps:
         out.append(power)
+        if power >= 2 and 3 * power // 2 < steps:
+            out.append(3 * power // 2)
         power *= 2
     out.append(steps)
     return out
