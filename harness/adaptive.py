@@ -17,6 +17,8 @@ from collections.abc import Callable
 
 import pandas as pd
 
+from harness.analysis.changepoints import LogLinearCost
+from harness.analysis.findings import transition_intervals
 from harness.analysis.refine import Choice, Interval, gap_intervals, refine_checkpoints
 from harness.analysis.tokens import format_tokens
 from harness.planner import ModelPlan, Plan
@@ -26,7 +28,18 @@ from harness.store import RunStore
 IntervalFinder = Callable[[pd.DataFrame, str], list[Interval]]  # (results, model) -> (lo_tokens, hi_tokens) per transition
 # The one place the transition intervals come from: swap in
 # harness.analysis.transitions.transition_intervals once the phase analysis provides it.
-DEFAULT_INTERVALS: IntervalFinder = gap_intervals
+FEWEST_FOR_A_CHANGE_POINT = 2 * LogLinearCost.min_size
+
+
+def least_resolved(results: pd.DataFrame, model: str) -> list[Interval]:
+    """The 95 % intervals of ``model``'s brain, instruction and accuracy transitions, widest first; with
+    fewer checkpoints than a change point needs, the gaps where each curve jumps most stand in."""
+    if results.loc[results["model"] == model, "step"].nunique() < FEWEST_FOR_A_CHANGE_POINT:
+        return gap_intervals(results, model)
+    return transition_intervals(results, model)
+
+
+DEFAULT_INTERVALS: IntervalFinder = least_resolved
 COARSE = "first log grid"
 
 

@@ -1,10 +1,9 @@
 """Where an adaptive sweep measures next: published checkpoints inside the least resolved transitions.
 
 ``next_checkpoints`` is the rule, a pure function of token counts. Its intervals are the
-(lo_tokens, hi_tokens) of the transitions found so far (95 % intervals of change-point
-locations); ``gap_intervals`` is the default that finds them until the phase analysis provides
-``harness.analysis.transitions.transition_intervals`` with the same signature
-(results, model) -> intervals, which ``harness.adaptive.DEFAULT_INTERVALS`` then names.
+(lo_tokens, hi_tokens) of the transitions found so far (95 % intervals of their locations, from
+``harness.analysis.findings.transition_intervals``); ``gap_intervals`` stands in while a model has
+fewer checkpoints than a change point needs (``harness.adaptive.least_resolved``).
 
 Positions are log10 tokens with checkpoint 0 at half the first nonzero published count, as on
 the analysis's token axis (``tokens.token_positions``).
