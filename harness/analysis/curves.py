@@ -20,8 +20,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from harness.analysis.tokens import log_tokens
-
 BRAIN_METRIC = "r_mean"
 BRAIN_SCOPE = "mean"
 INSTRUCTION_SCOPE = "instruction"
@@ -198,21 +196,3 @@ def model_curves(frame: pd.DataFrame, model: str) -> ModelCurves:
 def all_curves(frame: pd.DataFrame) -> list[ModelCurves]:
     """Curves of every model in a run, in table order."""
     return [model_curves(frame, model) for model in dict.fromkeys(frame["model"])]
-
-
-def segment_change(series: Series | None, start_tokens: float, end_tokens: float) -> float | None:
-    """Fitted change of ``series`` over [start, end] tokens (least squares on log tokens).
-
-    None when fewer than two of its checkpoints fall in the interval.
-    """
-    if series is None:
-        return None
-    inside = (series.tokens >= start_tokens) & (series.tokens <= end_tokens) & np.isfinite(series.values)
-    if inside.sum() < 2:
-        return None
-    x = log_tokens(series.tokens)[inside]
-    y = series.values[inside]
-    if np.ptp(x) == 0:
-        return None
-    slope = np.polyfit(x, y, 1)[0]
-    return float(slope * (x.max() - x.min()))
