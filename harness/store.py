@@ -44,6 +44,7 @@ CREATE TABLE IF NOT EXISTS cells (
 CREATE TABLE IF NOT EXISTS scores (
     cell_id TEXT NOT NULL REFERENCES cells(cell_id) ON DELETE CASCADE,
     scope TEXT NOT NULL, metric TEXT NOT NULL, value REAL, stderr REAL,
+    chance REAL,  -- the value expected from guessing; NULL when unknown
     PRIMARY KEY (cell_id, scope, metric)
 );
 CREATE TABLE IF NOT EXISTS artifacts (
@@ -52,6 +53,9 @@ CREATE TABLE IF NOT EXISTS artifacts (
     PRIMARY KEY (cell_id, name)
 );
 """
+# columns added after the first release: (table, column, type); an older store gets them, empty, on opening
+ADDED_COLUMNS = [("cells", "stale", "TEXT"), ("scores", "chance", "REAL")]
+
 
 @dataclass(frozen=True)
 class CellRecord:
@@ -104,11 +108,15 @@ class RunStore:
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA foreign_keys=ON")
             self._db.executescript(SCHEMA)
-            columns = {row[1] for row in self._db.execute("PRAGMA table_info(cells)")}
-            if "stale" not in columns:  # a store written before stale results were kept
-                self._db.execute("ALTER TABLE cells ADD COLUMN stale TEXT")
+            self._add_missing_columns()
         except sqlite3.DatabaseError as error:
             raise DataError(f"{self.path}: not a readable harness run store ({error})") from None
+
+    def _add_missing_columns(self) -> None:
+        """Bring a store written by an older harness up to the current schema (new columns start empty)."""
+        for table, column, kind in ADDED_COLUMNS:
+            if column not in {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}:
+                self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
     def close(self) -> None:
         self._db.close()
@@ -171,8 +179,11 @@ class RunStore:
                 rows = {}
                 for score in output.scores:
                     stderr = None if score.stderr is None else float(score.stderr)
-                    rows[(score.scope, score.metric)] = (record.cell_id, score.scope, score.metric, float(score.value), stderr)
-                db.executemany("INSERT INTO scores VALUES (?,?,?,?,?)", list(rows.values()))
+                    chance = None if score.chance is None else float(score.chance)
+                    rows[(score.scope, score.metric)] = (record.cell_id, score.scope, score.metric, float(score.value),
+                                                         stderr, chance)
+                db.executemany("INSERT INTO scores (cell_id, scope, metric, value, stderr, chance) VALUES (?,?,?,?,?,?)",
+                               list(rows.values()))
             db.executemany("INSERT INTO artifacts VALUES (?,?,?,?)", [(record.cell_id, *a) for a in artifacts])
         for path in replaced - {a[1] for a in artifacts}:  # superseded arrays, only once the new row is in
             (self.run_dir / path).unlink(missing_ok=True)
@@ -198,11 +209,11 @@ class RunStore:
         """All scores of finished cells in the long table format, in a stable order.
 
         ``stale`` is empty for current results and holds the error of a failed recompute for a
-        result kept from an earlier computation.
+        result kept from an earlier computation; ``chance`` is empty where the score declared none.
         """
         frame = pd.read_sql_query(
             """SELECT c.model, c.family, c.step, c.tokens, c.revision, c.commit_hash AS "commit", c.kind,
-                      c.target, c.plugin, c.layer, s.scope, s.metric, s.value, s.stderr, c.seed,
+                      c.target, c.plugin, c.layer, s.scope, s.metric, s.value, s.stderr, s.chance, c.seed,
                       c.config_hash, c.data_hash, c.plugin_version, c.stale
                FROM scores s JOIN cells c USING (cell_id) WHERE c.status = 'done'
                ORDER BY c.model, c.step, c.kind, c.target, c.layer, s.scope, s.metric""",
