@@ -243,6 +243,9 @@ def test_too_small_a_corpus_is_a_data_error(tmp_path):
     tiny_corpus = write_corpus(tmp_path / "small.cor", lines=30)
     with pytest.raises(DataError, match="only .* cloze items, 6 asked; lower the cloze_items option"):
         suite(tiny_corpus, tmp_path).suite_dir()
+    corpus = write_corpus(tmp_path / "prose.cor")  # test items per rung + 6 demonstrations (2 shots + 4)
+    with pytest.raises(DataError, match=r"only \d+ instruction items of rung 'stated', 506 asked; lower the instruction_items"):
+        suite(corpus, tmp_path, instruction_items=500, perplexity_items=1).suite_dir()
 
 
 @pytest.mark.parametrize("key", ["subtasks", "num_fewshot"])
