@@ -2,10 +2,10 @@
 
 Each document is a short few-shot quiz in the prompt format of the offline suite's ``instruction``
 task (``harness_plugins.tasks.offline.quiz``): the task line, then one to ``MAX_QUESTIONS``
-questions of one rung of its ladder, each followed by ``Answer: <letter>``. The easy rung gets
-the largest share of the training sentences (``SHARES``). The model organism thus meets the answer format and the
-easy ``copy`` rung during training, as a pretraining mix with a little instruction data would,
-while the suite's items come from the held-out documents it never sees.
+questions of one rung of its ladder, each followed by ``Answer: <letter>``. The easy ``stated``
+rung gets the largest share of the training sentences (``SHARES``). The model organism thus meets
+the answer format and every rung during training, as a pretraining mix with instruction data
+would, while the suite's items come from the held-out documents it never sees.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from collections.abc import Sequence
 
 from harness_plugins.tasks.offline.quiz import (
     DESCRIPTION,
-    LETTERS,
     RUNGS,
     SHOT_SEPARATOR,
     Question,
@@ -25,15 +24,14 @@ from harness_plugins.tasks.offline.quiz import (
     sentence_ends,
 )
 
-__all__ = ["DESCRIPTION", "LETTERS", "MAX_QUESTIONS", "SHOT_SEPARATOR", "Question", "qa_documents", "questions"]
-
 MAX_QUESTIONS = 4  # questions per document: 1 to this many
 # share of the training sentences each rung gets: the easy rung most, as it is the one to be learned
 SHARES = {"stated": 3, "copy": 1, "complete": 1}
 
 
 def questions(documents: Sequence[str], seed: int) -> list[Question]:
-    """Every usable question of the documents (one per qualifying sentence, dealt to the rungs by ``SHARES``), seeded order."""
+    """Every usable question of the documents (one per usable sentence, dealt to the rungs by ``SHARES``), in a
+    seeded order."""
     rng = random.Random(seed)
     texts = paragraphs(documents)
     vocab = common_words(texts)
