@@ -52,11 +52,9 @@ def suite_texts(folder: Path, shots: int) -> list[str]:
 
     texts = [f"{r['context']} {r['target']}" for r in rows("cloze.test.jsonl")]
     texts += [s for r in rows("minimal_pairs.test.jsonl") for s in (r["good"], r["bad"])]
-    demo = "".join(
-        f"Sentence: {r['sentence']}\nOptions: A) {r['A']} B) {r['B']} C) {r['C']} D) {r['D']}\nAnswer: {r['answer']}\n\n"
-        for r in rows("instruction.train.jsonl")[:shots]
-    )
-    texts += [demo + f"Sentence: {r['sentence']}\nAnswer:" for r in rows("instruction.test.jsonl")]
+    for path in sorted(folder.glob("instruction_*.test.jsonl")):  # one item set per rung of the ladder
+        demo = "".join(f"{r['prompt']} {r['answer']}\n\n" for r in rows(path.name.replace(".test.", ".train."))[:shots])
+        texts += [demo + r["prompt"] for r in rows(path.name)]
     texts += [r["text"] for r in rows("perplexity.test.jsonl")]
     return texts
 

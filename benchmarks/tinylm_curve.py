@@ -6,7 +6,8 @@
 
 Trains the tinylm organism into a fresh cache (or reuses ``--cache``), prints the training time,
 then runs the ``offline`` task plugin on every checkpoint and prints, per step: held-out loss,
-instruction ``follows_format`` and ``correct``, and the other sub-tasks asked for.
+instruction ``follows_format`` and ``correct`` (over all rungs and per rung of the ladder), and the
+other sub-tasks asked for.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--subtasks", nargs="+", default=["instruction", "perplexity"])
-    parser.add_argument("--instruction-items", type=int, default=24, help="test items of the instruction sub-task")
+    parser.add_argument("--instruction-items", type=int, default=40, help="test items per rung of the instruction ladder")
     parser.add_argument("--only", type=int, nargs="+", help="evaluate only these steps")
     args = parser.parse_args()
     cache = Path(args.cache) if args.cache else Path(tempfile.mkdtemp(prefix="tinylm-curve-"))

@@ -222,7 +222,7 @@ def _show_tables(run: RunFrames, scores: pd.DataFrame, limit: int) -> None:
                   markup=False, soft_wrap=True)
     if run.scores.empty:
         console.print(f"{run.path}: no finished cells yet", markup=False, soft_wrap=True)
-    columns = ["step", "tokens", "layer", "scope", "metric", "value", "stderr"]
+    columns = ["step", "tokens", "layer", "scope", "metric", "value", "stderr", "chance"]
     for (model, target), frame in scores.groupby(["model", "target"], sort=True):
         table = Table(title=Text(f"{model} x {target}"))
         for column in columns:

@@ -279,9 +279,8 @@ class Score:
     """One number a cell produced: ``metric`` = value (± stderr) within a ``scope``.
 
     ``scope`` says what the number is about inside the cell: a subject for brain scores,
-    a sub-task for lm-eval, '' when the cell has a single scope. ``chance`` is the value guessing
-    gets (an accuracy over four options: 0.25), which a task fills in for its accuracies so the
-    analysis can chance-correct them; None where it is unknown or means nothing.
+    a sub-task for lm-eval, '' when the cell has a single scope. ``chance`` is the value expected
+    from guessing (0.25 for an accuracy over four options), None when unknown or meaningless.
     """
 
     metric: str
@@ -303,7 +302,12 @@ class CellOutput:
 
 
 class Task(Plugin[OptionsT]):
-    """A downstream evaluation run on a loaded checkpoint (no layers)."""
+    """A downstream evaluation run on a loaded checkpoint (no layers).
+
+    Each accuracy-like ``Score`` declares its ``chance`` level (the value a guesser gets: 1/4 for
+    four options; the mean of 1/choices when items differ), so that analyses can chance-correct it
+    as (value - chance) / (1 - chance); leave it None where guessing has no defined value.
+    """
 
     kind = Kind.TASK
 

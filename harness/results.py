@@ -23,8 +23,8 @@ def typed_results(frame: pd.DataFrame, source: str = "results") -> pd.DataFrame:
     """``frame`` with exactly ``RESULT_COLUMNS`` in their types; a ``DataError`` if required ones are missing.
 
     Optional columns that are absent are added empty; text columns are pandas strings (missing =
-    NA, but names such as ``scope`` are '' rather than missing), ``layer`` is a nullable integer (NA for tasks), ``value``, ``stderr``
-    and ``chance`` are floats.
+    NA, but names such as ``scope`` are '' rather than missing), ``layer`` is a nullable integer (NA for tasks),
+    ``value``, ``stderr`` and ``chance`` are floats (``chance`` NaN = unknown, as in tables written before it existed).
     """
     missing = [c for c in REQUIRED_COLUMNS if c not in frame]
     if missing:

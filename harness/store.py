@@ -44,7 +44,7 @@ CREATE TABLE IF NOT EXISTS cells (
 CREATE TABLE IF NOT EXISTS scores (
     cell_id TEXT NOT NULL REFERENCES cells(cell_id) ON DELETE CASCADE,
     scope TEXT NOT NULL, metric TEXT NOT NULL, value REAL, stderr REAL,
-    chance REAL,  -- the value guessing gets (NULL: unknown)
+    chance REAL,  -- the value expected from guessing; NULL when unknown
     PRIMARY KEY (cell_id, scope, metric)
 );
 CREATE TABLE IF NOT EXISTS artifacts (
@@ -57,6 +57,9 @@ CREATE TABLE IF NOT EXISTS rounds (  -- adaptive sweeps: the round that added ea
     PRIMARY KEY (model, step)
 );
 """
+# columns added after the first release: (table, column, type); an older store gets them, empty, on opening
+ADDED_COLUMNS = [("cells", "stale", "TEXT"), ("scores", "chance", "REAL")]
+
 
 @dataclass(frozen=True)
 class CellRecord:
@@ -109,13 +112,15 @@ class RunStore:
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA foreign_keys=ON")
             self._db.executescript(SCHEMA)
-            columns = {row[1] for row in self._db.execute("PRAGMA table_info(cells)")}
-            if "stale" not in columns:  # a store written before stale results were kept
-                self._db.execute("ALTER TABLE cells ADD COLUMN stale TEXT")
-            if "chance" not in {row[1] for row in self._db.execute("PRAGMA table_info(scores)")}:
-                self._db.execute("ALTER TABLE scores ADD COLUMN chance REAL")  # written before tasks declared chance
+            self._add_missing_columns()
         except sqlite3.DatabaseError as error:
             raise DataError(f"{self.path}: not a readable harness run store ({error})") from None
+
+    def _add_missing_columns(self) -> None:
+        """Bring a store written by an older harness up to the current schema (new columns start empty)."""
+        for table, column, kind in ADDED_COLUMNS:
+            if column not in {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}:
+                self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
     def close(self) -> None:
         self._db.close()
@@ -214,7 +219,7 @@ class RunStore:
         """All scores of finished cells in the long table format, in a stable order.
 
         ``stale`` is empty for current results and holds the error of a failed recompute for a
-        result kept from an earlier computation.
+        result kept from an earlier computation; ``chance`` is empty where the score declared none.
         """
         frame = pd.read_sql_query(
             """SELECT c.model, c.family, c.step, c.tokens, c.revision, c.commit_hash AS "commit", c.kind,

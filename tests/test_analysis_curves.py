@@ -44,6 +44,18 @@ def test_accuracy_prefers_correct_over_acc():
     assert accuracy_rows(rows)["metric"].tolist() == ["correct"]
 
 
+def test_a_pooled_scope_beside_its_parts_counts_once():
+    """The ladder reports each rung (instruction:stated, ...) and the pooled instruction scope:
+    averaging all of them would count every item twice."""
+    scopes = ["instruction", "instruction:stated", "instruction:copy", "minimal_pairs"]
+    rows = pd.DataFrame({"target": ["offline"] * 4 + ["other"], "scope": scopes + ["instruction"],
+                         "metric": ["correct"] * 5, "value": [0.5] * 5})
+    kept = accuracy_rows(rows)
+    assert sorted(zip(kept["target"], kept["scope"])) == [
+        ("offline", "instruction:copy"), ("offline", "instruction:stated"), ("offline", "minimal_pairs"),
+        ("other", "instruction")]  # another task's scope of the same name is its own
+
+
 def test_zero_tokens_drawn_left_of_first_checkpoint():
     assert token_positions(np.array([0, 100, 1000])).tolist() == [50, 100, 1000]
 

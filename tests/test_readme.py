@@ -108,4 +108,4 @@ def test_adaptive_worked_example_plans_its_first_round():
     plan = _plan(_yaml_after(DOCS / "configuration.md", "## Adaptive checkpoints"), "docs/configuration.md adaptive")
     model = plan.models[0]
     assert model.adaptive == AdaptiveSelector(9, 3) and len(model.published) == 22
-    assert [c.step for c in model.checkpoints] == [0, 32, 1200]  # round 0, as the worked example's log says
+    assert [c.step for c in model.checkpoints] == [0, 32, 1500]  # round 0, as the worked example's log says

@@ -51,6 +51,39 @@ metadata:
 """
 
 
+CHOICES_YAML = """task: {name}
+dataset_path: json
+dataset_kwargs:
+  data_files:
+    test: {data}
+output_type: multiple_choice
+test_split: test
+doc_to_text: "{{{{prefix}}}}"
+doc_to_target: gold
+doc_to_choice: choices
+metric_list:
+  - metric: acc
+  - metric: acc_norm
+  - metric: exact_match
+metadata:
+  version: 1.0
+"""
+
+GROUP_YAML = """group: tiny_choices
+task:
+  - tiny_two
+  - tiny_three
+  - tiny_bpb
+aggregate_metric_list:
+  - metric: acc
+    weight_by_size: true
+  - metric: acc_norm
+    weight_by_size: false
+metadata:
+  version: 1.0
+"""
+
+
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     root = tmp_path_factory.mktemp("lm")
@@ -67,6 +100,14 @@ def tiny(tmp_path_factory):
     texts = [{"text": "The cat sat on the mat. The dogs run in the park."}, {"text": "A bird sings in the tree."}]
     (tasks / "bpb.jsonl").write_text("".join(json.dumps(t) + "\n" for t in texts))
     (tasks / "bpb.yaml").write_text(ROLLING_YAML.format(data=tasks / "bpb.jsonl"))
+    two = [{"prefix": "The cat", "choices": [" sat.", " sits."], "gold": 0}] * 6
+    three = [{"prefix": "A dog", "choices": [" ran.", " runs.", " run."], "gold": 1}] * 3
+    three += [{"prefix": "A bird", "choices": [" sang.", " sings."], "gold": 0}]  # a document with two choices
+    multi = [{"prefix": "Cats", "choices": [" purr.", " meow.", " bark."], "gold": [0, 1]}] * 2  # two right of three
+    for name, rows in (("tiny_two", two), ("tiny_three", three), ("tiny_multi", multi)):
+        (tasks / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        (tasks / f"{name}.yaml").write_text(CHOICES_YAML.format(name=name, data=tasks / f"{name}.jsonl"))
+    (tasks / "group.yaml").write_text(GROUP_YAML)
     return path, tasks
 
 
@@ -101,6 +142,27 @@ def test_matches_lm_eval_simple_evaluate_on_saved_checkpoint(tiny, tmp_path):
             assert stderr == pytest.approx(theirs[key][1], rel=1e-5), key
     assert ours[("tiny_pairs", "acc")][1] is not None  # stderr recorded
     assert ours[("tiny_bpb", "bits_per_byte")][0] > 0
+
+
+def test_multiple_choice_accuracies_declare_their_chance_from_the_choices(tiny, tmp_path):
+    """Chance = mean over the evaluated documents of right choices / choices; unknown elsewhere."""
+    path, tasks = tiny
+    task = LmEvalTask(LmEvalTask.Options(tasks=["tiny_pairs", "tiny_choices", "tiny_multi"], include_path=[str(tasks)],
+                                         include_defaults=False, bootstrap_iters=0))
+    chance = {(s.scope, s.metric): s.chance for s in task.evaluate(load_tiny_lm(path), seed=0, workdir=tmp_path)}
+    three = (3 * (1 / 3) + 1 / 2) / 4  # three documents with three choices, one with two
+    assert chance[("tiny_pairs", "acc")] == chance[("tiny_pairs", "acc_norm")] == 0.5
+    assert chance[("tiny_two", "acc")] == chance[("tiny_two", "acc_norm")] == 0.5
+    assert chance[("tiny_three", "acc")] == pytest.approx(three)
+    assert chance[("tiny_choices", "acc")] == pytest.approx((6 * 0.5 + 4 * three) / 10)  # weighted by size
+    assert chance[("tiny_choices", "acc_norm")] == pytest.approx((0.5 + three) / 2)  # not weighted
+    assert chance[("tiny_multi", "acc")] == pytest.approx(2 / 3)
+    assert chance[("tiny_two", "exact_match")] is None and chance[("tiny_bpb", "bits_per_byte")] is None
+    limited = LmEvalTask(LmEvalTask.Options(tasks=["tiny_three"], include_path=[str(tasks)], include_defaults=False,
+                                            limit=3, bootstrap_iters=0))
+    scores = limited.evaluate(load_tiny_lm(path), seed=0, workdir=tmp_path)
+    assert {s.metric: s.chance for s in scores}["acc"] == pytest.approx(1 / 3)  # only the documents evaluated
+    assert [s.chance for s in scores if s.metric == "exact_match"] == [None]
 
 
 def test_yaml_path_as_task_name(tiny, tmp_path):
@@ -139,6 +201,9 @@ def test_scores_from_results_keeps_filters_and_stderr():
                                    "acc_stderr,none": "N/A", "sample_len": 10}}}
     scores = _by_key(lm_eval_bridge.scores_from_results(results, scopes={"gsm": "math"}))
     assert scores == {("math", "exact_match,strict-match"): (0.25, 0.05), ("math", "acc"): (0.5, None)}
+    results[lm_eval_bridge.CHANCE_KEY] = {"gsm": {"acc,none": 0.25}}
+    chance = {s.metric: s.chance for s in lm_eval_bridge.scores_from_results(results)}
+    assert chance == {"exact_match,strict-match": None, "acc": 0.25}
 
 
 def test_options_reject_unknown_keys_and_bad_values():

@@ -16,10 +16,10 @@ from pydantic import ValidationError
 
 from harness import ConfigError, DataError
 from harness_plugins.tasks import lm_eval_bridge
-from harness_plugins.tasks.offline import OfflineSuite, grammar
-from harness_plugins.tasks.offline.items import Sizes
+from harness_plugins.tasks.offline import OfflineSuite, grammar, quiz
+from harness_plugins.tasks.offline.items import Sizes, instruction_unit
 from harness_plugins.tasks.offline.scoring import answer_label, process_instruction
-from harness_plugins.tasks.offline.suite import SUBTASKS, SUITE_VERSION, suite_key, task_name
+from harness_plugins.tasks.offline.suite import SUBTASKS, SUITE_VERSION, scopes, suite_key, task_name
 from tests.tiny_causal_lm import build_tiny_lm, load_tiny_lm
 
 SMALL = dict(cloze_items=6, minimal_pairs_items=8, instruction_items=6, perplexity_items=4, num_fewshot=2)
@@ -70,9 +70,41 @@ def test_items_are_fixed_by_seed_and_versioned(corpus_file, tmp_path):
     manifest = json.loads((first / "manifest.json").read_text())
     assert manifest["counts"]["cloze"]["test"] == 6
     assert manifest["counts"]["minimal_pairs"]["test"] == 8
-    assert manifest["counts"]["instruction"] == {"test": 6, "train": 6}
+    for rung in quiz.RUNGS:
+        assert manifest["counts"][instruction_unit(rung)] == {"test": 6, "train": 6}
     assert manifest["counts"]["perplexity"]["test"] == 4
-    assert sorted(p.name for p in first.glob("*.yaml")) == sorted(f"{s}.yaml" for s in SUBTASKS)
+    yamls = {*SUBTASKS, *(instruction_unit(r) for r in quiz.RUNGS)}  # instruction.yaml: the group of the rungs
+    assert sorted(p.name for p in first.glob("*.yaml")) == sorted(f"{s}.yaml" for s in yamls)
+
+
+def instruction_rows(folder: Path, split: str = "test") -> dict[str, list[dict]]:
+    """rung -> its items in a generated suite."""
+    return {rung: [json.loads(line) for line in (folder / f"{instruction_unit(rung)}.{split}.jsonl").read_text().splitlines()]
+            for rung in quiz.RUNGS}
+
+
+def test_the_instruction_ladder_states_the_answer_on_its_easy_rungs_only(corpus_file, tmp_path):
+    folder = suite(corpus_file, tmp_path).suite_dir()
+    sentences = []
+    for rung, rows in instruction_rows(folder).items():
+        for row in rows:
+            options = [row[letter] for letter in quiz.LETTERS]
+            answer = row[row["answer"]]
+            assert len(set(options)) == 4 and row["sentence"].count(quiz.BLANK) == 1
+            shown = [w.strip(".,;:!?\"'()") for w in row["sentence"].lower().replace(quiz.BLANK, " ").split()]
+            assert not any(word in shown for word in options if word != answer), row  # no distractor is in the question
+            assert row["prompt"] == quiz.Question(rung, row["sentence"], tuple(options), row["answer"], row["passage"],
+                                                  row["hint"]).prompt()
+            if rung == "stated":
+                assert row["hint"] == f"The answer is {row['answer']}." and not row["passage"]
+            elif rung == "copy":
+                assert row["passage"] == row["sentence"].replace(quiz.BLANK, answer) and not row["hint"]
+                passage = [w.strip(".,;:!?\"'()") for w in row["passage"].lower().split()]
+                assert [w for w in options if w in passage] == [answer]
+            else:
+                assert not row["passage"] and not row["hint"]
+            sentences.append(row["sentence"])
+    assert len(set(sentences)) == len(sentences)  # no sentence serves two rungs
 
 
 def test_generated_suite_is_reused_not_rebuilt(corpus_file, tmp_path, monkeypatch):
@@ -115,13 +147,21 @@ def test_follows_format_is_scored_apart_from_correct():
 def test_suite_runs_through_lm_eval_on_a_tiny_checkpoint(corpus_file, tiny_path, tmp_path):
     scores = suite(corpus_file, tmp_path).evaluate(load_tiny_lm(tiny_path), seed=0, workdir=tmp_path)
     found = {(s.scope, s.metric): s for s in scores}
-    assert set(found) == {("cloze", "acc"), ("minimal_pairs", "acc"),
-                          ("instruction", "follows_format"), ("instruction", "correct"),
-                          ("perplexity", "bits_per_byte")}
+    ladder = [f"instruction:{rung}" for rung in quiz.RUNGS]
+    assert set(found) == {("cloze", "acc"), ("minimal_pairs", "acc"), ("perplexity", "bits_per_byte"),
+                          *((scope, metric) for scope in ("instruction", *ladder) for metric in ("follows_format", "correct"))}
     assert 0 <= found[("minimal_pairs", "acc")].value <= 1
     assert found[("minimal_pairs", "acc")].stderr is not None
     assert found[("perplexity", "bits_per_byte")].value > 0
-    assert found[("instruction", "correct")].value <= found[("instruction", "follows_format")].value
+    for scope in ("instruction", *ladder):
+        assert found[(scope, "correct")].value <= found[(scope, "follows_format")].value
+    mean = sum(found[(scope, "correct")].value for scope in ladder) / len(ladder)  # equal rung sizes
+    assert found[("instruction", "correct")].value == pytest.approx(mean)
+    chance = {key: score.chance for key, score in found.items()}
+    assert chance.pop(("minimal_pairs", "acc")) == 0.5
+    for scope in ("instruction", *ladder):
+        assert chance.pop((scope, "correct")) == 0.25
+    assert set(chance.values()) == {None}  # cloze acc, follows_format, bits_per_byte
 
 
 def test_suite_equals_lm_eval_simple_evaluate_on_the_saved_checkpoint(corpus_file, tiny_path, tmp_path):
@@ -136,9 +176,8 @@ def test_suite_equals_lm_eval_simple_evaluate_on_the_saved_checkpoint(corpus_fil
         task_manager=lm_eval_bridge.task_manager((str(task.suite_dir()),), False),
         random_seed=7, numpy_random_seed=7, torch_random_seed=7, fewshot_random_seed=7,
     )
-    names = {task_name(s): s for s in SUBTASKS}
-    theirs = {(s.scope, s.metric): s.value for s in lm_eval_bridge.scores_from_results(reference, scopes=names)}
-    assert ours.keys() == theirs.keys() and len(ours) == 4
+    theirs = {(s.scope, s.metric): s.value for s in lm_eval_bridge.scores_from_results(reference, scopes=scopes())}
+    assert ours.keys() == theirs.keys() and len(ours) == 2 + 2 * (1 + len(quiz.RUNGS))
     for key, value in ours.items():
         assert value == pytest.approx(theirs[key], rel=1e-5), key
 
@@ -170,25 +209,32 @@ class ScriptedLM:
 
 def test_instruction_prompts_and_separate_scores_with_a_scripted_model(corpus_file, tmp_path, monkeypatch):
     task = suite(corpus_file, tmp_path, subtasks=["instruction"], instruction_items=6, num_fewshot=2)
-    rows = [json.loads(line) for line in (task.suite_dir() / "instruction.test.jsonl").read_text().splitlines()]
-    by_sentence = {row["sentence"]: row["answer"] for row in rows}
+    rows = instruction_rows(task.suite_dir())
+    right = {row["prompt"]: row["answer"] for rung in rows.values() for row in rung}
+    script = {"stated": ["right"] * 6, "copy": ["right", "right", "wrong", "wrong", "prose", "prose"],
+              "complete": ["wrong"] * 5 + ["prose"]}
+    planned = {row["prompt"]: plan for rung, rung_rows in rows.items() for row, plan in zip(rung_rows, script[rung], strict=True)}
 
     def answer(prompt: str) -> str:
-        sentence = prompt.rsplit("\n\n", 1)[1].split("\n", 1)[0]
-        index = list(by_sentence).index(sentence)
-        right = by_sentence[sentence]
-        wrong = "A" if right != "A" else "B"
-        return [f" {right}", f" {right}", f" {right}", f" {wrong}", " the answer", f" {wrong}"][index]
+        question = prompt.rsplit(quiz.SHOT_SEPARATOR, 1)[1]
+        letter = right[question]
+        return {"right": f" {letter}", "wrong": " A" if letter != "A" else " B", "prose": " the answer"}[planned[question]]
 
     scripted = ScriptedLM(answer).lm
     monkeypatch.setattr(lm_eval_bridge, "make_lm", lambda loaded, **kw: scripted)
-    scores = {s.metric: s.value for s in task.evaluate(SimpleNamespace(tokenizer=None), seed=0, workdir=tmp_path)}  # type: ignore[arg-type]
-    assert scores == {"follows_format": pytest.approx(5 / 6), "correct": pytest.approx(3 / 6)}
-    prompt = scripted.prompts[0]
+    scores = task.evaluate(SimpleNamespace(tokenizer=None), seed=0, workdir=tmp_path)  # type: ignore[arg-type]
+    found = {(s.scope, s.metric): s.value for s in scores}
+    assert found == {
+        ("instruction:stated", "follows_format"): 1.0, ("instruction:stated", "correct"): 1.0,
+        ("instruction:copy", "follows_format"): pytest.approx(4 / 6), ("instruction:copy", "correct"): pytest.approx(2 / 6),
+        ("instruction:complete", "follows_format"): pytest.approx(5 / 6), ("instruction:complete", "correct"): 0.0,
+        ("instruction", "follows_format"): pytest.approx(15 / 18), ("instruction", "correct"): pytest.approx(8 / 18),
+    }
+    prompt = next(p for p in scripted.prompts if p.endswith(rows["stated"][0]["prompt"]))
     assert prompt.startswith("Fill in the blank. Answer with a letter.\n\n")
     assert prompt.count("___") == 3 and prompt.count("Answer:") == 3  # two demonstrations + the question
-    assert prompt.count("Answer: ") == 2 and "\nA) " in prompt
-    assert prompt.endswith("Answer:")
+    assert prompt.count("Answer: ") == 2 and "\nA) " in prompt and prompt.count("The answer is ") == 3
+    assert prompt.endswith("\nAnswer:")
 
 
 def test_too_small_a_corpus_is_a_data_error(tmp_path):
@@ -197,6 +243,9 @@ def test_too_small_a_corpus_is_a_data_error(tmp_path):
     tiny_corpus = write_corpus(tmp_path / "small.cor", lines=30)
     with pytest.raises(DataError, match="only .* cloze items, 6 asked; lower the cloze_items option"):
         suite(tiny_corpus, tmp_path).suite_dir()
+    corpus = write_corpus(tmp_path / "prose.cor")  # test items per rung + 6 demonstrations (2 shots + 4)
+    with pytest.raises(DataError, match=r"only \d+ instruction items of rung 'stated', 506 asked; lower the instruction_items"):
+        suite(corpus, tmp_path, instruction_items=500, perplexity_items=1).suite_dir()
 
 
 @pytest.mark.parametrize("key", ["subtasks", "num_fewshot"])
@@ -210,8 +259,8 @@ def test_default_sizes_come_out_of_the_tinylm_heldout_corpus(tmp_path):
     """The real default corpus (gensim's wiki and news samples) yields every item at the default sizes."""
     folder = OfflineSuite(OfflineSuite.Options(cache_dir=str(tmp_path))).suite_dir()
     counts = json.loads((folder / "manifest.json").read_text())["counts"]
-    assert counts["cloze"]["test"] == 40 and counts["minimal_pairs"]["test"] == 48
-    assert counts["instruction"]["test"] == 24 and counts["perplexity"]["test"] == 16
+    assert counts["cloze"]["test"] == 40 and counts["minimal_pairs"]["test"] == 48 and counts["perplexity"]["test"] == 16
+    assert [counts[instruction_unit(rung)]["test"] for rung in quiz.RUNGS] == [40] * len(quiz.RUNGS)
 
 
 def test_task_plugins_register_through_entry_points():
@@ -224,8 +273,8 @@ def test_task_plugins_register_through_entry_points():
 
 def test_suite_key_is_stable():
     """Pinned: a new value regenerates the suite's files (bump SUITE_VERSION on purpose)."""
-    assert suite_key(0, Sizes(), 3, "abc") == "51dfebcf322f"
-    assert suite_key(7, Sizes(), 0, "\u00fc") == "5fc0e1057d96"
+    assert suite_key(0, Sizes(), 3, "abc") == "89e93890aa58"
+    assert suite_key(7, Sizes(), 0, "\u00fc") == "e5a48ed6afbb"
 
 
 @pytest.fixture(scope="module")

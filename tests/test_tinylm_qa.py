@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from types import SimpleNamespace
 
 import numpy as np
@@ -12,10 +11,11 @@ from harness.errors import DataError
 from harness_plugins.models.tinylm import TinyLMFamily
 from harness_plugins.models.tinylm import train as train_module
 from harness_plugins.models.tinylm.corpus import load_corpus
-from harness_plugins.models.tinylm.qa import DESCRIPTION, LETTERS, SHOT_SEPARATOR, Question, qa_documents, questions
+from harness_plugins.models.tinylm.qa import SHARES, qa_documents, questions
 from harness_plugins.tasks import lm_eval_bridge
 from harness_plugins.tasks.offline import OfflineSuite
-from tests.test_tasks_offline import ScriptedLM, write_corpus
+from harness_plugins.tasks.offline.quiz import DESCRIPTION, LETTERS, RUNGS, SHOT_SEPARATOR, Question
+from tests.test_tasks_offline import ScriptedLM, instruction_rows, write_corpus
 
 
 def tiny_settings(cache, **options):
@@ -56,6 +56,23 @@ def test_mixed_stream_has_qa_at_the_asked_fraction_and_none_from_heldout(corpus,
     assert set(data.qa_documents) == set(qa_documents(documents, settings.seed))
 
 
+def test_every_rung_is_in_the_training_mix_the_easy_one_most(corpus):
+    documents = corpus.train[:200]
+    asked = questions(documents, 0)
+    counts = {rung: sum(q.rung == rung for q in asked) for rung in RUNGS}
+    total = sum(SHARES.values())
+    for rung in RUNGS:
+        assert counts[rung] == pytest.approx(len(asked) * SHARES[rung] / total, abs=3)
+    assert max(counts, key=counts.__getitem__) == RUNGS[0] == "stated"
+    quizzes = qa_documents(documents, 0)
+    for quiz in quizzes[:50]:  # each quiz holds questions of one rung
+        kinds = {"stated" if "\nThe answer is " in block else "copy" if block.count("\n") == 3 else "complete"
+                 for block in quiz.split(SHOT_SEPARATOR)[1:]}
+        assert len(kinds) == 1
+    stated = next(q for q in asked if q.rung == "stated")
+    assert stated.render().endswith(f"\nThe answer is {stated.answer}.\nAnswer: {stated.answer}")
+
+
 def test_no_qa_sequences_at_fraction_zero_and_same_batches_as_prose_only(corpus, tmp_path):
     settings = tiny_settings(tmp_path, qa_fraction=0.0)
     data = train_module.training_data(settings, corpus)
@@ -68,7 +85,7 @@ def test_no_qa_sequences_at_fraction_zero_and_same_batches_as_prose_only(corpus,
 
 
 def test_qa_fraction_is_in_the_settings_hash(tmp_path):
-    assert tiny_settings(tmp_path).qa_fraction == 0.1
+    assert tiny_settings(tmp_path).qa_fraction == 0.4
     assert tiny_settings(tmp_path, qa_fraction=0.05).digest("c") != tiny_settings(tmp_path).digest("c")
     assert tiny_settings(tmp_path, qa_fraction=0.0).digest("c") != tiny_settings(tmp_path).digest("c")
 
@@ -88,14 +105,15 @@ def test_quizzes_match_the_offline_instruction_prompt(tmp_path, monkeypatch):
         subtasks=["instruction"], instruction_items=4, num_fewshot=1, cloze_items=2, minimal_pairs_items=4,
         perplexity_items=1, corpus=[str(corpus_file)], cache_dir=str(tmp_path / "suite")))
     folder = task.suite_dir()
-    rows = {split: [json.loads(line) for line in (folder / f"instruction.{split}.jsonl").read_text().splitlines()]
-            for split in ("train", "test")}
+    rows = [row for split in ("train", "test") for rung in instruction_rows(folder, split).values() for row in rung]
     scripted = ScriptedLM(lambda prompt: " A").lm
     monkeypatch.setattr(lm_eval_bridge, "make_lm", lambda loaded, **kw: scripted)
     task.evaluate(SimpleNamespace(tokenizer=None), seed=0, workdir=tmp_path)  # type: ignore[arg-type]
-    as_question = {r["sentence"]: Question(r["sentence"], (r["A"], r["B"], r["C"], r["D"]), r["answer"])
-                   for split in rows.values() for r in split}
+    as_question = {r["prompt"]: Question(r["rung"], r["sentence"], tuple(r[x] for x in LETTERS), r["answer"], r["passage"],
+                                         r["hint"]) for r in rows}
+    assert len(scripted.prompts) == len(RUNGS) * 4
     for prompt in scripted.prompts:
-        asked = [block.split("\n", 1)[0] for block in prompt.split(SHOT_SEPARATOR)[1:]]
-        quiz = DESCRIPTION + SHOT_SEPARATOR + SHOT_SEPARATOR.join(as_question[s].render() for s in asked)
-        assert quiz == f"{prompt} {as_question[asked[-1]].answer}"
+        asked = [as_question[block.rsplit(" ", 1)[0]] for block in prompt.split(SHOT_SEPARATOR)[1:-1]]  # demonstrations
+        asked.append(as_question[prompt.split(SHOT_SEPARATOR)[-1]])
+        quiz = DESCRIPTION + SHOT_SEPARATOR + SHOT_SEPARATOR.join(q.render() for q in asked)
+        assert quiz == f"{prompt} {asked[-1].answer}"

@@ -132,10 +132,20 @@ def brain_curve(frame: pd.DataFrame, model: str, target: str) -> BrainCurve | No
 
 
 def accuracy_rows(tasks: pd.DataFrame) -> pd.DataFrame:
-    """One accuracy row per (target, scope, step): ``correct`` where reported, else ``acc``."""
+    """One accuracy row per (target, scope, step): ``correct`` where reported, else ``acc``.
+
+    A pooled scope whose parts are reported too (``instruction`` beside ``instruction:<rung>``) is
+    left out, so each item counts once.
+    """
     rows = tasks[tasks["metric"].isin(ACCURACY_METRICS)].copy()
     if rows.empty:
         return rows
+    scopes: dict[object, set[str]] = {}
+    for target, scope in zip(rows["target"], rows["scope"].astype(str)):
+        scopes.setdefault(target, set()).add(scope)
+    pooled = [any(other.startswith(f"{scope}:") for other in scopes[target])
+              for target, scope in zip(rows["target"], rows["scope"].astype(str))]
+    rows = rows[~np.asarray(pooled, dtype=bool)]
     rows["_rank"] = rows["metric"].map({m: i for i, m in enumerate(ACCURACY_METRICS)})
     best = rows.groupby(["target", "scope"])["_rank"].transform("min")
     return rows[rows["_rank"] == best].drop(columns="_rank")

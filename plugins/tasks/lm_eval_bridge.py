@@ -2,7 +2,8 @@
 
 Shared by the ``lm_eval`` task plugin and the offline suite: one place builds lm-eval's HFLM
 wrapper around the loaded model (no reload), keeps task indexes between calls, translates
-lm-eval's failures into one-line harness errors and reads every metric with its stderr.
+lm-eval's failures into one-line harness errors and reads every metric with its stderr and, where
+the task's choices define one, its chance level (``lm_eval_chance``).
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from harness import ConfigError, DataError, HarnessError, LoadedModel, Score, did_you_mean
+from harness_plugins.tasks.lm_eval_chance import chance_levels
 
 _SKIP_KEYS = {"alias", "name", "sample_len", "samples", " "}
+CHANCE_KEY = "harness_chance"  # where ``evaluate`` adds the chance levels to lm-eval's results dict
 _HUB_ID = re.compile(r"'([\w.-]+(?:/[\w.-]+)?)' (?:on|from|doesn't)")
 
 
@@ -92,7 +95,8 @@ def evaluate(
     verbose: bool = False,
     labels: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """``lm_eval.simple_evaluate`` on the loaded model; lm-eval's results dict.
+    """``lm_eval.simple_evaluate`` on the loaded model; lm-eval's results dict, plus under ``CHANCE_KEY``
+    the chance level of every task or group and metric key that has one (``lm_eval_chance``).
 
     A failure inside lm-eval becomes a one-line ``DataError`` that says which task failed and why
     (``labels`` renames lm-eval task names in it, e.g. to a suite's sub-task names); an item whose
@@ -104,6 +108,7 @@ def evaluate(
     pad_before = getattr(loaded.tokenizer, "pad_token", None)  # HFLM sets one; extraction must not see it
     lm = make_lm(loaded, batch_size=batch_size, max_length=max_length)
     _guard(lm, where, labels or {})
+    recorder = _Recording(manager)
     os.environ.setdefault("DISABLE_MULTIPROC", "1")  # bootstrap in-process: no worker pool per cell
     env_info, git_hash = evaluator.add_env_info, evaluator.get_git_commit_hash
     evaluator.add_env_info = _skip_env_info  # torch's collect_env runs subprocesses: ~0.7 s a call
@@ -121,7 +126,7 @@ def evaluate(
                 limit=limit,
                 gen_kwargs=dict(gen_kwargs) if gen_kwargs else None,
                 bootstrap_iters=bootstrap_iters,
-                task_manager=manager,
+                task_manager=recorder,
                 log_samples=False,
                 random_seed=seed,
                 numpy_random_seed=seed,
@@ -144,7 +149,24 @@ def evaluate(
             loaded.tokenizer.pad_token = pad_before
     if results is None:  # only on non-zero ranks of a distributed run
         return {"results": {}}
+    results[CHANCE_KEY] = chance_levels(recorder.loaded or {}, results)
     return results
+
+
+class _Recording:
+    """Stands in for a ``TaskManager``: remembers what ``load`` built, the task objects lm-eval evaluates
+    (their documents and choices give the chance levels)."""
+
+    def __init__(self, manager: Any) -> None:
+        self._manager = manager
+        self.loaded: Any = None
+
+    def load(self, *args: Any, **kwargs: Any) -> Any:
+        self.loaded = self._manager.load(*args, **kwargs)
+        return self.loaded
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._manager, name)
 
 
 _REQUEST_METHODS = ("loglikelihood", "loglikelihood_rolling", "generate_until")
@@ -270,10 +292,15 @@ def _cache_templates() -> None:
 
 
 def scores_from_results(results: Mapping[str, Any], scopes: Mapping[str, str] | None = None) -> list[Score]:
-    """One Score per task (or group) and metric; ``scopes`` renames lm-eval task names."""
+    """One Score per task (or group) and metric; ``scopes`` renames lm-eval task names.
+
+    The chance level comes from ``results[CHANCE_KEY]`` (added by ``evaluate``); unknown without it.
+    """
     scores: list[Score] = []
+    chances = results.get(CHANCE_KEY, {})
     for task, metrics in results.get("results", {}).items():
         scope = (scopes or {}).get(task, task)
+        chance = chances.get(task, {})
         for key, value in metrics.items():
             if key in _SKIP_KEYS or "_stderr" in key or not _is_number(value):
                 continue
@@ -281,7 +308,8 @@ def scores_from_results(results: Mapping[str, Any], scopes: Mapping[str, str] | 
             stderr_key = f"{metric}_stderr,{filt}" if filt else f"{metric}_stderr"
             stderr = metrics.get(stderr_key)
             name = metric if filt in ("", "none") else f"{metric},{filt}"
-            scores.append(Score(metric=name, value=float(value), stderr=float(stderr) if _is_number(stderr) else None, scope=scope))
+            scores.append(Score(metric=name, value=float(value), stderr=float(stderr) if _is_number(stderr) else None,
+                                scope=scope, chance=chance.get(key)))
     return scores
 
 

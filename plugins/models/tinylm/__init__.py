@@ -10,9 +10,9 @@ code as the ``hf`` family.
       - family: tinylm
         options: {size: default, seed: 0}      # size "tiny" trains in seconds (tests)
 
-A ``qa_fraction`` (default 0.1) of the training sequences are fill-in-the-blank quizzes built
-from the training prose in the offline instruction task's format (see ``qa.py``); 0 trains on
-prose only.
+A ``qa_fraction`` (default 0.4) of the training sequences are fill-in-the-blank quizzes built
+from the training prose in the offline instruction task's format, on the rungs of its ladder (see
+``qa.py``); 0 trains on prose only.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ class TinyLMOptions(LoaderOptions):
     batch_size: int | None = Field(None, ge=1)
     vocab_size: int | None = Field(None, ge=300)
     max_train_docs: int | None = Field(None, ge=1)
-    qa_fraction: float | None = Field(None, ge=0.0, lt=1.0)  # share of quiz sequences (default 0.1; 0: prose only)
+    qa_fraction: float | None = Field(None, ge=0.0, lt=1.0)  # share of quiz sequences (default 0.4; 0: prose only)
     cache: str | None = None  # where runs are kept (default: $HARNESS_CACHE or ~/.cache/harness)
     progress: bool = True  # show a progress bar while training
     threads: int | None = Field(1, ge=1)  # torch threads while training (None: torch's default)

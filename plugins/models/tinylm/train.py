@@ -8,8 +8,9 @@ nothing that reads as a finished run and two processes never train the same sett
 
 The training stream is the training prose plus, for a ``qa_fraction`` of the sequences, short
 fill-in-the-blank quizzes made from that same prose (``qa.py``) in the prompt format of the offline
-suite's instruction task, so that the organism can learn to answer with a bare option letter.
-The held-out loss is measured on held-out prose only.
+suite's instruction task and on the rungs of its ladder, so that the organism can learn to answer
+with a bare option letter and, late in training, to copy an answer its prompt states (the ``stated``
+rung). The held-out loss is measured on held-out prose only.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from harness_plugins.models.hf import quiet_progress
 from harness_plugins.models.tinylm.corpus import Corpus, load_corpus
 from harness_plugins.models.tinylm.qa import qa_documents
 
-TRAIN_VERSION = "3"  # bump when training code changes results (3: the half-octave checkpoint grid)
+TRAIN_VERSION = "4"  # bump when training code or the quizzes change results (3: half-octave grid; 4: quiz ladder)
 EOS = "<|endoftext|>"
 RUN_INFO = "training.json"
 
@@ -50,14 +51,15 @@ class TinyLMSettings(BaseModel):
     context: int = Field(128, ge=8)  # training sequence length = n_positions
     vocab_size: int = Field(2048, ge=300)
     batch_size: int = Field(8, ge=1)
-    steps: int = Field(1200, ge=1)
+    steps: int = Field(1500, ge=1)
     lr: float = Field(3e-3, gt=0)
     warmup: int = Field(100, ge=0)
     seed: int = 0
     corpus: tuple[str, ...] | None = None  # text files; None = the gensim sample
     max_train_docs: int | None = Field(None, ge=1)  # use only the first N training documents
     eval_batches: int = Field(8, ge=1)  # held-out batches scored at every checkpoint
-    qa_fraction: float = Field(0.1, ge=0.0, lt=1.0)  # share of training sequences that are QA quizzes (qa.py)
+    # share of training sequences that are QA quizzes (qa.py): 0.4 lets the stated rung be learned within 1500 steps
+    qa_fraction: float = Field(0.4, ge=0.0, lt=1.0)
 
     def digest(self, corpus_digest: str) -> str:
         payload = {"settings": self.model_dump(mode="json"), "corpus": corpus_digest, "version": TRAIN_VERSION}
@@ -68,7 +70,7 @@ class TinyLMSettings(BaseModel):
 
 
 PRESETS: dict[str, dict[str, Any]] = {
-    # about 2 minutes on one busy CPU core (10 steps/s); a real learning curve on the gensim corpus
+    # about 1.5 minutes on one free CPU core (16 steps/s); a real learning curve on the gensim corpus
     "default": {},
     # a few seconds: for tests
     "tiny": {"n_layer": 2, "n_embd": 32, "n_head": 2, "context": 32, "vocab_size": 320, "batch_size": 4,

@@ -2,10 +2,14 @@
 
 Sub-tasks (each an lm-eval YAML task over generated JSONL, run through real lm-eval):
 
-- ``cloze``: predict the last word of a held-out passage (LAMBADA-style, greedy match): ``acc``;
-- ``minimal_pairs``: grammatical vs. ungrammatical sentence from templates: ``acc``;
+- ``cloze``: predict the last word of a held-out passage (LAMBADA-style, greedy match): ``acc``
+  (chance unknown: guessing has no defined value over a whole vocabulary);
+- ``minimal_pairs``: grammatical vs. ungrammatical sentence from templates: ``acc`` (chance 1/2);
 - ``instruction``: few-shot fill-in-the-blank with four lettered options, answered by generation:
-  ``follows_format`` (the answer is a bare option letter) apart from ``correct``;
+  ``follows_format`` (the answer is a bare option letter) apart from ``correct`` (chance 1/4), on a
+  ladder of rungs (``quiz.py``): ``stated`` (the prompt states the answer letter), ``copy`` (the
+  prompt states the answer word) and ``complete`` (it states nothing). Scores per rung under scope
+  ``instruction:<rung>`` and over all rungs under ``instruction``;
 - ``perplexity``: held-out paragraphs: ``bits_per_byte``.
 
 Items come from the tinylm held-out corpus (documents never trained on) and from templates, are
@@ -14,6 +18,7 @@ fixed by ``item_seed`` and versioned by ``SUITE_VERSION``.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from pathlib import Path
 from typing import Literal
@@ -23,11 +28,13 @@ from pydantic import Field
 from harness import ConfigError, LoadedModel, PluginOptions, Score, Task, cache_root, hookimpl
 from harness_plugins.tasks import lm_eval_bridge
 from harness_plugins.tasks.offline.items import Sizes, build_items
+from harness_plugins.tasks.offline.quiz import CHANCE
 from harness_plugins.tasks.offline.suite import (
     SUBTASKS,
     SUITE_VERSION,
     ensure_suite,
     read_items,
+    scopes,
     suite_path,
     task_name,
     token_needs,
@@ -43,7 +50,7 @@ class OfflineSuiteOptions(PluginOptions):
     item_seed: int = 0  # fixes the items; independent of the sweep seed
     cloze_items: int = Field(default=40, ge=1)
     minimal_pairs_items: int = Field(default=48, ge=1)
-    instruction_items: int = Field(default=24, ge=1)
+    instruction_items: int = Field(default=40, ge=1)  # per rung of the instruction ladder
     perplexity_items: int = Field(default=16, ge=1)
     num_fewshot: int = Field(default=1, ge=0, le=8)  # demonstrations per instruction prompt; 1 fits 128 tokens
     batch_size: int = Field(default=32, ge=1)
@@ -56,7 +63,7 @@ class OfflineSuite(Task[OfflineSuiteOptions]):
     """Cloze, minimal pairs, instruction following (format apart from correctness) and bits per byte."""
 
     name = "offline"
-    version = f"1.0+items{SUITE_VERSION}"
+    version = f"1.1+items{SUITE_VERSION}"
 
     def suite_dir(self) -> Path:
         """The folder with the suite's YAML and JSONL files (generated on first use)."""
@@ -91,12 +98,13 @@ class OfflineSuite(Task[OfflineSuiteOptions]):
     def evaluate(self, model: LoadedModel, *, seed: int, workdir: Path) -> list[Score]:
         folder = self.suite_dir()
         manager = lm_eval_bridge.task_manager((str(folder),), include_defaults=False)
-        names = {task_name(sub): sub for sub in self.options.subtasks}
+        names = [task_name(sub) for sub in self.options.subtasks]
         results = lm_eval_bridge.evaluate(
-            model, list(names), manager=manager, seed=seed, batch_size=self.options.batch_size,
-            bootstrap_iters=100, where="offline", labels=names,  # bootstrap only enables stderrs: all closed-form here
+            model, names, manager=manager, seed=seed, batch_size=self.options.batch_size,
+            bootstrap_iters=100, where="offline", labels=scopes(),  # bootstrap only enables stderrs: all closed-form here
         )
-        return lm_eval_bridge.scores_from_results(results, scopes=names)
+        scores = lm_eval_bridge.scores_from_results(results, scopes=scopes())
+        return [dataclasses.replace(s, chance=chance_level(s.scope, s.metric)) for s in scores]
 
     def _sizes(self) -> Sizes:
         opts = self.options
@@ -123,6 +131,16 @@ class OfflineSuite(Task[OfflineSuiteOptions]):
 
         sources = [Path(p).expanduser() for p in self.options.corpus] if self.options.corpus else None
         return load_corpus(sources, seed=self.options.corpus_seed).heldout
+
+
+def chance_level(scope: str, metric: str) -> float | None:
+    """What guessing scores on a sub-task's metric: 1/2 for a minimal pair, 1/4 for an instruction
+    answer (any rung); None for the cloze word, the answer format and bits per byte."""
+    if (scope, metric) == ("minimal_pairs", "acc"):
+        return 0.5
+    if scope.split(":")[0] == "instruction" and metric == "correct":
+        return CHANCE
+    return None
 
 
 @hookimpl

@@ -4,57 +4,58 @@ from __future__ import annotations
 
 import random
 import re
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from harness import DataError
-from harness_plugins.tasks.offline import grammar
+from harness_plugins.tasks.offline import grammar, quiz
+from harness_plugins.tasks.offline.quiz import sentences
 
-LETTERS = ("A", "B", "C", "D")
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"'(])")
 _FINAL_WORD = re.compile(r"^(.*\s)([A-Za-z]{3,})([.!?])$")
-_WORD = re.compile(r"^[a-z]{3,12}$")
-COMMON_WORDS = 1000  # instruction answers and distractors come from the most frequent held-out words
 
 
 @dataclass(frozen=True)
 class Sizes:
-    """How many test items each sub-task gets (plus the few-shot pool of the instruction task)."""
+    """How many test items each sub-task gets (the instruction task: per rung, plus a few-shot pool per rung)."""
 
     cloze: int = 40
     minimal_pairs: int = 48
-    instruction: int = 24
+    instruction: int = 40
     instruction_shots: int = 8
     perplexity: int = 16
 
 
-def sentences(text: str) -> list[str]:
-    """Sentences of a paragraph (split after . ! ? before a capital)."""
-    return [s.strip() for s in _SENTENCE_END.split(text) if s.strip()]
+def instruction_unit(rung: str) -> str:
+    """The item set (and lm-eval task) of one rung of the instruction ladder."""
+    return f"instruction_{rung}"
 
 
 def build_items(heldout: Sequence[str], seed: int, sizes: Sizes) -> dict[str, dict[str, list[dict]]]:
-    """sub-task -> split -> items. Held-out paragraphs are shared out so no two sub-tasks reuse one."""
+    """item set -> split -> items. Held-out paragraphs are shared out so no two sub-tasks reuse one.
+
+    The item sets are the sub-tasks, except that the instruction task has one per rung of its
+    ladder (``instruction_unit``).
+    """
     rng = random.Random(seed)
-    paragraphs = [p.strip() for doc in heldout for p in doc.split("\n\n") if p.strip()]
+    paragraphs = quiz.paragraphs(heldout)
     rng.shuffle(paragraphs)
     pools: list[list[str]] = [paragraphs[i::3] for i in range(3)]
-    counts = Counter(w for p in paragraphs for w in p.split() if _WORD.match(w))
-    vocab = sorted(w for w, _ in counts.most_common(COMMON_WORDS))  # short prompts, learnable options
+    vocab = quiz.common_words(paragraphs)  # short prompts, learnable options
     items = {
         "cloze": {"test": cloze_items(pools[0], sizes.cloze, rng)},
         "minimal_pairs": {"test": _numbered(grammar.minimal_pairs(sizes.minimal_pairs, rng))},
-        "instruction": instruction_items(pools[1], vocab, sizes.instruction, sizes.instruction_shots, rng),
+        **instruction_items(pools[1], vocab, sizes.instruction, sizes.instruction_shots, rng),
         "perplexity": {"test": perplexity_items(pools[2], sizes.perplexity)},
     }
     wanted = {"cloze": sizes.cloze, "minimal_pairs": sizes.minimal_pairs, "perplexity": sizes.perplexity,
-              "instruction": sizes.instruction + sizes.instruction_shots}
-    for subtask, n in wanted.items():
-        got = sum(len(rows) for rows in items[subtask].values())
+              **{instruction_unit(r): sizes.instruction + sizes.instruction_shots for r in quiz.RUNGS}}
+    for unit, n in wanted.items():
+        got = sum(len(rows) for rows in items[unit].values())
         if got < n:
+            subtask = "instruction" if unit.startswith("instruction") else unit
+            which = f"{subtask} items of rung {unit.split('_', 1)[1]!r}" if subtask != unit else f"{unit} items"
             raise DataError(
-                f"offline suite: the held-out corpus yields only {got} {subtask} items, {n} asked; "
+                f"offline suite: the held-out corpus yields only {got} {which}, {n} asked; "
                 f"lower the {subtask}_items option or give a larger corpus"
             )
     return items
@@ -84,31 +85,21 @@ def cloze_items(paragraphs: Sequence[str], n: int, rng: random.Random, max_words
 
 
 def instruction_items(
-    paragraphs: Sequence[str], vocab: Sequence[str], n: int, shots: int, rng: random.Random, max_words: int = 9
-) -> dict[str, list[dict]]:
-    """Fill-in-the-blank questions with four lettered options (common words); the answer is one letter.
+    paragraphs: Sequence[str], vocab: Sequence[str], n: int, shots: int, rng: random.Random
+) -> dict[str, dict[str, list[dict]]]:
+    """Per rung of the instruction ladder (``quiz.RUNGS``): ``n`` test questions and ``shots`` demonstrations.
 
-    The question is the end of a held-out sentence (its last ``max_words`` words) with the last
-    word blanked, so that a few-shot prompt fits a 128-token context.
+    The usable sentence ends of the paragraphs are dealt to the rungs in turn, so no sentence serves
+    two rungs.
     """
-    common = set(vocab)
-    candidates = [
-        match for para in paragraphs for sent in sentences(para)
-        if (match := _FINAL_WORD.match(" ".join(sent.split()[-max_words:]))) and len(sent.split()) >= 5
-        and match.group(2) in common
-    ]
-    rng.shuffle(candidates)
-    items = []
-    for match in candidates[: n + shots]:
-        answer = match.group(2)
-        distractors = rng.sample([w for w in rng.sample(vocab, 12) if w != answer], 3)
-        options = distractors + [answer]
-        rng.shuffle(options)
-        item = {"sentence": f"{match.group(1)}___{match.group(3)}", "answer": LETTERS[options.index(answer)]}
-        item.update({letter: word for letter, word in zip(LETTERS, options, strict=True)})
-        items.append(item)
-    items = _numbered(items)
-    return {"test": items[:n], "train": items[n:]}
+    ends = quiz.sentence_ends(paragraphs, vocab)
+    rng.shuffle(ends)
+    out = {}
+    for i, rung in enumerate(quiz.RUNGS):
+        asked = [q for end in ends[i :: len(quiz.RUNGS)] if (q := quiz.ask(rung, end, vocab, rng)) is not None]
+        rows = _numbered([q.row() for q in asked[: n + shots]])
+        out[instruction_unit(rung)] = {"test": rows[:n], "train": rows[n:]}
+    return out
 
 
 def perplexity_items(paragraphs: Sequence[str], n: int, max_words: int = 60) -> list[dict]:

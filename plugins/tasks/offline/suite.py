@@ -16,12 +16,13 @@ from dataclasses import asdict
 from pathlib import Path
 
 from harness import WRITER_LOCK, new_directory, remove_abandoned, settings_digest, writer_lock
-from harness_plugins.tasks.offline.items import Sizes, build_items
+from harness_plugins.tasks.offline import quiz
+from harness_plugins.tasks.offline.items import Sizes, build_items, instruction_unit
 
-SUITE_VERSION = "1"  # bump whenever items or prompts change: old results stay comparable by version
+SUITE_VERSION = "2"  # bump whenever items or prompts change: old results stay comparable by version
 SUBTASKS = ("cloze", "minimal_pairs", "instruction", "perplexity")
 TASK_PREFIX = "harness_offline_"
-INSTRUCTION_DESCRIPTION = "Fill in the blank. Answer with a letter.\n\n"
+INSTRUCTION_DESCRIPTION = quiz.DESCRIPTION + quiz.SHOT_SEPARATOR
 MAX_GEN_TOKS = 3  # tokens the instruction sub-task generates for an answer
 # the item fields each sub-task scores as a continuation lm-eval cannot shorten (cloze: the last word
 # after its context; minimal pairs: each whole sentence, with no context)
@@ -59,12 +60,12 @@ metric_list:
     aggregation: mean
     higher_is_better: true
 """,
-    "instruction": """task: {task}
+    "instruction_rung": """task: {task}
 output_type: generate_until
 fewshot_split: train
 num_fewshot: {num_fewshot}
 description: {description}
-doc_to_text: "{{{{sentence}}}}\\nA) {{{{A}}}} B) {{{{B}}}} C) {{{{C}}}} D) {{{{D}}}}\\nAnswer:"
+doc_to_text: "{{{{prompt}}}}"
 doc_to_target: "{{{{answer}}}}"
 generation_kwargs:
   until: ["\\n"]
@@ -79,6 +80,19 @@ metric_list:
     aggregation: mean
     higher_is_better: true
 """,
+    "instruction": """group: {task}
+task:
+{rungs}
+aggregate_metric_list:
+  - metric: follows_format
+    aggregation: mean
+    weight_by_size: true
+  - metric: correct
+    aggregation: mean
+    weight_by_size: true
+metadata:
+  version: {version}
+""",
     "perplexity": """task: {task}
 output_type: loglikelihood_rolling
 doc_to_text: ""
@@ -89,9 +103,21 @@ metric_list:
 }
 
 
-def task_name(subtask: str) -> str:
-    """The lm-eval task name of a sub-task."""
-    return TASK_PREFIX + subtask
+def task_name(unit: str) -> str:
+    """The lm-eval task (or group) name of a sub-task or item set."""
+    return TASK_PREFIX + unit
+
+
+def units(subtask: str) -> tuple[str, ...]:
+    """The item sets of a sub-task: one per rung for the instruction ladder, else the sub-task itself."""
+    return tuple(instruction_unit(rung) for rung in quiz.RUNGS) if subtask == "instruction" else (subtask,)
+
+
+def scopes() -> dict[str, str]:
+    """lm-eval task or group name -> the scope its scores get: the sub-task, or ``instruction:<rung>``."""
+    names = {task_name(sub): sub for sub in SUBTASKS}
+    names.update({task_name(instruction_unit(rung)): f"instruction:{rung}" for rung in quiz.RUNGS})
+    return names
 
 
 def suite_key(seed: int, sizes: Sizes, num_fewshot: int, corpus_id: str) -> str:
@@ -143,11 +169,11 @@ def remove_stale_builds(root: Path) -> int:
 
 def read_items(folder: Path) -> dict[str, dict[str, list[dict]]]:
     """sub-task -> split -> items, as a generated suite folder holds them."""
-    items: dict[str, dict[str, list[dict]]] = {sub: {} for sub in SUBTASKS}
+    items: dict[str, dict[str, list[dict]]] = {unit: {} for sub in SUBTASKS for unit in units(sub)}
     for path in sorted(folder.glob("*.jsonl")):
-        subtask, split = path.name.split(".")[:2]
-        if subtask in items:
-            items[subtask][split] = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+        unit, split = path.name.split(".")[:2]
+        if unit in items:
+            items[unit][split] = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
     return items
 
 
@@ -174,23 +200,27 @@ def token_needs(items: dict[str, dict[str, list[dict]]], subtasks: Sequence[str]
 
 
 def write_suite(folder: Path, items: dict[str, dict[str, list[dict]]], *, num_fewshot: int, final: Path) -> None:
-    """JSONL per sub-task and split, one YAML per sub-task (data paths point into ``final``)."""
+    """JSONL per item set and split, one YAML per item set, and the instruction ladder's group YAML
+    (data paths point into ``final``)."""
     digests = {}
-    for subtask in SUBTASKS:
+    for unit in [u for sub in SUBTASKS for u in units(sub)]:
         files = []
-        for split, rows in items[subtask].items():
-            name = f"{subtask}.{split}.jsonl"
+        for split, rows in items[unit].items():
+            name = f"{unit}.{split}.jsonl"
             text = "".join(json.dumps(row, sort_keys=True) + "\n" for row in rows)
             (folder / name).write_text(text, encoding="utf-8")
             digests[name] = hashlib.sha256(text.encode()).hexdigest()[:16]
             files.append(f"    {split}: {json.dumps(str(final / name))}")
-        body = _TEMPLATES[subtask].format(
-            task=task_name(subtask), num_fewshot=num_fewshot, description=json.dumps(INSTRUCTION_DESCRIPTION),
+        body = _TEMPLATES["instruction_rung" if unit not in SUBTASKS else unit].format(
+            task=task_name(unit), num_fewshot=num_fewshot, description=json.dumps(INSTRUCTION_DESCRIPTION),
             max_gen_toks=MAX_GEN_TOKS,
         )
         common = _COMMON.format(data_files="\n".join(files), version=SUITE_VERSION,
                                 datasets_cache=json.dumps(str(final / "datasets-cache")))
-        (folder / f"{subtask}.yaml").write_text(body + common, encoding="utf-8")
+        (folder / f"{unit}.yaml").write_text(body + common, encoding="utf-8")
+    rungs = "\n".join(f"  - {task_name(unit)}" for unit in units("instruction"))
+    group = _TEMPLATES["instruction"].format(task=task_name("instruction"), rungs=rungs, version=SUITE_VERSION)
+    (folder / "instruction.yaml").write_text(group, encoding="utf-8")
     counts = {sub: {split: len(rows) for split, rows in splits.items()} for sub, splits in items.items()}
     manifest = {"suite_version": SUITE_VERSION, "counts": counts, "sha256": digests}
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True), encoding="utf-8")
