@@ -8,6 +8,7 @@ import pandas as pd
 
 from harness.analysis.bootstrap import Replicates, brain_replicates
 from harness.analysis.curves import ModelCurves, all_curves, model_curves
+from harness.analysis.groups import group_curves, group_members, group_signals
 from harness.analysis.phases import PhaseResult, PhaseSettings, judge
 from harness.analysis.signals import ACCURACY, BRAIN_BEST, INSTRUCTION, Signal, brain_signals, model_signals
 from harness.analysis.transitions import SignalTransitions, analyse_signal, interval_pairs, transitions_frame
@@ -24,11 +25,14 @@ class CurveAnalysis:
     result: PhaseResult | None
     replicates: Replicates | None
     found: list[SignalTransitions] = field(default_factory=list)  # every signal's transitions (this target's brain ones)
+    members: tuple[str, ...] = ()  # a group's models (empty for a single model)
 
     @property
     def subject(self) -> str:
         """Who the finding is about: 'model (family)', with ' on target' where there is one."""
         who = f"{self.curves.model} ({self.curves.family})"
+        if self.members:
+            who = f"{self.curves.model} (group of {len(self.members)}: {', '.join(self.members)})"
         return f"{who} on {self.target}" if self.target else who
 
     @property
@@ -47,9 +51,28 @@ def _analyse(curves: ModelCurves, signals: list[Signal], settings: PhaseSettings
             for i, signal in enumerate(signals)]
 
 
+def _analyse_groups(results: pd.DataFrame, groups: dict[str, list[str]], settings: PhaseSettings) -> list[CurveAnalysis]:
+    """Each group of two or more measured models, judged on its mean curves with intervals across members."""
+    analyses = []
+    for name, members in group_members(results, groups).items():
+        curves, member_curves = group_curves(results, name, members)
+        shared = _analyse(curves, group_signals(curves, member_curves, None, settings.n_boot, settings.seed), settings)
+        if not curves.brain:
+            analyses.append(CurveAnalysis(curves, None, None, None, shared, tuple(members)))
+        for target, curve in curves.brain.items():
+            signals = group_signals(curves, member_curves, target, settings.n_boot, settings.seed)
+            best = next(s for s in signals if s.name == BRAIN_BEST)
+            replicates = Replicates(best.replicates, best.method) if best.replicates is not None else None
+            found = _analyse(curves, signals, settings) + shared
+            result = judge(name, curves.family, target, found, settings) if len(curve.steps) else None
+            analyses.append(CurveAnalysis(curves, target, result, replicates, found, tuple(members)))
+    return analyses
+
+
 def analyze_frame(results: pd.DataFrame, arrays: pd.DataFrame | None = None,
-                  settings: PhaseSettings | None = None) -> list[CurveAnalysis]:
-    """Transitions and verdicts of every model (and brain target) in a results frame; no files written."""
+                  settings: PhaseSettings | None = None, groups: dict[str, list[str]] | None = None) -> list[CurveAnalysis]:
+    """Transitions and verdicts of every model (and brain target) in a results frame, then of each
+    group of models (``groups``: name -> member models); no files written."""
     settings = settings or PhaseSettings()
     analyses = []
     for curves in all_curves(results):
@@ -65,7 +88,7 @@ def analyze_frame(results: pd.DataFrame, arrays: pd.DataFrame | None = None,
             found = _analyse(curves, brain_signals(curve, replicates, replicates.of_layer_mean()), settings) + shared
             result = judge(curves.model, curves.family, target, found, settings) if len(curve.steps) else None
             analyses.append(CurveAnalysis(curves, target, result, replicates, found))
-    return analyses
+    return analyses + _analyse_groups(results, groups or {}, settings)
 
 
 def all_transitions(analyses: list[CurveAnalysis]) -> pd.DataFrame:
