@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.config import ExtractionSettings
+from harness.config import BrainEntry, ExtractionSettings
+from harness.controls import control_words
 from harness.features import ActivationSet, extract_activations
 from harness.interfaces import BrainDataset, Checkpoint, LoadedModel
 from harness.planner import ModelPlan, Plan
@@ -32,11 +33,16 @@ class ActivationProvider:
         self._layer: tuple[tuple[str, int], dict[str, np.ndarray]] | None = None
 
     def words(self, stimulus: str) -> StoryWords:
-        """The words of each story of a brain entry, read once."""
+        """The words of each story of a brain entry, read once (shuffled for a ``control: shuffled`` entry).
+
+        This is the one place a stimulus becomes the words activations are extracted from; word
+        *i* of a story stands at the dataset's *i*-th onset whether or not it was shuffled.
+        """
         if stimulus not in self._words:
-            plugin = self.plan.target(stimulus).plugin
-            assert isinstance(plugin, BrainDataset), "a stimulus set is a brain entry"
-            self._words[stimulus] = {name: list(story.words) for name, story in sorted(plugin.stories().items())}
+            target = self.plan.target(stimulus)
+            assert isinstance(target.plugin, BrainDataset) and isinstance(target.entry, BrainEntry), "a stimulus set is a brain entry"
+            stories = {name: story.words for name, story in sorted(target.plugin.stories().items())}
+            self._words[stimulus] = control_words(stories, target.entry.control, target.entry.shuffle, self.plan.config.seed)
         return self._words[stimulus]
 
     def row_words(self, stimulus: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
