@@ -1,11 +1,11 @@
-"""Control stimuli: a story's words shuffled within sentences (or fixed windows), each onset slot kept.
+"""Control stimuli: the model reads each story with its words shuffled within sentences (or windows).
 
 A brain entry with ``control: shuffled`` reads the same stories with the word order permuted
-inside each unit (``shuffle: sentence`` or ``window:N``). The sequence of onset times stays as the
-dataset gives it: the word at position *i* of the shuffled story takes the *i*-th time slot, so the
-encoding model's timing is the one of the original and only the context the language model sees
-changes. Alignment that survives the shuffle is carried by the words themselves (lexical content);
-what the original adds on top of it needs word order.
+inside each unit (``shuffle: sentence`` or ``window:N``). The model reads the shuffled words; each
+word's activation is then put back at the word's own position, so it keeps the onset at which the
+word was heard. The encoding model thus sees the same words at the same times as for the original,
+and only the context each word was read in changes: alignment that survives the shuffle is carried
+by the words themselves (lexical content), what the original scores above it needs word order.
 
 Sentences end at a word ending in ``.``, ``!`` or ``?`` (closing quotes or brackets after it
 allowed); a story whose words carry no such punctuation (transcripts without it, such as LeBel's
@@ -73,23 +73,50 @@ def story_rng(seed: int, story: str) -> np.random.Generator:
     return np.random.default_rng([seed, name])
 
 
-def shuffle_story(words: Sequence[str], unit: str, seed: int, story: str) -> list[str]:
-    """``words`` with their order permuted inside each unit; position i keeps onset slot i."""
+def shuffle_story(words: Sequence[str], unit: str, seed: int, story: str) -> tuple[list[str], np.ndarray]:
+    """``words`` with their order permuted inside each unit, and the original position of each shuffled word.
+
+    Of two equal words in one unit the earlier stays the earlier, so an order that changes no word is
+    the identity and the positions returned are then ``0, 1, 2, ...``.
+    """
     rng = story_rng(seed, story)
-    out = list(words)
+    shuffled = list(words)
+    source = np.arange(len(words))
     for start, stop in shuffle_units(words, unit).spans:
-        order = rng.permutation(stop - start)
-        out[start:stop] = [words[start + int(j)] for j in order]
-    return out
+        moved = [words[start + int(j)] for j in rng.permutation(stop - start)]
+        free: dict[str, list[int]] = {}
+        for index in range(start, stop):
+            free.setdefault(words[index], []).append(index)
+        shuffled[start:stop] = moved
+        source[start:stop] = [free[word].pop(0) for word in moved]
+    return shuffled, source
 
 
-def control_words(stories: Mapping[str, Sequence[str]], control: str | None, unit: str | None, seed: int) -> dict[str, list[str]]:
-    """The words a brain entry's activations are extracted from: the stories' own, or their shuffled control."""
+@dataclass(frozen=True)
+class StimulusWords:
+    """A brain entry's stimulus: the words the model reads, and where each story's word sits among them."""
+
+    read: dict[str, list[str]]  # story -> the words in the order the model reads them
+    words: dict[str, list[str]]  # story -> the words in story order (one per onset)
+    rows: dict[str, np.ndarray] | None  # story -> for each word in story order, its row among ``read``; None: same order
+
+    def in_story_order(self, layer: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Per-story activations of ``read`` (rows in reading order) with row i back at word i."""
+        return layer if self.rows is None else {name: rows[self.rows[name]] for name, rows in layer.items()}
+
+
+def stimulus_words(stories: Mapping[str, Sequence[str]], control: str | None, unit: str | None, seed: int) -> StimulusWords:
+    """What a brain entry's activations are extracted from: the stories' own words, or their shuffled control."""
+    words = {name: list(story) for name, story in stories.items()}
     if control is None:
-        return {name: list(words) for name, words in stories.items()}
+        return StimulusWords(words, words, None)
     if control != SHUFFLED:
         raise ValueError(f"unknown stimulus control {control!r}; allowed: {SHUFFLED}")
-    return {name: shuffle_story(words, unit or SENTENCE, seed, name) for name, words in stories.items()}
+    read, rows = {}, {}
+    for name, story in words.items():
+        read[name], source = shuffle_story(story, unit or SENTENCE, seed, name)
+        rows[name] = np.argsort(source)  # source[rows[j]] == j: the row that holds word j
+    return StimulusWords(read, words, rows)
 
 
 def describe_control(stories: Mapping[str, Sequence[str]], unit: str) -> str:

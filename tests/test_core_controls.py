@@ -12,10 +12,10 @@ from harness.analysis.data import BrainControl, brain_controls
 from harness.config import entry_label, parse_config
 from harness.controls import (
     SENTENCE_FALLBACK_WINDOW,
-    control_words,
     describe_control,
     shuffle_story,
     shuffle_units,
+    stimulus_words,
 )
 from harness.errors import ConfigError
 from harness.planner import make_plan
@@ -39,15 +39,32 @@ def test_sentences_end_at_punctuation_and_the_rest_is_one_more_unit():
         'The dog "ran home."', "Then nothing"]
 
 
-def test_shuffle_is_deterministic_keeps_each_sentences_words_and_every_slot():
-    first = shuffle_story(STORY, "sentence", seed=0, story="s")
-    assert first == shuffle_story(STORY, "sentence", seed=0, story="s")
+def test_shuffle_is_deterministic_and_keeps_each_sentences_words():
+    first, source = shuffle_story(STORY, "sentence", seed=0, story="s")
+    assert first == shuffle_story(STORY, "sentence", seed=0, story="s")[0]
     assert first != list(STORY)
-    assert shuffle_story(STORY, "sentence", seed=1, story="s") != first
-    assert shuffle_story(STORY, "sentence", seed=0, story="t") != first  # each story its own permutation
-    assert len(first) == len(STORY)
+    assert shuffle_story(STORY, "sentence", seed=1, story="s")[0] != first
+    assert shuffle_story(STORY, "sentence", seed=0, story="t")[0] != first  # each story its own permutation
+    assert len(first) == len(STORY) and [STORY[i] for i in source] == first
     for original, shuffled in zip(_sentences(STORY), [first[a:b] for a, b in shuffle_units(STORY, "sentence").spans]):
         assert Counter(original) == Counter(shuffled)
+
+
+def test_every_word_keeps_its_onset_slot():
+    stimulus = stimulus_words({"s": STORY}, "shuffled", "sentence", seed=0)
+    read, rows = stimulus.read["s"], stimulus.rows["s"]
+    assert read != list(STORY) and stimulus.words["s"] == list(STORY)
+    assert [read[r] for r in rows] == list(STORY)  # the row of word i holds word i, read in shuffled context
+    features = {"s": np.arange(len(read))[:, None] * np.ones((1, 3))}  # row = reading position
+    back = stimulus.in_story_order(features)["s"][:, 0].astype(int)
+    assert [read[r] for r in back] == list(STORY)
+
+
+def test_an_order_that_moves_no_word_is_the_identity():
+    words = ["a", "a", "a."]
+    _, source = shuffle_story(words, "sentence", seed=0, story="x")
+    assert sorted(source) == [0, 1, 2]
+    assert list(stimulus_words({"x": ["b", "b", "b"]}, "shuffled", "sentence", seed=5).rows["x"]) == [0, 1, 2]
 
 
 def test_words_without_punctuation_are_shuffled_in_fixed_windows():
@@ -56,19 +73,20 @@ def test_words_without_punctuation_are_shuffled_in_fixed_windows():
     assert not units.by_sentence
     assert units.spans == [(0, 12), (12, 24), (24, 30)] and SENTENCE_FALLBACK_WINDOW == 12
     assert shuffle_units(words, "window:5").spans == [(i, min(i + 5, 30)) for i in range(0, 30, 5)]
-    shuffled = shuffle_story(words, "window:5", seed=3, story="x")
+    shuffled, _ = shuffle_story(words, "window:5", seed=3, story="x")
     for start in range(0, 30, 5):
         assert sorted(shuffled[start:start + 5]) == sorted(words[start:start + 5])
     assert "no sentence punctuation" in describe_control({"x": words}, "sentence")
     assert describe_control({"a": STORY, "x": words}, "sentence").startswith("word order shuffled within 5 sentences of 1 stories; 1 without")
 
 
-def test_control_words_depend_on_the_story_not_on_the_order_stories_come_in():
+def test_the_shuffle_depends_on_the_story_not_on_the_order_stories_come_in():
     stories = {"a": STORY, "b": list(reversed(STORY))}
-    forward = control_words(stories, "shuffled", "sentence", seed=0)
-    backward = control_words(dict(reversed(list(stories.items()))), "shuffled", "sentence", seed=0)
+    forward = stimulus_words(stories, "shuffled", "sentence", seed=0).read
+    backward = stimulus_words(dict(reversed(list(stories.items()))), "shuffled", "sentence", seed=0).read
     assert forward == backward
-    assert control_words(stories, None, None, seed=0) == {name: list(words) for name, words in stories.items()}
+    plain = stimulus_words(stories, None, None, seed=0)
+    assert plain.read == plain.words == {name: list(words) for name, words in stories.items()} and plain.rows is None
 
 
 def _brain(**extra):
@@ -112,15 +130,18 @@ def config(tmp_path, monkeypatch):
     })
 
 
-def test_the_provider_extracts_the_shuffled_words_at_the_original_slots(config):
+def test_the_provider_reads_shuffled_words_and_hands_rows_back_in_story_order(config):
     plan = make_plan(config, get_registry())
     provider = ActivationProvider(plan, "cpu", config.cache_dir())
-    original, shuffled = provider.words("toybrain"), provider.words("toybrain+shuffled")
-    assert shuffled == control_words(original, "shuffled", "window:6", seed=4)
-    for name in original:
-        assert len(shuffled[name]) == len(original[name]) and shuffled[name] != original[name]
-        for start in range(0, len(original[name]), 6):
-            assert Counter(shuffled[name][start:start + 6]) == Counter(original[name][start:start + 6])
+    original, control = provider.stimulus("toybrain"), provider.stimulus("toybrain+shuffled")
+    assert provider.words("toybrain+shuffled") == original.words  # one word per onset, in story order
+    assert provider.row_words("toybrain+shuffled") == provider.row_words("toybrain")
+    assert control.read == stimulus_words(original.words, "shuffled", "window:6", seed=4).read
+    for name, words in original.words.items():
+        read = control.read[name]
+        assert read != words and [read[r] for r in control.rows[name]] == words
+        for start in range(0, len(words), 6):
+            assert Counter(read[start:start + 6]) == Counter(words[start:start + 6])
     notes = preflight(plan)
     assert any(n.startswith("brain[1] (toybrain): word order shuffled within windows of 6 words") for n in notes)
 
@@ -146,5 +167,12 @@ def test_a_sweep_with_the_control_has_a_second_brain_target_from_its_own_activat
         a, b = (s.layer(1) for s in pair)
         assert a.keys() == b.keys() and all(a[n].shape == b[n].shape for n in a)
         assert not all(np.allclose(a[n], b[n]) for n in a)
+    plan = make_plan(config, get_registry())
+    provider = ActivationProvider(plan, "cpu", config.cache_dir())
+    model, last = plan.models[0], plan.models[0].checkpoints[-1]
+    control = provider.activations(model, last, "toybrain+shuffled", None)  # from the cache, rows back in story order
+    raw = ActivationSet(control.path).layer(1)
+    rows = provider.stimulus("toybrain+shuffled").rows
+    assert all(np.array_equal(control.layer(1)[n], raw[n][rows[n]]) for n in raw)
     assert brain_controls(tmp_path / "run") == {
         "toybrain+shuffled": BrainControl("toybrain+shuffled", "shuffled", "window:6", "toybrain")}
