@@ -128,7 +128,7 @@ def _omit_when_unset(data: dict[str, Any], *keys: str) -> dict[str, Any]:
 
 
 def _check_name(value: str, what: str) -> str:
-    """A label or group name: not empty, no '__' or '/' (they split file names and paths)."""
+    """A group name: not empty, no '__' or '/' (they split file names and paths)."""
     if not value.strip():
         raise ValueError(f"{what} may not be empty")
     if "__" in value or "/" in value:
