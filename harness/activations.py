@@ -7,12 +7,24 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.config import ExtractionSettings
+from harness.config import BrainEntry, ExtractionSettings
+from harness.controls import StimulusWords, stimulus_words
 from harness.features import ActivationSet, extract_activations
 from harness.interfaces import BrainDataset, Checkpoint, LoadedModel
 from harness.planner import ModelPlan, Plan
 
 StoryWords = dict[str, list[str]]
+
+
+class InStoryOrder(ActivationSet):
+    """A cached extraction of shuffled words, read with each story's rows back in story order (row i: word i)."""
+
+    def __init__(self, acts: ActivationSet, words: StimulusWords) -> None:
+        super().__init__(acts.path)
+        self.words = words
+
+    def layer(self, index: int) -> dict[str, np.ndarray]:
+        return self.words.in_story_order(super().layer(index))
 
 
 class ActivationProvider:
@@ -28,16 +40,25 @@ class ActivationProvider:
         self.features: ExtractionSettings = plan.config.features
         self._sets: dict[tuple[str, int, str], ActivationSet] = {}
         self._failed: dict[tuple[str, int, str], BaseException] = {}
-        self._words: dict[str, StoryWords] = {}
+        self._stimuli: dict[str, StimulusWords] = {}
         self._layer: tuple[tuple[str, int], dict[str, np.ndarray]] | None = None
 
+    def stimulus(self, stimulus: str) -> StimulusWords:
+        """A brain entry's stories as the model reads them (shuffled for ``control: shuffled``), read once.
+
+        This is the one place a dataset's stories become the words activations are extracted from;
+        whatever order the model reads them in, the activations handed out have row i = word i.
+        """
+        if stimulus not in self._stimuli:
+            target = self.plan.target(stimulus)
+            assert isinstance(target.plugin, BrainDataset) and isinstance(target.entry, BrainEntry), "a stimulus set is a brain entry"
+            stories = {name: story.words for name, story in sorted(target.plugin.stories().items())}
+            self._stimuli[stimulus] = stimulus_words(stories, target.entry.control, target.entry.shuffle, self.plan.config.seed)
+        return self._stimuli[stimulus]
+
     def words(self, stimulus: str) -> StoryWords:
-        """The words of each story of a brain entry, read once."""
-        if stimulus not in self._words:
-            plugin = self.plan.target(stimulus).plugin
-            assert isinstance(plugin, BrainDataset), "a stimulus set is a brain entry"
-            self._words[stimulus] = {name: list(story.words) for name, story in sorted(plugin.stories().items())}
-        return self._words[stimulus]
+        """The words of each story of a brain entry, in story order (one per onset)."""
+        return self.stimulus(stimulus).words
 
     def row_words(self, stimulus: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """(word, story) of each row of ``stacked``: the stories' words in sorted story order."""
@@ -60,13 +81,16 @@ class ActivationProvider:
         return self._sets[key]
 
     def _extract(self, model: ModelPlan, checkpoint: Checkpoint, stimulus: str, loaded: LoadedModel | None) -> ActivationSet:
+        words = self.stimulus(stimulus)
         if loaded is not None:
-            return extract_activations(loaded, self.words(stimulus), self.features, self.cache_dir)
-        reference = model.family.load(checkpoint, self.device)  # a reference checkpoint not loaded now
-        try:
-            return extract_activations(reference, self.words(stimulus), self.features, self.cache_dir)
-        finally:
-            model.family.release(reference)
+            acts = extract_activations(loaded, words.read, self.features, self.cache_dir)
+        else:
+            reference = model.family.load(checkpoint, self.device)  # a reference checkpoint not loaded now
+            try:
+                acts = extract_activations(reference, words.read, self.features, self.cache_dir)
+            finally:
+                model.family.release(reference)
+        return acts if words.rows is None else InStoryOrder(acts, words)
 
     def layer(self, acts: ActivationSet, layer: int) -> dict[str, np.ndarray]:
         """One layer's activations per story."""

@@ -7,8 +7,19 @@ from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
+from harness.controls import parse_shuffle_unit
 from harness.digest import settings_digest
 from harness.errors import ConfigError
 from harness.interfaces import KINDS, TARGET_KINDS, Kind
@@ -103,6 +114,27 @@ class _Entry(_Strict):
         """The plugin the entry names (its ``family``, ``dataset``, ``task`` or ``metric`` key)."""
         return str(getattr(self, KINDS[self.kind].name_key))
 
+    def default_label(self) -> str:
+        """The label of the entry when it gives none: its plugin name."""
+        return self.plugin_name
+
+
+def _omit_when_unset(data: dict[str, Any], *keys: str) -> dict[str, Any]:
+    """``data`` without ``keys`` whose value is None: an optional key left out dumps (and hashes) as before it existed."""
+    for key in keys:
+        if key in data and data[key] is None:
+            del data[key]
+    return data
+
+
+def _check_name(value: str, what: str) -> str:
+    """A group name: not empty, no '__' or '/' (they split file names and paths)."""
+    if not value.strip():
+        raise ValueError(f"{what} may not be empty")
+    if "__" in value or "/" in value:
+        raise ValueError(f"{value!r} may not contain '__' or '/'")
+    return value
+
 
 class ModelEntry(_Entry):
     """One entry of the config's ``models`` list; ``family`` names the plugin."""
@@ -111,6 +143,21 @@ class ModelEntry(_Entry):
     family: str
     checkpoints: str | int | list[str | int] = "all"
     layers: str | int | float | list[int | float | str] = "all"
+    group: str | None = None  # models compared as one (seeds, variants): phases with intervals across the group
+
+    @field_validator("group")
+    @classmethod
+    def _group(cls, value: str | None) -> str | None:
+        return None if value is None else _check_name(value, "a group name")
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return _omit_when_unset(handler(self), "group")
+
+    def default_label(self) -> str:
+        """The family name, with ``-seed<N>`` when the options set a seed (``tinylm-seed1``)."""
+        seed = self.options.get("seed")
+        return self.family if seed is None else f"{self.family}-seed{seed}"
 
     @field_validator("checkpoints")
     @classmethod
@@ -137,7 +184,33 @@ class BrainEntry(_Entry):
 
     kind = Kind.BRAIN
     dataset: str
+    control: Literal["shuffled"] | None = None  # a control stimulus: the stories with their word order shuffled
+    shuffle: str | None = None  # with control shuffled: sentence (default) | window:N, the units words move within
     encoding: EncodingSettings = Field(default_factory=EncodingSettings)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shuffle_default(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("control") == "shuffled" and data.get("shuffle") is None:
+            return {**data, "shuffle": "sentence"}
+        return data
+
+    @field_validator("shuffle")
+    @classmethod
+    def _shuffle_unit(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None:
+            if info.data.get("control") is None:
+                raise ValueError("applies only with 'control: shuffled'")
+            parse_shuffle_unit(value)
+        return value
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return _omit_when_unset(handler(self), "control", "shuffle")
+
+    def default_label(self) -> str:
+        """The dataset name, with ``+<control>`` for a control stimulus (``simulated+shuffled``)."""
+        return self.dataset if self.control is None else f"{self.dataset}+{self.control}"
 
 
 class TaskEntry(_Entry):
@@ -185,6 +258,10 @@ class SweepConfig(_Strict):
                 if "__" in label or "/" in label:
                     raise ValueError(f"{group}[{index}].label: {label!r} may not contain '__' or '/'")
                 seen.add(label)
+        model_labels = {entry_label(m) for m in self.models}
+        for index, model in enumerate(self.models):
+            if model.group in model_labels:
+                raise ValueError(f"models[{index}].group: {model.group!r} is also a model label; name groups apart from models")
         targets = [entry_label(e) for kind in TARGET_KINDS for e in self.entries(kind)]
         repeated = sorted({t for t in targets if targets.count(t) > 1})
         if repeated:
@@ -202,6 +279,19 @@ class SweepConfig(_Strict):
         """The config's entries of one kind (its ``models``, ``brain``, ``tasks`` or ``metrics`` list)."""
         return list(getattr(self, KINDS[kind].section))
 
+    def model_groups(self) -> dict[str, list[str]]:
+        """Group name -> the labels of its models, both in config order."""
+        groups: dict[str, list[str]] = {}
+        for model in self.models:
+            if model.group is not None:
+                groups.setdefault(model.group, []).append(entry_label(model))
+        return groups
+
+    def notes(self) -> list[str]:
+        """What the user should know about the config that is no mistake (a group of one model)."""
+        return [f"models: group {name!r} has one model ({members[0]}); intervals across a group need two or more"
+                for name, members in self.model_groups().items() if len(members) == 1]
+
     def stimulus_label(self) -> str | None:
         """The brain entry whose stories the metrics read."""
         if self.metric_stimulus:
@@ -217,8 +307,8 @@ class SweepConfig(_Strict):
 
 
 def entry_label(entry: AnyEntry) -> str:
-    """The label an entry is known by in tables: its ``label`` or its plugin name."""
-    return entry.label or entry.plugin_name
+    """The label an entry is known by in tables: its ``label``, else its default (see ``default_label``)."""
+    return entry.label or entry.default_label()
 
 
 TYPE_TAGS = {"str", "int", "float", "bool", "AlphaGrid", "list", "dict"}  # pydantic's names of union members

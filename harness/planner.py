@@ -228,7 +228,7 @@ def _plan_targets(config: SweepConfig, registry: Registry, source: str) -> list[
 def _cell_settings(plan: Plan, model: ModelPlan, target: TargetPlan, position: int, stimulus_entry: dict[str, Any] | None) -> dict[str, Any]:
     """Everything a cell's result depends on; its digest decides whether a stored cell is still valid."""
     config = plan.config
-    model_settings = model.entry.model_dump(mode="json", exclude={"checkpoints", "layers", "label"})
+    model_settings = model.entry.model_dump(mode="json", exclude={"checkpoints", "layers", "label", "group"})
     model_settings["fingerprint"] = model.family.fingerprint()
     checkpoint = model.checkpoints[position]
     settings: dict[str, Any] = {

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 
+from harness.config import BrainEntry
+from harness.controls import describe_control
 from harness.errors import HarnessError, PluginError, one_line
 from harness.interfaces import BrainDataset, Task
 from harness.planner import Plan
@@ -17,7 +19,7 @@ def preflight(plan: Plan) -> list[str]:
     then says what the plugin found. A check that crashes (a plugin bug rather than a user mistake)
     is reported as a ``PluginError`` naming the plugin.
     """
-    notes: list[str] = []
+    notes: list[str] = list(plan.config.notes())
     for model in plan.models:  # an adaptive model may load any checkpoint its family publishes
         notes += [f"{model.where}.{note}" for note in model.notes]
         notes += _checked(plan.source, model.where, model.family.name, partial(model.family.check, model.candidates))
@@ -27,9 +29,16 @@ def preflight(plan: Plan) -> list[str]:
         plugin = target.plugin
         if isinstance(plugin, BrainDataset):
             notes += _checked(plan.source, target.where, plugin.name, plugin.check)
+            if isinstance(target.entry, BrainEntry) and target.entry.shuffle is not None:
+                notes += _checked(plan.source, target.where, plugin.name, partial(_control_note, plugin, target.entry.shuffle))
         elif isinstance(plugin, Task):
             notes += _checked(plan.source, target.where, plugin.name, partial(plugin.check, shortest))
     return notes
+
+
+def _control_note(dataset: BrainDataset, unit: str) -> list[str]:
+    """How a shuffled control cuts the dataset's stories (sentences, or windows where punctuation is missing)."""
+    return [describe_control({name: story.words for name, story in dataset.stories().items()}, unit)]
 
 
 def _checked(source: str, where: str, name: str, check: Callable[[], list[str]]) -> list[str]:

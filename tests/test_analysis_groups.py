@@ -6,10 +6,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from harness.analysis.curves import model_curves
 from harness.analysis.data import read_run
+from harness.analysis.figures import triple_phase_figure
 from harness.analysis.findings import all_transitions, analyze_frame
 from harness.analysis.groups import group_frame, group_members, with_groups
 from harness.analysis.phases import PhaseSettings
+from harness.analysis.run import analyze_run
 from harness.analysis.signals import BRAIN_BEST, INSTRUCTION
 from tests.analysis_synthetic import write_run
 
@@ -75,3 +78,32 @@ def test_with_groups_appends_group_rows_and_skips_groups_named_like_a_model(seed
     combined = with_groups(seeds, {"tiny-seeds": MEMBERS})
     assert set(combined["model"]) == {*MEMBERS, "tiny-seeds"}
     assert len(combined) == len(seeds) + len(group_frame(seeds, "tiny-seeds", MEMBERS))
+
+
+def test_a_run_with_a_group_and_a_control_is_analysed_and_reported(tmp_path):
+    run = tmp_path / "run"
+    for seed, model in enumerate(MEMBERS):
+        write_run(run, model=model, seed=seed, target="simulated", checkpoints=8, layers=2, subjects=2, voxels=40)
+    write_run(run, model="tiny-seed0", seed=9, target="simulated+shuffled", shape="flat", checkpoints=8, layers=2,
+              subjects=2, voxels=40)
+    (run / "config.yaml").write_text(
+        "models:\n" + "".join(f"  - {{family: tinylm, label: {m}, group: tiny, options: {{seed: {i}}}}}\n"
+                              for i, m in enumerate(MEMBERS))
+        + "brain:\n  - dataset: simulated\n  - dataset: simulated\n    control: shuffled\n", encoding="utf-8")
+    result = analyze_run(run, PhaseSettings(n_boot=30))
+    assert "tiny" in set(result.phases["model"]) and "tiny" in set(result.transitions["model"])
+    assert "tiny (group of 3: tiny-seed0, tiny-seed1, tiny-seed2) on simulated" in [a.subject for a in result.analyses]
+    assert "tiny" in set(result.headline["model"])
+    html = result.report.read_text(encoding="utf-8")
+    assert "the control for simulated" in html and "words shuffled within sentences" in html
+    captions = [f.caption for f in result.figures]
+    assert "triple-phase figure: tiny on simulated" in captions
+    assert not any("brain map" in c and "tiny on" in c for c in captions)  # a group has no voxels of its own
+
+
+def test_the_control_curve_is_drawn_beside_the_original(seeds):
+    curves = model_curves(seeds, "tiny-seed0")
+    shifted = curves.brain["sim"]
+    figure = triple_phase_figure(curves, "sim", None, control=("words shuffled within sentences", shifted))
+    labels = [line.get_label() for line in figure.axes[0].get_lines()]
+    assert "control: words shuffled within sentences (best layer)" in labels

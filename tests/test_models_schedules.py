@@ -110,3 +110,23 @@ def test_refresh_lists_hub_branches(monkeypatch):
     monkeypatch.setattr(huggingface_hub, "list_repo_refs", lambda repo: Refs())
     family = PythiaFamily(PythiaFamily.Options(size="70m", refresh=True))
     assert [c.revision for c in family.checkpoints()] == ["step0", "step512", "step143000"]
+
+
+def test_polypythia_runs_are_the_published_repositories():
+    def repo(**options):
+        return PythiaFamily(PythiaFamily.Options(**options)).repo()
+
+    assert repo(size="160m", seed=1) == "EleutherAI/pythia-160m-seed1"
+    assert repo(size="14m", seed=9) == "EleutherAI/pythia-14m-seed9"
+    assert repo(size="410m", seed=5) == "EleutherAI/pythia-410m-seed5"
+    assert repo(size="160m", seed=3, seed_kind="data-seed") == "EleutherAI/pythia-160m-data-seed3"
+    assert repo(size="160m", seed=2, seed_kind="weight-seed") == "EleutherAI/pythia-160m-weight-seed2"
+    assert repo(size="160m") == "EleutherAI/pythia-160m"  # seed 0 of the PolyPythias is the original
+    family = PythiaFamily(PythiaFamily.Options(size="70m", seed=4))
+    assert len(family.checkpoints()) == 154 and family.num_layers() == 7
+    for options, expected in [({"size": "1b", "seed": 1}, "no 1b runs"), ({"size": "160m", "seed": 1, "deduped": True}, "standard Pile only"),
+                              ({"size": "70m", "seed": 1, "seed_kind": "data-seed"}, "160m, seeds 1-3 only"),
+                              ({"size": "160m", "seed": 4, "seed_kind": "weight-seed"}, "160m, seeds 1-3 only"),
+                              ({"size": "160m", "seed": 10}, "less than or equal to 9")]:
+        with pytest.raises(ValueError, match=expected):
+            PythiaFamily.Options(**options)

@@ -40,6 +40,22 @@ def test_full_configuration_reference_validates_and_plans():
     assert len(plan.models[0].checkpoints) == 12  # log:12 over Pythia's 154 checkpoints
 
 
+def test_polypythia_example_plans_ten_runs_of_one_group():
+    plan = _plan(_yaml_after(DOCS / "configuration.md", "Ten runs of Pythia-160m as one group"), "docs/configuration.md PolyPythias")
+    assert [m.label for m in plan.models] == [f"pythia-160m-seed{n}" for n in range(10)]
+    assert plan.config.model_groups() == {"pythia-160m": [m.label for m in plan.models]}
+    assert [m.family.repo() for m in plan.models] == ["EleutherAI/pythia-160m"] + [f"EleutherAI/pythia-160m-seed{n}" for n in range(1, 10)]
+    assert all(len(m.checkpoints) == 12 for m in plan.models)
+
+
+def test_tinylm_group_and_control_examples_validate():
+    groups = yaml.safe_load(_yaml_after(DOCS / "configuration.md", "tinylm entries that differ in `seed`"))
+    control = yaml.safe_load(_yaml_after(DOCS / "configuration.md", "## Stimulus controls"))
+    config = parse_config({**groups, **control}, "docs/configuration.md")
+    assert config.model_groups() == {"tinylm": ["tinylm-seed1", "tinylm-seed2", "tinylm-seed3"]}
+    assert [b.label or b.default_label() for b in config.brain] == ["simulated", "simulated+shuffled"]
+
+
 def test_readme_short_configuration_validates_and_plans():
     plan = _plan(_yaml_after(README, "## Configuration"), "README.md")
     assert {m.family.name for m in plan.models} == {"tinylm"}

@@ -76,7 +76,7 @@ def test_cached_by_settings(trained, monkeypatch):
 
 def test_deterministic_per_seed(trained, tmp_path):
     settings = trained.settings()
-    corpus = load_corpus(seed=settings.seed, cache_dir=trained.cache_dir())
+    corpus = load_corpus(seed=settings.split_seed, cache_dir=trained.cache_dir())
     with torch_threads(1):  # as ensure_trained runs it
         train_module.train(settings, corpus, tmp_path, progress=False)
     run = trained.prepare()
@@ -201,7 +201,7 @@ def test_a_killed_training_is_cleaned_up_by_the_next_run_but_a_live_one_is_kept(
 
     def digest(seed):
         settings = tiny(tmp_path, corpus=[str(text)], vocab_size=300, qa_fraction=0.0, seed=seed).settings()
-        return train_module.run_dir(settings, tmp_path, load_corpus([text], seed=seed, cache_dir=tmp_path).digest).name
+        return train_module.run_dir(settings, tmp_path, load_corpus([text], seed=settings.split_seed, cache_dir=tmp_path).digest).name
 
     assert set(partials) == {digest(1), digest(2)}
     assert (tiny(tmp_path, corpus=[str(text)], vocab_size=300, qa_fraction=0.0, seed=3).prepare() / "training.json").is_file()

@@ -13,7 +13,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import yaml
 
+from harness.config import SweepConfig, entry_label, parse_config
 from harness.digest import settings_digest
 from harness.errors import DataError
 from harness.runlogs import cell_log_path
@@ -119,3 +121,53 @@ def load_config_text(run_dir: Path) -> str:
     """The run's config copy as text ('' when absent)."""
     path = Path(run_dir) / "config.yaml"
     return path.read_text(encoding="utf-8") if path.is_file() else ""
+
+
+def _run_config(run_dir: Path) -> SweepConfig | None:
+    """The run's config copy, validated (None when the run has none)."""
+    text = load_config_text(run_dir)
+    if not text:
+        return None
+    return parse_config(yaml.safe_load(text), str(Path(run_dir) / "config.yaml"))
+
+
+def model_groups(run_dir: Path) -> dict[str, list[str]]:
+    """Group name -> the labels of its models (the ``model`` column of the results), both in config order.
+
+    Models join a group by the ``group`` key of their config entry (seeds or variants of one model);
+    a model without one is in no group. Empty when the run has no config copy or no groups.
+    """
+    config = _run_config(run_dir)
+    return config.model_groups() if config is not None else {}
+
+
+@dataclass(frozen=True)
+class BrainControl:
+    """A brain target whose stimulus is a control (``control: shuffled``) and the target it controls for."""
+
+    label: str  # the control's target label (``simulated+shuffled``)
+    control: str  # "shuffled"
+    unit: str  # what words were shuffled within: "sentence" or "window:N"
+    baseline: str | None  # the target with the same dataset and options and the original stimulus; None when absent
+
+    def describe(self) -> str:
+        """What the control is, in a few words ('words shuffled within sentences')."""
+        unit = "sentences" if self.unit == "sentence" else f"windows of {self.unit.partition(':')[2]} words"
+        return f"words {self.control} within {unit}"
+
+
+def brain_controls(run_dir: Path) -> dict[str, BrainControl]:
+    """Control target label -> its ``BrainControl``, for each brain entry of the run with a ``control``."""
+    config = _run_config(run_dir)
+    if config is None:
+        return {}
+    plain = [entry for entry in config.brain if entry.control is None]
+    found = {}
+    for entry in config.brain:
+        if entry.control is None:
+            continue
+        same = [p for p in plain if (p.dataset, p.options, p.encoding) == (entry.dataset, entry.options, entry.encoding)]
+        same = same or [p for p in plain if (p.dataset, p.options) == (entry.dataset, entry.options)]
+        label = entry_label(entry)
+        found[label] = BrainControl(label, entry.control, entry.shuffle or "", entry_label(same[0]) if same else None)
+    return found

@@ -22,6 +22,7 @@ from numpy.typing import ArrayLike
 from harness.analysis.bootstrap import Replicates
 from harness.analysis.brainmap import brain_map_figure
 from harness.analysis.curves import BrainCurve, ModelCurves, Series
+from harness.analysis.data import BrainControl
 from harness.analysis.findings import CurveAnalysis
 from harness.analysis.phases import PATTERN_WORDS, PhaseResult
 from harness.analysis.signals import ACCURACY, BRAIN_BEST, CORRECTNESS, INSTRUCTION, INTERNAL
@@ -97,9 +98,11 @@ def _token_axis(ax: Axes, axis_tokens: np.ndarray, label: bool = True) -> None:
 
 
 def triple_phase_figure(curves: ModelCurves, target: str | None, result: PhaseResult | None,
-                        replicates: Replicates | None = None, found: list[SignalTransitions] | None = None) -> Figure:
+                        replicates: Replicates | None = None, found: list[SignalTransitions] | None = None,
+                        control: tuple[str, BrainCurve] | None = None) -> Figure:
     """Brain alignment and task behaviour over training tokens, each signal's transitions marked with
-    their 95 % intervals, confirmed phases named, the untrained checkpoint as a dotted baseline."""
+    their 95 % intervals, confirmed phases named, the untrained checkpoint as a dotted baseline, and
+    the best-layer curve of a control stimulus (``control``: its description and curve) where given."""
     by_name = {item.signal.name: item for item in found or [] if item.signal.target in ("", target)}
     axis_tokens = _all_tokens(curves)
     figure = Figure(figsize=(9, 6.8), layout="constrained")
@@ -115,6 +118,10 @@ def triple_phase_figure(curves: ModelCurves, target: str | None, result: PhaseRe
         mean_over_layers = curve.layer_map.mean(axis=0).to_numpy(float)
         brain_ax.plot(x, mean_over_layers, color="#8c564b", ls=":", lw=1.2, label="mean over layers")
         brain_ax.plot(x, curve.values, color="black", marker="o", ms=3.5, lw=1.8, label="best layer")
+        if control is not None:
+            words, control_curve = control
+            brain_ax.plot(_positions(axis_tokens, control_curve.tokens), control_curve.values, color="#7f7f7f",
+                          ls="--", marker="x", ms=3.5, lw=1.2, label=f"control: {words} (best layer)")
         _baseline(brain_ax, curve.steps, curve.values, "black", "step 0 (untrained)")
         _mark(brain_ax, by_name.get(BRAIN_BEST), axis_tokens, SIGNAL_COLOURS[BRAIN_BEST])
         _label_phases(brain_ax, result, axis_tokens)
@@ -277,10 +284,13 @@ def save(figure: Figure, directory: Path, stem: str, caption: str, section: str 
     return saved
 
 
-def draw_figures(analyses: list[CurveAnalysis], directory: Path, results: pd.DataFrame | None = None) -> list[SavedFigure]:
+def draw_figures(analyses: list[CurveAnalysis], directory: Path, results: pd.DataFrame | None = None,
+                 controls: dict[str, BrainControl] | None = None) -> list[SavedFigure]:
     """Every figure of a run but the brain maps, in the report's order: one overview per brain target
-    (runs with more than one model), then per model and target its triple-phase figure, internal
-    metrics (small multiples; ``results`` gives their per-layer lines) and layer map."""
+    (runs with more than one model), then per model and target its triple-phase figure (with the
+    control stimulus's curve where ``controls`` names one for the target), internal metrics (small
+    multiples; ``results`` gives their per-layer lines) and layer map."""
+    control_of = {c.baseline: c for c in (controls or {}).values() if c.baseline}
     saved: list[SavedFigure] = []
     models = list({id(a.curves): a.curves for a in analyses}.values())
     brain_targets = sorted({a.target for a in analyses if a.target}) if len(models) > 1 else []
@@ -292,7 +302,11 @@ def draw_figures(analyses: list[CurveAnalysis], directory: Path, results: pd.Dat
         model, target = analysis.curves.model, analysis.target
         labels = (model, target) if target else (model,)
         where = f"{model} on {target}" if target else model
-        figure = triple_phase_figure(analysis.curves, target, analysis.result, analysis.replicates, analysis.found)
+        control = control_of.get(target) if target else None
+        drawn_control = ((control.describe(), analysis.curves.brain[control.label])
+                         if control is not None and control.label in analysis.curves.brain else None)
+        figure = triple_phase_figure(analysis.curves, target, analysis.result, analysis.replicates, analysis.found,
+                                     drawn_control)
         saved.append(save(figure, directory, file_stem("phases", *labels), f"triple-phase figure: {where}", where))
         if analysis.curves.metrics:
             layers = metric_layers(results, model) if results is not None else None
@@ -312,7 +326,7 @@ def draw_brain_maps(analyses: list[CurveAnalysis], directory: Path, arrays: pd.D
     notes: list[str] = []
     for analysis in analyses:
         model, target = analysis.curves.model, analysis.target
-        if not target or not maps.get(target):
+        if not target or not maps.get(target) or analysis.members:  # a group has no voxels of its own
             continue
         where = f"{model} on {target}"
         mine = arrays[(arrays["model"] == model) & (arrays["target"] == target)]

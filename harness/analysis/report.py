@@ -20,7 +20,7 @@ import pandas as pd
 
 from harness import __version__
 from harness.analysis.curves import BRAIN_METRIC, BRAIN_SCOPE, ModelCurves, Series
-from harness.analysis.data import Failures, load_config_text
+from harness.analysis.data import BrainControl, Failures, load_config_text
 from harness.analysis.datasets import DatasetInfo
 from harness.analysis.figures import SavedFigure
 from harness.analysis.findings import CurveAnalysis
@@ -53,6 +53,7 @@ class ReportInputs:
     datasets: dict[str, DatasetInfo] = field(default_factory=dict)
     figure_notes: list[str] = field(default_factory=list)  # figures not drawn, one line each
     settings: PhaseSettings = field(default_factory=PhaseSettings)
+    controls: dict[str, BrainControl] = field(default_factory=dict)  # control target label -> what it controls
 
 
 def _e(text: object) -> str:
@@ -76,9 +77,14 @@ def _n(count: int, noun: str) -> str:
 # --------------------------------------------------------------------------- top of the page
 
 
-def _notices(datasets: dict[str, DatasetInfo]) -> list[str]:
-    return [f'<div class="notice" role="note"><strong>{_e(info.label)}</strong> ({_e(info.plugin)} dataset): {_e(info.notice)}</div>'
-            for info in datasets.values() if info.notice]
+def _notices(datasets: dict[str, DatasetInfo], controls: dict[str, BrainControl]) -> list[str]:
+    notes = [f'<div class="notice" role="note"><strong>{_e(info.label)}</strong> ({_e(info.plugin)} dataset): {_e(info.notice)}</div>'
+             for info in datasets.values() if info.notice]
+    for control in controls.values():
+        against = f"the control for {control.baseline}" if control.baseline else "a control without its original stimulus in this run"
+        notes.append(f'<div class="notice" role="note"><strong>{_e(control.label)}</strong>: {_e(against)}: the same '
+                     f'stories with {_e(control.describe())}; alignment above it is more than lexical content alone.</div>')
+    return notes
 
 
 def _status(inputs: ReportInputs) -> list[str]:
@@ -371,7 +377,7 @@ def render_report(inputs: ReportInputs) -> str:
     if not inputs.failures.cells.empty:
         present.add("failures")
     parts = [f'<p class="muted">generated {now} by harness {_e(__version__)} from <code>{_e(run_dir.resolve())}</code></p>',
-             *_notices(inputs.datasets), *_status(inputs), _toc(present)]
+             *_notices(inputs.datasets, inputs.controls), *_status(inputs), _toc(present)]
     if has_results:
         parts += [_heading("summary"), "<ul>", *[_finding(a) for a in inputs.analyses], "</ul>"]
         if not inputs.headline.empty:

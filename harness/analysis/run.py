@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness.analysis.data import RunData, read_failures, read_run
+from harness.analysis.data import RunData, brain_controls, model_groups, read_failures, read_run
 from harness.analysis.datasets import dataset_info
 from harness.analysis.figures import SavedFigure, draw_brain_maps, draw_figures
 from harness.analysis.findings import CurveAnalysis, all_transitions, analyze_frame
+from harness.analysis.groups import with_groups
 from harness.analysis.headline import headline_rows
 from harness.analysis.outputs import write_outputs
 from harness.analysis.phases import PhaseSettings, phases_frame
@@ -47,16 +48,18 @@ def analyze_run(run_dir: Path, settings: PhaseSettings | None = None) -> Analysi
     """Analyse a run: write tables/transitions.csv, phases.csv and headline.csv (stamped), figures/*.png|svg and report.html."""
     settings = settings or PhaseSettings()
     data = read_run(Path(run_dir))
-    analyses = analyze_frame(data.results, data.arrays, settings)
+    groups, controls = model_groups(data.run_dir), brain_controls(data.run_dir)
+    analyses = analyze_frame(data.results, data.arrays, settings, groups)
+    results = with_groups(data.results, groups)
     datasets = dataset_info(data.run_dir, _brain_subjects(data))
-    figures = draw_figures(analyses, data.run_dir / FIGURES_DIR, data.results)
+    figures = draw_figures(analyses, data.run_dir / FIGURES_DIR, results, controls)
     maps, map_notes = draw_brain_maps(analyses, data.run_dir / FIGURES_DIR, data.arrays,
                                       {label: info.maps for label, info in datasets.items()})
     transitions = all_transitions(analyses)
     phases = phases_frame([a.result for a in analyses if a.result is not None])
     headline = headline_rows(data.run_dir.name, analyses)
-    inputs = ReportInputs(data.run_dir, data.results, analyses, transitions, phases, headline, figures + maps,
-                          read_failures(data.run_dir), datasets, map_notes, settings)
+    inputs = ReportInputs(data.run_dir, results, analyses, transitions, phases, headline, figures + maps,
+                          read_failures(data.run_dir), datasets, map_notes, settings, controls)
     report = write_report(inputs)
     phases_table = write_outputs(data.run_dir, data.digest, settings, transitions, phases, headline)  # stamped last
-    return AnalysisResult(data.run_dir, report, transitions, phases, phases_table, headline, figures + maps, analyses, data.results)
+    return AnalysisResult(data.run_dir, report, transitions, phases, phases_table, headline, figures + maps, analyses, results)

@@ -10,6 +10,11 @@ code as the ``hf`` family.
       - family: tinylm
         options: {size: default, seed: 0}      # size "tiny" trains in seconds (tests)
 
+Every seed trains on the same split of the corpus (``split_seed``, 0 by default): the held-out
+documents that the simulated dataset and the offline tasks draw from are unseen by every seed, so
+entries that differ only in ``seed`` form a group of runs (label ``tinylm-seed<N>``, see the
+config's ``group``).
+
 A ``qa_fraction`` (default 0.4) of the training sequences are fill-in-the-blank quizzes built
 from the training prose in the offline instruction task's format, on the rungs of its ladder (see
 ``qa.py``); 0 trains on prose only.
@@ -45,7 +50,8 @@ class TinyLMOptions(LoaderOptions):
     """Options of ``TinyLMFamily``."""
 
     size: Literal["default", "tiny"] = "default"
-    seed: int = 0
+    seed: int = 0  # weights' initialisation, data order and quizzes
+    split_seed: int = 0  # the corpus's held-out split (stimuli, task items): keep it when varying seed
     corpus: list[str] | None = None  # text files (.txt paragraphs, .cor lines, wiki .xml/.bz2)
     steps: int | None = Field(None, ge=1)
     n_layer: int | None = Field(None, ge=1)
@@ -79,6 +85,7 @@ class TinyLMFamily(HubFamily[TinyLMOptions]):
             if getattr(options, key) is not None:
                 values[key] = getattr(options, key)
         values["seed"] = options.seed
+        values["split_seed"] = options.split_seed
         if options.corpus:
             values["corpus"] = tuple(str(Path(p).expanduser().resolve()) for p in options.corpus)
         return TinyLMSettings(**values)

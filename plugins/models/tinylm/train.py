@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 from harness import DataError, new_directory, settings_digest, torch_threads, usual_permissions
 from harness_plugins.models.hf import quiet_progress
@@ -55,11 +55,20 @@ class TinyLMSettings(BaseModel):
     lr: float = Field(3e-3, gt=0)
     warmup: int = Field(100, ge=0)
     seed: int = 0
+    split_seed: int = 0  # the corpus's held-out split: one for every training seed, so stimuli and task items stay unseen
     corpus: tuple[str, ...] | None = None  # text files; None = the gensim sample
     max_train_docs: int | None = Field(None, ge=1)  # use only the first N training documents
     eval_batches: int = Field(8, ge=1)  # held-out batches scored at every checkpoint
     # share of training sequences that are QA quizzes (qa.py): 0.4 lets the stated rung be learned within 1500 steps
     qa_fraction: float = Field(0.4, ge=0.0, lt=1.0)
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Without ``split_seed`` where it equals ``seed``: the split older versions made, under the digest they gave it."""
+        data = handler(self)
+        if data.get("split_seed") == data.get("seed"):
+            data.pop("split_seed", None)
+        return dict(data)
 
     def digest(self, corpus_digest: str) -> str:
         payload = {"settings": self.model_dump(mode="json"), "corpus": corpus_digest, "version": TRAIN_VERSION}
@@ -304,7 +313,7 @@ def run_dir(settings: TinyLMSettings, cache_dir: Path, corpus_digest: str) -> Pa
 
 
 def _corpus(settings: TinyLMSettings, cache_dir: Path) -> Corpus:
-    return load_corpus([Path(p) for p in settings.corpus] if settings.corpus else None, seed=settings.seed,
+    return load_corpus([Path(p) for p in settings.corpus] if settings.corpus else None, seed=settings.split_seed,
                        cache_dir=cache_dir)
 
 
