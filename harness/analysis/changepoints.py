@@ -36,6 +36,11 @@ NULL_SIMULATIONS = 1000
 # bootstrap misses half of the noise (training noise it cannot see), false phases rise to 9 %
 # (0.65: 55 % / 6 %; 0.5: 53 % / 5 %).
 SCATTER_LEVEL = 0.8
+# Long curves (CALIBRATE_BELOW checkpoints or more) measure their scatter precisely, so a strict level
+# still flags noise the bootstrap misses (above ~1.2 times its level at 154 checkpoints), while 0.8
+# would throw away a correct bootstrap on one curve in five (planted truth on 154 checkpoints:
+# triple-phase recall with 0.8 below 0.9, most misses a fall lost to the weaker residual-based search).
+SCATTER_LEVEL_LONG = 0.99
 MAD_SCALE = 1.4826  # median absolute deviation -> standard deviation, Gaussian noise
 
 
@@ -223,10 +228,12 @@ def _penalty(x: np.ndarray, top: int, known: bool) -> np.ndarray:
 
 @lru_cache(maxsize=128)
 def _scatter_limit(x_key: tuple[float, ...]) -> float:
-    """The ``SCATTER_LEVEL`` quantile of ``local_noise`` on unit Gaussian noise over these x."""
+    """The ``SCATTER_LEVEL`` (long curves: ``SCATTER_LEVEL_LONG``) quantile of ``local_noise`` on unit
+    Gaussian noise over these x."""
     x = np.array(x_key)
     rng = np.random.default_rng(1)
-    return float(np.quantile([local_noise(x, rng.standard_normal(x.size)) for _ in range(2000)], SCATTER_LEVEL))
+    level = SCATTER_LEVEL_LONG if x.size >= CALIBRATE_BELOW else SCATTER_LEVEL
+    return float(np.quantile([local_noise(x, rng.standard_normal(x.size)) for _ in range(2000)], level))
 
 
 def curve_noise(x: np.ndarray, y: np.ndarray, stderr: float | None = None) -> tuple[float, bool]:
@@ -274,6 +281,9 @@ def fixed_changes(x: np.ndarray, y: np.ndarray, n_changes: int) -> list[int]:
     return _breaks(algo, n_changes)
 
 
+OWN_NOISE_DOF = 4  # a segment's own residual counts as its noise from this many degrees of freedom on
+
+
 def _t(value: float, stderr: float, scale: float) -> float:
     """value / stderr, with exact zeros and exact fits handled."""
     if abs(value) <= 1e-9 * scale:
@@ -284,8 +294,9 @@ def _t(value: float, stderr: float, scale: float) -> float:
 
 
 def _own_noise(x: np.ndarray, y: np.ndarray, a: int, b: int, slope: float, mean: float, centre: float) -> float:
-    """Residual standard deviation of one segment's line (0 with no degrees of freedom left)."""
-    if b - a <= 2:
+    """Residual standard deviation of one segment's line; 0 below ``OWN_NOISE_DOF`` degrees of freedom,
+    where it says more about a line drawn through the middle of a curved change than about noise."""
+    if b - a - 2 < OWN_NOISE_DOF:
         return 0.0
     residual = y[a:b] - mean - slope * (x[a:b] - centre)
     return float(np.sqrt(np.sum(residual**2) / (b - a - 2)))

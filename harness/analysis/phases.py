@@ -12,7 +12,8 @@ signal found (``transitions``), each phase is judged on its own:
 * **realignment**: a brain rise after that fall that coincides with a rise of task accuracy.
 
 Two transitions *coincide* when the lag between them (log10 tokens, brain minus behaviour) has a 95 %
-interval that includes 0 and an estimate within ±``lag_tolerance`` decades. A lag whose interval
+interval that includes 0, or their own 95 % location intervals overlap, and the lag's estimate is
+within ±``lag_tolerance`` decades. A lag whose interval
 excludes 0 is reported as a lead ("brain leads by 1.5 decades"); one that includes 0 but is
 estimated beyond the tolerance is unresolved. A phase is "confirmed" only by its test, else "not
 shown" with the reason; the pattern is "triple-phase" when all three are confirmed in order,
@@ -54,7 +55,7 @@ class PhaseSettings:
     seed: int = 0
 
     def coincidence_rule(self) -> str:
-        return f"lag 95% CI includes 0 and |lag| <= {self.lag_tolerance:g} decades"
+        return f"lag 95% CI includes 0 or the two 95% intervals overlap, and |lag| <= {self.lag_tolerance:g} decades"
 
     def flat_rule(self) -> str:
         return f"accuracy change 90% CI within +/-{self.flat_margin:g} (two one-sided tests)"
@@ -140,9 +141,11 @@ def _lag_text(value: tuple[float, float, float], behaviour: str) -> str:
     return f"lag {estimate:+.2f} decades {interval}"
 
 
-def _coincides(value: tuple[float, float, float], settings: PhaseSettings) -> bool:
+def _coincides(brain: Transition, behaviour: Transition, value: tuple[float, float, float],
+               settings: PhaseSettings) -> bool:
     estimate, lo, hi = value
-    return lo <= 0 <= hi and abs(estimate) <= settings.lag_tolerance
+    overlap = brain.x_lo <= behaviour.x_hi and behaviour.x_lo <= brain.x_hi
+    return (lo <= 0 <= hi or overlap) and abs(estimate) <= settings.lag_tolerance
 
 
 def _rises(found: SignalTransitions | None, after: float = -np.inf) -> list[Transition]:
@@ -164,7 +167,7 @@ def _coincidence(phase: str, brain_rises: Sequence[Transition], behaviour: Signa
                        test, brain_rises[0], behaviour_name=name)
     pairs = [(b, r, lag(b, r, settings.ci)) for b in brain_rises for r in rises]
     for brain, rise, value in pairs:
-        if _coincides(value, settings):
+        if _coincides(brain, rise, value, settings):
             reason = (f"brain rises at {where(brain)} as {behaviour_label} rises at {where(rise)}: "
                       f"{_lag_text(value, behaviour_label)}")
             return Verdict(phase, CONFIRMED, reason, test, brain, rise, name, value)
