@@ -67,9 +67,9 @@ def main() -> None:
         runs = {"scorer": lambda: scorer.score(features), "baseline": lambda: baseline(scorer, features, alpha)}
         best, threads = best_times(runs, args.repeats, args.threads)
         ours, base = best["scorer"], best["baseline"]
-        scans = sum(len(scorer.prepared[scorer.subjects[0]].tr_times[s]) for s in scorer.train)
+        scans = sum(len(scorer.prepared[scorer.subjects[0]].times[s]) for s in scorer.train)
         print(f"simulated: {args.subjects} subjects, {args.stories} stories x {args.words} words ({scans} training scans), "
-              f"{args.voxels} voxels; features {args.dims} dims x {len(settings.delays)} delays; "
+              f"{args.voxels} voxels; features {args.dims} dims x {len(settings.delays_s)} delays; "
               f"{len(settings.alpha_values())} alphas, {settings.folds} folds")
         print(f"machine: {os.cpu_count()} CPUs, torch threads {threads}, load average {os.getloadavg()[0]:.1f}")
         print(f"scorer.score : {ours:.3f} s (best of {args.repeats})")

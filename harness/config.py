@@ -72,9 +72,12 @@ def minimum_permutations(q: float) -> int:
 
 
 class EncodingSettings(_Strict):
-    """The voxelwise encoding model: delays, penalties, cross-validation, summaries."""
+    """The encoding model: delays (fMRI) or lags (M/EEG) in seconds, penalties, cross-validation, summaries."""
 
-    delays: list[Annotated[int, Field(ge=0)]] = Field(default_factory=lambda: [1, 2, 3, 4], min_length=1)  # FIR delays in TRs
+    delays_s: list[Annotated[float, Field(ge=0)]] = Field(default_factory=lambda: [2.0, 4.0, 6.0, 8.0], min_length=1)  # fMRI FIR delays (s)
+    lags_s: tuple[float, float] = (0.0, 0.8)  # M/EEG TRF lag window (s), every sample from first to last
+    pca: int | None = Field(None, ge=1)  # M/EEG: word features reduced to this many components (fitted on training stories)
+    permutation_block_s: float = Field(20.0, gt=0)  # seconds per block of the permutation test
     alphas: AlphaGrid | Annotated[list[Annotated[float, Field(gt=0)]], Field(min_length=1)] = Field(default_factory=AlphaGrid)
     folds: int = Field(5, ge=2)  # CV folds, grouped by story
     lanczos_window: int = Field(3, ge=1)
@@ -82,6 +85,20 @@ class EncodingSettings(_Strict):
     permutations: int = Field(0, ge=0)  # block permutations for significance (0 = off)
     fdr_q: float = Field(0.05, gt=0, lt=1)
     voxel_batch: int | None = Field(None, ge=1)  # voxels per batch (None = automatic)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _delays_in_seconds(cls, value: Any) -> Any:
+        if isinstance(value, dict) and "delays" in value:
+            raise ValueError("'delays' (in TRs) is now 'delays_s', in seconds: [1, 2, 3, 4] at TR 2 s is delays_s: [2, 4, 6, 8]")
+        return value
+
+    @field_validator("lags_s")
+    @classmethod
+    def _lag_window(cls, value: tuple[float, float]) -> tuple[float, float]:
+        if value[0] > value[1]:
+            raise ValueError(f"the first lag ({value[0]:g} s) is after the last ({value[1]:g} s)")
+        return value
 
     @field_validator("alphas", mode="before")
     @classmethod

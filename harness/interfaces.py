@@ -29,7 +29,7 @@ that its package lists under the ``harness`` entry-point group. A complete brain
         def load_subject(self, subject: str) -> SubjectData:
             data = np.load(self.options.root / f"{subject}.npy")  # scans x voxels
             times = 2.0 * np.arange(len(data)) + 1.0               # same clock as the word onsets
-            return SubjectData(responses={"story1": data}, tr_times={"story1": times})
+            return SubjectData(responses={"story1": data}, times={"story1": times})
 
         def split(self) -> tuple[list[str], list[str]]:
             return ["story1"], ["story1"]  # (train stories, test stories)
@@ -44,8 +44,12 @@ and in the package's ``pyproject.toml``::
     [project.entry-points.harness]
     mydata = "my_package"
 
-Word onsets and scan times share one clock: seconds from the start of the story's audio (a scan
-time is the centre of that scan; scans before the audio have negative times). Required methods
+Word onsets and sample times share one clock: seconds from the start of the story's audio (an
+fMRI sample time is the centre of that scan; samples before the audio have negative times). A
+recording of M/EEG declares ``modality = Modality.MEG`` (or ``EEG``): its rows are sensor samples
+at any rate, and the encoding model becomes a temporal response function. Where a subject heard
+a story on a clock of its own (an M/EEG recording's clock), ``SubjectData.word_onsets`` gives the
+story's word onsets on that clock. Required methods
 are abstract: a class that misses one is a load error listed by ``harness plugins``. Optional
 capabilities are declared, never guessed: ``BrainDataset.data_hash``, ``BrainDataset.notice``,
 ``BrainDataset.voxel_map`` and ``ModelFamily.fingerprint`` have defaults, ``Metric.needs_reference`` says a metric reads other checkpoints, and
@@ -57,7 +61,7 @@ from __future__ import annotations
 import typing
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, ClassVar, Generic, TypeVar
@@ -188,14 +192,45 @@ class Story:
     offsets: np.ndarray
 
 
+class Modality(StrEnum):
+    """What a brain dataset records: the encoding model follows from it."""
+
+    FMRI = "fmri"  # scans (TR 1.5–2 s): Lanczos resampling to scan times + FIR delays
+    MEG = "meg"  # sensor samples (50–1000 Hz): a temporal response function over lags
+    EEG = "eeg"  # as MEG
+
+    @property
+    def recording(self) -> bool:
+        """True for M/EEG: rows are samples of a continuous recording, modelled by a TRF."""
+        return self is not Modality.FMRI
+
+
 @dataclass
 class SubjectData:
-    """One subject's responses, story -> (scans x voxels) float32, and what goes with them."""
+    """One subject's responses, story -> (samples x channels) float32, and what goes with them.
+
+    A row is an fMRI scan (a channel is a voxel) or an M/EEG sample (a channel is a sensor).
+    ``times`` holds each row's time, on the clock of the story's word onsets: ``Story.onsets``,
+    or this subject's ``word_onsets[story]`` where given. ``tr_times=`` is accepted for ``times``
+    (its name before recordings were supported).
+    """
 
     responses: dict[str, np.ndarray]
-    tr_times: dict[str, np.ndarray]  # story -> centre time (s of story audio) of each row of responses
-    rois: dict[str, np.ndarray] = field(default_factory=dict)  # ROI -> voxel indices
-    noise_ceiling: np.ndarray | None = None  # per voxel, as a correlation (r units)
+    times: dict[str, np.ndarray] = field(default_factory=dict)  # story -> time (s) of each row of responses
+    rois: dict[str, np.ndarray] = field(default_factory=dict)  # ROI -> channel indices
+    noise_ceiling: np.ndarray | None = None  # per channel, as a correlation (r units)
+    word_onsets: dict[str, np.ndarray] = field(default_factory=dict)  # story -> onsets of its words on this subject's clock
+    tr_times: InitVar[dict[str, np.ndarray] | None] = None
+
+    def __post_init__(self, tr_times: dict[str, np.ndarray] | None) -> None:
+        if tr_times is not None:
+            if self.times:
+                raise TypeError("SubjectData: give times= or tr_times=, not both")
+            self.times = tr_times
+
+    def onsets(self, story: Story) -> np.ndarray:
+        """The onsets (s) of ``story``'s words on the clock of this subject's ``times``."""
+        return np.asarray(self.word_onsets.get(story.name, story.onsets), dtype=np.float64)
 
 
 @dataclass(frozen=True)
@@ -215,6 +250,7 @@ class BrainDataset(Plugin[OptionsT]):
     """Stimuli and recorded responses of a listening experiment."""
 
     kind = Kind.BRAIN
+    modality: ClassVar[Modality] = Modality.FMRI  # MEG/EEG: the encoding model is a TRF
 
     @abstractmethod
     def stories(self) -> dict[str, Story]:
@@ -226,7 +262,7 @@ class BrainDataset(Plugin[OptionsT]):
 
     @abstractmethod
     def load_subject(self, subject: str) -> SubjectData:
-        """One subject's responses to the stories, with the time of each scan."""
+        """One subject's responses to the stories, with the time of each row (scan or sample)."""
 
     @abstractmethod
     def split(self) -> tuple[list[str], list[str]]:

@@ -33,7 +33,7 @@ def test_reads_the_layout(root):
     assert subject.responses["alpha"].shape == (20, VOXELS)
     assert subject.noise_ceiling is None and subject.rois == {}
     # the public loader's timing: scan i of the (n − 5)-scan series at 2i − 9 s; scans 10 … −5 kept
-    np.testing.assert_allclose(subject.tr_times["alpha"], 2 * np.arange(10, 30) - 9)
+    np.testing.assert_allclose(subject.times["alpha"], 2 * np.arange(10, 30) - 9)
     assert data.data_hash() and data.data_hash() == LeBel2023(LeBel2023.Options(root=str(root))).data_hash()
 
 

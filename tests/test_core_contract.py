@@ -33,7 +33,7 @@ def test_the_interfaces_example_is_a_working_plugin_under_60_lines(tmp_path, mon
     np.save(tmp_path / "S01.npy", np.ones((5, 3), np.float32))
     dataset = cls(cls.Options.model_validate({"root": str(tmp_path)}))
     subject = dataset.load_subject("S01")  # type: ignore[attr-defined]
-    assert subject.responses["story1"].shape == (5, 3) and len(subject.tr_times["story1"]) == 5
+    assert subject.responses["story1"].shape == (5, 3) and len(subject.times["story1"]) == 5
     assert dataset.split() == (["story1"], ["story1"])  # type: ignore[attr-defined]
 
 

@@ -66,7 +66,7 @@ def test_fast_sinusoid_is_removed():
 def test_delays_resample_earlier_times():
     words = np.sort(np.random.default_rng(0).uniform(0, 100, 300))
     scans = np.arange(20.0, 80.0, TR)
-    blocks = delay_matrices(words, scans, [0, 1, 3], window=3)
+    blocks = delay_matrices(words, scans, [0.0, TR, 3 * TR], window=3)  # seconds
     assert blocks.shape == (3, scans.size, words.size)
     np.testing.assert_allclose(blocks[1], lanczos_matrix(words, scans - TR), atol=1e-6)
     np.testing.assert_allclose(blocks[2][3:], blocks[0][:-3], atol=1e-6)  # row shift = time shift
@@ -77,7 +77,7 @@ def test_story_design_zscored_and_ordered():
     words = np.sort(rng.uniform(0, 120, 400))
     feats = rng.standard_normal((400, 5)).astype(np.float32)
     feats[:, 4] = 0.0  # a constant column stays finite (zero)
-    blocks = delay_matrices(words, np.arange(10.0, 110.0, TR), [1, 2], window=3)
+    blocks = delay_matrices(words, np.arange(10.0, 110.0, TR), [TR, 2 * TR], window=3)
     design = story_design(feats, blocks)
     assert design.shape == (50, 10)
     assert np.isfinite(design).all()

@@ -138,7 +138,7 @@ def test_response_mistakes_are_one_line():
     with pytest.raises(DataError, match="no responses for story 't'"):
         BrainScorer(InMemory(responses, tr_times={k: 11.0 + 2.0 * np.arange(30) for k in "abc"}), EncodingSettings())
     late = {k: 500.0 + 2.0 * np.arange(30) for k in "abct"}
-    with pytest.raises(DataError, match=r"scans of story 'a' \(500–558 s\) do not overlap its words"):
+    with pytest.raises(DataError, match=r"samples of story 'a' \(500–558 s\) do not overlap its words"):
         BrainScorer(InMemory(_responses(), tr_times=late), EncodingSettings())
     with pytest.raises(DataError, match="story 'zz' is in the split but has no words"):
         BrainScorer(InMemory(_responses(), split=(["a", "b"], ["zz"])), EncodingSettings())
@@ -147,7 +147,7 @@ def test_response_mistakes_are_one_line():
 
 
 def test_permutations_report_fraction_significant(simulated):
-    settings = EncodingSettings(permutations=50, delays=[1, 2, 3])
+    settings = EncodingSettings(permutations=50, delays_s=[2, 4, 6])
     output = BrainScorer(simulated, settings, device="cpu", seed=0).score(simulated.ground_truth_features())
     values = _by_scope(output, "SIM01")
     assert 0.3 < values["frac_significant"] <= 1.0

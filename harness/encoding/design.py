@@ -19,15 +19,17 @@ def scan_interval(tr_times: np.ndarray) -> float:
 
 
 def delay_matrices(
-    word_times: np.ndarray, tr_times: np.ndarray, delays: Sequence[int], window: int = 3
+    word_times: np.ndarray, tr_times: np.ndarray, delays_s: Sequence[float], window: int = 3
 ) -> np.ndarray:
-    """(delays × scans × words) float32: row t of block d resamples the words at t − d·TR.
+    """(delays × scans × words) float32: row t of block d resamples the words at t − delays_s[d].
 
     Delaying by resampling at earlier times (rather than shifting rows) uses the words before
-    the first kept scan and never lets one story's features leak into the next.
+    the first kept scan and never lets one story's features leak into the next. The cutoff of the
+    Lanczos filter is one cycle per scan interval, whatever the delays.
     """
-    tr = scan_interval(tr_times)
-    blocks = [lanczos_matrix(word_times, np.asarray(tr_times) - d * tr, window) for d in delays]
+    scan_interval(tr_times)
+    times = np.asarray(tr_times, dtype=np.float64)
+    blocks = [lanczos_matrix(word_times, times - float(d), window) for d in delays_s]
     return np.stack(blocks).astype(np.float32)
 
 

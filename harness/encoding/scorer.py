@@ -1,4 +1,4 @@
-"""``BrainScorer``: one brain dataset's voxelwise encoding model, scored layer by layer."""
+"""``BrainScorer``: one brain dataset's encoding model (fMRI: FIR; M/EEG: TRF), scored layer by layer."""
 
 from __future__ import annotations
 
@@ -15,11 +15,11 @@ from harness.devices import resolve_device
 from harness.encoding.design import delay_matrices, story_design
 from harness.encoding.ridge import RidgeCV, story_folds
 from harness.encoding.stats import block_permutation_pvalues, fdr_bh, pearson_r, zscore_columns
+from harness.encoding.trf import lag_profile, trf_design
 from harness.errors import DataError
-from harness.interfaces import BrainDataset, CellOutput, Score, Story
+from harness.interfaces import BrainDataset, CellOutput, Modality, Score, Story
 from harness.threads import torch_threads
 
-PERMUTATION_BLOCK = 10  # scans per block in the permutation test (20 s at TR 2 s)
 SMALL_WORK = 5e10  # flops below which a fit runs on one CPU thread (threads cost more than they save)
 
 
@@ -32,28 +32,34 @@ class PreparedSubject:
     y_test: np.ndarray  # (test scans × kept voxels) float32
     kept: np.ndarray  # indices of kept voxels among all voxels
     n_total: int
-    tr_times: dict[str, np.ndarray]
+    times: dict[str, np.ndarray]  # story -> time (s) of each row
     rois: dict[str, np.ndarray] = field(default_factory=dict)  # ROI -> positions among kept voxels
     ceiling: np.ndarray | None = None  # per kept voxel
+    onsets: dict[str, np.ndarray] = field(default_factory=dict)  # story -> word onsets on this subject's clock
 
     @property
     def n_dropped(self) -> int:
         return self.n_total - len(self.kept)
 
     def design_key(self, stories: list[str]) -> str:
-        """Subjects with the same scan times share design matrices and decompositions."""
+        """Subjects with the same sample times and word onsets share design matrices and decompositions."""
         digest = hashlib.sha256()
         for story in stories:
             digest.update(story.encode())
-            digest.update(np.asarray(self.tr_times[story], dtype=np.float64).tobytes())
+            digest.update(np.asarray(self.times[story], dtype=np.float64).tobytes())
+            digest.update(np.asarray(self.onsets[story], dtype=np.float64).tobytes())
         return digest.hexdigest()
 
 
 class BrainScorer:
     """Fits and scores the encoding model of every subject of ``dataset`` for one layer at a time.
 
-    Built once per dataset and sweep: responses, Lanczos/delay matrices and folds are cached
-    across layers and checkpoints; ``score(features)`` takes the layer's word features per story.
+    fMRI: word features Lanczos-resampled to scan times and delayed (``delays_s``); M/EEG: a
+    temporal response function (``harness.encoding.trf``: features at word onsets, lagged over
+    ``lags_s``, optionally PCA-reduced). Both are fitted by the same grouped-CV ridge, one
+    penalty per channel. Built once per dataset and sweep: responses, Lanczos/delay matrices and
+    folds are cached across layers and checkpoints; ``score(features)`` takes the layer's word
+    features per story.
     """
 
     def __init__(self, dataset: BrainDataset, settings: EncodingSettings, *, device: str = "cpu", seed: int = 0) -> None:
@@ -62,6 +68,7 @@ class BrainScorer:
         self.device = resolve_device(device)
         self.seed = seed
         self.name = getattr(dataset, "name", type(dataset).__name__)
+        self.trf = Modality(getattr(dataset, "modality", Modality.FMRI)).recording
         self.stories: dict[str, Story] = dataset.stories()
         train, test = dataset.split()
         self.train, self.test = sorted(train), sorted(test)
@@ -96,7 +103,7 @@ class BrainScorer:
             if story not in data.responses:
                 raise DataError(f"{where}: no responses for story {story!r}")
             resp = np.asarray(data.responses[story], dtype=np.float32)
-            times = np.asarray(data.tr_times.get(story, np.zeros(0)))
+            times = np.asarray(data.times.get(story, np.zeros(0)))
             if resp.ndim != 2:
                 raise DataError(f"{where}: responses for story {story!r} must be 2-D (scans × voxels), got shape {resp.shape}")
             if resp.shape[0] != len(times):
@@ -104,10 +111,14 @@ class BrainScorer:
             if len(times) < 2 or not np.all(np.diff(times) > 0):
                 raise DataError(f"{where}: scan times of story {story!r} must be at least two increasing values")
             words = self.stories[story]
-            if len(words.onsets) and (times[-1] < words.onsets[0] or times[0] > words.offsets[-1] + 30):
+            onsets = data.onsets(words)
+            if len(onsets) != len(words.words):
+                raise DataError(f"{where}: story {story!r} has {len(onsets)} word onsets for {len(words.words)} words")
+            end = onsets[-1] + (words.offsets[-1] - words.onsets[-1]) if len(onsets) else 0.0
+            if len(onsets) and (times[-1] < onsets[0] or times[0] > end + 30):
                 raise DataError(
-                    f"{where}: scans of story {story!r} ({times[0]:.0f}–{times[-1]:.0f} s) do not overlap its words "
-                    f"({words.onsets[0]:.0f}–{words.offsets[-1]:.0f} s)"
+                    f"{where}: samples of story {story!r} ({times[0]:.0f}–{times[-1]:.0f} s) do not overlap its words "
+                    f"({onsets[0]:.0f}–{end:.0f} s)"
                 )
             if n_voxels is None:
                 n_voxels, bad = resp.shape[1], np.zeros(resp.shape[1], dtype=bool)
@@ -140,17 +151,18 @@ class BrainScorer:
             if ceiling.size != n_voxels:
                 raise DataError(f"{where}: noise ceiling has {ceiling.size} values for {n_voxels} voxels")
             ceiling = ceiling[kept]
-        tr_times = {s: np.asarray(data.tr_times[s], dtype=np.float64) for s in self.train + self.test}
-        return PreparedSubject(subject, y_train, y_test, kept, n_voxels, tr_times, rois, ceiling)
+        series_times = {s: np.asarray(data.times[s], dtype=np.float64) for s in self.train + self.test}
+        word_onsets = {s: data.onsets(self.stories[s]) for s in self.train + self.test}
+        return PreparedSubject(subject, y_train, y_test, kept, n_voxels, series_times, rois, ceiling, word_onsets)
 
     # ------------------------------------------------------------------ design
 
-    def _delay(self, story: str, tr_times: np.ndarray) -> np.ndarray:
-        key = (story, tr_times.tobytes())
+    def _delay(self, story: str, times: np.ndarray, onsets: np.ndarray) -> np.ndarray:
+        key = (story, times.tobytes() + onsets.tobytes())
         if key not in self._delays:
             words = self.stories[story]
-            midpoints = (np.asarray(words.onsets, dtype=np.float64) + np.asarray(words.offsets, dtype=np.float64)) / 2
-            self._delays[key] = delay_matrices(midpoints, tr_times, self.settings.delays, self.settings.lanczos_window)
+            midpoints = onsets + (np.asarray(words.offsets, dtype=np.float64) - np.asarray(words.onsets, dtype=np.float64)) / 2
+            self._delays[key] = delay_matrices(midpoints, times, self.settings.delays_s, self.settings.lanczos_window)
         return self._delays[key]
 
     def _check_features(self, features: Mapping[str, np.ndarray]) -> None:
@@ -169,8 +181,15 @@ class BrainScorer:
                 raise DataError(f"{self.name}: features for story {story!r} contain NaN or infinite values")
 
     def design(self, features: Mapping[str, np.ndarray], subject: PreparedSubject, stories: list[str]) -> np.ndarray:
-        """Stacked design rows of ``stories`` at ``subject``'s scan times."""
-        return np.concatenate([story_design(features[s], self._delay(s, subject.tr_times[s])) for s in stories])
+        """Stacked fMRI design rows of ``stories`` at ``subject``'s scan times."""
+        return np.concatenate([story_design(features[s], self._delay(s, subject.times[s], subject.onsets[s])) for s in stories])
+
+    def designs(self, features: Mapping[str, np.ndarray], subject: PreparedSubject) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, dict[str, np.ndarray]]:
+        """(training rows, test rows, the test rows scored (None: all), arrays to keep) for ``subject``."""
+        if not self.trf:
+            return self.design(features, subject, self.train), self.design(features, subject, self.test), None, {}
+        trf = trf_design(features, subject.onsets, subject.times, self.train, self.test, self.settings.lags_s, self.settings.pca)
+        return trf.x_train, trf.x_test, trf.test_rows, {"lags_s": trf.lags_s.astype(np.float32), "n_inputs": np.array([trf.n_inputs])}
 
     # ------------------------------------------------------------------ scoring
 
@@ -186,17 +205,24 @@ class BrainScorer:
         per_subject: dict[str, dict[str, float]] = {}
         for members in groups.values():
             first = members[0]
-            x_train = self.design(features, first, self.train)
-            x_test = self.design(features, first, self.test)
-            folds = story_folds([len(first.tr_times[s]) for s in self.train], self.settings.folds)
+            x_train, x_test, scored, extra = self.designs(features, first)
+            folds = story_folds([len(first.times[s]) for s in self.train], self.settings.folds)
             work = 2.0 * x_train.shape[0] * x_train.shape[1] * sum(m.y_train.shape[1] for m in members) * (len(folds) + 2)
             with torch_threads(1 if self.device == "cpu" and work < SMALL_WORK else None):
                 solver = RidgeCV(x_train, folds, self.settings.alpha_values(), X_test=x_test, device=self.device)
-                fits = [solver.fit(m.y_train, voxel_batch=self.settings.voxel_batch) for m in members]
+                fits = [solver.fit(m.y_train, voxel_batch=self.settings.voxel_batch, return_weights=self.trf) for m in members]
             for prepared, result in zip(members, fits):
                 assert result.predictions is not None
-                r = pearson_r(prepared.y_test, result.predictions)
-                values = self._summaries(prepared, r, result.cv_scores, result.predictions)
+                y_test, predictions = prepared.y_test, result.predictions
+                if scored is not None:
+                    y_test, predictions = y_test[scored], predictions[scored]
+                r = pearson_r(y_test, predictions)
+                values = self._summaries(prepared, r, result.cv_scores, y_test, predictions)
+                if "lags_s" in extra and result.weights is not None:
+                    profile = lag_profile(result.weights, int(extra["n_inputs"][0]))  # (lags × kept channels)
+                    arrays[f"lag_profile/{prepared.subject}"] = np.stack([_full(row, prepared) for row in profile])
+                    arrays["lags_s"] = extra["lags_s"]
+                    values["peak_lag_s"] = float(extra["lags_s"][int(np.argmax(profile.mean(axis=1)))])
                 per_subject[prepared.subject] = values
                 for metric, value in values.items():
                     scores.append(Score(metric, value, scope=prepared.subject))
@@ -209,7 +235,7 @@ class BrainScorer:
             scores.append(Score(metric, float(np.mean(across)), stderr=stderr, scope="mean"))
         return CellOutput(scores, arrays)
 
-    def _summaries(self, prepared: PreparedSubject, r: np.ndarray, cv: np.ndarray, predictions: np.ndarray) -> dict[str, float]:
+    def _summaries(self, prepared: PreparedSubject, r: np.ndarray, cv: np.ndarray, y_test: np.ndarray, predictions: np.ndarray) -> dict[str, float]:
         values: dict[str, float] = {"r_mean": float(r.mean())}
         n_top = max(1, math.ceil(self.settings.top_fraction * r.size))
         top = np.argsort(-cv, kind="stable")[:n_top]  # chosen on training data (CV score)
@@ -220,9 +246,9 @@ class BrainScorer:
             if index.size:
                 values[f"r_roi:{roi}"] = float(r[index].mean())
         if self.settings.permutations > 0:
-            pvalues = block_permutation_pvalues(
-                prepared.y_test, predictions, self.settings.permutations, PERMUTATION_BLOCK, seed=self.seed
-            )
+            interval = float(np.median(np.diff(prepared.times[self.test[0]])))
+            block = max(1, round(self.settings.permutation_block_s / interval))
+            pvalues = block_permutation_pvalues(y_test, predictions, self.settings.permutations, block, seed=self.seed)
             values["frac_significant"] = float(fdr_bh(pvalues, self.settings.fdr_q).mean())
         values["n_voxels"] = float(r.size)
         values["n_dropped"] = float(prepared.n_dropped)

@@ -58,7 +58,7 @@ class TsvBrain(BrainDataset[TsvBrainOptions]):
                 raise DataError(f"{path}: missing responses of subject {subject!r} to story {story!r}")
             responses[story] = np.load(path).astype(np.float32)
             times[story] = (np.arange(len(responses[story])) + 0.5) * tr  # mid-scan times
-        return SubjectData(responses=responses, tr_times=times)
+        return SubjectData(responses=responses, times=times)
 
     def split(self) -> tuple[list[str], list[str]]:
         test = list(self._split()["test"])

@@ -1,0 +1,347 @@
+"""MEG-MASC (Gwilliams et al. 2023): English speakers listening to four stories in two MEG sessions.
+
+Reads a BIDS MEG tree (the dataset's ``bids_anonym`` folder) through mne-bids::
+
+    participants.tsv                                       participant_id column: sub-01, ...
+    sub-<s>/ses-<n>/meg/sub-<s>_ses-<n>_task-<k>_meg.*     one recording per story (task k = story k)
+    sub-<s>/ses-<n>/meg/sub-<s>_ses-<n>_task-<k>_events.tsv
+
+As in the dataset's public loader code, each row of an events file holds ``onset`` and
+``duration`` (s from the start of the recording) and a ``trial_type`` that is a Python dict
+literal with ``kind`` ('word', 'phoneme' or 'sound'), ``word``, ``story``, ``story_uid``,
+``sound_id``, ``sound`` and ``word_index``; the words of a recording are its rows of kind 'word'
+in onset order. A story's words are those of the first recording of it found (its clock starts
+at that recording's first word); every recording keeps its own word onsets
+(``SubjectData.word_onsets``), so recordings need not share a clock.
+
+Each recording is read with ``mne_bids.read_raw_bids``, reduced to its MEG channels, band-pass
+filtered (``l_freq``–``h_freq`` Hz) and resampled (``sfreq`` Hz) by MNE, and read in fT (fT/cm). Where a subject heard a
+story in both sessions, the second session is mapped onto the first one's clock through their
+word onsets, the two are averaged, and the test stories' sessions are the repeats of the noise
+ceiling.
+"""
+
+from __future__ import annotations
+
+import ast
+import csv
+import hashlib
+import importlib
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import Field
+
+from harness import (
+    BrainDataset,
+    DataError,
+    FetchableData,
+    HarnessError,
+    Modality,
+    PluginOptions,
+    Story,
+    SubjectData,
+    cache_root,
+    did_you_mean,
+    hookimpl,
+    noise_ceiling,
+    zscore_columns,
+)
+from harness_plugins.brain.filecache import cached_fact, file_digest
+
+OSF_PROJECTS = ("ag3kj", "h2tzn", "u5327")  # where the dataset is published (bids_anonym/ in each)
+BIDS_FOLDER = "bids_anonym"
+TEST_STORY = "lw1"
+UNITS = {"mag": "fT", "grad": "fT/cm"}  # sensor values as read (so that they are far from float32's floor)
+WORDS = "megmasc-words-1"  # the name (and version) of an events file's words in the file cache
+
+
+class MEGMASCOptions(PluginOptions):
+    """Options of ``MEGMASC``."""
+
+    root: str | None = None  # the BIDS root (bids_anonym); default <cache>/megmasc/bids_anonym
+    subjects: list[str] | None = None  # without "sub-"; default: participants.tsv, else every sub-* folder
+    sessions: list[str] | None = None  # default: every session a subject has
+    stories: list[str] | None = None  # training stories; default: every other story found
+    test_stories: list[str] | None = None  # default: lw1 (else the first story found)
+    l_freq: float | None = Field(0.5, ge=0)  # band-pass low edge (Hz); None: no high-pass
+    h_freq: float | None = Field(30.0, gt=0)  # band-pass high edge (Hz); None: no low-pass
+    sfreq: float = Field(50.0, gt=0)  # resampled rate (Hz)
+
+
+class MEGMASC(BrainDataset[MEGMASCOptions], FetchableData):
+    """MEG-MASC story listening (BIDS MEG) read through mne-bids and preprocessed with MNE."""
+
+    name = "megmasc"
+    version = "1.0"
+    modality = Modality.MEG
+
+    # ------------------------------------------------------------------ layout
+
+    @classmethod
+    def default_root(cls) -> Path:
+        return cache_root() / "megmasc" / BIDS_FOLDER
+
+    @property
+    def root(self) -> Path:
+        return Path(self.options.root).expanduser() if self.options.root else self.default_root()
+
+    def _require(self) -> None:
+        if not self.root.is_dir():
+            raise DataError(f"{self.root}: not found; fetch the dataset with `harness data fetch megmasc` or set options.root")
+
+    @cached_property
+    def recordings(self) -> dict[tuple[str, str], dict[str, Path]]:
+        """(subject, session) -> story -> events file, for every recording with an events file."""
+        self._require()
+        found: dict[tuple[str, str], dict[str, Path]] = {}
+        for events in sorted(self.root.glob("sub-*/ses-*/meg/*_events.tsv")):
+            entities = dict(part.split("-", 1) for part in events.name.split("_")[:-1] if "-" in part)
+            if "sub" not in entities or "ses" not in entities or "task" not in entities:
+                continue
+            story = _story_name(events)
+            found.setdefault((entities["sub"], entities["ses"]), {})[story] = events
+        if not found:
+            raise DataError(f"{self.root}: no sub-*/ses-*/meg/*_events.tsv files; is this the BIDS root of MEG-MASC?")
+        return found
+
+    def subjects(self) -> list[str]:
+        have = sorted({subject for subject, _ in self.recordings})
+        if self.options.subjects is not None:
+            for subject in self.options.subjects:
+                if subject not in have:
+                    raise DataError(f"{self.root}: no recordings of subject {subject!r}{did_you_mean(subject, have)}")
+            return list(self.options.subjects)
+        listed = self.root / "participants.tsv"
+        if listed.is_file():
+            with open(listed, newline="") as handle:
+                ids = [row["participant_id"].removeprefix("sub-") for row in csv.DictReader(handle, delimiter="\t")]
+            return [s for s in ids if s in have]
+        return have
+
+    def _sessions(self, subject: str) -> list[str]:
+        have = sorted(session for s, session in self.recordings if s == subject)
+        wanted = self.options.sessions
+        return [s for s in have if wanted is None or s in wanted]
+
+    def _all_stories(self) -> list[str]:
+        return sorted({story for stories in self.recordings.values() for story in stories})
+
+    def split(self) -> tuple[list[str], list[str]]:
+        found = self._all_stories()
+        test = self.options.test_stories or ([TEST_STORY] if TEST_STORY in found else found[:1])
+        for story in test + (self.options.stories or []):
+            if story not in found:
+                raise DataError(f"{self.root}: no recording of story {story!r}{did_you_mean(story, found)}")
+        train = self.options.stories or [s for s in found if s not in test]
+        return list(train), list(test)
+
+    # ------------------------------------------------------------------ words
+
+    def _words(self, events: Path) -> dict[str, Any]:
+        return cached_fact(events, WORDS, _read_words)[0]
+
+    def stories(self) -> dict[str, Story]:
+        train, test = self.split()
+        out = {}
+        for story in train + test:
+            events = next(paths[story] for _, paths in sorted(self.recordings.items()) if story in paths)
+            words = self._words(events)
+            onsets = np.asarray(words["onsets"], dtype=np.float64)
+            start = onsets[0] if onsets.size else 0.0
+            out[story] = Story(story, tuple(words["words"]), onsets - start, np.asarray(words["offsets"], dtype=np.float64) - start)
+        return out
+
+    # ------------------------------------------------------------------ responses
+
+    def _read_recording(self, events: Path) -> tuple[np.ndarray, np.ndarray]:
+        """(samples × MEG channels) float32 preprocessed as the options say, and each sample's time (s)."""
+        from mne_bids import BIDSPath, read_raw_bids
+
+        entities = dict(part.split("-", 1) for part in events.name.split("_")[:-1] if "-" in part)
+        path = BIDSPath(subject=entities["sub"], session=entities["ses"], task=entities["task"], run=entities.get("run"),
+                        datatype="meg", root=self.root)
+        try:
+            raw = read_raw_bids(path, verbose="error")
+        except (OSError, ValueError, RuntimeError) as error:
+            raise DataError(f"{events.parent}: cannot read the recording of task {entities['task']}: {str(error).splitlines()[0]}") from None
+        raw.pick("meg", exclude="bads").load_data(verbose="error")
+        o = self.options
+        if o.l_freq is not None or o.h_freq is not None:
+            raw.filter(o.l_freq, o.h_freq, verbose="error")
+        if abs(raw.info["sfreq"] - o.sfreq) > 1e-6:
+            raw.resample(o.sfreq, verbose="error")
+        return raw.get_data(units=UNITS).T.astype(np.float32), raw.times.astype(np.float64)
+
+    def load_subject(self, subject: str) -> SubjectData:
+        train, test = self.split()
+        sessions = self._sessions(subject)
+        stories = self.stories()
+        responses, times, onsets = {}, {}, {}
+        ceilings: list[tuple[int, np.ndarray]] = []
+        for story in train + test:
+            heard = [self.recordings[(subject, session)][story] for session in sessions if story in self.recordings[(subject, session)]]
+            if not heard:
+                raise DataError(f"{self.root}: subject {subject} has no recording of story {story!r} (sessions {', '.join(sessions)})")
+            repeats, clock, first_onsets = [], None, None
+            for events in heard:
+                words = self._words(events)
+                if tuple(words["words"]) != stories[story].words:
+                    raise DataError(f"{events}: its words differ from those of story {story!r} in the first recording of it")
+                data, sample_times = self._read_recording(events)
+                word_onsets = np.asarray(words["onsets"], dtype=np.float64)
+                if clock is None:
+                    clock, first_onsets = sample_times, word_onsets
+                    repeats.append(data)
+                else:
+                    assert first_onsets is not None
+                    repeats.append(_onto_clock(data, sample_times, word_onsets, clock, first_onsets))
+            assert clock is not None and first_onsets is not None
+            responses[story] = np.mean(repeats, axis=0).astype(np.float32)
+            times[story], onsets[story] = clock, first_onsets
+            if story in test and len(repeats) > 1:
+                ceilings.append((len(clock), noise_ceiling(np.stack([zscore_columns(r) for r in repeats]))))
+        ceiling = None
+        if ceilings:
+            ceiling = sum(n * c for n, c in ceilings) / sum(n for n, _ in ceilings)
+        return SubjectData(responses=responses, times=times, noise_ceiling=ceiling, word_onsets=onsets)
+
+    # ------------------------------------------------------------------ checks
+
+    def check(self) -> list[str]:
+        """Layout, every events file's words, each subject's recordings of the split's stories."""
+        train, test = self.split()
+        stories = self.stories()
+        subjects = self.subjects()
+        if not subjects:
+            raise DataError(f"{self.root}: no subjects")
+        for subject in subjects:
+            sessions = self._sessions(subject)
+            for story in train + test:
+                heard = [self.recordings[(subject, s)].get(story) for s in sessions]
+                heard_paths = [p for p in heard if p is not None]
+                if not heard_paths:
+                    raise DataError(f"{self.root}: subject {subject} has no recording of story {story!r}")
+                for events in heard_paths:
+                    if tuple(self._words(events)["words"]) != stories[story].words:
+                        raise DataError(f"{events}: its words differ from those of story {story!r} in the first recording of it")
+                    if not _raw_files(events):
+                        raise DataError(f"{events.parent}: no MEG recording beside {events.name}")
+        return [f"{len(subjects)} subjects, {len(train)} training and {len(test)} test stories; "
+                f"band-pass {self.options.l_freq}–{self.options.h_freq} Hz, resampled to {self.options.sfreq:g} Hz"]
+
+    def data_hash(self) -> str:
+        try:
+            digest = hashlib.sha256()
+            for subject in self.subjects():
+                for session in self._sessions(subject):
+                    for _, events in sorted(self.recordings[(subject, session)].items()):
+                        for path in [events, *_raw_files(events)]:
+                            digest.update(f"{path.relative_to(self.root)}:{file_digest(path)}".encode())
+        except (OSError, HarnessError):
+            return ""
+        return digest.hexdigest()[:16]
+
+    # ------------------------------------------------------------------ download
+
+    @classmethod
+    def fetch(cls, root: Path, subjects: list[str]) -> None:
+        """Download the BIDS tree of ``subjects`` (default: all) from the dataset's OSF projects with osfclient."""
+        try:
+            osf_api = importlib.import_module("osfclient.api")
+        except ImportError:
+            raise HarnessError("megmasc fetch needs osfclient (pip install osfclient, or pip install 'harness[fetch]')") from None
+        root = Path(root).expanduser()
+        wanted = {f"sub-{s.removeprefix('sub-')}" for s in subjects}
+        client = osf_api.OSF()
+        for project_id in OSF_PROJECTS:
+            storage = client.project(project_id).storage("osfstorage")
+            for remote in storage.files:
+                relative = _inside_bids(remote.path)
+                if relative is None:
+                    continue
+                top = relative.split("/", 1)[0]
+                if wanted and top.startswith("sub-") and top not in wanted:
+                    continue
+                target = root / relative
+                if target.is_file() and target.stat().st_size == getattr(remote, "size", -1):
+                    continue
+                target.parent.mkdir(parents=True, exist_ok=True)
+                partial = target.with_name(target.name + ".partial")
+                with open(partial, "wb") as handle:
+                    remote.write_to(handle)
+                partial.replace(target)
+
+
+# ---------------------------------------------------------------------- files
+
+
+def _inside_bids(remote_path: str) -> str | None:
+    """The path below ``bids_anonym/`` of a file in an OSF project, None for files outside it."""
+    parts = remote_path.strip("/").split("/")
+    if BIDS_FOLDER not in parts:
+        return None
+    return "/".join(parts[parts.index(BIDS_FOLDER) + 1 :]) or None
+
+
+def _raw_files(events: Path) -> list[Path]:
+    stem = events.name.removesuffix("_events.tsv")
+    return sorted(p for p in events.parent.glob(f"{stem}_meg.*") if p.suffix != ".json")
+
+
+def _event_rows(path: Path) -> list[dict[str, Any]]:
+    """The rows of an events file with their trial_type parsed (a dict literal), in onset order."""
+    rows = []
+    with open(path, newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle, delimiter="\t")
+        for column in ("onset", "duration", "trial_type"):
+            if column not in (reader.fieldnames or []):
+                raise DataError(f"{path}: no {column!r} column (columns: {', '.join(reader.fieldnames or [])})")
+        for number, row in enumerate(reader, start=2):
+            try:
+                info = ast.literal_eval(row["trial_type"])
+                onset, duration = float(row["onset"]), float(row["duration"])
+            except (ValueError, SyntaxError):
+                raise DataError(f"{path}: line {number}: trial_type is not a dict literal, or onset/duration not numbers") from None
+            if not isinstance(info, dict):
+                raise DataError(f"{path}: line {number}: trial_type is not a dict literal")
+            rows.append({**info, "onset": onset, "duration": duration})
+    return sorted(rows, key=lambda r: r["onset"])
+
+
+def _read_words(path: Path) -> dict[str, Any]:
+    """Words, onsets and offsets (s of the recording) of an events file's rows of kind 'word'."""
+    words = [r for r in _event_rows(path) if r.get("kind") == "word"]
+    if not words:
+        raise DataError(f"{path}: no events of kind 'word'")
+    stories = {str(r.get("story", "")) for r in words}
+    if len(stories) != 1 or "" in stories:
+        raise DataError(f"{path}: words must name one story in trial_type's 'story', found {sorted(stories)}")
+    return {"story": stories.pop(), "words": [str(r.get("word", "")) for r in words],
+            "onsets": [r["onset"] for r in words], "offsets": [r["onset"] + r["duration"] for r in words]}
+
+
+def _story_name(events: Path) -> str:
+    return str(cached_fact(events, WORDS, _read_words)[0]["story"])
+
+
+def _onto_clock(data: np.ndarray, times: np.ndarray, onsets: np.ndarray, clock: np.ndarray, clock_onsets: np.ndarray) -> np.ndarray:
+    """``data`` sampled at ``times`` read at the samples of ``clock``, the two aligned by their word onsets.
+
+    A time on ``clock`` maps to this recording's time piecewise linearly between matching word
+    onsets (a constant shift before the first and after the last); values are linearly interpolated.
+    """
+    mapped = np.interp(clock, clock_onsets, onsets)
+    mapped = np.where(clock < clock_onsets[0], clock - clock_onsets[0] + onsets[0], mapped)
+    mapped = np.where(clock > clock_onsets[-1], clock - clock_onsets[-1] + onsets[-1], mapped)
+    out = np.empty((len(clock), data.shape[1]), dtype=np.float32)
+    for channel in range(data.shape[1]):
+        out[:, channel] = np.interp(mapped, times, data[:, channel])
+    return out
+
+
+@hookimpl
+def register_brain_datasets(register):
+    register(MEGMASC)
