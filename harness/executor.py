@@ -13,7 +13,6 @@ from functools import partial
 from pathlib import Path
 from typing import Protocol
 
-from harness.config import SweepConfig
 from harness.planner import Plan
 from harness.prefetch import Prefetcher
 from harness.units import CellResult, Loaded, UnitRunner, WorkUnit
@@ -73,20 +72,3 @@ class LocalExecutor(Executor):
                 for result in self.runner.run(unit, loaded, partial(sink.doing, unit)):
                     sink.result(result)
                 sink.unit_done(unit)
-
-
-def make_executor(config: SweepConfig, plan: Plan, workdir: Path, *, ray_address: str | None = None,
-                  workers: int | None = None) -> Executor:
-    """The executor the config (or the command line's ``--executor``, ``--ray-address``, ``--workers``) asks for.
-
-    Connecting to Ray (or starting it) happens here, before anything is written; a missing Ray or
-    an unreachable cluster is a ``ConfigError``.
-    """
-    if config.executor == "ray":
-        from harness.ray_executor import RayExecutor
-
-        settings = config.ray.model_copy(update={k: v for k, v in (("address", ray_address), ("workers", workers)) if v is not None})
-        return RayExecutor(plan, settings, config.device, workdir)
-    from harness.devices import resolve_device
-
-    return LocalExecutor(plan, resolve_device(config.device), workdir)

@@ -31,7 +31,7 @@ from harness.analysis import AnalysisResult, analyze_run
 from harness.config import SweepConfig
 from harness.devices import resolve_device
 from harness.errors import one_line
-from harness.executor import Executor, LocalExecutor, make_executor
+from harness.executor import Executor, LocalExecutor
 from harness.files import atomic_write_bytes, exclusive_lock, remove_stale_temporaries
 from harness.interfaces import Checkpoint
 from harness.planner import Cell, ModelPlan, Plan, make_plan
@@ -191,6 +191,21 @@ class Sweep:
             self.console.print(log.read_text(encoding="utf-8"), markup=False, highlight=False)
         if self.log is not None:
             self.log.cell_failed(cell.cell_id, message, log, recorded == "stale")
+
+
+def make_executor(config: SweepConfig, plan: Plan, workdir: Path, *, ray_address: str | None = None,
+                  workers: int | None = None) -> Executor:
+    """The executor the config (or the command line's ``--executor``, ``--ray-address``, ``--workers``) asks for.
+
+    Connecting to Ray (or starting it) happens here, before anything is written; a missing Ray or
+    an unreachable cluster is a ``ConfigError``.
+    """
+    if config.executor == "ray":
+        from harness.ray_executor import RayExecutor
+
+        settings = config.ray.model_copy(update={k: v for k, v in (("address", ray_address), ("workers", workers)) if v is not None})
+        return RayExecutor(plan, settings, config.device, workdir)
+    return LocalExecutor(plan, resolve_device(config.device), workdir)
 
 
 def write_config_copy(config: SweepConfig, run_dir: Path) -> None:
