@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -79,6 +79,13 @@ class ActivationProvider:
                 self._failed[key] = error
                 raise
         return self._sets[key]
+
+    def provide(self, model: str, step: int, sets: Mapping[str, ActivationSet], failures: Mapping[str, BaseException]) -> None:
+        """Activations of a checkpoint extracted elsewhere (another process), and the extractions that failed there."""
+        for stimulus, acts in sets.items():
+            self._sets[(model, step, stimulus)] = acts
+        for stimulus, error in failures.items():
+            self._failed[(model, step, stimulus)] = error
 
     def _extract(self, model: ModelPlan, checkpoint: Checkpoint, stimulus: str, loaded: LoadedModel | None) -> ActivationSet:
         words = self.stimulus(stimulus)

@@ -152,8 +152,14 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from harness.runner import run_sweep
 
     config, source = _load(args.config, args.run)
+    executor = args.executor or ("ray" if args.ray_address or args.workers else None)
+    if executor == "local" and (args.ray_address or args.workers):
+        raise HarnessError("--ray-address and --workers apply to --executor ray, not local")
+    if executor:
+        config = config.model_copy(update={"executor": executor})
     summary = run_sweep(config, source=source, force=args.force, console=_errors(), show_progress=not args.quiet,
-                        analyze=False if args.no_analyze else None, debug=args.debug)
+                        analyze=False if args.no_analyze else None, debug=args.debug, ray_address=args.ray_address,
+                        workers=args.workers)
     lines = [f"run: {summary.run_dir}  cells: {summary.planned} planned, {summary.skipped} already done, "
              f"{summary.done} computed, {summary.failed} failed"]
     lines += [f"table: {path}" for path in summary.tables] + summary.findings
@@ -394,6 +400,11 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--no-analyze", action="store_true", help="skip the phase analysis and report")
     sweep.add_argument("--quiet", action="store_true", help="no progress bars")
     sweep.add_argument("--debug", action="store_true", help="print the full traceback of each failing cell as it fails")
+    sweep.add_argument("--executor", choices=("local", "ray"), help="where work units run (overrides the config's executor)")
+    sweep.add_argument("--ray-address", metavar="ADDRESS", help="a running Ray cluster: 'auto' (the one `ray start` "
+                       "started on this node) or host:port; implies --executor ray (default: start Ray on this machine)")
+    sweep.add_argument("--workers", type=_positive, metavar="N", help="Ray tasks at once when the sweep starts Ray itself "
+                       "(default: one per CPU); implies --executor ray")
     sweep.set_defaults(func=cmd_sweep)
 
     show = sub.add_parser("show", help="print a run's scores, failed cells and stale results", description=(

@@ -119,6 +119,16 @@ class EncodingSettings(_Strict):
         return self.alphas.values() if isinstance(self.alphas, AlphaGrid) else list(self.alphas)
 
 
+class RaySettings(_Strict):
+    """Where and how a sweep runs on Ray (``executor: ray``)."""
+
+    address: str | None = None  # a running cluster ("auto", "host:6379", "ray://host:10001"); None: start one here
+    workers: int | None = Field(None, ge=1)  # tasks at once on the instance the sweep starts (default: its CPUs)
+    threads: int = Field(1, ge=1)  # CPU threads (and Ray CPUs) each task takes
+    memory_gb: float | None = Field(None, gt=0)  # memory each task reserves on a node (None: no reservation)
+    retries: int = Field(3, ge=0)  # a task whose worker dies is run again up to this many times
+
+
 class _Entry(_Strict):
     """What every entry has: an optional label and the plugin's options."""
 
@@ -248,6 +258,9 @@ TargetEntry = BrainEntry | TaskEntry | MetricEntry
 AnyEntry = ModelEntry | TargetEntry
 
 
+RUN_ONLY_KEYS = {"run", "cache", "analyze", "executor", "ray", "prefetch"}  # keys that never change a result
+
+
 class SweepConfig(_Strict):
     """A whole sweep: which checkpoints to measure against which targets, and how."""
 
@@ -262,6 +275,9 @@ class SweepConfig(_Strict):
     features: ExtractionSettings = Field(default_factory=ExtractionSettings)
     metric_stimulus: str | None = None  # label of the brain dataset whose stories metrics read
     analyze: bool = True  # run the phase analysis and report at the end of the sweep
+    executor: Literal["local", "ray"] = "local"  # where work units run; the tables are the same either way
+    ray: RaySettings = Field(default_factory=RaySettings)  # used when executor is ray
+    prefetch: int = Field(0, ge=0)  # checkpoints loaded ahead in the background while one is measured (local executor)
 
     @model_validator(mode="after")
     def _labels(self) -> SweepConfig:
@@ -316,8 +332,8 @@ class SweepConfig(_Strict):
         return entry_label(self.brain[0]) if self.brain else None
 
     def digest(self) -> str:
-        """A short hash of everything that changes results (not the run directory)."""
-        return settings_digest(self.model_dump(mode="json", exclude={"run", "cache", "analyze"}))
+        """A short hash of everything that changes results (not the run directory, nor where or how fast it runs)."""
+        return settings_digest(self.model_dump(mode="json", exclude=RUN_ONLY_KEYS))
 
     def cache_dir(self) -> Path:
         return Path(self.cache).expanduser() if self.cache else cache_root()

@@ -26,11 +26,11 @@ def cell_log_path(run_dir: Path, cell_id: str) -> Path:
     return Path(run_dir) / CELL_LOGS / f"{file_stem(cell_id)}.log"
 
 
-def write_cell_log(run_dir: Path, cell_id: str, error: BaseException) -> Path:
-    """The full traceback of a failed cell in RUN/logs/cells/<cell>.log; returns its path."""
+def write_cell_log(run_dir: Path, cell_id: str, error: BaseException | str) -> Path:
+    """The full traceback of a failed cell (an exception, or its traceback as text) in RUN/logs/cells/<cell>.log; returns its path."""
     path = cell_log_path(run_dir, cell_id)
-    text = f"cell {cell_id} failed at {time.strftime('%Y-%m-%d %H:%M:%S')}\n\n" + "".join(traceback.format_exception(error))
-    atomic_write_text(path, text)
+    trace = error if isinstance(error, str) else "".join(traceback.format_exception(error))
+    atomic_write_text(path, f"cell {cell_id} failed at {time.strftime('%Y-%m-%d %H:%M:%S')}\n\n" + trace)
     return path
 
 

@@ -8,9 +8,8 @@ decides each next round from the results of the last).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,15 +26,14 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from harness.activations import ActivationProvider
 from harness.adaptive import AdaptiveRounds
 from harness.analysis import AnalysisResult, analyze_run
 from harness.config import SweepConfig
 from harness.devices import resolve_device
 from harness.errors import one_line
+from harness.executor import Executor, LocalExecutor
 from harness.files import atomic_write_bytes, exclusive_lock, remove_stale_temporaries
 from harness.interfaces import Checkpoint
-from harness.measure import CellMeasurer
 from harness.planner import Cell, ModelPlan, Plan, make_plan
 from harness.preflight import preflight
 from harness.provenance import Provenance
@@ -43,6 +41,7 @@ from harness.registry import Registry, get_registry
 from harness.runlogs import SweepLog, write_cell_log
 from harness.store import RunStore, check_run_directory
 from harness.tables import export_tables
+from harness.units import CellResult, WorkUnit, units_of
 
 
 @dataclass
@@ -90,19 +89,20 @@ def checkpoint_progress(console: Console, show: bool, checkpoints: int, cells: i
 
 
 class Sweep:
-    """Runs the pending cells of a plan against one run store."""
+    """Runs the pending cells of a plan against one run store: the executor computes, the sweep commits."""
 
     def __init__(self, plan: Plan, store: RunStore, console: Console, log: SweepLog | None = None,
-                 debug: bool = False) -> None:
+                 debug: bool = False, executor: Executor | None = None) -> None:
         self.plan, self.store, self.console, self.log, self.debug = plan, store, console, log, debug
-        device = resolve_device(plan.config.device)
-        self.activations = ActivationProvider(plan, device, plan.config.cache_dir())
-        self.measurer = CellMeasurer(plan, self.activations, device, store.run_dir / "work")
-        self.provenance = Provenance(plan, device)
+        self.executor = executor or LocalExecutor(plan, resolve_device(plan.config.device), store.run_dir / "work")
+        self.provenance = Provenance(plan, self.executor.device)
+        self._summary = SweepSummary(store.run_dir, planned=0, skipped=0)
+        self._progress: CheckpointProgress | None = None
 
     def use(self, plan: Plan) -> None:
         """Measure the cells of ``plan`` from now on (the next round of an adaptive sweep: same plugins, more checkpoints)."""
-        self.plan = self.activations.plan = self.measurer.plan = self.provenance.plan = plan
+        self.plan = self.provenance.plan = plan
+        self.executor.use(plan)
 
     def rounds(self, rounds: AdaptiveRounds, force: bool = False, show_progress: bool = True) -> SweepSummary:
         """Run round after round until ``rounds`` adds no checkpoint; within one sweep a cell is tried once.
@@ -134,59 +134,78 @@ class Sweep:
 
     def run(self, pending: list[Cell], show_progress: bool = True) -> SweepSummary:
         """Compute ``pending`` checkpoint by checkpoint; tables are re-exported after each checkpoint."""
-        summary = SweepSummary(self.store.run_dir, planned=len(self.plan.cells), skipped=len(self.plan.cells) - len(pending))
-        groups = self.plan.checkpoint_groups(pending)
-        with checkpoint_progress(self.console, show_progress, len(groups), len(pending)) as progress:
-            for model, checkpoint, cells in groups:
-                self._run_checkpoint(model, checkpoint, cells, progress, summary)
-                summary.tables = export_tables(self.store)
-                progress.checkpoint_done()
+        self._summary = summary = SweepSummary(self.store.run_dir, planned=len(self.plan.cells), skipped=len(self.plan.cells) - len(pending))
+        units = units_of(self.plan, pending)
+        with checkpoint_progress(self.console, show_progress, len(units), len(pending)) as progress:
+            self._progress = progress
+            try:
+                self.executor.run(units, self)
+            finally:
+                self._progress = None
         summary.tables = export_tables(self.store)
         return summary
 
-    def _run_checkpoint(self, model: ModelPlan, checkpoint: Checkpoint, cells: list[Cell],
-                        progress: CheckpointProgress, summary: SweepSummary) -> None:
-        started = time.perf_counter()
-        progress.doing(model, checkpoint, "loading")
-        try:
-            loaded = model.family.load(checkpoint, self.activations.device)
-        except Exception as error:  # noqa: BLE001 - the checkpoint's cells fail, the sweep goes on
-            for cell in cells:
-                self._fail(cell, model, error, time.perf_counter() - started, None, summary)
-                progress.cell_done()
-            return
-        try:
-            for cell in cells:
-                progress.doing(model, checkpoint, cell.target + ("" if cell.layer is None else f" layer {cell.layer}"))
-                started = time.perf_counter()
-                try:
-                    output, extra = self.measurer.measure(cell, model, loaded)
-                    record = self.provenance.record(cell, model, loaded.commit, extra)
-                    self.store.commit_cell(record, output, elapsed=time.perf_counter() - started)
-                except Exception as error:  # noqa: BLE001 - a failing plugin (or a bad Score) fails its cell only
-                    self._fail(cell, model, error, time.perf_counter() - started, loaded.commit, summary)
-                else:
-                    summary.done += 1
-                    if self.log is not None:
-                        self.log.cell_done(cell.cell_id, time.perf_counter() - started)
-                progress.cell_done()
-        finally:
-            self.activations.forget_layer()
-            model.family.release(loaded)
+    # ------------------------------------------------------------------ the executor reports here (Sink)
 
-    def _fail(self, cell: Cell, model: ModelPlan, error: BaseException, elapsed: float, commit: str | None,
-              summary: SweepSummary) -> None:
-        message = one_line(error)
-        log = write_cell_log(self.store.run_dir, cell.cell_id, error)
-        recorded = self.store.commit_cell(self.provenance.record(cell, model, commit, {}), None, elapsed=elapsed, error=message)
+    def _model(self, label: str) -> ModelPlan:
+        return next(m for m in self.plan.models if m.label == label)
+
+    def doing(self, unit: WorkUnit, what: str) -> None:
+        if self._progress is not None:
+            self._progress.doing(self._model(unit.model), unit.checkpoint, what)
+
+    def result(self, result: CellResult) -> None:
+        """Commit one cell's result (or its failure) in one transaction."""
+        cell, model = result.cell, self._model(result.cell.model)
+        if result.error is None:
+            assert result.output is not None
+            record = self.provenance.record(cell, model, result.commit, result.extra)
+            try:
+                self.store.commit_cell(record, result.output, elapsed=result.elapsed)
+            except Exception as error:  # noqa: BLE001 - a bad Score fails its cell only
+                self._fail(CellResult.failure(cell, error, result.elapsed, result.commit))
+            else:
+                self._summary.done += 1
+                if self.log is not None:
+                    self.log.cell_done(cell.cell_id, result.elapsed)
+        else:
+            self._fail(result)
+        if self._progress is not None:
+            self._progress.cell_done()
+
+    def unit_done(self, unit: WorkUnit) -> None:
+        self._summary.tables = export_tables(self.store)
+        if self._progress is not None:
+            self._progress.checkpoint_done()
+
+    def _fail(self, result: CellResult) -> None:
+        cell, message = result.cell, result.error or "unknown error"
+        log = write_cell_log(self.store.run_dir, cell.cell_id, result.trace or message)
+        record = self.provenance.record(cell, self._model(cell.model), result.commit, {})
+        recorded = self.store.commit_cell(record, None, elapsed=result.elapsed, error=message)
         kept = "; its earlier result is kept, marked stale" if recorded == "stale" else ""
-        summary.failed += 1
-        summary.errors.append(f"{cell.cell_id}: {message}")
+        self._summary.failed += 1
+        self._summary.errors.append(f"{cell.cell_id}: {message}")
         self.console.print(f"[yellow]cell failed[/] {cell.cell_id}: {message}{kept} (traceback: {log})", highlight=False)
         if self.debug:
             self.console.print(log.read_text(encoding="utf-8"), markup=False, highlight=False)
         if self.log is not None:
             self.log.cell_failed(cell.cell_id, message, log, recorded == "stale")
+
+
+def make_executor(config: SweepConfig, plan: Plan, workdir: Path, *, ray_address: str | None = None,
+                  workers: int | None = None) -> Executor:
+    """The executor the config (or the command line's ``--executor``, ``--ray-address``, ``--workers``) asks for.
+
+    Connecting to Ray (or starting it) happens here, before anything is written; a missing Ray or
+    an unreachable cluster is a ``ConfigError``.
+    """
+    if config.executor == "ray":
+        from harness.ray_executor import RayExecutor
+
+        settings = config.ray.model_copy(update={k: v for k, v in (("address", ray_address), ("workers", workers)) if v is not None})
+        return RayExecutor(plan, settings, config.device, workdir)
+    return LocalExecutor(plan, resolve_device(config.device), workdir)
 
 
 def write_config_copy(config: SweepConfig, run_dir: Path) -> None:
@@ -205,26 +224,34 @@ def run_sweep(
     show_progress: bool = True,
     analyze: bool | None = None,
     debug: bool = False,
+    ray_address: str | None = None,
+    workers: int | None = None,
 ) -> SweepSummary:
     """Plan, run the pending cells, export tables and (unless turned off) analyse the run.
+
+    ``ray_address`` and ``workers`` override the config's ``ray`` settings (``executor: ray``).
 
     Each sweep appends to ``RUN/logs/sweep.log``; ``debug`` prints a failing cell's traceback on
     ``console`` as it happens (it is in ``RUN/logs/cells/`` either way).
     """
     console = console or Console(stderr=True)
     plan = make_plan(config, registry or get_registry(), source)
-    device = resolve_device(config.device)  # a device that is not there fails before anything is written
     run_dir = Path(config.run or "runs/sweep")
     check_run_directory(run_dir, existing=False)
     for note in preflight(plan):  # bad data, checkpoints or tasks fail here, before anything is written
         console.print(f"[dim]preflight[/] {note}", highlight=False)
-    with exclusive_lock(run_dir / ".lock", "this run directory"), RunStore(run_dir, create=True) as store, \
+    # a device that is not there, or a Ray cluster that cannot be reached, fails before anything is written
+    executor = make_executor(config, plan, run_dir / "work", ray_address=ray_address, workers=workers)
+    for note in executor.notes():
+        console.print(f"[dim]preflight[/] {note}", highlight=False)
+    with closing(executor), exclusive_lock(run_dir / ".lock", "this run directory"), RunStore(run_dir, create=True) as store, \
             SweepLog(run_dir) as log:
         remove_stale_temporaries(run_dir)  # left by a killed sweep; never read as results
         write_config_copy(config, run_dir)
         pending = plan.pending(store.done_cells(), force)
-        log.started(source, len(plan.cells), len(pending), str(device), force)
-        summary = Sweep(plan, store, console, log, debug).rounds(AdaptiveRounds(store, log, restart=force), force, show_progress)
+        log.started(source, len(plan.cells), len(pending), f"{executor.device}, executor {config.executor}", force)
+        sweep = Sweep(plan, store, console, log, debug, executor)
+        summary = sweep.rounds(AdaptiveRounds(store, log, restart=force), force, show_progress)
         log.finished(summary.done, summary.failed)
         if config.analyze if analyze is None else analyze:  # under the lock: no second sweep writes meanwhile
             result = analyze_or_warn(run_dir, console, log)

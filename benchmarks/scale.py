@@ -1,0 +1,223 @@
+"""Measure: how a sweep scales out. Every figure is a ratio against a baseline measured in the same run.
+
+    python benchmarks/scale.py                 # all four parts
+    python benchmarks/scale.py --parts a d     # only the Ray speed-up and the prefetch share
+
+(a) ray_speedup: the demo plan (harness/demo.yaml: tinylm x simulated fMRI x offline tasks x six
+    metrics, 13 checkpoints) swept by the Ray executor with 2 workers x 1 thread, against the local
+    executor on 1 thread; wall time of the sweep (Ray's own start-up is printed apart; its worker
+    processes starting up count). Each run extracts into its own activation cache; tinylm is
+    trained once (in HARNESS_CACHE, default ~/.cache/harness) before either is timed.
+(b) mem_ratio and (c) shared_speedup come from ``benchmarks/scale_memory.py`` (``measure_memory``,
+    ``measure_shared``) when that module is there; ``nan`` otherwise.
+(d) prefetch_hidden: the share of checkpoint load time hidden by ``prefetch: 1``. A model family
+    that is tinylm whose ``load`` first sleeps (a download) is swept over the simulated dataset
+    with and without prefetch; hidden = (T without - T with) / (checkpoints x sleep).
+
+The last line is ``scale: ray_speedup=S mem_ratio=M shared_speedup=T prefetch_hidden=P``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import math
+import os
+import sys
+import tempfile
+import textwrap
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+SLOW_TINYLM = '''
+import time
+
+from harness import hookimpl
+from harness_plugins.models.tinylm import TinyLMFamily
+from harness_plugins.models.tinylm import TinyLMOptions
+
+
+class SlowOptions(TinyLMOptions):
+    download_sleep: float = 1.0
+
+
+class SlowTinyLM(TinyLMFamily):
+    """tinylm whose every load first waits, as a download from the hub would."""
+
+    name = "slow_tinylm"
+    Options = SlowOptions
+
+    def load(self, checkpoint, device="cpu"):
+        time.sleep(self.options.download_sleep)
+        return super().load(checkpoint, device)
+
+
+@hookimpl
+def register_model_families(register):
+    register(SlowTinyLM)
+'''
+
+
+def _sweep(data: dict[str, Any], **kwargs: Any) -> float:
+    """Wall seconds of one sweep of ``data`` (failed cells are an error: a benchmark of failures measures nothing)."""
+    from harness.config import parse_config
+    from harness.runner import run_sweep
+
+    started = time.perf_counter()
+    summary = run_sweep(parse_config(data, "benchmark"), show_progress=False, analyze=False, **kwargs)
+    seconds = time.perf_counter() - started
+    if summary.failed:
+        raise SystemExit(f"{summary.failed} cells failed, e.g. {summary.errors[0]}")
+    print(f"  {summary.done} cells in {seconds:.1f} s", flush=True)
+    return seconds
+
+
+def ray_speedup(work: Path) -> float:
+    """(a) the demo plan: local executor on 1 thread against Ray, 2 workers x 1 thread."""
+    import ray
+    import yaml
+    from threadpoolctl import threadpool_limits
+
+    from harness import torch_threads
+    from harness.cli import DEMO_CONFIG
+
+    demo = yaml.safe_load(DEMO_CONFIG.read_text(encoding="utf-8"))
+    demo.update(device="cpu", analyze=False)
+    _prepare(demo)
+    print("(a) the demo plan, local executor on 1 thread", flush=True)
+    with torch_threads(1), threadpool_limits(1):  # torch's and the BLAS libraries' threads, as in a Ray task
+        local = _sweep(demo | {"run": str(work / "a-local"), "cache": str(work / "a-local-cache"), "executor": "local"})
+    started = time.perf_counter()
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    print(f"(a) the demo plan, Ray executor, 2 workers x 1 thread (Ray started in {time.perf_counter() - started:.1f} s)", flush=True)
+    try:
+        on_ray = _sweep(demo | {"run": str(work / "a-ray"), "cache": str(work / "a-ray-cache"), "executor": "ray",
+                                "ray": {"threads": 1}})
+    finally:
+        ray.shutdown()
+    _same_tables(work / "a-local", work / "a-ray")
+    print(f"  ray_speedup = {local:.1f} s / {on_ray:.1f} s = {local / on_ray:.2f}", flush=True)
+    return local / on_ray
+
+
+def _prepare(data: dict[str, Any]) -> None:
+    """Train tinylm (or find it trained), write the simulated data and the offline suite: outside the timings."""
+    from harness.config import parse_config
+    from harness.planner import make_plan
+    from harness.preflight import preflight
+    from harness.registry import get_registry
+
+    plan = make_plan(parse_config(data, "benchmark"), get_registry(), "benchmark")
+    for model in plan.models:
+        prepare = getattr(model.family, "prepare", None)
+        if callable(prepare):
+            prepare()
+    preflight(plan)
+
+
+def _same_tables(first: Path, second: Path) -> None:
+    """The two runs' results agree (sorted), else the speed-up means nothing."""
+    import pandas as pd
+
+    from harness.store import RunStore
+
+    frames = []
+    for run in (first, second):
+        with RunStore(run) as store:
+            frame = store.results_frame()
+        frames.append(frame.sort_values(["model", "step", "kind", "target", "layer", "scope", "metric"]).reset_index(drop=True))
+    try:
+        pd.testing.assert_frame_equal(frames[0], frames[1], check_exact=True)
+    except AssertionError:  # float32 sums in another order (another BLAS thread count) differ in the last digits
+        pd.testing.assert_frame_equal(frames[0], frames[1], rtol=1e-4, atol=1e-7)
+        values = frames[0]["value"].to_numpy(dtype=float), frames[1]["value"].to_numpy(dtype=float)
+        worst = max(abs(a - b) / max(abs(a), 1e-12) for a, b in zip(*values) if a == a)
+        print(f"  tables equal within float32 rounding: {len(frames[0])} rows, largest relative difference {worst:.1e}", flush=True)
+    else:
+        print(f"  tables identical: {len(frames[0])} rows", flush=True)
+
+
+def prefetch_hidden(work: Path, checkpoints: int, sleep: float) -> float:
+    """(d) the share of the sleeping loads' time that ``prefetch: 1`` hides."""
+    from threadpoolctl import threadpool_limits
+
+    from harness import torch_threads
+    from harness.registry import reset_registry
+
+    site = work / "site"
+    site.mkdir(parents=True, exist_ok=True)
+    (site / "slowtinylm.py").write_text(textwrap.dedent(SLOW_TINYLM), encoding="utf-8")
+    info = site / "slowtinylm-0.1.dist-info"
+    info.mkdir(exist_ok=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: slowtinylm\nVersion: 0.1\n", encoding="utf-8")
+    (info / "entry_points.txt").write_text("[harness]\nslowtinylm = slowtinylm\n", encoding="utf-8")
+    sys.path.insert(0, str(site))
+    importlib.invalidate_caches()
+    reset_registry()
+    from harness_plugins.models.tinylm.train import checkpoint_steps
+
+    steps = checkpoint_steps(1200)[-checkpoints:]  # the default tinylm's last checkpoints
+    data = {
+        "models": [{"family": "slow_tinylm", "options": {"download_sleep": sleep, "progress": False}, "checkpoints": steps,
+                    "layers": "all"}],
+        "brain": [{"dataset": "simulated"}],
+        "metrics": [{"metric": "intrinsic_dim"}],
+        "features": {"context_tokens": 128, "stride": 64},
+    }
+    _prepare(data)
+    seconds = {}
+    for depth in (0, 1):
+        print(f"(d) {checkpoints} checkpoints, each load sleeping {sleep:g} s, prefetch: {depth}", flush=True)
+        with torch_threads(1), threadpool_limits(1):
+            seconds[depth] = _sweep(data | {"run": str(work / f"d-{depth}"), "cache": str(work / f"d-{depth}-cache"), "prefetch": depth})
+    _same_tables(work / "d-0", work / "d-1")
+    hidden = (seconds[0] - seconds[1]) / (checkpoints * sleep)
+    print(f"  prefetch_hidden = ({seconds[0]:.1f} s - {seconds[1]:.1f} s) / ({checkpoints} x {sleep:g} s) = {hidden:.2f} "
+          f"(at most {(checkpoints - 1) / checkpoints:.2f}: the first load has nothing to hide behind)", flush=True)
+    return hidden
+
+
+def memory_parts() -> tuple[Callable[[], float] | None, Callable[[], float] | None]:
+    """``measure_memory`` and ``measure_shared`` of benchmarks/scale_memory.py, or None where it is not there."""
+    path = Path(__file__).with_name("scale_memory.py")
+    if not path.is_file():
+        return None, None
+    spec = importlib.util.spec_from_file_location("scale_memory", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return getattr(module, "measure_memory", None), getattr(module, "measure_shared", None)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--parts", nargs="+", choices=["a", "b", "c", "d"], default=["a", "b", "c", "d"])
+    parser.add_argument("--checkpoints", type=int, default=10, help="(d) checkpoints swept")
+    parser.add_argument("--sleep", type=float, default=3.0, help="(d) seconds each load sleeps")
+    parser.add_argument("--work", help="where the runs go (default: a temporary folder)")
+    args = parser.parse_args()
+    work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="harness-scale-"))
+    print(f"load: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f} on {os.cpu_count()} CPUs; runs in {work}",
+          flush=True)
+    figures = dict.fromkeys(("ray_speedup", "mem_ratio", "shared_speedup", "prefetch_hidden"), math.nan)
+    if "a" in args.parts:
+        figures["ray_speedup"] = ray_speedup(work)
+    memory, shared = memory_parts()
+    if "b" in args.parts and memory is not None:
+        figures["mem_ratio"] = memory()
+    if "c" in args.parts and shared is not None:
+        figures["shared_speedup"] = shared()
+    if "d" in args.parts:
+        figures["prefetch_hidden"] = prefetch_hidden(work, args.checkpoints, args.sleep)
+    print(f"load after: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}", flush=True)
+    print("scale: " + " ".join(f"{name}={value:.2f}" for name, value in figures.items()))
+
+
+if __name__ == "__main__":
+    main()
