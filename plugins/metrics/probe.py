@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from pydantic import Field
 
-from harness import DataError, Metric, MetricContext, PluginOptions, Score, WordAnnotation
+from harness import DataError, Metric, MetricContext, PluginOptions, Score, WordAnnotation, torch_threads
 from harness_plugins.metrics.common import torch_device
 from harness_plugins.metrics.probefit import control_labels, logistic_cv_accuracy, ridge_cv_r, story_folds
 from harness_plugins.metrics.wordprops import (
@@ -153,10 +153,11 @@ class Probe(Metric[ProbeOptions]):
         scores = []
         # control labels drawn continuous properties first, each in the order of ``targets``
         controls = {name: control_labels(values, kept_types, rng) for name, values in {**continuous, **categorical}.items()}
-        if continuous:
-            scores += self._ridge(x, continuous, controls, folds)
-        if categorical:
-            scores += self._logistic(x, categorical, controls, folds, kept_stories)
+        with torch_threads(1 if device.type == "cpu" else None):  # small solves: threads only stall on a busy CPU
+            if continuous:
+                scores += self._ridge(x, continuous, controls, folds)
+            if categorical:
+                scores += self._logistic(x, categorical, controls, folds, kept_stories)
         order = {name: i for i, name in enumerate(targets)}
         return sorted(scores, key=lambda score: order[score.metric.split("/", 1)[1]])
 
