@@ -6,7 +6,7 @@ from ``harness`` itself, never from its submodules. It holds
 * the four plugin bases and what they exchange (``harness.interfaces``): ``ModelFamily``,
   ``BrainDataset``, ``Task``, ``Metric``, ``PluginOptions``, ``Checkpoint``, ``LoadedModel``,
   ``Story``, ``SubjectData``, ``Modality``, ``VoxelMap``, ``Score``, ``CellOutput``, ``MetricContext``,
-  ``FetchableData``;
+  ``FetchableData``, ``WordAnnotations`` and ``WordAnnotation``;
 * ``hookimpl``, the marker for the ``register_*`` hooks;
 * the errors a user can cause (``HarnessError`` and its kinds), ``did_you_mean`` and ``one_line``;
 * helpers plugins share: ``cache_root``, ``atomic_write_text``, ``new_directory``,
@@ -46,6 +46,8 @@ from harness.interfaces import (
     SubjectData,
     Task,
     VoxelMap,
+    WordAnnotation,
+    WordAnnotations,
 )
 from harness.paths import cache_root
 from harness.threads import torch_threads
@@ -75,7 +77,8 @@ __all__ = [
     "BrainDataset", "CellOutput", "Checkpoint", "ConfigError", "DataError", "EncodingSettings",
     "ExtractionSettings", "FetchableData", "HarnessError", "Kind", "LoadedModel", "Metric", "MetricContext",
     "Modality", "ModelFamily", "Plugin", "PluginError", "PluginOptions", "RunFrames", "Score", "Story", "SubjectData",
-    "SweepConfig", "Task", "VoxelMap", "WRITER_LOCK", "atomic_write_text", "cache_root", "did_you_mean",
+    "SweepConfig", "Task", "VoxelMap", "WRITER_LOCK", "WordAnnotation", "WordAnnotations", "atomic_write_text",
+    "cache_root", "did_you_mean",
     "hookimpl", "load_config", "load_run", "new_directory", "noise_ceiling", "one_line", "remove_abandoned",
     "resolve_device", "settings_digest", "torch_threads", "usual_permissions", "writer_lock",
     "zscore_columns",

@@ -10,7 +10,7 @@ import numpy as np
 from harness.config import BrainEntry, ExtractionSettings
 from harness.controls import StimulusWords, stimulus_words
 from harness.features import ActivationSet, extract_activations
-from harness.interfaces import BrainDataset, Checkpoint, LoadedModel
+from harness.interfaces import BrainDataset, Checkpoint, LoadedModel, WordAnnotation, WordAnnotations
 from harness.planner import ModelPlan, Plan
 
 StoryWords = dict[str, list[str]]
@@ -41,6 +41,7 @@ class ActivationProvider:
         self._sets: dict[tuple[str, int, str], ActivationSet] = {}
         self._failed: dict[tuple[str, int, str], BaseException] = {}
         self._stimuli: dict[str, StimulusWords] = {}
+        self._annotations: dict[str, dict[str, WordAnnotation] | None] = {}
         self._layer: tuple[tuple[str, int], dict[str, np.ndarray]] | None = None
 
     def stimulus(self, stimulus: str) -> StimulusWords:
@@ -66,6 +67,13 @@ class ActivationProvider:
         ordered = sorted(words)
         return (tuple(w for name in ordered for w in words[name]),
                 tuple(name for name in ordered for _ in words[name]))
+
+    def annotations(self, stimulus: str) -> dict[str, WordAnnotation] | None:
+        """The per-word annotations of a brain entry that declares ``WordAnnotations``, read once; else None."""
+        if stimulus not in self._annotations:
+            plugin = self.plan.target(stimulus).plugin
+            self._annotations[stimulus] = plugin.word_annotations() if isinstance(plugin, WordAnnotations) else None
+        return self._annotations[stimulus]
 
     def activations(self, model: ModelPlan, checkpoint: Checkpoint, stimulus: str, loaded: LoadedModel | None) -> ActivationSet:
         """Word-level activations of one checkpoint on one stimulus set (loading it when ``loaded`` is None)."""

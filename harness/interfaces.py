@@ -52,8 +52,9 @@ a story on a clock of its own (an M/EEG recording's clock), ``SubjectData.word_o
 story's word onsets on that clock. Required methods
 are abstract: a class that misses one is a load error listed by ``harness plugins``. Optional
 capabilities are declared, never guessed: ``BrainDataset.data_hash``, ``BrainDataset.notice``,
-``BrainDataset.voxel_map`` and ``ModelFamily.fingerprint`` have defaults, ``Metric.needs_reference`` says a metric reads other checkpoints, and
-``FetchableData`` marks a dataset that ``harness data fetch`` can download.
+``BrainDataset.voxel_map`` and ``ModelFamily.fingerprint`` have defaults, ``Metric.needs_reference`` says a metric reads other checkpoints,
+``FetchableData`` marks a dataset that ``harness data fetch`` can download, and ``WordAnnotations``
+a dataset that labels the words of its stories (the ``probe`` metric predicts those labels).
 """
 
 from __future__ import annotations
@@ -307,6 +308,32 @@ class FetchableData(ABC):
         """Download the data of ``subjects`` (all when empty) into ``root``."""
 
 
+@dataclass(frozen=True)
+class WordAnnotation:
+    """One property of every word of a dataset's stories, for probes of what a layer encodes.
+
+    ``values`` maps each story to one value per word of ``Story.words`` (same order): numbers, or
+    rows of numbers (words x k, probed together and scored by the mean over columns) for a
+    continuous property; integer or string labels for a categorical one (``categorical=True``).
+    """
+
+    values: dict[str, np.ndarray]
+    categorical: bool = False
+    description: str = ""  # what the property is, for listings
+
+
+class WordAnnotations(ABC):
+    """A capability of a dataset class: per-word annotations of its stories (name -> annotation).
+
+    A metric reads them through ``MetricContext.annotations`` when this dataset is the metric
+    stimulus; the simulated dataset supplies the features its responses were generated from.
+    """
+
+    @abstractmethod
+    def word_annotations(self) -> dict[str, WordAnnotation]:
+        """Annotation name -> its values for every story of ``stories()`` (names: letters, digits, _)."""
+
+
 # --------------------------------------------------------------------------- results
 
 
@@ -373,6 +400,7 @@ class MetricContext:
     device: str = "cpu"
     words: tuple[str, ...] | None = None  # the word of each activation row (stories in sorted order)
     stories: tuple[str, ...] | None = None  # the story of each activation row
+    annotations: dict[str, WordAnnotation] | None = None  # the stimulus dataset's, when it is WordAnnotations
 
 
 class Metric(Plugin[OptionsT]):

@@ -57,6 +57,7 @@ class CellMeasurer:
             device=self.device,
             words=words,
             stories=stories,
+            annotations=self.activations.annotations(target.stimulus),
         )
         return CellOutput(list(target.plugin.compute(self.activations.stacked(acts, layer), context))), extra
 

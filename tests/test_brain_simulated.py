@@ -95,3 +95,28 @@ def test_settings_hash_is_stable():
     """Pinned: a new value rewrites every simulated dataset on disk (bump SIM_VERSION on purpose)."""
     assert Simulated(Simulated.Options()).settings_hash() == "e90365661e9ddb89"
     assert Simulated(Simulated.Options(seed=3, snr=0.5, **SMALL)).settings_hash() == "c03de492680eb231"
+
+
+def test_the_words_are_annotated_with_the_ground_truth_features(dataset):
+    from harness import WordAnnotations
+    from harness_plugins.metrics.probe import Probe
+
+    assert isinstance(dataset, WordAnnotations)
+    annotations = dataset.word_annotations()
+    assert set(annotations) == {"embedding", "unigram_surprisal", "bigram_surprisal"}
+    features, stories = dataset.ground_truth_features(), dataset.stories()
+    for name, story in stories.items():
+        assert annotations["embedding"].values[name].shape == (len(story.words), 16)
+        np.testing.assert_array_equal(annotations["bigram_surprisal"].values[name], features[name][:, 18])
+    # the probe reads them through the metric context: the features themselves as a layer recover them
+    from harness import Checkpoint, MetricContext
+
+    names = sorted(stories)
+    words = tuple(w for n in names for w in stories[n].words)
+    labels = tuple(n for n in names for _ in stories[n].words)
+    layer = np.concatenate([features[n] for n in names])
+    context = MetricContext(Checkpoint(1, 1), 0, 0, lambda: None, lambda: None, words=words, stories=labels, annotations=annotations)
+    scores = {s.metric: s.value for s in Probe(Probe.Options(properties=["word_length"])).compute(layer, context)}
+    assert scores["probe_r/embedding"] > 0.99 and scores["probe_r/bigram_surprisal"] > 0.99
+    # a 19-column layer cannot memorise a random value per word type: the control task scores far lower
+    assert scores["probe_selectivity/embedding"] > 0.5

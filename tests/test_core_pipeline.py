@@ -53,3 +53,31 @@ def test_a_second_sweep_reuses_the_activation_cache(config, tmp_path):
     assert summary.done == 18 and summary.failed == 0
     assert sorted(p for p in (tmp_path / "cache").rglob("*") if p.is_file()) == cache_files
     assert [p.stat().st_mtime_ns for p in cache_files] == stamps
+
+
+ANNOTATED = TINY_GPT_PLUGINS.replace(
+    "class ToyBrain(BrainDataset):", "class ToyBrain(BrainDataset, WordAnnotations):"
+).replace(
+    "    def subjects(self):",
+    "    def word_annotations(self):\n"
+    "        return {'place': WordAnnotation({name: np.arange(len(s.words), dtype=float) for name, s in self.stories().items()}),\n"
+    "                'odd': WordAnnotation({name: np.arange(len(s.words)) % 2 for name, s in self.stories().items()}, categorical=True)}\n\n"
+    "    def subjects(self):",
+).replace("from harness import hookimpl,", "from harness import WordAnnotation, WordAnnotations, hookimpl,")
+
+
+def test_a_datasets_word_annotations_reach_the_probe(tmp_path, monkeypatch):
+    activate(write_plugin_package(tmp_path / "site", "annotplug", ANNOTATED), monkeypatch)
+    monkeypatch.setenv("HARNESS_PLUGINS", "annotplug,dimension")
+    config = parse_config({
+        "run": str(tmp_path / "run"), "cache": str(tmp_path / "cache"),
+        "models": [{"family": "tinygpt", "checkpoints": [0], "layers": [1]}],
+        "brain": [{"dataset": "toybrain", "encoding": {"folds": 3, "alphas": [1, 10]}}],
+        "metrics": [{"metric": "probe", "options": {"properties": ["word_length"], "folds": 2}}],
+        "features": {"context_tokens": 32, "stride": 16, "batch_size": 4}, "analyze": False,
+    })
+    summary = run_sweep(config, show_progress=False)
+    assert summary.failed == 0, summary.errors
+    results = RunStore(tmp_path / "run").results_frame()
+    metrics = set(results[results.kind == "metric"].metric)
+    assert {"probe_r/word_length", "probe_r/place", "probe_selectivity/place", "probe_acc/odd", "probe_acc_corrected/odd"} <= metrics

@@ -5,17 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from harness import Checkpoint, MetricContext
+from harness import Checkpoint, MetricContext, WordAnnotation
 from harness.errors import DataError
-from harness_plugins.metrics.probe import (
-    Probe,
-    bigram_surprisal,
-    control_labels,
-    log_frequency,
-    sentence_position,
-    story_folds,
-    word_length,
-)
+from harness_plugins.metrics.probe import Probe, Target
+from harness_plugins.metrics.probefit import control_labels, story_folds
+from harness_plugins.metrics.wordprops import bigram_surprisal, log_frequency, part_of_speech, sentence_position, word_length
 
 
 def context(words=None, stories=None, seed: int = 0) -> MetricContext:
@@ -50,7 +44,7 @@ def test_a_planted_linear_property_is_recovered_and_a_shuffled_one_scores_at_cha
     x = rng.normal(size=(n, 64))
     x[:, :3] += np.outer(planted, [4.0, -2.0, 1.2])  # r ceiling 0.98 against the unit noise
     shuffled = rng.permutation(planted)
-    result = scores_of(probe().score(x, {"planted": planted, "shuffled": shuffled}, [str(i) for i in ids], stories, context()))
+    result = scores_of(probe().score(x, {"planted": Target(planted), "shuffled": Target(shuffled)}, [str(i) for i in ids], stories, context()))
     assert result["probe_r/planted"] > 0.9
     assert abs(result["probe_r/shuffled"]) < 0.1
     assert abs(result["probe_control_r/planted"]) < 0.15  # identity says nothing about a token-level property
@@ -63,7 +57,7 @@ def test_selectivity_is_near_zero_when_the_probe_memorises_word_identity():
     embedding = rng.normal(size=(60, 96))  # one random vector per word type: identity, nothing else
     x = embedding[ids] + 0.05 * rng.normal(size=(len(ids), 96))
     per_type = rng.normal(size=60)  # a property that is an arbitrary function of word identity
-    result = scores_of(probe().score(x, {"identity": per_type[ids]}, [str(i) for i in ids], stories, context()))
+    result = scores_of(probe().score(x, {"identity": Target(per_type[ids])}, [str(i) for i in ids], stories, context()))
     assert result["probe_r/identity"] > 0.8
     assert result["probe_control_r/identity"] > 0.6
     assert abs(result["probe_selectivity/identity"]) < 0.2
@@ -124,3 +118,101 @@ def test_probe_registers_through_the_dimension_entry_point():
     from harness.registry import get_registry
 
     assert get_registry().get("metric", "probe") is Probe
+
+
+# ---------------------------------------------------------------------------- categorical properties
+
+
+def test_a_planted_category_is_recovered_and_a_shuffled_one_scores_at_chance():
+    rng = np.random.default_rng(4)
+    ids, words, stories = corpus()
+    n = len(ids)
+    planted = rng.choice(3, size=n, p=[0.6, 0.3, 0.1])  # token-level, imbalanced
+    x = rng.normal(size=(n, 48))
+    x[:, :3] += 2.5 * np.eye(3)[planted]
+    shuffled = rng.permutation(planted)
+    result = {s.metric: s for s in probe().score(x, {"planted": Target(planted, True), "shuffled": Target(shuffled, True)},
+                                                  [str(i) for i in ids], stories, context())}
+    assert result["probe_acc/planted"].value > 0.9
+    assert result["probe_acc_corrected/planted"].value > 0.75
+    # chance is the majority class (0.6), so a shuffled label's accuracy sits there and its corrected accuracy at 0
+    assert result["probe_acc/shuffled"].chance == pytest.approx(0.6, abs=0.03)
+    assert result["probe_acc/shuffled"].value == pytest.approx(result["probe_acc/shuffled"].chance, abs=0.03)
+    assert abs(result["probe_acc_corrected/shuffled"].value) < 0.06
+    assert result["probe_selectivity/planted"].value > 0.2  # identity says little about a token-level category
+
+
+def test_categorical_selectivity_is_near_zero_when_the_probe_memorises_word_identity():
+    rng = np.random.default_rng(5)
+    ids, words, stories = corpus(vocabulary=60)
+    embedding = rng.normal(size=(60, 96))
+    x = embedding[ids] + 0.05 * rng.normal(size=(len(ids), 96))
+    per_type = rng.choice(["a", "b", "c", "d"], size=60)  # an arbitrary category per word type
+    result = scores_of(probe().score(x, {"identity": Target(per_type[ids], True)}, [str(i) for i in ids], stories, context()))
+    assert result["probe_acc/identity"] > 0.8
+    assert result["probe_control_acc/identity"] > 0.7
+    assert abs(result["probe_selectivity/identity"]) < 0.15
+
+
+def test_a_constant_property_is_left_out():
+    rng = np.random.default_rng(6)
+    ids, words, stories = corpus(n_stories=3, words_per_story=50)
+    x = rng.normal(size=(len(ids), 8))
+    result = probe().score(x, {"same": Target(np.ones(len(ids))), "one_class": Target(np.array(["N"] * len(ids)), True)},
+                           [str(i) for i in ids], stories, context())
+    assert result == []
+
+
+def test_part_of_speech_tags_words_offline():
+    words = "The old man sat on the bench, and quickly ate two apples. \"Who are you?\" she asked. --".split()
+    tags = part_of_speech(words, ["a"] * len(words)).tolist()
+    assert tags == ["DET", "ADJ", "NOUN", "VERB", "ADP", "DET", "NOUN", "CONJ", "ADV", "VERB", "NUM", "NOUN",
+                    "PRON", "VERB", "PRON", "PRON", "VERB", "PUNCT"]
+
+
+# ---------------------------------------------------------------------------- dataset annotations
+
+
+def annotated_context(words, stories, annotations):
+    return MetricContext(Checkpoint(1, 1), layer=0, seed=0, previous=lambda: None, final=lambda: None,
+                         words=tuple(words), stories=tuple(stories), annotations=annotations)
+
+
+def per_story(values, stories):
+    return {name: values[np.asarray(stories) == name] for name in dict.fromkeys(stories)}
+
+
+def test_a_datasets_annotations_are_probed_beside_the_word_properties():
+    rng = np.random.default_rng(7)
+    ids, words, stories = corpus()
+    n = len(ids)
+    vector = rng.normal(size=(n, 3))
+    category = rng.choice(["x", "y"], size=n)
+    x = rng.normal(size=(n, 32))
+    x[:, :3] += 3 * vector
+    x[:, 3] += 3 * (category == "x")
+    annotations = {"planted_vector": WordAnnotation(per_story(vector, stories)),
+                   "planted_class": WordAnnotation(per_story(category, stories), categorical=True)}
+    result = scores_of(probe(properties=["word_length"]).compute(x, annotated_context(words, stories, annotations)))
+    assert set(result) == {f"{m}/word_length" for m in ("probe_r", "probe_control_r", "probe_selectivity")} | {
+        f"{m}/planted_vector" for m in ("probe_r", "probe_control_r", "probe_selectivity")} | {
+        f"{m}/planted_class" for m in ("probe_acc", "probe_acc_corrected", "probe_control_acc", "probe_selectivity")}
+    assert result["probe_r/planted_vector"] > 0.9  # the mean over its three columns
+    assert result["probe_acc_corrected/planted_class"] > 0.8
+    off = scores_of(probe(properties=["word_length"], annotations=False).compute(x, annotated_context(words, stories, annotations)))
+    assert set(off) == {f"{m}/word_length" for m in ("probe_r", "probe_control_r", "probe_selectivity")}
+
+
+def test_annotations_that_do_not_fit_the_words_are_one_line_errors():
+    ids, words, stories = corpus(n_stories=2, words_per_story=40)
+    x = np.random.default_rng(0).normal(size=(len(ids), 8))
+    short = {"story0": np.zeros(40), "story1": np.zeros(39)}
+    with pytest.raises(DataError, match="'bad' has 39 values for the 40 words of story 'story1'"):
+        probe().compute(x, annotated_context(words, stories, {"bad": WordAnnotation(short)}))
+    with pytest.raises(DataError, match="no values for story 'story1'"):
+        probe().compute(x, annotated_context(words, stories, {"bad": WordAnnotation({"story0": np.zeros(40)})}))
+    with pytest.raises(DataError, match="'word_length' has the name of a word property"):
+        probe().compute(x, annotated_context(words, stories, {"word_length": WordAnnotation({"story0": np.zeros(40), "story1": np.zeros(40)})}))
+    text = {"story0": np.array(["a"] * 40), "story1": np.array(["b"] * 40)}
+    with pytest.raises(DataError, match="'text' is continuous"):
+        probe().compute(x, annotated_context(words, stories, {"text": WordAnnotation(text)}))

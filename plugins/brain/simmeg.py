@@ -158,12 +158,23 @@ def _sensor_weights(n_features: int, sensors: int, rng: np.random.Generator) -> 
     return out / np.sqrt(n_features)
 
 
+def evoked(onsets: np.ndarray, features: np.ndarray, kernel: np.ndarray, weights: np.ndarray, samples: int,
+           sfreq: float) -> np.ndarray:
+    """(samples × sensors): each word's features through their temporal kernels (features × lags) and
+    sensor weights (features × sensors), added from the sample nearest its onset on."""
+    response = np.einsum("wf,fl,fs->wls", features, kernel, weights)  # per word: lags × sensors
+    signal = np.zeros((samples, weights.shape[1]))
+    for start, word in zip(np.round(np.asarray(onsets) * sfreq).astype(np.int64), response):
+        if 0 <= start < samples:
+            stop = min(samples, start + len(word))
+            signal[start:stop] += word[: stop - start]
+    return signal
+
+
 def write_dataset(root: Path, options: SimulatedMEGOptions) -> None:
     """Write the BIDS MEG tree and its ground truth for ``options`` under ``root``."""
     import mne
     from mne_bids import BIDSPath, write_raw_bids
-
-    from harness.encoding.trf import lagged, onset_series
 
     shared = SimulatedOptions(seed=options.seed, stories=options.stories, words_per_story=options.words_per_story,
                               embedding_dims=options.embedding_dims, speech_rate=options.speech_rate)
@@ -173,7 +184,6 @@ def write_dataset(root: Path, options: SimulatedMEGOptions) -> None:
     stats = _language_stats(options.embedding_dims, options.seed)
     feature_names = LanguageStats.feature_names(options.embedding_dims)
     kernel, lags_s = kernels(feature_names, options.sfreq)
-    lag_index = np.arange(kernel.shape[1])
     truth_dir = root / "ground_truth"
     (truth_dir / "features").mkdir(parents=True)
     stories = {}
@@ -197,10 +207,7 @@ def write_dataset(root: Path, options: SimulatedMEGOptions) -> None:
         for name, (_, onsets, offsets, features) in stories.items():
             seconds = float(offsets[-1]) + KERNEL_SPAN + 1.0
             times = np.arange(int(seconds * options.sfreq)) / options.sfreq
-            series = onset_series(onsets, (features - mean) / std, times)
-            drive = lagged(series, lag_index).reshape(len(times), len(feature_names), len(lag_index))
-            signal = np.einsum("tfl,fl,fs->ts", drive, kernel, weights)
-            clean[name] = signal
+            clean[name] = evoked(onsets, (features - mean) / std, kernel, weights, len(times), options.sfreq)
         scale = np.concatenate(list(clean.values())).std(0) + 1e-12
         for session in range(options.sessions):
             noise_rng = np.random.default_rng([options.seed, 12, index, session])

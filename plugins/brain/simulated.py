@@ -23,7 +23,19 @@ from pathlib import Path
 import numpy as np
 from pydantic import Field
 
-from harness import BrainDataset, DataError, PluginOptions, Story, SubjectData, VoxelMap, cache_root, hookimpl, settings_digest
+from harness import (
+    BrainDataset,
+    DataError,
+    PluginOptions,
+    Story,
+    SubjectData,
+    VoxelMap,
+    WordAnnotation,
+    WordAnnotations,
+    cache_root,
+    hookimpl,
+    settings_digest,
+)
 from harness_plugins.brain.lebel2023 import SKIP_WORDS, LeBel2023, LeBel2023Options, kept_scan_times
 from harness_plugins.brain.simfeatures import LanguageStats, normalize, word_timings
 from harness_plugins.brain.textgrid import write_textgrid
@@ -51,8 +63,9 @@ class SimulatedOptions(PluginOptions):
     cache: str | None = None  # where to write; default <HARNESS_CACHE>/simulated
 
 
-class Simulated(BrainDataset[SimulatedOptions]):
-    """Synthetic fMRI with known tunings and noise, in the LeBel 2023 on-disk layout."""
+class Simulated(BrainDataset[SimulatedOptions], WordAnnotations):
+    """Synthetic fMRI with known tunings and noise, in the LeBel 2023 on-disk layout; its words are
+    annotated with the ground-truth features the responses were made from."""
 
     name = "simulated"
     version = "1.0"
@@ -138,6 +151,20 @@ class Simulated(BrainDataset[SimulatedOptions]):
         """Story -> (words × features) of the features the responses were generated from."""
         folder = self.ground_truth_dir / "features"
         return {p.stem: np.load(p) for p in sorted(folder.glob("*.npy"))}
+
+    def word_annotations(self) -> dict[str, WordAnnotation]:
+        """The ground-truth features as annotations: ``embedding`` (its columns together),
+        ``unigram_surprisal`` and ``bigram_surprisal`` (word rate, 1 for every word, is left out)."""
+        features = self.ground_truth_features()
+        dims = self.options.embedding_dims
+        return {
+            "embedding": WordAnnotation({s: f[:, :dims] for s, f in features.items()},
+                                        description=f"the {dims} co-occurrence embedding dimensions the responses were made from"),
+            "unigram_surprisal": WordAnnotation({s: f[:, dims + 1] for s, f in features.items()},
+                                                description="-log2 P(word) in the simulation's corpus"),
+            "bigram_surprisal": WordAnnotation({s: f[:, dims + 2] for s, f in features.items()},
+                                               description="-log2 P(word | previous word) in the simulation's corpus"),
+        }
 
     def ground_truth(self, subject: str) -> dict[str, np.ndarray]:
         """A subject's weights (features × voxels), gain, analytic ceiling, coordinates, ROI labels."""
