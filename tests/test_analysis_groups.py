@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from harness.analysis.curves import model_curves
-from harness.analysis.data import read_run
+from harness.analysis.data import brain_controls, model_groups, read_run
 from harness.analysis.figures import triple_phase_figure
 from harness.analysis.findings import all_transitions, analyze_frame
 from harness.analysis.groups import group_frame, group_members, with_groups
@@ -107,3 +107,10 @@ def test_the_control_curve_is_drawn_beside_the_original(seeds):
     figure = triple_phase_figure(curves, "sim", None, control=("words shuffled within sentences", shifted))
     labels = [line.get_label() for line in figure.axes[0].get_lines()]
     assert "control: words shuffled within sentences (best layer)" in labels
+
+
+def test_a_config_copy_this_version_no_longer_reads_leaves_groups_and_controls_unknown(tmp_path):
+    """An older run stays readable: its results are analysed, only its groups and controls are not known."""
+    (tmp_path / "config.yaml").write_text("models:\n  - {family: tinylm, group: g}\nbrain:\n  - dataset: simulated\n"
+                                          "    encoding: {no_such_key: 1}\n", encoding="utf-8")
+    assert model_groups(tmp_path) == {} and brain_controls(tmp_path) == {}

@@ -17,7 +17,7 @@ import yaml
 
 from harness.config import SweepConfig, entry_label, parse_config
 from harness.digest import settings_digest
-from harness.errors import DataError
+from harness.errors import DataError, HarnessError
 from harness.runlogs import cell_log_path
 from harness.store import RunStore
 
@@ -124,11 +124,15 @@ def load_config_text(run_dir: Path) -> str:
 
 
 def _run_config(run_dir: Path) -> SweepConfig | None:
-    """The run's config copy, validated (None when the run has none)."""
+    """The run's config copy, validated (None when the run has none, or one this version no longer reads:
+    the results stand without it, only its groups and controls are not known)."""
     text = load_config_text(run_dir)
     if not text:
         return None
-    return parse_config(yaml.safe_load(text), str(Path(run_dir) / "config.yaml"))
+    try:
+        return parse_config(yaml.safe_load(text), str(Path(run_dir) / "config.yaml"))
+    except (HarnessError, yaml.YAMLError):
+        return None
 
 
 def model_groups(run_dir: Path) -> dict[str, list[str]]:
