@@ -30,7 +30,7 @@ from harness_plugins.brain.megmasc import MEGMASC, MEGMASCOptions
 from harness_plugins.brain.simfeatures import LanguageStats, word_timings
 from harness_plugins.brain.simulated import SimulatedOptions, _choose_stories, _language_stats, _noise
 
-SIM_VERSION = "1"
+SIM_VERSION = "2"  # 2: responses convolved here, not through the harness's TRF design code
 TEST_STORY = "simtest"
 NOTICE = "The simulated MEG dataset is a simulation for validating the pipeline, not evidence about brains."
 LATENCY = {"embedding": 0.30, "word_rate": 0.10, "surprisal": 0.40}  # s, peak of each feature group's kernel
@@ -158,12 +158,22 @@ def _sensor_weights(n_features: int, sensors: int, rng: np.random.Generator) -> 
     return out / np.sqrt(n_features)
 
 
+def _convolved(onsets: np.ndarray, features: np.ndarray, kernel: np.ndarray, samples: int, sfreq: float) -> np.ndarray:
+    """(samples × features): each feature's impulses at its words' onset samples, convolved with its kernel.
+
+    Written apart from the encoding model's design code, so that recovering the kernels tests it.
+    """
+    index = np.round(np.asarray(onsets) * sfreq).astype(np.int64)
+    inside = (index >= 0) & (index < samples)
+    impulses = np.zeros((samples, features.shape[1]))
+    np.add.at(impulses, index[inside], features[inside])
+    return np.stack([np.convolve(impulses[:, f], kernel[f])[:samples] for f in range(features.shape[1])], axis=1)
+
+
 def write_dataset(root: Path, options: SimulatedMEGOptions) -> None:
     """Write the BIDS MEG tree and its ground truth for ``options`` under ``root``."""
     import mne
     from mne_bids import BIDSPath, write_raw_bids
-
-    from harness.encoding.trf import lagged, onset_series
 
     shared = SimulatedOptions(seed=options.seed, stories=options.stories, words_per_story=options.words_per_story,
                               embedding_dims=options.embedding_dims, speech_rate=options.speech_rate)
@@ -173,7 +183,6 @@ def write_dataset(root: Path, options: SimulatedMEGOptions) -> None:
     stats = _language_stats(options.embedding_dims, options.seed)
     feature_names = LanguageStats.feature_names(options.embedding_dims)
     kernel, lags_s = kernels(feature_names, options.sfreq)
-    lag_index = np.arange(kernel.shape[1])
     truth_dir = root / "ground_truth"
     (truth_dir / "features").mkdir(parents=True)
     stories = {}
@@ -197,10 +206,7 @@ def write_dataset(root: Path, options: SimulatedMEGOptions) -> None:
         for name, (_, onsets, offsets, features) in stories.items():
             seconds = float(offsets[-1]) + KERNEL_SPAN + 1.0
             times = np.arange(int(seconds * options.sfreq)) / options.sfreq
-            series = onset_series(onsets, (features - mean) / std, times)
-            drive = lagged(series, lag_index).reshape(len(times), len(feature_names), len(lag_index))
-            signal = np.einsum("tfl,fl,fs->ts", drive, kernel, weights)
-            clean[name] = signal
+            clean[name] = _convolved(onsets, (features - mean) / std, kernel, len(times), options.sfreq) @ weights
         scale = np.concatenate(list(clean.values())).std(0) + 1e-12
         for session in range(options.sessions):
             noise_rng = np.random.default_rng([options.seed, 12, index, session])
