@@ -8,8 +8,11 @@ Pearson r per channel on the test stories (skipping the rows whose lag window pr
 as ReceptiveField does).
 
 - harness: ``trf_design`` + ``RidgeCV`` (one decomposition per fold shared by every alpha and channel);
-- MNE: ``ReceptiveField(estimator=Ridge(alpha))`` fitted for every alpha on every fold, then
-  refitted at each chosen alpha.
+- MNE: ``ReceptiveField(estimator=alpha)`` (a float penalty: MNE's ``TimeDelayingRidge``, whose
+  conventions the harness follows: the input centred by its training mean, zeros before each
+  story's first sample) fitted for every alpha on every fold, then refitted at each chosen alpha.
+  (With ``estimator=Ridge(alpha)`` MNE instead fills the samples before a story with the mean and
+  re-centres every delayed copy of every story on its own, another model near each story's start.)
 
 Both run in this process, one after the other, on the same data. Last line, exactly:
 ``trf: speedup=S max_r_diff=D`` (S = MNE seconds / harness seconds; D = max over channels of |r diff|).
@@ -61,14 +64,16 @@ def harness_side(data, train, test, window, alphas, n_folds):
 
 
 def mne_side(data, train, test, window, sfreq, alphas, n_folds):
+    import mne
     from mne.decoding import ReceptiveField
-    from sklearn.linear_model import Ridge
+
+    mne.set_log_level("ERROR")  # no progress bars
 
     mean, projection = word_basis([data[s][1] for s in train], None)
     series = {s: onset_series(v[0], (v[1] - mean) @ projection, v[2]) for s, v in data.items()}
 
     def fit(stories, alpha):
-        rf = ReceptiveField(window[0], window[1], sfreq, estimator=Ridge(alpha=alpha), fit_intercept=True, scoring="corrcoef")
+        rf = ReceptiveField(window[0], window[1], sfreq, estimator=float(alpha), fit_intercept=True, scoring="corrcoef")
         return rf.fit(np.stack([series[s] for s in stories], 1), np.stack([data[s][3] for s in stories], 1))
 
     fold_stories = [train[k::n_folds] for k in range(min(n_folds, len(train)))]

@@ -348,7 +348,12 @@ def cmd_data_fetch(args: argparse.Namespace) -> int:
     root = Path(args.root).expanduser() if args.root else cls.default_root()
     if root.exists() and not root.is_dir():
         raise DataError(f"--root {root}: is a file, not a folder")
-    cls.fetch(root, args.subjects or [])
+    if args.stories is not None and not getattr(cls, "fetch_by_story", False):
+        raise DataError(f"--stories: {args.dataset} downloads by subject only (--subjects)")
+    if getattr(cls, "fetch_by_story", False):
+        cls.fetch(root, args.subjects or [], stories=args.stories or [])  # type: ignore[call-arg]
+    else:
+        cls.fetch(root, args.subjects or [])
     _console().print(f"{args.dataset}: data in {root}")
     return 0
 
@@ -444,6 +449,7 @@ def build_parser() -> argparse.ArgumentParser:
     fetch = data.add_parser("fetch", help="download a brain data set (needs a network)")
     fetch.add_argument("dataset", help="brain dataset plugin name, e.g. lebel2023")
     fetch.add_argument("--subjects", nargs="*", help="subject ids (default: all)")
+    fetch.add_argument("--stories", nargs="*", help="stories to download, for datasets fetched by story (e.g. narratives)")
     fetch.add_argument("--root", help="where to put it (default: where the dataset plugin looks)")
     fetch.set_defaults(func=cmd_data_fetch)
     return parser

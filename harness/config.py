@@ -71,13 +71,24 @@ def minimum_permutations(q: float) -> int:
     return max(math.ceil(1 / q - 1 - 1e-9), 1)
 
 
-class EncodingSettings(_Strict):
-    """The encoding model: delays (fMRI) or lags (M/EEG) in seconds, penalties, cross-validation, summaries."""
+DEFAULT_DELAYS = (1, 2, 3, 4)  # fMRI FIR delays in scans when neither delays nor delays_s is given
+DEFAULT_LAGS_S = (0.0, 0.8)  # M/EEG TRF lag window (s)
+PERMUTATION_BLOCK_SCANS = 10  # fMRI scans per permutation block by default (20 s at TR 2 s)
+PERMUTATION_BLOCK_S = 20.0  # M/EEG seconds per permutation block by default
 
-    delays_s: list[Annotated[float, Field(ge=0)]] = Field(default_factory=lambda: [2.0, 4.0, 6.0, 8.0], min_length=1)  # fMRI FIR delays (s)
-    lags_s: tuple[float, float] = (0.0, 0.8)  # M/EEG TRF lag window (s), every sample from first to last
+
+class EncodingSettings(_Strict):
+    """The encoding model: delays (fMRI) or lags (M/EEG), penalties, cross-validation, summaries.
+
+    Settings that are unset or at a default that predates them are left out of the dump, so an
+    fMRI entry hashes (and its stored cells stay valid) as before M/EEG support.
+    """
+
+    delays: Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=1)] | None = None  # fMRI FIR delays in scans (default 1-4)
+    delays_s: Annotated[list[Annotated[float, Field(ge=0)]], Field(min_length=1)] | None = None  # or in seconds
+    lags_s: tuple[float, float] = DEFAULT_LAGS_S  # M/EEG TRF lag window (s), every sample from first to last
     pca: int | None = Field(None, ge=1)  # M/EEG: word features reduced to this many components (fitted on training stories)
-    permutation_block_s: float = Field(20.0, gt=0)  # seconds per block of the permutation test
+    permutation_block_s: float | None = Field(None, gt=0)  # seconds per permutation block (default 10 scans; M/EEG 20 s)
     alphas: AlphaGrid | Annotated[list[Annotated[float, Field(gt=0)]], Field(min_length=1)] = Field(default_factory=AlphaGrid)
     folds: int = Field(5, ge=2)  # CV folds, grouped by story
     lanczos_window: int = Field(3, ge=1)
@@ -86,12 +97,36 @@ class EncodingSettings(_Strict):
     fdr_q: float = Field(0.05, gt=0, lt=1)
     voxel_batch: int | None = Field(None, ge=1)  # voxels per batch (None = automatic)
 
-    @model_validator(mode="before")
-    @classmethod
-    def _delays_in_seconds(cls, value: Any) -> Any:
-        if isinstance(value, dict) and "delays" in value:
-            raise ValueError("'delays' (in TRs) is now 'delays_s', in seconds: [1, 2, 3, 4] at TR 2 s is delays_s: [2, 4, 6, 8]")
-        return value
+    @model_validator(mode="after")
+    def _one_kind_of_delay(self) -> EncodingSettings:
+        if self.delays is not None and self.delays_s is not None:
+            raise ValueError("give delays (in scans) or delays_s (in seconds), not both")
+        return self
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if self.delays_s is None:
+            data["delays"] = list(self.delays or DEFAULT_DELAYS)
+        for key in ("delays", "delays_s", "pca", "permutation_block_s"):
+            if data.get(key) is None:
+                data.pop(key, None)
+        if tuple(self.lags_s) == DEFAULT_LAGS_S:
+            data.pop("lags_s", None)
+        return data
+
+    def delay_seconds(self, interval: float) -> list[float]:
+        """The FIR delays in seconds for scans ``interval`` s apart: ``delays_s``, or ``delays`` scans."""
+        if self.delays_s is not None:
+            return [float(d) for d in self.delays_s]
+        return [d * interval for d in (self.delays or DEFAULT_DELAYS)]
+
+    def permutation_block(self, interval: float, recording: bool) -> int:
+        """Rows per block of the permutation test for rows ``interval`` s apart (``recording``: M/EEG)."""
+        if self.permutation_block_s is None and not recording:
+            return PERMUTATION_BLOCK_SCANS
+        seconds = PERMUTATION_BLOCK_S if self.permutation_block_s is None else self.permutation_block_s
+        return max(1, round(seconds / interval))
 
     @field_validator("lags_s")
     @classmethod

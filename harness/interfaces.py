@@ -295,7 +295,13 @@ class BrainDataset(Plugin[OptionsT]):
 
 
 class FetchableData(ABC):
-    """A capability of a dataset class: ``harness data fetch NAME`` can download its data."""
+    """A capability of a dataset class: ``harness data fetch NAME`` can download its data.
+
+    A class with ``fetch_by_story = True`` also downloads by story: its ``fetch`` takes
+    ``stories=`` (``harness data fetch NAME --stories ...``).
+    """
+
+    fetch_by_story: ClassVar[bool] = False
 
     @classmethod
     @abstractmethod

@@ -61,11 +61,12 @@ def _commit(run_dir: Path, model: str, family: str, cells: list[_Cell]) -> None:
 def write_run(run_dir: Path, *, model: str = "tiny", family: str = "tinylm", target: str = "sim",
               shape: str = "triple", checkpoints: int = 24, layers: int = 4, subjects: int = 3,
               voxels: int = 400, seed: int = 0, arrays: bool = True, accuracy_rises_early: bool = False,
-              brain: bool = True, nan_brain_steps: tuple[int, ...] = ()) -> Path:
+              brain: bool = True, nan_brain_steps: tuple[int, ...] = (), dataset: str = "simulated") -> Path:
     """Write a run with brain (unless ``brain`` is off), task and metric cells; return ``run_dir``.
 
     ``arrays``: brain cells keep per-voxel ``r/<subject>`` and ``alpha/<subject>`` arrays;
-    ``nan_brain_steps``: brain scores at these steps are NaN (their arrays are kept).
+    ``nan_brain_steps``: brain scores at these steps are NaN (their arrays are kept); ``dataset``:
+    the brain plugin the run's config names.
     """
     rng = np.random.default_rng(seed)
     run_dir = Path(run_dir)
@@ -111,7 +112,7 @@ def write_run(run_dir: Path, *, model: str = "tiny", family: str = "tinylm", tar
                 cells.append(_Cell(int(step), int(tok), "metric", name, name, layer, [Score(name, value)]))
     _commit(run_dir, model, family, cells)
     (run_dir / "config.yaml").write_text(
-        f"models:\n  - family: {family}\n    label: {model}\nbrain:\n  - dataset: simulated\n    label: {target}\n"
+        f"models:\n  - family: {family}\n    label: {model}\nbrain:\n  - dataset: {dataset}\n    label: {target}\n"
         "tasks:\n  - task: offline\nmetrics:\n  - metric: intrinsic_dim\n  - metric: anisotropy\n", encoding="utf-8")
     return run_dir
 

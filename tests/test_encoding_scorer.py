@@ -147,7 +147,7 @@ def test_response_mistakes_are_one_line():
 
 
 def test_permutations_report_fraction_significant(simulated):
-    settings = EncodingSettings(permutations=50, delays_s=[2, 4, 6])
+    settings = EncodingSettings(permutations=50, delays=[1, 2, 3])
     output = BrainScorer(simulated, settings, device="cpu", seed=0).score(simulated.ground_truth_features())
     values = _by_scope(output, "SIM01")
     assert 0.3 < values["frac_significant"] <= 1.0

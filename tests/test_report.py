@@ -122,6 +122,15 @@ def test_simulated_notice_and_a_map_that_does_not_fit(analysed):
     assert not (analysed.run_dir / "figures" / "brainmap__tiny__sim.png").exists()
 
 
+def test_meg_channels_are_called_sensors(analysed, tmp_path):
+    page = analysed.report.read_text(encoding="utf-8")
+    assert "over all kept voxels on the test stories" in page and "sensors" not in page
+    run = write_run(tmp_path / "run", checkpoints=6, dataset="simulated_meg")
+    page = analyze_run(run, FAST).report.read_text(encoding="utf-8")
+    assert "over all kept sensors on the test stories" in page and "top sensors chosen on training data" in page
+    assert "voxels" not in page.split('<h2 id="brain"', 1)[-1].split("<h2", 1)[0]
+
+
 def test_brain_map_at_chosen_checkpoints(tmp_path):
     run = write_run(tmp_path / "run", checkpoints=10, voxels=1024, subjects=2)
     result = analyze_run(run, FAST)

@@ -28,6 +28,7 @@ from harness.analysis.phases import LABELS, PhaseSettings
 from harness.analysis.render import format_cell, html_page, table_html
 from harness.analysis.tokens import format_tokens
 from harness.files import atomic_write_text
+from harness.interfaces import Modality
 from harness.runlogs import CELL_LOGS
 
 REPORT_NAME = "report.html"
@@ -137,7 +138,14 @@ def _value(value: object, digits: int = 3) -> str:
     return format_cell(value, digits=digits) or "n/a"
 
 
-def _glance_rows(row: pd.Series, results: pd.DataFrame) -> list[tuple[str, str]]:
+def channel_word(datasets: dict[str, DatasetInfo], target: str) -> str:
+    """What a brain target's channels are called: voxels (fMRI), sensors (MEG) or channels (EEG)."""
+    info = datasets.get(target)
+    modality = info.modality if info is not None else Modality.FMRI
+    return {Modality.FMRI: "voxels", Modality.MEG: "sensors", Modality.EEG: "channels"}[modality]
+
+
+def _glance_rows(row: pd.Series, results: pd.DataFrame, channels: str = "voxels") -> list[tuple[str, str]]:
     """label: value pairs for one headline row (one model on one brain target, or a model without one)."""
     out: list[tuple[str, str]] = []
     if row["target"]:
@@ -149,7 +157,7 @@ def _glance_rows(row: pd.Series, results: pd.DataFrame) -> list[tuple[str, str]]
             layer = int(row["peak_layer"])
             out.append(("peak r_mean (best layer)",
                         f"{_value(row['peak_r'])} at {format_tokens(row['peak_tokens'])} tokens, layer {layer}"))
-            for metric, label in (("r_mean_norm", "at the peak: ceiling-normalised"), ("r_top", "at the peak: top voxels")):
+            for metric, label in (("r_mean_norm", "at the peak: ceiling-normalised"), ("r_top", f"at the peak: top {channels}")):
                 value = _brain_value(results, row["model"], row["target"], peak_step, layer, metric)
                 if np.isfinite(value):
                     out.append((label, f"{metric} {_value(value)}"))
@@ -165,11 +173,12 @@ def _glance_rows(row: pd.Series, results: pd.DataFrame) -> list[tuple[str, str]]
     return out
 
 
-def _glance(headline: pd.DataFrame, results: pd.DataFrame) -> str:
+def _glance(headline: pd.DataFrame, results: pd.DataFrame, datasets: dict[str, DatasetInfo] | None = None) -> str:
     cards = []
     for _, row in headline.iterrows():
         title = f"{row['model']} ({row['family']})" + (f" on {row['target']}" if row["target"] else "")
-        items = "".join(f"<dt>{_e(label)}</dt><dd>{_e(value)}</dd>" for label, value in _glance_rows(row, results))
+        rows = _glance_rows(row, results, channel_word(datasets or {}, str(row["target"])))
+        items = "".join(f"<dt>{_e(label)}</dt><dd>{_e(value)}</dd>" for label, value in rows)
         cards.append(f'<section class="card"><h3>{_e(title)}</h3><dl>{items}</dl></section>')
     return f'<div class="glance">{"".join(cards)}</div>'
 
@@ -289,7 +298,7 @@ def brain_tables(results: pd.DataFrame, curves: ModelCurves, target: str) -> tup
     return scores, by_subject
 
 
-def _voxel_counts(results: pd.DataFrame, model: str, target: str) -> str:
+def _voxel_counts(results: pd.DataFrame, model: str, target: str, channels: str = "voxels") -> str:
     rows = results[(results["model"] == model) & (results["kind"] == "brain") & (results["target"] == target)
                    & (results["scope"] != BRAIN_SCOPE) & results["metric"].isin(COUNT_METRICS)]
     if rows.empty:
@@ -298,21 +307,23 @@ def _voxel_counts(results: pd.DataFrame, model: str, target: str) -> str:
     text = ", ".join(f"{subject} {format_cell(r.get('n_voxels'), digits=0)}"
                      + (f" ({format_cell(r.get('n_dropped'), digits=0)} dropped)" if r.get("n_dropped", 0) else "")
                      for subject, r in counts.iterrows())
-    return f"voxels scored per subject: {text}"
+    return f"{channels} scored per subject: {text}"
 
 
 def _brain(inputs: ReportInputs) -> list[str]:
+    words = sorted({channel_word(inputs.datasets, a.target) for a in inputs.analyses if a.target}, key=["voxels", "sensors", "channels"].index)
+    channels = " / ".join(words) if words else "voxels"
     parts = [_heading("brain"),
              '<p class="muted">At the best layer of each checkpoint (chosen on r_mean averaged over subjects): '
-             "r_mean = mean Pearson r over all kept voxels on the test stories; r_mean_norm = r_mean / mean noise ceiling "
-             "(where the dataset has test-story repeats); r_top = mean r of the top voxels chosen on training data; "
+             f"r_mean = mean Pearson r over all kept {channels} on the test stories; r_mean_norm = r_mean / mean noise ceiling "
+             f"(where the dataset has test-story repeats); r_top = mean r of the top {channels} chosen on training data; "
              "r_roi:NAME = mean r within a region; then r_mean per subject.</p>"]
     for analysis in inputs.analyses:
         if not analysis.target:
             continue
         model, target = analysis.curves.model, analysis.target
         scores, by_subject = brain_tables(inputs.results, analysis.curves, target)
-        counts = _voxel_counts(inputs.results, model, target)
+        counts = _voxel_counts(inputs.results, model, target, channel_word(inputs.datasets, target))
         parts += [f"<h3>{_e(model)} on {_e(target)}</h3>", table_html(scores, token_columns={"tokens"}, digits=4)]
         if counts:
             parts.append(f'<p class="muted">{_e(counts)}</p>')
@@ -381,7 +392,7 @@ def render_report(inputs: ReportInputs) -> str:
     if has_results:
         parts += [_heading("summary"), "<ul>", *[_finding(a) for a in inputs.analyses], "</ul>"]
         if not inputs.headline.empty:
-            parts += [_heading("glance"), _glance(inputs.headline, inputs.results)]
+            parts += [_heading("glance"), _glance(inputs.headline, inputs.results, inputs.datasets)]
     if "failures" in present:
         parts += _failures(inputs.failures)
     if has_results:

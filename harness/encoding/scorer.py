@@ -12,7 +12,7 @@ import numpy as np
 
 from harness.config import EncodingSettings
 from harness.devices import resolve_device
-from harness.encoding.design import delay_matrices, story_design
+from harness.encoding.design import delay_matrices, scan_interval, story_design
 from harness.encoding.ridge import RidgeCV, story_folds
 from harness.encoding.stats import block_permutation_pvalues, fdr_bh, pearson_r, zscore_columns
 from harness.encoding.trf import lag_profile, trf_design
@@ -54,7 +54,7 @@ class PreparedSubject:
 class BrainScorer:
     """Fits and scores the encoding model of every subject of ``dataset`` for one layer at a time.
 
-    fMRI: word features Lanczos-resampled to scan times and delayed (``delays_s``); M/EEG: a
+    fMRI: word features Lanczos-resampled to scan times and delayed (``delays``); M/EEG: a
     temporal response function (``harness.encoding.trf``: features at word onsets, lagged over
     ``lags_s``, optionally PCA-reduced). Both are fitted by the same grouped-CV ridge, one
     penalty per channel. Built once per dataset and sweep: responses, Lanczos/delay matrices and
@@ -161,8 +161,10 @@ class BrainScorer:
         key = (story, times.tobytes() + onsets.tobytes())
         if key not in self._delays:
             words = self.stories[story]
-            midpoints = onsets + (np.asarray(words.offsets, dtype=np.float64) - np.asarray(words.onsets, dtype=np.float64)) / 2
-            self._delays[key] = delay_matrices(midpoints, times, self.settings.delays_s, self.settings.lanczos_window)
+            story_onsets = np.asarray(words.onsets, dtype=np.float64)
+            midpoints = (story_onsets + np.asarray(words.offsets, dtype=np.float64)) / 2 + (onsets - story_onsets)
+            delays = self.settings.delay_seconds(scan_interval(times))
+            self._delays[key] = delay_matrices(midpoints, times, delays, self.settings.lanczos_window)
         return self._delays[key]
 
     def _check_features(self, features: Mapping[str, np.ndarray]) -> None:
@@ -246,8 +248,7 @@ class BrainScorer:
             if index.size:
                 values[f"r_roi:{roi}"] = float(r[index].mean())
         if self.settings.permutations > 0:
-            interval = float(np.median(np.diff(prepared.times[self.test[0]])))
-            block = max(1, round(self.settings.permutation_block_s / interval))
+            block = self.settings.permutation_block(scan_interval(prepared.times[self.test[0]]), recording=self.trf)
             pvalues = block_permutation_pvalues(y_test, predictions, self.settings.permutations, block, seed=self.seed)
             values["frac_significant"] = float(fdr_bh(pvalues, self.settings.fdr_q).mean())
         values["n_voxels"] = float(r.size)

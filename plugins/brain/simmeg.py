@@ -30,7 +30,7 @@ from harness_plugins.brain.megmasc import MEGMASC, MEGMASCOptions
 from harness_plugins.brain.simfeatures import LanguageStats, word_timings
 from harness_plugins.brain.simulated import SimulatedOptions, _choose_stories, _language_stats, _noise
 
-SIM_VERSION = "1"
+SIM_VERSION = "2"  # 2: responses convolved here, not through the harness's TRF design code
 TEST_STORY = "simtest"
 NOTICE = "The simulated MEG dataset is a simulation for validating the pipeline, not evidence about brains."
 LATENCY = {"embedding": 0.30, "word_rate": 0.10, "surprisal": 0.40}  # s, peak of each feature group's kernel
@@ -158,17 +158,16 @@ def _sensor_weights(n_features: int, sensors: int, rng: np.random.Generator) -> 
     return out / np.sqrt(n_features)
 
 
-def evoked(onsets: np.ndarray, features: np.ndarray, kernel: np.ndarray, weights: np.ndarray, samples: int,
-           sfreq: float) -> np.ndarray:
-    """(samples × sensors): each word's features through their temporal kernels (features × lags) and
-    sensor weights (features × sensors), added from the sample nearest its onset on."""
-    response = np.einsum("wf,fl,fs->wls", features, kernel, weights)  # per word: lags × sensors
-    signal = np.zeros((samples, weights.shape[1]))
-    for start, word in zip(np.round(np.asarray(onsets) * sfreq).astype(np.int64), response):
-        if 0 <= start < samples:
-            stop = min(samples, start + len(word))
-            signal[start:stop] += word[: stop - start]
-    return signal
+def _convolved(onsets: np.ndarray, features: np.ndarray, kernel: np.ndarray, samples: int, sfreq: float) -> np.ndarray:
+    """(samples × features): each feature's impulses at its words' onset samples, convolved with its kernel.
+
+    Written apart from the encoding model's design code, so that recovering the kernels tests it.
+    """
+    index = np.round(np.asarray(onsets) * sfreq).astype(np.int64)
+    inside = (index >= 0) & (index < samples)
+    impulses = np.zeros((samples, features.shape[1]))
+    np.add.at(impulses, index[inside], features[inside])
+    return np.stack([np.convolve(impulses[:, f], kernel[f])[:samples] for f in range(features.shape[1])], axis=1)
 
 
 def write_dataset(root: Path, options: SimulatedMEGOptions) -> None:
@@ -207,7 +206,7 @@ def write_dataset(root: Path, options: SimulatedMEGOptions) -> None:
         for name, (_, onsets, offsets, features) in stories.items():
             seconds = float(offsets[-1]) + KERNEL_SPAN + 1.0
             times = np.arange(int(seconds * options.sfreq)) / options.sfreq
-            clean[name] = evoked(onsets, (features - mean) / std, kernel, weights, len(times), options.sfreq)
+            clean[name] = _convolved(onsets, (features - mean) / std, kernel, len(times), options.sfreq) @ weights
         scale = np.concatenate(list(clean.values())).std(0) + 1e-12
         for session in range(options.sessions):
             noise_rng = np.random.default_rng([options.seed, 12, index, session])

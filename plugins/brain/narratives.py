@@ -1,0 +1,447 @@
+"""Narratives (Nastase et al. 2021; OpenNeuro ds002345): spoken stories heard in the scanner, TR 1.5 s.
+
+Reads the BIDS tree under ``root`` (the ds002345 directory)::
+
+    participants.tsv                          participant_id; task and condition: one entry per story heard
+    code/scan_exclude.json                    the published scan exclusions (honoured)
+    sub-<s>/func/<scan>_events.tsv            onset, duration, trial_type, stim_file (<stimulus>_audio.wav)
+    sub-<s>/func/<scan>_bold.json             RepetitionTime (else task-<task>_bold.json at the root)
+    stimuli/gentle/<stimulus>/align.json      Gentle forced alignment of the transcript
+    derivatives/<pipeline>/sub-<s>/func/<scan>_space-fsaverage6_hemi-{L,R}_desc-clean.func.gii
+    derivatives/<pipeline>/sub-<s>/func/<scan>_space-MNI152NLin2009cAsym_res-native_desc-clean_bold.nii.gz
+    derivatives/<pipeline>/tpl-MNI152NLin2009cAsym/tpl-MNI152NLin2009cAsym_res-<task>_desc-brain_mask.nii.gz
+
+``<scan>`` is ``sub-<s>_task-<task>[_run-<n>]``. A story is a stimulus (the audio a scan's story
+events play: ``pieman``, ``milkywayoriginal``, ...); a subject's scan of it is the first of its
+runs that ``participants.tsv`` lists and ``scan_exclude.json`` does not exclude, with its response
+files on disk. Scans that play several stories (the ``schema`` task) or a stimulus without an
+alignment are left out.
+
+Timing: the audio file starts at the onset of its first event (the music before some stories is
+part of it); volume i is centred at ``(i + 0.5)·TR`` s after the first volume, so on the story
+audio's clock at ``(i + 0.5)·TR − audio onset``. The volumes kept are those centred inside the
+story events, less the first ``trim_start`` (6 by default, as the dataset's own analyses).
+Responses are the cleaned derivative (``desc-clean``: confounds regressed out by AFNI): on
+fsaverage6, the left then the right hemisphere's vertices; in MNI space, the voxels inside every
+story's brain mask.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import re
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+from pydantic import Field, field_validator
+
+from harness import (
+    BrainDataset,
+    DataError,
+    FetchableData,
+    HarnessError,
+    PluginOptions,
+    Story,
+    SubjectData,
+    cache_root,
+    did_you_mean,
+    hookimpl,
+)
+from harness_plugins.brain.filecache import cached_fact, file_digest
+from harness_plugins.brain.narrativefiles import (
+    ScanEvents,
+    is_excluded,
+    read_alignment,
+    read_events,
+    read_exclusions,
+    read_gifti,
+    read_mask,
+    read_nifti,
+    read_participants,
+    repetition_time,
+)
+
+OPENNEURO_ID = "ds002345"
+SURFACE = "fsaverage6"
+VOLUME = "MNI152NLin2009cAsym"
+WORDS = "narratives-words-1"  # the name (and version) of an alignment's words in the file cache
+SHAPE = "narratives-shape-1"  # ... and of a response file's shape
+TR_TOLERANCE = 1e-3  # seconds between options.tr and a sidecar's RepetitionTime taken as equal
+_SCAN_NAME = re.compile(r"^(sub-[^_]+)_task-([^_]+)(?:_run-([^_]+))?_events\.tsv$")
+
+
+class NarrativesOptions(PluginOptions):
+    """Options of ``Narratives``."""
+
+    root: str | None = None  # the ds002345 directory; default <cache>/narratives/ds002345
+    subjects: list[str] | None = None  # sub-XXX (or XXX); default: every subject with a kept scan of every story
+    stories: list[str] | None = None  # training stories (stimulus names); default: every other story found
+    test_stories: list[str] | None = None  # default: the last story found, alphabetically, outside stories
+    pipeline: Literal["afni-smooth", "afni-nosmooth"] = "afni-smooth"  # derivative read
+    space: Literal["fsaverage6", "MNI152NLin2009cAsym"] = "fsaverage6"  # surface (GIfTI) or volume (NIfTI)
+    tr: float = Field(1.5, gt=0)  # checked against the sidecars' RepetitionTime where present
+    trim_start: int = Field(6, ge=0)  # volumes dropped after the story starts
+
+    @field_validator("subjects")
+    @classmethod
+    def _bids_subjects(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else [s if s.startswith("sub-") else f"sub-{s}" for s in value]
+
+
+@dataclass(frozen=True)
+class Scan:
+    """One subject's scan of one story."""
+
+    subject: str  # sub-XXX
+    task: str
+    name: str  # sub-XXX_task-T[_run-N]
+    events: Path
+    timing: ScanEvents
+
+
+class Narratives(BrainDataset[NarrativesOptions], FetchableData):
+    """Narratives story listening (BIDS fMRI, TR 1.5 s): a cleaned AFNI derivative read with nibabel."""
+
+    name = "narratives"
+    version = "1.0"
+    fetch_by_story: ClassVar[bool] = True
+
+    # ------------------------------------------------------------------ layout
+
+    @classmethod
+    def default_root(cls) -> Path:
+        return cache_root() / "narratives" / OPENNEURO_ID
+
+    @property
+    def root(self) -> Path:
+        return Path(self.options.root).expanduser() if self.options.root else self.default_root()
+
+    @property
+    def _participants_path(self) -> Path:
+        return self.root / "participants.tsv"
+
+    @property
+    def _exclusions_path(self) -> Path:
+        return self.root / "code" / "scan_exclude.json"
+
+    def _alignment_path(self, story: str) -> Path:
+        return self.root / "stimuli" / "gentle" / story / "align.json"
+
+    def _response_paths(self, scan: Scan) -> list[Path]:
+        folder = self.root / "derivatives" / self.options.pipeline / scan.subject / "func"
+        if self.options.space == SURFACE:
+            return [folder / f"{scan.name}_space-{SURFACE}_hemi-{h}_desc-clean.func.gii" for h in ("L", "R")]
+        return [folder / f"{scan.name}_space-{VOLUME}_res-native_desc-clean_bold.nii.gz"]
+
+    def _mask_path(self, task: str) -> Path:
+        folder = self.root / "derivatives" / self.options.pipeline / f"tpl-{VOLUME}"
+        return folder / f"tpl-{VOLUME}_res-{task}_desc-brain_mask.nii.gz"
+
+    def _require(self) -> None:
+        fetch = "`harness data fetch narratives --stories <story> ...`"
+        if not self.root.is_dir():
+            raise DataError(f"{self.root}: not found; download the data with {fetch} or set options.root to the ds002345 folder")
+        for path in (self._participants_path, self._exclusions_path):
+            if not path.is_file():
+                raise DataError(f"{path}: not found; {self.root} should be the ds002345 folder; download it with {fetch}")
+
+    @cached_property
+    def participants(self) -> dict[str, dict[str, str]]:
+        """sub-XXX -> {task: condition}, from participants.tsv."""
+        self._require()
+        return read_participants(self._participants_path)
+
+    @cached_property
+    def exclusions(self) -> set[str]:
+        self._require()
+        return read_exclusions(self._exclusions_path)
+
+    @property
+    def scans(self) -> dict[str, dict[str, Scan]]:
+        """story -> subject -> the scan read: listed, not excluded, one story, aligned, responses on disk."""
+        return self._discovered[0]
+
+    @property
+    def excluded(self) -> list[str]:
+        """Names of the scans on disk that code/scan_exclude.json excludes."""
+        return self._discovered[1]
+
+    @cached_property
+    def _discovered(self) -> tuple[dict[str, dict[str, Scan]], list[str]]:
+        participants, exclusions = self.participants, self.exclusions
+        found: dict[str, dict[str, Scan]] = {}
+        excluded: list[str] = []
+        for events in sorted(self.root.glob("sub-*/func/*_events.tsv")):
+            match = _SCAN_NAME.match(events.name)
+            if match is None:
+                continue
+            subject, task = match.group(1), match.group(2)
+            name = events.name.removesuffix("_events.tsv")
+            if task not in participants.get(subject, {}):
+                continue
+            if is_excluded(name, exclusions):
+                excluded.append(name)
+                continue
+            timing = read_events(events)
+            if timing is None or not self._alignment_path(timing.stimulus).is_file():
+                continue
+            scan = Scan(subject, task, name, events, timing)
+            if all(p.is_file() for p in self._response_paths(scan)):
+                found.setdefault(timing.stimulus, {}).setdefault(subject, scan)
+        if not found:
+            raise DataError(
+                f"{self.root}: no scan with its events, a story alignment (stimuli/gentle/) and {self.options.pipeline} "
+                f"responses in space {self.options.space}; download some with `harness data fetch narratives --stories <story> ...`"
+            )
+        return found, excluded
+
+    # ------------------------------------------------------------------ BrainDataset
+
+    def split(self) -> tuple[list[str], list[str]]:
+        found = sorted(self.scans)
+        for where, named in (("options.stories", self.options.stories), ("options.test_stories", self.options.test_stories)):
+            for story in named or []:
+                if story not in self.scans:
+                    raise DataError(f"{self.root}: no kept scan of story {story!r} ({where}){did_you_mean(story, found)}; stories found: {', '.join(found)}")
+        if self.options.test_stories is not None:
+            test = list(self.options.test_stories)
+        else:
+            outside = [s for s in found if s not in (self.options.stories or [])]
+            if not outside:
+                raise DataError(f"{self.name}: options.stories names every story found; name the held-out ones in options.test_stories")
+            test = [outside[-1]]
+        train = [s for s in (self.options.stories if self.options.stories is not None else found) if s not in test]
+        if not train:
+            raise DataError(f"{self.name}: no training story besides the test stories ({', '.join(test)}); stories found: {', '.join(found)}")
+        return train, test
+
+    def subjects(self) -> list[str]:
+        train, test = self.split()
+        stories = train + test
+        if self.options.subjects is not None:
+            for subject in self.options.subjects:
+                for story in stories:
+                    if subject not in self.scans[story]:
+                        raise DataError(f"{self.root}: subject {subject} has no kept scan of story {story!r} ({self._why_not(subject, story)})")
+            return list(self.options.subjects)
+        common = sorted(set.intersection(*(set(self.scans[s]) for s in stories)))
+        if not common:
+            counts = ", ".join(f"{s}: {len(self.scans[s])}" for s in stories)
+            raise DataError(f"{self.root}: no subject has a kept scan of every story ({counts} subjects); "
+                            "choose stories the same subjects heard (options.stories, options.test_stories)")
+        return common
+
+    def _why_not(self, subject: str, story: str) -> str:
+        tasks = self.participants.get(subject)
+        if tasks is None:
+            return "not in participants.tsv"
+        excluded = [n for n in self.excluded if n.startswith(subject + "_")]
+        if excluded:
+            return f"participants.tsv lists tasks {', '.join(tasks)}; excluded by scan_exclude.json: {', '.join(excluded)}"
+        return f"participants.tsv lists tasks {', '.join(tasks)}; or its files are not on disk"
+
+    def stories(self) -> dict[str, Story]:
+        train, test = self.split()
+        return {name: self._story(name)[0] for name in train + test}
+
+    def _story(self, name: str) -> tuple[Story, int, bool]:
+        """(the story's words, how many were timed by interpolation, whether remembered from an earlier read)."""
+        found, remembered = cached_fact(self._alignment_path(name), WORDS, read_alignment)
+        story = Story(name=name, words=tuple(found["words"]), onsets=np.asarray(found["onsets"], dtype=np.float64),
+                      offsets=np.asarray(found["offsets"], dtype=np.float64))
+        return story, int(found["interpolated"]), remembered
+
+    def _check_tr(self, scan: Scan) -> None:
+        sidecars = [scan.events.parent / f"{scan.name}_bold.json", self.root / f"task-{scan.task}_bold.json"]
+        tr = repetition_time(sidecars)
+        if tr is not None and abs(tr - self.options.tr) > TR_TOLERANCE:
+            raise DataError(f"{scan.events.parent}: {scan.name} has RepetitionTime {tr:g} s, options.tr is {self.options.tr:g} s")
+
+    def kept(self, scan: Scan, volumes: int) -> tuple[np.ndarray, np.ndarray]:
+        """(indices of the kept volumes, their centre times on the story audio's clock)."""
+        timing, tr = scan.timing, self.options.tr
+        times = (np.arange(volumes) + 0.5) * tr - timing.audio_onset
+        start = timing.story_start - timing.audio_onset + self.options.trim_start * tr
+        index = np.flatnonzero((times >= start) & (times <= timing.story_end - timing.audio_onset))
+        if index.size < 2:
+            raise DataError(f"{self._response_paths(scan)[0]}: {volumes} volumes, fewer than two inside the story events "
+                            f"({timing.story_start:g}–{timing.story_end:g} s) after trim_start {self.options.trim_start}")
+        return index, times[index]
+
+    @cached_property
+    def _mask(self) -> np.ndarray | None:
+        """MNI space: the voxels inside every story's brain mask; None on the surface."""
+        if self.options.space == SURFACE:
+            return None
+        train, test = self.split()
+        tasks = sorted({scan.task for story in train + test for scan in self.scans[story].values()})
+        masks = [(self._mask_path(t), read_mask(self._mask_path(t))) for t in tasks if self._mask_path(t).is_file()]
+        missing = [self._mask_path(t) for t in tasks if not self._mask_path(t).is_file()]
+        if missing:
+            raise DataError(f"{missing[0]}: not found: the brain mask of the {VOLUME} responses")
+        first_path, mask = masks[0]
+        for path, other in masks[1:]:
+            if other.shape != mask.shape:
+                raise DataError(f"{path}: grid {other.shape} differs from {first_path.name}'s {mask.shape}; "
+                                f"stories recorded at different resolutions cannot share voxels; use space {SURFACE}")
+            mask = mask & other
+        return mask
+
+    def _responses(self, scan: Scan) -> np.ndarray:
+        paths = self._response_paths(scan)
+        if self._mask is None:
+            hemispheres = [read_gifti(p) for p in paths]
+            if hemispheres[0].shape[0] != hemispheres[1].shape[0]:
+                raise DataError(f"{paths[1]}: {hemispheres[1].shape[0]} volumes, but the left hemisphere has {hemispheres[0].shape[0]}")
+            return np.concatenate(hemispheres, axis=1)
+        return read_nifti(paths[0], self._mask)
+
+    def load_subject(self, subject: str) -> SubjectData:
+        train, test = self.split()
+        responses: dict[str, np.ndarray] = {}
+        times: dict[str, np.ndarray] = {}
+        for story in train + test:
+            scan = self.scans[story].get(subject)
+            if scan is None:
+                raise DataError(f"{self.root}: subject {subject} has no kept scan of story {story!r} ({self._why_not(subject, story)})")
+            self._check_tr(scan)
+            data = self._responses(scan)
+            index, times[story] = self.kept(scan, data.shape[0])
+            responses[story] = data[index]
+        return SubjectData(responses=responses, times=times)
+
+    # ------------------------------------------------------------------ preflight
+
+    def check(self) -> list[str]:
+        """Metadata, every alignment, every response file's shape against the story events, the sidecars' TR."""
+        train, test = self.split()
+        subjects = self.subjects()
+        stories = train + test
+        notes: list[str] = []
+        remembered = 0
+        for story in stories:
+            words, interpolated, cached = self._story(story)
+            remembered += cached
+            if interpolated:
+                notes.append(f"{story}: {interpolated} of {len(words.words)} words not found in the audio by Gentle, timed between their neighbours")
+        widths: set[int] = set()
+        for subject in subjects:
+            width = None
+            for story in stories:
+                scan = self.scans[story][subject]
+                self._check_tr(scan)
+                shapes = []
+                for path in self._response_paths(scan):
+                    shape, cached = cached_fact(path, SHAPE, _shape)
+                    remembered += cached
+                    shapes.append(shape)
+                if len({s[0] for s in shapes}) != 1:
+                    raise DataError(f"{self._response_paths(scan)[-1]}: {shapes[-1][0]} volumes, but the left hemisphere has {shapes[0][0]}")
+                _, kept_times = self.kept(scan, shapes[0][0])
+                story_words = self._story(story)[0]
+                if story_words.onsets[0] > kept_times[-1] or story_words.offsets[-1] + 30 < kept_times[0]:
+                    raise DataError(f"{self._alignment_path(story)}: its words ({story_words.onsets[0]:.0f}–{story_words.offsets[-1]:.0f} s) do not "
+                                    f"overlap the kept volumes of {scan.name} ({kept_times[0]:.0f}–{kept_times[-1]:.0f} s)")
+                columns = sum(s[1] for s in shapes) if self._mask is None else int(self._mask.sum())
+                if width is not None and columns != width:
+                    raise DataError(f"{self._response_paths(scan)[0]}: {columns} vertices, but {subject}'s other scans have {width}")
+                width = columns
+            widths.add(int(width or 0))
+        shown = f"{min(widths):,}" if len(widths) == 1 else f"{min(widths):,}–{max(widths):,}"
+        unit = "vertices" if self._mask is None else "voxels"
+        notes.insert(0, f"{len(subjects)} subject{'s' if len(subjects) != 1 else ''} x {len(stories)} stories ({len(train)} train, "
+                        f"{len(test)} test), {shown} {unit} ({self.options.pipeline}, {self.options.space}); "
+                        f"{len(self.excluded)} scans excluded by code/scan_exclude.json; {remembered} files unchanged since an earlier check")
+        return notes
+
+    # ------------------------------------------------------------------ provenance
+
+    def _files(self) -> list[Path]:
+        train, test = self.split()
+        files = [self._participants_path, self._exclusions_path]
+        files += [self._alignment_path(s) for s in train + test]
+        for subject in self.subjects():
+            for story in train + test:
+                scan = self.scans[story][subject]
+                files += [scan.events, *self._response_paths(scan)]
+        if self.options.space == VOLUME:
+            files += sorted({self._mask_path(scan.task) for s in train + test for scan in self.scans[s].values()})
+        return files
+
+    def data_hash(self) -> str:
+        """Digest of the content of every file read (each file's digest remembered while it is unchanged)."""
+        digest = hashlib.sha256()
+        try:
+            for path in self._files():
+                digest.update(f"{path.relative_to(self.root).as_posix()}\0{file_digest(path)}\n".encode())
+        except (OSError, HarnessError):
+            return ""  # the preflight check says what is wrong
+        return digest.hexdigest()[:16]
+
+    # ------------------------------------------------------------------ download
+
+    @classmethod
+    def fetch(cls, root: Path, subjects: list[str], stories: list[str] | None = None) -> None:
+        """Download the metadata, then ``stories``' alignments, events and afni-smooth fsaverage6 responses.
+
+        Subjects: those of ``subjects`` (default: every participant) that heard a story, per
+        participants.tsv. Needs openneuro-py.
+        """
+        if not stories:
+            raise DataError("narratives: name the stories to download with --stories (e.g. --stories black bronx forgot piemanpni); "
+                            "the whole dataset is several hundred GB")
+        try:
+            openneuro = importlib.import_module("openneuro")
+        except ImportError:
+            raise HarnessError("narratives fetch needs openneuro-py (pip install openneuro-py, or pip install 'harness[fetch]')") from None
+        root = Path(root).expanduser()
+        root.mkdir(parents=True, exist_ok=True)
+        metadata = ["dataset_description.json", "participants.tsv", "participants.json", "code/scan_exclude.json", "task-*_bold.json"]
+        openneuro.download(dataset=OPENNEURO_ID, target_dir=str(root), include=metadata)
+        patterns = fetch_patterns(read_participants(root / "participants.tsv"), subjects, stories)
+        openneuro.download(dataset=OPENNEURO_ID, target_dir=str(root), include=patterns)
+
+
+def fetch_patterns(participants: dict[str, dict[str, str]], subjects: list[str], stories: list[str]) -> list[str]:
+    """The ds002345 paths (globs) holding ``stories`` for ``subjects`` (all when empty): stimuli, events, sidecars, responses.
+
+    A story's task is the task of participants.tsv that is the story's name or begins it
+    (``milkywayoriginal`` is heard in task ``milkyway``).
+    """
+    wanted = {s if s.startswith("sub-") else f"sub-{s}" for s in subjects}
+    tasks = sorted({t for heard in participants.values() for t in heard})
+    patterns: list[str] = []
+    for story in stories:
+        task = next((t for t in sorted(tasks, key=len, reverse=True) if story.startswith(t)), None)
+        if task is None:
+            raise DataError(f"narratives: no task of participants.tsv plays story {story!r}{did_you_mean(story, tasks)}")
+        patterns.append(f"stimuli/gentle/{story}/align.json")
+        for subject, heard in sorted(participants.items()):
+            if task in heard and (not wanted or subject in wanted):
+                patterns += [f"{subject}/func/{subject}_task-{task}_*events.tsv", f"{subject}/func/{subject}_task-{task}_*bold.json",
+                             f"derivatives/afni-smooth/{subject}/func/{subject}_task-{task}_*space-{SURFACE}_hemi-*_desc-clean.func.gii"]
+    return patterns
+
+
+def _shape(path: Path) -> list[int]:
+    """[volumes, columns] of a response file (GIfTI: vertices; NIfTI: every voxel of the grid)."""
+    if path.name.endswith(".func.gii"):
+        return list(read_gifti(path).shape)
+    import nibabel as nib
+
+    try:
+        shape = nib.load(str(path)).shape
+    except Exception as error:
+        raise DataError(f"{path}: not a readable NIfTI file ({type(error).__name__}: {error})") from None
+    if len(shape) != 4:
+        raise DataError(f"{path}: expected a 4-D image, got shape {shape}")
+    return [int(shape[3]), int(np.prod(shape[:3]))]
+
+
+@hookimpl
+def register_brain_datasets(register: Any) -> None:
+    register(Narratives)
