@@ -57,6 +57,17 @@ def test_brain_and_instruction_rises_decades_apart_are_not_a_surge():
     assert "brain leads by 1." in surge.reason and "decades" in surge.reason
 
 
+def test_a_transition_few_replicates_reproduce_is_listed_but_no_verdict_rests_on_it():
+    found = [analyse_signal("tiny", "tinylm", s, n_boot=100) for s in _demo_signals(8192)]
+    assert judge("tiny", "tinylm", "sim", found, PhaseSettings(n_boot=100)).verdict("surge").status == CONFIRMED
+    brain_rise = found[0].transitions[0]
+    brain_rise.support = 0.5  # as if half the bootstrap curves did not show it
+    result = judge("tiny", "tinylm", "sim", found, PhaseSettings(n_boot=100))
+    assert result.verdict("surge").status == NOT_SHOWN and "does not rise" in result.verdict("surge").reason
+    assert judge("tiny", "tinylm", "sim", found, PhaseSettings(n_boot=100, min_support=0.4)).verdict("surge").confirmed
+    assert sum(len(item.transitions) for item in found) == 2  # both still in the transitions table
+
+
 def test_brain_and_instruction_rising_together_is_a_surge():
     found = [analyse_signal("tiny", "tinylm", s, n_boot=100) for s in _demo_signals(8192)]
     surge = judge("tiny", "tinylm", "sim", found, PhaseSettings(n_boot=100)).verdict("surge")

@@ -13,18 +13,18 @@ signal found (``transitions``), each phase is judged on its own:
 
 Two transitions *coincide* when the lag between them (log10 tokens, brain minus behaviour) has a 95 %
 interval that includes 0, or their own 95 % location intervals overlap, and the lag's estimate is
-within ±``lag_tolerance`` decades. A lag whose interval
-excludes 0 is reported as a lead ("brain leads by 1.5 decades"); one that includes 0 but is
+within ±``lag_tolerance`` decades. A lag whose interval excludes 0 is reported as a lead ("brain leads by 1.5 decades"); one that includes 0 but is
 estimated beyond the tolerance is unresolved. A phase is "confirmed" only by its test, else "not
 shown" with the reason; the pattern is "triple-phase" when all three are confirmed in order,
-"partial" when some are, "absent" when none is. Nothing is merged: every transition of every signal
-is in the transitions table whatever the verdicts.
+"partial" when some are, "absent" when none is. A verdict rests only on transitions that at least
+``min_support`` (0.8) of the bootstrap replicates reproduce. Nothing is merged: every transition of
+every signal, with its support, is in the transitions table whatever the verdicts.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -52,6 +52,7 @@ class PhaseSettings:
     max_changes: int = 4  # most change points per signal
     lag_tolerance: float = 0.5  # decades of tokens within which coinciding transitions may lie
     flat_margin: float = 0.1  # chance-corrected accuracy change that still counts as flat
+    min_support: float = 0.8  # share of replicates that must show a transition for a verdict to rest on it
     seed: int = 0
 
     def coincidence_rule(self) -> str:
@@ -221,11 +222,20 @@ def _detachment(brain: SignalTransitions, accuracy: SignalTransitions | None, af
     return first
 
 
+def reliable(found: SignalTransitions, min_support: float) -> SignalTransitions:
+    """``found`` with only the transitions at least ``min_support`` of its replicates show (all where
+    there are no replicates): a change the bootstrap does not reproduce is listed in the transitions
+    table, but no verdict rests on it."""
+    kept = [t for t in found.transitions if t.support is None or t.support >= min_support]
+    return replace(found, transitions=kept)
+
+
 def judge(model: str, family: str, target: str, found: list[SignalTransitions],
           settings: PhaseSettings | None = None) -> PhaseResult:
     """The three verdicts for one model (or group) on one brain target, from its signals' transitions."""
     settings = settings or PhaseSettings()
-    by_name = {item.signal.name: item for item in found if item.signal.target in ("", target)}
+    by_name = {item.signal.name: reliable(item, settings.min_support) for item in found
+               if item.signal.target in ("", target)}
     brain = by_name[BRAIN_BEST]
     instruction, accuracy = by_name.get(INSTRUCTION), by_name.get(ACCURACY)
     surge = _coincidence("surge", _rises(brain), instruction, "instruction following", settings,

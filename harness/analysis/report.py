@@ -223,7 +223,8 @@ def phases_note(settings: PhaseSettings) -> str:
         "<b>surge</b> = a brain rise coinciding with a rise of instruction following; <b>detachment</b> = a later "
         "brain fall over which task accuracy (chance-corrected) is shown flat; <b>realignment</b> = a brain rise "
         "after it coinciding with a rise of task accuracy. Coincide: "
-        f"{_e(settings.coincidence_rule())}; flat: {_e(settings.flat_rule())}. Lags are brain minus behaviour, in "
+        f"{_e(settings.coincidence_rule())}; flat: {_e(settings.flat_rule())}. Only transitions that at least "
+        f"{settings.min_support:.0%} of the bootstrap replicates show are used. Lags are brain minus behaviour, in "
         "decades of tokens.</p>")
 
 

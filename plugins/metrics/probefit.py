@@ -56,8 +56,8 @@ def ridge_cv_r(x: torch.Tensor, y: torch.Tensor, test_folds: list[np.ndarray], r
         xtr, ytr, xte, yte = x[mask], y[mask], x[~mask], y[~mask]
         mx, my = xtr.mean(0, keepdim=True), ytr.mean(0, keepdim=True)
         xtr, ytr, xte = xtr - mx, ytr - my, xte - mx
-        u, s, vt = torch.linalg.svd(xtr, full_matrices=False)
-        uty = u.T @ ytr  # (k x targets)
+        s, v = principal_axes(xtr)
+        uty = (v.T @ (xtr.T @ ytr)) / s[:, None]  # U'y with U = X V / S, never formed (k x targets)
         alphas = ratios * (s * s).mean()
         shrink = (s * s)[None, :] / ((s * s)[None, :] + alphas[:, None])  # (alphas x k)
         # GCV: residual = |y|^2 - 2 sum h (u'y)^2 + sum h^2 (u'y)^2 (orthonormal u), over (n - tr H)^2
@@ -67,10 +67,22 @@ def ridge_cv_r(x: torch.Tensor, y: torch.Tensor, test_folds: list[np.ndarray], r
         gcv = resid / (xtr.shape[0] - shrink.sum(1, keepdim=True)).clamp_min(1.0) ** 2
         best = gcv.argmin(0)  # per target
         factors = s[:, None] / (s[:, None] ** 2 + alphas[best][None, :])  # (k x targets)
-        coef = vt.T @ (factors * uty)
+        coef = v @ (factors * uty)
         pred = xte @ coef + my
         scores.append(pearson(pred, yte))
     return torch.stack(scores)
+
+
+def principal_axes(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Singular values S (descending) and right singular vectors V (dims x rank) of ``x`` (rows >> dims),
+    from the eigendecomposition of x'x in float64: the SVD's S and V, several times faster for the
+    tall matrices of word activations. Directions with a singular value below 1e-6 of the largest are
+    left out (the rank)."""
+    gram = x.T.double() @ x.double()
+    values, vectors = torch.linalg.eigh(gram)
+    values, vectors = values.flip(0), vectors.flip(1)
+    keep = values > values[0].clamp_min(0) * 1e-12
+    return values[keep].sqrt().to(x.dtype), vectors[:, keep].to(x.dtype)
 
 
 def pearson(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -123,7 +135,7 @@ class SoftmaxProblems:
         fit = self._unflatten(theta)
         a = fit.coef.view(self.k, self.m, self.c)
         penalty = self.ridge_over_scale2
-        logp = torch.log_softmax(self.logits(self.z, fit), dim=2)
+        logp = log_softmax(self.logits(self.z, fit))
         nll = -logp.gather(2, self.y[:, :, None]).sum() / self.n
         residual = logp.exp_().sub_(self.onehot).div_(self.n)  # d nll / d logits, (n x m x c)
         grad = (self.z.T @ residual.view(self.n, -1)).view(self.k, self.m, self.c) / self.scale[:, :, None] + penalty * a
@@ -143,6 +155,12 @@ class SoftmaxProblems:
     def ridge_over_scale2(self) -> torch.Tensor:
         """The penalty's curvature on each preconditioned coefficient (k x m x 1)."""
         return (self.ridge / (self.scale * self.scale))[:, :, None]
+
+
+def log_softmax(logits: torch.Tensor) -> torch.Tensor:
+    """``torch.log_softmax`` over the last axis, as ``logits - logsumexp``: the same numbers, several
+    times faster on CPU for a last axis of a few classes."""
+    return logits - logits.logsumexp(-1, keepdim=True)
 
 
 def lbfgs(fn: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]], theta: torch.Tensor, max_iter: int,
@@ -189,10 +207,8 @@ def lbfgs(fn: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]], theta
 def _basis(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """(mean, std, V/S*sqrt(n), S) of the training rows: ``((x - mean)/std) @ proj`` is the whitened z."""
     mean, std = x.mean(0, keepdim=True), x.std(0, keepdim=True).clamp_min(1e-12)
-    _, s, vt = torch.linalg.svd((x - mean) / std, full_matrices=False)
-    keep = s > s[0] * 1e-6
-    s, vt = s[keep], vt[keep]
-    return mean, std, vt.T / s * math.sqrt(len(x)), s
+    s, v = principal_axes((x - mean) / std)
+    return mean, std, v / s * math.sqrt(len(x)), s
 
 
 def logistic_cv_accuracy(x: torch.Tensor, y: torch.Tensor, classes: torch.Tensor, test_folds: list[np.ndarray],
@@ -232,6 +248,6 @@ def _choose_penalties(x: torch.Tensor, y: torch.Tensor, classes: torch.Tensor, p
     mean, std, proj, s = _basis(x[inner])
     y_pairs = y.repeat_interleave(a, dim=1)  # every (target, penalty) pair
     problems = SoftmaxProblems(((x[inner] - mean) / std) @ proj, s, y_pairs[inner], classes.repeat_interleave(a), pen.repeat(m))
-    logp = torch.log_softmax(problems.logits(((x[~inner] - mean) / std) @ proj, problems.fit(max_iter)), dim=2)
+    logp = log_softmax(problems.logits(((x[~inner] - mean) / std) @ proj, problems.fit(max_iter)))
     loglik = logp.gather(2, y_pairs[~inner][:, :, None]).mean(0).reshape(m, a)
     return pen[loglik.argmax(1)]
