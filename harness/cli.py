@@ -406,7 +406,7 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--quiet", action="store_true", help="no progress bars")
     sweep.add_argument("--debug", action="store_true", help="print the full traceback of each failing cell as it fails")
     sweep.add_argument("--executor", choices=("local", "ray"), help="where work units run (overrides the config's executor)")
-    sweep.add_argument("--ray-address", metavar="ADDRESS", help="a running Ray cluster: 'auto' (the one `ray start` "
+    sweep.add_argument("--ray-address", metavar="ADDRESS", help="a running Ray cluster: 'auto' (the one 'ray start' "
                        "started on this node) or host:port; implies --executor ray (default: start Ray on this machine)")
     sweep.add_argument("--workers", type=_positive, metavar="N", help="Ray tasks at once when the sweep starts Ray itself "
                        "(default: one per CPU); implies --executor ray")
