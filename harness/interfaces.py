@@ -56,11 +56,11 @@ from __future__ import annotations
 
 import typing
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
@@ -188,11 +188,31 @@ class Story:
     offsets: np.ndarray
 
 
+@runtime_checkable
+class ResponseArray(Protocol):
+    """A (scans × voxels) response matrix that can be read a block of voxel columns at a time.
+
+    A numpy array is one. So is a lazy reader of a file on disk (the ``lebel2023`` loader returns
+    ``HDF5Responses``): ``shape`` is (scans, voxels) and ``array[:, start:stop]`` returns those
+    voxel columns as a numpy array, read then. The encoder reads responses this way, so a
+    dataset bigger than memory only needs a reader that slices its file.
+    """
+
+    @property
+    def shape(self) -> tuple[int, ...]: ...
+
+    def __getitem__(self, key: Any, /) -> Any: ...
+
+
 @dataclass
 class SubjectData:
-    """One subject's responses, story -> (scans x voxels) float32, and what goes with them."""
+    """One subject's responses, story -> (scans x voxels) float32, and what goes with them.
 
-    responses: dict[str, np.ndarray]
+    A response is a numpy array or any ``ResponseArray`` (e.g. a lazy file reader, for data
+    bigger than memory).
+    """
+
+    responses: Mapping[str, ResponseArray]
     tr_times: dict[str, np.ndarray]  # story -> centre time (s of story audio) of each row of responses
     rois: dict[str, np.ndarray] = field(default_factory=dict)  # ROI -> voxel indices
     noise_ceiling: np.ndarray | None = None  # per voxel, as a correlation (r units)

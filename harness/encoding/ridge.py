@@ -47,6 +47,16 @@ class _Decomposition:
     left: torch.Tensor | None  # validation or test rows in the eigenbasis (rows × rank)
     train: torch.Tensor | None  # indices of the training rows (dual form and folds)
     val: torch.Tensor | None  # indices of the validation rows (folds only)
+    spectral: _Spectral | None = None  # the spectral loss's parts, computed on the first fit
+
+
+@dataclass
+class _Spectral:
+    """What the spectral loss needs of one fold, beyond its (rotated) left and basis: computed once, reused by every fit."""
+
+    eig: torch.Tensor  # (rank,) float64, nearly equal eigenvalues merged
+    g_diag: torch.Tensor  # (rank,) float64, diag(leftᵀ·left)
+    H: torch.Tensor  # (rank × rank) float64, (leftᵀ·left)_jk / (s_k − s_j), 0 within a merged group
 
 
 def _eigh(gram: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -63,8 +73,14 @@ def _eigh(gram: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 SPECTRAL_TOL = 1e-7  # eigenvalues closer than this (relative to s + smallest alpha) are merged
 
 
-def _spectral_parts(fold: _Decomposition, alpha_min: float) -> tuple[torch.Tensor, ...]:
-    """Eigenvalues (merged where nearly equal), rotated left/basis, diag(G) and H, for one fold."""
+def _spectral_parts(fold: _Decomposition, alpha_min: float) -> _Spectral:
+    """The fold's spectral parts; its left and basis are rotated within merged groups (still an eigenbasis).
+
+    Computed once per fold and kept on it, so every later fit (other subjects, other voxel
+    blocks) on the same decomposition reuses them.
+    """
+    if fold.spectral is not None:
+        return fold.spectral
     assert fold.left is not None
     eig = fold.eig.double().clone()
     left = fold.left.double().clone()
@@ -83,7 +99,9 @@ def _spectral_parts(fold: _Decomposition, alpha_min: float) -> tuple[torch.Tenso
     same = labels[:, None] == labels[None, :]
     gaps = eig[None, :] - eig[:, None]  # [j, k] = s_k - s_j
     H = torch.where(same, torch.zeros_like(gram), gram / torch.where(same, torch.ones_like(gaps), gaps))
-    return eig, left.to(fold.left.dtype), basis.to(fold.basis.dtype), gram.diagonal().clone(), H
+    fold.left, fold.basis = left.to(fold.left.dtype), basis.to(fold.basis.dtype)
+    fold.spectral = _Spectral(eig, gram.diagonal().clone(), H)
+    return fold.spectral
 
 
 def choose_form(n_samples: int, n_features: int) -> str:
@@ -243,7 +261,10 @@ class RidgeCV:
         closer than SPECTRAL_TOL are merged and G is diagonalised inside each merged group.
         """
         assert fold.val is not None and fold.train is not None
-        eig, left, basis, g_diag, H = _spectral_parts(fold, float(self.alphas.min()))
+        parts = _spectral_parts(fold, float(self.alphas.min()))
+        eig, g_diag, H = parts.eig, parts.g_diag, parts.H
+        assert fold.left is not None
+        left, basis = fold.left, fold.basis
         alphas = self.alphas.double()
         d = 1.0 / (eig[None, :] + alphas[:, None])
         d2 = d * d

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import hashlib
 import math
-import warnings
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 
 import numpy as np
 
 from harness.config import EncodingSettings
 from harness.devices import resolve_device
 from harness.encoding.design import delay_matrices, story_design
+from harness.encoding.responses import ResponseBlock, SubjectResponses, block_size, inspect_subject, read_blocks
 from harness.encoding.ridge import RidgeCV, story_folds
-from harness.encoding.stats import block_permutation_pvalues, fdr_bh, pearson_r, zscore_columns
+from harness.encoding.stats import block_permutation_pvalues, fdr_bh, pearson_r
 from harness.errors import DataError
 from harness.interfaces import BrainDataset, CellOutput, Score, Story
 from harness.threads import torch_threads
@@ -23,37 +22,17 @@ PERMUTATION_BLOCK = 10  # scans per block in the permutation test (20 s at TR 2 
 SMALL_WORK = 5e10  # flops below which a fit runs on one CPU thread (threads cost more than they save)
 
 
-@dataclass
-class PreparedSubject:
-    """A subject's responses ready for fitting: z-scored per story, bad voxels dropped."""
-
-    subject: str
-    y_train: np.ndarray  # (train scans × kept voxels) float32
-    y_test: np.ndarray  # (test scans × kept voxels) float32
-    kept: np.ndarray  # indices of kept voxels among all voxels
-    n_total: int
-    tr_times: dict[str, np.ndarray]
-    rois: dict[str, np.ndarray] = field(default_factory=dict)  # ROI -> positions among kept voxels
-    ceiling: np.ndarray | None = None  # per kept voxel
-
-    @property
-    def n_dropped(self) -> int:
-        return self.n_total - len(self.kept)
-
-    def design_key(self, stories: list[str]) -> str:
-        """Subjects with the same scan times share design matrices and decompositions."""
-        digest = hashlib.sha256()
-        for story in stories:
-            digest.update(story.encode())
-            digest.update(np.asarray(self.tr_times[story], dtype=np.float64).tobytes())
-        return digest.hexdigest()
-
-
 class BrainScorer:
     """Fits and scores the encoding model of every subject of ``dataset`` for one layer at a time.
 
-    Built once per dataset and sweep: responses, Lanczos/delay matrices and folds are cached
+    Built once per dataset and sweep: scan times, Lanczos/delay matrices and folds are cached
     across layers and checkpoints; ``score(features)`` takes the layer's word features per story.
+
+    Memory: subjects are fitted one after the other, a block of voxels at a time. When every
+    subject's responses together fit in ``settings.memory_gb`` they are read once and kept
+    across layers; otherwise each subject is read again for each layer, in blocks of voxels
+    sized so that a block in flight fits in that budget, and released. Subjects with the same
+    scan times share one design and one decomposition per layer.
     """
 
     def __init__(self, dataset: BrainDataset, settings: EncodingSettings, *, device: str = "cpu", seed: int = 0) -> None:
@@ -69,10 +48,20 @@ class BrainScorer:
         self.subjects = list(dataset.subjects())
         if not self.subjects:
             raise DataError(f"{self.name}: the dataset has no subjects")
-        self.prepared = {s: self._prepare(s) for s in self.subjects}
+        self.budget = int(settings.memory_gb * (1 << 30))
+        self.info: dict[str, SubjectResponses] = {}
+        for subject in self.subjects:  # one at a time: an in-memory subject is released before the next is loaded
+            data = dataset.load_subject(subject)
+            self.info[subject] = inspect_subject(self._where(subject), subject, data, self.train, self.test, self.stories)
+            del data
+        self.resident = sum(i.nbytes for i in self.info.values()) <= self.budget
+        self._kept: dict[str, list[ResponseBlock]] = {}  # subject -> its blocks, when resident
         self._delays: dict[tuple[str, bytes], np.ndarray] = {}
 
     # ------------------------------------------------------------------ set-up
+
+    def _where(self, subject: str) -> str:
+        return f"{self.name}: subject {subject}"
 
     def _check_split(self) -> None:
         if len(self.train) < 2:
@@ -86,62 +75,28 @@ class BrainScorer:
             if story not in self.stories:
                 raise DataError(f"{self.name}: story {story!r} is in the split but has no words (stories: {', '.join(sorted(self.stories))})")
 
-    def _prepare(self, subject: str) -> PreparedSubject:
-        data = self.dataset.load_subject(subject)
-        where = f"{self.name}: subject {subject}"
-        n_voxels: int | None = None
-        bad: np.ndarray | None = None
-        blocks: dict[str, np.ndarray] = {}
-        for story in self.train + self.test:
-            if story not in data.responses:
-                raise DataError(f"{where}: no responses for story {story!r}")
-            resp = np.asarray(data.responses[story], dtype=np.float32)
-            times = np.asarray(data.tr_times.get(story, np.zeros(0)))
-            if resp.ndim != 2:
-                raise DataError(f"{where}: responses for story {story!r} must be 2-D (scans × voxels), got shape {resp.shape}")
-            if resp.shape[0] != len(times):
-                raise DataError(f"{where}: story {story!r} has {resp.shape[0]} response scans but {len(times)} scan times")
-            if len(times) < 2 or not np.all(np.diff(times) > 0):
-                raise DataError(f"{where}: scan times of story {story!r} must be at least two increasing values")
-            words = self.stories[story]
-            if len(words.onsets) and (times[-1] < words.onsets[0] or times[0] > words.offsets[-1] + 30):
-                raise DataError(
-                    f"{where}: scans of story {story!r} ({times[0]:.0f}–{times[-1]:.0f} s) do not overlap its words "
-                    f"({words.onsets[0]:.0f}–{words.offsets[-1]:.0f} s)"
-                )
-            if n_voxels is None:
-                n_voxels, bad = resp.shape[1], np.zeros(resp.shape[1], dtype=bool)
-            elif resp.shape[1] != n_voxels:
-                raise DataError(f"{where}: story {story!r} has {resp.shape[1]} voxels, earlier stories have {n_voxels}")
-            assert bad is not None
-            finite = np.isfinite(resp)
-            bad |= ~finite.all(0)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns
-                bad |= ~(np.nanstd(np.where(finite, resp, np.nan), axis=0) > 1e-8)
-            blocks[story] = resp
-        assert n_voxels is not None and bad is not None
-        kept = np.nonzero(~bad)[0]
-        if kept.size == 0:
-            raise DataError(f"{where}: every voxel is NaN or constant in some story")
-        y_train = np.concatenate([zscore_columns(blocks[s][:, kept]) for s in self.train])
-        y_test = np.concatenate([zscore_columns(blocks[s][:, kept]) for s in self.test])
-        position = np.full(n_voxels, -1)
-        position[kept] = np.arange(kept.size)
-        rois = {}
-        for roi, index in data.rois.items():
-            index = np.asarray(index, dtype=np.int64)
-            if index.size and (index.min() < 0 or index.max() >= n_voxels):
-                raise DataError(f"{where}: ROI {roi!r} names voxels outside 0..{n_voxels - 1}")
-            rois[roi] = position[index][position[index] >= 0]
-        ceiling = None
-        if data.noise_ceiling is not None:
-            ceiling = np.asarray(data.noise_ceiling, dtype=np.float32).reshape(-1)
-            if ceiling.size != n_voxels:
-                raise DataError(f"{where}: noise ceiling has {ceiling.size} values for {n_voxels} voxels")
-            ceiling = ceiling[kept]
-        tr_times = {s: np.asarray(data.tr_times[s], dtype=np.float64) for s in self.train + self.test}
-        return PreparedSubject(subject, y_train, y_test, kept, n_voxels, tr_times, rois, ceiling)
+    def block_voxels(self, subject: str) -> int:
+        """Voxels per block read from ``subject``'s responses: all of them when resident, else what the budget allows."""
+        info = self.info[subject]
+        return info.n_total if self.resident else min(info.n_total, block_size(self.budget, info.scans))
+
+    def blocks(self, subject: str) -> Iterator[ResponseBlock]:
+        """``subject``'s responses a block of voxels at a time (kept across calls when resident)."""
+        if subject in self._kept:
+            yield from self._kept[subject]
+            return
+        info = self.info[subject]
+        data = info.data if info.data is not None else self.dataset.load_subject(subject)
+        if info.data is None:  # in memory again: check it is the data inspected
+            again = inspect_subject(self._where(subject), subject, data, self.train, self.test, self.stories)
+            if again.n_total != info.n_total or again.scans != info.scans:
+                raise DataError(f"{self._where(subject)}: the responses changed shape since the scorer was built")
+        reader = read_blocks(self._where(subject), data, info, self.train, self.test, self.block_voxels(subject))
+        if self.resident:
+            self._kept[subject] = list(reader)
+            yield from self._kept[subject]
+        else:
+            yield from reader
 
     # ------------------------------------------------------------------ design
 
@@ -168,40 +123,48 @@ class BrainScorer:
             if not np.isfinite(array).all():
                 raise DataError(f"{self.name}: features for story {story!r} contain NaN or infinite values")
 
-    def design(self, features: Mapping[str, np.ndarray], subject: PreparedSubject, stories: list[str]) -> np.ndarray:
+    def design(self, features: Mapping[str, np.ndarray], subject: SubjectResponses, stories: list[str]) -> np.ndarray:
         """Stacked design rows of ``stories`` at ``subject``'s scan times."""
         return np.concatenate([story_design(features[s], self._delay(s, subject.tr_times[s])) for s in stories])
 
     # ------------------------------------------------------------------ scoring
 
+    def groups(self) -> list[list[SubjectResponses]]:
+        """Subjects that share scan times (hence one design and one decomposition per layer), in subject order."""
+        groups: dict[str, list[SubjectResponses]] = {}
+        for subject in self.subjects:
+            info = self.info[subject]
+            groups.setdefault(info.design_key(self.train + self.test), []).append(info)
+        return list(groups.values())
+
+    def solver(self, features: Mapping[str, np.ndarray], first: SubjectResponses) -> RidgeCV:
+        """The ridge decomposition of the layer's features at ``first``'s scan times (shared by its group)."""
+        x_train = self.design(features, first, self.train)
+        x_test = self.design(features, first, self.test)
+        folds = story_folds([len(first.tr_times[s]) for s in self.train], self.settings.folds)
+        return RidgeCV(x_train, folds, self.settings.alpha_values(), X_test=x_test, device=self.device)
+
     def score(self, features: Mapping[str, np.ndarray]) -> CellOutput:
         """Fit every subject on the training stories, score Pearson r on the test stories."""
         self._check_features(features)
-        groups: dict[str, list[PreparedSubject]] = {}
-        for subject in self.subjects:
-            prepared = self.prepared[subject]
-            groups.setdefault(prepared.design_key(self.train + self.test), []).append(prepared)
         scores: list[Score] = []
         arrays: dict[str, np.ndarray] = {}
         per_subject: dict[str, dict[str, float]] = {}
-        for members in groups.values():
+        for members in self.groups():
             first = members[0]
-            x_train = self.design(features, first, self.train)
-            x_test = self.design(features, first, self.test)
-            folds = story_folds([len(first.tr_times[s]) for s in self.train], self.settings.folds)
-            work = 2.0 * x_train.shape[0] * x_train.shape[1] * sum(m.y_train.shape[1] for m in members) * (len(folds) + 2)
+            n_train = sum(len(first.tr_times[s]) for s in self.train)
+            width = len(self.settings.delays) * next(iter(features.values())).shape[1]
+            work = 2.0 * n_train * width * sum(m.n_total for m in members) * (self.settings.folds + 2)
             with torch_threads(1 if self.device == "cpu" and work < SMALL_WORK else None):
-                solver = RidgeCV(x_train, folds, self.settings.alpha_values(), X_test=x_test, device=self.device)
-                fits = [solver.fit(m.y_train, voxel_batch=self.settings.voxel_batch) for m in members]
-            for prepared, result in zip(members, fits):
-                assert result.predictions is not None
-                r = pearson_r(prepared.y_test, result.predictions)
-                values = self._summaries(prepared, r, result.cv_scores, result.predictions)
-                per_subject[prepared.subject] = values
-                for metric, value in values.items():
-                    scores.append(Score(metric, value, scope=prepared.subject))
-                arrays[f"r/{prepared.subject}"] = _full(r, prepared)
-                arrays[f"alpha/{prepared.subject}"] = _full(result.alphas, prepared)
+                solver = self.solver(features, first)
+                for info in members:
+                    fit = self.fit_subject(solver, info)
+                    values = self._summaries(info, fit)
+                    per_subject[info.subject] = values
+                    scores.extend(Score(metric, value, scope=info.subject) for metric, value in values.items())
+                    arrays[f"r/{info.subject}"] = _full(fit.r, fit.kept, info.n_total)
+                    arrays[f"alpha/{info.subject}"] = _full(fit.alphas, fit.kept, info.n_total)
+                del solver
         common = set.intersection(*(set(v) for v in per_subject.values()))
         for metric in sorted(common, key=list(next(iter(per_subject.values()))).index):
             across = [per_subject[s][metric] for s in self.subjects]
@@ -209,28 +172,63 @@ class BrainScorer:
             scores.append(Score(metric, float(np.mean(across)), stderr=stderr, scope="mean"))
         return CellOutput(scores, arrays)
 
-    def _summaries(self, prepared: PreparedSubject, r: np.ndarray, cv: np.ndarray, predictions: np.ndarray) -> dict[str, float]:
+    def fit_subject(self, solver: RidgeCV, info: SubjectResponses) -> SubjectFit:
+        """Fit and test one subject on ``solver``'s decomposition, a block of voxels at a time."""
+        parts: dict[str, list[np.ndarray]] = {"kept": [], "r": [], "alphas": [], "cv": [], "pvalues": []}
+        for block in self.blocks(info.subject):
+            if not block.kept.size:
+                continue
+            result = solver.fit(block.y_train, voxel_batch=self.settings.voxel_batch)
+            assert result.predictions is not None
+            parts["kept"].append(block.kept)
+            parts["r"].append(pearson_r(block.y_test, result.predictions))
+            parts["alphas"].append(result.alphas)
+            parts["cv"].append(result.cv_scores)
+            if self.settings.permutations > 0:
+                parts["pvalues"].append(block_permutation_pvalues(
+                    block.y_test, result.predictions, self.settings.permutations, PERMUTATION_BLOCK, seed=self.seed
+                ))
+            del result, block
+        if not parts["kept"]:
+            raise DataError(f"{self._where(info.subject)}: every voxel is NaN or constant in some story")
+        joined = {k: np.concatenate(v) if v else None for k, v in parts.items()}
+        return SubjectFit(**joined)  # type: ignore[arg-type]
+
+    def _summaries(self, info: SubjectResponses, fit: SubjectFit) -> dict[str, float]:
+        r = fit.r
         values: dict[str, float] = {"r_mean": float(r.mean())}
         n_top = max(1, math.ceil(self.settings.top_fraction * r.size))
-        top = np.argsort(-cv, kind="stable")[:n_top]  # chosen on training data (CV score)
+        top = np.argsort(-fit.cv, kind="stable")[:n_top]  # chosen on training data (CV score)
         values["r_top"] = float(r[top].mean())
-        if prepared.ceiling is not None and float(prepared.ceiling.mean()) > 0:
-            values["r_mean_norm"] = float(r.mean() / prepared.ceiling.mean())
-        for roi, index in sorted(prepared.rois.items()):
-            if index.size:
-                values[f"r_roi:{roi}"] = float(r[index].mean())
-        if self.settings.permutations > 0:
-            pvalues = block_permutation_pvalues(
-                prepared.y_test, predictions, self.settings.permutations, PERMUTATION_BLOCK, seed=self.seed
-            )
-            values["frac_significant"] = float(fdr_bh(pvalues, self.settings.fdr_q).mean())
+        ceiling = info.ceiling[fit.kept] if info.ceiling is not None else None
+        if ceiling is not None and float(ceiling.mean()) > 0:
+            values["r_mean_norm"] = float(r.mean() / ceiling.mean())
+        position = np.full(info.n_total, -1)
+        position[fit.kept] = np.arange(fit.kept.size)
+        for roi, index in sorted(info.rois.items()):
+            inside = position[index][position[index] >= 0]
+            if inside.size:
+                values[f"r_roi:{roi}"] = float(r[inside].mean())
+        if fit.pvalues is not None:
+            values["frac_significant"] = float(fdr_bh(fit.pvalues, self.settings.fdr_q).mean())
         values["n_voxels"] = float(r.size)
-        values["n_dropped"] = float(prepared.n_dropped)
+        values["n_dropped"] = float(info.n_total - fit.kept.size)
         return values
 
 
-def _full(values: np.ndarray, prepared: PreparedSubject) -> np.ndarray:
+@dataclass
+class SubjectFit:
+    """One subject's per-voxel results over its kept voxels (in column order)."""
+
+    kept: np.ndarray  # indices among all voxels
+    r: np.ndarray  # test-set Pearson r
+    alphas: np.ndarray  # chosen penalty
+    cv: np.ndarray  # cross-validation score of the chosen penalty
+    pvalues: np.ndarray | None = None  # block-permutation p-values, when permutations > 0
+
+
+def _full(values: np.ndarray, kept: np.ndarray, n_total: int) -> np.ndarray:
     """Per kept voxel values back at their original positions, NaN for dropped voxels."""
-    out = np.full(prepared.n_total, np.nan, dtype=np.float32)
-    out[prepared.kept] = values
+    out = np.full(n_total, np.nan, dtype=np.float32)
+    out[kept] = values
     return out
