@@ -5,12 +5,13 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from harness.config import EncodingSettings
 from harness.devices import resolve_device
-from harness.encoding.design import delay_matrices, story_design
+from harness.encoding.design import delay_matrices, sparse_delays, story_design
 from harness.encoding.responses import ResponseBlock, SubjectResponses, block_size, inspect_subject, read_blocks
 from harness.encoding.ridge import RidgeCV, story_folds
 from harness.encoding.stats import block_permutation_pvalues, fdr_bh, pearson_r
@@ -56,7 +57,7 @@ class BrainScorer:
             del data
         self.resident = sum(i.nbytes for i in self.info.values()) <= self.budget
         self._kept: dict[str, list[ResponseBlock]] = {}  # subject -> its blocks, when resident
-        self._delays: dict[tuple[str, bytes], np.ndarray] = {}
+        self._delays: dict[tuple[str, bytes], Any] = {}
 
     # ------------------------------------------------------------------ set-up
 
@@ -100,12 +101,14 @@ class BrainScorer:
 
     # ------------------------------------------------------------------ design
 
-    def _delay(self, story: str, tr_times: np.ndarray) -> np.ndarray:
+    def _delay(self, story: str, tr_times: np.ndarray) -> Any:
+        """The story's delay stack at these scan times, sparse (kept across layers)."""
         key = (story, tr_times.tobytes())
         if key not in self._delays:
             words = self.stories[story]
             midpoints = (np.asarray(words.onsets, dtype=np.float64) + np.asarray(words.offsets, dtype=np.float64)) / 2
-            self._delays[key] = delay_matrices(midpoints, tr_times, self.settings.delays, self.settings.lanczos_window)
+            dense = delay_matrices(midpoints, tr_times, self.settings.delays, self.settings.lanczos_window)
+            self._delays[key] = sparse_delays(dense)
         return self._delays[key]
 
     def _check_features(self, features: Mapping[str, np.ndarray]) -> None:
@@ -125,7 +128,8 @@ class BrainScorer:
 
     def design(self, features: Mapping[str, np.ndarray], subject: SubjectResponses, stories: list[str]) -> np.ndarray:
         """Stacked design rows of ``stories`` at ``subject``'s scan times."""
-        return np.concatenate([story_design(features[s], self._delay(s, subject.tr_times[s])) for s in stories])
+        n_delays = len(self.settings.delays)
+        return np.concatenate([story_design(features[s], self._delay(s, subject.tr_times[s]), n_delays) for s in stories])
 
     # ------------------------------------------------------------------ scoring
 
@@ -142,7 +146,10 @@ class BrainScorer:
         x_train = self.design(features, first, self.train)
         x_test = self.design(features, first, self.test)
         folds = story_folds([len(first.tr_times[s]) for s in self.train], self.settings.folds)
-        return RidgeCV(x_train, folds, self.settings.alpha_values(), X_test=x_test, device=self.device)
+        solver = RidgeCV(x_train, folds, self.settings.alpha_values(), X_test=x_test, device=self.device)
+        del x_train, x_test
+        solver.prepare()  # before any response block is read: its temporaries never meet a block's
+        return solver
 
     def score(self, features: Mapping[str, np.ndarray]) -> CellOutput:
         """Fit every subject on the training stories, score Pearson r on the test stories."""

@@ -15,6 +15,9 @@ markers (sp, sl, sentence_start/end, {BR}, {LG}, {LS}, {NS}, empty). The word ti
 named "word(s)", else the second tier when the first is the phone tier (the public loader reads
 tier 1 by position).
 
+``load_subject`` reads only shapes: each response is an ``HDF5Responses`` that reads voxel
+columns from its file when the encoder asks for a block, so a subject is never in memory whole.
+
 Two harness extensions are read when present (the simulated dataset writes them): a
 ``repeats`` dataset (repeats × scans × voxels) beside ``data`` in a test story's file, from which
 the noise ceiling is computed, and ``derivative/rois/<subject>.json`` (ROI -> voxel indices).
