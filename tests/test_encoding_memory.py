@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from harness.config import EncodingSettings, parse_config
-from harness.encoding import BrainScorer, RidgeCV, story_folds
+from harness.encoding import BrainScorer, RidgeCV, delay_matrices, story_design, story_folds
+from harness.encoding.design import sparse_delays
 from harness.encoding.responses import RESPONSE_COPIES, block_size
 from harness.errors import ConfigError
 from harness.interfaces import BrainDataset, SubjectData
@@ -181,3 +182,14 @@ def test_ridge_fits_reusing_a_decomposition_equal_fresh_fits():
         np.testing.assert_array_equal(reused.alphas, fresh.alphas)
         np.testing.assert_allclose(reused.cv_scores, fresh.cv_scores, rtol=1e-5)
         np.testing.assert_allclose(reused.predictions, fresh.predictions, rtol=1e-4, atol=1e-5)
+
+
+def test_sparse_delay_stacks_give_the_dense_design():
+    rng = np.random.default_rng(5)
+    onsets = np.cumsum(rng.uniform(0.2, 0.5, 400))
+    times = 11.0 + 2.0 * np.arange(60)
+    dense = delay_matrices(onsets, times, [1, 2, 3, 4])
+    stack = sparse_delays(dense)
+    assert stack.nnz < 0.1 * dense.size  # the Lanczos window keeps a few scans per word
+    features = rng.standard_normal((400, 16)).astype(np.float32)
+    np.testing.assert_allclose(story_design(features, stack, 4), story_design(features, dense), rtol=1e-5, atol=1e-5)
