@@ -34,13 +34,14 @@ from harness_plugins.brain.simulated import Simulated
 def baseline(scorer: BrainScorer, features: dict[str, np.ndarray], alpha: float) -> None:
     """One ridge fit per subject at ``alpha`` on the scorer's own design matrices."""
     for subject in scorer.subjects:
-        prepared = scorer.prepared[subject]
-        x = torch.as_tensor(scorer.design(features, prepared, scorer.train))
-        x_test = torch.as_tensor(scorer.design(features, prepared, scorer.test))
-        y = torch.as_tensor(prepared.y_train)
-        gram = x.T @ x + alpha * torch.eye(x.shape[1])
-        weights = torch.linalg.solve(gram, x.T @ y)
-        pearson_r(prepared.y_test, x_test @ weights)
+        info = scorer.info[subject]
+        x = torch.as_tensor(scorer.design(features, info, scorer.train))
+        x_test = torch.as_tensor(scorer.design(features, info, scorer.test))
+        for block in scorer.blocks(subject):
+            y = torch.as_tensor(block.y_train)
+            gram = x.T @ x + alpha * torch.eye(x.shape[1])
+            weights = torch.linalg.solve(gram, x.T @ y)
+            pearson_r(block.y_test, x_test @ weights)
 
 
 
@@ -67,7 +68,7 @@ def main() -> None:
         runs = {"scorer": lambda: scorer.score(features), "baseline": lambda: baseline(scorer, features, alpha)}
         best, threads = best_times(runs, args.repeats, args.threads)
         ours, base = best["scorer"], best["baseline"]
-        scans = sum(len(scorer.prepared[scorer.subjects[0]].times[s]) for s in scorer.train)
+        scans = sum(len(scorer.info[scorer.subjects[0]].times[s]) for s in scorer.train)
         print(f"simulated: {args.subjects} subjects, {args.stories} stories x {args.words} words ({scans} training scans), "
               f"{args.voxels} voxels; features {args.dims} dims x {len(settings.delay_seconds(1.0))} delays; "
               f"{len(settings.alpha_values())} alphas, {settings.folds} folds")

@@ -5,8 +5,8 @@ from ``harness`` itself, never from its submodules. It holds
 
 * the four plugin bases and what they exchange (``harness.interfaces``): ``ModelFamily``,
   ``BrainDataset``, ``Task``, ``Metric``, ``PluginOptions``, ``Checkpoint``, ``LoadedModel``,
-  ``Story``, ``SubjectData``, ``Modality``, ``VoxelMap``, ``Score``, ``CellOutput``, ``MetricContext``,
-  ``FetchableData``, ``WordAnnotations`` and ``WordAnnotation``;
+  ``Story``, ``SubjectData``, ``ResponseArray``, ``Modality``, ``VoxelMap``, ``Score``, ``CellOutput``,
+  ``MetricContext``, ``FetchableData``, ``WordAnnotations`` and ``WordAnnotation``;
 * ``hookimpl``, the marker for the ``register_*`` hooks;
 * the errors a user can cause (``HarnessError`` and its kinds), ``did_you_mean`` and ``one_line``;
 * helpers plugins share: ``cache_root``, ``atomic_write_text``, ``new_directory``,
@@ -41,6 +41,7 @@ from harness.interfaces import (
     ModelFamily,
     Plugin,
     PluginOptions,
+    ResponseArray,
     Score,
     Story,
     SubjectData,
@@ -76,9 +77,9 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "BrainDataset", "CellOutput", "Checkpoint", "ConfigError", "DataError", "EncodingSettings",
     "ExtractionSettings", "FetchableData", "HarnessError", "Kind", "LoadedModel", "Metric", "MetricContext",
-    "Modality", "ModelFamily", "Plugin", "PluginError", "PluginOptions", "RunFrames", "Score", "Story", "SubjectData",
-    "SweepConfig", "Task", "VoxelMap", "WRITER_LOCK", "WordAnnotation", "WordAnnotations", "atomic_write_text",
-    "cache_root", "did_you_mean",
+    "Modality", "ModelFamily", "Plugin", "PluginError", "PluginOptions", "ResponseArray", "RunFrames", "Score", "Story",
+    "SubjectData", "SweepConfig", "Task", "VoxelMap", "WRITER_LOCK", "WordAnnotation", "WordAnnotations",
+    "atomic_write_text", "cache_root", "did_you_mean",
     "hookimpl", "load_config", "load_run", "new_directory", "noise_ceiling", "one_line", "remove_abandoned",
     "resolve_device", "settings_digest", "torch_threads", "usual_permissions", "writer_lock",
     "zscore_columns",

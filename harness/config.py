@@ -96,6 +96,9 @@ class EncodingSettings(_Strict):
     permutations: int = Field(0, ge=0)  # block permutations for significance (0 = off)
     fdr_q: float = Field(0.05, gt=0, lt=1)
     voxel_batch: int | None = Field(None, ge=1)  # voxels per batch (None = automatic)
+    # GiB of responses the encoder holds: every subject kept across layers when all fit, else
+    # each subject read in voxel blocks of this size. Results do not depend on it (not hashed).
+    memory_gb: float = Field(2.0, gt=0, exclude=True)
 
     @model_validator(mode="after")
     def _one_kind_of_delay(self) -> EncodingSettings:

@@ -61,11 +61,11 @@ from __future__ import annotations
 
 import typing
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import InitVar, dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
@@ -206,17 +206,35 @@ class Modality(StrEnum):
         return self is not Modality.FMRI
 
 
+@runtime_checkable
+class ResponseArray(Protocol):
+    """A (scans × voxels) response matrix that can be read a block of voxel columns at a time.
+
+    A numpy array is one. So is a lazy reader of a file on disk (the ``lebel2023`` loader returns
+    ``HDF5Responses``): ``shape`` is (scans, voxels) and ``array[:, start:stop]`` returns those
+    voxel columns as a numpy array, read then. The encoder reads responses this way, so a
+    dataset bigger than memory only needs a reader that slices its file.
+    """
+
+    @property
+    def shape(self) -> tuple[int, ...]: ...
+
+    def __getitem__(self, key: Any, /) -> Any: ...
+
+
 @dataclass
 class SubjectData:
     """One subject's responses, story -> (samples x channels) float32, and what goes with them.
 
-    A row is an fMRI scan (a channel is a voxel) or an M/EEG sample (a channel is a sensor).
+    A row is an fMRI scan (a channel is a voxel) or an M/EEG sample (a channel is a sensor). A
+    response is a numpy array or any ``ResponseArray`` (e.g. a lazy file reader, for data bigger
+    than memory).
     ``times`` holds each row's time, on the clock of the story's word onsets: ``Story.onsets``,
     or this subject's ``word_onsets[story]`` where given. ``tr_times=`` is accepted for ``times``
     (its name before recordings were supported).
     """
 
-    responses: dict[str, np.ndarray]
+    responses: Mapping[str, ResponseArray]
     times: dict[str, np.ndarray] = field(default_factory=dict)  # story -> time (s) of each row of responses
     rois: dict[str, np.ndarray] = field(default_factory=dict)  # ROI -> channel indices
     noise_ceiling: np.ndarray | None = None  # per channel, as a correlation (r units)

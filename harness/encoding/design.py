@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -33,10 +34,30 @@ def delay_matrices(
     return np.stack(blocks).astype(np.float32)
 
 
-def story_design(features: np.ndarray, delays: np.ndarray) -> np.ndarray:
-    """(scans × delays·dims) for one story from its word features and its delay matrices."""
+def sparse_delays(delays: np.ndarray) -> Any:
+    """The (delays × scans × words) stack as a sparse (delays·scans × words) CSR matrix.
+
+    A Lanczos row is zero beyond its window (a few scans), so a story's stack is almost all
+    zeros: kept sparse, the stacks of 84 stories take a few MB instead of hundreds.
+    """
+    from scipy import sparse
+
+    n_delays, n_scans, n_words = delays.shape
+    return sparse.csr_matrix(delays.reshape(n_delays * n_scans, n_words))
+
+
+def story_design(features: np.ndarray, delays: Any, n_delays: int | None = None) -> np.ndarray:
+    """(scans × delays·dims) for one story from its word features and its delay matrices.
+
+    ``delays`` is the (delays × scans × words) stack of ``delay_matrices``, or that stack from
+    ``sparse_delays`` with its number of delays in ``n_delays``.
+    """
     features = np.asarray(features, dtype=np.float32)
-    n_delays, n_scans, _ = delays.shape
-    resampled = delays.reshape(n_delays * n_scans, -1) @ features  # (delays·scans, dims)
+    if n_delays is None:
+        n_delays, n_scans, _ = delays.shape
+        delays = delays.reshape(n_delays * n_scans, -1)
+    else:
+        n_scans = delays.shape[0] // n_delays
+    resampled = np.asarray(delays @ features, dtype=np.float32)  # (delays·scans, dims)
     resampled = resampled.reshape(n_delays, n_scans, -1).transpose(1, 0, 2).reshape(n_scans, -1)
     return zscore_columns(resampled)

@@ -47,6 +47,16 @@ class _Decomposition:
     left: torch.Tensor | None  # validation or test rows in the eigenbasis (rows × rank)
     train: torch.Tensor | None  # indices of the training rows (dual form and folds)
     val: torch.Tensor | None  # indices of the validation rows (folds only)
+    spectral: _Spectral | None = None  # the spectral loss's parts, computed on the first fit
+
+
+@dataclass
+class _Spectral:
+    """What the spectral loss needs of one fold, beyond its (rotated) left and basis: computed once, reused by every fit."""
+
+    eig: torch.Tensor  # (rank,) float64, nearly equal eigenvalues merged
+    g_diag: torch.Tensor  # (rank,) float64, diag(leftᵀ·left)
+    H: torch.Tensor  # (rank × rank) float64, (leftᵀ·left)_jk / (s_k − s_j), 0 within a merged group
 
 
 def _eigh(gram: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -63,27 +73,44 @@ def _eigh(gram: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 SPECTRAL_TOL = 1e-7  # eigenvalues closer than this (relative to s + smallest alpha) are merged
 
 
-def _spectral_parts(fold: _Decomposition, alpha_min: float) -> tuple[torch.Tensor, ...]:
-    """Eigenvalues (merged where nearly equal), rotated left/basis, diag(G) and H, for one fold."""
+def _spectral_parts(fold: _Decomposition, alpha_min: float, keep_left: bool = True) -> _Spectral:
+    """The fold's spectral parts; its left and basis are rotated within merged groups (still an eigenbasis).
+
+    Computed once per fold and kept on it, so every later fit (other subjects, other voxel
+    blocks) on the same decomposition reuses them. Without ``keep_left`` the fold's validation
+    rows in the eigenbasis are let go (the primal form gets AᵀY as basisᵀ·XᵀY instead).
+    """
+    if fold.spectral is not None:
+        return fold.spectral
     assert fold.left is not None
     eig = fold.eig.double().clone()
-    left = fold.left.double().clone()
-    basis = fold.basis.double().clone()
+    left = fold.left.double()
     gram = left.T @ left
     split = (eig[1:] - eig[:-1]) > SPECTRAL_TOL * (eig[1:].abs() + alpha_min)
     labels = torch.cat([torch.zeros(1, dtype=torch.long, device=eig.device), torch.cumsum(split.long(), 0)])
     counts = torch.bincount(labels)
-    for group in torch.nonzero(counts > 1).flatten().tolist():
-        index = torch.nonzero(labels == group).flatten()
-        _, rotation = torch.linalg.eigh(gram[index][:, index])
-        left[:, index] = left[:, index] @ rotation
-        basis[:, index] = basis[:, index] @ rotation
-        eig[index] = eig[index].mean()
-    gram = left.T @ left
+    merged = torch.nonzero(counts > 1).flatten().tolist()
+    if merged:
+        basis = fold.basis.double()
+        for group in merged:
+            index = torch.nonzero(labels == group).flatten()
+            _, rotation = torch.linalg.eigh(gram[index][:, index])
+            left[:, index] = left[:, index] @ rotation
+            basis[:, index] = basis[:, index] @ rotation
+            eig[index] = eig[index].mean()
+        gram = left.T @ left
+        fold.left, fold.basis = left.to(fold.left.dtype), basis.to(fold.basis.dtype)
+        del basis
+    del left
     same = labels[:, None] == labels[None, :]
-    gaps = eig[None, :] - eig[:, None]  # [j, k] = s_k - s_j
-    H = torch.where(same, torch.zeros_like(gram), gram / torch.where(same, torch.ones_like(gaps), gaps))
-    return eig, left.to(fold.left.dtype), basis.to(fold.basis.dtype), gram.diagonal().clone(), H
+    g_diag = gram.diagonal().clone()
+    gaps = (eig[None, :] - eig[:, None]).masked_fill_(same, 1.0)  # [j, k] = s_k - s_j
+    H = gram.div_(gaps).masked_fill_(same, 0.0)
+    del gaps, same
+    if not keep_left:
+        fold.left = None
+    fold.spectral = _Spectral(eig, g_diag, H)
+    return fold.spectral
 
 
 def choose_form(n_samples: int, n_features: int) -> str:
@@ -152,6 +179,12 @@ class RidgeCV:
             eig, basis = _eigh(Xtr @ Xtr.T)
             left = (Xva @ Xtr.T) @ basis if Xva is not None else None
         return _Decomposition(eig, basis, left, train_idx, val_idx)
+
+    def prepare(self) -> None:
+        """Compute now what every fit shares and would otherwise compute on the first fit (the folds' spectral parts)."""
+        for fold in self.folds:
+            if self.use_spectral(fold):
+                _spectral_parts(fold, float(self.alphas.min()), keep_left=self.form != "primal")
 
     # ------------------------------------------------------------------ fitting
 
@@ -243,7 +276,9 @@ class RidgeCV:
         closer than SPECTRAL_TOL are merged and G is diagonalised inside each merged group.
         """
         assert fold.val is not None and fold.train is not None
-        eig, left, basis, g_diag, H = _spectral_parts(fold, float(self.alphas.min()))
+        parts = _spectral_parts(fold, float(self.alphas.min()), keep_left=XtY is None)
+        eig, g_diag, H = parts.eig, parts.g_diag, parts.H
+        left, basis = fold.left, fold.basis
         alphas = self.alphas.double()
         d = 1.0 / (eig[None, :] + alphas[:, None])
         d2 = d * d
@@ -253,9 +288,16 @@ class RidgeCV:
         for start in range(0, Y.shape[1], batch):
             stop = min(Y.shape[1], start + batch)
             Yva = self._rows(Y, val_rows, start, stop)
-            right = XtY[:, start:stop] - Xva.T @ Yva if XtY is not None else self._rows(Y, train_rows, start, stop)
+            if XtY is not None:  # primal: AᵀY = basisᵀ·(X_valᵀ·Y_val), from the product the training side needs anyway
+                product = Xva.T @ Yva
+                right = XtY[:, start:stop] - product
+                Z = (basis.T @ product).double()
+                del product
+            else:
+                assert left is not None
+                right = self._rows(Y, train_rows, start, stop)
+                Z = (left.T @ Yva).double()
             B = (basis.T @ right).double()
-            Z = (left.T @ Yva).double()
             M1 = (H @ B).sub_(Z).mul_(B).mul_(2.0)
             M2 = B.square_().mul_(g_diag[:, None])
             sse = (Yva.double().square().sum(0))[None, :] + d @ M1 + d2 @ M2

@@ -15,6 +15,9 @@ markers (sp, sl, sentence_start/end, {BR}, {LG}, {LS}, {NS}, empty). The word ti
 named "word(s)", else the second tier when the first is the phone tier (the public loader reads
 tier 1 by position).
 
+``load_subject`` reads only shapes: each response is an ``HDF5Responses`` that reads voxel
+columns from its file when the encoder asks for a block, so a subject is never in memory whole.
+
 Two harness extensions are read when present (the simulated dataset writes them): a
 ``repeats`` dataset (repeats × scans × voxels) beside ``data`` in a test story's file, from which
 the noise ceiling is computed, and ``derivative/rois/<subject>.json`` (ROI -> voxel indices).
@@ -54,6 +57,7 @@ from harness import (
     zscore_columns,
 )
 from harness_plugins.brain.filecache import cached_fact, file_digest
+from harness_plugins.brain.hdf5responses import HDF5Responses, column_blocks
 from harness_plugins.brain.textgrid import read_textgrid
 
 OPENNEURO_ID = "ds003020"
@@ -273,19 +277,20 @@ class LeBel2023(BrainDataset[LeBel2023Options], FetchableData):
             )
 
     def load_subject(self, subject: str) -> SubjectData:
+        """The subject's responses as lazy ``HDF5Responses`` (read in voxel blocks by the encoder), scan times, ROIs, ceiling."""
         train, test = self.split()
-        responses: dict[str, np.ndarray] = {}
+        responses: dict[str, HDF5Responses] = {}
         tr_times: dict[str, np.ndarray] = {}
         ceilings: list[tuple[int, np.ndarray]] = []
         for story in train + test:
             path = self._response_path(subject, story)
             if not path.is_file():
                 raise DataError(f"{path}: not found: subject {subject}'s responses to story {story!r}")
-            data, repeats = _read_response(path)
-            self._expected_rows(path, story, data.shape[0])
-            responses[story], tr_times[story] = data, self.scan_times(story)
-            if story in test and repeats is not None:
-                ceilings.append((data.shape[0], noise_ceiling(np.stack([zscore_columns(r) for r in repeats]))))
+            shape, repeats = _response_shape(path)
+            self._expected_rows(path, story, shape[0])
+            responses[story], tr_times[story] = HDF5Responses(path, shape), self.scan_times(story)
+            if story in test and repeats:
+                ceilings.append((shape[0], _ceiling(path, shape)))
         ceiling = None
         if ceilings:
             total = sum(n for n, _ in ceilings)
@@ -479,20 +484,37 @@ def _read_words(path: Path) -> dict[str, list[Any]]:
     return {"words": [w.strip() for _, _, w in kept], "onsets": [a for a, _, _ in kept], "offsets": [b for _, b, _ in kept]}
 
 
-def _read_response(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
-    """A response file's ``data`` (scans × voxels, float32) and its ``repeats`` when present."""
+def _response_shape(path: Path) -> tuple[tuple[int, int], bool]:
+    """A response file's ``data`` shape (scans × voxels) and whether a valid ``repeats`` is beside it; nothing else is read."""
     import h5py
 
     try:
         with h5py.File(path, "r") as handle:
-            data_set = _data_set(path, handle)
-            data = np.asarray(data_set[...], dtype=np.float32)
-            repeats = np.asarray(handle["repeats"][...], dtype=np.float32) if "repeats" in handle else None
+            rows, voxels = _data_set(path, handle).shape
+            repeats = handle["repeats"].shape if "repeats" in handle else None
+    except HarnessError:
+        raise
     except (OSError, KeyError, RuntimeError, ValueError) as error:
         raise DataError(f"{path}: not a readable HDF5 file ({_first_line(error)})") from None
-    if repeats is not None and (repeats.ndim != 3 or repeats.shape[1:] != data.shape):
-        raise DataError(f"{path}: 'repeats' must be (repeats × {data.shape[0]} × {data.shape[1]}), got {repeats.shape}")
-    return data, repeats
+    if repeats is not None and (len(repeats) != 3 or tuple(repeats[1:]) != (rows, voxels)):
+        raise DataError(f"{path}: 'repeats' must be (repeats × {rows} × {voxels}), got {tuple(repeats)}")
+    return (rows, voxels), repeats is not None
+
+
+def _ceiling(path: Path, shape: tuple[int, int]) -> np.ndarray:
+    """The noise ceiling per voxel from a test story's ``repeats``, read a block of voxels at a time."""
+    import h5py
+
+    out = np.empty(shape[1], dtype=np.float32)
+    try:
+        with h5py.File(path, "r") as handle:
+            repeats = handle["repeats"]
+            for block in column_blocks(shape[1], repeats.shape[0] * shape[0]):
+                values = np.asarray(repeats[:, :, block], dtype=np.float32)
+                out[block] = noise_ceiling(np.stack([zscore_columns(r) for r in values]))
+    except (OSError, KeyError, RuntimeError, ValueError) as error:
+        raise DataError(f"{path}: not a readable HDF5 file ({_first_line(error)})") from None
+    return out
 
 
 def _first_line(error: BaseException) -> str:
