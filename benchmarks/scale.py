@@ -20,7 +20,7 @@ The last line is ``scale: ray_speedup=S mem_ratio=M shared_speedup=T prefetch_hi
 from __future__ import annotations
 
 import argparse
-import importlib.util
+import importlib
 import math
 import os
 import sys
@@ -184,14 +184,17 @@ def prefetch_hidden(work: Path, checkpoints: int, sleep: float) -> float:
 
 
 def memory_parts() -> tuple[Callable[[], float] | None, Callable[[], float] | None]:
-    """``measure_memory`` and ``measure_shared`` of benchmarks/scale_memory.py, or None where it is not there."""
-    path = Path(__file__).with_name("scale_memory.py")
-    if not path.is_file():
+    """``measure_memory`` and ``measure_shared`` of benchmarks/scale_memory.py, or None where it is not there.
+
+    Imported by name with this folder on ``sys.path``: its measurements run in spawned processes,
+    which import it again the same way.
+    """
+    here = str(Path(__file__).resolve().parent)
+    if not Path(here, "scale_memory.py").is_file():
         return None, None
-    spec = importlib.util.spec_from_file_location("scale_memory", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    if here not in sys.path:
+        sys.path.insert(0, here)
+    module = importlib.import_module("scale_memory")
     return getattr(module, "measure_memory", None), getattr(module, "measure_shared", None)
 
 
@@ -208,7 +211,7 @@ def main() -> None:
     figures = dict.fromkeys(("ray_speedup", "mem_ratio", "shared_speedup", "prefetch_hidden"), math.nan)
     if "a" in args.parts:
         figures["ray_speedup"] = ray_speedup(work)
-    memory, shared = memory_parts()
+    memory, shared = memory_parts() if {"b", "c"} & set(args.parts) else (None, None)
     if "b" in args.parts and memory is not None:
         figures["mem_ratio"] = memory()
     if "c" in args.parts and shared is not None:
