@@ -160,9 +160,9 @@ def prefetch_hidden(work: Path, checkpoints: int, sleep: float) -> float:
     sys.path.insert(0, str(site))
     importlib.invalidate_caches()
     reset_registry()
-    from harness_plugins.models.tinylm.train import checkpoint_steps
+    from harness_plugins.models.tinylm.train import TinyLMSettings, checkpoint_steps
 
-    steps = checkpoint_steps(1200)[-checkpoints:]  # the default tinylm's last checkpoints
+    steps = checkpoint_steps(TinyLMSettings().steps)[-checkpoints:]  # the default tinylm's last checkpoints
     data = {
         "models": [{"family": "slow_tinylm", "options": {"download_sleep": sleep, "progress": False}, "checkpoints": steps,
                     "layers": "all"}],
