@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from harness import atomic_write_text, cache_root
+from harness import HarnessError, atomic_write_text, cache_root
 
 SETTLED_SECONDS = 2.0  # a file younger than this is read again next time
 _CHUNK = 1 << 20
@@ -71,3 +71,16 @@ def _sha256(path: Path) -> str:
 def file_digest(path: Path) -> str:
     """SHA-256 of the file's bytes, streamed, remembered while the file is unchanged."""
     return cached_fact(path, "sha256", _sha256)[0]
+
+
+def files_digest(root: Path, files: Callable[[], list[Path]]) -> str:
+    """Digest of the content of every file ``files()`` lists (paths relative to ``root``; each file's
+    digest remembered while it is unchanged); '' when they cannot be listed or read, which the
+    dataset's preflight check then explains."""
+    digest = hashlib.sha256()
+    try:
+        for path in files():
+            digest.update(f"{path.relative_to(root).as_posix()}\0{file_digest(path)}\n".encode())
+    except (OSError, HarnessError):
+        return ""
+    return digest.hexdigest()[:16]

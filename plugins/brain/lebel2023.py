@@ -30,7 +30,6 @@ file is unchanged (``filecache``), so a second check reads only shapes and time 
 from __future__ import annotations
 
 import base64
-import hashlib
 import importlib
 import json
 import shutil
@@ -56,7 +55,7 @@ from harness import (
     noise_ceiling,
     zscore_columns,
 )
-from harness_plugins.brain.filecache import cached_fact, file_digest
+from harness_plugins.brain.filecache import cached_fact, files_digest
 from harness_plugins.brain.hdf5responses import HDF5Responses, column_blocks
 from harness_plugins.brain.textgrid import read_textgrid
 
@@ -423,13 +422,7 @@ class LeBel2023(BrainDataset[LeBel2023Options], FetchableData):
 
     def data_hash(self) -> str:
         """Digest of the content of every file read (each file's digest remembered while it is unchanged)."""
-        digest = hashlib.sha256()
-        try:
-            for path in self._files():
-                digest.update(f"{path.relative_to(self.root).as_posix()}\0{file_digest(path)}\n".encode())
-        except (OSError, HarnessError):
-            return ""  # the preflight check says what is wrong
-        return digest.hexdigest()[:16]
+        return files_digest(self.root, self._files)
 
     # ------------------------------------------------------------------ download
 

@@ -28,7 +28,6 @@ story's brain mask.
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import re
 from dataclasses import dataclass
@@ -51,7 +50,7 @@ from harness import (
     did_you_mean,
     hookimpl,
 )
-from harness_plugins.brain.filecache import cached_fact, file_digest
+from harness_plugins.brain.filecache import cached_fact, files_digest
 from harness_plugins.brain.narrativefiles import (
     ScanEvents,
     is_excluded,
@@ -374,13 +373,7 @@ class Narratives(BrainDataset[NarrativesOptions], FetchableData):
 
     def data_hash(self) -> str:
         """Digest of the content of every file read (each file's digest remembered while it is unchanged)."""
-        digest = hashlib.sha256()
-        try:
-            for path in self._files():
-                digest.update(f"{path.relative_to(self.root).as_posix()}\0{file_digest(path)}\n".encode())
-        except (OSError, HarnessError):
-            return ""  # the preflight check says what is wrong
-        return digest.hexdigest()[:16]
+        return files_digest(self.root, self._files)
 
     # ------------------------------------------------------------------ download
 

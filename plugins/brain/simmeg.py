@@ -16,9 +16,6 @@ and read back through the ``megmasc`` loader.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from functools import cached_property
 from pathlib import Path
 
@@ -28,7 +25,7 @@ from pydantic import Field
 from harness import BrainDataset, Modality, PluginOptions, Story, SubjectData, cache_root, hookimpl, settings_digest
 from harness_plugins.brain.megmasc import MEGMASC, MEGMASCOptions
 from harness_plugins.brain.simfeatures import LanguageStats, word_timings
-from harness_plugins.brain.simulated import SimulatedOptions, _choose_stories, _language_stats, _noise
+from harness_plugins.brain.simulated import SimulatedOptions, _choose_stories, _language_stats, _noise, write_once
 
 SIM_VERSION = "2"  # 2: responses convolved here, not through the harness's TRF design code
 TEST_STORY = "simtest"
@@ -77,21 +74,7 @@ class SimulatedMEG(BrainDataset[SimulatedMEGOptions]):
 
     def ensure(self) -> Path:
         """Write the dataset if it is not on disk yet; return its root."""
-        root = self.root
-        if not (root / "COMPLETE").is_file():
-            root.parent.mkdir(parents=True, exist_ok=True)
-            tmp = Path(tempfile.mkdtemp(prefix=".writing-", dir=root.parent))
-            try:
-                write_dataset(tmp, self.options)
-                (tmp / "COMPLETE").write_text(self.settings_hash() + "\n")
-                try:
-                    os.replace(tmp, root)
-                except OSError:  # another process finished first
-                    if not (root / "COMPLETE").is_file():
-                        raise
-            finally:
-                shutil.rmtree(tmp, ignore_errors=True)
-        return root
+        return write_once(self.root, lambda tmp: write_dataset(tmp, self.options), self.settings_hash())
 
     @cached_property
     def reader(self) -> MEGMASC:

@@ -17,6 +17,7 @@ import math
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from functools import cached_property, lru_cache
 from pathlib import Path
 
@@ -88,21 +89,7 @@ class Simulated(BrainDataset[SimulatedOptions], WordAnnotations):
 
     def ensure(self) -> Path:
         """Write the dataset if it is not on disk yet; return its root."""
-        root = self.root
-        if not (root / "COMPLETE").is_file():
-            root.parent.mkdir(parents=True, exist_ok=True)
-            tmp = Path(tempfile.mkdtemp(prefix=".writing-", dir=root.parent))
-            try:
-                write_dataset(tmp, self.options)
-                (tmp / "COMPLETE").write_text(self.settings_hash() + "\n")
-                try:
-                    os.replace(tmp, root)
-                except OSError:  # another process finished first
-                    if not (root / "COMPLETE").is_file():
-                        raise
-            finally:
-                shutil.rmtree(tmp, ignore_errors=True)
-        return root
+        return write_once(self.root, lambda tmp: write_dataset(tmp, self.options), self.settings_hash())
 
     @cached_property
     def reader(self) -> LeBel2023:
@@ -173,6 +160,26 @@ class Simulated(BrainDataset[SimulatedOptions], WordAnnotations):
 
 # ---------------------------------------------------------------------- writing
 
+
+
+def write_once(root: Path, write: Callable[[Path], None], stamp: str) -> Path:
+    """``root``, written by ``write(folder)`` into a temporary folder beside it and moved into place
+    whole, unless a complete copy is there already (a ``COMPLETE`` file holding ``stamp``). Two
+    processes writing at once leave one complete copy."""
+    if not (root / "COMPLETE").is_file():
+        root.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".writing-", dir=root.parent))
+        try:
+            write(tmp)
+            (tmp / "COMPLETE").write_text(stamp + "\n")
+            try:
+                os.replace(tmp, root)
+            except OSError:  # another process finished first
+                if not (root / "COMPLETE").is_file():
+                    raise
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return root
 
 def _smooth_field(rng: np.random.Generator, side: int, width: float) -> np.ndarray:
     from scipy.ndimage import gaussian_filter
