@@ -54,14 +54,19 @@ def read_participants(path: Path) -> dict[str, dict[str, str]]:
     return out
 
 
-def read_exclusions(path: Path) -> set[str]:
-    """Every scan name prefix that ``code/scan_exclude.json`` excludes (e.g. ``sub-001_task-pieman_run-1``)."""
+
+def _read_json(path: Path) -> Any:
+    """The JSON in ``path``; a ``DataError`` naming the file (and the line) when it cannot be read."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as error:
         raise DataError(f"{path}: not readable ({error})") from None
     except json.JSONDecodeError as error:
         raise DataError(f"{path}: invalid JSON (line {error.lineno}, column {error.colno}: {error.msg})") from None
+
+def read_exclusions(path: Path) -> set[str]:
+    """Every scan name prefix that ``code/scan_exclude.json`` excludes (e.g. ``sub-001_task-pieman_run-1``)."""
+    data = _read_json(path)
     expected = f"{path}: expected {{task: {{subject: [scan names]}}}}"
     if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
         raise DataError(expected)
@@ -121,12 +126,7 @@ def read_alignment(path: Path) -> dict[str, Any]:
     words of a run of them share the interval from the end of the aligned word before to the
     start of the aligned word after, in equal parts.
     """
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as error:
-        raise DataError(f"{path}: not readable ({error})") from None
-    except json.JSONDecodeError as error:
-        raise DataError(f"{path}: invalid JSON (line {error.lineno}, column {error.colno}: {error.msg})") from None
+    data = _read_json(path)
     entries = data.get("words") if isinstance(data, dict) else None
     if not isinstance(entries, list) or not entries:
         raise DataError(f"{path}: expected a Gentle alignment, {{'words': [{{'word', 'case', 'start', 'end'}}, ...]}}")
