@@ -59,6 +59,27 @@ class Target:
     categorical: bool = False
 
 
+@dataclass
+class _Stimulus:
+    """What the probe reads from a stimulus once: the targets, each word's type (for the control task), its story."""
+
+    targets: dict[str, Target]
+    types: list[str]
+    stories: list[str]
+
+
+@dataclass
+class _Labels:
+    """The rows probed, the varying targets on them with their control labels, and the story-grouped folds."""
+
+    rows: np.ndarray
+    stories: list[str]
+    continuous: dict[str, np.ndarray]
+    categorical: dict[str, np.ndarray]
+    controls: dict[str, np.ndarray]
+    folds: list[np.ndarray]
+
+
 class ProbeOptions(PluginOptions):
     """Options of ``Probe``."""
 
@@ -80,21 +101,27 @@ class Probe(Metric[ProbeOptions]):
 
     name = "probe"
     version = "1.1"
-    _targets: tuple[int, dict[str, Target]] | None = None  # (stimulus key, properties) of the last call
+    _stimulus: tuple[tuple[object, ...], object, _Stimulus] | None = None  # the last call's stimulus: words and stories, annotations
+    _labels: tuple[tuple[object, ...], _Labels] | None = None  # the last call's rows and control labels, by their key
 
     def compute(self, activations: np.ndarray, context: MetricContext) -> list[Score]:
         words, stories = _words(context, len(activations))
-        key = hash((tuple(words), tuple(stories), tuple(self.options.properties), self.options.language))
-        if self._targets is None or self._targets[0] != key:  # the same stimulus at every layer and checkpoint
-            self._targets = (key, self.properties(words, stories))
-        targets = dict(self._targets[1])
+        key = (tuple(words), tuple(stories))
+        last = self._stimulus  # the same stimulus at every layer and checkpoint (annotations: the same object)
+        if last is None or last[0] != key or last[1] is not context.annotations:
+            last = self._stimulus = (key, context.annotations, self._read_stimulus(words, stories, context))
+        stimulus = last[2]
+        return self.score(activations, stimulus.targets, stimulus.types, stimulus.stories, context)
+
+    def _read_stimulus(self, words: Sequence[str], stories: Sequence[str], context: MetricContext) -> _Stimulus:
+        targets = self.properties(words, stories)
         if self.options.annotations and context.annotations:
             for name, annotation in context.annotations.items():
                 if name in targets:
                     raise DataError(f"probe: the stimulus dataset's annotation {name!r} has the name of a word property; "
                                     f"rename the annotation or leave {name!r} out of the probe's 'properties'")
                 targets[name] = _annotation_target(name, annotation, stories)
-        return self.score(activations, targets, [clean(w) for w in words], stories, context)
+        return _Stimulus(targets, [clean(w) for w in words], list(stories))
 
     def properties(self, words: Sequence[str], stories: Sequence[str]) -> dict[str, Target]:
         """Property -> one value per word (properties the stimulus cannot give are left out)."""
@@ -119,14 +146,38 @@ class Probe(Metric[ProbeOptions]):
               stories: Sequence[str], context: MetricContext) -> list[Score]:
         """The probe, its control and the selectivity for every target (one value per row);
         targets that do not vary over the words probed are left out."""
-        opts = self.options
-        rng = np.random.default_rng(context.seed if opts.seed is None else opts.seed)
         x_np = np.asarray(activations)
         if x_np.ndim != 2 or len(x_np) < 4:
             raise DataError(f"probe: expected a (words x dims) array with 4+ rows, got shape {x_np.shape}")
-        rows = np.arange(len(x_np))
-        if opts.max_words is not None and len(rows) > opts.max_words:
-            rows = np.sort(rng.choice(len(rows), size=opts.max_words, replace=False))
+        seed = context.seed if self.options.seed is None else self.options.seed
+        key = (targets, types, stories, seed, len(x_np))  # held, so compared by identity: no stale hit
+        if self._labels is None or any(a is not b for a, b in zip(self._labels[0][:3], key[:3])) or self._labels[0][3:] != key[3:]:
+            self._labels = (key, self._draw_labels(targets, types, stories, seed, len(x_np)))
+        labels = self._labels[1]
+        if not labels.continuous and not labels.categorical:
+            return []
+        device = torch_device(context.device)
+        dtype = torch.float64 if device.type == "cpu" else torch.float32
+        x = torch.as_tensor(np.ascontiguousarray(x_np[labels.rows]), device=device).to(dtype)
+        if not bool(torch.isfinite(x).all()):
+            raise DataError("probe: activations contain NaN or infinite values")
+        scores = []
+        with torch_threads(1 if device.type == "cpu" else None):  # small solves: threads only stall on a busy CPU
+            if labels.continuous:
+                scores += self._ridge(x, labels.continuous, labels.controls, labels.folds)
+            if labels.categorical:
+                scores += self._logistic(x, labels.categorical, labels.controls, labels.folds, labels.stories)
+        order = {name: i for i, name in enumerate(targets)}
+        return sorted(scores, key=lambda score: order[score.metric.split("/", 1)[1]])
+
+    def _draw_labels(self, targets: dict[str, Target], types: Sequence[str], stories: Sequence[str], seed: int,
+                     n: int) -> _Labels:
+        """The rows probed (a seeded subsample beyond ``max_words``), each varying target's values on
+        them and its control labels: the same at every layer of a stimulus, so drawn once."""
+        rng = np.random.default_rng(seed)
+        rows = np.arange(n)
+        if self.options.max_words is not None and n > self.options.max_words:
+            rows = np.sort(rng.choice(n, size=self.options.max_words, replace=False))
         kept_types = [types[i] for i in rows]
         kept_stories = [stories[i] for i in rows]
         continuous: dict[str, np.ndarray] = {}
@@ -142,24 +193,9 @@ class Probe(Metric[ProbeOptions]):
                 varying = values.std(0) > 0
                 if varying.any():
                     continuous[name] = values[:, varying]
-        if not continuous and not categorical:
-            return []
-        device = torch_device(context.device)
-        dtype = torch.float64 if device.type == "cpu" else torch.float32
-        x = torch.as_tensor(np.ascontiguousarray(x_np[rows]), device=device).to(dtype)
-        if not bool(torch.isfinite(x).all()):
-            raise DataError("probe: activations contain NaN or infinite values")
-        folds = story_folds(kept_stories, opts.folds)
-        scores = []
         # control labels drawn continuous properties first, each in the order of ``targets``
         controls = {name: control_labels(values, kept_types, rng) for name, values in {**continuous, **categorical}.items()}
-        with torch_threads(1 if device.type == "cpu" else None):  # small solves: threads only stall on a busy CPU
-            if continuous:
-                scores += self._ridge(x, continuous, controls, folds)
-            if categorical:
-                scores += self._logistic(x, categorical, controls, folds, kept_stories)
-        order = {name: i for i, name in enumerate(targets)}
-        return sorted(scores, key=lambda score: order[score.metric.split("/", 1)[1]])
+        return _Labels(rows, kept_stories, continuous, categorical, controls, story_folds(kept_stories, self.options.folds))
 
     def _ridge(self, x: torch.Tensor, targets: dict[str, np.ndarray], controls: dict[str, np.ndarray],
                folds: list[np.ndarray]) -> list[Score]:
