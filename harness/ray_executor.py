@@ -117,20 +117,28 @@ class RayExecutor(Executor):
         references = any(t.needs_reference for t in self.plan.targets)
         extractions: dict[tuple[str, int], Any] = {}
         by_ref: dict[Any, tuple[_Pending, WorkUnit]] = {}
-        for unit in units:
+        pendings = []
+        for unit in sorted(units, key=lambda u: not self._is_final(u)):  # the final checkpoints first: every unit compares with them
             pending = _Pending(unit)
             tasks, rest = unit.split()
             stimuli = sorted({s for c in rest.cells if (s := self.plan.target(c.target).stimulus) is not None})
             results, pending.extraction = extract.remote(spec_ref, env_ref, tasks, stimuli)
             extractions[(unit.model, unit.checkpoint.step)] = pending.extraction
-            parts = {results: tasks}
+            pending.outstanding = {results}
+            by_ref[results] = (pending, tasks)
+            pendings.append((pending, rest))
+        for pending, rest in pendings:  # every extraction is submitted: each unit's references are known
             if rest.cells:
-                previous, final = self._references(unit, extractions) if references else (None, None)
-                parts[measure.remote(spec_ref, env_ref, rest, pending.extraction, previous, final)] = rest
-            pending.outstanding = set(parts)
-            by_ref.update((ref, (pending, part)) for ref, part in parts.items())
-            sink.doing(unit, "queued on Ray")
+                previous, final = self._references(pending.unit, extractions) if references else (None, None)
+                ref = measure.remote(spec_ref, env_ref, rest, pending.extraction, previous, final)
+                pending.outstanding.add(ref)
+                by_ref[ref] = (pending, rest)
+            sink.doing(pending.unit, "queued on Ray")
         self._collect(by_ref, sink)
+
+    def _is_final(self, unit: WorkUnit) -> bool:
+        model = next(m for m in self.plan.models if m.label == unit.model)
+        return bool(model.checkpoints) and unit.checkpoint.step == model.checkpoints[-1].step
 
     def _references(self, unit: WorkUnit, extractions: dict[tuple[str, int], Any]) -> tuple[Any, Any]:
         """The extraction references of the previous and the final checkpoint, where this round extracts them."""
