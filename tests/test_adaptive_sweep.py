@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -27,6 +26,7 @@ from harness.store import RunStore
 from harness.tables import read_table
 from tests.support.adaptive_plugins import STEP_PLUGINS
 from tests.support.plugin_packages import activate, write_plugin_package
+from tests.support.stores import done_count
 
 CONFIG = """
 run: {run}
@@ -215,16 +215,6 @@ def test_interrupted_after_round_0_resumes_to_the_same_checkpoints_and_tables(si
     assert "sweep interrupted; finished cells are saved" in _log(tmp_path / "cut")
 
 
-def _done_count(store: Path) -> int:
-    if not store.is_file():
-        return 0
-    try:
-        with sqlite3.connect(store, timeout=1) as db:
-            return db.execute("SELECT count(*) FROM cells WHERE status = 'done'").fetchone()[0]
-    except sqlite3.OperationalError:
-        return 0
-
-
 def test_sigkill_inside_a_later_round_resumes_to_an_uninterrupted_run(site, tmp_path):
     run_sweep(load_config(_config(tmp_path, "clean")), show_progress=False)
     killed = _config(tmp_path, "killed", sleep=0.3)
@@ -233,11 +223,11 @@ def test_sigkill_inside_a_later_round_resumes_to_an_uninterrupted_run(site, tmp_
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     store = tmp_path / "killed" / "store.sqlite"
     deadline = time.time() + 60
-    while _done_count(store) < 4 and time.time() < deadline:  # round 0 is 3 cells: round 1 is under way
+    while done_count(store) < 4 and time.time() < deadline:  # round 0 is 3 cells: round 1 is under way
         time.sleep(0.05)
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
-    interrupted = _done_count(store)
+    interrupted = done_count(store)
     assert 4 <= interrupted < 8
     resumed = run_sweep(load_config(killed), show_progress=False)
     assert resumed.skipped == interrupted and resumed.done == 8 - interrupted

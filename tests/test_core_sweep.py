@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ from harness.runner import run_sweep
 from harness.store import RunStore
 from harness.tables import read_table
 from tests.support.plugin_packages import TOY_PLUGINS, activate, write_plugin_package
+from tests.support.stores import done_count
 
 CONFIG = """
 run: {run}
@@ -105,16 +105,6 @@ def test_a_second_sweep_on_a_busy_run_directory_is_refused(site, tmp_path):
     assert run_sweep(config, show_progress=False).done == 5
 
 
-def _done_count(store: Path) -> int:
-    if not store.is_file():
-        return 0
-    try:
-        with sqlite3.connect(store, timeout=1) as db:
-            return db.execute("SELECT count(*) FROM cells WHERE status = 'done'").fetchone()[0]
-    except sqlite3.OperationalError:
-        return 0
-
-
 def test_sigkill_mid_sweep_then_rerun_equals_an_uninterrupted_run(site, tmp_path):
     reference = run_sweep(load_config(_config(tmp_path, "clean", sleep=0.0)), show_progress=False)
     assert reference.done == 5
@@ -123,11 +113,11 @@ def test_sigkill_mid_sweep_then_rerun_equals_an_uninterrupted_run(site, tmp_path
     process = subprocess.Popen([sys.executable, "-m", "harness.cli", "sweep", str(killed), "--quiet"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     store = tmp_path / "killed" / "store.sqlite"
     deadline = time.time() + 60
-    while _done_count(store) < 2 and time.time() < deadline:
+    while done_count(store) < 2 and time.time() < deadline:
         time.sleep(0.05)
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
-    interrupted = _done_count(store)
+    interrupted = done_count(store)
     assert 2 <= interrupted < 5
     resumed = run_sweep(load_config(killed), show_progress=False)
     assert resumed.skipped == interrupted and resumed.done == 5 - interrupted
