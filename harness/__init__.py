@@ -9,7 +9,7 @@ from ``harness`` itself, never from its submodules. It holds
   ``MetricContext``, ``FetchableData``, ``WordAnnotations`` and ``WordAnnotation``;
 * ``hookimpl``, the marker for the ``register_*`` hooks;
 * the errors a user can cause (``HarnessError`` and its kinds), ``did_you_mean`` and ``one_line``;
-* helpers plugins share: ``cache_root``, ``atomic_write_text``, ``new_directory``,
+* helpers plugins share: ``cache_root``, ``atomic_write_text`` and ``atomic_write_bytes``, ``new_directory``,
   ``usual_permissions``, ``writer_lock`` and ``remove_abandoned`` (folders in progress),
   ``resolve_device``,
   ``settings_digest``, ``torch_threads``, and (imported on first use, as they load torch)
@@ -26,7 +26,7 @@ from harness.config import EncodingSettings, ExtractionSettings, SweepConfig, lo
 from harness.devices import resolve_device
 from harness.digest import settings_digest
 from harness.errors import ConfigError, DataError, HarnessError, PluginError, did_you_mean, one_line
-from harness.files import WRITER_LOCK, atomic_write_text, new_directory, remove_abandoned, usual_permissions, writer_lock
+from harness.files import WRITER_LOCK, atomic_write_bytes, atomic_write_text, new_directory, remove_abandoned, usual_permissions, writer_lock
 from harness.hookspecs import hookimpl
 from harness.interfaces import (
     BrainDataset,
@@ -79,7 +79,7 @@ __all__ = [
     "ExtractionSettings", "FetchableData", "HarnessError", "Kind", "LoadedModel", "Metric", "MetricContext",
     "Modality", "ModelFamily", "Plugin", "PluginError", "PluginOptions", "ResponseArray", "RunFrames", "Score", "Story",
     "SubjectData", "SweepConfig", "Task", "VoxelMap", "WRITER_LOCK", "WordAnnotation", "WordAnnotations",
-    "atomic_write_text", "cache_root", "did_you_mean",
+    "atomic_write_bytes", "atomic_write_text", "cache_root", "did_you_mean",
     "hookimpl", "load_config", "load_run", "new_directory", "noise_ceiling", "one_line", "remove_abandoned",
     "resolve_device", "settings_digest", "torch_threads", "usual_permissions", "writer_lock",
     "zscore_columns",

@@ -65,7 +65,7 @@ class LocalExecutor(Executor):
         self.depth = plan.config.prefetch
 
     def run(self, units: list[WorkUnit], sink: Sink) -> None:
-        with Prefetcher[WorkUnit, Loaded](units, self.runner.load, self.runner.release, self.depth) as ahead:
+        with Prefetcher[WorkUnit, Loaded](units, self.runner.load, self.runner.release, self.depth, self.runner.fetch) as ahead:
             for unit in units:
                 sink.doing(unit, "loading")
                 loaded = ahead.take()

@@ -156,7 +156,15 @@ class ModelFamily(Plugin[OptionsT]):
 
     @abstractmethod
     def load(self, checkpoint: Checkpoint, device: str = "cpu") -> LoadedModel:
-        """The checkpoint's model (eval mode, on ``device``) and its fast tokenizer."""
+        """The checkpoint's model (eval mode, on ``device``) and its fast tokenizer (downloading what ``fetch`` did not)."""
+
+    def fetch(self, checkpoint: Checkpoint) -> None:
+        """Bring the checkpoint's files to this machine (its download) without building the model.
+
+        Called ahead of ``load`` by ``prefetch: N``, from a background thread, for up to N
+        checkpoints at once while another is loaded or measured; ``load`` must work whether or
+        not it ran. Errors may be raised: ``load`` reports them. Default: nothing to fetch.
+        """
 
     def fingerprint(self) -> str:
         """What identifies the weights beyond the config's options (e.g. resolved defaults); '' if nothing."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 import time
 import traceback
 from collections.abc import Callable, Iterator
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -115,6 +116,11 @@ class UnitRunner:
 
     def model(self, unit: WorkUnit) -> ModelPlan:
         return next(m for m in self.plan.models if m.label == unit.model)
+
+    def fetch(self, unit: WorkUnit) -> None:
+        """Download the unit's checkpoint ahead of its load; a failure is left to ``load`` to report."""
+        with suppress(Exception):  # the load that follows tries again and says why
+            self.model(unit).family.fetch(unit.checkpoint)
 
     def load(self, unit: WorkUnit) -> Loaded:
         """The unit's checkpoint loaded on this process's device, or the error that prevented it."""

@@ -216,3 +216,39 @@ def test_annotations_that_do_not_fit_the_words_are_one_line_errors():
     text = {"story0": np.array(["a"] * 40), "story1": np.array(["b"] * 40)}
     with pytest.raises(DataError, match="'text' is continuous"):
         probe().compute(x, annotated_context(words, stories, {"text": WordAnnotation(text)}))
+
+
+def test_word_properties_are_computed_once_per_stimulus_and_read_back_the_same(monkeypatch):
+    """propcache: the second probe (another sweep, another Ray worker) reads the first one's properties from disk."""
+    from harness_plugins.metrics import probe as probe_module
+
+    _, words, stories = corpus(n_stories=3, words_per_story=60)
+    words = [w if i % 9 else "Then" for i, w in enumerate(words)]  # some real words for the tagger
+    first = probe().properties(words, stories)
+    computed = probe().computed_properties(words, stories)
+    assert list(first) == list(computed)
+    for name, target in computed.items():
+        assert first[name].categorical == target.categorical
+        expected = target.values.astype(str) if target.categorical else target.values
+        np.testing.assert_array_equal(first[name].values, expected)
+
+    def refuse(*_args, **_kwargs):
+        raise AssertionError("computed again")
+
+    tagger = probe_module.part_of_speech
+    monkeypatch.setattr(probe_module, "part_of_speech", refuse)
+    again = probe().properties(words, stories)  # a new Probe: read from disk, nothing tagged
+    assert all(np.array_equal(again[n].values, first[n].values) for n in first)
+    with pytest.raises(AssertionError, match="computed again"):
+        probe().properties(words[:-1], stories[:-1])  # other words: computed
+    with pytest.raises(AssertionError, match="computed again"):
+        probe(language="de").properties(words, stories)  # other settings: computed
+    assert "part_of_speech" not in probe(properties=["word_length"]).properties(words, stories)
+
+    from harness_plugins.metrics.propcache import properties_path
+    stored = properties_path(words, stories, {"properties": list(Probe.Options().properties), "language": "en"})
+    assert stored.is_file()
+    stored.write_bytes(b"not a zip file")  # damaged: computed again and replaced
+    monkeypatch.setattr(probe_module, "part_of_speech", tagger)
+    assert np.array_equal(probe().properties(words, stories)["part_of_speech"].values, first["part_of_speech"].values)
+    assert stored.stat().st_size > 100

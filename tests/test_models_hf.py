@@ -158,3 +158,18 @@ def test_hub_checkpoints_in_the_local_cache_are_checked(run_dir, tmp_path, monke
         fam.check(checkpoints[:1])
     with pytest.raises(DataError, match=rf"{snapshot}/model.safetensors: truncated"):
         fam.load(checkpoints[0])  # loading names the damaged file in the cache too
+
+
+def test_fetch_brings_a_hub_revision_through_huggingface_hub(run_dir, tmp_path):
+    """fetch is snapshot_download of what load reads: offline it finds the cached snapshot; a miss raises (load reports it)."""
+    cache, snapshot = _hub_cache(tmp_path, run_dir)
+    fam = family("org/model", revisions=["step16", "step32"], hub_cache=str(cache))
+    cached, missing = fam.checkpoints()
+    fam.fetch(cached)  # HF_HUB_OFFLINE (conftest): served from the cache, no network
+    assert fam.load(cached).model is not None
+    with pytest.raises(Exception, match="(?i)offline|cannot find|not found"):
+        fam.fetch(missing)
+    local = family(run_dir, revisions=["step16"])
+    local.fetch(local.checkpoints()[0])  # a local directory: nothing to fetch
+    assert fam._fetched_files() == ["*.json", "*.safetensors", "*.txt", "*.model", "*.tiktoken"]
+    assert "*.bin" in family("org/model", allow_pickle=True)._fetched_files()

@@ -152,3 +152,55 @@ def test_prefetcher_releases_what_it_loaded_ahead_when_stopped():
 def test_prefetch_must_be_a_count(tmp_path):
     with pytest.raises(ConfigError, match=r"^<config>: prefetch: Input should be greater than or equal to 0$"):
         parse_config({"prefetch": -1, "models": [{"family": "x"}], "tasks": [{"task": "y"}]})
+
+
+def test_fetches_run_side_by_side_and_loads_one_after_the_other_in_order():
+    """prefetch: 2 keeps two downloads in flight; models are built in sweep order, each after its own download."""
+    log: list[tuple[str, int, float]] = []
+    lock = threading.Lock()
+
+    def note(what: str, unit: int) -> None:
+        with lock:
+            log.append((what, unit, time.perf_counter()))
+
+    def fetch(unit: int) -> None:
+        note("fetch-start", unit)
+        time.sleep(0.2)
+        if unit == 3:
+            raise OSError("connection reset")  # the load tries again and reports it
+        note("fetch-end", unit)
+
+    def load(unit: int) -> str:
+        note("load-start", unit)
+        time.sleep(0.02)
+        note("load-end", unit)
+        return f"model{unit}"
+
+    with Prefetcher(list(range(5)), load, lambda unit, item: None, depth=2, fetch=fetch) as ahead:
+        assert [ahead.take() for _ in range(5)] == [f"model{u}" for u in range(5)]
+    first = {(what, unit): t for what, unit, t in reversed(log)}
+    assert first[("fetch-start", 1)] < first[("fetch-end", 0)]  # two downloads at once
+    assert [unit for what, unit, _ in log if what == "load-start"] == [0, 1, 2, 3, 4]
+    assert all(first[("load-start", u)] >= first[("fetch-end", u)] for u in (0, 1, 2, 4))
+    assert first[("load-start", 3)] > first[("fetch-start", 3)] + 0.15  # after its failed fetch
+    building = sorted((t, +1 if what == "load-start" else -1) for what, _, t in log if what.startswith("load"))
+    assert max(sum(step for _, step in building[: i + 1]) for i in range(len(building))) == 1  # one model built at a time
+
+
+def test_a_stopped_sweep_releases_checkpoints_fetched_ahead():
+    """A checkpoint downloaded ahead but not yet loaded is loaded and released (``delete_after`` deletes its files)."""
+    fetched, released = [], []
+    gate = threading.Event()
+
+    def load(unit: int) -> str:
+        if unit == 1:
+            gate.wait(5)  # unit 1's load is slow: unit 2 is fetched but its load waits in line
+        return f"model{unit}"
+
+    with Prefetcher(list(range(6)), load, lambda unit, item: released.append((unit, item)), depth=2,
+                    fetch=fetched.append) as ahead:
+        assert ahead.take() == "model0"
+        time.sleep(0.05)
+        gate.set()
+    assert sorted(fetched) == [0, 1, 2]  # units 3.. were never started
+    assert released == [(1, "model1"), (2, "model2")]

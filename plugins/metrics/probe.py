@@ -38,6 +38,7 @@ from pydantic import Field
 from harness import DataError, Metric, MetricContext, PluginOptions, Score, WordAnnotation, torch_threads
 from harness_plugins.metrics.common import torch_device
 from harness_plugins.metrics.probefit import control_labels, logistic_cv_accuracy, ridge_cv_r, story_folds
+from harness_plugins.metrics.propcache import cached_properties, properties_path
 from harness_plugins.metrics.wordprops import (
     bigram_surprisal,
     clean,
@@ -124,7 +125,16 @@ class Probe(Metric[ProbeOptions]):
         return _Stimulus(targets, [clean(w) for w in words], list(stories))
 
     def properties(self, words: Sequence[str], stories: Sequence[str]) -> dict[str, Target]:
-        """Property -> one value per word (properties the stimulus cannot give are left out)."""
+        """Property -> one value per word (properties the stimulus cannot give are left out),
+        computed once per stimulus and settings and then read from disk (``propcache``)."""
+        settings = {"properties": list(self.options.properties), "language": self.options.language}
+        stored = cached_properties(properties_path(words, stories, settings), lambda: {
+            name: (t.values.astype(str) if t.categorical else t.values, t.categorical)
+            for name, t in self.computed_properties(words, stories).items()})
+        return {name: Target(values, categorical) for name, (values, categorical) in stored.items()}
+
+    def computed_properties(self, words: Sequence[str], stories: Sequence[str]) -> dict[str, Target]:
+        """``properties`` computed from the words here and now."""
         lang = self.options.language
         out: dict[str, Target] = {}
         for prop in self.options.properties:

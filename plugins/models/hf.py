@@ -220,6 +220,25 @@ class HubFamily(ModelFamily[LoaderOptionsT]):
         identity = str(Path(repo).expanduser().resolve()) if directory is not None else repo
         return LoadedModel(model, tokenizer, checkpoint, identity=identity, commit=commit, device=device)
 
+    def fetch(self, checkpoint: Checkpoint) -> None:
+        """Download a hub checkpoint's files (config, weights, tokenizer) into the hub cache; a local directory needs nothing."""
+        repo, revision = self.source(checkpoint)
+        if self.local_directory(repo, revision) is not None:
+            return
+        from huggingface_hub import snapshot_download
+
+        with quiet_progress():
+            snapshot_download(repo, revision=revision, cache_dir=self.options.hub_cache, allow_patterns=self._fetched_files())
+
+    def _fetched_files(self) -> list[str]:
+        """The file patterns ``load`` reads: configs, safetensors weights, tokenizer files (and what the options allow)."""
+        patterns = ["*.json", "*.safetensors", "*.txt", "*.model", "*.tiktoken"]
+        if self.options.allow_pickle:
+            patterns.append("*.bin")
+        if self.options.trust_remote_code:
+            patterns.append("*.py")
+        return patterns
+
     def context_length(self) -> int | None:
         """The family's known value, else from the config.json of its last checkpoint (local, or in the hub cache)."""
         known = self.known_context_length()
