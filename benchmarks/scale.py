@@ -101,6 +101,8 @@ def ray_speedup(work: Path) -> float:
 
     from harness import torch_threads
     from harness.cli import DEMO_CONFIG
+    from harness.config import RaySettings
+    from harness.ray_executor import connect
 
     demo = yaml.safe_load(DEMO_CONFIG.read_text(encoding="utf-8"))
     demo.update(device="cpu", analyze=False)
@@ -109,7 +111,7 @@ def ray_speedup(work: Path) -> float:
     with torch_threads(1), threadpool_limits(1):  # torch's and the BLAS libraries' threads, as in a Ray task
         local = _sweep(demo | {"run": str(work / "a-local"), "cache": str(work / "a-local-cache"), "executor": "local"})
     started = time.perf_counter()
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    connect(ray, RaySettings(workers=2, threads=1))  # as `harness sweep --executor ray --workers 2` starts it
     print(f"(a) the demo plan, Ray executor, 2 workers x 1 thread (Ray started in {time.perf_counter() - started:.1f} s)", flush=True)
     try:
         on_ray = _sweep(demo | {"run": str(work / "a-ray"), "cache": str(work / "a-ray-cache"), "executor": "ray",
@@ -200,7 +202,8 @@ def prefetch_hidden(work: Path, checkpoints: int, sleep: float, depth: int) -> f
     _same_tables(work / "d-0", work / f"d-{depth}")
     hidden = (seconds[0] - seconds[depth]) / (checkpoints * sleep)
     print(f"  prefetch_hidden = ({seconds[0]:.1f} s - {seconds[depth]:.1f} s) / ({checkpoints} x {sleep:g} s) = {hidden:.2f} "
-          f"(at most {(checkpoints - 1) / checkpoints:.2f}: the first load has nothing to hide behind)", flush=True)
+          f"(the first download has nothing to hide behind: {(checkpoints - 1) / checkpoints:.2f} of the sleeps can be hidden, "
+          "and the models built ahead hide their own load time on top)", flush=True)
     return hidden
 
 

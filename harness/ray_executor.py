@@ -37,12 +37,18 @@ def import_ray() -> Any:
 
 
 def connect(ray: Any, settings: RaySettings) -> bool:
-    """Join the cluster at ``settings.address``, or start a Ray instance here; True when this call started one."""
+    """Join the cluster at ``settings.address``, or start a Ray instance here; True when this call started one.
+
+    A Ray instance started here runs its workers at the sweep's own priority (Ray's default puts
+    them at niceness 15, below every other process on the machine: a sweep on Ray would then
+    yield to whatever else runs, where the local executor does not).
+    """
     if ray.is_initialized():
         return False
     if settings.address is None:
         cpus = (settings.workers or os.cpu_count() or 1) * settings.threads
-        ray.init(address="local", num_cpus=cpus, include_dashboard=False, log_to_driver=False, configure_logging=False)
+        ray.init(address="local", num_cpus=cpus, include_dashboard=False, log_to_driver=False, configure_logging=False,
+                 _system_config={"worker_niceness": os.nice(0)})
     else:
         try:
             ray.init(address=settings.address, log_to_driver=False, configure_logging=False)

@@ -4,6 +4,7 @@ resumes (nothing left to compute)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -11,8 +12,9 @@ import pytest
 import ray
 
 from harness import torch_threads
-from harness.config import parse_config
+from harness.config import RaySettings, parse_config
 from harness.errors import ConfigError
+from harness.ray_executor import connect
 from harness.runner import run_sweep
 from harness.store import RunStore
 from tests.support.plugin_packages import activate, write_plugin_package
@@ -65,6 +67,10 @@ def _config(root: Path, run: str, executor: str) -> dict:
     }
 
 
+def _niceness() -> int:
+    return os.nice(0)
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory) -> dict[str, Path]:
     """The same sweep on Ray (2 CPUs, its first task's worker killed) and locally on one thread."""
@@ -73,7 +79,8 @@ def runs(tmp_path_factory) -> dict[str, Path]:
         activate(write_plugin_package(root / "site", "crashplug", CRASH_ONCE), patch)
         patch.setenv("HARNESS_CACHE", str(root / "cache"))  # tinylm trains once, for both runs
         patch.delenv("HARNESS_PLUGINS", raising=False)
-        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+        connect(ray, RaySettings(workers=2))  # as a sweep with --workers 2 starts its Ray instance
+        niceness = ray.get(ray.remote(_niceness).remote())
         try:
             on_ray = run_sweep(parse_config(_config(root, "ray", "ray")), show_progress=False)
             assert on_ray.failed == 0, on_ray.errors
@@ -84,7 +91,7 @@ def runs(tmp_path_factory) -> dict[str, Path]:
         with torch_threads(1):  # as each Ray task runs
             local = run_sweep(parse_config(_config(root, "local", "local")), show_progress=False)
         assert local.failed == 0, local.errors
-    return {"root": root, "ray": root / "ray", "local": root / "local"}
+    return {"root": root, "ray": root / "ray", "local": root / "local", "niceness": niceness}
 
 
 def _results(run: Path) -> pd.DataFrame:
@@ -102,6 +109,10 @@ def test_ray_tables_are_the_local_tables(runs):
     for name in tables:
         if name.endswith(".csv"):
             assert (runs["ray"] / "tables" / name).read_bytes() == (runs["local"] / "tables" / name).read_bytes(), name
+
+
+def test_workers_run_at_the_sweeps_own_priority(runs):
+    assert runs["niceness"] == os.nice(0)  # not Ray's default 15, below everything else on the machine
 
 
 def test_a_worker_killed_mid_task_is_retried(runs):
