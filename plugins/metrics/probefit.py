@@ -94,30 +94,30 @@ def ridge_cv_r(x: torch.Tensor, y: torch.Tensor, moments: list[FoldMoments], rat
     squared singular value, predictions of the test rows. The training rows' cross-products with
     the targets are all rows' minus the test rows', so a fold reads only its test rows.
     """
-    yd, xd = y.double(), x.double()
+    xd, yd = x.double(), y.double()
     xty, ysum, yy = xd.T @ yd, yd.sum(0, keepdim=True), (yd * yd).sum(0)
     scores = []
     for fold in moments:
-        xte, yte = x[fold.test], y[fold.test]
-        xted, yted = xd[fold.test], yd[fold.test]
-        my = (ysum - yted.sum(0, keepdim=True)) / fold.n
+        xte, yte = xd[fold.test], yd[fold.test]
+        my = (ysum - yte.sum(0, keepdim=True)) / fold.n
         mx = fold.mean.double()
-        cross = xty - xted.T @ yted - fold.n * (mx.T @ my)  # (X - mx)'(y - my) over the training rows
-        ss = yy - (yted * yted).sum(0) - fold.n * my[0] ** 2  # |y - my|^2 per target
+        cross = xty - xte.T @ yte - fold.n * (mx.T @ my)  # (X - mx)'(y - my) over the training rows
+        ss = yy - (yte * yte).sum(0) - fold.n * my[0] ** 2  # |y - my|^2 per target
         s, v = axes_of_gram(fold.gram, torch.float64)
         uty = (v.T @ cross) / s[:, None]  # U'y with U = X V / S, never formed (k x targets)
-        alphas = ratios.double() * (s * s).mean()
-        shrink = (s * s)[None, :] / ((s * s)[None, :] + alphas[:, None])  # (alphas x k)
+        s2 = s * s
+        alphas = ratios.double() * s2.mean()
+        shrink = s2[None, :] / (s2[None, :] + alphas[:, None])  # (alphas x k)
         # GCV: residual = |y|^2 - 2 sum h (u'y)^2 + sum h^2 (u'y)^2 (orthonormal u), over (n - tr H)^2
         uty2 = uty * uty
-        resid = ss[None, :] - 2 * shrink @ uty2 + (shrink * shrink) @ uty2
+        resid = ss[None, :] - (2 * shrink - shrink * shrink) @ uty2
         gcv = resid / (fold.n - shrink.sum(1, keepdim=True)).clamp_min(1.0) ** 2
         best = gcv.argmin(0)  # per target
-        factors = s[:, None] / (s[:, None] ** 2 + alphas[best][None, :])  # (k x targets)
-        coef = (v @ (factors * uty)).to(x.dtype)
-        pred = (xte - fold.mean) @ coef + my.to(x.dtype)
+        factors = s[:, None] / (s2[:, None] + alphas[best][None, :])  # (k x targets)
+        coef = v @ (factors * uty)
+        pred = (xte - mx) @ coef + my
         scores.append(pearson(pred, yte))
-    return torch.stack(scores)
+    return torch.stack(scores).to(x.dtype)
 
 
 def pearson(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
