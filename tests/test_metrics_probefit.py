@@ -121,3 +121,20 @@ def test_logistic_probe_scores_separable_classes_with_large_logits():
     xt = torch.as_tensor(x)
     acc, _ = logistic_cv_accuracy(xt, torch.as_tensor(y), torch.tensor([3]), fold_moments(xt, story_folds(stories, 4)), stories, [1e-6], 10)
     assert acc.min() > 0.95
+
+
+def test_several_penalties_choose_per_fold_the_one_that_predicts_held_out_stories():
+    """A planted category: the light penalty wins in every fold, so the scores are those of the light penalty alone."""
+    rng = np.random.default_rng(7)
+    n = 600
+    y = rng.integers(0, 3, size=(n, 1))
+    x = rng.normal(size=(n, 6))
+    x[:, :3] += 2.0 * np.eye(3)[y[:, 0]]
+    stories = [f"s{i * 6 // n}" for i in range(n)]
+    xt, yt, classes = torch.as_tensor(x), torch.as_tensor(y), torch.tensor([3])
+    moments = fold_moments(xt, story_folds(stories, 5))
+    light, _ = logistic_cv_accuracy(xt, yt, classes, moments, stories, [1e-4], 10)
+    heavy, _ = logistic_cv_accuracy(xt, yt, classes, moments, stories, [100.0], 10)
+    chosen, _ = logistic_cv_accuracy(xt, yt, classes, moments, stories, [100.0, 1e-4], 10)
+    assert light.mean() > 0.8 and heavy.mean() < light.mean() - 0.1
+    np.testing.assert_array_equal(chosen, light)
