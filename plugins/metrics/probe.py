@@ -37,7 +37,7 @@ from pydantic import Field
 
 from harness import DataError, Metric, MetricContext, PluginOptions, Score, WordAnnotation, torch_threads
 from harness_plugins.metrics.common import torch_device
-from harness_plugins.metrics.probefit import control_labels, logistic_cv_accuracy, ridge_cv_r, story_folds
+from harness_plugins.metrics.probefit import FoldMoments, control_labels, fold_moments, logistic_cv_accuracy, ridge_cv_r, story_folds
 from harness_plugins.metrics.propcache import cached_properties, properties_path
 from harness_plugins.metrics.wordprops import (
     bigram_surprisal,
@@ -173,10 +173,11 @@ class Probe(Metric[ProbeOptions]):
             raise DataError("probe: activations contain NaN or infinite values")
         scores = []
         with torch_threads(1 if device.type == "cpu" else None):  # small solves: threads only stall on a busy CPU
+            moments = fold_moments(x, labels.folds)  # one Gram matrix per fold, shared by every probe
             if labels.continuous:
-                scores += self._ridge(x, labels.continuous, labels.controls, labels.folds)
+                scores += self._ridge(x, labels.continuous, labels.controls, moments)
             if labels.categorical:
-                scores += self._logistic(x, labels.categorical, labels.controls, labels.folds, labels.stories)
+                scores += self._logistic(x, labels.categorical, labels.controls, moments, labels.stories)
         order = {name: i for i, name in enumerate(targets)}
         return sorted(scores, key=lambda score: order[score.metric.split("/", 1)[1]])
 
@@ -208,13 +209,13 @@ class Probe(Metric[ProbeOptions]):
         return _Labels(rows, kept_stories, continuous, categorical, controls, story_folds(kept_stories, self.options.folds))
 
     def _ridge(self, x: torch.Tensor, targets: dict[str, np.ndarray], controls: dict[str, np.ndarray],
-               folds: list[np.ndarray]) -> list[Score]:
+               moments: list[FoldMoments]) -> list[Score]:
         names = list(targets)
         blocks = [targets[n] for n in names] + [controls[n] for n in names]
         edges = np.cumsum([0] + [b.shape[1] for b in blocks])
         y = torch.as_tensor(np.concatenate(blocks, axis=1), device=x.device, dtype=x.dtype)
         ratios = torch.as_tensor(self.options.ratios, device=x.device, dtype=x.dtype)
-        r = ridge_cv_r(x, y, folds, ratios).double().cpu().numpy()  # folds x columns
+        r = ridge_cv_r(x, y, moments, ratios).double().cpu().numpy()  # folds x columns
         per_block = [r[:, edges[i]:edges[i + 1]].mean(1) for i in range(len(blocks))]  # mean over a property's columns
         scores = []
         for j, name in enumerate(names):
@@ -224,12 +225,12 @@ class Probe(Metric[ProbeOptions]):
         return scores
 
     def _logistic(self, x: torch.Tensor, targets: dict[str, np.ndarray], controls: dict[str, np.ndarray],
-                  folds: list[np.ndarray], stories: Sequence[str]) -> list[Score]:
+                  moments: list[FoldMoments], stories: Sequence[str]) -> list[Score]:
         names = list(targets)
         columns = [targets[n] for n in names] + [controls[n] for n in names]
         y = torch.as_tensor(np.stack(columns, axis=1), device=x.device, dtype=torch.long)
         classes = torch.as_tensor([int(c.max()) + 1 for c in columns], device=x.device)
-        acc, chance = logistic_cv_accuracy(x, y, classes, folds, stories, self.options.penalties, self.options.max_iter)
+        acc, chance = logistic_cv_accuracy(x, y, classes, moments, stories, self.options.penalties, self.options.max_iter)
         scores = []
         p = len(names)
         for j, name in enumerate(names):

@@ -40,49 +40,84 @@ def _train_mask(n: int, test: np.ndarray, device: torch.device) -> torch.Tensor:
     return mask
 
 
-# ---------------------------------------------------------------------------- ridge
+# ---------------------------------------------------------------------------- per-fold moments
 
 
-def ridge_cv_r(x: torch.Tensor, y: torch.Tensor, test_folds: list[np.ndarray], ratios: torch.Tensor) -> torch.Tensor:
-    """Held-out Pearson r of a ridge probe per target column (folds x targets).
+@dataclass
+class FoldMoments:
+    """The training rows of one fold as the probes need them: their count, mean and centred Gram matrix."""
 
-    Per fold: centre on the training rows, one SVD of the training activations, the penalty per
-    target chosen by GCV among ``ratios`` x the mean squared singular value, predictions of the
-    test rows.
-    """
-    scores = []
+    test: torch.Tensor  # (test rows,) indices
+    train: torch.Tensor  # (rows,) True on the training rows
+    n: int  # training rows
+    mean: torch.Tensor  # (1 x dims) mean of the training rows
+    gram: torch.Tensor  # (dims x dims) float64: (X - mean)'(X - mean) over the training rows
+
+
+def fold_moments(x: torch.Tensor, test_folds: list[np.ndarray]) -> list[FoldMoments]:
+    """Every fold's training-row moments from one Gram matrix of all rows: per fold only its test
+    rows are read (all rows' sums minus the test rows'), in float64 around the overall mean."""
+    xd = x.double()
+    centre = xd.mean(0, keepdim=True)
+    xc = xd - centre
+    gram, total = xc.T @ xc, xc.sum(0, keepdim=True)
+    out = []
     for test in test_folds:
-        mask = _train_mask(x.shape[0], test, x.device)
-        xtr, ytr, xte, yte = x[mask], y[mask], x[~mask], y[~mask]
-        mx, my = xtr.mean(0, keepdim=True), ytr.mean(0, keepdim=True)
-        xtr, ytr, xte = xtr - mx, ytr - my, xte - mx
-        s, v = principal_axes(xtr)
-        uty = (v.T @ (xtr.T @ ytr)) / s[:, None]  # U'y with U = X V / S, never formed (k x targets)
-        alphas = ratios * (s * s).mean()
-        shrink = (s * s)[None, :] / ((s * s)[None, :] + alphas[:, None])  # (alphas x k)
-        # GCV: residual = |y|^2 - 2 sum h (u'y)^2 + sum h^2 (u'y)^2 (orthonormal u), over (n - tr H)^2
-        yy = (ytr * ytr).sum(0)
-        uty2 = uty * uty
-        resid = yy[None, :] - 2 * shrink @ uty2 + (shrink * shrink) @ uty2
-        gcv = resid / (xtr.shape[0] - shrink.sum(1, keepdim=True)).clamp_min(1.0) ** 2
-        best = gcv.argmin(0)  # per target
-        factors = s[:, None] / (s[:, None] ** 2 + alphas[best][None, :])  # (k x targets)
-        coef = v @ (factors * uty)
-        pred = xte @ coef + my
-        scores.append(pearson(pred, yte))
-    return torch.stack(scores)
+        index = torch.as_tensor(test, device=x.device)
+        xt = xc[index]
+        n = len(x) - len(test)
+        mean = (total - xt.sum(0, keepdim=True)) / n
+        centred = gram - xt.T @ xt - n * (mean.T @ mean)
+        out.append(FoldMoments(index, _train_mask(len(x), test, x.device), n, (mean + centre).to(x.dtype), centred))
+    return out
 
 
-def principal_axes(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Singular values S (descending) and right singular vectors V (dims x rank) of ``x`` (rows >> dims),
-    from the eigendecomposition of x'x in float64: the SVD's S and V, several times faster for the
-    tall matrices of word activations. Directions with a singular value below 1e-6 of the largest are
-    left out (the rank)."""
-    gram = x.T.double() @ x.double()
+def axes_of_gram(gram: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """Singular values S (descending) and right singular vectors V (dims x rank) of a matrix ``X``
+    from its Gram matrix ``X'X`` (float64), the SVD's S and V at a fraction of its cost for the
+    tall matrices of word activations. Directions with a singular value below 1e-6 of the largest
+    are left out (the rank)."""
     values, vectors = torch.linalg.eigh(gram)
     values, vectors = values.flip(0), vectors.flip(1)
     keep = values > values[0].clamp_min(0) * 1e-12
-    return values[keep].sqrt().to(x.dtype), vectors[:, keep].to(x.dtype)
+    return values[keep].sqrt().to(dtype), vectors[:, keep].to(dtype)
+
+
+# ---------------------------------------------------------------------------- ridge
+
+
+def ridge_cv_r(x: torch.Tensor, y: torch.Tensor, moments: list[FoldMoments], ratios: torch.Tensor) -> torch.Tensor:
+    """Held-out Pearson r of a ridge probe per target column (folds x targets).
+
+    Per fold: centred on the training rows, the principal axes of the training activations (from
+    the fold's Gram matrix), the penalty per target chosen by GCV among ``ratios`` x the mean
+    squared singular value, predictions of the test rows. The training rows' cross-products with
+    the targets are all rows' minus the test rows', so a fold reads only its test rows.
+    """
+    xd, yd = x.double(), y.double()
+    xty, ysum, yy = xd.T @ yd, yd.sum(0, keepdim=True), (yd * yd).sum(0)
+    scores = []
+    for fold in moments:
+        xte, yte = xd[fold.test], yd[fold.test]
+        my = (ysum - yte.sum(0, keepdim=True)) / fold.n
+        mx = fold.mean.double()
+        cross = xty - xte.T @ yte - fold.n * (mx.T @ my)  # (X - mx)'(y - my) over the training rows
+        ss = yy - (yte * yte).sum(0) - fold.n * my[0] ** 2  # |y - my|^2 per target
+        s, v = axes_of_gram(fold.gram, torch.float64)
+        uty = (v.T @ cross) / s[:, None]  # U'y with U = X V / S, never formed (k x targets)
+        s2 = s * s
+        alphas = ratios.double() * s2.mean()
+        shrink = s2[None, :] / (s2[None, :] + alphas[:, None])  # (alphas x k)
+        # GCV: residual = |y|^2 - 2 sum h (u'y)^2 + sum h^2 (u'y)^2 (orthonormal u), over (n - tr H)^2
+        uty2 = uty * uty
+        resid = ss[None, :] - (2 * shrink - shrink * shrink) @ uty2
+        gcv = resid / (fold.n - shrink.sum(1, keepdim=True)).clamp_min(1.0) ** 2
+        best = gcv.argmin(0)  # per target
+        factors = s[:, None] / (s2[:, None] + alphas[best][None, :])  # (k x targets)
+        coef = v @ (factors * uty)
+        pred = (xte - mx) @ coef + my
+        scores.append(pearson(pred, yte))
+    return torch.stack(scores).to(x.dtype)
 
 
 def pearson(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -97,11 +132,12 @@ def pearson(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 @dataclass
 class SoftmaxFit:
-    """Multinomial logistic regressions in a whitened basis: logits = z @ coef[j] / scale + bias[j] for problem j."""
+    """Multinomial logistic regressions in a whitened basis: logit of class i in problem j =
+    z @ coef[i, j] / scale[j] + bias[i, j]."""
 
-    coef: torch.Tensor  # (k x m*c), in the preconditioned coordinates
-    bias: torch.Tensor  # (m*c,)
-    scale: torch.Tensor  # (k x m) per coordinate and problem: sqrt(curvature of data term + penalty)
+    coef: torch.Tensor  # (c x m x k), in the preconditioned coordinates
+    bias: torch.Tensor  # (c x m)
+    scale: torch.Tensor  # (m x k) per problem and coordinate: sqrt(curvature of data term + penalty)
 
 
 class SoftmaxProblems:
@@ -112,49 +148,66 @@ class SoftmaxProblems:
     so the penalty ``lam/2 |W|^2`` becomes ``lam/2 sum_j (n/s_j^2) |A_j|^2``, exactly. L-BFGS then
     runs on ``A_j sqrt(1/4 + lam n / s_j^2)``, where the Hessian is close to the identity, so a few
     iterations converge. The problems share no parameter: minimising their sum minimises each.
+    Logits are laid out classes first (classes x problems x words), so the softmax over the few
+    classes runs along whole rows of words.
     """
 
     def __init__(self, z: torch.Tensor, s: torch.Tensor, y: torch.Tensor, classes: torch.Tensor, penalties: torch.Tensor) -> None:
-        self.z, self.y, self.classes = z, y, classes
+        self.z, self.zt, self.y = z, z.T.contiguous(), y
         self.n, self.k = z.shape
         self.m, self.c = y.shape[1], int(classes.max())
-        self.mask = torch.where(torch.arange(self.c, device=z.device)[None, :] < classes[:, None], 0.0, float("-inf")).to(z.dtype)
-        ridge = penalties[None, :] * self.n / (s * s).clamp_min(1e-12)[:, None]  # (k x m): the penalty per coordinate
-        self.scale = torch.sqrt(0.25 + ridge)
-        self.ridge = ridge
-        self.onehot = torch.zeros(self.n, self.m, self.c, dtype=z.dtype, device=z.device)
-        self.onehot.scatter_(2, y[:, :, None], 1.0)
+        padded = torch.arange(self.c, device=z.device)[:, None] >= classes[None, :]  # (c x m): classes a problem lacks
+        self.mask = torch.where(padded, float("-inf"), 0.0).to(z.dtype)[:, :, None] if bool(padded.any()) else None
+        self.ridge = penalties[:, None] * self.n / (s * s).clamp_min(1e-12)[None, :]  # (m x k): the penalty per coordinate
+        self.scale = torch.sqrt(0.25 + self.ridge)
+        self.penalty = (self.ridge / (self.scale * self.scale))[None]  # the penalty's curvature per preconditioned coefficient
+        self.labels = y.T.reshape(1, -1)  # (1 x m*n): the class of every (problem, word)
+        onehot = torch.zeros(self.c, self.m * self.n, dtype=z.dtype, device=z.device).scatter_(0, self.labels, 1.0)
+        self.observed_z = (onehot.view(self.c * self.m, self.n) @ z).view(self.c, self.m, self.k)  # sum of z per class
+        self.observed = onehot.view(self.c, self.m, self.n).sum(2)  # words per class
 
-    def logits(self, z: torch.Tensor, fit: SoftmaxFit) -> torch.Tensor:
-        """(rows x m x c) logits of rows ``z`` (in this problem's basis)."""
-        weights = (fit.coef.view(self.k, self.m, self.c) / fit.scale[:, :, None]).view(self.k, -1)
-        return (z @ weights + fit.bias).view(len(z), self.m, self.c) + self.mask
+    def logits(self, zt: torch.Tensor, fit: SoftmaxFit) -> torch.Tensor:
+        """(c x m x rows) logits of the rows ``zt`` (k x rows, in this problem's basis)."""
+        weights = (fit.coef / fit.scale[None]).view(self.c * self.m, self.k)
+        out = torch.addmm(fit.bias.view(-1, 1), weights, zt).view(self.c, self.m, -1)
+        return out if self.mask is None else out + self.mask
 
     def loss(self, theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Sum over problems of mean cross-entropy + penalty, and its gradient, at flat parameters ``theta``."""
         fit = self._unflatten(theta)
-        a = fit.coef.view(self.k, self.m, self.c)
-        penalty = self.ridge_over_scale2
-        logp = log_softmax(self.logits(self.z, fit))
-        nll = -logp.gather(2, self.y[:, :, None]).sum() / self.n
-        residual = logp.exp_().sub_(self.onehot).div_(self.n)  # d nll / d logits, (n x m x c)
-        grad = (self.z.T @ residual.view(self.n, -1)).view(self.k, self.m, self.c) / self.scale[:, :, None] + penalty * a
-        value = nll + 0.5 * (penalty * a * a).sum()
-        return value, torch.cat([grad.reshape(-1), residual.sum(0).reshape(-1)])
+        logits = self.logits(self.zt, fit).view(self.c, -1)
+        # softmax over classes without subtracting the maximum: exact in floating point while the
+        # sums stay in range (checked; otherwise the shifted form)
+        expd = logits.exp()
+        total = expd.sum(0, keepdim=True)
+        low, high = torch.aminmax(total)
+        if not (float(low) > 1e-30 and float(high) < 1e30):
+            top = logits.amax(0, keepdim=True)
+            expd = (logits - top).exp()
+            total = expd.sum(0, keepdim=True)
+            logtotal = total.log() + top
+        else:
+            logtotal = total.log()
+        nll = (logtotal.sum() - logits.gather(0, self.labels).sum()) / self.n
+        prob = expd.div_(total).view(self.c * self.m, self.n)
+        data = ((prob @ self.z).view(self.c, self.m, self.k) - self.observed_z) / self.n  # d nll / d W
+        grad = data / self.scale[None] + self.penalty * fit.coef
+        grad_bias = (prob.sum(1).view(self.c, self.m) - self.observed) / self.n
+        value = nll + 0.5 * (self.penalty * fit.coef * fit.coef).sum()
+        return value, torch.cat([grad.reshape(-1), grad_bias.reshape(-1)])
+
+    def predict(self, zt: torch.Tensor, fit: SoftmaxFit) -> torch.Tensor:
+        """(rows x m) most likely class of the rows ``zt`` (k x rows) per problem."""
+        return self.logits(zt, fit).argmax(0).T
 
     def _unflatten(self, theta: torch.Tensor) -> SoftmaxFit:
-        size = self.k * self.m * self.c
-        return SoftmaxFit(theta[:size].view(self.k, -1), theta[size:], self.scale)
+        size = self.c * self.m * self.k
+        return SoftmaxFit(theta[:size].view(self.c, self.m, self.k), theta[size:].view(self.c, self.m), self.scale)
 
     def fit(self, max_iter: int) -> SoftmaxFit:
         """The minimiser after at most ``max_iter`` L-BFGS iterations (from zero)."""
-        theta = torch.zeros(self.k * self.m * self.c + self.m * self.c, dtype=self.z.dtype, device=self.z.device)
+        theta = torch.zeros(self.c * self.m * (self.k + 1), dtype=self.z.dtype, device=self.z.device)
         return self._unflatten(lbfgs(self.loss, theta, max_iter))
-
-    @property
-    def ridge_over_scale2(self) -> torch.Tensor:
-        """The penalty's curvature on each preconditioned coefficient (k x m x 1)."""
-        return (self.ridge / (self.scale * self.scale))[:, :, None]
 
 
 def log_softmax(logits: torch.Tensor) -> torch.Tensor:
@@ -204,14 +257,16 @@ def lbfgs(fn: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]], theta
     return theta
 
 
-def _basis(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(mean, std, V/S*sqrt(n), S) of the training rows: ``((x - mean)/std) @ proj`` is the whitened z."""
-    mean, std = x.mean(0, keepdim=True), x.std(0, keepdim=True).clamp_min(1e-12)
-    s, v = principal_axes((x - mean) / std)
-    return mean, std, v / s * math.sqrt(len(x)), s
+def _basis(fold: FoldMoments, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(projection P, offset b, S) of a fold's training rows: ``x @ P + b`` is the whitened z of
+    ``x`` standardised on the training rows (``z = ((x - mean) / std) V diag(sqrt(n)/S)``)."""
+    std = (fold.gram.diagonal() / max(fold.n - 1, 1)).sqrt().clamp_min(1e-12)
+    s, v = axes_of_gram(fold.gram / (std[:, None] * std[None, :]), torch.float64)
+    proj = v / s * math.sqrt(fold.n) / std[:, None]
+    return proj.to(dtype), (-(fold.mean.double() @ proj)).to(dtype), s.to(dtype)
 
 
-def logistic_cv_accuracy(x: torch.Tensor, y: torch.Tensor, classes: torch.Tensor, test_folds: list[np.ndarray],
+def logistic_cv_accuracy(x: torch.Tensor, y: torch.Tensor, classes: torch.Tensor, moments: list[FoldMoments],
                          groups: Sequence[str], penalties: Sequence[float], max_iter: int) -> tuple[np.ndarray, np.ndarray]:
     """Held-out accuracy of a logistic-regression probe per target, and the accuracy of chance
     (the training rows' most frequent class), each (folds x targets).
@@ -222,18 +277,18 @@ def logistic_cv_accuracy(x: torch.Tensor, y: torch.Tensor, classes: torch.Tensor
     of the training rows (all penalties fitted at once), then refitted on all training rows.
     """
     n, m = y.shape
-    x = x.float()  # a probe's accuracy needs no more; halves the cost of every iteration
-    pen = torch.as_tensor(list(penalties), dtype=x.dtype, device=x.device)
+    x32 = x.float()  # a probe's accuracy needs no more; halves the cost of every iteration
+    pen = torch.as_tensor(list(penalties), dtype=x32.dtype, device=x.device)
     a = len(pen)
     groups_arr = np.asarray(groups, dtype=object)
     accuracy, chance = [], []
-    for test in test_folds:
-        train = _train_mask(n, test, x.device)
-        xtr, ytr, xte, yte = x[train], y[train], x[~train], y[~train]
-        chosen = pen.expand(m) if a == 1 else _choose_penalties(xtr, ytr, classes, pen, groups_arr[train.cpu().numpy()], max_iter)
-        mean, std, proj, s = _basis(xtr)
-        problems = SoftmaxProblems(((xtr - mean) / std) @ proj, s, ytr, classes, chosen)
-        predicted = problems.logits(((xte - mean) / std) @ proj, problems.fit(max_iter)).argmax(2)
+    for fold in moments:
+        train = fold.train
+        ytr, yte = y[train], y[fold.test]
+        chosen = pen.expand(m) if a == 1 else _choose_penalties(x[train], ytr, classes, pen, groups_arr[train.cpu().numpy()], max_iter)
+        proj, offset, s = _basis(fold, x32.dtype)
+        problems = SoftmaxProblems(torch.addmm(offset, x32[train], proj), s, ytr, classes, chosen)
+        predicted = problems.predict(torch.addmm(offset.T, proj.T, x32[fold.test].T), problems.fit(max_iter))
         accuracy.append((predicted == yte).double().mean(0).cpu().numpy())
         majority = torch.stack([torch.bincount(ytr[:, j], minlength=int(classes[j])).argmax() for j in range(m)])
         chance.append((yte == majority[None, :]).double().mean(0).cpu().numpy())
@@ -244,10 +299,12 @@ def _choose_penalties(x: torch.Tensor, y: torch.Tensor, classes: torch.Tensor, p
                       max_iter: int) -> torch.Tensor:
     """Per target, the penalty whose fit on three quarters of the stories best predicts the fourth (log-likelihood)."""
     m, a = y.shape[1], len(pen)
-    inner = _train_mask(len(x), story_folds(groups.tolist(), 4)[0], x.device)
-    mean, std, proj, s = _basis(x[inner])
+    fold = fold_moments(x, [story_folds(groups.tolist(), 4)[0]])[0]
+    x32 = x.float()
+    proj, offset, s = _basis(fold, x32.dtype)
     y_pairs = y.repeat_interleave(a, dim=1)  # every (target, penalty) pair
-    problems = SoftmaxProblems(((x[inner] - mean) / std) @ proj, s, y_pairs[inner], classes.repeat_interleave(a), pen.repeat(m))
-    logp = log_softmax(problems.logits(((x[~inner] - mean) / std) @ proj, problems.fit(max_iter)))
-    loglik = logp.gather(2, y_pairs[~inner][:, :, None]).mean(0).reshape(m, a)
+    problems = SoftmaxProblems(torch.addmm(offset, x32[fold.train], proj), s, y_pairs[fold.train], classes.repeat_interleave(a), pen.repeat(m))
+    logits = problems.logits(torch.addmm(offset.T, proj.T, x32[fold.test].T), problems.fit(max_iter))  # (c x m*a x rows)
+    logp = log_softmax(logits.permute(2, 1, 0))  # (rows x m*a x c)
+    loglik = logp.gather(2, y_pairs[fold.test][:, :, None]).mean(0).reshape(m, a)
     return pen[loglik.argmax(1)]
