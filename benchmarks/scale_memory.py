@@ -28,9 +28,11 @@ Last line, exactly: ``scale_memory: mem_ratio=M shared_speedup=T``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import multiprocessing
 import os
+import queue as queue_module
 import resource
 import shutil
 import tempfile
@@ -167,13 +169,12 @@ def _shared_child(root: str, sizes: dict[str, Any], out: Any) -> None:
                 pass
     assert shared.resident and all(x.resident for x in separate) and len(shared.groups()) == 1
     start = time.perf_counter()
-    solver = shared.solver(features, shared.info[subjects[0]])
-    solver.prepare()
+    solver, design = shared.solver(features, shared.info[subjects[0]])  # the decomposition, prepared
     decomposition = time.perf_counter() - start
     fit = time.perf_counter()
-    shared.fit_subject(solver, shared.info[subjects[0]])
+    shared.fit_subject(solver, design, shared.info[subjects[0]])
     per_subject = time.perf_counter() - fit
-    del solver
+    del solver, design
     start = time.perf_counter()
     together = shared.score(features)
     t_shared = time.perf_counter() - start
@@ -195,14 +196,17 @@ def _in_child(target: Any, root: Path, sizes: Sizes, cache: Path) -> dict[str, A
     try:
         process = context.Process(target=target, args=(str(root), asdict(sizes), queue))
         process.start()
-        result = queue.get()
+        result = None
+        while result is None and (process.is_alive() or not queue.empty()):
+            with contextlib.suppress(queue_module.Empty):
+                result = queue.get(timeout=1.0)
         process.join()
     finally:
         if before is None:
             os.environ.pop("HARNESS_CACHE", None)
         else:
             os.environ["HARNESS_CACHE"] = before
-    if process.exitcode:
+    if process.exitcode or result is None:
         raise RuntimeError(f"the measuring process failed (exit code {process.exitcode})")
     return dict(result)
 
@@ -231,16 +235,38 @@ def shared_report(sizes: Sizes | None = None, workdir: str | None = None) -> dic
     return result
 
 
+def _print_memory(memory: dict[str, Any], sizes: Sizes) -> None:
+    gib = 1 << 30
+    how = "kept in memory" if memory["resident"] else f"read in blocks of {memory['block']:,} voxels"
+    print(f"(b) memory: {sizes.subjects} subjects x {sizes.train_scans:,} training scans + {sizes.scans} test x {sizes.voxels:,} voxels, "
+          f"{sizes.dims} dims x 4 delays; one subject's responses {sizes.subject_bytes / gib:.2f} GiB; {how}", flush=True)
+    print(f"  before scoring {memory['before'] / gib:.2f} GiB, peak while scoring {memory['peak'] / gib:.2f} GiB"
+          f"{'' if memory['exact'] else ' (peak since start: the reset of the peak mark was refused)'}; "
+          f"rise {(memory['peak'] - memory['before']) / gib:.2f} GiB = {memory['ratio']:.2f} x one subject; "
+          f"{memory['seconds']:.0f} s for the layer; mean r {memory['r_mean']:+.4f} (random data)", flush=True)
+
+
+def _print_shared(shared: dict[str, Any], sizes: Sizes) -> None:
+    print(f"(c) shared: {sizes.subjects} subjects x {sizes.voxels:,} voxels; one scorer {shared['shared']:.1f} s, one scorer per "
+          f"subject {shared['separate']:.1f} s; one decomposition {shared['decomposition']:.1f} s, one subject's fit "
+          f"{shared['fit']:.1f} s ({shared['fit'] / sizes.voxels * 1e6:.0f} us per voxel); "
+          f"same r as separate fits: {shared['same']}", flush=True)
+
+
 def measure_memory(voxels: int = 20_000, quick: bool = False) -> float:
     """mem_ratio: peak RSS rise of scoring one layer for three LeBel-size subjects / one subject's responses."""
     sizes = QUICK if quick else replace(Sizes(), voxels=voxels)
-    return float(memory_report(sizes)["ratio"])
+    memory = memory_report(sizes)
+    _print_memory(memory, sizes)
+    return float(memory["ratio"])
 
 
 def measure_shared(voxels: int = 2_000, quick: bool = False) -> float:
     """shared_speedup: three subjects on one shared decomposition against three separate fits."""
     sizes = replace(QUICK, voxels=500) if quick else replace(Sizes(), voxels=voxels)
-    return float(shared_report(sizes)["speedup"])
+    shared = shared_report(sizes)
+    _print_shared(shared, sizes)
+    return float(shared["speedup"])
 
 
 def main() -> None:
@@ -252,22 +278,13 @@ def main() -> None:
     args = parser.parse_args()
     sizes = QUICK if args.quick else replace(Sizes(), voxels=args.voxels)
     shared_sizes = replace(sizes, voxels=500 if args.quick else args.shared_voxels)
-    gib = 1 << 30
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
     print(f"sizes: {sizes.subjects} subjects x {sizes.stories} training stories x {sizes.scans} scans "
           f"({sizes.train_scans:,} training scans + {sizes.scans} test), {sizes.dims} dims x 4 delays")
     memory = memory_report(sizes, args.workdir)
-    how = "kept in memory" if memory["resident"] else f"read in blocks of {memory['block']:,} voxels"
-    print(f"memory: {sizes.voxels:,} voxels per subject, one subject's responses {sizes.subject_bytes / gib:.2f} GiB; {how}")
-    print(f"  before scoring {memory['before'] / gib:.2f} GiB, peak while scoring {memory['peak'] / gib:.2f} GiB"
-          f"{'' if memory['exact'] else ' (peak since start: the reset of the peak mark was refused)'}; "
-          f"rise {(memory['peak'] - memory['before']) / gib:.2f} GiB = {memory['ratio']:.2f} x one subject; "
-          f"{memory['seconds']:.0f} s for the layer; mean r {memory['r_mean']:+.4f} (random data)")
+    _print_memory(memory, sizes)
     shared = shared_report(shared_sizes, args.workdir)
-    print(f"shared: {shared_sizes.voxels:,} voxels per subject; one scorer {shared['shared']:.1f} s, three scorers "
-          f"{shared['separate']:.1f} s; one decomposition {shared['decomposition']:.1f} s, one subject's fit "
-          f"{shared['fit']:.1f} s ({shared['fit'] / shared_sizes.voxels * 1e6:.0f} us per voxel); "
-          f"same r as separate fits: {shared['same']}")
+    _print_shared(shared, shared_sizes)
     print(f"scale_memory: mem_ratio={memory['ratio']:.2f} shared_speedup={shared['speedup']:.2f}")
 
 
