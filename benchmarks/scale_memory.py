@@ -57,6 +57,8 @@ class Sizes:
     voxels: int = 20_000
     dims: int = 768
     seed: int = 0
+    device: str = "cpu"  # where the encoding model is fitted ("cuda": the benchmark's GPU path)
+    memory_gb: float = 2.0  # encoding.memory_gb: the bound on responses held at once
 
     @property
     def train_scans(self) -> int:
@@ -132,6 +134,15 @@ def _peak() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
+def _gpu_peak(device: str) -> int:
+    """Peak GPU memory allocated by torch in this process, bytes (0 on the CPU)."""
+    if not device.startswith("cuda"):
+        return 0
+    import torch
+
+    return int(torch.cuda.max_memory_allocated())
+
+
 def _memory_child(root: str, sizes: dict[str, Any], out: Any) -> None:
     from harness.config import EncodingSettings
     from harness.encoding import BrainScorer
@@ -140,7 +151,7 @@ def _memory_child(root: str, sizes: dict[str, Any], out: Any) -> None:
     s = Sizes(**sizes)
     dataset = LeBel2023(LeBel2023.Options(root=root))
     features = _features(dataset, s.dims, s.seed)
-    scorer = BrainScorer(dataset, EncodingSettings(), device="cpu")
+    scorer = BrainScorer(dataset, EncodingSettings(memory_gb=s.memory_gb), device=s.device)
     before = _rss()
     exact = _reset_peak()
     start = time.perf_counter()
@@ -148,7 +159,7 @@ def _memory_child(root: str, sizes: dict[str, Any], out: Any) -> None:
     seconds = time.perf_counter() - start
     peak = _peak()
     r_mean = [x.value for x in output.scores if x.metric == "r_mean" and x.scope == "mean"][0]
-    out.put({"before": before, "peak": peak, "exact": exact, "seconds": seconds, "resident": scorer.resident,
+    out.put({"before": before, "peak": peak, "exact": exact, "seconds": seconds, "resident": scorer.resident, "gpu_peak": _gpu_peak(s.device),
              "block": scorer.block_voxels(scorer.subjects[0]), "r_mean": r_mean})
 
 
@@ -159,14 +170,17 @@ def _shared_child(root: str, sizes: dict[str, Any], out: Any) -> None:
 
     s = Sizes(**sizes)
     options = LeBel2023.Options(root=root)
-    shared = BrainScorer(LeBel2023(options), EncodingSettings(), device="cpu")
+    shared = BrainScorer(LeBel2023(options), EncodingSettings(), device=s.device)
     subjects = shared.subjects
-    separate = [BrainScorer(LeBel2023(options.model_copy(update={"subjects": [x]})), EncodingSettings(), device="cpu") for x in subjects]
+    separate = [BrainScorer(LeBel2023(options.model_copy(update={"subjects": [x]})), EncodingSettings(), device=s.device)
+                for x in subjects]
     features = _features(shared.dataset, s.dims, s.seed)
-    for scorer in [shared, *separate]:  # responses read and kept before the clock starts
-        for subject in scorer.subjects:
+    for scorer in [shared, *separate]:  # before the clock: responses read and kept, and each scorer's delay
+        for subject in scorer.subjects:   # matrices built (a sweep keeps both across layers and checkpoints)
             for _ in scorer.blocks(subject):
                 pass
+        for members in scorer.groups():
+            scorer.design(features, members[0], scorer.train + scorer.test)
     assert shared.resident and all(x.resident for x in separate) and len(shared.groups()) == 1
     start = time.perf_counter()
     solver, design = shared.solver(features, shared.info[subjects[0]])  # the decomposition, prepared
@@ -239,15 +253,16 @@ def _print_memory(memory: dict[str, Any], sizes: Sizes) -> None:
     gib = 1 << 30
     how = "kept in memory" if memory["resident"] else f"read in blocks of {memory['block']:,} voxels"
     print(f"(b) memory: {sizes.subjects} subjects x {sizes.train_scans:,} training scans + {sizes.scans} test x {sizes.voxels:,} voxels, "
-          f"{sizes.dims} dims x 4 delays; one subject's responses {sizes.subject_bytes / gib:.2f} GiB; {how}", flush=True)
+          f"{sizes.dims} dims x 4 delays; one subject's responses {sizes.subject_bytes / gib:.2f} GiB; memory_gb {sizes.memory_gb:g}, {how}", flush=True)
     print(f"  before scoring {memory['before'] / gib:.2f} GiB, peak while scoring {memory['peak'] / gib:.2f} GiB"
           f"{'' if memory['exact'] else ' (peak since start: the reset of the peak mark was refused)'}; "
           f"rise {(memory['peak'] - memory['before']) / gib:.2f} GiB = {memory['ratio']:.2f} x one subject; "
-          f"{memory['seconds']:.0f} s for the layer; mean r {memory['r_mean']:+.4f} (random data)", flush=True)
+          f"{memory['seconds']:.0f} s for the layer on {sizes.device}; mean r {memory['r_mean']:+.4f} (random data)"
+          + (f"; GPU peak {memory['gpu_peak'] / gib:.2f} GiB" if memory.get("gpu_peak") else ""), flush=True)
 
 
 def _print_shared(shared: dict[str, Any], sizes: Sizes) -> None:
-    print(f"(c) shared: {sizes.subjects} subjects x {sizes.voxels:,} voxels; one scorer {shared['shared']:.1f} s, one scorer per "
+    print(f"(c) shared: {sizes.subjects} subjects x {sizes.voxels:,} voxels on {sizes.device}; one scorer {shared['shared']:.1f} s, one scorer per "
           f"subject {shared['separate']:.1f} s; one decomposition {shared['decomposition']:.1f} s, one subject's fit "
           f"{shared['fit']:.1f} s ({shared['fit'] / sizes.voxels * 1e6:.0f} us per voxel); "
           f"same r as separate fits: {shared['same']}", flush=True)
@@ -274,18 +289,26 @@ def main() -> None:
     parser.add_argument("--voxels", type=int, default=20_000, help="voxels per subject for mem_ratio")
     parser.add_argument("--shared-voxels", type=int, default=2_000, help="voxels per subject for shared_speedup")
     parser.add_argument("--quick", action="store_true", help="small sizes (a check that it runs, not the figures)")
+    parser.add_argument("--device", default="cpu", help="where the encoding model is fitted: cpu, or cuda (the GPU path)")
+    parser.add_argument("--memory-gb", type=float, default=2.0, help="encoding.memory_gb for mem_ratio")
+    parser.add_argument("--parts", nargs="+", choices=["b", "c"], default=["b", "c"])
     parser.add_argument("--workdir", default=None, help="where the simulated data is written (default: the temp folder)")
     args = parser.parse_args()
-    sizes = QUICK if args.quick else replace(Sizes(), voxels=args.voxels)
+    sizes = replace(QUICK if args.quick else replace(Sizes(), voxels=args.voxels), device=args.device, memory_gb=args.memory_gb)
     shared_sizes = replace(sizes, voxels=500 if args.quick else args.shared_voxels)
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
     print(f"sizes: {sizes.subjects} subjects x {sizes.stories} training stories x {sizes.scans} scans "
           f"({sizes.train_scans:,} training scans + {sizes.scans} test), {sizes.dims} dims x 4 delays")
-    memory = memory_report(sizes, args.workdir)
-    _print_memory(memory, sizes)
-    shared = shared_report(shared_sizes, args.workdir)
-    _print_shared(shared, shared_sizes)
-    print(f"scale_memory: mem_ratio={memory['ratio']:.2f} shared_speedup={shared['speedup']:.2f}")
+    mem_ratio = shared_speedup = float("nan")
+    if "b" in args.parts:
+        memory = memory_report(sizes, args.workdir)
+        _print_memory(memory, sizes)
+        mem_ratio = memory["ratio"]
+    if "c" in args.parts:
+        shared = shared_report(shared_sizes, args.workdir)
+        _print_shared(shared, shared_sizes)
+        shared_speedup = shared["speedup"]
+    print(f"scale_memory: mem_ratio={mem_ratio:.2f} shared_speedup={shared_speedup:.2f}")
 
 
 if __name__ == "__main__":

@@ -252,3 +252,23 @@ def test_word_properties_are_computed_once_per_stimulus_and_read_back_the_same(m
     monkeypatch.setattr(probe_module, "part_of_speech", tagger)
     assert np.array_equal(probe().properties(words, stories)["part_of_speech"].values, first["part_of_speech"].values)
     assert stored.stat().st_size > 100
+
+
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="needs a CUDA device")
+def test_gpu_matches_cpu():
+    """On a GPU the probes run in float32 (ridge in float64 on the CPU): the same scores to within rounding."""
+    rng = np.random.default_rng(7)
+    ids, words, stories = corpus()
+    n = len(ids)
+    planted = rng.choice(3, size=n, p=[0.6, 0.3, 0.1])
+    x = rng.normal(size=(n, 48))
+    x[:, :3] += 1.5 * np.eye(3)[planted]
+    x[:, 3] += word_length(words)
+    targets = {"planted": Target(planted, True), "length": Target(word_length(words))}
+    types = [str(i) for i in ids]
+    cpu = {s.metric: s.value for s in probe().score(x, targets, types, stories, context())}
+    gpu_context = MetricContext(Checkpoint(1, 1), layer=0, seed=0, previous=lambda: None, final=lambda: None, device="cuda")
+    gpu = {s.metric: s.value for s in probe().score(x, targets, types, stories, gpu_context)}
+    assert gpu.keys() == cpu.keys()
+    for metric, value in cpu.items():
+        assert gpu[metric] == pytest.approx(value, abs=2e-3 if "_r/" in metric or "length" in metric else 0.01), metric

@@ -59,8 +59,9 @@ def twonn(x: torch.Tensor, discard_fraction: float = 0.1, fit: Literal["linear",
 
 
 def covariance_spectrum(x: torch.Tensor) -> torch.Tensor:
-    """Eigenvalues (descending, >= 0) of the covariance of the rows of ``x``."""
-    xc = centered(x)
+    """Eigenvalues (descending, >= 0) of the covariance of the rows of ``x``, in float64 on any device
+    (in float32 a rank-deficient layer's zero eigenvalues come out near 1e-7 and inflate the effective rank)."""
+    xc = centered(x.to(torch.float64))
     n, d = xc.shape
     gram = xc.T @ xc if d <= n else xc @ xc.T  # same non-zero eigenvalues; take the smaller
     eig = _eigvalsh(gram / (n - 1)).clamp_min(0)
@@ -115,7 +116,7 @@ class LinearDimension(Metric[SubsampleOptions]):
     """Participation ratio and effective rank of the covariance spectrum of the word vectors."""
 
     name = "linear_dim"
-    version = "1.0"
+    version = "1.1"  # 1.1: the spectrum in float64 on GPUs too
 
     def compute(self, activations: np.ndarray, context: MetricContext) -> list[Score]:
         rows = sample_rows(len(activations), self.options.max_points, _seed(self.options.seed, context))
