@@ -22,10 +22,10 @@ from pathlib import Path
 import numpy as np
 from pydantic import Field
 
-from harness import BrainDataset, Modality, PluginOptions, Story, SubjectData, cache_root, hookimpl, settings_digest
+from harness import BrainDataset, Modality, PluginOptions, cache_root, hookimpl, settings_digest
 from harness_plugins.brain.megmasc import MEGMASC, MEGMASCOptions
 from harness_plugins.brain.simfeatures import LanguageStats, word_timings
-from harness_plugins.brain.simulated import SimulatedOptions, _choose_stories, _language_stats, _noise, write_once
+from harness_plugins.brain.simulated import ReadBack, SimulatedOptions, _choose_stories, _language_stats, _noise, write_once
 
 SIM_VERSION = "2"  # 2: responses convolved here, not through the harness's TRF design code
 TEST_STORY = "simtest"
@@ -55,7 +55,7 @@ class SimulatedMEGOptions(PluginOptions):
     cache: str | None = None  # where to write; default <HARNESS_CACHE>/simulated_meg
 
 
-class SimulatedMEG(BrainDataset[SimulatedMEGOptions]):
+class SimulatedMEG(ReadBack, BrainDataset[SimulatedMEGOptions]):
     """Synthetic MEG with known temporal kernels and noise, in MEG-MASC's BIDS layout."""
 
     name = "simulated_meg"
@@ -81,18 +81,6 @@ class SimulatedMEG(BrainDataset[SimulatedMEGOptions]):
         root = self.ensure()
         o = self.options
         return MEGMASC(MEGMASCOptions(root=str(root / "bids"), test_stories=[TEST_STORY], l_freq=o.l_freq, h_freq=o.h_freq, sfreq=o.resample))
-
-    def stories(self) -> dict[str, Story]:
-        return self.reader.stories()
-
-    def subjects(self) -> list[str]:
-        return self.reader.subjects()
-
-    def split(self) -> tuple[list[str], list[str]]:
-        return self.reader.split()
-
-    def load_subject(self, subject: str) -> SubjectData:
-        return self.reader.load_subject(subject)
 
     def data_hash(self) -> str:
         """The settings hash (with the loader's preprocessing): the data is a function of the settings."""

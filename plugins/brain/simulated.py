@@ -17,9 +17,11 @@ import math
 import os
 import shutil
 import tempfile
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from functools import cached_property, lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from pydantic import Field
@@ -64,7 +66,29 @@ class SimulatedOptions(PluginOptions):
     cache: str | None = None  # where to write; default <HARNESS_CACHE>/simulated
 
 
-class Simulated(BrainDataset[SimulatedOptions], WordAnnotations):
+class ReadBack(ABC):
+    """A simulated dataset written in a real dataset's on-disk format and read back through that
+    dataset's own loader (``reader``), so the loader's code is what a sweep exercises."""
+
+    @property
+    @abstractmethod
+    def reader(self) -> BrainDataset[Any]:
+        """The real dataset's loader over the files written."""
+
+    def stories(self) -> dict[str, Story]:
+        return self.reader.stories()
+
+    def subjects(self) -> list[str]:
+        return self.reader.subjects()
+
+    def split(self) -> tuple[list[str], list[str]]:
+        return self.reader.split()
+
+    def load_subject(self, subject: str) -> SubjectData:
+        return self.reader.load_subject(subject)
+
+
+class Simulated(ReadBack, BrainDataset[SimulatedOptions], WordAnnotations):
     """Synthetic fMRI with known tunings and noise, in the LeBel 2023 on-disk layout; its words are
     annotated with the ground-truth features the responses were made from."""
 
@@ -101,18 +125,6 @@ class Simulated(BrainDataset[SimulatedOptions], WordAnnotations):
         ))
 
     # ------------------------------------------------------------------ BrainDataset
-
-    def stories(self) -> dict[str, Story]:
-        return self.reader.stories()
-
-    def subjects(self) -> list[str]:
-        return self.reader.subjects()
-
-    def split(self) -> tuple[list[str], list[str]]:
-        return self.reader.split()
-
-    def load_subject(self, subject: str) -> SubjectData:
-        return self.reader.load_subject(subject)
 
     def data_hash(self) -> str:
         """The settings hash: the data is a function of the settings (and ``SIM_VERSION``), written once."""
