@@ -345,7 +345,7 @@ def cmd_data_fetch(args: argparse.Namespace) -> int:
     cls = get_registry().get(Kind.BRAIN, args.dataset)
     if not issubclass(cls, FetchableData):
         raise DataError(f"brain dataset {args.dataset!r} has no downloader; see its documentation for where to put the data")
-    root = Path(args.root).expanduser() if args.root else cls.default_root()
+    root = cls.data_root(args.root)
     if root.exists() and not root.is_dir():
         raise DataError(f"--root {root}: is a file, not a folder")
     if args.stories is not None and not getattr(cls, "fetch_by_story", False):

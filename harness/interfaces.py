@@ -335,6 +335,11 @@ class FetchableData(ABC):
         """Where the data is looked for, and fetched to, when the config names no root."""
 
     @classmethod
+    def data_root(cls, configured: str | None) -> Path:
+        """The root a config or command line names (``~`` expanded), else ``default_root()``."""
+        return Path(configured).expanduser() if configured else cls.default_root()
+
+    @classmethod
     @abstractmethod
     def fetch(cls, root: Path, subjects: list[str]) -> None:
         """Download the data of ``subjects`` (all when empty) into ``root``."""

@@ -118,7 +118,7 @@ class LeBel2023(BrainDataset[LeBel2023Options], FetchableData):
 
     @property
     def root(self) -> Path:
-        return Path(self.options.root).expanduser() if self.options.root else self.default_root()
+        return self.data_root(self.options.root)
 
     @property
     def derivative(self) -> Path:

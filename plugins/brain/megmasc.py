@@ -86,7 +86,7 @@ class MEGMASC(BrainDataset[MEGMASCOptions], FetchableData):
 
     @property
     def root(self) -> Path:
-        return Path(self.options.root).expanduser() if self.options.root else self.default_root()
+        return self.data_root(self.options.root)
 
     def _require(self) -> None:
         if not self.root.is_dir():

@@ -117,7 +117,7 @@ class Narratives(BrainDataset[NarrativesOptions], FetchableData):
 
     @property
     def root(self) -> Path:
-        return Path(self.options.root).expanduser() if self.options.root else self.default_root()
+        return self.data_root(self.options.root)
 
     @property
     def _participants_path(self) -> Path:
