@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from types import SimpleNamespace
 
 import pytest
 
 from harness import DataError
 from harness_plugins.models.tinylm.corpus import load_corpus
+from harness_plugins.tasks import lm_eval_bridge
 from harness_plugins.tasks.offline import quiz
 from harness_plugins.tasks.offline.items import Sizes, build_items, instruction_unit
-from tests.test_tasks_offline import check_rung_row, suite, write_corpus
+from tests.test_tasks_offline import ScriptedLM, check_rung_row, instruction_rows, suite, write_corpus
 
 LARGE = Sizes(instruction=400, instruction_shots=7)  # num_fewshot 3, as the README's quickstart
 
@@ -117,3 +119,21 @@ def test_a_ladder_too_large_for_the_corpus_says_the_most_it_allows(tmp_path):
         suite(corpus, tmp_path, subtasks=["instruction"], instruction_items=most + 1).check(None)
     assert not (tmp_path / "suite").exists()  # checked in memory: nothing written
 
+
+
+def test_an_extended_ladder_runs_through_lm_eval_with_demonstrations_from_its_own_pool(tmp_path, monkeypatch):
+    task = suite(write_corpus(tmp_path / "prose.cor"), tmp_path, subtasks=["instruction"], instruction_items=60)
+    folder = task.suite_dir()
+    tests, demos = instruction_rows(folder), instruction_rows(folder, "train")
+    assert not all(row["sentence"].endswith(f"{quiz.BLANK}.") for rows in tests.values() for row in rows)  # inner blanks
+    right = {row["prompt"]: row["answer"] for rows in tests.values() for row in rows}
+    pool = {row["prompt"] for rows in demos.values() for row in rows}
+    scripted = ScriptedLM(lambda prompt: " " + right[prompt.rsplit(quiz.SHOT_SEPARATOR, 1)[1]]).lm
+    monkeypatch.setattr(lm_eval_bridge, "make_lm", lambda loaded, **kw: scripted)
+    scores = task.evaluate(SimpleNamespace(tokenizer=None), seed=0, workdir=tmp_path)  # type: ignore[arg-type]
+    assert {(s.scope, s.metric): s.value for s in scores if s.metric == "correct"} == {
+        (scope, "correct"): 1.0 for scope in ("instruction", *(f"instruction:{rung}" for rung in quiz.RUNGS))}
+    assert len(scripted.prompts) == 60 * len(quiz.RUNGS)
+    for prompt in scripted.prompts:
+        shots = [block.rsplit(" ", 1)[0] for block in prompt.split(quiz.SHOT_SEPARATOR)[1:-1]]
+        assert len(shots) == 2 and set(shots) <= pool  # SMALL's num_fewshot, drawn from the demonstrations only
