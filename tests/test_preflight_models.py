@@ -305,12 +305,15 @@ def _offline(site: Path, lines: int = 400, **changes) -> str:
     [
         (lambda site: _offline(site, corpus=[str(site / "absent.txt")]), ["{site}/absent.txt", "no such file"]),
         (lambda site: _offline(site, lines=3), ["offline suite", "cloze items", "larger corpus"]),
+        (lambda site: _offline(site, instruction_items=100_000),
+         ["tasks[0] (offline)", "instruction items per rung", "100000 asked", "instruction_items option (at most "]),
     ],
-    ids=["missing_corpus_file", "corpus_too_small"],
+    ids=["missing_corpus_file", "corpus_too_small", "ladder_too_large"],
 )
 def test_an_offline_suite_that_cannot_be_made_is_one_line(site, capsys, make, expected):
     config = _write_config(site, site / "run", options={"repo": str(site / "repo" / "step2")}, tasks=make(site))
     _assert_caught(site, capsys, config, [e.format(site=site) for e in expected])
+    assert not (site / "suite").exists()  # the check built its items in memory
 
 
 def test_a_missing_tinylm_corpus_file_is_one_line(site, capsys):

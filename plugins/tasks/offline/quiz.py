@@ -18,6 +18,10 @@ Rungs, easiest first, by how much of the answer the prompt itself states:
 Distractors are common words that occur nowhere in the question (the answer may), so the rungs
 differ only in what the prompt states. For the default organism ``copy`` and ``complete`` stay near
 chance: the ladder shows correctness consolidating on the easy rung only.
+
+A sentence gives more questions than its end (``inner_blanks``): any other common word of it
+blanked, shown with up to ``AFTER_BLANK`` words that follow it; the offline suite asks them when
+it needs more items than the sentence ends give.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from __future__ import annotations
 import random
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass
 
 RUNGS = ("stated", "copy", "complete")  # easiest first
@@ -36,11 +40,15 @@ SHOT_SEPARATOR = "\n\n"
 BLANK = "___"
 MAX_WORDS = 9  # a question is at most the last 9 words of a sentence: a few-shot prompt fits 128 tokens
 MIN_SENTENCE_WORDS = 5
+AFTER_BLANK = 3  # words after an inner blank that its question shows (the rest of the window precedes it)
 COMMON_WORDS = 1000  # answers and distractors come from the most frequent plain words
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"'(])")
 _FINAL_WORD = re.compile(r"^(.*\s)([A-Za-z]{3,})([.!?])$")
 _WORD = re.compile(r"^[a-z]{3,12}$")
+_INNER_WORD = re.compile(r"^([a-z]{3,12})([,;:]?)$")  # a word that can be blanked inside a sentence
+
+Blank = tuple[str, str, str]  # (the question's text before the blank, the blanked word, its text after the blank)
 
 
 @dataclass(frozen=True)
@@ -87,29 +95,54 @@ def common_words(texts: Iterable[str], n: int = COMMON_WORDS) -> list[str]:
     return sorted(w for w, _ in counts.most_common(n))
 
 
-def sentence_ends(texts: Iterable[str], vocab: Sequence[str]) -> list[tuple[str, str, str]]:
+def sentence_ends(texts: Iterable[str], vocab: Sequence[str]) -> list[Blank]:
     """(words before the blank, blanked word, final punctuation) of every usable sentence, in text order.
 
     Usable: at least ``MIN_SENTENCE_WORDS`` words, ending in a word of ``vocab`` and . ! or ?.
     """
     common = set(vocab)
+    return [end for text in texts for sent in sentences(text) if (end := sentence_end(sent, common)) is not None]
+
+
+def sentence_end(sentence: str, common: Container[str]) -> Blank | None:
+    """The question about a sentence's last word (its last ``MAX_WORDS`` words, the last blanked), or None
+    when the sentence is not usable (see ``sentence_ends``)."""
+    words = sentence.split()
+    match = _FINAL_WORD.match(" ".join(words[-MAX_WORDS:]))
+    if len(words) >= MIN_SENTENCE_WORDS and match and match.group(2) in common:
+        return match.group(1), match.group(2), match.group(3)
+    return None
+
+
+def inner_blanks(sentence: str, common: Container[str]) -> list[Blank]:
+    """Every question about a word of ``common`` inside a sentence of at least ``MIN_SENTENCE_WORDS`` words
+    (not its first or last word), in text order.
+
+    A question shows at most ``MAX_WORDS`` words: the blank, up to ``AFTER_BLANK`` words after it
+    and the words before it.
+    """
+    words = sentence.split()
+    if len(words) < MIN_SENTENCE_WORDS:
+        return []
     out = []
-    for text in texts:
-        for sent in sentences(text):
-            words = sent.split()
-            match = _FINAL_WORD.match(" ".join(words[-MAX_WORDS:]))
-            if len(words) >= MIN_SENTENCE_WORDS and match and match.group(2) in common:
-                out.append((match.group(1), match.group(2), match.group(3)))
+    for k in range(1, len(words) - 1):
+        match = _INNER_WORD.match(words[k])
+        if match and match.group(1) in common:
+            stop = min(len(words), k + 1 + AFTER_BLANK)
+            start = max(0, stop - MAX_WORDS)
+            before = "".join(w + " " for w in words[start:k])
+            after = match.group(2) + "".join(" " + w for w in words[k + 1 : stop])
+            out.append((before, match.group(1), after))
     return out
 
 
-def ask(rung: str, end: tuple[str, str, str], vocab: Sequence[str], rng: random.Random) -> Question | None:
-    """The question of ``rung`` about one sentence end (see ``sentence_ends``); None when ``vocab`` has
-    fewer than three words that the question does not show."""
+def ask(rung: str, blank: Blank, vocab: Sequence[str], rng: random.Random) -> Question | None:
+    """The question of ``rung`` about one blank (a sentence end, see ``sentence_ends``, or an inner blank,
+    see ``inner_blanks``); None when ``vocab`` has fewer than three words that the question does not show."""
     if rung not in RUNGS:
         raise ValueError(f"unknown rung {rung!r}; known: {', '.join(RUNGS)}")
-    stem, answer, mark = end
-    shown = {w.strip(".,;:!?\"'()").lower() for w in stem.split()} | {answer.lower()}
+    before, answer, after = blank
+    shown = {w.strip(".,;:!?\"'()").lower() for w in f"{before} {after}".split()} | {answer.lower()}
     distractors = [w for w in rng.sample(vocab, min(len(vocab), 16)) if w not in shown][:3]
     if len(distractors) < 3:  # a small vocabulary: look through all of it
         unseen = [w for w in vocab if w not in shown]
@@ -119,6 +152,6 @@ def ask(rung: str, end: tuple[str, str, str], vocab: Sequence[str], rng: random.
     options = [*distractors, answer]
     rng.shuffle(options)
     letter = LETTERS[options.index(answer)]
-    passage = f"{stem}{answer}{mark}" if rung == "copy" else ""
+    passage = f"{before}{answer}{after}" if rung == "copy" else ""
     hint = f"The answer is {letter}." if rung == "stated" else ""
-    return Question(rung, f"{stem}{BLANK}{mark}", tuple(options), letter, passage, hint)
+    return Question(rung, f"{before}{BLANK}{after}", tuple(options), letter, passage, hint)
