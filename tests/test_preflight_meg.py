@@ -222,6 +222,9 @@ def test_subjects_listed_but_not_downloaded_are_a_note_kept_in_provenance(good, 
     assert main(["sweep", str(config), "--quiet"]) == 0
     provenance = load_run(tmp_path / "run").provenance
     assert len(provenance) and all(note in text and text.endswith(": 03") for text in provenance["left_out"])
+    assert main(["analyze", str(tmp_path / "run")]) == 0
+    report = (tmp_path / "run" / "report.html").read_text()
+    assert "left out of the data on disk: " in report and note in report
 
 
 def test_recorded_subjects_not_in_participants_are_a_note(good, tmp_path, capfd):

@@ -247,6 +247,9 @@ def test_subjects_listed_but_not_downloaded_are_a_note_kept_in_provenance(good, 
     assert main(["sweep", str(config), "--quiet"]) == 0
     provenance = load_run(tmp_path / "run").provenance
     assert len(provenance) and all(note in text and text.endswith("sub-002, sub-005") for text in provenance["left_out"])
+    assert main(["analyze", str(tmp_path / "run")]) == 0
+    report = (tmp_path / "run" / "report.html").read_text()
+    assert "left out of the data on disk: " in report and note in report
 
 
 def test_a_story_without_its_alignment_is_a_note_naming_the_file(good, tmp_path, capfd):
