@@ -19,6 +19,12 @@ filtered (``l_freq``–``h_freq`` Hz) and resampled (``sfreq`` Hz) by MNE, and r
 story in both sessions, the second session is mapped onto the first one's clock through their
 word onsets, the two are averaged, and the test stories' sessions are the repeats of the noise
 ceiling.
+
+Preflight (``check``) opens every recording the sweep will read (``megfiles``): its header and
+first and last samples, its sidecar's ``SamplingFrequency`` and ``RecordingDuration`` against it,
+its ``channels.tsv`` against its channels, its words inside it. A recording without an events
+file, or two of one session claiming a story, are errors; subjects listed in participants.tsv
+without recordings (not downloaded) are left out with a note (``left_out``).
 """
 
 from __future__ import annotations

@@ -24,6 +24,12 @@ story events, less the first ``trim_start`` (6 by default, as the dataset's own 
 Responses are the cleaned derivative (``desc-clean``: confounds regressed out by AFNI): on
 fsaverage6, the left then the right hemisphere's vertices; in MNI space, the voxels inside every
 story's brain mask.
+
+Preflight (``check``) reads every scan the sweep will: its sidecar's RepetitionTime, its
+response files' shapes (volumes against the story's words, vertices against the subject's other
+scans and the other subjects). A scan with only some of its files is an error naming the missing
+one; stories without an alignment and subjects listed but not downloaded are left out with a
+note (``left_out``).
 """
 
 from __future__ import annotations
