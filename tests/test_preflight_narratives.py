@@ -209,6 +209,47 @@ def test_bad_narratives_data_is_one_line_and_nothing_is_written(case, good, tmp_
         assert not (tmp_path / "run").exists() and not (tmp_path / "activations").exists(), command[0]
 
 
+VOLUME_SCAN = "ds/derivatives/afni-smooth/sub-002/func/sub-002_task-lucy_space-MNI152NLin2009cAsym_res-native_desc-clean_bold.nii.gz"
+MASK = "ds/derivatives/afni-smooth/tpl-MNI152NLin2009cAsym/tpl-MNI152NLin2009cAsym_res-lucy_desc-brain_mask.nii.gz"
+
+
+def _nifti(relative: str, change: Callable[[np.ndarray], np.ndarray]) -> Callable[[Path], None]:
+    def damage(folder: Path) -> None:
+        path = folder / relative
+        image = nib.load(str(path))
+        nib.save(nib.Nifti1Image(change(np.asarray(image.dataobj)), image.affine), str(path))
+    return damage
+
+
+VOLUME_CASES = [
+    Case("nifti-half-the-volumes", _nifti(VOLUME_SCAN, lambda d: d[..., : d.shape[3] // 2]), VOLUME_SCAN, "cut short"),
+    Case("nifti-cut", _cut(VOLUME_SCAN, 0.5), VOLUME_SCAN, "not a readable NIfTI file"),
+    Case("nifti-3d", _nifti(VOLUME_SCAN, lambda d: d[..., 0]), VOLUME_SCAN, "expected a 4-D image"),
+    Case("nifti-grid-differs-from-mask", _nifti(VOLUME_SCAN, lambda d: d[:, :, :-1]), VOLUME_SCAN, "the brain mask's has"),
+    Case("mask-missing", _remove(MASK), MASK, "not found"),
+    Case("mask-garbage", _write(MASK, _garbage(100)), MASK, "not a readable NIfTI file"),
+]
+
+
+@pytest.fixture(scope="module")
+def volume(good):
+    """A folder holding ds/ in MNI space (NIfTI responses and brain masks)."""
+    write_narratives(good / "volume" / "ds", volume=True)
+    return good / "volume"
+
+
+@pytest.mark.parametrize("case", VOLUME_CASES, ids=[c.name for c in VOLUME_CASES])
+def test_bad_volume_data_is_one_line_and_nothing_is_written(case, volume, tmp_path, capfd):
+    shutil.copytree(volume / "ds", tmp_path / "ds")
+    case.damage(tmp_path)
+    config = _config(tmp_path, space="MNI152NLin2009cAsym")
+    capfd.readouterr()
+    assert main(["validate", str(config)]) == 2
+    lines = capfd.readouterr().err.splitlines()
+    assert len(lines) == 1 and str(tmp_path / case.names) in lines[0] and case.match in lines[0], lines
+    assert not (tmp_path / "run").exists()
+
+
 def _validated(folder: Path, capfd, **options) -> str:
     """validate's stdout without whitespace (the console wraps long lines, paths included)."""
     capfd.readouterr()
@@ -289,4 +330,4 @@ def test_a_second_check_reads_no_response_file_again(good, tmp_path, monkeypatch
 
 
 def count_cases() -> int:
-    return len(CASES)
+    return len(CASES) + len(VOLUME_CASES)

@@ -75,7 +75,7 @@ OPENNEURO_ID = "ds002345"
 SURFACE = "fsaverage6"
 VOLUME = "MNI152NLin2009cAsym"
 WORDS = "narratives-words-1"  # the name (and version) of an alignment's words in the file cache
-SHAPE = "narratives-shape-1"  # ... and of a response file's shape
+SHAPE = "narratives-shape-2"  # ... and of a response file's shape
 TR_TOLERANCE = 1e-3  # seconds between options.tr and a sidecar's RepetitionTime taken as equal
 _SCAN_NAME = re.compile(r"^(sub-[^_]+)_task-([^_]+)(?:_run-([^_]+))?$")
 
@@ -522,13 +522,16 @@ def _same_width(found: list[tuple[int, Path]], unit: str, others: str) -> int:
 
 
 def _shape(path: Path) -> list[int]:
-    """[volumes, columns] of a response file (GIfTI: vertices; NIfTI: every voxel of the grid)."""
+    """[volumes, columns] of a response file (GIfTI: vertices; NIfTI: every voxel of the grid), read to its end."""
     if path.name.endswith(".func.gii"):
         return list(read_gifti(path).shape)
     import nibabel as nib
 
     try:
-        shape = nib.load(str(path)).shape
+        image = nib.load(str(path))
+        shape = image.shape
+        if len(shape) == 4:
+            np.asarray(image.dataobj[..., shape[3] - 1])  # the last volume: a file cut short fails here
     except Exception as error:
         raise DataError(f"{path}: not a readable NIfTI file ({type(error).__name__}: {error})") from None
     if len(shape) != 4:
