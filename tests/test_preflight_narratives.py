@@ -165,6 +165,9 @@ CASES = [
     Case("events-onset-text", _edit(EVENTS, "2.0\t130.0", "two\t130.0"), EVENTS, "line 2"),
     Case("events-no-stim-file", _edit(EVENTS, "stim_file", "stimulus"), EVENTS, "no stim_file column"),
     Case("events-stim-not-audio", _edit(EVENTS, "lucy_audio.wav", "lucy.txt"), EVENTS, "stim_file"),
+    Case("two-tasks-one-story", _write("ds/sub-002/func/sub-002_task-tunnel_events.tsv", "onset\tduration\ttrial_type\tstim_file\n"
+                                       "2.0\t130.0\tstory\tlucy_audio.wav\n"),
+         "ds/sub-002/func/sub-002_task-tunnel_events.tsv", "sub-002_task-lucy_events.tsv"),
     Case("events-short-row", _lines(EVENTS, lambda lines: [*lines, "200.0\t1.0"]), EVENTS, "line 3"),
     # alignments
     Case("align-missing-named-story", _remove(ALIGN), ALIGN, "not found", options={"stories": ["lucy", "pieman"]}),

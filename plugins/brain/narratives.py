@@ -14,8 +14,8 @@ Reads the BIDS tree under ``root`` (the ds002345 directory)::
 ``<scan>`` is ``sub-<s>_task-<task>[_run-<n>]``. A story is a stimulus (the audio a scan's story
 events play: ``pieman``, ``milkywayoriginal``, ...); a subject's scan of it is the first of its
 runs that ``participants.tsv`` lists and ``scan_exclude.json`` does not exclude, with its response
-files on disk. Scans that play several stories (the ``schema`` task) or a stimulus without an
-alignment are left out.
+files on disk (two scans of different tasks playing one story are an error). Scans that play
+several stories (the ``schema`` task) or a stimulus without an alignment are left out.
 
 Timing: the audio file starts at the onset of its first event (the music before some stories is
 part of it); volume i is centred at ``(i + 0.5)·TR`` s after the first volume, so on the story
@@ -214,7 +214,11 @@ class Narratives(BrainDataset[NarrativesOptions], FetchableData):
             if not self._alignment_path(timing.stimulus).is_file():
                 unaligned.setdefault(timing.stimulus, []).append(name)
                 continue
-            found.setdefault(timing.stimulus, {}).setdefault(subject, Scan(subject, task, name, events, timing))
+            kept = found.setdefault(timing.stimulus, {})
+            if subject in kept and kept[subject].task != task:
+                raise DataError(f"{events}: plays story {timing.stimulus!r}, as {kept[subject].events} of task {kept[subject].task} does; "
+                                "which scan is that story is ambiguous")
+            kept.setdefault(subject, Scan(subject, task, name, events, timing))
         if not found:
             where = next((f"{self._alignment_path(s)} not found; " for s in unaligned), "")
             raise DataError(
