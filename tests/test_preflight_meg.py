@@ -213,9 +213,10 @@ def test_subjects_listed_but_not_downloaded_are_a_note_kept_in_provenance(good, 
     listed.write_text(listed.read_text() + "sub-03" + "\tn/a" * (len(listed.read_text().splitlines()[0].split("\t")) - 1) + "\n")
     config = _config(tmp_path)
     assert main(["validate", str(config)]) == 0
-    note = "1 subjects of participants.tsv have no recordings under"
+    note = "left out: 1 subject(s) listed in participants.tsv without recordings under"
     out = " ".join(capfd.readouterr().out.split())
-    assert note in out and "(not downloaded) and are left out: 03" in out
+    assert note in out and "(not downloaded): 03" in out
+    note = note.removeprefix("left out: ")
     data = yaml.safe_load(config.read_text())
     data["models"][0]["checkpoints"] = "last"
     config.write_text(yaml.safe_dump(data))
@@ -232,7 +233,7 @@ def test_recorded_subjects_not_in_participants_are_a_note(good, tmp_path, capfd)
     _lines("bids/participants.tsv", lambda lines: lines[:2])(tmp_path)
     assert main(["validate", str(_config(tmp_path))]) == 0
     out = " ".join(capfd.readouterr().out.split())
-    assert "1 subjects with recordings are not in participants.tsv and are left out: 02" in out
+    assert "left out: 1 subject(s) with recordings but not listed in participants.tsv: 02" in out
 
 
 def test_a_second_check_reads_no_recording_again(good, tmp_path, monkeypatch):

@@ -281,9 +281,9 @@ def test_subjects_listed_but_not_downloaded_are_a_note_kept_in_provenance(good, 
     shutil.copytree(good / "ds", tmp_path / "ds")
     _lines(PARTICIPANTS, lambda lines: [*lines, "sub-005\t22,22,22\tF,F,F\tpieman,tunnel,lucy\tn/a,n/a,n/a\tn/a,n/a,n/a"])(tmp_path)
     _remove(LEFT, RIGHT)(tmp_path)
-    note = "2 subjects that participants.tsv lists for every story have no files of lucy, pieman, tunnel under"
+    note = "2 subject(s) listed in participants.tsv for every story (lucy, pieman, tunnel) without their files under"
     out = _validated(tmp_path, capfd)
-    assert _bare("1 subject x 3 stories") in out and _bare(note) in out and _bare("(not downloaded) and are left out: sub-002, sub-005") in out
+    assert _bare("1 subject x 3 stories") in out and _bare(f"left out: {note}") in out and _bare("(not downloaded): sub-002, sub-005") in out
     config = _config(tmp_path)
     data = yaml.safe_load(config.read_text())
     data["models"][0]["checkpoints"] = "last"

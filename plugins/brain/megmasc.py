@@ -155,11 +155,11 @@ class MEGMASC(BrainDataset[MEGMASCOptions], FetchableData):
         out = []
         absent = [s for s in ids if s not in have]
         if absent:
-            out.append(f"{len(absent)} subjects of participants.tsv have no recordings under {self.root} (not downloaded) "
-                       f"and are left out: {_some(absent)}")
+            out.append(f"{len(absent)} subject(s) listed in participants.tsv without recordings under {self.root} "
+                       f"(not downloaded): {_some(absent)}")
         unlisted = [s for s in have if s not in ids]
         if unlisted:
-            out.append(f"{len(unlisted)} subjects with recordings are not in participants.tsv and are left out: {_some(unlisted)}")
+            out.append(f"{len(unlisted)} subject(s) with recordings but not listed in participants.tsv: {_some(unlisted)}")
         return out
 
     def _sessions(self, subject: str) -> list[str]:

@@ -430,8 +430,8 @@ class Narratives(BrainDataset[NarrativesOptions], FetchableData):
         if self.options.subjects is None:
             absent = self._not_downloaded(train + test)
             if absent:
-                out.append(f"{len(absent)} subjects that participants.tsv lists for every story have no files of "
-                           f"{', '.join(train + test)} under {self.root} (not downloaded) and are left out: {_some(absent)}")
+                out.append(f"{len(absent)} subject(s) listed in participants.tsv for every story ({', '.join(train + test)}) "
+                           f"without their files under {self.root} (not downloaded): {_some(absent)}")
         return out
 
     def _not_downloaded(self, stories: list[str]) -> list[str]:
