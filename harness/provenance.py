@@ -5,6 +5,7 @@ from __future__ import annotations
 import platform
 from typing import Any
 
+from harness.errors import one_line
 from harness.interfaces import BrainDataset
 from harness.planner import Cell, ModelPlan, Plan, TargetPlan
 from harness.store import CellRecord
@@ -33,7 +34,10 @@ class Provenance:
         if not isinstance(target.plugin, BrainDataset):
             return {}
         if target.label not in self._dropped:
-            self._dropped[target.label] = "; ".join(target.plugin.left_out())
+            try:
+                self._dropped[target.label] = "; ".join(target.plugin.left_out())
+            except Exception as error:  # noqa: BLE001 - data changed since preflight: said, never fatal to the cell
+                self._dropped[target.label] = f"not known: {one_line(error)}"
         return {"left_out": self._dropped[target.label]} if self._dropped[target.label] else {}
 
     def record(self, cell: Cell, model: ModelPlan, commit: str | None, extra: dict[str, Any]) -> CellRecord:
