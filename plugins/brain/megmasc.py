@@ -33,6 +33,7 @@ import ast
 import csv
 import hashlib
 import importlib
+import re
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -124,7 +125,7 @@ class MEGMASC(BrainDataset[MEGMASCOptions], FetchableData):
                                 "which recording is that story is ambiguous")
             stories[story] = events
         for raw in sorted(self.root.glob("sub-*/ses-*/meg/*_meg.*")):
-            events = raw.parent / f"{raw.name.split('_meg.')[0]}_events.tsv"
+            events = _events_of(raw)
             if raw.suffix != ".json" and self._wanted(_entities(raw.name)) and not events.is_file():
                 raise DataError(f"{events}: not found; recording {raw.name} has no events file, so its story and words are unknown")
         if not found:
@@ -375,8 +376,15 @@ def _same_channels(path: Path, recorded: list[str], raw_name: str) -> None:
 
 
 def _raw_files(events: Path) -> list[Path]:
+    """The recording beside an events file: ``<stem>_meg.<ext>``, or the parts ``<stem>_split-<n>_meg.fif`` of a large FIF."""
     stem = events.name.removesuffix("_events.tsv")
-    return sorted(p for p in events.parent.glob(f"{stem}_meg.*") if p.suffix != ".json")
+    found = [*events.parent.glob(f"{stem}_meg.*"), *events.parent.glob(f"{stem}_split-*_meg.*")]
+    return sorted(p for p in found if p.suffix != ".json")
+
+
+def _events_of(raw: Path) -> Path:
+    """The events file of a recording (of any part of a split FIF)."""
+    return raw.parent / f"{re.sub(r'_split-[^_]+$', '', raw.name.split('_meg.')[0])}_events.tsv"
 
 
 def _event_rows(path: Path) -> list[dict[str, Any]]:
