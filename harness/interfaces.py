@@ -308,6 +308,11 @@ class BrainDataset(Plugin[OptionsT]):
         """
         return []
 
+    def left_out(self) -> list[str]:
+        """What on disk the dataset leaves out, and why, one line each (e.g. subjects listed but not
+        downloaded); [] when nothing. Shown by ``check`` and kept in each brain cell's provenance."""
+        return []
+
     def notice(self) -> str:
         """A caution every report that uses this dataset shows (e.g. that it is simulated); '' for none."""
         return ""

@@ -5,7 +5,9 @@ from __future__ import annotations
 import platform
 from typing import Any
 
-from harness.planner import Cell, ModelPlan, Plan
+from harness.errors import one_line
+from harness.interfaces import BrainDataset
+from harness.planner import Cell, ModelPlan, Plan, TargetPlan
 from harness.store import CellRecord
 
 
@@ -25,6 +27,18 @@ class Provenance:
     def __init__(self, plan: Plan, device: str) -> None:
         self.plan, self.device = plan, device
         self.software = software_versions()
+        self._dropped: dict[str, str] = {}
+
+    def _left_out(self, target: TargetPlan) -> dict[str, str]:
+        """A brain dataset's data left out (subjects not downloaded, ...), as one provenance entry; {} when none."""
+        if not isinstance(target.plugin, BrainDataset):
+            return {}
+        if target.label not in self._dropped:
+            try:
+                self._dropped[target.label] = "; ".join(target.plugin.left_out())
+            except Exception as error:  # noqa: BLE001 - data changed since preflight: said, never fatal to the cell
+                self._dropped[target.label] = f"not known: {one_line(error)}"
+        return {"left_out": self._dropped[target.label]} if self._dropped[target.label] else {}
 
     def record(self, cell: Cell, model: ModelPlan, commit: str | None, extra: dict[str, Any]) -> CellRecord:
         """The stored record of ``cell``; ``extra`` adds what computing it revealed (e.g. the activation key)."""
@@ -51,6 +65,7 @@ class Provenance:
                 "model_plugin": f"{model.family.name} {model.version}",
                 "target_plugin": f"{target.plugin.name} {target.version}",
                 "device": self.device,
+                **self._left_out(target),
                 **extra,
             },
         )

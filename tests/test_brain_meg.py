@@ -94,3 +94,15 @@ def test_megmasc_mistakes_are_one_line(simulated, tmp_path):
 def test_fetch_without_a_client_says_what_to_install(tmp_path):
     with pytest.raises(HarnessError, match="megmasc fetch needs osfclient"):
         MEGMASC.fetch(tmp_path, [])
+
+
+def test_a_split_fif_is_one_recording_with_one_events_file(tmp_path):
+    """A FIF over 2 GB is saved in parts (``_split-01_meg.fif``, ...): its events file is the recording's, not a part's."""
+    from harness_plugins.brain.megmasc import _events_of, _raw_files
+
+    parts = [tmp_path / f"sub-01_ses-0_task-0_split-0{n}_meg.fif" for n in (1, 2)]
+    for path in [*parts, tmp_path / "sub-01_ses-0_task-0_meg.json", tmp_path / "sub-01_ses-0_task-1_meg.fif"]:
+        path.write_bytes(b"")
+    events = tmp_path / "sub-01_ses-0_task-0_events.tsv"
+    assert [_events_of(p) for p in parts] == [events, events]
+    assert _raw_files(events) == parts

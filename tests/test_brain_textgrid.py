@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from harness.errors import DataError
-from harness_plugins.brain.textgrid import read_textgrid, write_textgrid
+from harness_plugins.brain.textgrid import read_textgrid, read_tiers, write_textgrid
 from tests.support.lebel_fixture import WORDS, chronological_textgrid, grid_tiers, short_textgrid
 
 TIERS = grid_tiers(WORDS[:24], start=1.0, step=0.5)
@@ -39,6 +39,31 @@ def test_lebel_quirks_bom_float_overlaps_utf16(tmp_path):
     assert read_textgrid(path) == overlapping
     path.write_text(chronological_textgrid({"phone": overlapping["phone"], "words": [(0.0, 2.0, 'say "hi"')]}, 2.0), encoding="utf-8")
     assert read_textgrid(path)["words"] == [(0.0, 2.0, 'say "hi"')]
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("eol", ["\r", "\r\n"], ids=["cr", "crlf"])
+def test_cr_and_crlf_line_ends_read_the_same_tiers(fmt, eol, tmp_path):
+    """Old Mac (CR-only) and Windows (CRLF) line ends; a damaged file's line numbers still count lines."""
+    path = tmp_path / "story.TextGrid"
+    text = _text(fmt, tmp_path).replace("\n", eol)
+    path.write_bytes(text.encode("utf-8"))
+    assert read_textgrid(path) == TIERS
+    if fmt == "long":
+        lines = text.split(eol)
+        bad = next(i for i, line in enumerate(lines) if line.strip().startswith("xmax = ") and i > 10)
+        lines[bad] = lines[bad].replace("xmax = ", "xmax = x")
+        path.write_bytes(eol.join(lines).encode("utf-8"))
+        with pytest.raises(DataError, match=rf"story.TextGrid, line {bad + 1}: "):
+            read_textgrid(path)
+
+
+def test_tiers_sharing_a_name_are_all_kept(tmp_path):
+    path = tmp_path / "two.TextGrid"
+    write_textgrid(path, {"word": TIERS["word"], "phone": TIERS["phone"]})
+    path.write_text(path.read_text().replace('name = "phone"', 'name = "word"'))
+    assert [name for name, _ in read_tiers(path)] == ["word", "word"]
+    assert list(read_textgrid(path)) == ["word", "word#1"]
 
 
 def test_a_text_may_run_over_lines(tmp_path):

@@ -228,6 +228,8 @@ CASES = [
     Case("grid-nan", "textgrid", _edit(GRID, "xmax = 4 ", "xmax = nan "), GRID, match="line"),
     Case("grid-short-bad-number", "textgrid", _both(_write(GRID, _formats("short")), _edit(GRID, "\n3.5\n", "\n3.5s5\n")), GRID, match="line"),
     Case("grid-chrono-bad-number", "textgrid", _both(_write(GRID, _formats("chronological")), _edit(GRID, " 3.5 ", " 3..5 ")), GRID, match="line"),
+    Case("grid-two-word-tiers", "textgrid", _edit(GRID, 'name = "phone"', 'name = "word"'), GRID, match="2 tiers named as the word tier"),
+    Case("grid-word-and-words-tiers", "textgrid", _edit(GRID, 'name = "phone"', 'name = "Words"'), GRID, match="which holds the words is ambiguous"),
     Case("grid-no-word-tier", "textgrid", lambda f: write_textgrid(f / GRID, {"phone": grid_tiers(WORDS)["phone"]}), GRID, match="no word tier"),
     Case("grid-no-words", "textgrid", lambda f: write_grid(f / GRID, ["sp", "{NS}", "sentence_start"]), GRID, match="no words"),
     Case("grid-more-tiers-declared", "textgrid", _edit(GRID, "size = 2 ", "size = 3 "), GRID, match="declares 3 tiers"),

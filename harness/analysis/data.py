@@ -8,6 +8,7 @@ names what an analysis was computed from, so its outputs can tell when they are 
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -115,6 +116,18 @@ def read_failures(run_dir: Path) -> Failures:
         "log": [log if (run_dir / log).is_file() else "" for log in logs],
     }, columns=FAILURE_COLUMNS)
     return Failures(frame, len(cells))
+
+
+def read_left_out(run_dir: Path) -> dict[str, str]:
+    """Target -> what its brain dataset left out of the data on disk, as its latest cell's provenance records it."""
+    with RunStore(Path(run_dir)) as store:
+        cells = store.cells_frame()
+    out: dict[str, str] = {}
+    for target, text in zip(cells["target"], cells["provenance"]):
+        left_out = json.loads(text).get("left_out") if text else None
+        if left_out:
+            out[str(target)] = str(left_out)
+    return out
 
 
 def load_config_text(run_dir: Path) -> str:

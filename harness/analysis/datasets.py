@@ -32,6 +32,7 @@ class DatasetInfo:
     notice: str = ""
     modality: Modality = Modality.FMRI  # what the dataset records: its channels are voxels or sensors
     maps: dict[str, VoxelMap] = field(default_factory=dict)  # subject -> map
+    left_out: str = ""  # what the dataset left out of the data on disk, as the cells' provenance records it
     problems: list[str] = field(default_factory=list)  # why a notice or a map is missing, one line each
 
 

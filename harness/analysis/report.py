@@ -81,6 +81,8 @@ def _n(count: int, noun: str) -> str:
 def _notices(datasets: dict[str, DatasetInfo], controls: dict[str, BrainControl]) -> list[str]:
     notes = [f'<div class="notice" role="note"><strong>{_e(info.label)}</strong> ({_e(info.plugin)} dataset): {_e(info.notice)}</div>'
              for info in datasets.values() if info.notice]
+    notes += [f'<div class="notice" role="note"><strong>{_e(info.label)}</strong> ({_e(info.plugin)} dataset): left out of the data '
+              f'on disk: {_e(info.left_out)}</div>' for info in datasets.values() if info.left_out]
     for control in controls.values():
         against = f"the control for {control.baseline}" if control.baseline else "a control without its original stimulus in this run"
         notes.append(f'<div class="notice" role="note"><strong>{_e(control.label)}</strong>: {_e(against)}: the same '

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness.analysis.data import RunData, brain_controls, model_groups, read_failures, read_run
+from harness.analysis.data import RunData, brain_controls, model_groups, read_failures, read_left_out, read_run
 from harness.analysis.datasets import dataset_info
 from harness.analysis.figures import SavedFigure, draw_brain_maps, draw_figures
 from harness.analysis.findings import CurveAnalysis, all_transitions, analyze_frame
@@ -52,6 +52,9 @@ def analyze_run(run_dir: Path, settings: PhaseSettings | None = None) -> Analysi
     analyses = analyze_frame(data.results, data.arrays, settings, groups)
     results = with_groups(data.results, groups)
     datasets = dataset_info(data.run_dir, _brain_subjects(data))
+    for label, left_out in read_left_out(data.run_dir).items():
+        if label in datasets:
+            datasets[label].left_out = left_out
     figures = draw_figures(analyses, data.run_dir / FIGURES_DIR, results, controls)
     maps, map_notes = draw_brain_maps(analyses, data.run_dir / FIGURES_DIR, data.arrays,
                                       {label: info.maps for label, info in datasets.items()})

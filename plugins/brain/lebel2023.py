@@ -57,7 +57,7 @@ from harness import (
 )
 from harness_plugins.brain.filecache import cached_fact, files_digest
 from harness_plugins.brain.hdf5responses import HDF5Responses, column_blocks
-from harness_plugins.brain.textgrid import read_textgrid
+from harness_plugins.brain.textgrid import read_tiers
 
 OPENNEURO_ID = "ds003020"
 DATALAD_URL = "https://github.com/OpenNeuroDatasets/ds003020.git"
@@ -67,7 +67,7 @@ SKIP_WORDS = frozenset({"sentence_start", "sentence_end", "br", "lg", "ls", "ns"
 WORD_TIERS = ("word", "words")
 CONSTANT_STD = 1e-8  # a voxel whose responses to a story vary less than this is constant (as the encoder drops it)
 SCAN = "scan-1"  # the name (and version) of a response file's value scan in the file cache
-WORDS = "words-1"  # ... and of a TextGrid's words
+WORDS = "words-2"  # ... and of a TextGrid's words
 _BLOCK_VALUES = 1 << 22  # values per block when streaming a response file
 
 
@@ -464,13 +464,17 @@ def _some(items: list[str], shown: int = 5) -> str:
 
 def _read_words(path: Path) -> dict[str, list[Any]]:
     """The words of a TextGrid's word tier, with their onsets and offsets (s), silence and noise marks left out."""
-    tiers = read_textgrid(path)
-    names = list(tiers)
-    tier = next((tiers[t] for t in names if t.strip().lower() in WORD_TIERS), None)
+    tiers = read_tiers(path)
+    names = [name for name, _ in tiers]
+    named = [(name, intervals) for name, intervals in tiers if name.strip().lower() in WORD_TIERS]
+    if len(named) > 1:
+        raise DataError(f"{path}: {len(named)} tiers named as the word tier ({', '.join(repr(n) for n, _ in named)}); "
+                        "which holds the words is ambiguous")
+    tier = named[0][1] if named else None
     if tier is None and len(names) >= 2 and names[0].strip().lower().startswith("phone"):
-        tier = tiers[names[1]]  # the public loader's convention: phones first, then words
+        tier = tiers[1][1]  # the public loader's convention: phones first, then words
     if tier is None:
-        raise DataError(f"{path}: no word tier (tiers: {', '.join(tiers) or 'none'}; expected one named 'word')")
+        raise DataError(f"{path}: no word tier (tiers: {', '.join(names) or 'none'}; expected one named 'word')")
     kept = [(a, b, w) for a, b, w in tier if w.strip().strip("{}").strip().lower() not in SKIP_WORDS]
     if not kept:
         raise DataError(f"{path}: the word tier has no words")

@@ -19,6 +19,12 @@ filtered (``l_freq``–``h_freq`` Hz) and resampled (``sfreq`` Hz) by MNE, and r
 story in both sessions, the second session is mapped onto the first one's clock through their
 word onsets, the two are averaged, and the test stories' sessions are the repeats of the noise
 ceiling.
+
+Preflight (``check``) opens every recording the sweep will read (``megfiles``): its header and
+first and last samples, its sidecar's ``SamplingFrequency`` and ``RecordingDuration`` against it,
+its ``channels.tsv`` against its channels, its words inside it. A recording without an events
+file, or two of one session claiming a story, are errors; subjects listed in participants.tsv
+without recordings (not downloaded) are left out with a note (``left_out``).
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ import ast
 import csv
 import hashlib
 import importlib
+import re
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -50,12 +57,14 @@ from harness import (
     zscore_columns,
 )
 from harness_plugins.brain.filecache import cached_fact, file_digest
+from harness_plugins.brain.megfiles import HEADER, read_channel_names, read_header, read_participant_ids, read_sidecar, sidecar_number
 
 OSF_PROJECTS = ("ag3kj", "h2tzn", "u5327")  # where the dataset is published (bids_anonym/ in each)
 BIDS_FOLDER = "bids_anonym"
 TEST_STORY = "lw1"
 UNITS = {"mag": "fT", "grad": "fT/cm"}  # sensor values as read (so that they are far from float32's floor)
 WORDS = "megmasc-words-1"  # the name (and version) of an events file's words in the file cache
+WORD_TOLERANCE = 0.1  # s: how far past a recording's last sample its last word may end
 
 
 class MEGMASCOptions(PluginOptions):
@@ -92,17 +101,33 @@ class MEGMASC(BrainDataset[MEGMASCOptions], FetchableData):
         if not self.root.is_dir():
             raise DataError(f"{self.root}: not found; fetch the dataset with `harness data fetch megmasc` or set options.root")
 
+    def _wanted(self, entities: dict[str, str]) -> bool:
+        """Whether a file of these BIDS entities is a recording of a subject and session the options keep."""
+        if "sub" not in entities or "ses" not in entities or "task" not in entities:
+            return False
+        o = self.options
+        return (o.subjects is None or entities["sub"] in o.subjects) and (o.sessions is None or entities["ses"] in o.sessions)
+
     @cached_property
     def recordings(self) -> dict[tuple[str, str], dict[str, Path]]:
-        """(subject, session) -> story -> events file, for every recording with an events file."""
+        """(subject, session) -> story -> events file; a recording without its events file, or two
+        recordings of one session that claim the same story, are errors."""
         self._require()
         found: dict[tuple[str, str], dict[str, Path]] = {}
         for events in sorted(self.root.glob("sub-*/ses-*/meg/*_events.tsv")):
-            entities = dict(part.split("-", 1) for part in events.name.split("_")[:-1] if "-" in part)
+            entities = _entities(events.name)
             if "sub" not in entities or "ses" not in entities or "task" not in entities:
                 continue
             story = _story_name(events)
-            found.setdefault((entities["sub"], entities["ses"]), {})[story] = events
+            stories = found.setdefault((entities["sub"], entities["ses"]), {})
+            if story in stories and self._wanted(entities):
+                raise DataError(f"{events}: claims story {story!r}, as {stories[story]} does in the same session; "
+                                "which recording is that story is ambiguous")
+            stories[story] = events
+        for raw in sorted(self.root.glob("sub-*/ses-*/meg/*_meg.*")):
+            events = _events_of(raw)
+            if raw.suffix != ".json" and self._wanted(_entities(raw.name)) and not events.is_file():
+                raise DataError(f"{events}: not found; recording {raw.name} has no events file, so its story and words are unknown")
         if not found:
             raise DataError(f"{self.root}: no sub-*/ses-*/meg/*_events.tsv files; is this the BIDS root of MEG-MASC?")
         return found
@@ -114,12 +139,29 @@ class MEGMASC(BrainDataset[MEGMASCOptions], FetchableData):
                 if subject not in have:
                     raise DataError(f"{self.root}: no recordings of subject {subject!r}{did_you_mean(subject, have)}")
             return list(self.options.subjects)
+        ids = self._listed()
+        return have if ids is None else [s for s in ids if s in have]
+
+    def _listed(self) -> list[str] | None:
+        """The subjects of participants.tsv (without sub-); None when there is no participants.tsv."""
         listed = self.root / "participants.tsv"
-        if listed.is_file():
-            with open(listed, newline="") as handle:
-                ids = [row["participant_id"].removeprefix("sub-") for row in csv.DictReader(handle, delimiter="\t")]
-            return [s for s in ids if s in have]
-        return have
+        return read_participant_ids(listed) if listed.is_file() else None
+
+    def left_out(self) -> list[str]:
+        """Subjects of participants.tsv without recordings (not downloaded), and recorded subjects it does not list."""
+        ids = self._listed()
+        if ids is None or self.options.subjects is not None:
+            return []
+        have = sorted({subject for subject, _ in self.recordings})
+        out = []
+        absent = [s for s in ids if s not in have]
+        if absent:
+            out.append(f"{len(absent)} subject(s) listed in participants.tsv without recordings under {self.root} "
+                       f"(not downloaded): {_some(absent)}")
+        unlisted = [s for s in have if s not in ids]
+        if unlisted:
+            out.append(f"{len(unlisted)} subject(s) with recordings but not listed in participants.tsv: {_some(unlisted)}")
+        return out
 
     def _sessions(self, subject: str) -> list[str]:
         have = sorted(session for s, session in self.recordings if s == subject)
@@ -160,13 +202,13 @@ class MEGMASC(BrainDataset[MEGMASCOptions], FetchableData):
         """(samples × MEG channels) float32 preprocessed as the options say, and each sample's time (s)."""
         from mne_bids import BIDSPath, read_raw_bids
 
-        entities = dict(part.split("-", 1) for part in events.name.split("_")[:-1] if "-" in part)
+        entities = _entities(events.name)
         path = BIDSPath(subject=entities["sub"], session=entities["ses"], task=entities["task"], run=entities.get("run"),
                         datatype="meg", root=self.root)
         try:
             raw = read_raw_bids(path, verbose="error")
         except (OSError, ValueError, RuntimeError) as error:
-            raise DataError(f"{events.parent}: cannot read the recording of task {entities['task']}: {str(error).splitlines()[0]}") from None
+            raise DataError(f"{(_raw_files(events) or [events])[0]}: cannot read the recording: {str(error).splitlines()[0]}") from None
         raw.pick("meg", exclude="bads").load_data(verbose="error")
         o = self.options
         if o.l_freq is not None or o.h_freq is not None:
@@ -211,26 +253,54 @@ class MEGMASC(BrainDataset[MEGMASCOptions], FetchableData):
     # ------------------------------------------------------------------ checks
 
     def check(self) -> list[str]:
-        """Layout, every events file's words, each subject's recordings of the split's stories."""
+        """Layout, participants.tsv, every events file's words, and each recording of the split's stories
+        opened with its sidecar and channel list (see ``_check_recording``)."""
         train, test = self.split()
         stories = self.stories()
         subjects = self.subjects()
         if not subjects:
             raise DataError(f"{self.root}: no subjects")
+        remembered = checked = 0
         for subject in subjects:
             sessions = self._sessions(subject)
             for story in train + test:
-                heard = [self.recordings[(subject, s)].get(story) for s in sessions]
-                heard_paths = [p for p in heard if p is not None]
+                heard_paths = [p for p in (self.recordings[(subject, s)].get(story) for s in sessions) if p is not None]
                 if not heard_paths:
                     raise DataError(f"{self.root}: subject {subject} has no recording of story {story!r}")
                 for events in heard_paths:
                     if tuple(self._words(events)["words"]) != stories[story].words:
                         raise DataError(f"{events}: its words differ from those of story {story!r} in the first recording of it")
-                    if not _raw_files(events):
-                        raise DataError(f"{events.parent}: no MEG recording beside {events.name}")
-        return [f"{len(subjects)} subjects, {len(train)} training and {len(test)} test stories; "
-                f"band-pass {self.options.l_freq}–{self.options.h_freq} Hz, resampled to {self.options.sfreq:g} Hz"]
+                    remembered += self._check_recording(events)
+                    checked += 1
+        summary = (f"{len(subjects)} subjects, {len(train)} training and {len(test)} test stories; "
+                   f"band-pass {self.options.l_freq}–{self.options.h_freq} Hz, resampled to {self.options.sfreq:g} Hz; "
+                   f"{checked} recordings ({remembered} unchanged since an earlier check)")
+        return [summary, *(f"left out: {line}" for line in self.left_out())]
+
+    def _check_recording(self, events: Path) -> bool:
+        """The recording beside ``events`` opened (header, first and last samples), its sidecar's sampling rate
+        and duration and its channels.tsv against it, its words inside it; whether its header was remembered."""
+        raws = _raw_files(events)
+        stem = events.name.removesuffix("_events.tsv")
+        if not raws:
+            raise DataError(f"{events.parent / stem}_meg.*: not found; no MEG recording beside {events.name}")
+        raw = raws[0]
+        header, remembered = cached_fact(raw, HEADER, read_header)
+        sfreq, seconds = header["sfreq"], header["samples"] / header["sfreq"]
+        sidecar_path = events.parent / f"{stem}_meg.json"
+        sidecar = read_sidecar(sidecar_path)
+        rate = sidecar_number(sidecar_path, sidecar, "SamplingFrequency", required=True)
+        assert rate is not None
+        if abs(rate - sfreq) > 1e-3 * sfreq:
+            raise DataError(f"{sidecar_path}: SamplingFrequency {rate:g} Hz, but {raw.name} is sampled at {sfreq:g} Hz")
+        duration = sidecar_number(sidecar_path, sidecar, "RecordingDuration", required=False)
+        if duration is not None and abs(duration - seconds) > 2 / sfreq:
+            raise DataError(f"{raw}: {seconds:g} s of data, but {sidecar_path.name} says RecordingDuration {duration:g} s (file cut short?)")
+        _same_channels(events.parent / f"{stem}_channels.tsv", header["channels"], raw.name)
+        end = max(self._words(events)["offsets"])
+        if end > seconds + WORD_TOLERANCE:
+            raise DataError(f"{raw}: {seconds:g} s of data, but the words of {events.name} run to {end:g} s (file cut short?)")
+        return remembered
 
     def data_hash(self) -> str:
         try:
@@ -286,9 +356,35 @@ def _inside_bids(remote_path: str) -> str | None:
     return "/".join(parts[parts.index(BIDS_FOLDER) + 1 :]) or None
 
 
+def _entities(name: str) -> dict[str, str]:
+    """The BIDS entities of a file name (``sub-01_ses-0_task-1_meg.fif`` -> sub, ses, task)."""
+    return dict(part.split("-", 1) for part in name.split("_")[:-1] if "-" in part)
+
+
+def _some(items: list[str], shown: int = 10) -> str:
+    return ", ".join(items[:shown]) + (f" and {len(items) - shown} more" if len(items) > shown else "")
+
+
+def _same_channels(path: Path, recorded: list[str], raw_name: str) -> None:
+    """A channels.tsv lists exactly the recording's channels."""
+    listed = read_channel_names(path)
+    missing = [c for c in recorded if c not in set(listed)]
+    extra = [c for c in listed if c not in set(recorded)]
+    if missing or extra:
+        raise DataError(f"{path}: lists {len(listed)} channels, {raw_name} has {len(recorded)}"
+                        + (f"; not listed: {_some(missing, 5)}" if missing else "") + (f"; not recorded: {_some(extra, 5)}" if extra else ""))
+
+
 def _raw_files(events: Path) -> list[Path]:
+    """The recording beside an events file: ``<stem>_meg.<ext>``, or the parts ``<stem>_split-<n>_meg.fif`` of a large FIF."""
     stem = events.name.removesuffix("_events.tsv")
-    return sorted(p for p in events.parent.glob(f"{stem}_meg.*") if p.suffix != ".json")
+    found = [*events.parent.glob(f"{stem}_meg.*"), *events.parent.glob(f"{stem}_split-*_meg.*")]
+    return sorted(p for p in found if p.suffix != ".json")
+
+
+def _events_of(raw: Path) -> Path:
+    """The events file of a recording (of any part of a split FIF)."""
+    return raw.parent / f"{re.sub(r'_split-[^_]+$', '', raw.name.split('_meg.')[0])}_events.tsv"
 
 
 def _event_rows(path: Path) -> list[dict[str, Any]]:

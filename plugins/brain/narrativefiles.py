@@ -37,6 +37,10 @@ def _read_tsv(path: Path, required: tuple[str, ...]) -> list[dict[str, str]]:
     missing = [c for c in required if c not in columns]
     if missing:
         raise DataError(f"{path}: no {', '.join(missing)} column (columns: {', '.join(columns) or 'none'})")
+    for line, row in enumerate(rows, start=2):
+        if None in row or None in row.values():
+            fields = len(row.get(None) or []) + sum(v is not None for k, v in row.items() if k is not None)  # type: ignore[call-overload]
+            raise DataError(f"{path}: line {line}: {fields} fields, but the header has {len(columns)} columns")
     return rows
 
 
@@ -44,11 +48,13 @@ def read_participants(path: Path) -> dict[str, dict[str, str]]:
     """subject (``sub-XXX``) -> {task: condition} from ``participants.tsv``'s task and condition lists."""
     out: dict[str, dict[str, str]] = {}
     for line, row in enumerate(_read_tsv(path, ("participant_id", "task")), start=2):
+        if not row["participant_id"].strip().startswith("sub-"):
+            raise DataError(f"{path}: line {line}: participant_id {row['participant_id']!r} is not sub-<label>")
         tasks = [t.strip() for t in (row.get("task") or "").split(",")]
         conditions = [c.strip() for c in (row.get("condition") or "").split(",")] if row.get("condition") else []
         if conditions and len(conditions) != len(tasks):
             raise DataError(f"{path}: line {line}: {len(tasks)} tasks but {len(conditions)} conditions")
-        out[row["participant_id"]] = {t: (conditions[i] if conditions else "n/a") for i, t in enumerate(tasks) if t and t != "n/a"}
+        out[row["participant_id"].strip()] = {t: (conditions[i] if conditions else "n/a") for i, t in enumerate(tasks) if t and t != "n/a"}
     if not out:
         raise DataError(f"{path}: no participants")
     return out
@@ -95,7 +101,11 @@ class ScanEvents:
 
 
 def read_events(path: Path) -> ScanEvents | None:
-    """The story of a scan's events file; None when it plays no story or several (e.g. the schema task)."""
+    """The story of a scan's events file; None when it plays several (the schema task).
+
+    ``trial_type`` is compared without case or surrounding spaces ("Story " is a story event);
+    a file with no story event is an error naming the trial types it has.
+    """
     rows = _read_tsv(path, ("onset", "duration", "trial_type", "stim_file"))
     parsed = []
     for line, row in enumerate(rows, start=2):
@@ -103,8 +113,11 @@ def read_events(path: Path) -> ScanEvents | None:
             onset, duration = float(row["onset"]), float(row["duration"])
         except (TypeError, ValueError):
             raise DataError(f"{path}: line {line}: onset {row['onset']!r} and duration {row['duration']!r} must be numbers") from None
-        parsed.append((onset, duration, (row["trial_type"] or "").strip(), (row["stim_file"] or "").strip()))
+        parsed.append((onset, duration, (row["trial_type"] or "").strip().casefold(), (row["stim_file"] or "").strip()))
     stories = {stim for _, _, kind, stim in parsed if kind == "story"}
+    if not stories:
+        kinds = sorted({kind for _, _, kind, _ in parsed})
+        raise DataError(f"{path}: no event with trial_type 'story' (trial types: {', '.join(map(repr, kinds)) or 'none'})")
     if len(stories) != 1:
         return None
     stim = stories.pop()
@@ -202,17 +215,16 @@ def read_mask(path: Path) -> np.ndarray:
     return data > 0
 
 
-def repetition_time(paths: list[Path]) -> float | None:
-    """``RepetitionTime`` from the first of ``paths`` (BIDS sidecars, most specific first) that exists."""
+def repetition_time(paths: list[Path]) -> tuple[float, Path] | None:
+    """``RepetitionTime`` and the sidecar holding it: the first of ``paths`` (BIDS sidecars, most specific first) that has one."""
     for path in paths:
         if path.is_file():
-            try:
-                value = json.loads(path.read_text(encoding="utf-8")).get("RepetitionTime")
-            except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
-                raise DataError(f"{path}: not a JSON sidecar") from None
+            data = _read_json(path)
+            if not isinstance(data, dict):
+                raise DataError(f"{path}: expected a JSON object of BIDS keys, got {type(data).__name__}")
+            value = data.get("RepetitionTime")
             if value is not None:
-                try:
-                    return float(value)
-                except (TypeError, ValueError):
-                    raise DataError(f"{path}: RepetitionTime {value!r} is not a number") from None
+                if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+                    raise DataError(f"{path}: RepetitionTime {value!r} is not a positive number")
+                return float(value), path
     return None

@@ -14,8 +14,8 @@ Reads the BIDS tree under ``root`` (the ds002345 directory)::
 ``<scan>`` is ``sub-<s>_task-<task>[_run-<n>]``. A story is a stimulus (the audio a scan's story
 events play: ``pieman``, ``milkywayoriginal``, ...); a subject's scan of it is the first of its
 runs that ``participants.tsv`` lists and ``scan_exclude.json`` does not exclude, with its response
-files on disk. Scans that play several stories (the ``schema`` task) or a stimulus without an
-alignment are left out.
+files on disk (two scans of different tasks playing one story are an error). Scans that play
+several stories (the ``schema`` task) or a stimulus without an alignment are left out.
 
 Timing: the audio file starts at the onset of its first event (the music before some stories is
 part of it); volume i is centred at ``(i + 0.5)·TR`` s after the first volume, so on the story
@@ -24,12 +24,19 @@ story events, less the first ``trim_start`` (6 by default, as the dataset's own 
 Responses are the cleaned derivative (``desc-clean``: confounds regressed out by AFNI): on
 fsaverage6, the left then the right hemisphere's vertices; in MNI space, the voxels inside every
 story's brain mask.
+
+Preflight (``check``) reads every scan the sweep will: its sidecar's RepetitionTime, its
+response files' shapes (volumes against the story's words, vertices against the subject's other
+scans and the other subjects). A scan with only some of its files is an error naming the missing
+one; stories without an alignment and subjects listed but not downloaded are left out with a
+note (``left_out``).
 """
 
 from __future__ import annotations
 
 import importlib
 import re
+from collections import Counter
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -68,9 +75,9 @@ OPENNEURO_ID = "ds002345"
 SURFACE = "fsaverage6"
 VOLUME = "MNI152NLin2009cAsym"
 WORDS = "narratives-words-1"  # the name (and version) of an alignment's words in the file cache
-SHAPE = "narratives-shape-1"  # ... and of a response file's shape
+SHAPE = "narratives-shape-2"  # ... and of a response file's shape
 TR_TOLERANCE = 1e-3  # seconds between options.tr and a sidecar's RepetitionTime taken as equal
-_SCAN_NAME = re.compile(r"^(sub-[^_]+)_task-([^_]+)(?:_run-([^_]+))?_events\.tsv$")
+_SCAN_NAME = re.compile(r"^(sub-[^_]+)_task-([^_]+)(?:_run-([^_]+))?$")
 
 
 class NarrativesOptions(PluginOptions):
@@ -131,10 +138,21 @@ class Narratives(BrainDataset[NarrativesOptions], FetchableData):
         return self.root / "stimuli" / "gentle" / story / "align.json"
 
     def _response_paths(self, scan: Scan) -> list[Path]:
-        folder = self.root / "derivatives" / self.options.pipeline / scan.subject / "func"
+        return self._responses_of(scan.subject, scan.name)
+
+    def _responses_of(self, subject: str, name: str) -> list[Path]:
+        folder = self.root / "derivatives" / self.options.pipeline / subject / "func"
         if self.options.space == SURFACE:
-            return [folder / f"{scan.name}_space-{SURFACE}_hemi-{h}_desc-clean.func.gii" for h in ("L", "R")]
-        return [folder / f"{scan.name}_space-{VOLUME}_res-native_desc-clean_bold.nii.gz"]
+            return [folder / f"{name}_space-{SURFACE}_hemi-{h}_desc-clean.func.gii" for h in ("L", "R")]
+        return [folder / f"{name}_space-{VOLUME}_res-native_desc-clean_bold.nii.gz"]
+
+    def _scan_names(self) -> list[str]:
+        """Every scan with an events file or a response file of the options' pipeline and space."""
+        names = {p.name.removesuffix("_events.tsv") for p in self.root.glob("sub-*/func/*_events.tsv")}
+        space = SURFACE if self.options.space == SURFACE else VOLUME
+        derivative = self.root / "derivatives" / self.options.pipeline
+        names |= {p.name.split("_space-")[0] for p in derivative.glob(f"sub-*/func/*_space-{space}_*desc-clean*")}
+        return sorted(n for n in names if _SCAN_NAME.match(n))
 
     def _mask_path(self, task: str) -> Path:
         folder = self.root / "derivatives" / self.options.pipeline / f"tpl-{VOLUME}"
@@ -169,34 +187,57 @@ class Narratives(BrainDataset[NarrativesOptions], FetchableData):
         """Names of the scans on disk that code/scan_exclude.json excludes."""
         return self._discovered[1]
 
+    @property
+    def unaligned(self) -> dict[str, list[str]]:
+        """story -> the scans of it left out because stimuli/gentle/<story>/align.json is not there."""
+        return self._discovered[2]
+
     @cached_property
-    def _discovered(self) -> tuple[dict[str, dict[str, Scan]], list[str]]:
+    def _discovered(self) -> tuple[dict[str, dict[str, Scan]], list[str], dict[str, list[str]]]:
         participants, exclusions = self.participants, self.exclusions
         found: dict[str, dict[str, Scan]] = {}
         excluded: list[str] = []
-        for events in sorted(self.root.glob("sub-*/func/*_events.tsv")):
-            match = _SCAN_NAME.match(events.name)
-            if match is None:
-                continue
-            subject, task = match.group(1), match.group(2)
-            name = events.name.removesuffix("_events.tsv")
+        unaligned: dict[str, list[str]] = {}
+        for name in self._scan_names():
+            subject, task = name.split("_")[0], name.split("_")[1].removeprefix("task-")
             if task not in participants.get(subject, {}):
                 continue
             if is_excluded(name, exclusions):
                 excluded.append(name)
                 continue
-            timing = read_events(events)
-            if timing is None or not self._alignment_path(timing.stimulus).is_file():
+            events = self.root / subject / "func" / f"{name}_events.tsv"
+            if not self._downloaded(events, self._responses_of(subject, name)):
                 continue
-            scan = Scan(subject, task, name, events, timing)
-            if all(p.is_file() for p in self._response_paths(scan)):
-                found.setdefault(timing.stimulus, {}).setdefault(subject, scan)
+            timing = read_events(events)
+            if timing is None:  # several stories in one scan (the schema task)
+                continue
+            if not self._alignment_path(timing.stimulus).is_file():
+                unaligned.setdefault(timing.stimulus, []).append(name)
+                continue
+            kept = found.setdefault(timing.stimulus, {})
+            if subject in kept and kept[subject].task != task:
+                raise DataError(f"{events}: plays story {timing.stimulus!r}, as {kept[subject].events} of task {kept[subject].task} does; "
+                                "which scan is that story is ambiguous")
+            kept.setdefault(subject, Scan(subject, task, name, events, timing))
         if not found:
+            where = next((f"{self._alignment_path(s)} not found; " for s in unaligned), "")
             raise DataError(
-                f"{self.root}: no scan with its events, a story alignment (stimuli/gentle/) and {self.options.pipeline} "
+                f"{self.root}: {where}no scan with its events, a story alignment (stimuli/gentle/) and {self.options.pipeline} "
                 f"responses in space {self.options.space}; download some with `harness data fetch narratives --stories <story> ...`"
             )
-        return found, excluded
+        return found, excluded, unaligned
+
+    @staticmethod
+    def _downloaded(events: Path, responses: list[Path]) -> bool:
+        """Whether a scan's events and response files are all there; False when none of its responses is
+        (not downloaded); a scan with some of its files is an error naming the first one missing."""
+        present = [p for p in responses if p.is_file()]
+        if not present:
+            return False
+        missing = [p for p in [events, *responses] if not p.is_file()]
+        if missing:
+            raise DataError(f"{missing[0]}: not found, but {present[0].name} is there (a partial download? fetch the story again)")
+        return True
 
     # ------------------------------------------------------------------ BrainDataset
 
@@ -204,6 +245,9 @@ class Narratives(BrainDataset[NarrativesOptions], FetchableData):
         found = sorted(self.scans)
         for where, named in (("options.stories", self.options.stories), ("options.test_stories", self.options.test_stories)):
             for story in named or []:
+                if story not in self.scans and story in self.unaligned:
+                    raise DataError(f"{self._alignment_path(story)}: not found; story {story!r} ({where}) has "
+                                    f"{len(self.unaligned[story])} scans but no alignment")
                 if story not in self.scans:
                     raise DataError(f"{self.root}: no kept scan of story {story!r} ({where}){did_you_mean(story, found)}; stories found: {', '.join(found)}")
         if self.options.test_stories is not None:
@@ -215,7 +259,8 @@ class Narratives(BrainDataset[NarrativesOptions], FetchableData):
             test = [outside[-1]]
         train = [s for s in (self.options.stories if self.options.stories is not None else found) if s not in test]
         if not train:
-            raise DataError(f"{self.name}: no training story besides the test stories ({', '.join(test)}); stories found: {', '.join(found)}")
+            raise DataError(f"{self.name}: no training story besides the test stories ({', '.join(test)}); stories found: {', '.join(found)}"
+                            + "".join(f"; {self._alignment_path(s)} not found" for s in sorted(self.unaligned)))
         return train, test
 
     def subjects(self) -> list[str]:
@@ -256,9 +301,9 @@ class Narratives(BrainDataset[NarrativesOptions], FetchableData):
 
     def _check_tr(self, scan: Scan) -> None:
         sidecars = [scan.events.parent / f"{scan.name}_bold.json", self.root / f"task-{scan.task}_bold.json"]
-        tr = repetition_time(sidecars)
-        if tr is not None and abs(tr - self.options.tr) > TR_TOLERANCE:
-            raise DataError(f"{scan.events.parent}: {scan.name} has RepetitionTime {tr:g} s, options.tr is {self.options.tr:g} s")
+        found = repetition_time(sidecars)
+        if found is not None and abs(found[0] - self.options.tr) > TR_TOLERANCE:
+            raise DataError(f"{found[1]}: RepetitionTime {found[0]:g} s (scan {scan.name}), but options.tr is {self.options.tr:g} s")
 
     def kept(self, scan: Scan, volumes: int) -> tuple[np.ndarray, np.ndarray]:
         """(indices of the kept volumes, their centre times on the story audio's clock)."""
@@ -316,46 +361,92 @@ class Narratives(BrainDataset[NarrativesOptions], FetchableData):
     # ------------------------------------------------------------------ preflight
 
     def check(self) -> list[str]:
-        """Metadata, every alignment, every response file's shape against the story events, the sidecars' TR."""
+        """Metadata, every alignment, every scan's sidecar TR and response files (shape, volumes against the
+        words' span, vertices against the subject's other scans and the other subjects), what was left out."""
         train, test = self.split()
         subjects = self.subjects()
         stories = train + test
-        notes: list[str] = []
-        remembered = 0
+        notes, remembered = self._check_words(stories)
+        widths: dict[str, list[tuple[int, Path]]] = {}
+        for subject in subjects:
+            for story in stories:
+                columns, path, cached = self._check_scan(self.scans[story][subject])
+                remembered += cached
+                widths.setdefault(subject, []).append((columns, path))
+            _same_width(widths[subject], self._unit, f"{subject}'s other scans")
+        width = _same_width([scans[0] for scans in widths.values()], self._unit, "the other subjects")
+        notes.insert(0, f"{len(subjects)} subject{'s' if len(subjects) != 1 else ''} x {len(stories)} stories ({len(train)} train, "
+                        f"{len(test)} test), {width:,} {self._unit} ({self.options.pipeline}, {self.options.space}); "
+                        f"{len(self.excluded)} scans excluded by code/scan_exclude.json; {remembered} files unchanged since an earlier check")
+        return [*notes, *(f"left out: {line}" for line in self.left_out())]
+
+    @property
+    def _unit(self) -> str:
+        return "vertices" if self.options.space == SURFACE else "voxels"
+
+    def _check_words(self, stories: list[str]) -> tuple[list[str], int]:
+        """Every story's alignment read: notes on words Gentle did not find, and how many were remembered."""
+        notes, remembered = [], 0
         for story in stories:
             words, interpolated, cached = self._story(story)
             remembered += cached
             if interpolated:
                 notes.append(f"{story}: {interpolated} of {len(words.words)} words not found in the audio by Gentle, timed between their neighbours")
-        widths: set[int] = set()
-        for subject in subjects:
-            width = None
-            for story in stories:
-                scan = self.scans[story][subject]
-                self._check_tr(scan)
-                shapes = []
-                for path in self._response_paths(scan):
-                    shape, cached = cached_fact(path, SHAPE, _shape)
-                    remembered += cached
-                    shapes.append(shape)
-                if len({s[0] for s in shapes}) != 1:
-                    raise DataError(f"{self._response_paths(scan)[-1]}: {shapes[-1][0]} volumes, but the left hemisphere has {shapes[0][0]}")
-                _, kept_times = self.kept(scan, shapes[0][0])
-                story_words = self._story(story)[0]
-                if story_words.onsets[0] > kept_times[-1] or story_words.offsets[-1] + 30 < kept_times[0]:
-                    raise DataError(f"{self._alignment_path(story)}: its words ({story_words.onsets[0]:.0f}–{story_words.offsets[-1]:.0f} s) do not "
-                                    f"overlap the kept volumes of {scan.name} ({kept_times[0]:.0f}–{kept_times[-1]:.0f} s)")
-                columns = sum(s[1] for s in shapes) if self._mask is None else int(self._mask.sum())
-                if width is not None and columns != width:
-                    raise DataError(f"{self._response_paths(scan)[0]}: {columns} vertices, but {subject}'s other scans have {width}")
-                width = columns
-            widths.add(int(width or 0))
-        shown = f"{min(widths):,}" if len(widths) == 1 else f"{min(widths):,}–{max(widths):,}"
-        unit = "vertices" if self._mask is None else "voxels"
-        notes.insert(0, f"{len(subjects)} subject{'s' if len(subjects) != 1 else ''} x {len(stories)} stories ({len(train)} train, "
-                        f"{len(test)} test), {shown} {unit} ({self.options.pipeline}, {self.options.space}); "
-                        f"{len(self.excluded)} scans excluded by code/scan_exclude.json; {remembered} files unchanged since an earlier check")
-        return notes
+        return notes, remembered
+
+    def _check_scan(self, scan: Scan) -> tuple[int, Path, int]:
+        """(columns, first response file, files remembered) of a scan whose TR, response shapes and span are checked."""
+        self._check_tr(scan)
+        paths = self._response_paths(scan)
+        found = [cached_fact(path, SHAPE, _shape) for path in paths]
+        shapes = [shape for shape, _ in found]
+        if len({s[0] for s in shapes}) != 1:
+            raise DataError(f"{paths[-1]}: {shapes[-1][0]} volumes, but the left hemisphere has {shapes[0][0]}")
+        if self._mask is None and len({s[1] for s in shapes}) != 1:
+            raise DataError(f"{paths[-1]}: {shapes[-1][1]} vertices, but the left hemisphere ({paths[0].name}) has {shapes[0][1]}")
+        if self._mask is not None and shapes[0][1] != self._mask.size:
+            raise DataError(f"{paths[0]}: a grid of {shapes[0][1]} voxels, but the brain mask's has {self._mask.size}")
+        self._check_span(scan, shapes[0][0], paths[0])
+        columns = sum(s[1] for s in shapes) if self._mask is None else int(self._mask.sum())
+        return columns, paths[0], sum(cached for _, cached in found)
+
+    def _check_span(self, scan: Scan, volumes: int, path: Path) -> None:
+        """The scan's volumes reach the story's last word (within a TR) and its kept volumes overlap the words."""
+        words = self._story(scan.timing.stimulus)[0]
+        tr, last = self.options.tr, float(words.offsets[-1]) + scan.timing.audio_onset  # on the scan's clock
+        if volumes * tr + tr < last:
+            raise DataError(f"{path}: {volumes} volumes ({volumes * tr:g} s), but the story's words run to {last:g} s of the scan "
+                            "(cut short? a partial download?)")
+        _, kept_times = self.kept(scan, volumes)
+        if words.onsets[0] > kept_times[-1] or words.offsets[-1] + 30 < kept_times[0]:
+            raise DataError(f"{self._alignment_path(words.name)}: its words ({words.onsets[0]:.0f}–{words.offsets[-1]:.0f} s) do not "
+                            f"overlap the kept volumes of {scan.name} ({kept_times[0]:.0f}–{kept_times[-1]:.0f} s)")
+
+    def left_out(self) -> list[str]:
+        """Stories without an alignment, and subjects participants.tsv lists for every story whose files are not on disk."""
+        train, test = self.split()
+        out = [f"story {story} ({len(names)} scans): {self._alignment_path(story)} not found"
+               for story, names in sorted(self.unaligned.items()) if story not in train + test]
+        if self.options.subjects is None:
+            absent = self._not_downloaded(train + test)
+            if absent:
+                out.append(f"{len(absent)} subject(s) listed in participants.tsv for every story ({', '.join(train + test)}) "
+                           f"without their files under {self.root} (not downloaded): {_some(absent)}")
+        return out
+
+    def _not_downloaded(self, stories: list[str]) -> list[str]:
+        """Subjects that heard every story (per participants.tsv), with no excluded scan of them, but no kept scan of one."""
+        kept = set(self.subjects())
+        tasks = {story: {scan.task for scan in self.scans[story].values()} for story in stories}
+        out = []
+        for subject, heard in sorted(self.participants.items()):
+            lacking = [s for s in stories if subject not in self.scans[s]]
+            if subject in kept or not lacking or any(not tasks[s] & set(heard) for s in lacking):
+                continue
+            if any(n.startswith(f"{subject}_task-{t}") for s in lacking for t in tasks[s] for n in self.excluded):
+                continue
+            out.append(subject)
+        return out
 
     # ------------------------------------------------------------------ provenance
 
@@ -420,14 +511,31 @@ def fetch_patterns(participants: dict[str, dict[str, str]], subjects: list[str],
     return patterns
 
 
+def _some(items: list[str], shown: int = 10) -> str:
+    return ", ".join(items[:shown]) + (f" and {len(items) - shown} more" if len(items) > shown else "")
+
+
+def _same_width(found: list[tuple[int, Path]], unit: str, others: str) -> int:
+    """The most common count of vertices (voxels) of ``found`` (count, file); a file with another count is an error."""
+    counts = Counter(width for width, _ in found)
+    common = counts.most_common(1)[0][0]
+    for width, path in found:
+        if width != common:
+            raise DataError(f"{path}: {width} {unit}, but {others} have {common} ({counts[common]} of {len(found)})")
+    return common
+
+
 def _shape(path: Path) -> list[int]:
-    """[volumes, columns] of a response file (GIfTI: vertices; NIfTI: every voxel of the grid)."""
+    """[volumes, columns] of a response file (GIfTI: vertices; NIfTI: every voxel of the grid), read to its end."""
     if path.name.endswith(".func.gii"):
         return list(read_gifti(path).shape)
     import nibabel as nib
 
     try:
-        shape = nib.load(str(path)).shape
+        image = nib.load(str(path))
+        shape = image.shape
+        if len(shape) == 4:
+            np.asarray(image.dataobj[..., shape[3] - 1])  # the last volume: a file cut short fails here
     except Exception as error:
         raise DataError(f"{path}: not a readable NIfTI file ({type(error).__name__}: {error})") from None
     if len(shape) != 4:

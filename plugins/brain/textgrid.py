@@ -16,6 +16,7 @@ from pathlib import Path
 from harness import DataError
 
 Interval = tuple[float, float, str]
+Tier = tuple[str, list[Interval]]  # a tier's name and its intervals
 
 CHRONOLOGICAL = '"Praat chronological TextGrid text file"'
 _NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
@@ -27,9 +28,18 @@ _END_TOLERANCE = 1e-3  # s: how far before its time domain's end a chronological
 def read_textgrid(path: Path) -> dict[str, list[Interval]]:
     """Tier name -> intervals (start, end, text) of every tier, in file order.
 
-    Point tiers (TextTier) are read with start == end. Raises ``DataError`` naming the file (and
-    line) for a file that is unreadable, not a TextGrid, malformed or cut short.
+    Point tiers (TextTier) are read with start == end; a second tier of a name is keyed
+    ``name#<position>`` (``read_tiers`` keeps the names as they are). Raises ``DataError`` naming
+    the file (and line) for a file that is unreadable, not a TextGrid, malformed or cut short.
     """
+    out: dict[str, list[Interval]] = {}
+    for name, intervals in read_tiers(path):
+        out[name if name not in out else f"{name}#{len(out)}"] = intervals
+    return out
+
+
+def read_tiers(path: Path) -> list[Tier]:
+    """(name, intervals) of every tier in file order, names as written (two tiers may share one)."""
     path = Path(path)
     text = _decode(path)
     head = text.lstrip()[:200]
@@ -43,6 +53,11 @@ def read_textgrid(path: Path) -> dict[str, list[Interval]]:
 
 
 def _decode(path: Path) -> str:
+    """The file's text (UTF-8 with or without a BOM, UTF-16, else Latin-1) with CR and CRLF line ends made LF."""
+    return _bytes_text(path).replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _bytes_text(path: Path) -> str:
     try:
         raw = path.read_bytes()
     except OSError as error:
@@ -76,7 +91,7 @@ class _Tier:
     intervals: list[Interval] | None = None
 
 
-def _read_long(path: Path, lines: list[str]) -> dict[str, list[Interval]]:
+def _read_long(path: Path, lines: list[str]) -> list[Tier]:
     """The long ("ooTextFile") format: one ``key = value`` per line, ``item [n]:`` per tier."""
 
     def cut(line: int) -> str:
@@ -146,7 +161,7 @@ def _read_long(path: Path, lines: list[str]) -> dict[str, list[Interval]]:
             assert tier.intervals is not None
             tier.intervals.append((start, end, _unquote(value)))
             start = end = None
-    out: dict[str, list[Interval]] = {}
+    out: list[Tier] = []
     for position, tier in enumerate(tiers, start=1):
         assert tier.intervals is not None
         what = "points" if "Text" in tier.kind else "intervals"
@@ -158,14 +173,10 @@ def _read_long(path: Path, lines: list[str]) -> dict[str, list[Interval]]:
                 f"{path}, line {tier.line}: tier {label} declares {tier.declared} {what} but has "
                 f"{len(tier.intervals)} complete ones{' (file cut short?)' if len(tier.intervals) < tier.declared else ''}"
             )
-        out[_unique(out, tier.name)] = tier.intervals
+        out.append((tier.name, tier.intervals))
     if declared_tiers is not None and len(tiers) != declared_tiers:
         raise DataError(f"{path}: declares {declared_tiers} tiers but has {len(tiers)}{' (file cut short?)' if len(tiers) < declared_tiers else ''}")
     return out
-
-
-def _unique(tiers: Mapping[str, object], name: str) -> str:
-    return name if name not in tiers else f"{name}#{len(tiers)}"
 
 
 # --------------------------------------------------------------------------- short and chronological formats
@@ -249,13 +260,13 @@ class _Parser:
         value, line, _ = self.tokens[self.position]
         return DataError(f"{self.path}, line {line}: unexpected {value!r} after the last declared entry (the sizes disagree with the contents)")
 
-    def short(self) -> dict[str, list[Interval]]:
+    def short(self) -> list[Tier]:
         """The short format: the long format's values without their keys."""
         self.number("the start time")
         self.number("the end time")
         if self.position < len(self.tokens) and self.tokens[self.position][0] == "<exists>":
             self.position += 1
-        tiers: dict[str, list[Interval]] = {}
+        tiers: list[Tier] = []
         for index in range(1, self.count("the number of tiers") + 1):
             kind = self.text(f"the class of tier {index}")
             name = self.text(f"the name of tier {index}")
@@ -272,12 +283,12 @@ class _Parser:
                     start = self.number(f"the start of {where}")
                     end = self.number(f"the end of {where}")
                     items.append((start, end, self.text(f"the text of {where}")))
-            tiers[_unique(tiers, name)] = items
+            tiers.append((name, items))
         if not self._done():
             raise self._extra()
         return tiers
 
-    def chronological(self) -> dict[str, list[Interval]]:
+    def chronological(self) -> list[Tier]:
         """Praat's chronological format: tier headers, then every entry as ``tier time(s) text`` in time order."""
         self.number("the start time")
         xmax = self.number("the end time")
@@ -305,10 +316,7 @@ class _Parser:
         if any(kind != "TextTier" for kind, _ in headers) and (not ends or max(ends) < xmax - _END_TOLERANCE):
             last = max(ends, default=0.0)
             raise DataError(f"{self.path}: its intervals stop at {last:g} s but its time domain ends at {xmax:g} s (file cut short?)")
-        tiers: dict[str, list[Interval]] = {}
-        for (_, name), items in zip(headers, entries):
-            tiers[_unique(tiers, name)] = items
-        return tiers
+        return [(name, items) for (_, name), items in zip(headers, entries)]
 
 
 def _string_end(value: str) -> int | None:
