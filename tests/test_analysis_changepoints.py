@@ -8,6 +8,7 @@ import pytest
 from harness.analysis.changepoints import (
     LogLinearCost,
     choose_changes,
+    isolated_outliers,
     local_noise,
     segment,
 )
@@ -67,3 +68,24 @@ def test_local_noise_is_not_inflated_by_a_change_of_trend():
     estimates = [local_noise(x, np.where(x < 8, 0.0, 0.06 * (x - 8)) + 0.3 * (x > 9.5) + rng.normal(0, 0.01, x.size))
                  for _ in range(50)]
     assert np.median(estimates) == pytest.approx(0.01, rel=0.2)
+
+
+def test_a_lone_checkpoint_is_an_outlier_but_a_change_carried_by_two_is_not():
+    rng = np.random.default_rng(4)
+    x = np.linspace(6, 11, 40)
+    flat = 0.05 + rng.normal(0, 0.003, x.size)
+    spiked = flat.copy()
+    spiked[17] += 0.05
+    assert isolated_outliers(x, spiked, 0.003) == [17]
+    assert isolated_outliers(x, spiked - 0.1 * (np.arange(x.size) == 17), 0.003) == [17]  # a dip, too
+    two = flat.copy()
+    two[17:19] += 0.05  # two checkpoints carry it: a change, not an outlier
+    assert isolated_outliers(x, two, 0.003) == []
+    step = flat + 0.05 * (np.arange(x.size) >= 17)
+    assert isolated_outliers(x, step, 0.003) == []
+    assert isolated_outliers(x, flat, 0.003) == []
+    apex = 0.05 + 0.03 * np.minimum(x - 6, 2 * (8.5 - x)) + rng.normal(0, 0.001, x.size)  # rises, then falls
+    assert isolated_outliers(x, apex, 0.001) == []  # its peak stands above both neighbours, led into by both sides
+    spiked_slope = 0.05 + 0.03 * (x - 6) + rng.normal(0, 0.003, x.size)
+    spiked_slope[25] += 0.05
+    assert isolated_outliers(x, spiked_slope, 0.003) == [25]

@@ -20,7 +20,7 @@ def test_analysis_from_run_store(tmp_path):
     pd.testing.assert_frame_equal(data.results, exported)  # the tables are the store's results
     result = analyze_run(run, PhaseSettings(n_boot=30))
     brain = result.transitions[result.transitions["group"] == "brain"]
-    assert brain["ci_method"].unique().tolist() == ["voxels+subjects"]
+    assert brain["ci_method"].str.startswith("voxels+subjects").all()
     assert result.phases["phase"].tolist() == ["surge", "detachment", "realignment"]
     assert (run / "tables" / "phases.csv").is_file() and (run / "tables" / "transitions.csv").is_file()
     assert result.report.is_file()

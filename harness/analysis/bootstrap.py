@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from harness.analysis.curves import BrainCurve, best_over_layers
+from harness.analysis.streams import stream
 
 VOXEL_GROUPS = 2000
 
@@ -94,7 +95,7 @@ def _subject_draws(n_subjects: int, n_boot: int, rng: np.random.Generator) -> np
 
 def brain_replicates(curve: BrainCurve, arrays: pd.DataFrame | None, n_boot: int, seed: int) -> Replicates:
     """Replicate curves for ``curve`` from per-voxel arrays, else from per-subject table rows."""
-    rng = np.random.default_rng(seed)
+    rng = stream(seed, "brain", curve.model, curve.target)
     if n_boot <= 0:
         return Replicates(np.empty((0, len(curve.steps))), "none")
     if arrays is not None and not arrays.empty:

@@ -141,6 +141,48 @@ def local_noise(x: np.ndarray, y: np.ndarray) -> float:
     return float(MAD_SCALE * np.median(np.abs(deviation / scale)))
 
 
+OUTLIER_Z = 3.0  # how far (in noise units of the difference) a lone checkpoint must stand from both neighbours
+APEX_Z = 2.0  # within this many standard errors of both sides' trends, a lone extreme is the apex of a real turn
+
+
+def _trend_gap(x: np.ndarray, y: np.ndarray, i: int, side: int) -> float:
+    """y[i] minus the line through its two neighbours on one side (``side`` -1: left, +1: right), extended to
+    x[i], in units of that difference's standard error under unit noise; NaN where that side has no two."""
+    near, far = i + side, i + 2 * side
+    if not 0 <= far < len(y):
+        return float("nan")
+    r = (x[i] - x[near]) / (x[near] - x[far])
+    predicted = y[near] + (y[near] - y[far]) * r
+    return float((y[i] - predicted) / math.sqrt(1 + (1 + r) ** 2 + r**2))
+
+
+def isolated_outliers(x: np.ndarray, y: np.ndarray, noise: float) -> list[int]:
+    """Inner checkpoints that stand apart from *both* neighbours in the same direction, unmotivated by either side.
+
+    A loss spike or a bad save moves one checkpoint: it sits above (or below) the checkpoint before
+    and the one after by more than ``OUTLIER_Z`` standard errors of a difference of two checkpoints
+    (``noise`` is one checkpoint's). A real change, however sharp, leaves each checkpoint level
+    with at least one neighbour or between the two, so a rise or fall carried by two or more
+    checkpoints is never flagged. The one real shape that also stands above both neighbours is the
+    apex of a rise that turns into a fall (or a trough): there the lines through the two
+    checkpoints on each side lead into it, so a checkpoint within ``APEX_Z`` standard errors of both
+    sides' lines is kept. Under independent Gaussian noise an inner checkpoint is flagged with
+    chance 1.5e-4 at most.
+    """
+    if len(y) < 5 or not np.isfinite(noise) or noise <= 0:
+        return []
+    left, right = y[1:-1] - y[:-2], y[1:-1] - y[2:]
+    apart = np.minimum(np.abs(left), np.abs(right)) / (noise * math.sqrt(2))
+    same_side = np.sign(left) == np.sign(right)
+    out = []
+    for i in np.nonzero(same_side & (apart > OUTLIER_Z))[0] + 1:
+        sign = float(np.sign(y[i] - y[i - 1]))
+        gaps = [sign * _trend_gap(x, y, int(i), side) / noise for side in (-1, 1)]
+        if not all(np.isfinite(g) and g < APEX_Z for g in gaps):
+            out.append(int(i))
+    return out
+
+
 def _noise_floor(y: np.ndarray) -> float:
     return 1e-9 * (float(np.ptp(y)) + 1e-300)
 

@@ -50,6 +50,7 @@ class Series:
     tokens: np.ndarray
     values: np.ndarray
     stderr: np.ndarray | None = None  # standard error of each value over the items it averages (None: unknown)
+    items: float | None = None  # items per task behind each value (a proportion's p(1-p)/stderr^2; None: unknown)
 
     def __len__(self) -> int:
         return len(self.steps)
@@ -177,6 +178,15 @@ def chance_corrected(accuracy: pd.DataFrame) -> tuple[pd.DataFrame, tuple[str, .
     return rows, kept, left
 
 
+def items_per_task(rows: pd.DataFrame) -> float | None:
+    """The median number of items behind each proportion in ``rows`` (p(1 - p) / stderr^2 of each row
+    strictly between 0 and 1 with a standard error); None when no row tells."""
+    p = pd.to_numeric(rows["value"], errors="coerce").to_numpy(float)
+    se = pd.to_numeric(rows["stderr"], errors="coerce").to_numpy(float) if "stderr" in rows else np.full(p.size, np.nan)
+    usable = (p > 0) & (p < 1) & np.isfinite(se) & (se > 0)
+    return float(np.median(p[usable] * (1 - p[usable]) / se[usable] ** 2)) if usable.any() else None
+
+
 def model_curves(frame: pd.DataFrame, model: str) -> ModelCurves:
     """All curves of one model."""
     rows = frame[frame["model"] == model]
@@ -190,8 +200,11 @@ def model_curves(frame: pd.DataFrame, model: str) -> ModelCurves:
     instruction = tasks[tasks["scope"] == INSTRUCTION_SCOPE]
     curves.instruction = _series("instruction following", instruction[instruction["metric"] == INSTRUCTION_METRIC])
     curves.correctness = _series("correctness (instruction)", instruction[instruction["metric"] == CORRECT_METRIC])
-    corrected, curves.task_set, curves.uncorrected = chance_corrected(accuracy_rows(tasks))
+    raw = accuracy_rows(tasks)
+    corrected, curves.task_set, curves.uncorrected = chance_corrected(raw)
     curves.accuracy = _series("task accuracy (chance-corrected)", corrected)
+    if curves.accuracy is not None:
+        curves.accuracy.items = items_per_task(raw.loc[corrected.index])
     for (target, scope, metric), group in tasks.groupby(["target", "scope", "metric"], sort=True):
         series = _series(f"{target}:{scope}:{metric}", group)
         if series is not None:

@@ -51,6 +51,15 @@ def _mark(ax: Axes, found: SignalTransitions | None, axis_tokens: np.ndarray, co
         ax.axvline(at, color=colour, ls="--", lw=0.9)
 
 
+def _circle_outliers(ax: Axes, found: SignalTransitions | None, curve: BrainCurve, axis_tokens: np.ndarray) -> None:
+    """The checkpoints set aside as outliers, circled in red: no transition rests on them."""
+    at = [o.tokens for o in found.outliers] if found is not None else []
+    picked = np.isin(curve.tokens, at)
+    if picked.any():
+        ax.scatter(_positions(axis_tokens, curve.tokens[picked]), curve.values[picked], s=90, facecolors="none",
+                   edgecolors="#d62728", lw=1.3, zorder=5, label="outlier (set aside)")
+
+
 def _label_phases(ax: Axes, result: PhaseResult | None, axis_tokens: np.ndarray) -> None:
     """The confirmed phases named above the brain axis, at their brain transitions."""
     for verdict in result.verdicts if result is not None else []:
@@ -124,6 +133,7 @@ def triple_phase_figure(curves: ModelCurves, target: str | None, result: PhaseRe
                           ls="--", marker="x", ms=3.5, lw=1.2, label=f"control: {words} (best layer)")
         _baseline(brain_ax, curve.steps, curve.values, "black", "step 0 (untrained)")
         _mark(brain_ax, by_name.get(BRAIN_BEST), axis_tokens, SIGNAL_COLOURS[BRAIN_BEST])
+        _circle_outliers(brain_ax, by_name.get(BRAIN_BEST), curve, axis_tokens)
         _label_phases(brain_ax, result, axis_tokens)
         brain_ax.legend(loc="best", fontsize=8, frameon=False)
         brain_ax.set_ylabel(f"brain alignment\n(r_mean, {target})")

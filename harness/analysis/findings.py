@@ -47,8 +47,8 @@ class CurveAnalysis:
 
 def _analyse(curves: ModelCurves, signals: list[Signal], settings: PhaseSettings) -> list[SignalTransitions]:
     return [analyse_signal(curves.model, curves.family, signal, max_changes=settings.max_changes, ci=settings.ci,
-                           n_boot=settings.n_boot, seed=settings.seed + i)
-            for i, signal in enumerate(signals)]
+                           n_boot=settings.n_boot, seed=settings.seed)
+            for signal in signals]
 
 
 def _analyse_groups(results: pd.DataFrame, groups: dict[str, list[str]], settings: PhaseSettings) -> list[CurveAnalysis]:

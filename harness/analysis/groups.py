@@ -16,6 +16,7 @@ import pandas as pd
 from harness.analysis.bootstrap import Replicates
 from harness.analysis.curves import BrainCurve, ModelCurves, model_curves
 from harness.analysis.signals import BRAIN, BRAIN_BEST, Signal, brain_signals, group_signal, model_signals
+from harness.analysis.streams import stream
 
 GROUP_KEYS = ["kind", "target", "step", "tokens", "layer", "scope", "metric"]
 
@@ -67,15 +68,15 @@ def group_signals(group: ModelCurves, members: list[ModelCurves], target: str | 
     else:
         brains = [m.brain[target] for m in members]
         per_member = [brain_signals(b, _no_replicates(b), _no_replicates(b)) for b in brains]
-    rng = np.random.default_rng(seed)
     out: list[Signal | None] = []
-    for i, first in enumerate(per_member[0]):
+    for first in per_member[0]:
         if target is not None and first.name == BRAIN_BEST:
-            out.append(_best_layer_signal(target, group.brain[target], brains, n_boot, rng))
+            out.append(_best_layer_signal(target, group.brain[target], brains, n_boot,
+                                          stream(seed, "members", group.model, target, BRAIN_BEST)))
             continue
         same = [next((s for s in signals if s.name == first.name), None) for signals in per_member]
         if all(s is not None for s in same):
-            out.append(group_signal([s for s in same if s is not None], n_boot, seed + i))
+            out.append(group_signal([s for s in same if s is not None], n_boot, seed, group.model))
     return [s for s in out if s is not None]
 
 

@@ -31,7 +31,7 @@ import pandas as pd
 
 from harness.analysis.signals import ACCURACY, BRAIN_BEST, INSTRUCTION
 from harness.analysis.tokens import format_tokens
-from harness.analysis.transitions import SignalTransitions, Transition, lag, window_change
+from harness.analysis.transitions import SignalTransitions, Transition, fitted_change, lag
 
 LABELS = ("surge", "detachment", "realignment")
 CONFIRMED, NOT_SHOWN = "confirmed", "not shown"
@@ -52,7 +52,7 @@ class PhaseSettings:
     max_changes: int = 4  # most change points per signal
     lag_tolerance: float = 0.5  # decades of tokens within which coinciding transitions may lie
     flat_margin: float = 0.1  # chance-corrected accuracy change that still counts as flat
-    min_support: float = 0.8  # share of replicates that must show a transition for a verdict to rest on it
+    min_support: float = 0.6  # share of replicates that must show a transition for a verdict to rest on it
     seed: int = 0
 
     def coincidence_rule(self) -> str:
@@ -153,30 +153,66 @@ def _rises(found: SignalTransitions | None, after: float = -np.inf) -> list[Tran
     return [t for t in found.transitions if t.up and t.x > after] if found else []
 
 
-def _coincidence(phase: str, brain_rises: Sequence[Transition], behaviour: SignalTransitions | None,
-                 behaviour_label: str, settings: PhaseSettings, missing: str) -> Verdict:
+def _set_aside(found: SignalTransitions) -> str:
+    """' (2 outlying checkpoints set aside: +0.050 at 4.19B, ...)', or '' where there are none."""
+    if not found.outliers:
+        return ""
+    listed = ", ".join(f"{o.size:+.3f} at {format_tokens(o.tokens)}" for o in found.outliers[:3])
+    more = ", ..." if len(found.outliers) > 3 else ""
+    many = "s" if len(found.outliers) > 1 else ""
+    return f" ({len(found.outliers)} outlying checkpoint{many} set aside: {listed}{more})"
+
+
+def _widest_step(found: SignalTransitions) -> str:
+    """Where checkpoints would locate an unlocated change: the gap across which the curve moves most."""
+    tokens, values = found.signal.tokens, found.signal.values
+    if len(values) < 2:
+        return ""
+    i = int(np.argmax(np.abs(np.diff(values))))
+    return (f"; it moves most between {format_tokens(tokens[i])} and {format_tokens(tokens[i + 1])} tokens, where more "
+            "checkpoints would locate it (checkpoints: adaptive:N adds them there)")
+
+
+def no_rise(found: SignalTransitions | None, label: str) -> str:
+    """Why ``label`` has no located rise: it does not rise, or it rises by so much between its first
+    and last checkpoints but too few checkpoints locate when."""
+    if found is None:
+        return f"{label} does not rise"
+    net = found.net
+    if net is not None and net.direction > 0:
+        said = (f"{label} rises by {net.size:+.3f} [{net.lo:+.3f}, {net.hi:+.3f}] between "
+                f"{format_tokens(net.start_tokens)} and {format_tokens(net.end_tokens)} tokens; too few checkpoints "
+                f"to locate when{_widest_step(found)}")
+    else:
+        said = f"{label} does not rise"
+    return said + _set_aside(found)
+
+
+def _coincidence(phase: str, brain: SignalTransitions, brain_rises: Sequence[Transition],
+                 behaviour: SignalTransitions | None, behaviour_label: str, settings: PhaseSettings,
+                 missing: str) -> Verdict:
     """The first brain rise that coincides with a rise of ``behaviour``, else why there is none."""
     test = settings.coincidence_rule()
     if not brain_rises:
-        return Verdict(phase, NOT_SHOWN, "brain alignment does not rise", test)
+        return Verdict(phase, NOT_SHOWN, no_rise(brain, "brain alignment"), test)
     if behaviour is None:
         return Verdict(phase, NOT_SHOWN, f"brain rises at {where(brain_rises[0])}; {missing}", test, brain_rises[0])
     name = behaviour.signal.name
     rises = _rises(behaviour)
     if not rises:
-        return Verdict(phase, NOT_SHOWN, f"brain rises at {where(brain_rises[0])}; {behaviour_label} does not rise",
+        return Verdict(phase, NOT_SHOWN, f"brain rises at {where(brain_rises[0])}; {no_rise(behaviour, behaviour_label)}",
                        test, brain_rises[0], behaviour_name=name)
     pairs = [(b, r, lag(b, r, settings.ci)) for b in brain_rises for r in rises]
-    for brain, rise, value in pairs:
-        if _coincides(brain, rise, value, settings):
-            reason = (f"brain rises at {where(brain)} as {behaviour_label} rises at {where(rise)}: "
+    for up, rise, value in pairs:
+        if _coincides(up, rise, value, settings):
+            reason = (f"brain rises at {where(up)} as {behaviour_label} rises at {where(rise)}: "
                       f"{_lag_text(value, behaviour_label)}")
-            return Verdict(phase, CONFIRMED, reason, test, brain, rise, name, value)
-    brain, rise, value = min(pairs, key=lambda p: abs(p[2][0]))
+            return Verdict(phase, CONFIRMED, reason, test, up, rise, name, value)
+    up, rise, value = min(pairs, key=lambda p: abs(p[2][0]))
     unresolved = "" if value[1] > 0 or value[2] < 0 else f", not within +/-{settings.lag_tolerance:g}"
-    reason = (f"brain rises at {where(brain)} but {behaviour_label} at {where(rise)}: "
+    reason = (f"brain rises at {where(up)} but {behaviour_label} at {where(rise)}: "
               f"{_lag_text(value, behaviour_label)}{unresolved}")
-    return Verdict(phase, NOT_SHOWN, reason, test, brain, rise, name, value)
+    return Verdict(phase, NOT_SHOWN, reason, test, up, rise, name, value)
 
 
 def detached_span(brain: SignalTransitions, fall: Transition) -> tuple[float, float]:
@@ -187,6 +223,22 @@ def detached_span(brain: SignalTransitions, fall: Transition) -> tuple[float, fl
     before = brain.transitions[i - 1] if i > 0 else None
     start = before.tokens(before.x_hi) if before is not None else float(brain.signal.tokens[fall.start])
     return min(start, fall.tokens(fall.x)), fall.tokens(fall.x_hi)
+
+
+def items_needed(change: tuple[float, float, float, int], margin: float, items: float | None) -> str:
+    """'; to show it flat within +/-0.1 it needs about 380 items per task and checkpoint (now 100)':
+    the items that would narrow the interval of ``change`` enough, if the change is as estimated
+    (an interval's half-width shrinks as one over the square root of the items)."""
+    value, lo, hi, _ = change
+    half = (hi - lo) / 2
+    room = margin - abs(value)
+    if room <= 0 or half <= 0:
+        return f"; its estimate alone is beyond +/-{margin:g}, so more items per checkpoint would not show it flat"
+    factor = (half / room) ** 2
+    if items is None:
+        return f"; to show it flat within +/-{margin:g} it needs about {factor:.1f}x the items per task and checkpoint"
+    return (f"; to show it flat within +/-{margin:g} it needs about {int(np.ceil(factor * items / 10) * 10)} items "
+            f"per task and checkpoint (now {items:.0f})")
 
 
 def _detachment(brain: SignalTransitions, accuracy: SignalTransitions | None, after: float,
@@ -203,7 +255,7 @@ def _detachment(brain: SignalTransitions, accuracy: SignalTransitions | None, af
     margin = settings.flat_margin
     for fall in falls:
         span = detached_span(brain, fall)
-        change = window_change(accuracy.signal, *span)
+        change = fitted_change(accuracy, *span)
         spanned = f"brain falls at {where(fall)}, detached {format_tokens(span[0])}-{format_tokens(span[1])}"
         if change is None:
             verdict = Verdict("detachment", NOT_SHOWN, f"{spanned}; too few task checkpoints in that span "
@@ -215,8 +267,9 @@ def _detachment(brain: SignalTransitions, accuracy: SignalTransitions | None, af
                 return Verdict("detachment", CONFIRMED, f"{spanned} while task {delta}: flat within +/-{margin:g}",
                                test, fall, behaviour_name=ACCURACY, change=change)
             how = "rises" if lo > 0 else "falls" if hi < 0 else "is not shown flat"
+            need = items_needed(change, margin, accuracy.signal.items) if how == "is not shown flat" else ""
             verdict = Verdict("detachment", NOT_SHOWN, f"{spanned} but task accuracy {how}: {delta}, margin "
-                              f"+/-{margin:g}", test, fall, behaviour_name=ACCURACY, change=change)
+                              f"+/-{margin:g}{need}", test, fall, behaviour_name=ACCURACY, change=change)
         first = first or verdict
     assert first is not None
     return first
@@ -238,12 +291,12 @@ def judge(model: str, family: str, target: str, found: list[SignalTransitions],
                if item.signal.target in ("", target)}
     brain = by_name[BRAIN_BEST]
     instruction, accuracy = by_name.get(INSTRUCTION), by_name.get(ACCURACY)
-    surge = _coincidence("surge", _rises(brain), instruction, "instruction following", settings,
+    surge = _coincidence("surge", brain, _rises(brain), instruction, "instruction following", settings,
                          "instruction following not measured")
     anchor = surge.brain.x if surge.brain is not None else -np.inf
     detachment = _detachment(brain, accuracy, anchor, settings)
     fall = detachment.brain.x if detachment.brain is not None else np.inf
-    realignment = _coincidence("realignment", _rises(brain, fall) if np.isfinite(fall) else [], accuracy,
+    realignment = _coincidence("realignment", brain, _rises(brain, fall) if np.isfinite(fall) else [], accuracy,
                                "task accuracy", settings, "task accuracy not measured (no task with a known chance level)")
     if not np.isfinite(fall):
         realignment.reason = "no brain fall for alignment to recover from"

@@ -27,6 +27,7 @@ from harness.analysis.findings import CurveAnalysis
 from harness.analysis.phases import LABELS, PhaseSettings
 from harness.analysis.render import format_cell, html_page, table_html
 from harness.analysis.tokens import format_tokens
+from harness.analysis.transitions import FALL, NET_CHANGE, RISE
 from harness.files import atomic_write_text
 from harness.interfaces import Modality
 from harness.runlogs import CELL_LOGS
@@ -209,9 +210,11 @@ def _interval(at: object, lo: object, hi: object) -> str:
 
 
 def _range(value: object, lo: object, hi: object, digits: int = 3) -> str:
-    """'+0.093 [+0.075, +0.102]' ('' for a missing value)."""
+    """'+0.093 [+0.075, +0.102]' ('' for a missing value, no brackets without an interval)."""
     if not isinstance(value, float | int) or not np.isfinite(value):
         return ""
+    if not all(isinstance(v, float | int) and np.isfinite(v) for v in (lo, hi)):
+        return f"{value:+.{digits}f}"
     return f"{value:+.{digits}f} [{lo:+.{digits}f}, {hi:+.{digits}f}]"
 
 
@@ -248,8 +251,11 @@ def _phases(phases: pd.DataFrame, transitions: pd.DataFrame, settings: PhaseSett
         table = pd.DataFrame({
             "model": transitions["model"], "signal": [f"{s} ({t})" if t else s for s, t in
                                                       zip(transitions["signal"], transitions["target"])],
-            "kind": [f"{k} {d}" if k == "step" else k for k, d in zip(transitions["kind"], transitions["direction"])],
-            "at [95% CI]": [_interval(*r) for r in zip(transitions["tokens"], transitions["lo"], transitions["hi"])],
+            "kind": [k if k in (RISE, FALL) else f"{k} {d}" for k, d in zip(transitions["kind"], transitions["direction"])],
+            "at [95% CI]": [_interval(at, lo, hi) if kind != NET_CHANGE else
+                            f"not located: {format_tokens(lo)}-{format_tokens(hi)}"
+                            for kind, at, lo, hi in zip(transitions["kind"], transitions["tokens"], transitions["lo"],
+                                                        transitions["hi"])],
             "size [95% CI]": [_range(*r) for r in zip(transitions["size"], transitions["size_lo"], transitions["size_hi"])],
             "support": [format_cell(v, digits=2) for v in transitions["support"]],
             "intervals from": transitions["ci_method"],

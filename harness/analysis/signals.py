@@ -24,6 +24,7 @@ import numpy as np
 
 from harness.analysis.bootstrap import Replicates
 from harness.analysis.curves import BrainCurve, ModelCurves, Series
+from harness.analysis.streams import stream
 
 BRAIN, BEHAVIOUR, INTERNAL = "brain", "behaviour", "internal"
 BRAIN_BEST = "brain r (best layer)"
@@ -46,6 +47,7 @@ class Signal:
     bounds: tuple[float, float] = UNBOUNDED  # the values a signal of this kind can take
     replicates: np.ndarray | None = None  # (n_boot, checkpoints)
     method: str = "none"  # how the replicates were drawn
+    items: float | None = None  # items per task a behaviour score averages at a checkpoint (None: unknown)
 
     def __len__(self) -> int:
         return len(self.tokens)
@@ -66,7 +68,7 @@ def behaviour_signal(name: str, series: Series | None, bounds: tuple[float, floa
         return None
     replicates, method = _item_replicates(series, bounds, n_boot, rng)
     return Signal(name, BEHAVIOUR, "", series.tokens.astype(np.int64), series.values.astype(float), bounds,
-                  replicates, method)
+                  replicates, method, series.items)
 
 
 def brain_signals(curve: BrainCurve, best: Replicates, mean: Replicates) -> list[Signal]:
@@ -84,16 +86,16 @@ def brain_signals(curve: BrainCurve, best: Replicates, mean: Replicates) -> list
 
 def model_signals(curves: ModelCurves, n_boot: int, seed: int) -> list[Signal]:
     """The behaviour and internal signals of one model (the brain ones come with their bootstrap)."""
-    rng = np.random.default_rng(seed)
-    out = [behaviour_signal(INSTRUCTION, curves.instruction, (0.0, 1.0), n_boot, rng),
-           behaviour_signal(CORRECTNESS, curves.correctness, (0.0, 1.0), n_boot, rng),
-           behaviour_signal(ACCURACY, curves.accuracy, (-np.inf, 1.0), n_boot, rng)]
+    out = [behaviour_signal(name, series, bounds, n_boot, stream(seed, "items", curves.model, name))
+           for name, series, bounds in ((INSTRUCTION, curves.instruction, (0.0, 1.0)),
+                                        (CORRECTNESS, curves.correctness, (0.0, 1.0)),
+                                        (ACCURACY, curves.accuracy, (-np.inf, 1.0)))]
     for name, series in curves.metrics.items():
         out.append(Signal(name, INTERNAL, "", series.tokens.astype(np.int64), series.values.astype(float)))
     return [s for s in out if s is not None]
 
 
-def group_signal(members: Sequence[Signal], n_boot: int, seed: int) -> Signal | None:
+def group_signal(members: Sequence[Signal], n_boot: int, seed: int, group: str = "") -> Signal | None:
     """The mean of one signal over a group's members, replicated by resampling the members.
 
     Only the checkpoints (token counts) every member has are used; None when there are none or
@@ -111,7 +113,6 @@ def group_signal(members: Sequence[Signal], n_boot: int, seed: int) -> Signal | 
     first = members[0]
     replicates, method = None, "none"
     if len(members) > 1 and n_boot > 0:
-        rng = np.random.default_rng(seed)
-        draws = rng.integers(0, len(members), size=(n_boot, len(members)))
+        draws = stream(seed, "members", group, first.target, first.name).integers(0, len(members), size=(n_boot, len(members)))
         replicates, method = matrix[draws].mean(axis=1), f"members ({len(members)})"
     return Signal(first.name, first.group, first.target, tokens, matrix.mean(axis=0), first.bounds, replicates, method)

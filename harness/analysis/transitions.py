@@ -16,22 +16,43 @@ points and the nearest transition in the same direction, within the stretch clos
 transition than to its neighbours, is its estimate (none there: a miss, which lowers ``support``).
 The location of a replicate is drawn uniformly within the gap between the two swept checkpoints
 around it (a change between 4,096 and 8,192 tokens is known only to lie there), and the interval is
-never narrower than the gap around the estimate itself. A signal without replicates gets them from
-its fit: the fitted curve plus noise at the fit's residual level.
+never narrower than the gap around the estimate itself. A lag between two transitions reads the
+replicates' locations as fitted instead (``lag``). A signal without replicates gets them from
+its fit: the fitted curve plus noise at the fit's residual level. Where the curve scatters more
+from checkpoint to checkpoint than its replicates do (training noise a subject bootstrap cannot
+see), each replicate checkpoint gets independent noise making up the difference, so the intervals
+answer for the scatter the curve shows. Each signal draws from a random stream of its own.
+
+Before any of this, a checkpoint that stands apart from both neighbours (``isolated_outliers``) is
+set aside and listed as an ``outlier`` with its size: a transition is carried by two checkpoints
+or more. A rise or fall that no change point bounds (a straight trend over the whole sweep, as on
+a coarse grid) has no location: it is listed as a ``net change`` between the first and last
+checkpoints, with the interval of that difference, and no verdict rests on it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
 
-from harness.analysis.changepoints import Segmentation, choose_changes, fixed_changes, segment
+from harness.analysis.changepoints import (
+    Segmentation,
+    choose_changes,
+    curve_noise,
+    fixed_changes,
+    isolated_outliers,
+    local_noise,
+    segment,
+)
 from harness.analysis.signals import BEHAVIOUR, Signal
+from harness.analysis.streams import stream
 from harness.analysis.tokens import log_tokens
 
 RISE, FALL, STEP = "rise", "fall", "step"
+OUTLIER, NET_CHANGE = "outlier", "net change"  # rows of the transitions table no verdict rests on
+SCATTER_MIN_CHECKPOINTS = 8  # fewer checkpoints cannot tell noise the replicates miss from the transitions
 TRANSITION_COLUMNS = [
     "model", "family", "target", "signal", "group", "index", "kind", "direction", "tokens", "lo", "hi",
     "start_tokens", "end_tokens", "size", "size_lo", "size_hi", "support", "ci_method", "n_boot",
@@ -67,7 +88,8 @@ class Transition:
     size_lo: float = float("nan")
     size_hi: float = float("nan")
     support: float | None = None  # share of replicates that show it
-    samples: np.ndarray | None = None  # replicate locations (log10 tokens; NaN: missed)
+    samples: np.ndarray | None = None  # replicate locations, each drawn within its gap (log10 tokens; NaN: missed)
+    paired: np.ndarray | None = None  # replicate locations as fitted (a step's drawn within its gap), for lags
 
     @property
     def up(self) -> bool:
@@ -182,54 +204,70 @@ def _fitted(x: np.ndarray, fit: Segmentation) -> np.ndarray:
     return values
 
 
-def _replicate_curves(signal: Signal, x: np.ndarray, fit: Segmentation, n_boot: int, seed: int) -> tuple[np.ndarray, str]:
+def _replicate_curves(signal: Signal, x: np.ndarray, fit: Segmentation, n_boot: int,
+                      rng: np.random.Generator) -> tuple[np.ndarray, str]:
     if signal.replicates is not None and len(signal.replicates):
         reps = signal.replicates[np.isfinite(signal.replicates).all(axis=1)]
         return reps, signal.method
     if n_boot <= 0 or not np.isfinite(fit.noise) or fit.noise <= 0:
         return np.empty((0, len(x))), "none"
-    rng = np.random.default_rng(seed)
     draws = _fitted(x, fit) + rng.standard_normal((n_boot, len(x))) * fit.noise
     return np.clip(draws, *signal.bounds), "fit residuals"
 
 
+def _is_step(run: list[Piece]) -> bool:
+    """A transition that is one jump between two neighbouring checkpoints: where between them is unknown."""
+    return len(run) == 1 and run[0].jump
+
+
+def _located(found: list[tuple[int, list[Piece], float, float]], n: int) -> list[tuple[int, list[Piece], float, float]]:
+    """The transitions a change point bounds: not a trend running from the first checkpoint to the last."""
+    return [item for item in found if not (item[1][0].i0 == 0 and item[1][-1].i1 == n - 1)]
+
+
 def find_transitions(signal: Signal, *, max_changes: int = 4, ci: float = 0.95, n_boot: int = 200,
-                     seed: int = 0) -> tuple[list[Transition], str, int]:
-    """The transitions of ``signal``, the way their intervals were drawn and how many replicates."""
-    finite = np.isfinite(signal.values)
-    if finite.sum() < 2:
-        return [], "none", 0
-    if not finite.all():
-        signal = Signal(signal.name, signal.group, signal.target, signal.tokens[finite], signal.values[finite],
-                        signal.bounds, signal.replicates[:, finite] if signal.replicates is not None else None,
-                        signal.method)
+                     seed: int = 0, model: str = "") -> tuple[list[Transition], str, int]:
+    """The located transitions of ``signal``, the way their intervals were drawn and how many replicates.
+
+    ``model`` and ``seed`` name the signal's random stream.
+    """
+    found, method, used, _ = _find(_finite(signal), max_changes, ci, n_boot, seed, model)
+    return found, method, used
+
+
+def _find(signal: Signal, max_changes: int, ci: float, n_boot: int, seed: int,
+          model: str) -> tuple[list[Transition], str, int, tuple[int, ...]]:
+    """``find_transitions`` on a finite signal, and the change points of its fit."""
+    if len(signal) < 2:
+        return [], "none", 0, ()
     x, y = log_tokens(signal.tokens), signal.values
     stderr = noise_level(signal)
     breaks = choose_changes(x, y, max_changes, stderr=stderr)
     fit = segment(x, y, breaks, stderr=stderr)
-    found = _estimates(x, fit, signal.bounds)
+    found = _located(_estimates(x, fit, signal.bounds), len(y))
     if not found:
-        return [], "none", 0
-    reps, method = _replicate_curves(signal, x, fit, n_boot, seed)
-    rng = np.random.default_rng(seed + 1)
+        return [], "none", 0, tuple(breaks)
+    rng = stream(seed, "transitions", model, signal.target, signal.name)
+    reps, method = _replicate_curves(signal, x, fit, n_boot, rng)
     locations = np.full((len(reps), len(found)), np.nan)
+    paired = np.full((len(reps), len(found)), np.nan)
     sizes = np.full((len(reps), len(found)), np.nan)
     centres = [at for _, _, at, _ in found]
     edges = [-np.inf, *((a + b) / 2 for a, b in zip(centres, centres[1:])), np.inf]  # each transition's own stretch
     for b, curve in enumerate(reps):
         replicate = _estimates(x, segment(x, curve, fixed_changes(x, curve, len(breaks)), stderr=stderr), signal.bounds)
         for t, (direction, _, at, _) in enumerate(found):
-            same = [(abs(r_at - at), r_at, r_size) for r_dir, _, r_at, r_size in replicate
+            same = [(abs(r_at - at), r_at, r_size, _is_step(r_run)) for r_dir, r_run, r_at, r_size in replicate
                     if r_dir == direction and edges[t] <= r_at < edges[t + 1]]
             if same:
-                _, r_at, r_size = min(same)
-                lo, hi = _gap(x, r_at)
-                locations[b, t] = rng.uniform(lo, hi)
+                _, r_at, r_size, step = min(same)
+                locations[b, t] = rng.uniform(*_gap(x, r_at))
+                paired[b, t] = locations[b, t] if step else r_at
                 sizes[b, t] = r_size
     alpha = (1 - ci) / 2
     out = []
     for t, (direction, run, at, size) in enumerate(found):
-        kind = STEP if len(run) == 1 and run[0].jump else (RISE if direction > 0 else FALL)
+        kind = STEP if _is_step(run) else (RISE if direction > 0 else FALL)
         gap_lo, gap_hi = _gap(x, at)
         hit = locations[:, t][np.isfinite(locations[:, t])]
         x_lo, x_hi = gap_lo, gap_hi
@@ -240,13 +278,105 @@ def find_transitions(signal: Signal, *, max_changes: int = 4, ci: float = 0.95, 
             size_lo, size_hi = (float(q) for q in np.quantile(sizes[:, t][np.isfinite(sizes[:, t])], [alpha, 1 - alpha]))
         out.append(Transition(signal, t + 1, kind, direction, run[0].i0, run[-1].i1, at, x_lo, x_hi, size,
                               size_lo, size_hi, hit.size / len(reps) if len(reps) else None,
-                              locations[:, t] if len(reps) else None))
-    return out, method, len(reps)
+                              locations[:, t] if len(reps) else None, paired[:, t] if len(reps) else None))
+    return out, method, len(reps), tuple(breaks)
+
+
+def _finite(signal: Signal, keep: np.ndarray | None = None) -> Signal:
+    """``signal`` at its finite checkpoints (and only where ``keep`` is true)."""
+    mask = np.isfinite(signal.values) if keep is None else np.isfinite(signal.values) & keep
+    if mask.all():
+        return signal
+    return Signal(signal.name, signal.group, signal.target, signal.tokens[mask], signal.values[mask], signal.bounds,
+                  signal.replicates[:, mask] if signal.replicates is not None else None, signal.method, signal.items)
+
+
+@dataclass(frozen=True)
+class Outlier:
+    """A checkpoint set aside: it stands apart from both neighbours (``changepoints.isolated_outliers``)."""
+
+    tokens: int
+    size: float  # its value minus the mean of its two neighbours
+
+
+@dataclass(frozen=True)
+class NetChange:
+    """The change of a signal between its first and last checkpoints, where no change point locates it."""
+
+    start_tokens: int
+    end_tokens: int
+    size: float
+    lo: float  # 95 % interval (from the replicates; NaN without)
+    hi: float
+
+    @property
+    def direction(self) -> int:
+        """+1 when it surely rises, -1 when it surely falls, 0 when its interval holds 0."""
+        return 1 if self.lo > 0 else -1 if self.hi < 0 else 0
+
+    @property
+    def what(self) -> str:
+        return {1: "rises", -1: "falls", 0: "changes"}[self.direction]
+
+
+def _set_aside(signal: Signal) -> tuple[Signal, list[Outlier]]:
+    """``signal`` without its isolated outliers, and the outliers."""
+    x = log_tokens(signal.tokens)
+    noise = max(local_noise(x, signal.values), noise_level(signal) or 0.0)
+    lone = isolated_outliers(x, signal.values, noise)
+    if not lone:
+        return signal, []
+    values = signal.values
+    outliers = [Outlier(int(signal.tokens[i]), float(values[i] - (values[i - 1] + values[i + 1]) / 2)) for i in lone]
+    keep = np.ones(len(values), dtype=bool)
+    keep[lone] = False
+    return _finite(signal, keep), outliers
+
+
+def with_checkpoint_noise(signal: Signal, rng: np.random.Generator) -> Signal:
+    """``signal`` whose replicates scatter from checkpoint to checkpoint as much as the curve does.
+
+    Where the curve's robust local scatter is significantly larger than the replicates' own
+    per-checkpoint spread (``noise_level``; ``changepoints.curve_noise`` says the noise is not
+    known), each replicate checkpoint gets independent Gaussian noise of the difference in
+    variance: noise the resampling could not see (training noise shared by every subject) widens the
+    intervals instead of being ignored. Curves shorter than ``SCATTER_MIN_CHECKPOINTS`` are left
+    alone: on them the scatter measures the transitions more than the noise.
+    """
+    stderr = noise_level(signal)
+    if stderr is None or signal.replicates is None or len(signal) < SCATTER_MIN_CHECKPOINTS:
+        return signal
+    scatter, known = curve_noise(log_tokens(signal.tokens), signal.values, stderr)
+    if known or not np.isfinite(scatter) or scatter <= stderr:
+        return signal
+    extra = np.sqrt(scatter**2 - stderr**2)
+    replicates = np.clip(signal.replicates + rng.standard_normal(signal.replicates.shape) * extra, *signal.bounds)
+    return replace(signal, replicates=replicates, method=f"{signal.method} + checkpoint scatter")
+
+
+def net_change(signal: Signal, ci: float = 0.95) -> NetChange | None:
+    """The last checkpoint's value minus the first's, with its interval from the replicates."""
+    if len(signal) < 2:
+        return None
+    size = float(signal.values[-1] - signal.values[0])
+    lo = hi = float("nan")
+    if signal.replicates is not None and len(signal.replicates):
+        diffs = signal.replicates[:, -1] - signal.replicates[:, 0]
+        diffs = diffs[np.isfinite(diffs)]
+        if diffs.size >= 2:
+            alpha = (1 - ci) / 2
+            lo, hi = (float(q) for q in np.quantile(diffs, [alpha, 1 - alpha]))
+    return NetChange(int(signal.tokens[0]), int(signal.tokens[-1]), size, lo, hi)
 
 
 @dataclass
 class SignalTransitions:
-    """The transitions found in one signal of one model (or group)."""
+    """What one signal of one model (or group) shows: located transitions, outliers, a net change.
+
+    ``signal`` is the curve the transitions were found on: outliers set aside, replicates widened to
+    the curve's scatter. ``net`` is set where no transition is located, and says how the signal
+    changed between its first and last checkpoints.
+    """
 
     model: str
     family: str
@@ -254,25 +384,52 @@ class SignalTransitions:
     transitions: list[Transition]
     method: str
     n_boot: int
+    outliers: list[Outlier] = field(default_factory=list)
+    net: NetChange | None = None
+    breaks: tuple[int, ...] = ()  # the change points of the signal's fit (indices into ``signal``)
+
+    def _row(self, **values: object) -> dict[str, object]:
+        signal = self.signal
+        return {"model": self.model, "family": self.family, "target": signal.target, "signal": signal.name,
+                "group": signal.group, "ci_method": self.method, "n_boot": self.n_boot, **values}
 
     def rows(self) -> list[dict[str, object]]:
-        """One row per transition in the ``transitions.csv`` layout."""
+        """One row per transition in the ``transitions.csv`` layout, then the outliers and a net change
+        that is surely not 0 (no location: ``tokens`` empty, ``lo``-``hi`` the swept range)."""
         signal = self.signal
-        return [{
-            "model": self.model, "family": self.family, "target": signal.target, "signal": signal.name,
-            "group": signal.group, "index": t.index, "kind": t.kind, "direction": "up" if t.up else "down",
-            "tokens": t.tokens(t.x), "lo": t.tokens(t.x_lo), "hi": t.tokens(t.x_hi),
-            "start_tokens": int(signal.tokens[t.start]), "end_tokens": int(signal.tokens[t.end]),
-            "size": t.size, "size_lo": t.size_lo, "size_hi": t.size_hi, "support": t.support,
-            "ci_method": self.method, "n_boot": self.n_boot,
-        } for t in self.transitions]
+        rows = [self._row(
+            index=t.index, kind=t.kind, direction="up" if t.up else "down",
+            tokens=t.tokens(t.x), lo=t.tokens(t.x_lo), hi=t.tokens(t.x_hi),
+            start_tokens=int(signal.tokens[t.start]), end_tokens=int(signal.tokens[t.end]),
+            size=t.size, size_lo=t.size_lo, size_hi=t.size_hi, support=t.support,
+        ) for t in self.transitions]
+        rows += [self._row(index=0, kind=OUTLIER, direction="up" if o.size > 0 else "down", tokens=o.tokens,
+                           lo=o.tokens, hi=o.tokens, start_tokens=o.tokens, end_tokens=o.tokens, size=o.size,
+                           size_lo=np.nan, size_hi=np.nan, support=np.nan) for o in self.outliers]
+        net = self.net
+        if net is not None and net.direction:
+            rows.append(self._row(index=0, kind=NET_CHANGE, direction="up" if net.direction > 0 else "down",
+                                  tokens=np.nan, lo=net.start_tokens, hi=net.end_tokens, start_tokens=net.start_tokens,
+                                  end_tokens=net.end_tokens, size=net.size, size_lo=net.lo, size_hi=net.hi,
+                                  support=np.nan))
+        return rows
 
 
 def analyse_signal(model: str, family: str, signal: Signal, *, max_changes: int = 4, ci: float = 0.95,
                    n_boot: int = 200, seed: int = 0) -> SignalTransitions:
-    """``find_transitions`` of one signal, kept with whose signal it is."""
-    found, method, used = find_transitions(signal, max_changes=max_changes, ci=ci, n_boot=n_boot, seed=seed)
-    return SignalTransitions(model, family, signal, found, method, used)
+    """The outliers, located transitions and (where none is located) net change of one signal.
+
+    ``seed`` with the model's and the signal's names picks the signal's own random streams.
+    """
+    cleaned, outliers = _set_aside(_finite(signal))
+    cleaned = with_checkpoint_noise(cleaned, stream(seed, "checkpoint scatter", model, signal.target, signal.name))
+    found, method, used, breaks = _find(cleaned, max_changes, ci, n_boot, seed, model)
+    net = None
+    if not found:
+        net = net_change(cleaned, ci)
+        if cleaned.replicates is not None and net is not None and np.isfinite(net.lo):
+            method, used = cleaned.method, len(cleaned.replicates)
+    return SignalTransitions(model, family, cleaned, found, method, used, outliers, net, breaks)
 
 
 def transitions_frame(found: list[SignalTransitions]) -> pd.DataFrame:
@@ -281,21 +438,26 @@ def transitions_frame(found: list[SignalTransitions]) -> pd.DataFrame:
 
 
 def interval_pairs(frame: pd.DataFrame) -> list[tuple[float, float]]:
-    """(lo, hi) token intervals of the transitions in a ``transitions_frame``, widest (in log tokens) first."""
+    """(lo, hi) token intervals of the transitions and net changes in a ``transitions_frame`` (not the
+    outliers), widest (in log tokens) first."""
     if frame.empty:
         return []
-    pairs = [(float(lo), float(hi)) for lo, hi in zip(frame["lo"], frame["hi"]) if np.isfinite(lo) and np.isfinite(hi)]
+    located = frame[frame["kind"] != OUTLIER]
+    pairs = [(float(lo), float(hi)) for lo, hi in zip(located["lo"], located["hi"]) if np.isfinite(lo) and np.isfinite(hi)]
     return sorted(pairs, key=lambda p: -(np.log10(max(p[1], 1.0)) - np.log10(max(p[0], 1.0))))
 
 
 def lag(later: Transition, earlier: Transition, ci: float = 0.95) -> tuple[float, float, float]:
     """``later``'s location minus ``earlier``'s, in decades of tokens, with its interval.
 
-    From the replicates of both (drawn independently, so paired by index); without replicates the
-    interval is the difference of the two location intervals.
+    From the replicates of both (each signal's from its own stream, paired by index), located as
+    fitted: two transitions read off the same checkpoints share the error of interpolating between
+    them, which the location intervals' draws across each gap would count twice; a step's location
+    is still drawn within its gap, which no checkpoint resolves. Without replicates the interval is
+    the difference of the two location intervals.
     """
     estimate = later.x - earlier.x
-    a, b = later.samples, earlier.samples
+    a, b = later.paired, earlier.paired
     if a is not None and b is not None:
         n = min(len(a), len(b))
         diff = a[:n] - b[:n]
@@ -307,28 +469,31 @@ def lag(later: Transition, earlier: Transition, ci: float = 0.95) -> tuple[float
     return float(estimate), later.x_lo - earlier.x_hi, later.x_hi - earlier.x_lo
 
 
-def window_change(signal: Signal, start_tokens: float, end_tokens: float,
+def fitted_change(found: SignalTransitions, start_tokens: float, end_tokens: float,
                   ci: float = 0.90) -> tuple[float, float, float, int] | None:
-    """The change of ``signal`` across [start, end] tokens, with its interval: (change, lo, hi, checkpoints).
+    """How much ``found``'s signal changes across [start, end] tokens: (change, lo, hi, checkpoints inside).
 
-    The change is the mean of the last third of the checkpoints inside minus the mean of the first
-    third (bounded by the signal's range); the interval (``ci``, 90 % for a two one-sided test at
-    5 %) comes from the signal's replicates. None with fewer than two checkpoints inside or no
-    replicates.
+    The change is read off the signal's piecewise-linear fit (its change points, a straight line
+    between them), so every checkpoint of each segment the window touches informs it, not only
+    those inside; a transition of the signal inside the window shows in full. The interval (``ci``,
+    90 % for two one-sided tests at 5 %) comes from refitting each replicate with as many change
+    points. None with fewer than two checkpoints inside or no replicates.
     """
-    inside = np.nonzero((signal.tokens >= start_tokens) & (signal.tokens <= end_tokens) & np.isfinite(signal.values))[0]
+    signal = found.signal
+    inside = np.nonzero((signal.tokens >= start_tokens) & (signal.tokens <= end_tokens))[0]
     if inside.size < 2 or signal.replicates is None or not len(signal.replicates):
         return None
-    third = max(1, inside.size // 3)
-    first, last = inside[:third], inside[-third:]
+    x = log_tokens(signal.tokens)
 
-    def change(values: np.ndarray) -> np.ndarray:
-        return values[..., last].mean(axis=-1) - values[..., first].mean(axis=-1)
+    def change(y: np.ndarray, breaks: list[int]) -> float:
+        fitted = _fitted(x, segment(x, y, breaks))
+        return float(fitted[inside[-1]] - fitted[inside[0]])
 
-    reps = change(signal.replicates)
-    reps = reps[np.isfinite(reps)]
-    if reps.size < 2:
+    reps = signal.replicates[np.isfinite(signal.replicates).all(axis=1)]
+    if len(reps) < 2:
         return None
+    k = len(found.breaks)
+    changes = np.array([change(curve, fixed_changes(x, curve, k)) for curve in reps])
     alpha = (1 - ci) / 2
-    lo, hi = np.quantile(reps, [alpha, 1 - alpha])
-    return float(change(signal.values)), float(lo), float(hi), int(inside.size)
+    lo, hi = np.quantile(changes, [alpha, 1 - alpha])
+    return change(signal.values, list(found.breaks)), float(lo), float(hi), int(inside.size)
