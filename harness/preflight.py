@@ -9,7 +9,8 @@ from harness.config import BrainEntry
 from harness.controls import describe_control
 from harness.errors import HarnessError, PluginError, one_line
 from harness.interfaces import BrainDataset, Task
-from harness.planner import Plan
+from harness.planchecks import check_coverage, check_device, check_folds, check_split
+from harness.planner import Plan, TargetPlan
 
 
 def preflight(plan: Plan) -> list[str]:
@@ -19,7 +20,7 @@ def preflight(plan: Plan) -> list[str]:
     then says what the plugin found. A check that crashes (a plugin bug rather than a user mistake)
     is reported as a ``PluginError`` naming the plugin.
     """
-    notes: list[str] = list(plan.config.notes())
+    notes: list[str] = list(plan.config.notes()) + check_device(plan.config, plan.source)
     for model in plan.models:  # an adaptive model may load any checkpoint its family publishes
         notes += [f"{model.where}.{note}" for note in model.notes]
         notes += _checked(plan.source, model.where, model.family.name, partial(model.family.check, model.candidates))
@@ -29,11 +30,26 @@ def preflight(plan: Plan) -> list[str]:
         plugin = target.plugin
         if isinstance(plugin, BrainDataset):
             notes += _checked(plan.source, target.where, plugin.name, plugin.check)
+            if isinstance(target.entry, BrainEntry):
+                notes += _checked(plan.source, target.where, plugin.name, partial(_plan_checks, plan, target, target.entry))
             if isinstance(target.entry, BrainEntry) and target.entry.shuffle is not None:
                 notes += _checked(plan.source, target.where, plugin.name, partial(_control_note, plugin, target.entry.shuffle))
         elif isinstance(plugin, Task):
             notes += _checked(plan.source, target.where, plugin.name, partial(plugin.check, shortest))
     return notes
+
+
+def _plan_checks(plan: Plan, target: TargetPlan, entry: BrainEntry) -> list[str]:
+    """What the encoder will do with the dataset: its split, folds and each story's coverage (kept in ``plan.truncated``)."""
+    dataset = target.plugin
+    assert isinstance(dataset, BrainDataset)
+    stories = dataset.stories()
+    train, test = check_split(dataset, stories)
+    notes = check_folds(entry, len(train))
+    coverage, more = check_coverage(dataset, entry, train, test, stories)
+    if coverage.truncated:
+        plan.truncated[target.label] = coverage.truncated
+    return notes + more
 
 
 def _control_note(dataset: BrainDataset, unit: str) -> list[str]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -85,17 +86,41 @@ class CellRecord:
 
 
 def check_run_directory(run_dir: Path, *, existing: bool) -> None:
-    """A ``DataError`` unless ``run_dir`` can hold a run (``existing``: and already holds one)."""
+    """A ``DataError`` unless ``run_dir`` can hold a run (``existing``: and already holds one).
+
+    A new run's directory must be creatable: its nearest existing folder is a writable folder, not
+    a file; a path the system refuses (too long, a loop of links) is one line too.
+    """
     store = run_dir / STORE_NAME
-    if run_dir.exists() and not run_dir.is_dir():
-        raise DataError(f"{run_dir}: is a file, not a run directory")
-    if not store.is_file():
-        if existing:
-            raise DataError(f"{run_dir}: not a run directory (no {STORE_NAME})")
+    try:
+        if run_dir.exists() and not run_dir.is_dir():
+            raise DataError(f"{run_dir}: is a file, not a run directory")
+        if not existing:
+            _check_creatable(run_dir)
+        if not store.is_file():
+            if existing:
+                raise DataError(f"{run_dir}: not a run directory (no {STORE_NAME})")
+            return
+        with open(store, "rb") as handle:
+            header = handle.read(len(SQLITE_HEADER))
+    except OSError as error:
+        raise DataError(f"{run_dir}: cannot be used as a run directory: {error.strerror or error}") from None
+    if header != SQLITE_HEADER:
+        raise DataError(f"{store}: not a harness run store (not an SQLite database); move it aside or use another run directory")
+
+
+def _check_creatable(run_dir: Path) -> None:
+    """The nearest existing folder of ``run_dir`` (itself or a parent) is a folder this process can write in."""
+    for folder in (run_dir, *run_dir.absolute().parents):
+        try:
+            folder.stat()
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        if not folder.is_dir():
+            raise DataError(f"{run_dir}: {folder} is a file, so no run directory can be made under it")
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise DataError(f"{run_dir}: {folder} is not writable")
         return
-    with open(store, "rb") as handle:
-        if handle.read(len(SQLITE_HEADER)) != SQLITE_HEADER:
-            raise DataError(f"{store}: not a harness run store (not an SQLite database); move it aside or use another run directory")
 
 
 class RunStore:
