@@ -238,6 +238,9 @@ def run_sweep(
     ``console`` as it happens (it is in ``RUN/logs/cells/`` either way).
     """
     console = console or Console(stderr=True)
+    overrides = {key: value for key, value in (("address", ray_address), ("workers", workers)) if value is not None}
+    if overrides:  # the command line's cluster, for preflight's device check and the config copy
+        config = config.model_copy(update={"ray": config.ray.model_copy(update=overrides)})
     plan = make_plan(config, registry or get_registry(), source)
     run_dir = check_run(config, source)
     notes = preflight(plan)  # bad data, checkpoints or tasks fail here, before anything is written

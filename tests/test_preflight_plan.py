@@ -219,3 +219,10 @@ def test_validate_writes_nothing_to_the_cache_and_cache_holds_what_a_sweep_keeps
     assert f"cached under {configured / 'tinylm'}" in out
     assert f"simulated data checked in a temporary folder (validate writes nothing); a sweep writes it to {configured / 'simulated'}" in out
     assert list(fresh.iterdir()) == [] and not configured.exists()
+
+
+def test_a_cluster_the_sweep_joins_has_its_devices_checked_there(env, tmp_path, capfd):
+    """validate cannot see a Ray cluster's GPUs: device: cuda there is a note, not the local check's error."""
+    config = _config(tmp_path, env / "ds", device="cuda", executor="ray", ray={"address": "10.0.0.1:6379"})
+    assert main(["validate", str(config)]) == 0
+    assert "device: 'cuda' is checked on the Ray cluster when the sweep connects to it" in " ".join(capfd.readouterr().out.split())
