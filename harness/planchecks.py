@@ -8,6 +8,7 @@ part of the story only.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,7 @@ from harness.devices import resolve_device
 from harness.encoding.responses import inspect_subject
 from harness.encoding.scorer import split_problem
 from harness.errors import ConfigError, DataError
+from harness.files import creatable_problem
 from harness.interfaces import BrainDataset, Story
 from harness.store import check_run_directory
 
@@ -41,6 +43,15 @@ def check_run(config: SweepConfig, source: str) -> Path:
     except DataError as error:
         raise DataError(f"{source}: run: {error}") from None
     return run_dir
+
+
+def check_cache(config: SweepConfig, source: str) -> None:
+    """The cache root (the config's ``cache:``, else ``HARNESS_CACHE``) can be made and written in; else a one-line ``DataError``."""
+    root = config.cache_dir()
+    problem = creatable_problem(root)
+    if problem:
+        where = f"{source}: cache" if config.cache else "HARNESS_CACHE" if os.environ.get("HARNESS_CACHE") else "the cache"
+        raise DataError(f"{where}: {root}: {problem}; the harness keeps trained models, task files and activations there")
 
 
 def check_device(config: SweepConfig, source: str) -> list[str]:

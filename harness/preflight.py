@@ -9,7 +9,7 @@ from harness.config import BrainEntry
 from harness.controls import describe_control
 from harness.errors import HarnessError, PluginError, one_line
 from harness.interfaces import BrainDataset, Task
-from harness.planchecks import check_coverage, check_device, check_folds, check_split
+from harness.planchecks import check_cache, check_coverage, check_device, check_folds, check_split
 from harness.planner import Plan, TargetPlan
 
 
@@ -20,6 +20,7 @@ def preflight(plan: Plan) -> list[str]:
     then says what the plugin found. A check that crashes (a plugin bug rather than a user mistake)
     is reported as a ``PluginError`` naming the plugin.
     """
+    check_cache(plan.config, plan.source)
     notes: list[str] = list(plan.config.notes()) + check_device(plan.config, plan.source)
     for model in plan.models:  # an adaptive model may load any checkpoint its family publishes
         notes += [f"{model.where}.{note}" for note in model.notes]

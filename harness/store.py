@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -24,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from harness.errors import DataError
-from harness.files import atomic_write_bytes
+from harness.files import atomic_write_bytes, creatable_problem
 from harness.interfaces import CellOutput
 from harness.results import typed_results
 
@@ -95,8 +94,9 @@ def check_run_directory(run_dir: Path, *, existing: bool) -> None:
     try:
         if run_dir.exists() and not run_dir.is_dir():
             raise DataError(f"{run_dir}: is a file, not a run directory")
-        if not existing:
-            _check_creatable(run_dir)
+        problem = None if existing else creatable_problem(run_dir)
+        if problem:
+            raise DataError(f"{run_dir}: {problem.replace('no folder', 'no run directory')}")
         if not store.is_file():
             if existing:
                 raise DataError(f"{run_dir}: not a run directory (no {STORE_NAME})")
@@ -107,20 +107,6 @@ def check_run_directory(run_dir: Path, *, existing: bool) -> None:
         raise DataError(f"{run_dir}: cannot be used as a run directory: {error.strerror or error}") from None
     if header != SQLITE_HEADER:
         raise DataError(f"{store}: not a harness run store (not an SQLite database); move it aside or use another run directory")
-
-
-def _check_creatable(run_dir: Path) -> None:
-    """The nearest existing folder of ``run_dir`` (itself or a parent) is a folder this process can write in."""
-    for folder in (run_dir, *run_dir.absolute().parents):
-        try:
-            folder.stat()
-        except (FileNotFoundError, NotADirectoryError):
-            continue
-        if not folder.is_dir():
-            raise DataError(f"{run_dir}: {folder} is a file, so no run directory can be made under it")
-        if not os.access(folder, os.W_OK | os.X_OK):
-            raise DataError(f"{run_dir}: {folder} is not writable")
-        return
 
 
 class RunStore:

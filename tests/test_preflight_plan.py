@@ -108,9 +108,9 @@ class Case:
     damage: Callable[[Path], None] | None = None
 
 
-def _file_as_parent(folder: Path) -> dict:
+def _file_as_parent(folder: Path, key: str) -> dict:
     (folder / "somefile.txt").write_text("notes")
-    return {"run": str(folder / "somefile.txt" / "x")}
+    return {key: str(folder / "somefile.txt" / "x")}
 
 
 CASES = [
@@ -127,6 +127,7 @@ CASES = [
     Case("device-cuda-without-gpu", ("device: 'cuda' was asked for but no CUDA device is visible",), top={"device": "cuda"}),
     Case("run-under-a-file", ("run:", "somefile.txt is a file"), top={"run": None}),
     Case("run-name-too-long", ("run:", "cannot be used as a run directory"), top={"run": "x" * 300}),
+    Case("cache-under-a-file", ("cache:", "somefile.txt is a file, so no folder can be made under it"), top={"cache": None}),
 ]
 
 
@@ -136,7 +137,8 @@ def test_plan_mistakes_are_one_line_naming_config_and_entry_and_nothing_is_writt
     shutil.copytree(env / "ds", tmp_path / "ds")
     if case.damage:
         case.damage(tmp_path)
-    top = _file_as_parent(tmp_path) if case.name == "run-under-a-file" else case.top
+    under = {"run-under-a-file": "run", "cache-under-a-file": "cache"}
+    top = _file_as_parent(tmp_path, under[case.name]) if case.name in under else case.top
     config = _config(tmp_path, tmp_path / "ds", entry=case.entry, options=case.options, **top)
     before = sorted(tmp_path.rglob("*"))
     capfd.readouterr()
