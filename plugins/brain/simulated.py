@@ -64,7 +64,7 @@ class SimulatedOptions(PluginOptions):
     embedding_dims: int = Field(16, ge=2)
     speech_rate: float = Field(2.5, gt=0)  # words per second
     tr: float = Field(2.0, gt=0)
-    cache: str | None = None  # where to write; default <HARNESS_CACHE>/simulated
+    cache: str | None = None  # where to write; default <cache root>/simulated (the config's cache:, else $HARNESS_CACHE)
 
 
 class ReadBack(ABC):
