@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from harness.ray_guard import POLL_S
+
 pytestmark = [pytest.mark.xdist_group("ray"),
               pytest.mark.skipif(not Path("/proc/self/environ").is_file(), reason="the guard reads /proc (Linux)")]
 
@@ -87,6 +89,7 @@ def test_a_killed_driver_leaves_no_ray_process(tmp_path):
         names = " | ".join(_name(pid) for pid in started)
         assert "raylet" in names and "gcs_server" in names and "ray_guard" in names, names
         assert {int(pid) for pid in lines[0].split()} <= started  # the workers that ran the tasks
+        time.sleep(2 * POLL_S)  # the guard has listed them (it lists the instance's processes every POLL_S)
         os.kill(driver.pid, signal.SIGKILL)
         driver.wait()
         deadline = time.monotonic() + 60
