@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import yaml
@@ -243,12 +244,13 @@ def run_sweep(
         config = config.model_copy(update={"ray": config.ray.model_copy(update=overrides)})
     plan = make_plan(config, registry or get_registry(), source)
     run_dir = check_run(config, source)
-    notes = preflight(plan)  # bad data, checkpoints or tasks fail here, before anything is written
-    _say(console, notes, quiet)
+    # bad data, checkpoints or tasks fail here, before anything is written (the notes found before shown too)
+    notes = preflight(plan, None if quiet else partial(_say, console))
     # a Ray cluster that cannot be reached fails before anything is written
     executor = make_executor(config, plan, run_dir / "work", ray_address=ray_address, workers=workers)
     running = executor.notes()
-    _say(console, running, quiet)
+    for note in running if not quiet else []:
+        _say(console, note)
     notes += running
     with closing(executor), exclusive_lock(run_dir / ".lock", "this run directory"), RunStore(run_dir, create=True) as store, \
             SweepLog(run_dir) as log:
@@ -268,10 +270,8 @@ def run_sweep(
     return summary
 
 
-def _say(console: Console, notes: list[str], quiet: bool) -> None:
-    if not quiet:
-        for note in notes:
-            console.print(f"[dim]preflight[/] {note}", highlight=False)
+def _say(console: Console, note: str) -> None:
+    console.print(f"[dim]preflight[/] {note}", highlight=False)
 
 
 def analyze_or_warn(run_dir: Path, console: Console, log: SweepLog | None = None) -> AnalysisResult | None:
