@@ -110,17 +110,25 @@ def _load(config_path: str | None, run: str | None = None) -> tuple[SweepConfig,
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    """Check the config and print the plan; writes nothing, in the cache or anywhere else."""
+    from harness.paths import read_only_cache
+
+    with read_only_cache():
+        return _validate(args)
+
+
+def _validate(args: argparse.Namespace) -> int:
     from harness.interfaces import Kind
+    from harness.planchecks import check_run
     from harness.planner import make_plan
     from harness.preflight import preflight
     from harness.registry import get_registry
-    from harness.store import STORE_NAME, RunStore, check_run_directory
+    from harness.store import STORE_NAME, RunStore
 
     config, source = _load(args.config, args.run)
     plan = make_plan(config, get_registry(), source)
+    run_dir = check_run(config, source)
     notes = preflight(plan)
-    run_dir = Path(config.run or "")
-    check_run_directory(run_dir, existing=False)
     done = RunStore(run_dir).done_cells() if (run_dir / STORE_NAME).is_file() else {}
     pending = plan.pending(done)
     console = _console()
@@ -159,7 +167,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         config = config.model_copy(update={"executor": executor})
     summary = run_sweep(config, source=source, force=args.force, console=_errors(), show_progress=not args.quiet,
                         analyze=False if args.no_analyze else None, debug=args.debug, ray_address=args.ray_address,
-                        workers=args.workers)
+                        workers=args.workers, quiet=args.quiet)
     lines = [f"run: {summary.run_dir}  cells: {summary.planned} planned, {summary.skipped} already done, "
              f"{summary.done} computed, {summary.failed} failed"]
     lines += [f"table: {path}" for path in summary.tables] + summary.findings
@@ -403,7 +411,8 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--run", help="run directory (overrides the config's run)")
     sweep.add_argument("--force", action="store_true", help="recompute cells that are already done")
     sweep.add_argument("--no-analyze", action="store_true", help="skip the phase analysis and report")
-    sweep.add_argument("--quiet", action="store_true", help="no progress bars")
+    sweep.add_argument("--quiet", action="store_true", help="no progress bars and no preflight notes on stderr "
+                       "(they are in RUN/logs/sweep.log); a mistake is the only line printed")
     sweep.add_argument("--debug", action="store_true", help="print the full traceback of each failing cell as it fails")
     sweep.add_argument("--executor", choices=("local", "ray"), help="where work units run (overrides the config's executor)")
     sweep.add_argument("--ray-address", metavar="ADDRESS", help="a running Ray cluster: 'auto' (the one 'ray start' "

@@ -252,6 +252,8 @@ class BrainEntry(_Entry):
     control: Literal["shuffled"] | None = None  # a control stimulus: the stories with their word order shuffled
     shuffle: str | None = None  # with control shuffled: sentence (default) | window:N, the units words move within
     encoding: EncodingSettings = Field(default_factory=EncodingSettings)
+    # score a story whose responses end well before its words do; its scored fraction is recorded
+    allow_truncated_story: bool = False
 
     @model_validator(mode="before")
     @classmethod
@@ -271,7 +273,10 @@ class BrainEntry(_Entry):
 
     @model_serializer(mode="wrap")
     def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        return _omit_when_unset(handler(self), "control", "shuffle")
+        data = _omit_when_unset(handler(self), "control", "shuffle")
+        if not data.get("allow_truncated_story"):  # left out when off: entries hash as before the option existed
+            data.pop("allow_truncated_story", None)
+        return data
 
     def default_label(self) -> str:
         """The dataset name, with ``+<control>`` for a control stimulus (``simulated+shuffled``)."""
@@ -305,7 +310,7 @@ class SweepConfig(_Strict):
     run: str | None = None  # run directory; default runs/<config file stem>
     seed: int = 0
     device: Literal["cpu", "cuda", "auto"] = "cpu"
-    cache: str | None = None  # model/activation cache; default $HARNESS_CACHE or ~/.cache/harness
+    cache: str | None = None  # everything kept outside the run (models, task files, activations, data); default $HARNESS_CACHE or ~/.cache/harness
     models: list[ModelEntry] = Field(min_length=1)
     brain: list[BrainEntry] = Field(default_factory=list)
     tasks: list[TaskEntry] = Field(default_factory=list)
@@ -374,7 +379,8 @@ class SweepConfig(_Strict):
         return settings_digest(self.model_dump(mode="json", exclude=RUN_ONLY_KEYS))
 
     def cache_dir(self) -> Path:
-        return Path(self.cache).expanduser() if self.cache else cache_root()
+        """The cache root this config asks for: its ``cache:``, else the environment's (``harness.paths``)."""
+        return Path(self.cache).expanduser().absolute() if self.cache else cache_root()
 
 
 def entry_label(entry: AnyEntry) -> str:

@@ -25,6 +25,24 @@ def file_stem(*labels: str) -> str:
     return "__".join("".join(c if c.isalnum() or c in "-_." else "_" for c in label) for label in labels)
 
 
+def creatable_problem(folder: Path) -> str | None:
+    """Why ``folder`` could not be made or written in (its nearest existing folder is a file or not writable), or None."""
+    try:
+        for parent in (folder, *folder.absolute().parents):
+            try:
+                parent.stat()
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            if not parent.is_dir():
+                return f"{parent} is a file" if parent == folder else f"{parent} is a file, so no folder can be made under it"
+            if not os.access(parent, os.W_OK | os.X_OK):
+                return f"{parent} is not writable"
+            return None
+    except OSError as error:  # too long, a loop of links
+        return f"cannot be used: {error.strerror or error}"
+    return None
+
+
 def current_umask() -> int:
     """The process's umask, read without changing it where Linux tells it (changing it races with threads)."""
     try:

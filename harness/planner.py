@@ -21,6 +21,7 @@ from harness.config import ModelEntry, SweepConfig, TargetEntry, entry_label, fo
 from harness.digest import settings_digest
 from harness.errors import ConfigError, HarnessError
 from harness.interfaces import KINDS, TARGET_KINDS, BrainDataset, Checkpoint, Kind, Metric, ModelFamily, Plugin
+from harness.paths import use_cache
 from harness.registry import Registry
 from harness.selectors import AdaptiveSelector, adaptive_selector, select_checkpoints, select_layers
 
@@ -89,6 +90,7 @@ class Plan:
     targets: list[TargetPlan]
     config_digest: str
     source: str  # the config file, for messages
+    truncated: dict[str, dict[str, float]] = field(default_factory=dict)  # brain label -> "subject/story" -> scored fraction
     _data_hashes: dict[str, str] = field(default_factory=dict, repr=False)
 
     def target(self, label: str) -> TargetPlan:
@@ -248,6 +250,10 @@ def _cell_settings(plan: Plan, model: ModelPlan, target: TargetPlan, position: i
 
 
 def make_plan(config: SweepConfig, registry: Registry, source: str = "<config>") -> Plan:
-    """Build every plugin and resolve selectors; raise ``ConfigError`` on mistakes. Reads no data yet."""
+    """Build every plugin and resolve selectors; raise ``ConfigError`` on mistakes. Reads no data yet.
+
+    The config's ``cache:`` becomes the process's cache root (``harness.paths``) before any plugin is built.
+    """
+    use_cache(config.cache)
     models = [_plan_model(source, registry, index, entry) for index, entry in enumerate(config.models)]
     return Plan(config, models, _plan_targets(config, registry, source), config.digest(), source)

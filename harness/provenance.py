@@ -43,6 +43,8 @@ class Provenance:
     def record(self, cell: Cell, model: ModelPlan, commit: str | None, extra: dict[str, Any]) -> CellRecord:
         """The stored record of ``cell``; ``extra`` adds what computing it revealed (e.g. the activation key)."""
         target = self.plan.target(cell.target)
+        truncated = self.plan.truncated.get(cell.target)
+        extra = {**extra, "scored_fraction": truncated} if truncated else extra
         return CellRecord(
             cell_id=cell.cell_id,
             settings_hash=self.plan.settings[cell.cell_id],

@@ -13,6 +13,7 @@ Ray is imported here only: the local executor needs nothing of it.
 from __future__ import annotations
 
 import os
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,10 +22,12 @@ from harness.config import RaySettings
 from harness.errors import ConfigError, one_line
 from harness.executor import Executor, Sink
 from harness.planner import Plan
+from harness.ray_guard import guarded_start, stop_guard
 from harness.ray_worker import DriverEnvironment, PlanSpec, extract_unit, measure_unit
 from harness.units import CellResult, WorkUnit
 
 INSTALL = "pip install 'harness[ray]'"
+_guard: subprocess.Popen[bytes] | None = None  # the guard of the Ray instance this process started (harness.ray_guard)
 
 
 def import_ray() -> Any:
@@ -41,14 +44,23 @@ def connect(ray: Any, settings: RaySettings) -> bool:
 
     A Ray instance started here runs its workers at the sweep's own priority (Ray's default puts
     them at niceness 15, below every other process on the machine: a sweep on Ray would then
-    yield to whatever else runs, where the local executor does not).
+    yield to whatever else runs, where the local executor does not), and ends with this process,
+    even when it is killed (``harness.ray_guard``; ``disconnect`` shuts it down and stops the guard).
     """
+    global _guard
     if ray.is_initialized():
         return False
     if settings.address is None:
         cpus = (settings.workers or os.cpu_count() or 1) * settings.threads
-        ray.init(address="local", num_cpus=cpus, include_dashboard=False, log_to_driver=False, configure_logging=False,
-                 _system_config={"worker_niceness": os.nice(0)})
+        with guarded_start() as guard:
+            try:
+                ray.init(address="local", num_cpus=cpus, include_dashboard=False, log_to_driver=False, configure_logging=False,
+                         _system_config={"worker_niceness": os.nice(0)})
+            except BaseException:
+                stop_guard(guard)
+                raise
+        stop_guard(_guard)
+        _guard = guard
     else:
         try:
             ray.init(address=settings.address, log_to_driver=False, configure_logging=False)
@@ -56,6 +68,15 @@ def connect(ray: Any, settings: RaySettings) -> bool:
             raise ConfigError(f"ray.address: cannot connect to the Ray cluster at {settings.address!r}: {one_line(error)}; "
                               "start one with `ray start --head` or leave --ray-address out to run Ray on this machine") from None
     return True
+
+
+def disconnect(ray: Any) -> None:
+    """Shut down the Ray instance ``connect`` started (its guard stopped first: nothing is left to clean)."""
+    global _guard
+    stop_guard(_guard)
+    _guard = None
+    if ray.is_initialized():
+        ray.shutdown()
 
 
 def cluster_device(ray: Any, device: str) -> str:
@@ -177,7 +198,7 @@ class RayExecutor(Executor):
         return results
 
     def close(self) -> None:
-        if self.started and self.ray.is_initialized():
-            self.ray.shutdown()
+        if self.started:
+            disconnect(self.ray)
         self.started = False
 

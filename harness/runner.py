@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import yaml
@@ -34,12 +35,13 @@ from harness.errors import one_line
 from harness.executor import Executor, LocalExecutor
 from harness.files import atomic_write_bytes, exclusive_lock, remove_stale_temporaries
 from harness.interfaces import Checkpoint
+from harness.planchecks import check_run
 from harness.planner import Cell, ModelPlan, Plan, make_plan
 from harness.preflight import preflight
 from harness.provenance import Provenance
 from harness.registry import Registry, get_registry
 from harness.runlogs import SweepLog, write_cell_log
-from harness.store import RunStore, check_run_directory
+from harness.store import RunStore
 from harness.tables import export_tables
 from harness.units import CellResult, WorkUnit, units_of
 
@@ -226,26 +228,34 @@ def run_sweep(
     debug: bool = False,
     ray_address: str | None = None,
     workers: int | None = None,
+    quiet: bool = False,
 ) -> SweepSummary:
     """Plan, run the pending cells, export tables and (unless turned off) analyse the run.
 
     ``ray_address`` and ``workers`` override the config's ``ray`` settings (``executor: ray``).
 
-    Each sweep appends to ``RUN/logs/sweep.log``; ``debug`` prints a failing cell's traceback on
+    Each sweep appends to ``RUN/logs/sweep.log``, preflight's notes first (printed on ``console`` too
+    unless ``quiet``: a mistake is then the only line a failing sweep prints); ``debug`` prints a failing cell's traceback on
     ``console`` as it happens (it is in ``RUN/logs/cells/`` either way).
     """
     console = console or Console(stderr=True)
+    overrides = {key: value for key, value in (("address", ray_address), ("workers", workers)) if value is not None}
+    if overrides:  # the command line's cluster, for preflight's device check and the config copy
+        config = config.model_copy(update={"ray": config.ray.model_copy(update=overrides)})
     plan = make_plan(config, registry or get_registry(), source)
-    run_dir = Path(config.run or "runs/sweep")
-    check_run_directory(run_dir, existing=False)
-    for note in preflight(plan):  # bad data, checkpoints or tasks fail here, before anything is written
-        console.print(f"[dim]preflight[/] {note}", highlight=False)
-    # a device that is not there, or a Ray cluster that cannot be reached, fails before anything is written
+    run_dir = check_run(config, source)
+    # bad data, checkpoints or tasks fail here, before anything is written (the notes found before shown too)
+    notes = preflight(plan, None if quiet else partial(_say, console))
+    # a Ray cluster that cannot be reached fails before anything is written
     executor = make_executor(config, plan, run_dir / "work", ray_address=ray_address, workers=workers)
-    for note in executor.notes():
-        console.print(f"[dim]preflight[/] {note}", highlight=False)
+    running = executor.notes()
+    for note in running if not quiet else []:
+        _say(console, note)
+    notes += running
     with closing(executor), exclusive_lock(run_dir / ".lock", "this run directory"), RunStore(run_dir, create=True) as store, \
             SweepLog(run_dir) as log:
+        for note in notes:
+            log.write(f"preflight: {note}")
         remove_stale_temporaries(run_dir)  # left by a killed sweep; never read as results
         write_config_copy(config, run_dir)
         pending = plan.pending(store.done_cells(), force)
@@ -258,6 +268,10 @@ def run_sweep(
             if result is not None:
                 summary.report, summary.findings = result.report, result.summary_lines()
     return summary
+
+
+def _say(console: Console, note: str) -> None:
+    console.print(f"[dim]preflight[/] {note}", highlight=False)
 
 
 def analyze_or_warn(run_dir: Path, console: Console, log: SweepLog | None = None) -> AnalysisResult | None:

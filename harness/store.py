@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from harness.errors import DataError
-from harness.files import atomic_write_bytes
+from harness.files import atomic_write_bytes, creatable_problem
 from harness.interfaces import CellOutput
 from harness.results import typed_results
 
@@ -85,17 +85,28 @@ class CellRecord:
 
 
 def check_run_directory(run_dir: Path, *, existing: bool) -> None:
-    """A ``DataError`` unless ``run_dir`` can hold a run (``existing``: and already holds one)."""
+    """A ``DataError`` unless ``run_dir`` can hold a run (``existing``: and already holds one).
+
+    A new run's directory must be creatable: its nearest existing folder is a writable folder, not
+    a file; a path the system refuses (too long, a loop of links) is one line too.
+    """
     store = run_dir / STORE_NAME
-    if run_dir.exists() and not run_dir.is_dir():
-        raise DataError(f"{run_dir}: is a file, not a run directory")
-    if not store.is_file():
-        if existing:
-            raise DataError(f"{run_dir}: not a run directory (no {STORE_NAME})")
-        return
-    with open(store, "rb") as handle:
-        if handle.read(len(SQLITE_HEADER)) != SQLITE_HEADER:
-            raise DataError(f"{store}: not a harness run store (not an SQLite database); move it aside or use another run directory")
+    try:
+        if run_dir.exists() and not run_dir.is_dir():
+            raise DataError(f"{run_dir}: is a file, not a run directory")
+        problem = None if existing else creatable_problem(run_dir)
+        if problem:
+            raise DataError(f"{run_dir}: {problem.replace('no folder', 'no run directory')}")
+        if not store.is_file():
+            if existing:
+                raise DataError(f"{run_dir}: not a run directory (no {STORE_NAME})")
+            return
+        with open(store, "rb") as handle:
+            header = handle.read(len(SQLITE_HEADER))
+    except OSError as error:
+        raise DataError(f"{run_dir}: cannot be used as a run directory: {error.strerror or error}") from None
+    if header != SQLITE_HEADER:
+        raise DataError(f"{store}: not a harness run store (not an SQLite database); move it aside or use another run directory")
 
 
 class RunStore:

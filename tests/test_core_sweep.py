@@ -137,9 +137,11 @@ def test_cuda_without_a_gpu_is_one_line(site, tmp_path, capsys):
         pytest.skip("this machine has a GPU")
     path = _config(tmp_path, "run")
     path.write_text(path.read_text().replace("seed: 3", "seed: 3\ndevice: cuda"))
-    assert main(["sweep", str(path), "--quiet"]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert err == ["error: device: 'cuda' was asked for but no CUDA device is visible; use 'cpu' or 'auto'"]
+    for command in ("validate", "sweep"):  # validate finds it too, and the line names the config file
+        assert main([command, str(path), "--quiet"][: 2 if command == "validate" else 3]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert err == [f"error: {path}: device: 'cuda' was asked for but no CUDA device is visible; use 'cpu' or 'auto'"]
+    assert not (tmp_path / "run").exists()
 
 
 def test_labels_with_dots_keep_their_own_tables(site, tmp_path):

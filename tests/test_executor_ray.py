@@ -14,7 +14,7 @@ import ray
 from harness import torch_threads
 from harness.config import RaySettings, parse_config
 from harness.errors import ConfigError
-from harness.ray_executor import connect
+from harness.ray_executor import connect, disconnect
 from harness.runner import run_sweep
 from harness.store import RunStore
 from tests.support.plugin_packages import activate, write_plugin_package
@@ -51,12 +51,12 @@ def register_tasks(register):
 
 
 def _config(root: Path, run: str, executor: str) -> dict:
-    return {
+    return {  # tinylm trains once, in root/cache, for both runs
         "run": str(root / run),
         "cache": str(root / f"activations-{run}"),  # each run extracts its own activations
         "executor": executor,
         "ray": {"threads": 1, "retries": 2},
-        "models": [{"family": "tinylm", "label": "tiny", "options": {"size": "tiny", "progress": False},
+        "models": [{"family": "tinylm", "label": "tiny", "options": {"size": "tiny", "progress": False, "cache": str(root / "cache")},
                     "checkpoints": [0, 2, 8, 16], "layers": "all"}],
         "brain": [{"dataset": "simulated", "options": {"subjects": 2, "stories": 4, "words_per_story": 150, "voxels": 256},
                    "encoding": {"folds": 3, "alphas": [1, 10, 100, 1000]}}],
@@ -77,7 +77,7 @@ def runs(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("ray")
     with pytest.MonkeyPatch.context() as patch:
         activate(write_plugin_package(root / "site", "crashplug", CRASH_ONCE), patch)
-        patch.setenv("HARNESS_CACHE", str(root / "cache"))  # tinylm trains once, for both runs
+        patch.setenv("HARNESS_CACHE", str(root / "cache"))
         patch.delenv("HARNESS_PLUGINS", raising=False)
         connect(ray, RaySettings(workers=2))  # as a sweep with --workers 2 starts its Ray instance
         niceness = ray.get(ray.remote(_niceness).remote())
@@ -87,7 +87,7 @@ def runs(tmp_path_factory) -> dict[str, Path]:
             again = run_sweep(parse_config(_config(root, "ray", "ray")), show_progress=False)
             assert (again.done, again.skipped) == (0, again.planned)  # a rerun (a killed driver) resumes
         finally:
-            ray.shutdown()
+            disconnect(ray)
         with torch_threads(1):  # as each Ray task runs
             local = run_sweep(parse_config(_config(root, "local", "local")), show_progress=False)
         assert local.failed == 0, local.errors

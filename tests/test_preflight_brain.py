@@ -332,28 +332,39 @@ def test_nan_and_constant_voxels_are_counted_per_subject(finished, tmp_path, cap
     assert "UTS02: 12 voxels, 1 with NaN or infinite values and 2 constant in some story" in out
 
 
-def test_responses_shortened_with_respdict_while_words_run_on_is_a_note(finished, tmp_path, capfd):
+def test_responses_shortened_with_respdict_while_words_run_on_is_an_error_unless_allowed(finished, tmp_path, capfd):
     """respdict.json and the response file agree on a shorter story, but the TextGrid's words run past it.
 
-    A note, not an error: in the real data the public loader's trimming drops the last scans, so
-    some words always fall after the last kept scan; the data is still usable (those words reach
-    the model only through earlier scans), and a stricter rule would need a threshold we cannot
-    ground. The note names the story and how many words are affected.
+    Words after the last kept scan are a note from the loader (the public loader's trimming always
+    drops the last scans, and those words reach the model through earlier scans); responses that
+    end well before the words (here 16 % of the words' span uncovered) are an error of the plan
+    checks unless the entry sets ``allow_truncated_story: true`` (tests/test_preflight_plan.py).
     """
     finished_folder, _ = finished
     shutil.copytree(finished_folder / "ds", tmp_path / "ds")
     _both(_respdict({"beta": 30}), _data("ds/derivative/preprocessed_data/UTS01/beta.hf5", lambda n: _noise(10)),
           _data("ds/derivative/preprocessed_data/UTS02/beta.hf5", lambda n: _noise(10)))(tmp_path)
-    assert main(["validate", str(_config(tmp_path, tmp_path / "ds"))]) == 0
+    config = _config(tmp_path, tmp_path / "ds")
+    assert main(["validate", str(config)]) == 2
+    assert "story 'beta': its responses (11–29 s) cover only 84% of its words" in capfd.readouterr().err
+    data = yaml.safe_load(config.read_text())
+    data["brain"][0]["allow_truncated_story"] = True
+    config.write_text(yaml.safe_dump(data))
+    assert main(["validate", str(config)]) == 0
     out = " ".join(capfd.readouterr().out.split())
     assert "words run past the last kept scan" in out and "beta (" in out and "words after 29 s" in out
+    assert "UTS01/beta 84%" in out
 
 
 def test_a_story_without_files_is_left_out_with_a_note(finished, tmp_path, capfd):
     finished_folder, _ = finished
     shutil.copytree(finished_folder / "ds", tmp_path / "ds")
-    _respdict({"gamma": 40})(tmp_path)
-    (tmp_path / "ds/derivative/TextGrids/alpha.TextGrid").unlink()
+    _respdict({"gamma": 40, "delta": 38})(tmp_path)
+    derivative = tmp_path / "ds/derivative"
+    shutil.copy(derivative / "TextGrids/beta.TextGrid", derivative / "TextGrids/delta.TextGrid")
+    for subject in ("UTS01", "UTS02"):  # a third story, so that two training stories are left
+        shutil.copy(derivative / f"preprocessed_data/{subject}/beta.hf5", derivative / f"preprocessed_data/{subject}/delta.hf5")
+    (derivative / "TextGrids/alpha.TextGrid").unlink()
     assert main(["validate", str(_config(tmp_path, tmp_path / "ds"))]) == 0
     out = " ".join(capfd.readouterr().out.split())
     assert "2 stories of respdict.json lack a TextGrid or a subject's responses and are left out: alpha, gamma" in out

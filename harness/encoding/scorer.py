@@ -23,6 +23,21 @@ from harness.threads import torch_threads
 SMALL_WORK = 5e10  # flops below which a fit runs on one CPU thread (threads cost more than they save)
 
 
+def split_problem(train: list[str], test: list[str], stories: Mapping[str, Story]) -> str | None:
+    """What is wrong with a (train, test) split of ``stories`` for the encoder, or None."""
+    if len(train) < 2:
+        return f"needs at least 2 training stories, the split gives {len(train)}"
+    if not test:
+        return "the split gives no test story"
+    overlap = sorted(set(train) & set(test))
+    if overlap:
+        return f"stories in both train and test: {', '.join(overlap)}"
+    missing = [story for story in train + test if story not in stories]
+    if missing:
+        return f"story {missing[0]!r} is in the split but has no words (stories: {', '.join(sorted(stories))})"
+    return None
+
+
 class BrainScorer:
     """Fits and scores the encoding model of every subject of ``dataset`` for one layer at a time.
 
@@ -70,16 +85,9 @@ class BrainScorer:
         return f"{self.name}: subject {subject}"
 
     def _check_split(self) -> None:
-        if len(self.train) < 2:
-            raise DataError(f"{self.name}: needs at least 2 training stories, the split gives {len(self.train)}")
-        if not self.test:
-            raise DataError(f"{self.name}: the split gives no test story")
-        overlap = set(self.train) & set(self.test)
-        if overlap:
-            raise DataError(f"{self.name}: stories in both train and test: {', '.join(sorted(overlap))}")
-        for story in self.train + self.test:
-            if story not in self.stories:
-                raise DataError(f"{self.name}: story {story!r} is in the split but has no words (stories: {', '.join(sorted(self.stories))})")
+        problem = split_problem(self.train, self.test, self.stories)
+        if problem:
+            raise DataError(f"{self.name}: {problem}")
 
     def block_voxels(self, subject: str) -> int:
         """Voxels per block read from ``subject``'s responses: all of them when resident, else what the budget allows."""

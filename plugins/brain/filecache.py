@@ -16,10 +16,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from harness import HarnessError, atomic_write_text, cache_root
+from harness import HarnessError, atomic_write_text, cache_root, cache_writable
 
 SETTLED_SECONDS = 2.0  # a file younger than this is read again next time
 _CHUNK = 1 << 20
+_UNWRITTEN: dict[Path, dict[str, Any]] = {}  # records learnt while the cache is read-only (harness validate), by record path
 
 
 def _key(stat: os.stat_result, path: Path) -> list[Any]:
@@ -42,7 +43,9 @@ def cached_fact(path: Path, name: str, compute: Callable[[Path], Any]) -> tuple[
     key = _key(before, path)
     facts: dict[str, Any] = {}
     try:
-        record = json.loads(record_path.read_text())
+        record = _UNWRITTEN.get(record_path, {})
+        if record.get("key") != key:
+            record = json.loads(record_path.read_text())
         if record.get("key") == key:
             facts = record.get("facts", {})
     except (OSError, ValueError, AttributeError):
@@ -53,11 +56,19 @@ def cached_fact(path: Path, name: str, compute: Callable[[Path], Any]) -> tuple[
     after = path.stat()
     if _key(after, path) == key and time.time() - after.st_mtime_ns / 1e9 >= SETTLED_SECONDS:
         facts[name] = value
-        try:
-            atomic_write_text(record_path, json.dumps({"key": key, "facts": facts}))
-        except OSError:  # an unwritable cache costs time, never correctness
-            pass
+        _remember(record_path, {"key": key, "facts": facts})
     return value, False
+
+
+def _remember(record_path: Path, record: dict[str, Any]) -> None:
+    """On disk, or (while the cache is read-only) in this process only."""
+    if not cache_writable():
+        _UNWRITTEN[record_path] = record
+        return
+    try:
+        atomic_write_text(record_path, json.dumps(record))
+    except OSError:  # an unwritable cache costs time, never correctness
+        pass
 
 
 def _sha256(path: Path) -> str:

@@ -157,7 +157,7 @@ class LeBel2023(BrainDataset[LeBel2023Options], FetchableData):
 
     def _require(self) -> None:
         root = self.root
-        fetch = f"`harness data fetch lebel2023{'' if not self.options.root else f' --root {root}'} --subjects UTS01 ...`"
+        fetch = f"`harness data fetch lebel2023 --root {root} --subjects UTS01 ...`"  # the root a config's cache: moves too
         if not root.is_dir():
             where = "options.root" if self.options.root else "the default root (options.root is not set)"
             state = "is a file, not the ds003020 folder" if root.exists() else "does not exist"

@@ -36,6 +36,7 @@ from harness import (
     WordAnnotation,
     WordAnnotations,
     cache_root,
+    cache_writable,
     hookimpl,
     settings_digest,
 )
@@ -63,7 +64,7 @@ class SimulatedOptions(PluginOptions):
     embedding_dims: int = Field(16, ge=2)
     speech_rate: float = Field(2.5, gt=0)  # words per second
     tr: float = Field(2.0, gt=0)
-    cache: str | None = None  # where to write; default <HARNESS_CACHE>/simulated
+    cache: str | None = None  # where to write; default <cache root>/simulated (the config's cache:, else $HARNESS_CACHE)
 
 
 class ReadBack(ABC):
@@ -134,7 +135,11 @@ class Simulated(ReadBack, BrainDataset[SimulatedOptions], WordAnnotations):
         """Write the data if it is not there yet, then check it as ``lebel2023`` checks its files."""
         written = (self.root / "COMPLETE").is_file()
         notes = self.reader.check()
-        return notes if written else [f"simulated data written to {self.root}", *notes]
+        if written:
+            return notes
+        if not cache_writable():
+            return [f"simulated data checked in a temporary folder (validate writes nothing); a sweep writes it to {self.root}", *notes]
+        return [f"simulated data written to {self.root}", *notes]
 
     def notice(self) -> str:
         return NOTICE
@@ -174,10 +179,19 @@ class Simulated(ReadBack, BrainDataset[SimulatedOptions], WordAnnotations):
 
 
 
+_SCRATCH: dict[Path, tempfile.TemporaryDirectory[str]] = {}  # root -> its copy while the cache is read-only
+
+
 def write_once(root: Path, write: Callable[[Path], None], stamp: str) -> Path:
     """``root``, written by ``write(folder)`` into a temporary folder beside it and moved into place
     whole, unless a complete copy is there already (a ``COMPLETE`` file holding ``stamp``). Two
-    processes writing at once leave one complete copy."""
+    processes writing at once leave one complete copy. While the cache is read-only (``harness
+    validate``), a missing copy is written to a temporary folder removed when the process ends."""
+    if not (root / "COMPLETE").is_file() and not cache_writable():
+        if root not in _SCRATCH:
+            _SCRATCH[root] = tempfile.TemporaryDirectory(prefix="harness-validate-")
+            write(Path(_SCRATCH[root].name))
+        return Path(_SCRATCH[root].name)
     if not (root / "COMPLETE").is_file():
         root.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=".writing-", dir=root.parent))

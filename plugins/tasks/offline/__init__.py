@@ -60,7 +60,7 @@ class OfflineSuiteOptions(PluginOptions):
     batch_size: int = Field(default=32, ge=1)
     corpus: list[str] | None = None  # corpus files; default the tinylm corpus (must match the model's)
     corpus_seed: int = 0  # the tinylm corpus split seed (must match the model's)
-    cache_dir: str | None = None  # default $HARNESS_CACHE/tasks/offline
+    cache_dir: str | None = None  # default <cache root>/tasks/offline (the config's cache:, else $HARNESS_CACHE)
 
 
 class OfflineSuite(Task[OfflineSuiteOptions]):
