@@ -9,7 +9,8 @@ from ``harness`` itself, never from its submodules. It holds
   ``MetricContext``, ``FetchableData``, ``WordAnnotations`` and ``WordAnnotation``;
 * ``hookimpl``, the marker for the ``register_*`` hooks;
 * the errors a user can cause (``HarnessError`` and its kinds), ``did_you_mean`` and ``one_line``;
-* helpers plugins share: ``cache_root`` and ``cache_writable`` (False while ``harness validate`` runs),
+* helpers plugins share: ``cache_root``, ``cache_writable`` (False while ``harness validate`` runs) and
+  ``write_later`` (a cache write kept only once a sweep's checks have passed),
   ``atomic_write_text`` and ``atomic_write_bytes``, ``new_directory``,
   ``usual_permissions``, ``writer_lock`` and ``remove_abandoned`` (folders in progress),
   ``resolve_device``,
@@ -51,7 +52,7 @@ from harness.interfaces import (
     WordAnnotation,
     WordAnnotations,
 )
-from harness.paths import cache_root, cache_writable
+from harness.paths import cache_root, cache_writable, write_later
 from harness.threads import torch_threads
 
 if TYPE_CHECKING:
@@ -80,7 +81,7 @@ __all__ = [
     "ExtractionSettings", "FetchableData", "HarnessError", "Kind", "LoadedModel", "Metric", "MetricContext",
     "Modality", "ModelFamily", "Plugin", "PluginError", "PluginOptions", "ResponseArray", "RunFrames", "Score", "Story",
     "SubjectData", "SweepConfig", "Task", "VoxelMap", "WRITER_LOCK", "WordAnnotation", "WordAnnotations",
-    "atomic_write_bytes", "atomic_write_text", "cache_root", "cache_writable", "did_you_mean",
+    "atomic_write_bytes", "atomic_write_text", "cache_root", "cache_writable", "write_later", "did_you_mean",
     "hookimpl", "load_config", "load_run", "new_directory", "noise_ceiling", "one_line", "remove_abandoned",
     "resolve_device", "settings_digest", "torch_threads", "usual_permissions", "writer_lock",
     "zscore_columns",

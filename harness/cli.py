@@ -128,12 +128,10 @@ def _validate(args: argparse.Namespace) -> int:
     config, source = _load(args.config, args.run)
     plan = make_plan(config, get_registry(), source)
     run_dir = check_run(config, source)
-    notes = preflight(plan)
+    console = _console()
+    preflight(plan, lambda note: console.print(f"preflight: {note}"))  # notes as found: those before a mistake show too
     done = RunStore(run_dir).done_cells() if (run_dir / STORE_NAME).is_file() else {}
     pending = plan.pending(done)
-    console = _console()
-    for note in notes:
-        console.print(f"preflight: {note}")
     table = Table(title=f"plan for {source} -> {run_dir}")
     for column in ("model", "checkpoints (steps)", "target", "kind", "layers", "cells", "done"):
         table.add_column(column)

@@ -9,12 +9,13 @@ Inside ``read_only_cache()`` (``harness validate``) nothing may be written there
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 _configured: Path | None = None  # the config's cache:, while a plan made from it is in use
 _read_only = 0  # depth of read_only_cache() blocks
+_deferred: list[list[Callable[[], None]]] = []  # the writes of each open writes_deferred() block
 
 
 def cache_root() -> Path:
@@ -44,3 +45,28 @@ def read_only_cache() -> Iterator[None]:
         yield
     finally:
         _read_only -= 1
+
+
+@contextmanager
+def writes_deferred() -> Iterator[None]:
+    """A block whose ``write_later`` writes are made when it ends without an error, and dropped when it fails.
+
+    A sweep's preflight runs in one: what its checks learnt about the data is kept only once every
+    check has passed, so a mistake leaves nothing behind.
+    """
+    _deferred.append([])
+    try:
+        yield
+    except BaseException:
+        _deferred.pop()
+        raise
+    for write in _deferred.pop():
+        write()
+
+
+def write_later(write: Callable[[], None]) -> None:
+    """Run ``write`` now, or at the end of the ``writes_deferred()`` block it is called in."""
+    if _deferred:
+        _deferred[-1].append(write)
+    else:
+        write()

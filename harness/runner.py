@@ -35,6 +35,7 @@ from harness.errors import one_line
 from harness.executor import Executor, LocalExecutor
 from harness.files import atomic_write_bytes, exclusive_lock, remove_stale_temporaries
 from harness.interfaces import Checkpoint
+from harness.paths import writes_deferred
 from harness.planchecks import check_run
 from harness.planner import Cell, ModelPlan, Plan, make_plan
 from harness.preflight import preflight
@@ -245,7 +246,8 @@ def run_sweep(
     plan = make_plan(config, registry or get_registry(), source)
     run_dir = check_run(config, source)
     # bad data, checkpoints or tasks fail here, before anything is written (the notes found before shown too)
-    notes = preflight(plan, None if quiet else partial(_say, console))
+    with writes_deferred():  # what the checks learnt is kept only once they have all passed
+        notes = preflight(plan, None if quiet else partial(_say, console))
     # a Ray cluster that cannot be reached fails before anything is written
     executor = make_executor(config, plan, run_dir / "work", ray_address=ray_address, workers=workers)
     running = executor.notes()

@@ -16,11 +16,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from harness import HarnessError, atomic_write_text, cache_root, cache_writable
+from harness import HarnessError, atomic_write_text, cache_root, cache_writable, write_later
 
 SETTLED_SECONDS = 2.0  # a file younger than this is read again next time
 _CHUNK = 1 << 20
-_UNWRITTEN: dict[Path, dict[str, Any]] = {}  # records learnt while the cache is read-only (harness validate), by record path
+_UNWRITTEN: dict[Path, dict[str, Any]] = {}  # records learnt in this process (not yet, or never, on disk), by record path
 
 
 def _key(stat: os.stat_result, path: Path) -> list[Any]:
@@ -61,10 +61,14 @@ def cached_fact(path: Path, name: str, compute: Callable[[Path], Any]) -> tuple[
 
 
 def _remember(record_path: Path, record: dict[str, Any]) -> None:
-    """On disk, or (while the cache is read-only) in this process only."""
-    if not cache_writable():
-        _UNWRITTEN[record_path] = record
-        return
+    """On disk once the checks it was learnt in have passed (``write_later``), or (while the cache is
+    read-only) in this process only."""
+    _UNWRITTEN[record_path] = record
+    if cache_writable():
+        write_later(lambda: _write(record_path, record))
+
+
+def _write(record_path: Path, record: dict[str, Any]) -> None:
     try:
         atomic_write_text(record_path, json.dumps(record))
     except OSError:  # an unwritable cache costs time, never correctness
