@@ -25,6 +25,7 @@ from harness.errors import DataError
 from harness.store import RunStore
 from harness_plugins.brain.lebel2023 import LeBel2023
 from harness_plugins.brain.textgrid import write_textgrid
+from tests.support.damage import edit_first, refused_in_one_line, remove, write
 from tests.support.lebel_fixture import STORIES, VOXELS, WORDS, chronological_textgrid, grid_tiers, short_textgrid, write_fixture, write_grid, write_responses
 from tests.support.plugin_packages import TINY_GPT_PLUGINS, activate, write_plugin_package
 
@@ -86,33 +87,6 @@ class Case:
     names: str  # path (relative to that folder) or text the one-line message must contain
     options: dict | None = None
     match: str = ""  # more text the message must contain
-
-
-def _write(relative: str, content: bytes | str) -> Callable[[Path], None]:
-    def damage(folder: Path) -> None:
-        path = folder / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(content, str):
-            path.write_text(content, encoding="utf-8")
-        else:
-            path.write_bytes(content)
-    return damage
-
-
-def _remove(relative: str) -> Callable[[Path], None]:
-    def damage(folder: Path) -> None:
-        path = folder / relative
-        shutil.rmtree(path) if path.is_dir() else path.unlink()
-    return damage
-
-
-def _edit(relative: str, old: str, new: str) -> Callable[[Path], None]:
-    def damage(folder: Path) -> None:
-        path = folder / relative
-        text = path.read_text(encoding="utf-8")
-        assert old in text, (relative, old)
-        path.write_text(text.replace(old, new, 1), encoding="utf-8")
-    return damage
 
 
 def _cut(relative: str, fraction: float) -> Callable[[Path], None]:
@@ -195,51 +169,51 @@ CASES = [
     # layout: where the data is
     Case("root-missing", "layout", lambda f: shutil.rmtree(f / "ds"), "ds", match="does not exist; download the data with `harness data fetch lebel2023"),
     Case("root-is-a-file", "layout", lambda f: (shutil.rmtree(f / "ds"), (f / "ds").write_text("x")), "ds", match="is a file"),
-    Case("no-derivative", "layout", _remove(DERIVATIVE), DERIVATIVE, match="harness data fetch lebel2023"),
-    Case("no-preprocessed-data", "layout", _remove(f"{DERIVATIVE}/preprocessed_data"), f"{DERIVATIVE}/preprocessed_data", match="no subject folders"),
+    Case("no-derivative", "layout", remove(DERIVATIVE), DERIVATIVE, match="harness data fetch lebel2023"),
+    Case("no-preprocessed-data", "layout", remove(f"{DERIVATIVE}/preprocessed_data"), f"{DERIVATIVE}/preprocessed_data", match="no subject folders"),
     # respdict.json and sess_to_story.json
-    Case("respdict-missing", "respdict", _remove(f"{DERIVATIVE}/respdict.json"), f"{DERIVATIVE}/respdict.json", match="not found"),
-    Case("respdict-garbage", "respdict", _write(f"{DERIVATIVE}/respdict.json", bytes(range(256))), f"{DERIVATIVE}/respdict.json"),
-    Case("respdict-not-json", "respdict", _write(f"{DERIVATIVE}/respdict.json", "alpha: 40\n"), f"{DERIVATIVE}/respdict.json", match="invalid JSON"),
+    Case("respdict-missing", "respdict", remove(f"{DERIVATIVE}/respdict.json"), f"{DERIVATIVE}/respdict.json", match="not found"),
+    Case("respdict-garbage", "respdict", write(f"{DERIVATIVE}/respdict.json", bytes(range(256))), f"{DERIVATIVE}/respdict.json"),
+    Case("respdict-not-json", "respdict", write(f"{DERIVATIVE}/respdict.json", "alpha: 40\n"), f"{DERIVATIVE}/respdict.json", match="invalid JSON"),
     Case("respdict-cut", "respdict", _cut(f"{DERIVATIVE}/respdict.json", 0.6), f"{DERIVATIVE}/respdict.json", match="invalid JSON"),
-    Case("respdict-empty", "respdict", _write(f"{DERIVATIVE}/respdict.json", ""), f"{DERIVATIVE}/respdict.json"),
-    Case("respdict-a-list", "respdict", _write(f"{DERIVATIVE}/respdict.json", "[40, 38]"), f"{DERIVATIVE}/respdict.json"),
+    Case("respdict-empty", "respdict", write(f"{DERIVATIVE}/respdict.json", ""), f"{DERIVATIVE}/respdict.json"),
+    Case("respdict-a-list", "respdict", write(f"{DERIVATIVE}/respdict.json", "[40, 38]"), f"{DERIVATIVE}/respdict.json"),
     Case("respdict-text-count", "respdict", _respdict({"alpha": "40"}), f"{DERIVATIVE}/respdict.json", match="'alpha'"),
     Case("respdict-float-count", "respdict", _respdict({"beta": 38.5}), f"{DERIVATIVE}/respdict.json", match="'beta'"),
     Case("respdict-negative", "respdict", _respdict({"beta": -38}), f"{DERIVATIVE}/respdict.json", match="'beta'"),
     Case("respdict-too-few-scans", "respdict", _respdict({"beta": 21}), f"{DERIVATIVE}/respdict.json", match="too few"),
     Case("respdict-lacks-test-story", "respdict", lambda f: (f / DERIVATIVE / "respdict.json").write_text(json.dumps({"alpha": 40, "beta": 38})),
          f"{DERIVATIVE}/respdict.json", match="no story 'wheretheressmoke'"),
-    Case("sessions-garbage", "respdict", _write(f"{DERIVATIVE}/sess_to_story.json", "{{{"), f"{DERIVATIVE}/sess_to_story.json"),
-    Case("sessions-wrong-shape", "respdict", _write(f"{DERIVATIVE}/sess_to_story.json", '{"1": "alpha"}'), f"{DERIVATIVE}/sess_to_story.json"),
-    Case("sessions-unknown-test-story", "respdict", _write(f"{DERIVATIVE}/sess_to_story.json", '{"1": [["alpha"], "gamma"]}'),
+    Case("sessions-garbage", "respdict", write(f"{DERIVATIVE}/sess_to_story.json", "{{{"), f"{DERIVATIVE}/sess_to_story.json"),
+    Case("sessions-wrong-shape", "respdict", write(f"{DERIVATIVE}/sess_to_story.json", '{"1": "alpha"}'), f"{DERIVATIVE}/sess_to_story.json"),
+    Case("sessions-unknown-test-story", "respdict", write(f"{DERIVATIVE}/sess_to_story.json", '{"1": [["alpha"], "gamma"]}'),
          f"{DERIVATIVE}/respdict.json", match="no story 'gamma'"),
     # TextGrids
-    Case("grid-missing-test-story", "textgrid", _remove(f"{GRIDS}/wheretheressmoke.TextGrid"), f"{GRIDS}/wheretheressmoke.TextGrid", match="not found"),
-    Case("grid-missing-named-story", "textgrid", _remove(GRID), GRID, options={"stories": ["alpha", "beta"]}, match="not found"),
-    Case("grid-garbage", "textgrid", _write(GRID, bytes(range(256)) * 4), GRID, match="not a Praat TextGrid"),
-    Case("grid-empty", "textgrid", _write(GRID, b""), GRID, match="not a Praat TextGrid"),
-    Case("grid-text", "textgrid", _write(GRID, "once upon a time\n"), GRID, match="not a Praat TextGrid"),
+    Case("grid-missing-test-story", "textgrid", remove(f"{GRIDS}/wheretheressmoke.TextGrid"), f"{GRIDS}/wheretheressmoke.TextGrid", match="not found"),
+    Case("grid-missing-named-story", "textgrid", remove(GRID), GRID, options={"stories": ["alpha", "beta"]}, match="not found"),
+    Case("grid-garbage", "textgrid", write(GRID, bytes(range(256)) * 4), GRID, match="not a Praat TextGrid"),
+    Case("grid-empty", "textgrid", write(GRID, b""), GRID, match="not a Praat TextGrid"),
+    Case("grid-text", "textgrid", write(GRID, "once upon a time\n"), GRID, match="not a Praat TextGrid"),
     *[Case(f"grid-cut-{int(f * 100)}", "textgrid", _cut(GRID, f), GRID, match="cut short") for f in (0.1, 0.3, 0.5, 0.62, 0.75, 0.9, 0.999)],
-    *[Case(f"grid-{fmt}-cut-{int(f * 100)}", "textgrid", _both(_write(GRID, _formats(fmt)), _cut(GRID, f)), GRID, match="cut short")
+    *[Case(f"grid-{fmt}-cut-{int(f * 100)}", "textgrid", _both(write(GRID, _formats(fmt)), _cut(GRID, f)), GRID, match="cut short")
       for fmt in ("short", "chronological") for f in (0.3, 0.6, 0.9)],
-    Case("grid-bad-number", "textgrid", _edit(GRID, "xmin = 3.5 ", "xmin = 3.5.0 "), GRID, match="is not a number"),
-    Case("grid-word-letters", "textgrid", _edit(GRID, "xmax = 4 ", "xmax = four "), GRID, match="line"),
-    Case("grid-nan", "textgrid", _edit(GRID, "xmax = 4 ", "xmax = nan "), GRID, match="line"),
-    Case("grid-short-bad-number", "textgrid", _both(_write(GRID, _formats("short")), _edit(GRID, "\n3.5\n", "\n3.5s5\n")), GRID, match="line"),
-    Case("grid-chrono-bad-number", "textgrid", _both(_write(GRID, _formats("chronological")), _edit(GRID, " 3.5 ", " 3..5 ")), GRID, match="line"),
-    Case("grid-two-word-tiers", "textgrid", _edit(GRID, 'name = "phone"', 'name = "word"'), GRID, match="2 tiers named as the word tier"),
-    Case("grid-word-and-words-tiers", "textgrid", _edit(GRID, 'name = "phone"', 'name = "Words"'), GRID, match="which holds the words is ambiguous"),
+    Case("grid-bad-number", "textgrid", edit_first(GRID, "xmin = 3.5 ", "xmin = 3.5.0 "), GRID, match="is not a number"),
+    Case("grid-word-letters", "textgrid", edit_first(GRID, "xmax = 4 ", "xmax = four "), GRID, match="line"),
+    Case("grid-nan", "textgrid", edit_first(GRID, "xmax = 4 ", "xmax = nan "), GRID, match="line"),
+    Case("grid-short-bad-number", "textgrid", _both(write(GRID, _formats("short")), edit_first(GRID, "\n3.5\n", "\n3.5s5\n")), GRID, match="line"),
+    Case("grid-chrono-bad-number", "textgrid", _both(write(GRID, _formats("chronological")), edit_first(GRID, " 3.5 ", " 3..5 ")), GRID, match="line"),
+    Case("grid-two-word-tiers", "textgrid", edit_first(GRID, 'name = "phone"', 'name = "word"'), GRID, match="2 tiers named as the word tier"),
+    Case("grid-word-and-words-tiers", "textgrid", edit_first(GRID, 'name = "phone"', 'name = "Words"'), GRID, match="which holds the words is ambiguous"),
     Case("grid-no-word-tier", "textgrid", lambda f: write_textgrid(f / GRID, {"phone": grid_tiers(WORDS)["phone"]}), GRID, match="no word tier"),
     Case("grid-no-words", "textgrid", lambda f: write_grid(f / GRID, ["sp", "{NS}", "sentence_start"]), GRID, match="no words"),
-    Case("grid-more-tiers-declared", "textgrid", _edit(GRID, "size = 2 ", "size = 3 "), GRID, match="declares 3 tiers"),
-    Case("grid-fewer-intervals-declared", "textgrid", _edit(GRID, "intervals: size = 73 ", "intervals: size = 70 "), GRID, match="declares 70 intervals"),
+    Case("grid-more-tiers-declared", "textgrid", edit_first(GRID, "size = 2 ", "size = 3 "), GRID, match="declares 3 tiers"),
+    Case("grid-fewer-intervals-declared", "textgrid", edit_first(GRID, "intervals: size = 73 ", "intervals: size = 70 "), GRID, match="declares 70 intervals"),
     # response files
-    Case("hf5-missing-test-story", "responses", _remove(TEST), TEST, match="not found"),
-    Case("hf5-missing-named-story", "responses", _remove(BETA2), BETA2, options={"stories": ["alpha", "beta"]}, match="not found"),
-    Case("hf5-text", "responses", _write(BETA2, "data = [1, 2, 3]\n"), BETA2, match="not an HDF5 file"),
-    Case("hf5-garbage", "responses", _write(BETA2, bytes(range(256)) * 64), BETA2, match="not an HDF5 file"),
-    Case("hf5-empty", "responses", _write(BETA2, b""), BETA2, match="not an HDF5 file"),
+    Case("hf5-missing-test-story", "responses", remove(TEST), TEST, match="not found"),
+    Case("hf5-missing-named-story", "responses", remove(BETA2), BETA2, options={"stories": ["alpha", "beta"]}, match="not found"),
+    Case("hf5-text", "responses", write(BETA2, "data = [1, 2, 3]\n"), BETA2, match="not an HDF5 file"),
+    Case("hf5-garbage", "responses", write(BETA2, bytes(range(256)) * 64), BETA2, match="not an HDF5 file"),
+    Case("hf5-empty", "responses", write(BETA2, b""), BETA2, match="not an HDF5 file"),
     Case("hf5-cut-half", "responses", _cut(BETA2, 0.5), BETA2),
     Case("hf5-cut-end", "responses", _cut(BETA2, 0.97), BETA2),
     Case("hf5-header-overwritten", "responses", lambda f: (f / BETA2).write_bytes((f / BETA2).read_bytes()[:8] + bytes(600) + (f / BETA2).read_bytes()[608:]), BETA2),
@@ -261,15 +235,15 @@ CASES = [
     # subjects and stories the options name
     Case("subject-missing", "options", lambda f: None, f"{RESPONSES}/UTS09", options={"subjects": ["UTS01", "UTS09"]}, match="subject 'UTS09'"),
     Case("subject-misspelt", "options", lambda f: None, f"{RESPONSES}/UTS1", options={"subjects": ["UTS1"]}, match="did you mean"),
-    Case("subject-folder-gone", "options", _remove(f"{RESPONSES}/UTS02"), f"{RESPONSES}/UTS02", options={"subjects": ["UTS01", "UTS02"]}),
+    Case("subject-folder-gone", "options", remove(f"{RESPONSES}/UTS02"), f"{RESPONSES}/UTS02", options={"subjects": ["UTS01", "UTS02"]}),
     Case("story-unknown", "options", lambda f: None, f"{DERIVATIVE}/respdict.json", options={"stories": ["alpha", "gamma"]}, match="no story 'gamma'"),
     Case("story-misspelt", "options", lambda f: None, f"{DERIVATIVE}/respdict.json", options={"stories": ["alpah"]}, match="did you mean 'alpha'"),
     Case("test-story-unknown", "options", lambda f: None, f"{DERIVATIVE}/respdict.json", options={"test_stories": ["smoke"]}, match="options.test_stories"),
     Case("stories-only-test", "options", lambda f: None, "options.stories", options={"stories": ["wheretheressmoke"]}),
-    Case("no-training-story-left", "options", _both(_remove(f"{GRIDS}/alpha.TextGrid"), _remove(f"{GRIDS}/beta.TextGrid")), DERIVATIVE, match="no training stories"),
+    Case("no-training-story-left", "options", _both(remove(f"{GRIDS}/alpha.TextGrid"), remove(f"{GRIDS}/beta.TextGrid")), DERIVATIVE, match="no training stories"),
     # ROIs
-    Case("rois-garbage", "rois", _write(f"{DERIVATIVE}/rois/UTS01.json", "{auditory: [1, 2"), f"{DERIVATIVE}/rois/UTS01.json"),
-    Case("rois-out-of-range", "rois", _write(f"{DERIVATIVE}/rois/UTS01.json", '{"auditory": [0, 12]}'), f"{DERIVATIVE}/rois/UTS01.json", match="voxel 12"),
+    Case("rois-garbage", "rois", write(f"{DERIVATIVE}/rois/UTS01.json", "{auditory: [1, 2"), f"{DERIVATIVE}/rois/UTS01.json"),
+    Case("rois-out-of-range", "rois", write(f"{DERIVATIVE}/rois/UTS01.json", '{"auditory": [0, 12]}'), f"{DERIVATIVE}/rois/UTS01.json", match="voxel 12"),
     # timing
     Case("words-after-every-scan", "timing", lambda f: write_grid(f / GRID, WORDS, start=300.0), GRID, match="do not overlap"),
 ]
@@ -286,15 +260,9 @@ def test_bad_data_is_one_line_and_the_finished_run_is_untouched(case, finished, 
     config.write_text(yaml.safe_dump(data))
     named = case.names if not case.names.startswith("ds") else str(tmp_path / "case" / case.names)
     before = _snapshot(run)
-    capfd.readouterr()
-    for command in (["validate", str(config)], ["sweep", str(config), "--quiet"]):
-        code = main(command)
-        out, err = capfd.readouterr()
-        lines = err.splitlines()
-        assert code == 2, (command[0], out, err)
-        assert len(lines) == 1 and lines[0].startswith("error: "), (command[0], err)
-        assert named in lines[0] and case.match in lines[0], lines[0]
-        assert _snapshot(run) == before, command[0]
+    for command, line in refused_in_one_line(config, capfd):
+        assert named in line and case.match in line, line
+        assert _snapshot(run) == before, command
 
 
 def test_a_failed_sweep_does_not_create_its_run_directory(finished, tmp_path, capfd):

@@ -20,6 +20,7 @@ import yaml
 from harness.cli import main
 from harness.runs import load_run
 from harness_plugins.brain.simmeg import SimulatedMEGOptions, write_dataset
+from tests.support.damage import edit_first, lines, refused_in_one_line, remove, write
 from tests.support.plugin_packages import TINY_GPT_PLUGINS, activate, write_plugin_package
 
 pytest.importorskip("mne_bids")
@@ -61,36 +62,6 @@ def _config(folder: Path, **options) -> Path:
 # --------------------------------------------------------------------------- damage
 
 
-def _write(relative: str, content: bytes | str) -> Callable[[Path], None]:
-    def damage(folder: Path) -> None:
-        path = folder / relative
-        path.write_bytes(content.encode() if isinstance(content, str) else content)
-    return damage
-
-
-def _remove(*relatives: str) -> Callable[[Path], None]:
-    def damage(folder: Path) -> None:
-        for relative in relatives:
-            (folder / relative).unlink()
-    return damage
-
-
-def _edit(relative: str, old: str, new: str) -> Callable[[Path], None]:
-    def damage(folder: Path) -> None:
-        path = folder / relative
-        text = path.read_text()
-        assert old in text, (relative, old)
-        path.write_text(text.replace(old, new, 1))
-    return damage
-
-
-def _lines(relative: str, change: Callable[[list[str]], list[str]]) -> Callable[[Path], None]:
-    def damage(folder: Path) -> None:
-        path = folder / relative
-        path.write_text("\n".join(change(path.read_text().splitlines())) + "\n")
-    return damage
-
-
 def _cut(relative: str, fraction: float) -> Callable[[Path], None]:
     def damage(folder: Path) -> None:
         path = folder / relative
@@ -112,7 +83,7 @@ def _shift_events(relative: str, seconds: float) -> Callable[[Path], None]:
             onset, rest = line.split("\t", 1)
             out.append(f"{float(onset) + seconds}\t{rest}")
         return out
-    return _lines(relative, shift)
+    return lines(relative, shift)
 
 
 def _garbage(size: int) -> bytes:
@@ -133,44 +104,44 @@ CASES = [
     Case("fif-cut-half", _cut(f"{REC}_meg.fif", 0.5), f"{REC}_meg.fif", "cut short"),
     Case("fif-cut-end", _cut(f"{REC}_meg.fif", 0.99), f"{REC}_meg.fif", "cut short"),
     Case("fif-cut-header", _cut(f"{REC}_meg.fif", 0.01), f"{REC}_meg.fif"),
-    Case("fif-garbage", lambda f: _write(f"{REC}_meg.fif", _garbage((f / f"{REC}_meg.fif").stat().st_size))(f), f"{REC}_meg.fif",
+    Case("fif-garbage", lambda f: write(f"{REC}_meg.fif", _garbage((f / f"{REC}_meg.fif").stat().st_size))(f), f"{REC}_meg.fif",
          "not a readable MEG recording"),
-    Case("fif-empty", _write(f"{REC}_meg.fif", b""), f"{REC}_meg.fif", "not a readable MEG recording"),
-    Case("fif-text", _write(f"{REC}_meg.fif", "MEG data\n"), f"{REC}_meg.fif", "not a readable MEG recording"),
-    Case("fif-missing", _remove(f"{REC}_meg.fif"), f"{REC}_meg.*", "not found"),
+    Case("fif-empty", write(f"{REC}_meg.fif", b""), f"{REC}_meg.fif", "not a readable MEG recording"),
+    Case("fif-text", write(f"{REC}_meg.fif", "MEG data\n"), f"{REC}_meg.fif", "not a readable MEG recording"),
+    Case("fif-missing", remove(f"{REC}_meg.fif"), f"{REC}_meg.*", "not found"),
     # its sidecar
-    Case("sidecar-bad-json", _write(f"{REC}_meg.json", '{"SamplingFrequency": 100,'), f"{REC}_meg.json", "invalid JSON"),
-    Case("sidecar-a-list", _write(f"{REC}_meg.json", "[100]"), f"{REC}_meg.json", "JSON object"),
-    Case("sidecar-missing", _remove(f"{REC}_meg.json"), f"{REC}_meg.json", "not found"),
+    Case("sidecar-bad-json", write(f"{REC}_meg.json", '{"SamplingFrequency": 100,'), f"{REC}_meg.json", "invalid JSON"),
+    Case("sidecar-a-list", write(f"{REC}_meg.json", "[100]"), f"{REC}_meg.json", "JSON object"),
+    Case("sidecar-missing", remove(f"{REC}_meg.json"), f"{REC}_meg.json", "not found"),
     Case("sidecar-rate-1000", _sidecar(f"{REC}_meg.json", SamplingFrequency=1000), f"{REC}_meg.json", "SamplingFrequency 1000 Hz"),
     Case("sidecar-rate-text", _sidecar(f"{REC}_meg.json", SamplingFrequency="100 Hz"), f"{REC}_meg.json", "SamplingFrequency"),
     Case("sidecar-rate-absent", _sidecar(f"{REC}_meg.json", SamplingFrequency=None), f"{REC}_meg.json", "SamplingFrequency"),
     Case("sidecar-duration-longer", _sidecar(f"{REC}_meg.json", RecordingDuration=500.0), f"{REC}_meg.fif", "RecordingDuration 500"),
     # channels.tsv
-    Case("channels-missing", _remove(f"{REC}_channels.tsv"), f"{REC}_channels.tsv", "not found"),
-    Case("channels-fewer", _lines(f"{REC}_channels.tsv", lambda lines: lines[:-1]), f"{REC}_channels.tsv", "not listed: MEG003"),
-    Case("channels-renamed", _edit(f"{REC}_channels.tsv", "MEG002\t", "MEG902\t"), f"{REC}_channels.tsv", "not recorded: MEG902"),
-    Case("channels-no-name-column", _edit(f"{REC}_channels.tsv", "name\t", "label\t"), f"{REC}_channels.tsv", "no 'name' column"),
-    Case("channels-short-row", _lines(f"{REC}_channels.tsv", lambda lines: [*lines[:2], "MEG001", *lines[3:]]), f"{REC}_channels.tsv", "line 3"),
+    Case("channels-missing", remove(f"{REC}_channels.tsv"), f"{REC}_channels.tsv", "not found"),
+    Case("channels-fewer", lines(f"{REC}_channels.tsv", lambda lines: lines[:-1]), f"{REC}_channels.tsv", "not listed: MEG003"),
+    Case("channels-renamed", edit_first(f"{REC}_channels.tsv", "MEG002\t", "MEG902\t"), f"{REC}_channels.tsv", "not recorded: MEG902"),
+    Case("channels-no-name-column", edit_first(f"{REC}_channels.tsv", "name\t", "label\t"), f"{REC}_channels.tsv", "no 'name' column"),
+    Case("channels-short-row", lines(f"{REC}_channels.tsv", lambda lines: [*lines[:2], "MEG001", *lines[3:]]), f"{REC}_channels.tsv", "line 3"),
     # events.tsv
-    Case("events-missing", _remove(f"{REC}_events.tsv"), f"{REC}_events.tsv", "not found"),
-    Case("events-not-a-dict", _edit(f"{REC}_events.tsv", "{'story'", "{story"), f"{REC}_events.tsv", "trial_type is not a dict literal"),
-    Case("events-onset-text", _lines(f"{REC}_events.tsv", lambda lines: [lines[0], "soon" + lines[1][lines[1].index("\t"):], *lines[2:]]),
+    Case("events-missing", remove(f"{REC}_events.tsv"), f"{REC}_events.tsv", "not found"),
+    Case("events-not-a-dict", edit_first(f"{REC}_events.tsv", "{'story'", "{story"), f"{REC}_events.tsv", "trial_type is not a dict literal"),
+    Case("events-onset-text", lines(f"{REC}_events.tsv", lambda lines: [lines[0], "soon" + lines[1][lines[1].index("\t"):], *lines[2:]]),
          f"{REC}_events.tsv", "line 2"),
-    Case("events-no-onset-column", _edit(f"{REC}_events.tsv", "onset\t", "start\t"), f"{REC}_events.tsv", "no 'onset' column"),
-    Case("events-no-words", lambda f: _write(f"{REC}_events.tsv", (f / f"{REC}_events.tsv").read_text().replace("'kind': 'word'", "'kind': 'sound'"))(f),
+    Case("events-no-onset-column", edit_first(f"{REC}_events.tsv", "onset\t", "start\t"), f"{REC}_events.tsv", "no 'onset' column"),
+    Case("events-no-words", lambda f: write(f"{REC}_events.tsv", (f / f"{REC}_events.tsv").read_text().replace("'kind': 'word'", "'kind': 'sound'"))(f),
          f"{REC}_events.tsv", "no events of kind 'word'"),
     Case("events-words-past-the-end", _shift_events(f"{REC}_events.tsv", 100.0), f"{REC}_meg.fif", "run to"),
     Case("two-recordings-one-story", lambda f: shutil.copyfile(f / f"{FIRST}_events.tsv", f / f"{REC}_events.tsv"), f"{REC}_events.tsv",
          "sub-01_ses-0_task-0_events.tsv"),
-    Case("words-differ-between-subjects", _edit(f"{OTHER}_events.tsv", "'word': '", "'word': 'x"), f"{OTHER}_events.tsv", "words differ"),
+    Case("words-differ-between-subjects", edit_first(f"{OTHER}_events.tsv", "'word': '", "'word': 'x"), f"{OTHER}_events.tsv", "words differ"),
     # participants.tsv
-    Case("participants-no-id", _edit("bids/participants.tsv", "participant_id", "id"), "bids/participants.tsv", "no 'participant_id' column"),
-    Case("participants-short-row", _lines("bids/participants.tsv", lambda lines: [lines[0], "sub-01\tn/a", *lines[2:]]),
+    Case("participants-no-id", edit_first("bids/participants.tsv", "participant_id", "id"), "bids/participants.tsv", "no 'participant_id' column"),
+    Case("participants-short-row", lines("bids/participants.tsv", lambda lines: [lines[0], "sub-01\tn/a", *lines[2:]]),
          "bids/participants.tsv", "line 2"),
-    Case("participants-garbage", _write("bids/participants.tsv", _garbage(300)), "bids/participants.tsv"),
+    Case("participants-garbage", write("bids/participants.tsv", _garbage(300)), "bids/participants.tsv"),
     # a subject's recording of a story gone (a partial download), stories the options name
-    Case("subject-lacks-a-story", _remove(*(f"{OTHER}_{s}" for s in ("meg.fif", "meg.json", "events.tsv", "events.json", "channels.tsv"))),
+    Case("subject-lacks-a-story", remove(*(f"{OTHER}_{s}" for s in ("meg.fif", "meg.json", "events.tsv", "events.json", "channels.tsv"))),
          "bids", "subject 02 has no recording of story 'sim02'"),
     Case("story-misspelt", lambda f: None, "bids", "did you mean 'simtest'", options={"test_stories": ["simtst"]}),
 ]
@@ -187,15 +158,9 @@ def test_bad_meg_data_is_one_line_and_nothing_is_written(case, good, tmp_path, c
     folder = _case_folder(good, tmp_path, case)
     config = _config(folder, **(case.options or {}))
     named = case.names if not case.names.startswith("bids") else str(folder / case.names)
-    capfd.readouterr()
-    for command in (["validate", str(config)], ["sweep", str(config), "--quiet"]):
-        code = main(command)
-        out, err = capfd.readouterr()
-        lines = err.splitlines()
-        assert code == 2, (command[0], out, err)
-        assert len(lines) == 1 and lines[0].startswith("error: "), (command[0], err)
-        assert named in lines[0] and case.match in lines[0], lines[0]
-        assert not (folder / "run").exists() and not (folder / "activations").exists(), command[0]
+    for command, line in refused_in_one_line(config, capfd):
+        assert named in line and case.match in line, line
+        assert not (folder / "run").exists() and not (folder / "activations").exists(), command
 
 
 def test_the_good_tree_validates(good, tmp_path, capfd):
@@ -230,7 +195,7 @@ def test_subjects_listed_but_not_downloaded_are_a_note_kept_in_provenance(good, 
 
 def test_recorded_subjects_not_in_participants_are_a_note(good, tmp_path, capfd):
     shutil.copytree(good / "bids", tmp_path / "bids")
-    _lines("bids/participants.tsv", lambda lines: lines[:2])(tmp_path)
+    lines("bids/participants.tsv", lambda lines: lines[:2])(tmp_path)
     assert main(["validate", str(_config(tmp_path))]) == 0
     out = " ".join(capfd.readouterr().out.split())
     assert "left out: 1 subject(s) with recordings but not listed in participants.tsv: 02" in out

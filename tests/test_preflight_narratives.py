@@ -21,6 +21,7 @@ import yaml
 
 from harness.cli import main
 from harness.runs import load_run
+from tests.support.damage import edit, lines, refused_in_one_line, remove, write
 from tests.support.narratives_fixture import write_narratives
 from tests.support.plugin_packages import TINY_GPT_PLUGINS, activate, write_plugin_package
 
@@ -64,37 +65,6 @@ def _config(folder: Path, **options) -> Path:
 # --------------------------------------------------------------------------- damage
 
 
-def _write(relative: str, content: bytes | str) -> Callable[[Path], None]:
-    def damage(folder: Path) -> None:
-        path = folder / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(content.encode() if isinstance(content, str) else content)
-    return damage
-
-
-def _remove(*relatives: str) -> Callable[[Path], None]:
-    def damage(folder: Path) -> None:
-        for relative in relatives:
-            (folder / relative).unlink()
-    return damage
-
-
-def _edit(relative: str, old: str, new: str) -> Callable[[Path], None]:
-    def damage(folder: Path) -> None:
-        path = folder / relative
-        text = path.read_text()
-        assert old in text, (relative, old)
-        path.write_text(text.replace(old, new))
-    return damage
-
-
-def _lines(relative: str, change: Callable[[list[str]], list[str]]) -> Callable[[Path], None]:
-    def damage(folder: Path) -> None:
-        path = folder / relative
-        path.write_text("\n".join(change(path.read_text().splitlines())) + "\n")
-    return damage
-
-
 def _cut(relative: str, fraction: float) -> Callable[[Path], None]:
     def damage(folder: Path) -> None:
         path = folder / relative
@@ -120,7 +90,7 @@ def _both(*damages: Callable[[Path], None]) -> Callable[[Path], None]:
 
 
 def _json(relative: str, data: object) -> Callable[[Path], None]:
-    return _write(relative, json.dumps(data))
+    return write(relative, json.dumps(data))
 
 
 def _subject_gifti(subject: str, change: Callable[[np.ndarray], np.ndarray]) -> Callable[[Path], None]:
@@ -151,27 +121,27 @@ CASES = [
     Case("gifti-half-the-volumes", HALF, LEFT, "cut short"),
     Case("gifti-cut", _cut(LEFT, 0.5), LEFT, "not a readable GIfTI file"),
     Case("gifti-cut-end", _cut(RIGHT, 0.98), RIGHT, "not a readable GIfTI file"),
-    Case("gifti-garbage", lambda f: _write(LEFT, _garbage((f / LEFT).stat().st_size))(f), LEFT, "not a readable GIfTI file"),
-    Case("gifti-empty", _write(LEFT, b""), LEFT, "not a readable GIfTI file"),
-    Case("gifti-right-missing", _remove(RIGHT), RIGHT, "partial download"),
+    Case("gifti-garbage", lambda f: write(LEFT, _garbage((f / LEFT).stat().st_size))(f), LEFT, "not a readable GIfTI file"),
+    Case("gifti-empty", write(LEFT, b""), LEFT, "not a readable GIfTI file"),
+    Case("gifti-right-missing", remove(RIGHT), RIGHT, "partial download"),
     Case("gifti-right-one-volume-fewer", _gifti(RIGHT, lambda d: d[:-1]), RIGHT, "volumes, but the left hemisphere"),
     Case("gifti-hemispheres-differ", _gifti(RIGHT, lambda d: np.hstack([d, d[:, :1]])), RIGHT, "vertices, but the left hemisphere"),
     Case("gifti-one-scan-wider", WIDER, LEFT, "sub-002's other scans have 24"),
     Case("gifti-subject-wider", _subject_gifti("sub-002", lambda d: np.hstack([d, d[:, :2]])), "ds/derivatives/afni-smooth/sub-002/func/",
          "28 vertices, but the other subjects have 24"),
     # events.tsv
-    Case("events-missing", _remove(EVENTS), EVENTS, "partial download"),
-    Case("events-no-story", _edit(EVENTS, "\tstory\t", "\tspeech\t"), EVENTS, "no event with trial_type 'story'"),
-    Case("events-onset-text", _edit(EVENTS, "2.0\t130.0", "two\t130.0"), EVENTS, "line 2"),
-    Case("events-no-stim-file", _edit(EVENTS, "stim_file", "stimulus"), EVENTS, "no stim_file column"),
-    Case("events-stim-not-audio", _edit(EVENTS, "lucy_audio.wav", "lucy.txt"), EVENTS, "stim_file"),
-    Case("two-tasks-one-story", _write("ds/sub-002/func/sub-002_task-tunnel_events.tsv", "onset\tduration\ttrial_type\tstim_file\n"
+    Case("events-missing", remove(EVENTS), EVENTS, "partial download"),
+    Case("events-no-story", edit(EVENTS, "\tstory\t", "\tspeech\t"), EVENTS, "no event with trial_type 'story'"),
+    Case("events-onset-text", edit(EVENTS, "2.0\t130.0", "two\t130.0"), EVENTS, "line 2"),
+    Case("events-no-stim-file", edit(EVENTS, "stim_file", "stimulus"), EVENTS, "no stim_file column"),
+    Case("events-stim-not-audio", edit(EVENTS, "lucy_audio.wav", "lucy.txt"), EVENTS, "stim_file"),
+    Case("two-tasks-one-story", write("ds/sub-002/func/sub-002_task-tunnel_events.tsv", "onset\tduration\ttrial_type\tstim_file\n"
                                        "2.0\t130.0\tstory\tlucy_audio.wav\n"),
          "ds/sub-002/func/sub-002_task-tunnel_events.tsv", "sub-002_task-lucy_events.tsv"),
-    Case("events-short-row", _lines(EVENTS, lambda lines: [*lines, "200.0\t1.0"]), EVENTS, "line 3"),
+    Case("events-short-row", lines(EVENTS, lambda lines: [*lines, "200.0\t1.0"]), EVENTS, "line 3"),
     # alignments
-    Case("align-missing-named-story", _remove(ALIGN), ALIGN, "not found", options={"stories": ["lucy", "pieman"]}),
-    Case("align-bad-json", _write(ALIGN, '{"words": [{"word": "the",'), ALIGN, "invalid JSON"),
+    Case("align-missing-named-story", remove(ALIGN), ALIGN, "not found", options={"stories": ["lucy", "pieman"]}),
+    Case("align-bad-json", write(ALIGN, '{"words": [{"word": "the",'), ALIGN, "invalid JSON"),
     Case("align-cut", _cut(ALIGN, 0.5), ALIGN, "invalid JSON"),
     Case("align-no-words", _json(ALIGN, {"transcript": "", "words": []}), ALIGN, "expected a Gentle alignment"),
     Case("align-nothing-aligned", lambda f: _json(ALIGN, {"words": [{**w, "case": "not-found-in-audio"} for w in
@@ -181,14 +151,14 @@ CASES = [
     Case("tr-wrong-in-scan-sidecar", _json("ds/sub-002/func/sub-002_task-lucy_bold.json", {"RepetitionTime": 1.0}),
          "ds/sub-002/func/sub-002_task-lucy_bold.json", "RepetitionTime 1 s"),
     Case("tr-text", _json("ds/task-lucy_bold.json", {"RepetitionTime": "1.5 s"}), "ds/task-lucy_bold.json", "not a positive number"),
-    Case("sidecar-bad-json", _write("ds/task-lucy_bold.json", '{"RepetitionTime": 1.5'), "ds/task-lucy_bold.json", "invalid JSON"),
+    Case("sidecar-bad-json", write("ds/task-lucy_bold.json", '{"RepetitionTime": 1.5'), "ds/task-lucy_bold.json", "invalid JSON"),
     # participants.tsv and scan_exclude.json
-    Case("participants-missing", _remove(PARTICIPANTS), PARTICIPANTS, "not found"),
-    Case("participants-no-id", _edit(PARTICIPANTS, "participant_id", "subject"), PARTICIPANTS, "no participant_id column"),
-    Case("participants-short-row", _lines(PARTICIPANTS, lambda lines: [*lines[:2], "sub-002\t22", *lines[3:]]), PARTICIPANTS, "line 3"),
-    Case("participants-id-without-sub", _edit(PARTICIPANTS, "sub-002\t", "002\t"), PARTICIPANTS, "line 3"),
-    Case("participants-tasks-vs-conditions", _edit(PARTICIPANTS, "n/a,n/a,n/a\tn/a", "n/a,n/a\tn/a"), PARTICIPANTS, "3 tasks but 2 conditions"),
-    Case("exclusions-garbage", _write("ds/code/scan_exclude.json", _garbage(200)), "ds/code/scan_exclude.json"),
+    Case("participants-missing", remove(PARTICIPANTS), PARTICIPANTS, "not found"),
+    Case("participants-no-id", edit(PARTICIPANTS, "participant_id", "subject"), PARTICIPANTS, "no participant_id column"),
+    Case("participants-short-row", lines(PARTICIPANTS, lambda lines: [*lines[:2], "sub-002\t22", *lines[3:]]), PARTICIPANTS, "line 3"),
+    Case("participants-id-without-sub", edit(PARTICIPANTS, "sub-002\t", "002\t"), PARTICIPANTS, "line 3"),
+    Case("participants-tasks-vs-conditions", edit(PARTICIPANTS, "n/a,n/a,n/a\tn/a", "n/a,n/a\tn/a"), PARTICIPANTS, "3 tasks but 2 conditions"),
+    Case("exclusions-garbage", write("ds/code/scan_exclude.json", _garbage(200)), "ds/code/scan_exclude.json"),
     # options
     Case("story-misspelt", lambda f: None, "ds", "did you mean 'pieman'", options={"stories": ["pieamn"]}),
     Case("subject-without-a-scan", lambda f: None, "ds", "subject sub-004 has no kept scan", options={"subjects": ["001", "004"]}),
@@ -201,15 +171,9 @@ def test_bad_narratives_data_is_one_line_and_nothing_is_written(case, good, tmp_
     case.damage(tmp_path)
     config = _config(tmp_path, **(case.options or {}))
     named = case.names if not case.names.startswith("ds") else str(tmp_path / case.names)
-    capfd.readouterr()
-    for command in (["validate", str(config)], ["sweep", str(config), "--quiet"]):
-        code = main(command)
-        out, err = capfd.readouterr()
-        lines = err.splitlines()
-        assert code == 2, (command[0], out, err)
-        assert len(lines) == 1 and lines[0].startswith("error: "), (command[0], err)
-        assert named in lines[0] and case.match in lines[0], lines[0]
-        assert not (tmp_path / "run").exists() and not (tmp_path / "activations").exists(), command[0]
+    for command, line in refused_in_one_line(config, capfd):
+        assert named in line and case.match in line, line
+        assert not (tmp_path / "run").exists() and not (tmp_path / "activations").exists(), command
 
 
 VOLUME_SCAN = "ds/derivatives/afni-smooth/sub-002/func/sub-002_task-lucy_space-MNI152NLin2009cAsym_res-native_desc-clean_bold.nii.gz"
@@ -229,8 +193,8 @@ VOLUME_CASES = [
     Case("nifti-cut", _cut(VOLUME_SCAN, 0.5), VOLUME_SCAN, "not a readable NIfTI file"),
     Case("nifti-3d", _nifti(VOLUME_SCAN, lambda d: d[..., 0]), VOLUME_SCAN, "expected a 4-D image"),
     Case("nifti-grid-differs-from-mask", _nifti(VOLUME_SCAN, lambda d: d[:, :, :-1]), VOLUME_SCAN, "the brain mask's has"),
-    Case("mask-missing", _remove(MASK), MASK, "not found"),
-    Case("mask-garbage", _write(MASK, _garbage(100)), MASK, "not a readable NIfTI file"),
+    Case("mask-missing", remove(MASK), MASK, "not found"),
+    Case("mask-garbage", write(MASK, _garbage(100)), MASK, "not a readable NIfTI file"),
 ]
 
 
@@ -272,15 +236,15 @@ def test_the_good_tree_validates_without_notes_of_data_left_out(good, tmp_path, 
 
 def test_trial_type_in_another_case_or_with_spaces_is_a_story(good, tmp_path, capfd):
     shutil.copytree(good / "ds", tmp_path / "ds")
-    _edit(EVENTS, "\tstory\t", "\tStory \t")(tmp_path)
+    edit(EVENTS, "\tstory\t", "\tStory \t")(tmp_path)
     assert _bare("2 subjects x 3 stories") in _validated(tmp_path, capfd)
 
 
 def test_subjects_listed_but_not_downloaded_are_a_note_kept_in_provenance(good, tmp_path, capfd):
     """sub-005 is listed for every story but has no files; sub-002's lucy responses were never downloaded."""
     shutil.copytree(good / "ds", tmp_path / "ds")
-    _lines(PARTICIPANTS, lambda lines: [*lines, "sub-005\t22,22,22\tF,F,F\tpieman,tunnel,lucy\tn/a,n/a,n/a\tn/a,n/a,n/a"])(tmp_path)
-    _remove(LEFT, RIGHT)(tmp_path)
+    lines(PARTICIPANTS, lambda lines: [*lines, "sub-005\t22,22,22\tF,F,F\tpieman,tunnel,lucy\tn/a,n/a,n/a\tn/a,n/a,n/a"])(tmp_path)
+    remove(LEFT, RIGHT)(tmp_path)
     note = "2 subject(s) listed in participants.tsv for every story (lucy, pieman, tunnel) without their files under"
     out = _validated(tmp_path, capfd)
     assert _bare("1 subject x 3 stories") in out and _bare(f"left out: {note}") in out and _bare("(not downloaded): sub-002, sub-005") in out
@@ -298,7 +262,7 @@ def test_subjects_listed_but_not_downloaded_are_a_note_kept_in_provenance(good, 
 
 def test_a_story_without_its_alignment_is_a_note_naming_the_file(good, tmp_path, capfd):
     shutil.copytree(good / "ds", tmp_path / "ds")
-    _remove(ALIGN)(tmp_path)
+    remove(ALIGN)(tmp_path)
     capfd.readouterr()
     assert main(["validate", str(_config(tmp_path))]) == 2  # one training story is left: the split's rules fail up front
     captured = capfd.readouterr()
@@ -308,7 +272,7 @@ def test_a_story_without_its_alignment_is_a_note_naming_the_file(good, tmp_path,
 
 def test_no_training_story_left_names_the_missing_alignments(good, tmp_path, capfd):
     shutil.copytree(good / "ds", tmp_path / "ds")
-    _remove(ALIGN, "ds/stimuli/gentle/pieman/align.json")(tmp_path)
+    remove(ALIGN, "ds/stimuli/gentle/pieman/align.json")(tmp_path)
     assert main(["validate", str(_config(tmp_path))]) == 2
     err = capfd.readouterr().err
     assert "no training story" in err and f"{tmp_path / ALIGN} not found" in err

@@ -22,6 +22,7 @@ import yaml
 
 from harness.cli import main
 from harness.store import RunStore
+from tests.support.damage import refused_in_one_line
 from tests.support.lebel_fixture import VOXELS, write_fixture, write_responses
 from tests.support.plugin_packages import TINY_GPT_PLUGINS, activate, write_plugin_package
 
@@ -149,16 +150,11 @@ def test_plan_mistakes_are_one_line_naming_config_and_entry_and_nothing_is_writt
     top = _file_as_parent(tmp_path, under[case.name]) if case.name in under else case.top
     config = _config(tmp_path, tmp_path / "ds", entry=case.entry, options=case.options, **top)
     before = sorted(tmp_path.rglob("*"))
-    capfd.readouterr()
-    for command in (["validate", str(config)], ["sweep", str(config), "--quiet"]):
-        code = main(command)
-        out, err = capfd.readouterr()
-        lines = err.splitlines()
-        assert code == 2, (command[0], out, err)
-        assert len(lines) == 1 and lines[0].startswith(f"error: {config}: "), (command[0], err)
+    for command, line in refused_in_one_line(config, capfd):
+        assert line.startswith(f"error: {config}: "), line
         for needle in case.needles:
-            assert needle in lines[0], (needle, lines[0])
-        assert sorted(tmp_path.rglob("*")) == before, command[0]  # no run directory, no cache, nothing
+            assert needle in line, (needle, line)
+        assert sorted(tmp_path.rglob("*")) == before, command  # no run directory, no cache, nothing
 
 
 def test_default_folds_above_training_stories_are_reduced_with_a_note(env, tmp_path, capfd):
