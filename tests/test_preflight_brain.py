@@ -25,7 +25,7 @@ from harness.errors import DataError
 from harness.store import RunStore
 from harness_plugins.brain.lebel2023 import LeBel2023
 from harness_plugins.brain.textgrid import write_textgrid
-from tests.support.damage import edit_first, refused_in_one_line, remove, write
+from tests.support.damage import both, edit_first, refused_in_one_line, remove, write
 from tests.support.lebel_fixture import STORIES, VOXELS, WORDS, chronological_textgrid, grid_tiers, short_textgrid, write_fixture, write_grid, write_responses
 from tests.support.plugin_packages import TINY_GPT_PLUGINS, activate, write_plugin_package
 
@@ -120,13 +120,6 @@ def _respdict(change: dict) -> Callable[[Path], None]:
     return damage
 
 
-def _both(*damages: Callable[[Path], None]) -> Callable[[Path], None]:
-    def damage(folder: Path) -> None:
-        for one in damages:
-            one(folder)
-    return damage
-
-
 def _in_place(relative: str, change: Callable[[np.ndarray], None]) -> Callable[[Path], None]:
     def damage(folder: Path) -> None:
         with h5py.File(folder / relative, "r+") as handle:
@@ -195,13 +188,13 @@ CASES = [
     Case("grid-empty", "textgrid", write(GRID, b""), GRID, match="not a Praat TextGrid"),
     Case("grid-text", "textgrid", write(GRID, "once upon a time\n"), GRID, match="not a Praat TextGrid"),
     *[Case(f"grid-cut-{int(f * 100)}", "textgrid", _cut(GRID, f), GRID, match="cut short") for f in (0.1, 0.3, 0.5, 0.62, 0.75, 0.9, 0.999)],
-    *[Case(f"grid-{fmt}-cut-{int(f * 100)}", "textgrid", _both(write(GRID, _formats(fmt)), _cut(GRID, f)), GRID, match="cut short")
+    *[Case(f"grid-{fmt}-cut-{int(f * 100)}", "textgrid", both(write(GRID, _formats(fmt)), _cut(GRID, f)), GRID, match="cut short")
       for fmt in ("short", "chronological") for f in (0.3, 0.6, 0.9)],
     Case("grid-bad-number", "textgrid", edit_first(GRID, "xmin = 3.5 ", "xmin = 3.5.0 "), GRID, match="is not a number"),
     Case("grid-word-letters", "textgrid", edit_first(GRID, "xmax = 4 ", "xmax = four "), GRID, match="line"),
     Case("grid-nan", "textgrid", edit_first(GRID, "xmax = 4 ", "xmax = nan "), GRID, match="line"),
-    Case("grid-short-bad-number", "textgrid", _both(write(GRID, _formats("short")), edit_first(GRID, "\n3.5\n", "\n3.5s5\n")), GRID, match="line"),
-    Case("grid-chrono-bad-number", "textgrid", _both(write(GRID, _formats("chronological")), edit_first(GRID, " 3.5 ", " 3..5 ")), GRID, match="line"),
+    Case("grid-short-bad-number", "textgrid", both(write(GRID, _formats("short")), edit_first(GRID, "\n3.5\n", "\n3.5s5\n")), GRID, match="line"),
+    Case("grid-chrono-bad-number", "textgrid", both(write(GRID, _formats("chronological")), edit_first(GRID, " 3.5 ", " 3..5 ")), GRID, match="line"),
     Case("grid-two-word-tiers", "textgrid", edit_first(GRID, 'name = "phone"', 'name = "word"'), GRID, match="2 tiers named as the word tier"),
     Case("grid-word-and-words-tiers", "textgrid", edit_first(GRID, 'name = "phone"', 'name = "Words"'), GRID, match="which holds the words is ambiguous"),
     Case("grid-no-word-tier", "textgrid", lambda f: write_textgrid(f / GRID, {"phone": grid_tiers(WORDS)["phone"]}), GRID, match="no word tier"),
@@ -229,7 +222,7 @@ CASES = [
     Case("hf5-all-nan-in-place", "responses", _in_place(BETA2, lambda v: v.fill(np.nan)), BETA2, match="subject UTS02"),
     Case("hf5-all-zero", "responses", _data(BETA2, lambda n: np.zeros((n, VOXELS), np.float32)), BETA2, match="constant"),
     Case("hf5-nan-or-constant-everywhere", "responses",
-         _both(_data(f"{RESPONSES}/UTS02/alpha.hf5", _nan_first_half), _data(BETA2, _constant_second_half)), f"{RESPONSES}/UTS02", match="every voxel of subject UTS02"),
+         both(_data(f"{RESPONSES}/UTS02/alpha.hf5", _nan_first_half), _data(BETA2, _constant_second_half)), f"{RESPONSES}/UTS02", match="every voxel of subject UTS02"),
     Case("hf5-voxel-count-differs", "responses", _data(BETA2, lambda n: _noise(n, VOXELS + 1)), BETA2, match="13 voxels"),
     Case("hf5-repeats-wrong-shape", "responses", _data(TEST, _noise, lambda n: np.zeros((3, n + 1, VOXELS), np.float32)), TEST, match="'repeats'"),
     # subjects and stories the options name
@@ -240,7 +233,7 @@ CASES = [
     Case("story-misspelt", "options", lambda f: None, f"{DERIVATIVE}/respdict.json", options={"stories": ["alpah"]}, match="did you mean 'alpha'"),
     Case("test-story-unknown", "options", lambda f: None, f"{DERIVATIVE}/respdict.json", options={"test_stories": ["smoke"]}, match="options.test_stories"),
     Case("stories-only-test", "options", lambda f: None, "options.stories", options={"stories": ["wheretheressmoke"]}),
-    Case("no-training-story-left", "options", _both(remove(f"{GRIDS}/alpha.TextGrid"), remove(f"{GRIDS}/beta.TextGrid")), DERIVATIVE, match="no training stories"),
+    Case("no-training-story-left", "options", both(remove(f"{GRIDS}/alpha.TextGrid"), remove(f"{GRIDS}/beta.TextGrid")), DERIVATIVE, match="no training stories"),
     # ROIs
     Case("rois-garbage", "rois", write(f"{DERIVATIVE}/rois/UTS01.json", "{auditory: [1, 2"), f"{DERIVATIVE}/rois/UTS01.json"),
     Case("rois-out-of-range", "rois", write(f"{DERIVATIVE}/rois/UTS01.json", '{"auditory": [0, 12]}'), f"{DERIVATIVE}/rois/UTS01.json", match="voxel 12"),
@@ -310,7 +303,7 @@ def test_responses_shortened_with_respdict_while_words_run_on_is_an_error_unless
     """
     finished_folder, _ = finished
     shutil.copytree(finished_folder / "ds", tmp_path / "ds")
-    _both(_respdict({"beta": 30}), _data("ds/derivative/preprocessed_data/UTS01/beta.hf5", lambda n: _noise(10)),
+    both(_respdict({"beta": 30}), _data("ds/derivative/preprocessed_data/UTS01/beta.hf5", lambda n: _noise(10)),
           _data("ds/derivative/preprocessed_data/UTS02/beta.hf5", lambda n: _noise(10)))(tmp_path)
     config = _config(tmp_path, tmp_path / "ds")
     assert main(["validate", str(config)]) == 2

@@ -20,7 +20,7 @@ import yaml
 from harness.cli import main
 from harness.runs import load_run
 from harness_plugins.brain.simmeg import SimulatedMEGOptions, write_dataset
-from tests.support.damage import edit_first, lines, refused_in_one_line, remove, write
+from tests.support.damage import cut, edit_first, lines, refused_in_one_line, remove, write
 from tests.support.plugin_packages import TINY_GPT_PLUGINS, activate, write_plugin_package
 
 pytest.importorskip("mne_bids")
@@ -62,13 +62,6 @@ def _config(folder: Path, **options) -> Path:
 # --------------------------------------------------------------------------- damage
 
 
-def _cut(relative: str, fraction: float) -> Callable[[Path], None]:
-    def damage(folder: Path) -> None:
-        path = folder / relative
-        path.write_bytes(path.read_bytes()[: int(path.stat().st_size * fraction)])
-    return damage
-
-
 def _sidecar(relative: str, **change) -> Callable[[Path], None]:
     def damage(folder: Path) -> None:
         path = folder / relative
@@ -101,9 +94,9 @@ class Case:
 
 CASES = [
     # the recording
-    Case("fif-cut-half", _cut(f"{REC}_meg.fif", 0.5), f"{REC}_meg.fif", "cut short"),
-    Case("fif-cut-end", _cut(f"{REC}_meg.fif", 0.99), f"{REC}_meg.fif", "cut short"),
-    Case("fif-cut-header", _cut(f"{REC}_meg.fif", 0.01), f"{REC}_meg.fif"),
+    Case("fif-cut-half", cut(f"{REC}_meg.fif", 0.5), f"{REC}_meg.fif", "cut short"),
+    Case("fif-cut-end", cut(f"{REC}_meg.fif", 0.99), f"{REC}_meg.fif", "cut short"),
+    Case("fif-cut-header", cut(f"{REC}_meg.fif", 0.01), f"{REC}_meg.fif"),
     Case("fif-garbage", lambda f: write(f"{REC}_meg.fif", _garbage((f / f"{REC}_meg.fif").stat().st_size))(f), f"{REC}_meg.fif",
          "not a readable MEG recording"),
     Case("fif-empty", write(f"{REC}_meg.fif", b""), f"{REC}_meg.fif", "not a readable MEG recording"),

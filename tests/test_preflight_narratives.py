@@ -21,7 +21,7 @@ import yaml
 
 from harness.cli import main
 from harness.runs import load_run
-from tests.support.damage import edit, lines, refused_in_one_line, remove, write
+from tests.support.damage import both, cut, edit, lines, refused_in_one_line, remove, write
 from tests.support.narratives_fixture import write_narratives
 from tests.support.plugin_packages import TINY_GPT_PLUGINS, activate, write_plugin_package
 
@@ -65,13 +65,6 @@ def _config(folder: Path, **options) -> Path:
 # --------------------------------------------------------------------------- damage
 
 
-def _cut(relative: str, fraction: float) -> Callable[[Path], None]:
-    def damage(folder: Path) -> None:
-        path = folder / relative
-        path.write_bytes(path.read_bytes()[: int(path.stat().st_size * fraction)])
-    return damage
-
-
 def _gifti(relative: str, change: Callable[[np.ndarray], np.ndarray]) -> Callable[[Path], None]:
     """Rewrite a .func.gii (one data array per volume) with ``change(volumes × vertices)``."""
     def damage(folder: Path) -> None:
@@ -79,13 +72,6 @@ def _gifti(relative: str, change: Callable[[np.ndarray], np.ndarray]) -> Callabl
         data = np.stack([d.data for d in nib.load(str(path)).darrays])
         arrays = [nib.gifti.GiftiDataArray(row.astype(np.float32), intent="NIFTI_INTENT_NONE") for row in change(data)]
         nib.save(nib.gifti.GiftiImage(darrays=arrays), str(path))
-    return damage
-
-
-def _both(*damages: Callable[[Path], None]) -> Callable[[Path], None]:
-    def damage(folder: Path) -> None:
-        for one in damages:
-            one(folder)
     return damage
 
 
@@ -113,14 +99,14 @@ class Case:
     options: dict | None = None
 
 
-HALF = _both(_gifti(LEFT, lambda d: d[: len(d) // 2]), _gifti(RIGHT, lambda d: d[: len(d) // 2]))
-WIDER = _both(_gifti(LEFT, lambda d: np.hstack([d, d[:, :1]])), _gifti(RIGHT, lambda d: np.hstack([d, d[:, :1]])))
+HALF = both(_gifti(LEFT, lambda d: d[: len(d) // 2]), _gifti(RIGHT, lambda d: d[: len(d) // 2]))
+WIDER = both(_gifti(LEFT, lambda d: np.hstack([d, d[:, :1]])), _gifti(RIGHT, lambda d: np.hstack([d, d[:, :1]])))
 
 CASES = [
     # response files
     Case("gifti-half-the-volumes", HALF, LEFT, "cut short"),
-    Case("gifti-cut", _cut(LEFT, 0.5), LEFT, "not a readable GIfTI file"),
-    Case("gifti-cut-end", _cut(RIGHT, 0.98), RIGHT, "not a readable GIfTI file"),
+    Case("gifti-cut", cut(LEFT, 0.5), LEFT, "not a readable GIfTI file"),
+    Case("gifti-cut-end", cut(RIGHT, 0.98), RIGHT, "not a readable GIfTI file"),
     Case("gifti-garbage", lambda f: write(LEFT, _garbage((f / LEFT).stat().st_size))(f), LEFT, "not a readable GIfTI file"),
     Case("gifti-empty", write(LEFT, b""), LEFT, "not a readable GIfTI file"),
     Case("gifti-right-missing", remove(RIGHT), RIGHT, "partial download"),
@@ -142,7 +128,7 @@ CASES = [
     # alignments
     Case("align-missing-named-story", remove(ALIGN), ALIGN, "not found", options={"stories": ["lucy", "pieman"]}),
     Case("align-bad-json", write(ALIGN, '{"words": [{"word": "the",'), ALIGN, "invalid JSON"),
-    Case("align-cut", _cut(ALIGN, 0.5), ALIGN, "invalid JSON"),
+    Case("align-cut", cut(ALIGN, 0.5), ALIGN, "invalid JSON"),
     Case("align-no-words", _json(ALIGN, {"transcript": "", "words": []}), ALIGN, "expected a Gentle alignment"),
     Case("align-nothing-aligned", lambda f: _json(ALIGN, {"words": [{**w, "case": "not-found-in-audio"} for w in
                                                                     json.loads((f / ALIGN).read_text())["words"]]})(f), ALIGN, "no word was aligned"),
@@ -190,7 +176,7 @@ def _nifti(relative: str, change: Callable[[np.ndarray], np.ndarray]) -> Callabl
 
 VOLUME_CASES = [
     Case("nifti-half-the-volumes", _nifti(VOLUME_SCAN, lambda d: d[..., : d.shape[3] // 2]), VOLUME_SCAN, "cut short"),
-    Case("nifti-cut", _cut(VOLUME_SCAN, 0.5), VOLUME_SCAN, "not a readable NIfTI file"),
+    Case("nifti-cut", cut(VOLUME_SCAN, 0.5), VOLUME_SCAN, "not a readable NIfTI file"),
     Case("nifti-3d", _nifti(VOLUME_SCAN, lambda d: d[..., 0]), VOLUME_SCAN, "expected a 4-D image"),
     Case("nifti-grid-differs-from-mask", _nifti(VOLUME_SCAN, lambda d: d[:, :, :-1]), VOLUME_SCAN, "the brain mask's has"),
     Case("mask-missing", remove(MASK), MASK, "not found"),

@@ -71,3 +71,19 @@ def refused_in_one_line(config: Path, capfd: Any) -> Iterator[tuple[str, str]]:
 def edit_first(relative: str, old: str, new: str) -> Damage:
     """``edit`` of the first ``old`` only."""
     return edit(relative, old, new, 1)
+
+
+def cut(relative: str, fraction: float) -> Damage:
+    """``relative`` cut to its first ``fraction`` of bytes, as a partial download leaves it."""
+    def damage(folder: Path) -> None:
+        path = folder / relative
+        path.write_bytes(path.read_bytes()[: int(path.stat().st_size * fraction)])
+    return damage
+
+
+def both(*damages: Damage) -> Damage:
+    """Every one of ``damages``, in order."""
+    def damage(folder: Path) -> None:
+        for one in damages:
+            one(folder)
+    return damage
