@@ -18,9 +18,8 @@ import pytest
 import yaml
 
 from harness.cli import main
-from harness.runs import load_run
 from harness_plugins.brain.simmeg import SimulatedMEGOptions, write_dataset
-from tests.support.damage import cut, edit_first, lines, refused_in_one_line, remove, write
+from tests.support.damage import cut, edit_first, left_out_is_kept, lines, refused_in_one_line, remove, write
 from tests.support.plugin_packages import TINY_GPT_PLUGINS, activate, write_plugin_package
 
 pytest.importorskip("mne_bids")
@@ -174,16 +173,7 @@ def test_subjects_listed_but_not_downloaded_are_a_note_kept_in_provenance(good, 
     note = "left out: 1 subject(s) listed in participants.tsv without recordings under"
     out = " ".join(capfd.readouterr().out.split())
     assert note in out and "(not downloaded): 03" in out
-    note = note.removeprefix("left out: ")
-    data = yaml.safe_load(config.read_text())
-    data["models"][0]["checkpoints"] = "last"
-    config.write_text(yaml.safe_dump(data))
-    assert main(["sweep", str(config), "--quiet"]) == 0
-    provenance = load_run(tmp_path / "run").provenance
-    assert len(provenance) and all(note in text and text.endswith(": 03") for text in provenance["left_out"])
-    assert main(["analyze", str(tmp_path / "run")]) == 0
-    report = (tmp_path / "run" / "report.html").read_text()
-    assert "left out of the data on disk: " in report and note in report
+    left_out_is_kept(config, tmp_path / "run", note.removeprefix("left out: "), ": 03")
 
 
 def test_recorded_subjects_not_in_participants_are_a_note(good, tmp_path, capfd):

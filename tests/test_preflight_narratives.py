@@ -20,8 +20,7 @@ import pytest
 import yaml
 
 from harness.cli import main
-from harness.runs import load_run
-from tests.support.damage import both, cut, edit, lines, refused_in_one_line, remove, write
+from tests.support.damage import both, cut, edit, left_out_is_kept, lines, refused_in_one_line, remove, write
 from tests.support.narratives_fixture import write_narratives
 from tests.support.plugin_packages import TINY_GPT_PLUGINS, activate, write_plugin_package
 
@@ -234,16 +233,7 @@ def test_subjects_listed_but_not_downloaded_are_a_note_kept_in_provenance(good, 
     note = "2 subject(s) listed in participants.tsv for every story (lucy, pieman, tunnel) without their files under"
     out = _validated(tmp_path, capfd)
     assert _bare("1 subject x 3 stories") in out and _bare(f"left out: {note}") in out and _bare("(not downloaded): sub-002, sub-005") in out
-    config = _config(tmp_path)
-    data = yaml.safe_load(config.read_text())
-    data["models"][0]["checkpoints"] = "last"
-    config.write_text(yaml.safe_dump(data))
-    assert main(["sweep", str(config), "--quiet"]) == 0
-    provenance = load_run(tmp_path / "run").provenance
-    assert len(provenance) and all(note in text and text.endswith("sub-002, sub-005") for text in provenance["left_out"])
-    assert main(["analyze", str(tmp_path / "run")]) == 0
-    report = (tmp_path / "run" / "report.html").read_text()
-    assert "left out of the data on disk: " in report and note in report
+    left_out_is_kept(_config(tmp_path), tmp_path / "run", note, "sub-002, sub-005")
 
 
 def test_a_story_without_its_alignment_is_a_note_naming_the_file(good, tmp_path, capfd):

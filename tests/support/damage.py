@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from harness.cli import main
 
 Damage = Callable[[Path], None]
@@ -87,3 +89,19 @@ def both(*damages: Damage) -> Damage:
         for one in damages:
             one(folder)
     return damage
+
+
+def left_out_is_kept(config: Path, run: Path, note: str, tail: str) -> None:
+    """A sweep of ``config``'s last checkpoint records ``note`` (ending in ``tail``) in every cell's
+    provenance, and the report of ``run`` shows it."""
+    from harness.runs import load_run
+
+    data = yaml.safe_load(config.read_text())
+    data["models"][0]["checkpoints"] = "last"
+    config.write_text(yaml.safe_dump(data))
+    assert main(["sweep", str(config), "--quiet"]) == 0
+    provenance = load_run(run).provenance
+    assert len(provenance) and all(note in text and text.endswith(tail) for text in provenance["left_out"])
+    assert main(["analyze", str(run)]) == 0
+    report = (run / "report.html").read_text()
+    assert "left out of the data on disk: " in report and note in report
