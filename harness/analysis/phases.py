@@ -23,7 +23,6 @@ every signal, with its support, is in the transitions table whatever the verdict
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -184,17 +183,18 @@ def no_rise(found: SignalTransitions | None, label: str) -> str:
                 f"{format_tokens(net.start_tokens)} and {format_tokens(net.end_tokens)} tokens; too few checkpoints "
                 f"to locate when{_widest_step(found)}")
     else:
-        said = f"{label} does not rise"
+        said = f"{label} does not rise{_unreliable(found, True)}"
     return said + _set_aside(found)
 
 
-def _coincidence(phase: str, brain: SignalTransitions, brain_rises: Sequence[Transition],
-                 behaviour: SignalTransitions | None, behaviour_label: str, settings: PhaseSettings,
-                 missing: str) -> Verdict:
-    """The first brain rise that coincides with a rise of ``behaviour``, else why there is none."""
+def _coincidence(phase: str, brain: SignalTransitions, after: float, behaviour: SignalTransitions | None,
+                 behaviour_label: str, settings: PhaseSettings, missing: str) -> Verdict:
+    """The first brain rise after ``after`` that coincides with a rise of ``behaviour``, else why there is none."""
     test = settings.coincidence_rule()
+    brain_rises = _rises(brain, after)
     if not brain_rises:
-        return Verdict(phase, NOT_SHOWN, no_rise(brain, "brain alignment"), test)
+        return Verdict(phase, NOT_SHOWN, no_rise(brain, "brain alignment") if after == -np.inf else
+                       f"brain alignment does not rise after its fall{_unreliable(brain, True, after)}", test)
     if behaviour is None:
         return Verdict(phase, NOT_SHOWN, f"brain rises at {where(brain_rises[0])}; {missing}", test, brain_rises[0])
     name = behaviour.signal.name
@@ -247,7 +247,8 @@ def _detachment(brain: SignalTransitions, accuracy: SignalTransitions | None, af
     test = settings.flat_rule()
     falls = [t for t in brain.transitions if not t.up and t.x > after]
     if not falls:
-        return Verdict("detachment", NOT_SHOWN, "brain alignment does not fall after its rise", test)
+        return Verdict("detachment", NOT_SHOWN, "brain alignment does not fall after its rise"
+                       f"{_unreliable(brain, False, after)}", test)
     if accuracy is None:
         return Verdict("detachment", NOT_SHOWN, f"brain falls at {where(falls[0])}; task accuracy not measured "
                        "(no task with a known chance level)", test, falls[0])
@@ -280,7 +281,14 @@ def reliable(found: SignalTransitions, min_support: float) -> SignalTransitions:
     there are no replicates): a change the bootstrap does not reproduce is listed in the transitions
     table, but no verdict rests on it."""
     kept = [t for t in found.transitions if t.support is None or t.support >= min_support]
-    return replace(found, transitions=kept)
+    return replace(found, transitions=kept, unreliable=[t for t in found.transitions if t not in kept])
+
+
+def _unreliable(found: SignalTransitions | None, up: bool, after: float = -np.inf) -> str:
+    """'; a fall at 897k [306k, 1.05M] shows in 24% of replicates': the changes no verdict may rest on."""
+    weak = [t for t in found.unreliable if t.up == up and t.x > after] if found is not None else []
+    return "".join(f"; a {t.what} at {where(t)} shows in {t.support:.0%} of replicates" for t in weak
+                   if t.support is not None)
 
 
 def judge(model: str, family: str, target: str, found: list[SignalTransitions],
@@ -291,13 +299,13 @@ def judge(model: str, family: str, target: str, found: list[SignalTransitions],
                if item.signal.target in ("", target)}
     brain = by_name[BRAIN_BEST]
     instruction, accuracy = by_name.get(INSTRUCTION), by_name.get(ACCURACY)
-    surge = _coincidence("surge", brain, _rises(brain), instruction, "instruction following", settings,
+    surge = _coincidence("surge", brain, -np.inf, instruction, "instruction following", settings,
                          "instruction following not measured")
     anchor = surge.brain.x if surge.brain is not None else -np.inf
     detachment = _detachment(brain, accuracy, anchor, settings)
     fall = detachment.brain.x if detachment.brain is not None else np.inf
-    realignment = _coincidence("realignment", brain, _rises(brain, fall) if np.isfinite(fall) else [], accuracy,
-                               "task accuracy", settings, "task accuracy not measured (no task with a known chance level)")
+    realignment = _coincidence("realignment", brain, fall, accuracy, "task accuracy", settings,
+                               "task accuracy not measured (no task with a known chance level)")
     if not np.isfinite(fall):
         realignment.reason = "no brain fall for alignment to recover from"
     verdicts = [surge, detachment, realignment]

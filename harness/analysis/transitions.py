@@ -231,17 +231,18 @@ def find_transitions(signal: Signal, *, max_changes: int = 4, ci: float = 0.95, 
 
     ``model`` and ``seed`` name the signal's random stream.
     """
-    found, method, used, _ = _find(_finite(signal), max_changes, ci, n_boot, seed, model)
+    signal = _finite(signal)
+    found, method, used, _ = _find(signal, max_changes, ci, n_boot, seed, model, noise_level(signal))
     return found, method, used
 
 
-def _find(signal: Signal, max_changes: int, ci: float, n_boot: int, seed: int,
-          model: str) -> tuple[list[Transition], str, int, tuple[int, ...]]:
-    """``find_transitions`` on a finite signal, and the change points of its fit."""
+def _find(signal: Signal, max_changes: int, ci: float, n_boot: int, seed: int, model: str,
+          stderr: float | None) -> tuple[list[Transition], str, int, tuple[int, ...]]:
+    """``find_transitions`` on a finite signal, and the change points of its fit; ``stderr`` is the noise
+    the change points are chosen and graded against (``noise_level``)."""
     if len(signal) < 2:
         return [], "none", 0, ()
     x, y = log_tokens(signal.tokens), signal.values
-    stderr = noise_level(signal)
     breaks = choose_changes(x, y, max_changes, stderr=stderr)
     fit = segment(x, y, breaks, stderr=stderr)
     found = _located(_estimates(x, fit, signal.bounds), len(y))
@@ -387,6 +388,7 @@ class SignalTransitions:
     outliers: list[Outlier] = field(default_factory=list)
     net: NetChange | None = None
     breaks: tuple[int, ...] = ()  # the change points of the signal's fit (indices into ``signal``)
+    unreliable: list[Transition] = field(default_factory=list)  # left out of ``transitions`` for their support
 
     def _row(self, **values: object) -> dict[str, object]:
         signal = self.signal
@@ -422,8 +424,9 @@ def analyse_signal(model: str, family: str, signal: Signal, *, max_changes: int 
     ``seed`` with the model's and the signal's names picks the signal's own random streams.
     """
     cleaned, outliers = _set_aside(_finite(signal))
+    stderr = noise_level(cleaned)  # the change points are chosen as before widening: curve_noise weighs the scatter
     cleaned = with_checkpoint_noise(cleaned, stream(seed, "checkpoint scatter", model, signal.target, signal.name))
-    found, method, used, breaks = _find(cleaned, max_changes, ci, n_boot, seed, model)
+    found, method, used, breaks = _find(cleaned, max_changes, ci, n_boot, seed, model, stderr)
     net = None
     if not found:
         net = net_change(cleaned, ci)
