@@ -8,16 +8,19 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from harness.analysis.comparisons import control_gain
 from harness.analysis.curves import Series
 from harness.analysis.findings import CurveAnalysis
 from harness.analysis.phases import CONFIRMED, LABELS, PhaseResult, phases_frame
 
 TEXT_COLUMNS = ("run", "model", "family", "target", "pattern", "task_set")
+CONTROL_COLUMNS = ["above_control", "above_control_lo", "above_control_hi", "above_control_p"]
 TOKEN_COLUMNS = ("peak_tokens", "final_tokens", *[f"{label}_start" for label in LABELS])
 CORE_COLUMNS = [
     "run", "model", "family", "target", "checkpoints", "peak_r", "peak_tokens", "peak_layer",
     "detachment_depth", "final_r", "final_tokens", "final_instruction_following", "final_correctness",
     "final_task_accuracy", "task_set", "pattern", *[f"{label}_start" for label in LABELS],
+    *CONTROL_COLUMNS,
 ]
 TASK_PREFIX = "task:"  # columns task:<target>:<scope>:<metric>, the final value of every task metric
 
@@ -62,8 +65,18 @@ def _brain(analysis: CurveAnalysis) -> dict[str, object]:
     return row
 
 
-def headline_rows(run: str, analyses: list[CurveAnalysis]) -> pd.DataFrame:
-    """One row per model and brain target of a run (a model without brain scores gets one row)."""
+def _control(comparisons: pd.DataFrame | None, model: str, target: str | None) -> dict[str, float]:
+    """``above_control*``: the final checkpoint's alignment above the target's control, its 95 % interval
+    and Holm-corrected p (NaN where the target has no control in the run)."""
+    gain = control_gain(comparisons, model, target) if comparisons is not None and target else None
+    if gain is None:
+        return {}
+    return dict(zip(CONTROL_COLUMNS, (float(gain["difference"]), float(gain["lo"]), float(gain["hi"]), float(gain["p_holm"]))))
+
+
+def headline_rows(run: str, analyses: list[CurveAnalysis], comparisons: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per model and brain target of a run (a model without brain scores gets one row);
+    ``comparisons`` (the run's comparisons table) gives the alignment above each control."""
     rows = []
     for analysis in analyses:
         curves = analysis.curves
@@ -71,6 +84,7 @@ def headline_rows(run: str, analyses: list[CurveAnalysis]) -> pd.DataFrame:
             "run": run, "model": curves.model, "family": curves.family,
             "final_instruction_following": _last(curves.instruction), "final_correctness": _last(curves.correctness),
             "final_task_accuracy": _last(curves.accuracy), "task_set": ",".join(curves.task_set), **_brain(analysis),
+            **_control(comparisons, curves.model, analysis.target),
             **{f"{TASK_PREFIX}{name}": _last(series) for name, series in curves.tasks.items()},
         })
     return ordered_columns(pd.DataFrame(rows))

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from harness import __version__
+from harness.analysis.comparisons import ABOVE_CONTROL, gain_text
 from harness.analysis.curves import BRAIN_METRIC, BRAIN_SCOPE, ModelCurves, Series
 from harness.analysis.data import BrainControl, Failures, load_config_text
 from harness.analysis.datasets import DatasetInfo
@@ -56,6 +57,7 @@ class ReportInputs:
     figure_notes: list[str] = field(default_factory=list)  # figures not drawn, one line each
     settings: PhaseSettings = field(default_factory=PhaseSettings)
     controls: dict[str, BrainControl] = field(default_factory=dict)  # control target label -> what it controls
+    comparisons: pd.DataFrame = field(default_factory=pd.DataFrame)  # tables/comparisons.csv
 
 
 def _e(text: object) -> str:
@@ -125,6 +127,24 @@ def _finding(analysis: CurveAnalysis) -> str:
     if analysis.result is not None:
         pattern = f'<span class="pattern">{_e(analysis.result.pattern)}</span> &mdash; '
     return f"<li>{_e(analysis.subject)}: {pattern}{_e(analysis.finding)}</li>"
+
+
+def _above_controls(comparisons: pd.DataFrame, controls: dict[str, BrainControl]) -> list[str]:
+    """'model on target: alignment above lexical content: +0.021 [+0.012, +0.030]', one item per model
+    and control at the final checkpoint (paired bootstrap, Holm-corrected p)."""
+    if comparisons.empty:
+        return []
+    rows = comparisons[comparisons["comparison"] == ABOVE_CONTROL]
+    items = []
+    for (model, target), group in rows.groupby(["model", "target"], sort=False):
+        last = group.sort_values("step").iloc[-1]
+        control = controls.get(str(last["versus"]))
+        what = f" ({control.describe()})" if control is not None else ""
+        items.append(f"<li>{_e(model)} on {_e(target)}: alignment above lexical content{_e(what)}: "
+                     f"<strong>{_e(gain_text(last['difference'], last['lo'], last['hi']))}</strong> "
+                     f"(r_mean at the final checkpoint minus {_e(last['versus'])}, each at its best layer; 95 % interval, "
+                     f"paired bootstrap over {_e(last['resampled'])}; Holm p = {float(last['p_holm']):.3g})</li>")
+    return items
 
 
 # --------------------------------------------------------------------------- at a glance
@@ -399,7 +419,8 @@ def render_report(inputs: ReportInputs) -> str:
     parts = [f'<p class="muted">generated {now} by harness {_e(__version__)} from <code>{_e(run_dir.resolve())}</code></p>',
              *_notices(inputs.datasets, inputs.controls), *_status(inputs), _toc(present)]
     if has_results:
-        parts += [_heading("summary"), "<ul>", *[_finding(a) for a in inputs.analyses], "</ul>"]
+        parts += [_heading("summary"), "<ul>", *[_finding(a) for a in inputs.analyses],
+                  *_above_controls(inputs.comparisons, inputs.controls), "</ul>"]
         if not inputs.headline.empty:
             parts += [_heading("glance"), _glance(inputs.headline, inputs.results, inputs.datasets)]
     if "failures" in present:
