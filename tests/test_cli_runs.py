@@ -276,6 +276,9 @@ def test_load_run_gives_tidy_frames(runs):
     assert list(run.scores.columns) == RESULT_COLUMNS and str(run.scores["layer"].dtype) == "Int64"
     assert set(run.cells["status"]) == {"done"} and run.failures.empty and run.cells["log"].isna().all()
     assert run.headline["pattern"].tolist() == ["triple-phase"]
+    row = run.headline.iloc[0]
+    assert row["peak_r_lo"] <= row["peak_r"] <= row["peak_r_hi"] and row["final_r_lo"] <= row["final_r"] <= row["final_r_hi"]
+    assert row["resampled"] == "subjects"  # this run kept no per-voxel arrays
     assert run.phases["phase"].tolist() == ["surge", "detachment", "realignment"]
     assert run.phases["status"].tolist() == ["confirmed"] * 3
     brain = run.transitions[run.transitions["signal"] == "brain r (best layer)"]

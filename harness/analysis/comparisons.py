@@ -124,6 +124,28 @@ def run_comparisons(data: RunData, curves: list[ModelCurves], controls: dict[str
     return with_holm(rows)
 
 
+INTERVAL_COLUMNS = ["model", "target", "at", "step", "layer", "value", "lo", "hi", "resampled"]
+
+
+def score_intervals(data: RunData, curves: list[ModelCurves], n_boot: int, seed: int) -> pd.DataFrame:
+    """The 95 % interval of each model's best-layer r_mean at its peak and its final checkpoint, per
+    brain target (``INTERVAL_COLUMNS``; ``at``: 'peak' or 'final'), on the target's draws."""
+    scored = Scored(data)
+    rows = []
+    for model_curves in curves:
+        for target, curve in model_curves.brain.items():
+            draws = Draws(seed, n_boot, "comparisons", target)
+            for at, step in (("peak", peak_step(curve)), ("final", final_step(curve))):
+                layer = best_at(curve, step) if step is not None else None
+                if step is None or layer is None:
+                    continue
+                side, unit = scored.side(model_curves.model, target, step, layer)
+                result = estimate(side, None, draws)
+                rows.append({"model": model_curves.model, "target": target, "at": at, "step": step, "layer": layer,
+                             "value": result.value, "lo": result.lo, "hi": result.hi, "resampled": unit})
+    return pd.DataFrame(rows, columns=INTERVAL_COLUMNS)
+
+
 def control_gain(table: pd.DataFrame, model: str, target: str) -> pd.Series | None:
     """The ``above control`` row of ``model`` on ``target`` at its final checkpoint (None: no control)."""
     if table.empty:

@@ -13,14 +13,15 @@ from harness.analysis.curves import Series
 from harness.analysis.findings import CurveAnalysis
 from harness.analysis.phases import CONFIRMED, LABELS, PhaseResult, phases_frame
 
-TEXT_COLUMNS = ("run", "model", "family", "target", "pattern", "task_set")
+TEXT_COLUMNS = ("run", "model", "family", "target", "pattern", "task_set", "resampled")
+INTERVAL_COLUMNS = ["peak_r_lo", "peak_r_hi", "final_r_lo", "final_r_hi", "resampled"]
 CONTROL_COLUMNS = ["above_control", "above_control_lo", "above_control_hi", "above_control_p"]
 TOKEN_COLUMNS = ("peak_tokens", "final_tokens", *[f"{label}_start" for label in LABELS])
 CORE_COLUMNS = [
     "run", "model", "family", "target", "checkpoints", "peak_r", "peak_tokens", "peak_layer",
     "detachment_depth", "final_r", "final_tokens", "final_instruction_following", "final_correctness",
     "final_task_accuracy", "task_set", "pattern", *[f"{label}_start" for label in LABELS],
-    *CONTROL_COLUMNS,
+    *INTERVAL_COLUMNS, *CONTROL_COLUMNS,
 ]
 TASK_PREFIX = "task:"  # columns task:<target>:<scope>:<metric>, the final value of every task metric
 
@@ -74,9 +75,22 @@ def _control(comparisons: pd.DataFrame | None, model: str, target: str | None) -
     return dict(zip(CONTROL_COLUMNS, (float(gain["difference"]), float(gain["lo"]), float(gain["hi"]), float(gain["p_holm"]))))
 
 
-def headline_rows(run: str, analyses: list[CurveAnalysis], comparisons: pd.DataFrame | None = None) -> pd.DataFrame:
+def _intervals(intervals: pd.DataFrame | None, model: str, target: str | None) -> dict[str, object]:
+    """``peak_r_lo`` ... ``final_r_hi`` and what was resampled, from ``comparisons.score_intervals``."""
+    if intervals is None or intervals.empty or not target:
+        return {}
+    rows = intervals[(intervals["model"] == model) & (intervals["target"] == target)]
+    out: dict[str, object] = {}
+    for at, lo, hi, unit in zip(rows["at"], rows["lo"], rows["hi"], rows["resampled"]):
+        out.update({f"{at}_r_lo": float(lo), f"{at}_r_hi": float(hi), "resampled": str(unit)})
+    return out
+
+
+def headline_rows(run: str, analyses: list[CurveAnalysis], comparisons: pd.DataFrame | None = None,
+                  intervals: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per model and brain target of a run (a model without brain scores gets one row);
-    ``comparisons`` (the run's comparisons table) gives the alignment above each control."""
+    ``comparisons`` (the run's comparisons table) gives the alignment above each control, ``intervals``
+    (``comparisons.score_intervals``) the 95 % intervals of peak and final r."""
     rows = []
     for analysis in analyses:
         curves = analysis.curves
@@ -85,6 +99,7 @@ def headline_rows(run: str, analyses: list[CurveAnalysis], comparisons: pd.DataF
             "final_instruction_following": _last(curves.instruction), "final_correctness": _last(curves.correctness),
             "final_task_accuracy": _last(curves.accuracy), "task_set": ",".join(curves.task_set), **_brain(analysis),
             **_control(comparisons, curves.model, analysis.target),
+            **_intervals(intervals, curves.model, analysis.target),
             **{f"{TASK_PREFIX}{name}": _last(series) for name, series in curves.tasks.items()},
         })
     return ordered_columns(pd.DataFrame(rows))

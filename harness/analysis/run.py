@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness.analysis.comparisons import run_comparisons
+from harness.analysis.comparisons import run_comparisons, score_intervals
 from harness.analysis.data import RunData, brain_controls, model_groups, read_failures, read_left_out, read_run
 from harness.analysis.datasets import dataset_info
 from harness.analysis.figures import SavedFigure, draw_brain_maps, draw_figures
@@ -64,7 +64,8 @@ def analyze_run(run_dir: Path, settings: PhaseSettings | None = None) -> Analysi
     phases = phases_frame([a.result for a in analyses if a.result is not None])
     single = list({a.curves.model: a.curves for a in analyses if not a.members}.values())
     comparisons = run_comparisons(data, single, controls, settings.n_boot, settings.seed)
-    headline = headline_rows(data.run_dir.name, analyses, comparisons)
+    intervals = score_intervals(data, single, settings.n_boot, settings.seed)
+    headline = headline_rows(data.run_dir.name, analyses, comparisons, intervals)
     inputs = ReportInputs(data.run_dir, results, analyses, transitions, phases, headline, figures + maps,
                           read_failures(data.run_dir), datasets, map_notes, settings, controls, comparisons)
     report = write_report(inputs)
