@@ -9,6 +9,7 @@ line on stderr and exit 2; everything else prints and exits 0, never a traceback
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -319,3 +320,12 @@ def test_load_run_analyses_only_when_asked(runs, tmp_path):
     for kind in BAD:
         with pytest.raises(DataError, match=str(runs[kind])):
             load_run(runs[kind])
+
+
+def test_show_puts_an_interval_beside_each_brain_score(tmp_path, capsys):
+    run = write_run(tmp_path / "run", model="alpha", checkpoints=2, layers=2, subjects=3, voxels=100)
+    assert main(["show", str(run), "--metric", "r_mean"]) == 0
+    out = capsys.readouterr().out
+    assert "95 % CI" in out and "resampling subjects and voxel groups" in out
+    rows = [line for line in out.splitlines() if " mean " in line and "r_mean" in line]
+    assert rows and all(re.search(r"\[-?\d\.\d{4}, -?\d\.\d{4}\]", line) for line in rows)

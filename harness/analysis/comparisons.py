@@ -146,6 +146,22 @@ def score_intervals(data: RunData, curves: list[ModelCurves], n_boot: int, seed:
     return pd.DataFrame(rows, columns=INTERVAL_COLUMNS)
 
 
+def brain_score_intervals(data: RunData, rows: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> list[Estimate | None]:
+    """For each row of a results frame: the 95 % interval of a brain ``r_mean`` at scope ``mean`` (the
+    cell's per-subject sides on its target's draws), None for any other row."""
+    scored = Scored(data)
+    out: list[Estimate | None] = []
+    for kind, metric, scope, model, target, step, layer in zip(rows["kind"], rows["metric"], rows["scope"], rows["model"],
+                                                              rows["target"], rows["step"], rows["layer"]):
+        if kind != "brain" or metric != "r_mean" or scope != BRAIN_SCOPE or pd.isna(layer):
+            out.append(None)
+            continue
+        side, unit = scored.side(str(model), str(target), int(step), int(layer))
+        result = estimate(side, None, Draws(seed, n_boot, "comparisons", str(target)))
+        out.append(Estimate(result.value, result.lo, result.hi, result.p, result.subjects, result.replicates, unit))
+    return out
+
+
 def control_gain(table: pd.DataFrame, model: str, target: str) -> pd.Series | None:
     """The ``above control`` row of ``model`` on ``target`` at its final checkpoint (None: no control)."""
     if table.empty:
