@@ -357,11 +357,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
     console = _console()
     for label in comparison.empty_runs:
         console.print(f"{label}: no finished cells, nothing drawn", markup=False, soft_wrap=True)
+    from harness.analysis.compare import DIFFERENCES
     from harness.analysis.pairwise import table_lines
 
     for line in table_lines(comparison.differences):
         console.print(line, markup=False, highlight=False, soft_wrap=True)
-    console.print(f"figure: {comparison.png}\nfigure: {comparison.svg}\npage: {comparison.page}", markup=False, soft_wrap=True)
+    console.print(f"figure: {comparison.png}\nfigure: {comparison.svg}\npage: {comparison.page}\n"
+                  f"table: {comparison.page.parent / DIFFERENCES}", markup=False, soft_wrap=True)
     return 0
 
 

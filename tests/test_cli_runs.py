@@ -127,7 +127,7 @@ def test_compare_on_every_kind_of_run(runs, tmp_path, capsys):
     assert main(["compare", *(str(runs[k]) for k in GOOD), "--output", str(out)]) == 0
     text = capsys.readouterr().out
     assert "all_failed: no finished cells" in text and "no_cells: no finished cells" in text
-    assert {p.name for p in out.iterdir()} == {"comparison.png", "comparison.svg", "comparison.html"}
+    assert {p.name for p in out.iterdir()} == {"comparison.png", "comparison.svg", "comparison.html", "differences.csv"}
     for kind in ("all_failed", "no_cells"):
         assert main(["compare", str(runs[kind]), "--output", str(tmp_path / kind)]) == 2
         one_line_error(capsys, "nothing to compare")

@@ -111,6 +111,7 @@ def test_the_control_difference_is_in_comparisons_csv_the_headline_and_the_repor
     assert row["above_control"] == final["difference"] and row["above_control_lo"] == final["lo"]
     html = result.report.read_text(encoding="utf-8")
     assert "alignment above lexical content (words shuffled within sentences): <strong>" in html
+    assert "<h4>Paired differences</h4>" in html and "Holm-corrected across the" in html
 
 
 def test_a_control_that_scores_what_the_original_does_is_exactly_zero_above(tmp_path):
@@ -121,3 +122,16 @@ def test_a_control_that_scores_what_the_original_does_is_exactly_zero_above(tmp_
     above = table[table["comparison"] == "above control"]
     assert len(above) and (above["difference"] == 0).all() and (above["lo"] == 0).all() and (above["hi"] == 0).all()
     assert (above["p"] == 1).all()
+
+
+def test_accuracy_below_chance_is_explained_where_shown():
+    import pandas as pd
+
+    from harness.analysis.leaderboard import GLOSSARY
+    from harness.analysis.report import _glance_rows
+
+    row = pd.Series({"target": "", "final_instruction_following": np.nan, "final_correctness": np.nan,
+                     "final_task_accuracy": -0.12})
+    assert _glance_rows(row, pd.DataFrame())[-1] == (
+        "final task accuracy (chance-corrected)", "-0.120 (below chance: answers in the wrong format count as wrong)")
+    assert "below 0 = below chance (answers in the wrong format count as wrong)" in GLOSSARY["final_task_accuracy"]

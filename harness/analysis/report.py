@@ -179,12 +179,18 @@ def _glance_rows(row: pd.Series, results: pd.DataFrame, channels: str = "voxels"
             peak_step = int(step_rows["step"].iloc[0]) if len(step_rows) else -1
             layer = int(row["peak_layer"])
             out.append(("peak r_mean (best layer)",
-                        f"{_value(row['peak_r'])} at {format_tokens(row['peak_tokens'])} tokens, layer {layer}"))
+                        f"{_value(row['peak_r'])}{_ci(row, 'peak_r')} at {format_tokens(row['peak_tokens'])} tokens, layer {layer}"))
             for metric, label in (("r_mean_norm", "at the peak: ceiling-normalised"), ("r_top", f"at the peak: top {channels}")):
                 value = _brain_value(results, row["model"], row["target"], peak_step, layer, metric)
                 if np.isfinite(value):
                     out.append((label, f"{metric} {_value(value)}"))
-            out.append(("final r_mean (best layer)", f"{_value(row['final_r'])} at {format_tokens(row['final_tokens'])} tokens"))
+            out.append(("final r_mean (best layer)",
+                        f"{_value(row['final_r'])}{_ci(row, 'final_r')} at {format_tokens(row['final_tokens'])} tokens"))
+            if isinstance(row.get("resampled"), str) and row["resampled"]:
+                out.append(("95 % intervals", f"resampling {row['resampled']}"))
+            if np.isfinite(row.get("above_control", np.nan)):
+                out.append(("alignment above lexical content",
+                            gain_text(row["above_control"], row["above_control_lo"], row["above_control_hi"])))
             out.append(("detachment depth", f"{_value(row['detachment_depth'])} (largest fall below the running peak)"))
         starts = [f"{label} {format_tokens(row[f'{label}_start'])}" for label in LABELS if np.isfinite(row[f"{label}_start"])]
         out.append(("confirmed phases", ", ".join(starts) if starts else "none"))
@@ -192,8 +198,15 @@ def _glance_rows(row: pd.Series, results: pd.DataFrame, channels: str = "voxels"
                           ("final_correctness", "final correctness"),
                           ("final_task_accuracy", "final task accuracy (chance-corrected)")):
         if np.isfinite(row[column]):
-            out.append((label, _value(row[column])))
+            below = " (below chance: answers in the wrong format count as wrong)" if column == "final_task_accuracy" and row[column] < 0 else ""
+            out.append((label, _value(row[column]) + below))
     return out
+
+
+def _ci(row: pd.Series, column: str) -> str:
+    """' [lo, hi]' of a headline score ('' without an interval)."""
+    lo, hi = row.get(f"{column}_lo", np.nan), row.get(f"{column}_hi", np.nan)
+    return f" [{_value(lo)}, {_value(hi)}]" if np.isfinite(lo) and np.isfinite(hi) else ""
 
 
 def _glance(headline: pd.DataFrame, results: pd.DataFrame, datasets: dict[str, DatasetInfo] | None = None) -> str:
@@ -361,7 +374,21 @@ def _brain(inputs: ReportInputs) -> list[str]:
     problems = [f"{info.label}: {problem}" for info in inputs.datasets.values() for problem in info.problems]
     if problems:
         parts.append('<ul class="muted">' + "".join(f"<li>{_e(p)}</li>" for p in problems) + "</ul>")
-    return parts
+    return parts + _paired(inputs.comparisons)
+
+
+def _paired(comparisons: pd.DataFrame) -> list[str]:
+    """The paired differences of ``comparisons.csv`` (each checkpoint vs step 0, original vs control) as a table."""
+    if comparisons.empty:
+        return []
+    units = ", ".join(dict.fromkeys(comparisons["resampled"]))
+    shown = comparisons[["comparison", "model", "target", "versus", "step", "tokens", "layer", "versus_layer"]].copy()
+    shown["difference [95 % CI]"] = [gain_text(d, lo, hi) for d, lo, hi in
+                                     zip(*(comparisons[c].to_numpy(float) for c in ("difference", "lo", "hi")))]
+    shown["p"], shown["Holm p"] = comparisons["p"], comparisons["p_holm"]
+    note = (f"Paired differences of r_mean (each side at its best layer; both on the same draws, resampling {units}); "
+            f"Holm-corrected across the {len(comparisons)} rows (tables/comparisons.csv).")
+    return ["<h4>Paired differences</h4>", f'<p class="muted">{_e(note)}</p>', table_html(shown, token_columns={"tokens"}, digits=4)]
 
 
 # --------------------------------------------------------------------------- curves, tasks, provenance
