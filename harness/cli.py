@@ -221,6 +221,10 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def _show_tables(run: RunFrames, scores: pd.DataFrame, limit: int) -> None:
+    import numpy as np
+
+    from harness.analysis.comparisons import brain_score_intervals
+    from harness.analysis.data import read_run
     from harness.analysis.render import text_rows
     from harness.tables import TABLES_DIR
 
@@ -234,17 +238,28 @@ def _show_tables(run: RunFrames, scores: pd.DataFrame, limit: int) -> None:
                   markup=False, soft_wrap=True)
     if run.scores.empty:
         console.print(f"{run.path}: no finished cells yet", markup=False, soft_wrap=True)
+
     columns = ["step", "tokens", "layer", "scope", "metric", "value", "stderr", "chance"]
+    units: set[str] = set()
+    data = read_run(run.path)
     for (model, target), frame in scores.groupby(["model", "target"], sort=True):
         table = Table(title=Text(f"{model} x {target}"))
-        for column in columns:
+        shown = frame.head(limit)
+        intervals = brain_score_intervals(data, shown)
+        cis = [f"[{i.lo:.4f}, {i.hi:.4f}]" if i is not None and np.isfinite(i.lo) else "" for i in intervals]
+        units |= {i.unit for i, ci in zip(intervals, cis) if i is not None and ci}
+        kept = [c for c in columns if c not in ("stderr", "chance") or shown[c].notna().any()]  # brain rows have neither
+        for column in [*kept, "95 % CI"] if any(cis) else kept:
             table.add_column(column, justify="left" if column in ("scope", "metric") else "right", no_wrap=column != "scope")
-        for cells_text in text_rows(frame[columns].head(limit)):
-            table.add_row(*map(Text, cells_text))
+        for cells_text, ci in zip(text_rows(shown[kept]), cis):
+            table.add_row(*map(Text, [*cells_text, ci] if any(cis) else cells_text))
         console.print(table)
         if len(frame) > limit:
             console.print(f"... {len(frame) - limit} more rows in {run.path / TABLES_DIR} (or --format csv|json)",
                           markup=False, soft_wrap=True)
+    if units:
+        console.print(f"95 % CI: of brain r_mean over subjects (scope mean), resampling {' / '.join(sorted(units))}",
+                      markup=False, soft_wrap=True)
     for row in failures.itertuples(index=False):
         what = "failed" if row.state == "failed" else "stale (kept from an earlier computation; the recompute failed)"
         console.print(f"[yellow]{what}[/] ", end="")
@@ -340,7 +355,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
     console = _console()
     for label in comparison.empty_runs:
         console.print(f"{label}: no finished cells, nothing drawn", markup=False, soft_wrap=True)
-    console.print(f"figure: {comparison.png}\nfigure: {comparison.svg}\npage: {comparison.page}", markup=False, soft_wrap=True)
+    from harness.analysis.compare import DIFFERENCES
+    from harness.analysis.pairwise import table_lines
+
+    for line in table_lines(comparison.differences):
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
+    console.print(f"figure: {comparison.png}\nfigure: {comparison.svg}\npage: {comparison.page}\n"
+                  f"table: {comparison.page.parent / DIFFERENCES}", markup=False, soft_wrap=True)
     return 0
 
 

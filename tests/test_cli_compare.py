@@ -46,3 +46,38 @@ def test_run_labels_are_folder_names_made_unique():
 
     assert run_labels([Path("/x/runs/demo"), Path("/x/runs/pythia")]) == ["demo", "pythia"]
     assert run_labels([Path("/x/a/demo"), Path("/x/b/demo")]) == ["a/demo", "b/demo"]
+
+
+def test_compare_prints_paired_differences_that_fit_80_columns(two_runs, tmp_path, capsys):
+    assert main(["compare", *map(str, two_runs), "--output", str(tmp_path / "out")]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert any(line.startswith("paired differences of r_mean (A - B)") and "resampled: subjects" in line for line in printed)
+    rows = [line for line in printed if line.startswith("a/run ")]
+    assert [line.split()[2] for line in rows] == ["final", "peak", "depth"]
+    assert all(len(line) <= 80 for line in printed if not line.startswith(("figure: ", "page: ", "table: ")))  # paths aside
+    assert "Holm-corrected across the 3 differences shown" in printed
+    table = (tmp_path / "out" / "differences.csv").read_text(encoding="utf-8")
+    assert table.startswith("a,b,target,at,")
+
+
+def test_model_vs_model_finds_a_planted_gain_and_not_a_copy(tmp_path):
+    """The same data twice differs by exactly 0; a run whose every voxel scores 0.01 higher is found."""
+    import numpy as np
+
+    from harness.analysis.compare import entries, load_curves
+    from harness.analysis.pairwise import pairwise_table
+
+    base = write_run(tmp_path / "a", model="alpha", checkpoints=4, layers=2, subjects=3, voxels=300)
+    copy = write_run(tmp_path / "b", model="beta", checkpoints=4, layers=2, subjects=3, voxels=300)
+    table = pairwise_table(entries(load_curves([base, copy])), n_boot=200)
+    assert (table["difference"] == 0).all() and (table["lo"] == 0).all() and (table["p"] == 1).all()
+    runs = load_curves([base, copy])
+    arrays = runs[1].data.arrays
+    for path in set(arrays["path"]):  # every voxel of beta 0.01 higher (the arrays, not the table)
+        with np.load(path) as loaded:
+            shifted = {k: loaded[k] + (np.float32(0.01) if k.startswith("r/") else 0) for k in loaded.files}
+        np.savez(path, **shifted)
+    table = pairwise_table(entries(runs), n_boot=300).set_index("at")
+    final = table.loc["final"]
+    assert final["difference"] == pytest.approx(-0.01, abs=1e-6) and final["hi"] < 0 and final["p_holm"] < 0.05
+    assert final["resampled"] == "subjects and voxel groups"

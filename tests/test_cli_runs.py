@@ -9,6 +9,7 @@ line on stderr and exit 2; everything else prints and exits 0, never a traceback
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -126,7 +127,7 @@ def test_compare_on_every_kind_of_run(runs, tmp_path, capsys):
     assert main(["compare", *(str(runs[k]) for k in GOOD), "--output", str(out)]) == 0
     text = capsys.readouterr().out
     assert "all_failed: no finished cells" in text and "no_cells: no finished cells" in text
-    assert {p.name for p in out.iterdir()} == {"comparison.png", "comparison.svg", "comparison.html"}
+    assert {p.name for p in out.iterdir()} == {"comparison.png", "comparison.svg", "comparison.html", "differences.csv"}
     for kind in ("all_failed", "no_cells"):
         assert main(["compare", str(runs[kind]), "--output", str(tmp_path / kind)]) == 2
         one_line_error(capsys, "nothing to compare")
@@ -276,6 +277,9 @@ def test_load_run_gives_tidy_frames(runs):
     assert list(run.scores.columns) == RESULT_COLUMNS and str(run.scores["layer"].dtype) == "Int64"
     assert set(run.cells["status"]) == {"done"} and run.failures.empty and run.cells["log"].isna().all()
     assert run.headline["pattern"].tolist() == ["triple-phase"]
+    row = run.headline.iloc[0]
+    assert row["peak_r_lo"] <= row["peak_r"] <= row["peak_r_hi"] and row["final_r_lo"] <= row["final_r"] <= row["final_r_hi"]
+    assert row["resampled"] == "subjects"  # this run kept no per-voxel arrays
     assert run.phases["phase"].tolist() == ["surge", "detachment", "realignment"]
     assert run.phases["status"].tolist() == ["confirmed"] * 3
     brain = run.transitions[run.transitions["signal"] == "brain r (best layer)"]
@@ -316,3 +320,12 @@ def test_load_run_analyses_only_when_asked(runs, tmp_path):
     for kind in BAD:
         with pytest.raises(DataError, match=str(runs[kind])):
             load_run(runs[kind])
+
+
+def test_show_puts_an_interval_beside_each_brain_score(tmp_path, capsys):
+    run = write_run(tmp_path / "run", model="alpha", checkpoints=2, layers=2, subjects=3, voxels=100)
+    assert main(["show", str(run), "--metric", "r_mean"]) == 0
+    out = capsys.readouterr().out
+    assert "95 % CI" in out and "resampling subjects and voxel groups" in out
+    rows = [line for line in out.splitlines() if " mean " in line and "r_mean" in line]
+    assert rows and all(re.search(r"\[-?\d\.\d{4}, -?\d\.\d{4}\]", line) for line in rows)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 
 import numpy as np
 import pandas as pd
@@ -62,7 +63,9 @@ def test_renderings(board):
     markdown = render_leaderboard(board, "markdown")
     lines = markdown.splitlines()
     assert lines[0].startswith("| run | model | family |") and set(lines[1]) <= set("|- ")
-    assert len(lines) == 2 + len(board)
+    table = lines[: lines.index("")] if "" in lines else lines
+    assert len(table) == 2 + len(board)
+    assert any(line.startswith("[95 % interval] of peak r resampling subjects") for line in lines[len(table):])
     back = pd.read_csv(io.StringIO(render_leaderboard(board, "csv")))
     assert back.shape == board.shape
     page = render_leaderboard(board, "html")
@@ -178,3 +181,26 @@ def test_cli_leaderboard_at_80_columns(two_runs, monkeypatch, capsys):
     assert main(["leaderboard", *runs, "--columns", "modle"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "did you mean 'model'" in err[0]
+
+
+def test_rank_ranges_where_intervals_overlap():
+    from harness.analysis.leaderboard import rank_ranges
+
+    frame = pd.DataFrame({"target": ["t"] * 4 + ["u"], "peak_r": [0.40, 0.39, 0.30, 0.20, 0.1],
+                          "peak_r_lo": [0.38, 0.37, 0.29, np.nan, 0.05], "peak_r_hi": [0.42, 0.41, 0.31, np.nan, 0.15]})
+    assert rank_ranges(frame) == ["1\u20132", "1\u20132", "3", "4", "1"]
+
+
+def test_every_format_carries_the_peak_interval_and_its_unit(board):
+    assert (board["peak_r_lo"] <= board["peak_r"]).all() and (board["peak_r"] <= board["peak_r_hi"]).all()
+    assert (board["final_r_lo"] <= board["final_r"]).all() and (board["final_r"] <= board["final_r_hi"]).all()
+    assert set(board["resampled"]) <= {"subjects and voxel groups", "subjects"} and set(board["rank"]) == {"1", "2"}
+    row = board.iloc[0]
+    assert f"[{row.peak_r_lo:.3f}, {row.peak_r_hi:.3f}]" in render_leaderboard(board, "markdown")
+    assert json.loads(render_leaderboard(board, "json"))[0]["peak_r_hi"] == pytest.approx(row.peak_r_hi)
+    assert "peak_r_lo" in render_leaderboard(board, "csv").splitlines()[0]
+    assert "of peak r resampling subjects" in render_leaderboard(board, "html")
+    console = Console(record=True, width=120)
+    print_leaderboard(board, console)
+    text = console.export_text()
+    assert f"[{row.peak_r_lo:.3f}, {row.peak_r_hi:.3f}]" in text and "rank: a range where intervals overlap" in text

@@ -2,7 +2,8 @@
 
 A view: it reads each run's results (through ``data.read_run``) and draws their curves
 (``curves.model_curves``), writing ``comparison.png``, ``comparison.svg`` and a self-contained
-``comparison.html`` into the output folder; the runs themselves are not touched.
+``comparison.html`` into the output folder, with ``differences.csv``: the paired differences of every
+two models on a shared brain target (``pairwise``); the runs themselves are not touched.
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, LogLocator
 
+from harness.analysis.comparisons import Scored
 from harness.analysis.curves import ModelCurves, Series, all_curves
-from harness.analysis.data import read_run
+from harness.analysis.data import RunData, read_run
+from harness.analysis.pairwise import Entry, pairwise_table, table_lines
 from harness.analysis.render import html_page, table_html
 from harness.analysis.tokens import format_tokens
 from harness.errors import DataError
@@ -29,6 +32,7 @@ from harness.files import atomic_write_bytes, atomic_write_text
 from harness.store import check_run_directory
 
 STEM = "comparison"
+DIFFERENCES = "differences.csv"
 SUMMARY_COLUMNS = [
     "run", "model", "family", "target", "checkpoints", "peak_r", "peak_tokens", "final_r", "final_tokens",
     "final_instruction_following", "final_task_accuracy", "path",
@@ -48,6 +52,7 @@ class RunCurves:
     label: str
     path: Path
     models: list[ModelCurves]
+    data: RunData
 
 
 @dataclass(frozen=True)
@@ -59,6 +64,7 @@ class Comparison:
     page: Path
     summary: pd.DataFrame
     empty_runs: list[str]  # labels of runs without any finished cell
+    differences: pd.DataFrame  # pairwise.COLUMNS: model vs model on each shared brain target
 
 
 def run_labels(run_dirs: list[Path]) -> list[str]:
@@ -76,8 +82,22 @@ def load_curves(run_dirs: list[Path]) -> list[RunCurves]:
     """Every run's curves (a run that is not a run directory is a ``DataError``)."""
     for run_dir in run_dirs:
         check_run_directory(Path(run_dir), existing=True)
-    return [RunCurves(label, Path(run_dir), all_curves(read_run(Path(run_dir)).results))
-            for label, run_dir in zip(run_labels(run_dirs), run_dirs)]
+    runs = []
+    for label, run_dir in zip(run_labels(run_dirs), run_dirs):
+        data = read_run(Path(run_dir))
+        runs.append(RunCurves(label, Path(run_dir), all_curves(data.results), data))
+    return runs
+
+
+def entries(runs: list[RunCurves]) -> list[Entry]:
+    """Every run's models on every brain target, labelled 'run: model' (the run alone for a single model)."""
+    out = []
+    for run in runs:
+        scored = Scored(run.data)
+        for curves in run.models:
+            label = run.label if len(run.models) == 1 else f"{run.label}: {curves.model}"
+            out += [Entry(label, curve, scored) for curve in curves.brain.values()]
+    return out
 
 
 def _last(series: Series | None) -> float:
@@ -176,8 +196,9 @@ def _encoded(figure: Figure, fmt: str) -> bytes:
     return buffer.getvalue()
 
 
-def compare_runs(run_dirs: list[Path], output_dir: Path) -> Comparison:
-    """Draw the comparison of ``run_dirs`` into ``output_dir`` (created): comparison.png, .svg, .html.
+def compare_runs(run_dirs: list[Path], output_dir: Path, *, n_boot: int = 1000, seed: int = 0) -> Comparison:
+    """Draw the comparison of ``run_dirs`` into ``output_dir`` (created): comparison.png, .svg, .html,
+    and the paired differences of every two models on a shared brain target (differences.csv).
 
     A ``DataError`` when a path is not a run directory, ``output_dir`` is a file, or no run has
     any finished cell.
@@ -197,11 +218,14 @@ def compare_runs(run_dirs: list[Path], output_dir: Path) -> Comparison:
     atomic_write_bytes(paths[0], png)
     atomic_write_bytes(paths[1], svg)
     summary = summary_rows(runs)
-    atomic_write_text(paths[2], comparison_page(runs, summary, png, empty))
-    return Comparison(paths[0], paths[1], paths[2], summary, empty)
+    differences = pairwise_table(entries(runs), n_boot=n_boot, seed=seed)
+    atomic_write_text(output_dir / DIFFERENCES, differences.to_csv(index=False))
+    atomic_write_text(paths[2], comparison_page(runs, summary, png, empty, differences))
+    return Comparison(paths[0], paths[1], paths[2], summary, empty, differences)
 
 
-def comparison_page(runs: list[RunCurves], summary: pd.DataFrame, png: bytes, empty: list[str]) -> str:
+def comparison_page(runs: list[RunCurves], summary: pd.DataFrame, png: bytes, empty: list[str],
+                    differences: pd.DataFrame) -> str:
     """The self-contained HTML page: the figure (inlined), the summary table, the runs' paths."""
     data = base64.b64encode(png).decode("ascii")
     caption = ("Top: brain alignment (r_mean at the best layer of each checkpoint) of every run, model and brain "
@@ -212,6 +236,8 @@ def comparison_page(runs: list[RunCurves], summary: pd.DataFrame, png: bytes, em
         f"<figcaption>{html.escape(caption)} The same figure as SVG: <a href=\"{STEM}.svg\">{STEM}.svg</a>.</figcaption></figure>",
         "<h2>Runs at a glance</h2>",
         table_html(summary, max_rows=None, token_columns=TOKEN_COLUMNS),
+        "<h2>Paired differences</h2>",
+        f"<pre>{html.escape(chr(10).join(table_lines(differences)))}</pre>",
     ]
     if empty:
         body.append(f'<p class="muted">No finished cells (nothing drawn): {html.escape(", ".join(empty))}</p>')

@@ -157,7 +157,12 @@ def triple_phase_figure(curves: ModelCurves, target: str | None, result: PhaseRe
         task_ax.legend(loc="best", fontsize=8, frameon=False)
     else:
         _no_data(task_ax, "no task scores in this run")
-    task_ax.set_ylabel("tasks (0-1; accuracy\nchance-corrected)")
+    task_ax.set_ylabel("tasks (0-1; accuracy chance-\ncorrected: 0 = chance)")
+    accuracy = curves.accuracy
+    if accuracy is not None and len(accuracy) and np.nanmin(accuracy.values) < 0:
+        task_ax.axhline(0, color="#999999", lw=0.8, ls=":")
+        task_ax.annotate("below 0: below chance (wrong-format answers count as wrong)", (0.01, 0), xycoords=("axes fraction", "data"),
+                         xytext=(0, -9), textcoords="offset points", fontsize=7, color="#666666", va="top")
     for ax in axes:
         ax.grid(True, which="major", alpha=0.3)
     _token_axis(task_ax, axis_tokens)

@@ -8,16 +8,20 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from harness.analysis.comparisons import control_gain
 from harness.analysis.curves import Series
 from harness.analysis.findings import CurveAnalysis
 from harness.analysis.phases import CONFIRMED, LABELS, PhaseResult, phases_frame
 
-TEXT_COLUMNS = ("run", "model", "family", "target", "pattern", "task_set")
+TEXT_COLUMNS = ("run", "model", "family", "target", "pattern", "task_set", "resampled")
+INTERVAL_COLUMNS = ["peak_r_lo", "peak_r_hi", "final_r_lo", "final_r_hi", "resampled"]
+CONTROL_COLUMNS = ["above_control", "above_control_lo", "above_control_hi", "above_control_p"]
 TOKEN_COLUMNS = ("peak_tokens", "final_tokens", *[f"{label}_start" for label in LABELS])
 CORE_COLUMNS = [
     "run", "model", "family", "target", "checkpoints", "peak_r", "peak_tokens", "peak_layer",
     "detachment_depth", "final_r", "final_tokens", "final_instruction_following", "final_correctness",
     "final_task_accuracy", "task_set", "pattern", *[f"{label}_start" for label in LABELS],
+    *INTERVAL_COLUMNS, *CONTROL_COLUMNS,
 ]
 TASK_PREFIX = "task:"  # columns task:<target>:<scope>:<metric>, the final value of every task metric
 
@@ -62,8 +66,31 @@ def _brain(analysis: CurveAnalysis) -> dict[str, object]:
     return row
 
 
-def headline_rows(run: str, analyses: list[CurveAnalysis]) -> pd.DataFrame:
-    """One row per model and brain target of a run (a model without brain scores gets one row)."""
+def _control(comparisons: pd.DataFrame | None, model: str, target: str | None) -> dict[str, float]:
+    """``above_control*``: the final checkpoint's alignment above the target's control, its 95 % interval
+    and Holm-corrected p (NaN where the target has no control in the run)."""
+    gain = control_gain(comparisons, model, target) if comparisons is not None and target else None
+    if gain is None:
+        return {}
+    return dict(zip(CONTROL_COLUMNS, (float(gain["difference"]), float(gain["lo"]), float(gain["hi"]), float(gain["p_holm"]))))
+
+
+def _intervals(intervals: pd.DataFrame | None, model: str, target: str | None) -> dict[str, object]:
+    """``peak_r_lo`` ... ``final_r_hi`` and what was resampled, from ``comparisons.score_intervals``."""
+    if intervals is None or intervals.empty or not target:
+        return {}
+    rows = intervals[(intervals["model"] == model) & (intervals["target"] == target)]
+    out: dict[str, object] = {}
+    for at, lo, hi, unit in zip(rows["at"], rows["lo"], rows["hi"], rows["resampled"]):
+        out.update({f"{at}_r_lo": float(lo), f"{at}_r_hi": float(hi), "resampled": str(unit)})
+    return out
+
+
+def headline_rows(run: str, analyses: list[CurveAnalysis], comparisons: pd.DataFrame | None = None,
+                  intervals: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per model and brain target of a run (a model without brain scores gets one row);
+    ``comparisons`` (the run's comparisons table) gives the alignment above each control, ``intervals``
+    (``comparisons.score_intervals``) the 95 % intervals of peak and final r."""
     rows = []
     for analysis in analyses:
         curves = analysis.curves
@@ -71,6 +98,8 @@ def headline_rows(run: str, analyses: list[CurveAnalysis]) -> pd.DataFrame:
             "run": run, "model": curves.model, "family": curves.family,
             "final_instruction_following": _last(curves.instruction), "final_correctness": _last(curves.correctness),
             "final_task_accuracy": _last(curves.accuracy), "task_set": ",".join(curves.task_set), **_brain(analysis),
+            **_control(comparisons, curves.model, analysis.target),
+            **_intervals(intervals, curves.model, analysis.target),
             **{f"{TASK_PREFIX}{name}": _last(series) for name, series in curves.tasks.items()},
         })
     return ordered_columns(pd.DataFrame(rows))

@@ -6,9 +6,11 @@ analysis is missing or older than its results is analysed first.
 
 from __future__ import annotations
 
+import html
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from rich import box
 from rich.console import Console
@@ -16,14 +18,17 @@ from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
+from harness.analysis.comparisons import gain_text
 from harness.analysis.data import read_run
-from harness.analysis.headline import CORE_COLUMNS, TEXT_COLUMNS, TOKEN_COLUMNS, ordered_columns
+from harness.analysis.headline import CORE_COLUMNS, TOKEN_COLUMNS, ordered_columns
+from harness.analysis.headline import TEXT_COLUMNS as HEADLINE_TEXT
 from harness.analysis.outputs import is_fresh, read_headline
 from harness.analysis.render import html_page, table_html, text_rows
 from harness.analysis.run import analyze_run
 from harness.errors import HarnessError, did_you_mean
 
 FORMATS = ("markdown", "csv", "html", "json")
+TEXT_COLUMNS = (*HEADLINE_TEXT, "rank", "peak_r_95")  # shown as text (a rank range, an interval)
 
 
 def run_headline(run_dir: Path) -> pd.DataFrame:
@@ -43,9 +48,44 @@ def build_leaderboard(run_dirs: list[Path]) -> pd.DataFrame:
     frames = [run_headline(run_dir) for run_dir in map(Path, run_dirs)]
     frame = ordered_columns(pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=CORE_COLUMNS))
     frame = frame.sort_values("peak_r", ascending=False, na_position="last", kind="stable").reset_index(drop=True)
+    frame["rank"] = rank_ranges(frame)
+    frame["peak_r_95"] = [f"[{lo:.3f}, {hi:.3f}]" if np.isfinite(lo) and np.isfinite(hi) else ""
+                          for lo, hi in zip(frame["peak_r_lo"].to_numpy(float), frame["peak_r_hi"].to_numpy(float))]
     sets = list(dict.fromkeys(s for s in frame["task_set"] if s))
     frame["task_sets"] = [f"S{sets.index(s) + 1}" if s and len(sets) > 1 else "" for s in frame["task_set"]]
     return frame
+
+
+def rank_ranges(frame: pd.DataFrame) -> list[str]:
+    """Each row's rank by peak r among the rows on its brain target, as a range where 95 % intervals
+    overlap ('1-2' with an en dash): from 1 + the rows surely above it to the rows not surely below it."""
+    ranks = [""] * len(frame)
+    peak = frame["peak_r"].to_numpy(float)
+    lo = np.where(np.isfinite(frame["peak_r_lo"].to_numpy(float)), frame["peak_r_lo"].to_numpy(float), peak)
+    hi = np.where(np.isfinite(frame["peak_r_hi"].to_numpy(float)), frame["peak_r_hi"].to_numpy(float), peak)
+    for _, rows in frame.groupby("target", sort=False).indices.items():
+        rows = np.asarray([i for i in rows if np.isfinite(peak[i])], dtype=int)
+        for i in rows:
+            best = 1 + int(np.sum(lo[rows] > hi[i]))
+            worst = len(rows) - int(np.sum(hi[rows] < lo[i]))
+            ranks[i] = str(best) if best == worst else f"{best}\u2013{worst}"
+    return ranks
+
+
+def control_notes(df: pd.DataFrame) -> list[str]:
+    """'alignment above lexical content: model on target: +0.021 [+0.012, +0.030]' for each row with a control."""
+    if "above_control" not in df:
+        return []
+    values = [df[c].to_numpy(float) for c in ("above_control", "above_control_lo", "above_control_hi", "above_control_p")]
+    return [f"alignment above lexical content: {model} on {target}: {gain_text(value, lo, hi)} "
+            f"(final r minus its word-shuffled control, Holm p = {p:.3g})"
+            for model, target, value, lo, hi, p in zip(df["model"], df["target"], *values) if np.isfinite(value)]
+
+
+def interval_note(df: pd.DataFrame) -> str:
+    """What the intervals resample, as the rows say ('' when no row has an interval)."""
+    units = [u for u in dict.fromkeys(df["resampled"]) if u] if "resampled" in df else []
+    return f"[95 % interval] of peak r resampling {' / '.join(units)}; rank: a range where intervals overlap" if units else ""
 
 
 def task_set_note(df: pd.DataFrame) -> str:
@@ -63,7 +103,8 @@ def _markdown(df: pd.DataFrame) -> str:
 
     out = [line([str(c) for c in df.columns]), line(["---"] * len(df.columns))]
     out += [line(cells) for cells in text_rows(df, TOKEN_COLUMNS)]
-    return "\n".join(out) + "\n"
+    notes = [n for n in (interval_note(df), *control_notes(df)) if n]
+    return "\n".join(out + ([""] + notes if notes else [])) + "\n"
 
 
 def render_leaderboard(df: pd.DataFrame, fmt: str) -> str:
@@ -76,11 +117,13 @@ def render_leaderboard(df: pd.DataFrame, fmt: str) -> str:
     if fmt == "markdown":
         return _markdown(df)
     if fmt == "html":
-        return html_page("harness leaderboard", [table_html(df, max_rows=None, token_columns=TOKEN_COLUMNS)])
+        notes = [f"<p>{html.escape(n)}</p>" for n in (interval_note(df), *control_notes(df)) if n]
+        return html_page("harness leaderboard", [table_html(df, max_rows=None, token_columns=TOKEN_COLUMNS), *notes])
     raise HarnessError(f"leaderboard format {fmt!r} is not supported; allowed: {', '.join(FORMATS)}")
 
 
 SHORT_HEADERS = {
+    "peak_r_95": "95 % CI",
     "checkpoints": "ckpts", "peak_r": "peak r", "peak_tokens": "peak at", "peak_layer": "layer",
     "detachment_depth": "max drop", "final_r": "final r", "final_tokens": "final at",
     "final_instruction_following": "instr.", "final_correctness": "correct", "final_task_accuracy": "task acc", "task_sets": "set",
@@ -95,17 +138,18 @@ GLOSSARY = {
     "detachment_depth": "max drop = largest fall of r below its running peak",
     "final_instruction_following": "instr. = final instruction following",
     "final_correctness": "correct = final correctness",
-    "final_task_accuracy": "task acc = final task accuracy, chance-corrected ((acc - chance) / (1 - chance)), mean over its task set",
+    "final_task_accuracy": ("task acc = final task accuracy, chance-corrected ((acc - chance) / (1 - chance)), mean over its task set; "
+                            "below 0 = below chance (answers in the wrong format count as wrong)"),
     "checkpoints": "ckpts = checkpoints with a brain score",
     "surge_start": "surge/detach/realign = where the brain transition of each confirmed phase lies",
     "detachment_start": "surge/detach/realign = where the brain transition of each confirmed phase lies",
     "realignment_start": "surge/detach/realign = where the brain transition of each confirmed phase lies",
 }
 COMPACT_COLUMNS = [
-    "run", "model", "target", "peak_r", "peak_tokens", "peak_layer", "final_r", "detachment_depth",
+    "rank", "run", "model", "target", "peak_r", "peak_r_95", "peak_tokens", "peak_layer", "final_r", "detachment_depth",
     "final_instruction_following", "final_task_accuracy", "task_sets", "pattern",
 ]
-KEEP = ("model", "peak_r", "task_sets")  # never left out for width
+KEEP = ("rank", "model", "peak_r", "peak_r_95", "task_sets")  # never left out for width
 LEAVE_OUT_FIRST = [  # when the terminal is too narrow, compact columns leave in this order
     "peak_layer", "final_r", "detachment_depth", "final_instruction_following", "target", "peak_tokens",
     "final_task_accuracy", "pattern", "run",
@@ -202,7 +246,7 @@ def print_leaderboard(df: pd.DataFrame, console: Console, columns: str | None = 
     else:
         more = "every column: --columns all, or --format csv|json|markdown|html" if columns is None else ""
     console.print(_table(df, shown))
-    for note in (glossary, task_set_note(df), more):
+    for note in (glossary, interval_note(df), *control_notes(df), task_set_note(df), more):
         if note:
             console.print(note, highlight=False, markup=False)
     return left_out

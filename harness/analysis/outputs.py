@@ -1,9 +1,10 @@
 """The tables an analysis leaves in ``RUN/tables`` and the stamp that says what they were computed from.
 
 ``transitions.csv`` (one row per transition of every signal), ``phases.csv`` (the verdict on each of
-the paper's three phases per model and brain target) and ``headline.csv`` (one row per model and
-brain target) are written by ``analyze_run``; ``analysis.json`` holds the digest of the run data they came from, so
-a reader (the leaderboard) can use them as they are while the results are unchanged and knows
+the paper's three phases per model and brain target), ``headline.csv`` (one row per model and brain
+target) and ``comparisons.csv`` (paired differences: original vs control, checkpoint vs step 0) are
+written by ``analyze_run``; ``analysis.json`` holds the digest of the run data they came from, so a
+reader (the leaderboard) can use them as they are while the results are unchanged and knows
 they are stale once a cell has been added or recomputed.
 """
 
@@ -23,17 +24,20 @@ from harness.tables import TABLES_DIR
 PHASES_TABLE = "phases.csv"
 TRANSITIONS_TABLE = "transitions.csv"
 HEADLINE_TABLE = "headline.csv"
+COMPARISONS_TABLE = "comparisons.csv"
 STAMP = "analysis.json"
-FORMAT = 2  # bumped when the tables change shape, so older outputs count as stale
+FORMAT = 3  # bumped when the tables change shape, so older outputs count as stale
 
 
 def write_outputs(run_dir: Path, digest: str, settings: PhaseSettings, transitions: pd.DataFrame,
-                  phases: pd.DataFrame, headline: pd.DataFrame) -> Path:
-    """Write the transitions, phase and headline tables, then the stamp (last); return the phases table's path."""
+                  phases: pd.DataFrame, headline: pd.DataFrame, comparisons: pd.DataFrame) -> Path:
+    """Write the transitions, phase, headline and comparisons tables, then the stamp (last); return the
+    phases table's path."""
     tables = Path(run_dir) / TABLES_DIR
     atomic_write_text(tables / TRANSITIONS_TABLE, transitions.to_csv(index=False))
     atomic_write_text(tables / PHASES_TABLE, phases.to_csv(index=False))
     atomic_write_text(tables / HEADLINE_TABLE, headline.to_csv(index=False))
+    atomic_write_text(tables / COMPARISONS_TABLE, comparisons.to_csv(index=False))
     stamp = {"format": FORMAT, "digest": digest, "settings": asdict(settings)}
     atomic_write_text(tables / STAMP, json.dumps(stamp, indent=2, sort_keys=True) + "\n")
     return tables / PHASES_TABLE
@@ -47,7 +51,7 @@ def is_fresh(run_dir: Path, digest: str) -> bool:
     except (OSError, ValueError):
         return False
     fresh = isinstance(stamp, dict) and stamp.get("format") == FORMAT and stamp.get("digest") == digest
-    return fresh and all((tables / name).is_file() for name in (TRANSITIONS_TABLE, PHASES_TABLE, HEADLINE_TABLE))
+    return fresh and all((tables / name).is_file() for name in (TRANSITIONS_TABLE, PHASES_TABLE, HEADLINE_TABLE, COMPARISONS_TABLE))
 
 
 def read_headline(run_dir: Path) -> pd.DataFrame:

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from harness import __version__
+from harness.analysis.comparisons import ABOVE_CONTROL, gain_text
 from harness.analysis.curves import BRAIN_METRIC, BRAIN_SCOPE, ModelCurves, Series
 from harness.analysis.data import BrainControl, Failures, load_config_text
 from harness.analysis.datasets import DatasetInfo
@@ -56,6 +57,7 @@ class ReportInputs:
     figure_notes: list[str] = field(default_factory=list)  # figures not drawn, one line each
     settings: PhaseSettings = field(default_factory=PhaseSettings)
     controls: dict[str, BrainControl] = field(default_factory=dict)  # control target label -> what it controls
+    comparisons: pd.DataFrame = field(default_factory=pd.DataFrame)  # tables/comparisons.csv
 
 
 def _e(text: object) -> str:
@@ -127,6 +129,24 @@ def _finding(analysis: CurveAnalysis) -> str:
     return f"<li>{_e(analysis.subject)}: {pattern}{_e(analysis.finding)}</li>"
 
 
+def _above_controls(comparisons: pd.DataFrame, controls: dict[str, BrainControl]) -> list[str]:
+    """'model on target: alignment above lexical content: +0.021 [+0.012, +0.030]', one item per model
+    and control at the final checkpoint (paired bootstrap, Holm-corrected p)."""
+    if comparisons.empty:
+        return []
+    rows = comparisons[comparisons["comparison"] == ABOVE_CONTROL]
+    items = []
+    for (model, target), group in rows.groupby(["model", "target"], sort=False):
+        last = group.sort_values("step").iloc[-1]
+        control = controls.get(str(last["versus"]))
+        what = f" ({control.describe()})" if control is not None else ""
+        items.append(f"<li>{_e(model)} on {_e(target)}: alignment above lexical content{_e(what)}: "
+                     f"<strong>{_e(gain_text(last['difference'], last['lo'], last['hi']))}</strong> "
+                     f"(r_mean at the final checkpoint minus {_e(last['versus'])}, each at its best layer; 95 % interval, "
+                     f"paired bootstrap over {_e(last['resampled'])}; Holm p = {float(last['p_holm']):.3g})</li>")
+    return items
+
+
 # --------------------------------------------------------------------------- at a glance
 
 
@@ -159,12 +179,18 @@ def _glance_rows(row: pd.Series, results: pd.DataFrame, channels: str = "voxels"
             peak_step = int(step_rows["step"].iloc[0]) if len(step_rows) else -1
             layer = int(row["peak_layer"])
             out.append(("peak r_mean (best layer)",
-                        f"{_value(row['peak_r'])} at {format_tokens(row['peak_tokens'])} tokens, layer {layer}"))
+                        f"{_value(row['peak_r'])}{_ci(row, 'peak_r')} at {format_tokens(row['peak_tokens'])} tokens, layer {layer}"))
             for metric, label in (("r_mean_norm", "at the peak: ceiling-normalised"), ("r_top", f"at the peak: top {channels}")):
                 value = _brain_value(results, row["model"], row["target"], peak_step, layer, metric)
                 if np.isfinite(value):
                     out.append((label, f"{metric} {_value(value)}"))
-            out.append(("final r_mean (best layer)", f"{_value(row['final_r'])} at {format_tokens(row['final_tokens'])} tokens"))
+            out.append(("final r_mean (best layer)",
+                        f"{_value(row['final_r'])}{_ci(row, 'final_r')} at {format_tokens(row['final_tokens'])} tokens"))
+            if isinstance(row.get("resampled"), str) and row["resampled"]:
+                out.append(("95 % intervals", f"resampling {row['resampled']}"))
+            if np.isfinite(row.get("above_control", np.nan)):
+                out.append(("alignment above lexical content",
+                            gain_text(row["above_control"], row["above_control_lo"], row["above_control_hi"])))
             out.append(("detachment depth", f"{_value(row['detachment_depth'])} (largest fall below the running peak)"))
         starts = [f"{label} {format_tokens(row[f'{label}_start'])}" for label in LABELS if np.isfinite(row[f"{label}_start"])]
         out.append(("confirmed phases", ", ".join(starts) if starts else "none"))
@@ -172,8 +198,15 @@ def _glance_rows(row: pd.Series, results: pd.DataFrame, channels: str = "voxels"
                           ("final_correctness", "final correctness"),
                           ("final_task_accuracy", "final task accuracy (chance-corrected)")):
         if np.isfinite(row[column]):
-            out.append((label, _value(row[column])))
+            below = " (below chance: answers in the wrong format count as wrong)" if column == "final_task_accuracy" and row[column] < 0 else ""
+            out.append((label, _value(row[column]) + below))
     return out
+
+
+def _ci(row: pd.Series, column: str) -> str:
+    """' [lo, hi]' of a headline score ('' without an interval)."""
+    lo, hi = row.get(f"{column}_lo", np.nan), row.get(f"{column}_hi", np.nan)
+    return f" [{_value(lo)}, {_value(hi)}]" if np.isfinite(lo) and np.isfinite(hi) else ""
 
 
 def _glance(headline: pd.DataFrame, results: pd.DataFrame, datasets: dict[str, DatasetInfo] | None = None) -> str:
@@ -341,7 +374,21 @@ def _brain(inputs: ReportInputs) -> list[str]:
     problems = [f"{info.label}: {problem}" for info in inputs.datasets.values() for problem in info.problems]
     if problems:
         parts.append('<ul class="muted">' + "".join(f"<li>{_e(p)}</li>" for p in problems) + "</ul>")
-    return parts
+    return parts + _paired(inputs.comparisons)
+
+
+def _paired(comparisons: pd.DataFrame) -> list[str]:
+    """The paired differences of ``comparisons.csv`` (each checkpoint vs step 0, original vs control) as a table."""
+    if comparisons.empty:
+        return []
+    units = ", ".join(dict.fromkeys(comparisons["resampled"]))
+    shown = comparisons[["comparison", "model", "target", "versus", "step", "tokens", "layer", "versus_layer"]].copy()
+    shown["difference [95 % CI]"] = [gain_text(d, lo, hi) for d, lo, hi in
+                                     zip(*(comparisons[c].to_numpy(float) for c in ("difference", "lo", "hi")))]
+    shown["p"], shown["Holm p"] = comparisons["p"], comparisons["p_holm"]
+    note = (f"Paired differences of r_mean (each side at its best layer; both on the same draws, resampling {units}); "
+            f"Holm-corrected across the {len(comparisons)} rows (tables/comparisons.csv).")
+    return ["<h4>Paired differences</h4>", f'<p class="muted">{_e(note)}</p>', table_html(shown, token_columns={"tokens"}, digits=4)]
 
 
 # --------------------------------------------------------------------------- curves, tasks, provenance
@@ -399,7 +446,8 @@ def render_report(inputs: ReportInputs) -> str:
     parts = [f'<p class="muted">generated {now} by harness {_e(__version__)} from <code>{_e(run_dir.resolve())}</code></p>',
              *_notices(inputs.datasets, inputs.controls), *_status(inputs), _toc(present)]
     if has_results:
-        parts += [_heading("summary"), "<ul>", *[_finding(a) for a in inputs.analyses], "</ul>"]
+        parts += [_heading("summary"), "<ul>", *[_finding(a) for a in inputs.analyses],
+                  *_above_controls(inputs.comparisons, inputs.controls), "</ul>"]
         if not inputs.headline.empty:
             parts += [_heading("glance"), _glance(inputs.headline, inputs.results, inputs.datasets)]
     if "failures" in present:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from harness.analysis.comparisons import run_comparisons, score_intervals
 from harness.analysis.data import RunData, brain_controls, model_groups, read_failures, read_left_out, read_run
 from harness.analysis.datasets import dataset_info
 from harness.analysis.figures import SavedFigure, draw_brain_maps, draw_figures
@@ -30,6 +31,7 @@ class AnalysisResult:
     phases: pd.DataFrame
     phases_table: Path
     headline: pd.DataFrame
+    comparisons: pd.DataFrame
     figures: list[SavedFigure]
     analyses: list[CurveAnalysis]
     results: pd.DataFrame
@@ -45,7 +47,7 @@ def _brain_subjects(data: RunData) -> dict[str, list[str]]:
 
 
 def analyze_run(run_dir: Path, settings: PhaseSettings | None = None) -> AnalysisResult:
-    """Analyse a run: write tables/transitions.csv, phases.csv and headline.csv (stamped), figures/*.png|svg and report.html."""
+    """Analyse a run: write tables/transitions.csv, phases.csv, headline.csv and comparisons.csv (stamped), figures/*.png|svg and report.html."""
     settings = settings or PhaseSettings()
     data = read_run(Path(run_dir))
     groups, controls = model_groups(data.run_dir), brain_controls(data.run_dir)
@@ -60,9 +62,12 @@ def analyze_run(run_dir: Path, settings: PhaseSettings | None = None) -> Analysi
                                       {label: info.maps for label, info in datasets.items()})
     transitions = all_transitions(analyses)
     phases = phases_frame([a.result for a in analyses if a.result is not None])
-    headline = headline_rows(data.run_dir.name, analyses)
+    single = list({a.curves.model: a.curves for a in analyses if not a.members}.values())
+    comparisons = run_comparisons(data, single, controls, settings.n_boot, settings.seed)
+    intervals = score_intervals(data, single, settings.n_boot, settings.seed)
+    headline = headline_rows(data.run_dir.name, analyses, comparisons, intervals)
     inputs = ReportInputs(data.run_dir, results, analyses, transitions, phases, headline, figures + maps,
-                          read_failures(data.run_dir), datasets, map_notes, settings, controls)
+                          read_failures(data.run_dir), datasets, map_notes, settings, controls, comparisons)
     report = write_report(inputs)
-    phases_table = write_outputs(data.run_dir, data.digest, settings, transitions, phases, headline)  # stamped last
-    return AnalysisResult(data.run_dir, report, transitions, phases, phases_table, headline, figures + maps, analyses, results)
+    phases_table = write_outputs(data.run_dir, data.digest, settings, transitions, phases, headline, comparisons)  # stamped last
+    return AnalysisResult(data.run_dir, report, transitions, phases, phases_table, headline, comparisons, figures + maps, analyses, results)
