@@ -257,7 +257,10 @@ def phases_note(settings: PhaseSettings) -> str:
         '<p class="muted">Each signal is cut into straight segments in log tokens (change points tested against '
         "straight noisy lines); a transition is a stretch that rises or falls significantly (a <em>step</em> when "
         "it happens between two neighbouring checkpoints), located where it has made half its change, with a 95% "
-        "bootstrap interval never narrower than the gap between the swept checkpoints around it. Verdicts: "
+        "bootstrap interval never narrower than the gap between the swept checkpoints around it. A checkpoint "
+        "standing apart from both neighbours is set aside as an <em>outlier</em>, so a change is carried by two "
+        "checkpoints or more; a change no change point bounds is listed as a <em>net change</em>, without a "
+        "location. Verdicts: "
         "<b>surge</b> = a brain rise coinciding with a rise of instruction following; <b>detachment</b> = a later "
         "brain fall over which task accuracy (chance-corrected) is shown flat; <b>realignment</b> = a brain rise "
         "after it coinciding with a rise of task accuracy. Coincide: "
