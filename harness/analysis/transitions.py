@@ -315,10 +315,6 @@ class NetChange:
         """+1 when it surely rises, -1 when it surely falls, 0 when its interval holds 0."""
         return 1 if self.lo > 0 else -1 if self.hi < 0 else 0
 
-    @property
-    def what(self) -> str:
-        return {1: "rises", -1: "falls", 0: "changes"}[self.direction]
-
 
 def _set_aside(signal: Signal) -> tuple[Signal, list[Outlier]]:
     """``signal`` without its isolated outliers, and the outliers."""
@@ -334,17 +330,16 @@ def _set_aside(signal: Signal) -> tuple[Signal, list[Outlier]]:
     return _finite(signal, keep), outliers
 
 
-def with_checkpoint_noise(signal: Signal, rng: np.random.Generator) -> Signal:
+def with_checkpoint_noise(signal: Signal, stderr: float | None, rng: np.random.Generator) -> Signal:
     """``signal`` whose replicates scatter from checkpoint to checkpoint as much as the curve does.
 
     Where the curve's robust local scatter is significantly larger than the replicates' own
-    per-checkpoint spread (``noise_level``; ``changepoints.curve_noise`` says the noise is not
+    per-checkpoint spread (``stderr``, the signal's ``noise_level``; ``changepoints.curve_noise`` says the noise is not
     known), each replicate checkpoint gets independent Gaussian noise of the difference in
     variance: noise the resampling could not see (training noise shared by every subject) widens the
     intervals instead of being ignored. Curves shorter than ``SCATTER_MIN_CHECKPOINTS`` are left
     alone: on them the scatter measures the transitions more than the noise.
     """
-    stderr = noise_level(signal)
     if stderr is None or signal.replicates is None or len(signal) < SCATTER_MIN_CHECKPOINTS:
         return signal
     scatter, known = curve_noise(log_tokens(signal.tokens), signal.values, stderr)
@@ -425,7 +420,7 @@ def analyse_signal(model: str, family: str, signal: Signal, *, max_changes: int 
     """
     cleaned, outliers = _set_aside(_finite(signal))
     stderr = noise_level(cleaned)  # the change points are chosen as before widening: curve_noise weighs the scatter
-    cleaned = with_checkpoint_noise(cleaned, stream(seed, "checkpoint scatter", model, signal.target, signal.name))
+    cleaned = with_checkpoint_noise(cleaned, stderr, stream(seed, "checkpoint scatter", model, signal.target, signal.name))
     found, method, used, breaks = _find(cleaned, max_changes, ci, n_boot, seed, model, stderr)
     net = None
     if not found:
