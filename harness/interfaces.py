@@ -238,7 +238,10 @@ class SubjectData:
     response is a numpy array or any ``ResponseArray`` (e.g. a lazy file reader, for data bigger
     than memory).
     ``times`` holds each row's time, on the clock of the story's word onsets: ``Story.onsets``,
-    or this subject's ``word_onsets[story]`` where given. ``tr_times=`` is accepted for ``times``
+    or this subject's ``word_onsets[story]`` where given. ``masks`` names sets of channels (cortex,
+    a hemisphere, an ROI set) that ``encoding.voxels: mask:NAME`` limits the encoder to; an ROI of
+    ``rois`` is such a set too. ``noise_ceiling`` comes from repeats of the test stories only
+    (``encoding.voxels: reliable:F`` ranks channels by it). ``tr_times=`` is accepted for ``times``
     (its name before recordings were supported).
     """
 
@@ -247,6 +250,7 @@ class SubjectData:
     rois: dict[str, np.ndarray] = field(default_factory=dict)  # ROI -> channel indices
     noise_ceiling: np.ndarray | None = None  # per channel, as a correlation (r units)
     word_onsets: dict[str, np.ndarray] = field(default_factory=dict)  # story -> onsets of its words on this subject's clock
+    masks: dict[str, np.ndarray] = field(default_factory=dict)  # name -> channel indices the encoder can be limited to
     tr_times: InitVar[dict[str, np.ndarray] | None] = None
 
     def __post_init__(self, tr_times: dict[str, np.ndarray] | None) -> None:
