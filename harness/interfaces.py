@@ -52,7 +52,8 @@ a story on a clock of its own (an M/EEG recording's clock), ``SubjectData.word_o
 story's word onsets on that clock. Required methods
 are abstract: a class that misses one is a load error listed by ``harness plugins``. Optional
 capabilities are declared, never guessed: ``BrainDataset.data_hash``, ``BrainDataset.notice``,
-``BrainDataset.voxel_map`` and ``ModelFamily.fingerprint`` have defaults, ``Metric.needs_reference`` says a metric reads other checkpoints,
+``BrainDataset.voxel_map``, ``ModelFamily.fingerprint`` and ``ModelFamily.size`` have defaults,
+``Metric.needs_reference`` says a metric reads other checkpoints,
 ``FetchableData`` marks a dataset that ``harness data fetch`` can download, and ``WordAnnotations``
 a dataset that labels the words of its stories (the ``probe`` metric predicts those labels).
 """
@@ -141,6 +142,14 @@ class LoadedModel:
     device: str = "cpu"
 
 
+@dataclass(frozen=True)
+class ModelSize:
+    """A model's size, for cost estimates: its parameters and the width of each hidden state."""
+
+    parameters: int
+    hidden: int
+
+
 class ModelFamily(Plugin[OptionsT]):
     """A family of checkpoints of one model (e.g. Pythia-160m at 154 training steps)."""
 
@@ -172,6 +181,10 @@ class ModelFamily(Plugin[OptionsT]):
 
     def context_length(self) -> int | None:
         """The most tokens one forward pass takes, when known without loading weights; else None."""
+        return None
+
+    def size(self) -> ModelSize | None:
+        """Parameters and hidden width when known without loading weights (``harness validate --estimate``); else None."""
         return None
 
     def check(self, checkpoints: Sequence[Checkpoint]) -> list[str]:

@@ -56,9 +56,9 @@ def select_voxels(value: str, info: SubjectResponses, masks: Mapping[str, np.nda
             raise DataError(f"{where}: encoding.voxels: {rule}: the mask is empty")
     else:
         if info.ceiling is None:
-            others = f"mask:NAME ({', '.join(sorted(named))})" if named else "no masks either"
+            others = f" or mask:NAME ({', '.join(sorted(named))})" if named else ""
             raise DataError(f"{where}: encoding.voxels: {rule} ranks voxels by the noise ceiling of repeated test stories, "
-                            f"and the dataset gives none for this subject; use all or {others}")
+                            f"and the dataset gives none for this subject; use all{others}")
         count = selector.count if selector.count is not None else math.ceil((selector.fraction or 0) * info.n_total)
         if count > info.n_total:
             raise DataError(f"{where}: encoding.voxels: {rule} asks for {count} voxels, the subject has {info.n_total}; "
