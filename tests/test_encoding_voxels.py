@@ -13,44 +13,30 @@ from harness.cli import main
 from harness.config import EncodingSettings, parse_config
 from harness.encoding import BrainScorer
 from harness.errors import ConfigError, DataError
-from harness.interfaces import BrainDataset, Story, SubjectData
+from harness.interfaces import SubjectData
 from harness.selectors import parse_voxel_selector
 from harness.store import RunStore
 from tests.support.damage import refused_in_one_line
 from tests.support.lebel_fixture import VOXELS, write_fixture
 from tests.support.plugin_packages import TINY_GPT_PLUGINS, activate, write_plugin_package
+from tests.test_encoding_scorer import InMemory
 
 N_VOXELS = 8
 
 
-class Tiny(BrainDataset):
+class Tiny(InMemory):
     """One subject held in memory, with a noise ceiling (when given), a mask and an ROI."""
 
     name = "tiny"
 
     def __init__(self, ceiling: np.ndarray | None):
-        super().__init__()
-        rng = np.random.default_rng(0)
-        self._stories = {}
-        for name in ("a", "b", "c", "t"):
-            onsets = np.cumsum(rng.uniform(0.3, 0.5, 200))
-            self._stories[name] = Story(name, tuple(f"w{i}" for i in range(200)), onsets, onsets + 0.25)
-        self._responses = {k: rng.standard_normal((30, N_VOXELS)).astype(np.float32) for k in "abct"}
-        self._responses["b"][3, 6] = np.nan  # voxel 6 is dropped wherever it is selected
+        responses = {k: np.random.default_rng(1).standard_normal((30, N_VOXELS)).astype(np.float32) for k in "abct"}
+        responses["b"][3, 6] = np.nan  # voxel 6 is dropped wherever it is selected
+        super().__init__(responses)
         self._ceiling = ceiling
 
-    def stories(self):
-        return self._stories
-
-    def subjects(self):
-        return ["S1"]
-
-    def split(self):
-        return ["a", "b", "c"], ["t"]
-
     def load_subject(self, subject):
-        times = {k: 11.0 + 2.0 * np.arange(30) for k in "abct"}
-        return SubjectData(responses=self._responses, times=times, noise_ceiling=self._ceiling,
+        return SubjectData(responses=self._responses, times=self._times, noise_ceiling=self._ceiling,
                            rois={"early": np.array([0, 1])}, masks={"cortex": np.array([1, 2, 4, 6])})
 
 
