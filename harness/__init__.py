@@ -41,6 +41,7 @@ from harness.interfaces import (
     MetricContext,
     Modality,
     ModelFamily,
+    ModelSize,
     Plugin,
     PluginOptions,
     ResponseArray,
@@ -79,7 +80,7 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "BrainDataset", "CellOutput", "Checkpoint", "ConfigError", "DataError", "EncodingSettings",
     "ExtractionSettings", "FetchableData", "HarnessError", "Kind", "LoadedModel", "Metric", "MetricContext",
-    "Modality", "ModelFamily", "Plugin", "PluginError", "PluginOptions", "ResponseArray", "RunFrames", "Score", "Story",
+    "Modality", "ModelFamily", "ModelSize", "Plugin", "PluginError", "PluginOptions", "ResponseArray", "RunFrames", "Score", "Story",
     "SubjectData", "SweepConfig", "Task", "VoxelMap", "WRITER_LOCK", "WordAnnotation", "WordAnnotations",
     "atomic_write_bytes", "atomic_write_text", "cache_root", "cache_writable", "write_later", "did_you_mean",
     "hookimpl", "load_config", "load_run", "new_directory", "noise_ceiling", "one_line", "remove_abandoned",

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from harness.config import SweepConfig
+    from harness.planner import Plan
     from harness.registry import PluginInfo
     from harness.runs import RunFrames
 
@@ -150,7 +151,23 @@ def _validate(args: argparse.Namespace) -> int:
     if any(model.adaptive is not None for model in plan.models):
         console.print("adaptive checkpoints: the counts are round 0's; the sweep adds the other rounds' checkpoints "
                       "as it goes (docs/configuration.md#adaptive-checkpoints)", markup=False, soft_wrap=True)
+    if args.estimate:
+        _print_estimate(plan, done, console)
     return 0
+
+
+def _print_estimate(plan: Plan, done: dict[str, str], console: Console) -> None:
+    from harness.estimate import figures, measured, project
+
+    projection = project(plan, done)
+    table = Table(title=f"projected cost of {projection.cells} cells", title_justify="left")
+    for column in ("figure", "value", "how"):
+        table.add_column(column, overflow="fold")
+    for row in figures(projection):
+        table.add_row(*map(Text, row))
+    console.print(table)
+    console.print(measured(projection.units), markup=False)
+    console.print(f"assumed: {'; '.join(projection.assumed)}", markup=False)
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
@@ -421,6 +438,8 @@ def build_parser() -> argparse.ArgumentParser:
     validate = sub.add_parser("validate", help="check a config and print the planned cells", description=SELECTORS)
     validate.add_argument("config", nargs="?", help="sweep config YAML (default: the built-in demo)")
     validate.add_argument("--run", help="run directory (overrides the config's run)")
+    validate.add_argument("--estimate", action="store_true",
+                          help="also project wall time, device-hours, disk and peak memory from unit costs measured here")
     validate.set_defaults(func=cmd_validate)
 
     sweep = sub.add_parser("sweep", help="run a sweep (no config: the built-in offline demo)", description=(

@@ -24,7 +24,7 @@ from harness.digest import settings_digest
 from harness.errors import ConfigError
 from harness.interfaces import KINDS, TARGET_KINDS, Kind
 from harness.paths import cache_root
-from harness.selectors import parse_checkpoint_selector, parse_layer_selector
+from harness.selectors import parse_checkpoint_selector, parse_layer_selector, parse_voxel_selector
 
 
 class _Strict(BaseModel):
@@ -96,6 +96,7 @@ class EncodingSettings(_Strict):
     permutations: int = Field(0, ge=0)  # block permutations for significance (0 = off)
     fdr_q: float = Field(0.05, gt=0, lt=1)
     voxel_batch: int | None = Field(None, ge=1)  # voxels per batch (None = automatic)
+    voxels: str = "all"  # voxels scored: all | reliable:F | reliable:N | mask:NAME (harness.selectors)
     # GiB of responses the encoder holds: every subject kept across layers when all fit, else
     # each subject read in voxel blocks of this size. Results do not depend on it (not hashed).
     memory_gb: float = Field(2.0, gt=0, exclude=True)
@@ -116,6 +117,8 @@ class EncodingSettings(_Strict):
                 data.pop(key, None)
         if tuple(self.lags_s) == DEFAULT_LAGS_S:
             data.pop("lags_s", None)
+        if self.voxels == "all":
+            data.pop("voxels", None)
         return data
 
     def delay_seconds(self, interval: float) -> list[float]:
@@ -137,6 +140,11 @@ class EncodingSettings(_Strict):
         if value[0] > value[1]:
             raise ValueError(f"the first lag ({value[0]:g} s) is after the last ({value[1]:g} s)")
         return value
+
+    @field_validator("voxels")
+    @classmethod
+    def _voxel_selection(cls, value: str) -> str:
+        return str(parse_voxel_selector(value))
 
     @field_validator("alphas", mode="before")
     @classmethod

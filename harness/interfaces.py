@@ -52,7 +52,8 @@ a story on a clock of its own (an M/EEG recording's clock), ``SubjectData.word_o
 story's word onsets on that clock. Required methods
 are abstract: a class that misses one is a load error listed by ``harness plugins``. Optional
 capabilities are declared, never guessed: ``BrainDataset.data_hash``, ``BrainDataset.notice``,
-``BrainDataset.voxel_map`` and ``ModelFamily.fingerprint`` have defaults, ``Metric.needs_reference`` says a metric reads other checkpoints,
+``BrainDataset.voxel_map``, ``ModelFamily.fingerprint`` and ``ModelFamily.size`` have defaults,
+``Metric.needs_reference`` says a metric reads other checkpoints,
 ``FetchableData`` marks a dataset that ``harness data fetch`` can download, and ``WordAnnotations``
 a dataset that labels the words of its stories (the ``probe`` metric predicts those labels).
 """
@@ -141,6 +142,14 @@ class LoadedModel:
     device: str = "cpu"
 
 
+@dataclass(frozen=True)
+class ModelSize:
+    """A model's size, for cost estimates: its parameters and the width of each hidden state."""
+
+    parameters: int
+    hidden: int
+
+
 class ModelFamily(Plugin[OptionsT]):
     """A family of checkpoints of one model (e.g. Pythia-160m at 154 training steps)."""
 
@@ -172,6 +181,10 @@ class ModelFamily(Plugin[OptionsT]):
 
     def context_length(self) -> int | None:
         """The most tokens one forward pass takes, when known without loading weights; else None."""
+        return None
+
+    def size(self) -> ModelSize | None:
+        """Parameters and hidden width when known without loading weights (``harness validate --estimate``); else None."""
         return None
 
     def check(self, checkpoints: Sequence[Checkpoint]) -> list[str]:
@@ -238,7 +251,10 @@ class SubjectData:
     response is a numpy array or any ``ResponseArray`` (e.g. a lazy file reader, for data bigger
     than memory).
     ``times`` holds each row's time, on the clock of the story's word onsets: ``Story.onsets``,
-    or this subject's ``word_onsets[story]`` where given. ``tr_times=`` is accepted for ``times``
+    or this subject's ``word_onsets[story]`` where given. ``masks`` names sets of channels (cortex,
+    a hemisphere, an ROI set) that ``encoding.voxels: mask:NAME`` limits the encoder to; an ROI of
+    ``rois`` is such a set too. ``noise_ceiling`` comes from repeats of the test stories only
+    (``encoding.voxels: reliable:F`` ranks channels by it). ``tr_times=`` is accepted for ``times``
     (its name before recordings were supported).
     """
 
@@ -247,6 +263,7 @@ class SubjectData:
     rois: dict[str, np.ndarray] = field(default_factory=dict)  # ROI -> channel indices
     noise_ceiling: np.ndarray | None = None  # per channel, as a correlation (r units)
     word_onsets: dict[str, np.ndarray] = field(default_factory=dict)  # story -> onsets of its words on this subject's clock
+    masks: dict[str, np.ndarray] = field(default_factory=dict)  # name -> channel indices the encoder can be limited to
     tr_times: InitVar[dict[str, np.ndarray] | None] = None
 
     def __post_init__(self, tr_times: dict[str, np.ndarray] | None) -> None:

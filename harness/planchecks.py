@@ -19,6 +19,7 @@ from harness.config import BrainEntry, SweepConfig
 from harness.devices import resolve_device
 from harness.encoding.responses import inspect_subject
 from harness.encoding.scorer import split_problem
+from harness.encoding.voxels import select_voxels
 from harness.errors import ConfigError, DataError
 from harness.files import creatable_problem
 from harness.interfaces import BrainDataset, Story
@@ -105,14 +106,18 @@ def scored_fraction(times: np.ndarray, onsets: np.ndarray, offsets: np.ndarray) 
 
 def check_coverage(dataset: BrainDataset, entry: BrainEntry, train: list[str], test: list[str],
                    stories: Mapping[str, Story]) -> tuple[Coverage, list[str]]:
-    """Each subject's responses against each story's words, one subject in memory at a time.
+    """Each subject's responses against each story's words, one subject in memory at a time, and the
+    voxels ``encoding.voxels`` selects of each (a mask it has, a noise ceiling where ``reliable:`` needs one).
 
     A story covered below ``LEAST_COVERED`` is a ``DataError`` unless the entry sets
     ``allow_truncated_story: true``; then it is a note, and its scored fraction is kept.
     """
     coverage = Coverage()
     for subject in dataset.subjects():
-        info = inspect_subject(f"subject {subject}", subject, dataset.load_subject(subject), train, test, stories)
+        data = dataset.load_subject(subject)
+        info = inspect_subject(f"subject {subject}", subject, data, train, test, stories)
+        select_voxels(entry.encoding.voxels, info, data.masks, f"subject {subject}")
+        del data
         for story in train + test:
             words = stories[story]
             onsets = info.onsets[story]

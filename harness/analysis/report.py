@@ -38,7 +38,7 @@ SECTIONS = (("summary", "Summary"), ("glance", "At a glance"), ("failures", "Fai
             ("figures", "Figures"), ("brain", "Brain scores"), ("curves", "Task and metric curves"),
             ("tasks", "Final task scores"), ("provenance", "Provenance"), ("config", "Config"))
 BRAIN_ORDER = ("r_mean", "r_mean_norm", "r_top", "frac_significant")  # then r_roi:* and anything else
-COUNT_METRICS = ("n_voxels", "n_dropped")  # said once in a note, not a column per checkpoint
+COUNT_METRICS = ("n_voxels", "n_dropped", "n_unselected")  # said once in a note, not a column per checkpoint
 
 
 @dataclass
@@ -351,6 +351,8 @@ def _voxel_counts(results: pd.DataFrame, model: str, target: str, channels: str 
     counts = rows.groupby(["scope", "metric"])["value"].max().unstack("metric")
     text = ", ".join(f"{subject} {format_cell(r.get('n_voxels'), digits=0)}"
                      + (f" ({format_cell(r.get('n_dropped'), digits=0)} dropped)" if r.get("n_dropped", 0) else "")
+                     + (f" ({format_cell(r.get('n_unselected'), digits=0)} left out by encoding.voxels)"
+                        if r.get("n_unselected", 0) > 0 else "")
                      for subject, r in counts.iterrows())
     return f"{channels} scored per subject: {text}"
 

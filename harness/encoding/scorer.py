@@ -16,6 +16,7 @@ from harness.encoding.responses import ResponseBlock, SubjectResponses, block_si
 from harness.encoding.ridge import RidgeCV, story_folds
 from harness.encoding.stats import block_permutation_pvalues, fdr_bh, pearson_r
 from harness.encoding.trf import lag_profile, trf_design
+from harness.encoding.voxels import VoxelSelection, restrict, select_voxels, selection_arrays, voxel_counts
 from harness.errors import DataError
 from harness.interfaces import BrainDataset, CellOutput, Modality, Score, Story
 from harness.threads import torch_threads
@@ -71,9 +72,11 @@ class BrainScorer:
             raise DataError(f"{self.name}: the dataset has no subjects")
         self.budget = int(settings.memory_gb * (1 << 30))
         self.info: dict[str, SubjectResponses] = {}
+        self.selected: dict[str, VoxelSelection | None] = {}  # subject -> its voxels scored (encoding.voxels); None: all
         for subject in self.subjects:  # one at a time: an in-memory subject is released before the next is loaded
             data = dataset.load_subject(subject)
             self.info[subject] = inspect_subject(self._where(subject), subject, data, self.train, self.test, self.stories)
+            self.selected[subject] = select_voxels(settings.voxels, self.info[subject], data.masks, self._where(subject))
             del data
         self.resident = sum(i.nbytes for i in self.info.values()) <= self.budget
         self._kept: dict[str, list[ResponseBlock]] = {}  # subject -> its blocks, when resident
@@ -200,6 +203,7 @@ class BrainScorer:
                     scores.extend(Score(metric, value, scope=info.subject) for metric, value in values.items())
                     arrays[f"r/{info.subject}"] = _full(fit.r, fit.kept, info.n_total)
                     arrays[f"alpha/{info.subject}"] = _full(fit.alphas, fit.kept, info.n_total)
+                    arrays.update(selection_arrays(self.selected[info.subject], info.subject))
                 del solver
         common = set.intersection(*(set(v) for v in per_subject.values()))
         for metric in sorted(common, key=list(next(iter(per_subject.values()))).index):
@@ -213,6 +217,7 @@ class BrainScorer:
         parts: dict[str, list[np.ndarray]] = {"kept": [], "r": [], "alphas": [], "cv": [], "pvalues": [], "profile": []}
         block_rows = self.settings.permutation_block(scan_interval(info.times[self.test[0]]), recording=self.trf)
         for block in self.blocks(info.subject):
+            block = restrict(block, self.selected[info.subject])
             if not block.kept.size:
                 continue
             result = solver.fit(block.y_train, voxel_batch=self.settings.voxel_batch, return_weights=self.trf)
@@ -254,7 +259,7 @@ class BrainScorer:
         if fit.pvalues is not None:
             values["frac_significant"] = float(fdr_bh(fit.pvalues, self.settings.fdr_q).mean())
         values["n_voxels"] = float(r.size)
-        values["n_dropped"] = float(info.n_total - fit.kept.size)
+        values.update(voxel_counts(self.selected[info.subject], info.n_total, fit.kept.size))
         return values
 
 

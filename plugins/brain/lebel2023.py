@@ -20,7 +20,8 @@ columns from its file when the encoder asks for a block, so a subject is never i
 
 Two harness extensions are read when present (the simulated dataset writes them): a
 ``repeats`` dataset (repeats × scans × voxels) beside ``data`` in a test story's file, from which
-the noise ceiling is computed, and ``derivative/rois/<subject>.json`` (ROI -> voxel indices).
+the noise ceiling is computed, and ``derivative/rois/<subject>.json`` (ROI -> voxel indices; each
+ROI is also a mask for ``encoding.voxels: mask:NAME``).
 
 ``check`` reads everything a sweep will read before it writes anything; ``data_hash`` is a
 digest of the content of those files. Both remember what they learnt about each file while the

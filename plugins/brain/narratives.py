@@ -22,8 +22,8 @@ part of it); volume i is centred at ``(i + 0.5)·TR`` s after the first volume, 
 audio's clock at ``(i + 0.5)·TR − audio onset``. The volumes kept are those centred inside the
 story events, less the first ``trim_start`` (6 by default, as the dataset's own analyses).
 Responses are the cleaned derivative (``desc-clean``: confounds regressed out by AFNI): on
-fsaverage6, the left then the right hemisphere's vertices; in MNI space, the voxels inside every
-story's brain mask.
+fsaverage6, the left then the right hemisphere's vertices (masks ``left`` and ``right`` for
+``encoding.voxels: mask:left``); in MNI space, the voxels inside every story's brain mask.
 
 Preflight (``check``) reads every scan the sweep will: its sidecar's RepetitionTime, its
 response files' shapes (volumes against the story's words, vertices against the subject's other
@@ -335,28 +335,32 @@ class Narratives(BrainDataset[NarrativesOptions], FetchableData):
             mask = mask & other
         return mask
 
-    def _responses(self, scan: Scan) -> np.ndarray:
+    def _responses(self, scan: Scan) -> tuple[np.ndarray, int | None]:
+        """A scan's responses (volumes × vertices or voxels) and, on the surface, the left hemisphere's vertices."""
         paths = self._response_paths(scan)
         if self._mask is None:
             hemispheres = [read_gifti(p) for p in paths]
             if hemispheres[0].shape[0] != hemispheres[1].shape[0]:
                 raise DataError(f"{paths[1]}: {hemispheres[1].shape[0]} volumes, but the left hemisphere has {hemispheres[0].shape[0]}")
-            return np.concatenate(hemispheres, axis=1)
-        return read_nifti(paths[0], self._mask)
+            return np.concatenate(hemispheres, axis=1), hemispheres[0].shape[1]
+        return read_nifti(paths[0], self._mask), None
 
     def load_subject(self, subject: str) -> SubjectData:
         train, test = self.split()
         responses: dict[str, np.ndarray] = {}
         times: dict[str, np.ndarray] = {}
+        left: int | None = None
         for story in train + test:
             scan = self.scans[story].get(subject)
             if scan is None:
                 raise DataError(f"{self.root}: subject {subject} has no kept scan of story {story!r} ({self._why_not(subject, story)})")
             self._check_tr(scan)
-            data = self._responses(scan)
+            data, left = self._responses(scan)
             index, times[story] = self.kept(scan, data.shape[0])
             responses[story] = data[index]
-        return SubjectData(responses=responses, times=times)
+        width = next(iter(responses.values())).shape[1]
+        masks = {} if left is None else {"left": np.arange(left), "right": np.arange(left, width)}  # fsaverage6 hemispheres
+        return SubjectData(responses=responses, times=times, masks=masks)
 
     # ------------------------------------------------------------------ preflight
 

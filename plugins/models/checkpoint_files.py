@@ -84,6 +84,31 @@ def context_from_config(config: dict[str, Any]) -> int | None:
     return None
 
 
+def _first_int(section: dict[str, Any], keys: tuple[str, ...]) -> int | None:
+    for key in keys:
+        value = section.get(key)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+    return None
+
+
+def size_from_config(config: dict[str, Any]) -> tuple[int, int] | None:
+    """(parameters, hidden width) of a decoder from a config's usual keys: embeddings plus per block
+    4·d² (attention) and 2·d·ff (MLP; 3·d·ff gated); None when the keys are not there."""
+    for section in (config.get("text_config"), config):
+        if not isinstance(section, dict):
+            continue
+        hidden = _first_int(section, ("hidden_size", "n_embd", "d_model"))
+        layers = _first_int(section, ("num_hidden_layers", "n_layer", "num_layers", "n_layers"))
+        vocab = _first_int(section, ("vocab_size",))
+        if hidden is None or layers is None or vocab is None:
+            continue
+        ff = _first_int(section, ("intermediate_size", "n_inner", "ffn_dim")) or 4 * hidden
+        gated = str(section.get("hidden_act", section.get("activation_function", ""))).lower() in ("silu", "swiglu")
+        return vocab * hidden + layers * (4 * hidden * hidden + (3 if gated else 2) * hidden * ff), hidden
+    return None
+
+
 def layers_from_config(config: dict[str, Any]) -> int | None:
     """Transformer blocks named in a config (a nested text config first), or None."""
     for section in (config.get("text_config"), config):

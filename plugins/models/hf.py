@@ -33,7 +33,7 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from harness import Checkpoint, DataError, LoadedModel, ModelFamily, PluginError, PluginOptions, did_you_mean, hookimpl, one_line
+from harness import Checkpoint, DataError, LoadedModel, ModelFamily, ModelSize, PluginError, PluginOptions, did_you_mean, hookimpl, one_line
 from harness_plugins.models.checkpoint_files import (
     CONFIG,
     SAFE_INDEX,
@@ -44,6 +44,7 @@ from harness_plugins.models.checkpoint_files import (
     local_revisions,
     read_config,
     read_json,
+    size_from_config,
 )
 
 log = logging.getLogger(__name__)
@@ -244,6 +245,17 @@ class HubFamily(ModelFamily[LoaderOptionsT]):
         known = self.known_context_length()
         if known is not None:
             return known
+        config = self._config_at_hand()
+        return context_from_config(config) if config is not None else None
+
+    def size(self) -> ModelSize | None:
+        """Parameters and hidden width from the config.json of its last checkpoint at hand (local, or in the hub cache)."""
+        config = self._config_at_hand()
+        found = size_from_config(config) if config is not None else None
+        return ModelSize(*found) if found is not None else None
+
+    def _config_at_hand(self) -> dict[str, Any] | None:
+        """The config.json of the last checkpoint whose config is on this machine; None when none is (or it is bad: check() says why)."""
         for checkpoint in reversed(self.checkpoints()):  # the last one whose config is at hand
             repo, revision = self.source(checkpoint)
             try:
@@ -256,7 +268,7 @@ class HubFamily(ModelFamily[LoaderOptionsT]):
                 config = read_json(directory / CONFIG, "model config")
             except DataError:
                 return None  # check() names what is wrong
-            return context_from_config(config) if isinstance(config, dict) else None
+            return config if isinstance(config, dict) else None
         return None
 
     def check(self, checkpoints: Sequence[Checkpoint]) -> list[str]:

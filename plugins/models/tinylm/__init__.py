@@ -29,7 +29,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from harness import Checkpoint, cache_root, hookimpl
+from harness import Checkpoint, ModelSize, cache_root, hookimpl
 from harness_plugins.models.hf import HubFamily, LoaderOptions
 from harness_plugins.models.tinylm.corpus import Corpus, load_corpus
 from harness_plugins.models.tinylm.train import (
@@ -135,6 +135,12 @@ class TinyLMFamily(HubFamily[TinyLMOptions]):
 
     def known_num_layers(self) -> int:
         return self.settings().n_layer + 1
+
+    def size(self) -> ModelSize:
+        """From the settings (GPT-2 blocks: 12·d² each, plus token and position embeddings), trained or not."""
+        settings = self.settings()
+        d = settings.n_embd
+        return ModelSize((settings.vocab_size + settings.context) * d + settings.n_layer * 12 * d * d, d)
 
     def training_info(self) -> dict:
         """Settings, loss curve and held-out loss per checkpoint of the trained run."""
