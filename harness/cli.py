@@ -249,10 +249,14 @@ def _show_tables(run: RunFrames, scores: pd.DataFrame, limit: int) -> None:
         table = Table(title=Text(f"{model} x {target}"))
         shown = interval_frame(data, frame.head(limit))
         shown_rows.append(shown)
-        cis = [interval_text(lo, hi, 4) for lo, hi in zip(shown["lo"].to_numpy(float), shown["hi"].to_numpy(float))]
-        kept = [c for c in columns if c not in ("stderr", "chance") or shown[c].notna().any()]  # brain rows have neither
+        cis = [interval_text(lo, hi, 4 if kind == "brain" else 3)  # brain r is small: 4 decimals
+               for kind, lo, hi in zip(shown["kind"], shown["lo"].to_numpy(float), shown["hi"].to_numpy(float))]
+        # brain rows have no stderr or chance, task rows no layer: columns no row fills are left out
+        kept = [c for c in columns if c not in ("stderr", "chance", "layer") or shown[c].notna().any()]
         for column in [*kept, "95 % CI"] if any(cis) else kept:
-            table.add_column(column, justify="left" if column in ("scope", "metric") else "right", no_wrap=column != "scope")
+            wraps = column in ("scope", "metric")  # names fold at a narrow terminal; numbers never break
+            table.add_column(column, justify="left" if wraps else "right", no_wrap=not wraps, overflow="fold",
+                             min_width=max(map(len, cis)) if column == "95 % CI" else None)
         for cells_text, ci in zip(text_rows(shown[kept]), cis):
             table.add_row(*map(Text, [*cells_text, ci] if any(cis) else cells_text))
         console.print(table)
