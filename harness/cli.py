@@ -228,6 +228,8 @@ def cmd_show(args: argparse.Namespace) -> int:
     scores = _metric_filter(run.scores, args.metric)
     if args.errors or args.debug:
         return _show_errors(run, args.format, args.debug)
+    if args.format in ("json", "csv"):
+        scores = run.intervals(scores)
     if args.format == "json":
         _write(json.dumps(run.to_dict(scores=scores), indent=1))
     elif args.format == "csv":
@@ -238,11 +240,12 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def _show_tables(run: RunFrames, scores: pd.DataFrame, limit: int) -> None:
-    import numpy as np
+    import pandas as pd
 
-    from harness.analysis.comparisons import brain_score_intervals
     from harness.analysis.data import read_run
     from harness.analysis.render import text_rows
+    from harness.analysis.rowintervals import interval_frame, interval_notes
+    from harness.analysis.scoreintervals import interval_text
     from harness.tables import TABLES_DIR
 
     console = _console()
@@ -257,26 +260,28 @@ def _show_tables(run: RunFrames, scores: pd.DataFrame, limit: int) -> None:
         console.print(f"{run.path}: no finished cells yet", markup=False, soft_wrap=True)
 
     columns = ["step", "tokens", "layer", "scope", "metric", "value", "stderr", "chance"]
-    units: set[str] = set()
     data = read_run(run.path)
+    shown_rows = []
     for (model, target), frame in scores.groupby(["model", "target"], sort=True):
         table = Table(title=Text(f"{model} x {target}"))
-        shown = frame.head(limit)
-        intervals = brain_score_intervals(data, shown)
-        cis = [f"[{i.lo:.4f}, {i.hi:.4f}]" if i is not None and np.isfinite(i.lo) else "" for i in intervals]
-        units |= {i.unit for i, ci in zip(intervals, cis) if i is not None and ci}
-        kept = [c for c in columns if c not in ("stderr", "chance") or shown[c].notna().any()]  # brain rows have neither
+        shown = interval_frame(data, frame.head(limit))
+        shown_rows.append(shown)
+        cis = [interval_text(lo, hi, 4 if kind == "brain" else 3)  # brain r is small: 4 decimals
+               for kind, lo, hi in zip(shown["kind"], shown["lo"].to_numpy(float), shown["hi"].to_numpy(float))]
+        # brain rows have no stderr or chance, task rows no layer: columns no row fills are left out
+        kept = [c for c in columns if c not in ("stderr", "chance", "layer") or shown[c].notna().any()]
         for column in [*kept, "95 % CI"] if any(cis) else kept:
-            table.add_column(column, justify="left" if column in ("scope", "metric") else "right", no_wrap=column != "scope")
+            wraps = column in ("scope", "metric")  # names fold at a narrow terminal; numbers never break
+            table.add_column(column, justify="left" if wraps else "right", no_wrap=not wraps, overflow="fold",
+                             min_width=max(map(len, cis)) if column == "95 % CI" else None)
         for cells_text, ci in zip(text_rows(shown[kept]), cis):
             table.add_row(*map(Text, [*cells_text, ci] if any(cis) else cells_text))
         console.print(table)
         if len(frame) > limit:
             console.print(f"... {len(frame) - limit} more rows in {run.path / TABLES_DIR} (or --format csv|json)",
                           markup=False, soft_wrap=True)
-    if units:
-        console.print(f"95 % CI: of brain r_mean over subjects (scope mean), resampling {' / '.join(sorted(units))}",
-                      markup=False, soft_wrap=True)
+    for note in interval_notes(pd.concat(shown_rows)) if shown_rows else []:
+        console.print(note, markup=False, soft_wrap=True)
     for row in failures.itertuples(index=False):
         what = "failed" if row.state == "failed" else "stale (kept from an earlier computation; the recompute failed)"
         console.print(f"[yellow]{what}[/] ", end="")

@@ -403,6 +403,8 @@ class Score:
     ``scope`` says what the number is about inside the cell: a subject for brain scores,
     a sub-task for lm-eval, '' when the cell has a single scope. ``chance`` is the value expected
     from guessing (0.25 for an accuracy over four options), None when unknown or meaningless.
+    ``items`` is the number of items (documents, questions) the value averages, where it averages
+    items: with it a proportion gets a binomial interval over its items; None when not known.
     """
 
     metric: str
@@ -410,6 +412,7 @@ class Score:
     stderr: float | None = None
     scope: str = ""
     chance: float | None = None
+    items: int | None = None
 
 
 @dataclass

@@ -8,7 +8,7 @@ from harness.errors import DataError
 
 RESULT_COLUMNS = [
     "model", "family", "step", "tokens", "revision", "commit", "kind", "target", "plugin", "layer",
-    "scope", "metric", "value", "stderr", "chance", "seed", "config_hash", "data_hash", "plugin_version", "stale",
+    "scope", "metric", "value", "stderr", "chance", "items", "seed", "config_hash", "data_hash", "plugin_version", "stale",
 ]
 TEXT_COLUMNS = [
     "model", "family", "revision", "commit", "kind", "target", "plugin", "scope", "metric",
@@ -24,7 +24,8 @@ def typed_results(frame: pd.DataFrame, source: str = "results") -> pd.DataFrame:
 
     Optional columns that are absent are added empty; text columns are pandas strings (missing =
     NA, but names such as ``scope`` are '' rather than missing), ``layer`` is a nullable integer (NA for tasks),
-    ``value``, ``stderr`` and ``chance`` are floats (``chance`` NaN = unknown, as in tables written before it existed).
+    ``value``, ``stderr`` and ``chance`` are floats (``chance`` NaN = unknown, as in tables written before it existed),
+    ``items`` a nullable integer (NA = unknown: brain and metric rows, and tables written before it existed).
     """
     missing = [c for c in REQUIRED_COLUMNS if c not in frame]
     if missing:
@@ -37,6 +38,7 @@ def typed_results(frame: pd.DataFrame, source: str = "results") -> pd.DataFrame:
     frame[NEVER_MISSING] = frame[NEVER_MISSING].fillna("")  # CSV reads '' back as missing
     frame["layer"] = pd.to_numeric(frame["layer"], errors="coerce").astype("Int64")
     frame["seed"] = pd.to_numeric(frame["seed"], errors="coerce").astype("Int64")
+    frame["items"] = pd.to_numeric(frame["items"], errors="coerce").astype("Int64")
     for column in ("step", "tokens"):
         frame[column] = pd.to_numeric(frame[column]).astype("int64")
     for column in ("value", "stderr", "chance"):

@@ -7,6 +7,7 @@ A view: it only reads what the sweep and the analysis left in the run (the store
 
     run = harness.load_run("runs/demo")
     run.scores          # one row per cell x scope x metric (the long results table)
+    run.intervals()     # the scores with the 95 % interval of each (lo, hi) and what it resampled (interval)
     run.cells           # one row per cell: status, error, stale, elapsed, log file, adaptive round
     run.failures        # the failed cells and the stale results, with their log files
     run.transitions     # one row per transition (rise, fall, step) of every signal, with 95 % intervals
@@ -27,6 +28,7 @@ import pandas as pd
 
 from harness.analysis.data import read_run
 from harness.analysis.outputs import HEADLINE_TABLE, PHASES_TABLE, TRANSITIONS_TABLE, is_fresh, read_headline
+from harness.analysis.rowintervals import interval_frame
 from harness.analysis.run import analyze_run
 from harness.runlogs import cell_log_path
 from harness.store import RunStore, check_run_directory
@@ -64,6 +66,12 @@ class RunFrames:
         rows.insert(1, "state", np.where(rows["status"] == "failed", "failed", "stale"))
         rows["error"] = rows["error"].where(rows["status"] == "failed", rows["stale"])
         return rows[["cell_id", "state", "model", "step", "target", "layer", "error", "log"]].reset_index(drop=True)
+
+    def intervals(self, scores: pd.DataFrame | None = None) -> pd.DataFrame:
+        """``scores`` (default: every score) with ``lo`` and ``hi``, the 95 % interval of each (NaN where
+        it has none), and ``interval``, what it resampled: subjects and voxel groups for a brain r_mean
+        over subjects, items for a task score, a metric's own standard error ('' where none)."""
+        return interval_frame(read_run(self.path), self.scores if scores is None else scores)
 
     def to_dict(self, scores: pd.DataFrame | None = None) -> dict[str, Any]:
         """Everything as plain JSON-able values (missing values as None); ``scores`` replaces the scores."""

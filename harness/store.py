@@ -45,6 +45,7 @@ CREATE TABLE IF NOT EXISTS scores (
     cell_id TEXT NOT NULL REFERENCES cells(cell_id) ON DELETE CASCADE,
     scope TEXT NOT NULL, metric TEXT NOT NULL, value REAL, stderr REAL,
     chance REAL,  -- the value expected from guessing; NULL when unknown
+    items INTEGER,  -- the items the value averages (tasks); NULL when unknown
     PRIMARY KEY (cell_id, scope, metric)
 );
 CREATE TABLE IF NOT EXISTS artifacts (
@@ -58,7 +59,7 @@ CREATE TABLE IF NOT EXISTS rounds (  -- adaptive sweeps: the round that added ea
 );
 """
 # columns added after the first release: (table, column, type); an older store gets them, empty, on opening
-ADDED_COLUMNS = [("cells", "stale", "TEXT"), ("scores", "chance", "REAL")]
+ADDED_COLUMNS = [("cells", "stale", "TEXT"), ("scores", "chance", "REAL"), ("scores", "items", "INTEGER")]
 
 
 @dataclass(frozen=True)
@@ -195,9 +196,10 @@ class RunStore:
                 for score in output.scores:
                     stderr = None if score.stderr is None else float(score.stderr)
                     chance = None if score.chance is None else float(score.chance)
+                    items = None if score.items is None else int(score.items)
                     rows[(score.scope, score.metric)] = (record.cell_id, score.scope, score.metric, float(score.value),
-                                                         stderr, chance)
-                db.executemany("INSERT INTO scores (cell_id, scope, metric, value, stderr, chance) VALUES (?,?,?,?,?,?)",
+                                                         stderr, chance, items)
+                db.executemany("INSERT INTO scores (cell_id, scope, metric, value, stderr, chance, items) VALUES (?,?,?,?,?,?,?)",
                                list(rows.values()))
             db.executemany("INSERT INTO artifacts VALUES (?,?,?,?)", [(record.cell_id, *a) for a in artifacts])
         for path in replaced - {a[1] for a in artifacts}:  # superseded arrays, only once the new row is in
@@ -230,11 +232,11 @@ class RunStore:
         """All scores of finished cells in the long table format, in a stable order.
 
         ``stale`` is empty for current results and holds the error of a failed recompute for a
-        result kept from an earlier computation; ``chance`` is empty where the score declared none.
+        result kept from an earlier computation; ``chance`` and ``items`` are empty where the score declared none.
         """
         frame = pd.read_sql_query(
             """SELECT c.model, c.family, c.step, c.tokens, c.revision, c.commit_hash AS "commit", c.kind,
-                      c.target, c.plugin, c.layer, s.scope, s.metric, s.value, s.stderr, s.chance, c.seed,
+                      c.target, c.plugin, c.layer, s.scope, s.metric, s.value, s.stderr, s.chance, s.items, c.seed,
                       c.config_hash, c.data_hash, c.plugin_version, c.stale
                FROM scores s JOIN cells c USING (cell_id) WHERE c.status = 'done'
                ORDER BY c.model, c.step, c.kind, c.target, c.layer, s.scope, s.metric""",

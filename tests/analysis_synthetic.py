@@ -102,8 +102,10 @@ def write_run(run_dir: Path, *, model: str = "tiny", family: str = "tinylm", tar
     chance = {("instruction", "correct"): 0.0, ("cloze", "acc"): 0.25, ("minimal_pairs", "acc"): 0.5}
     for (scope, metric), values in task_values.items():
         for i, step in enumerate(steps):
-            tasks[int(step)].scores.append(Score(metric, float(values[i] + rng.normal(0, 0.01)), stderr=0.01,
-                                                 scope=scope, chance=chance.get((scope, metric))))
+            value = float(values[i] + rng.normal(0, 0.01))
+            items = round(value * (1 - value) / 0.01**2) + 1 if metric != "bits_per_byte" else None  # 0/1 items: binomial stderr 0.01
+            tasks[int(step)].scores.append(Score(metric, value, stderr=0.01, scope=scope, chance=chance.get((scope, metric)),
+                                                 items=items))
     cells += tasks.values()
     for name, curve in (("intrinsic_dim", 10 + 5 * np.sin(x)), ("anisotropy", 0.2 + 0.1 * x)):
         for i, (step, tok) in enumerate(zip(steps, tokens)):

@@ -30,6 +30,16 @@ class Replicates:
     method: str  # "voxels+subjects", "subjects" or "none"
     layer_mean: np.ndarray | None = None  # mean over layers (None: not drawn)
 
+    def band(self, ci: float = 0.95) -> tuple[np.ndarray, np.ndarray] | None:
+        """The percentile interval of the best-layer curve at each checkpoint (None without replicates)."""
+        if not len(self.curves):
+            return None
+        tail = (1 - ci) / 2 * 100
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a checkpoint without any finite replicate
+            lo, hi = np.nanpercentile(self.curves, [tail, 100 - tail], axis=0)
+        return lo, hi
+
     def of_layer_mean(self) -> Replicates:
         """The layer-mean replicates as a ``Replicates`` of their own."""
         curves = self.layer_mean if self.layer_mean is not None else np.empty((0, self.curves.shape[1]))

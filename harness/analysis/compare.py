@@ -21,8 +21,9 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, LogLocator
 
+from harness.analysis.bootstrap import brain_replicates
 from harness.analysis.comparisons import Scored
-from harness.analysis.curves import ModelCurves, Series, all_curves
+from harness.analysis.curves import BrainCurve, ModelCurves, Series, all_curves
 from harness.analysis.data import RunData, read_run
 from harness.analysis.pairwise import Entry, pairwise_table, table_lines
 from harness.analysis.render import html_page, table_html
@@ -146,9 +147,18 @@ def _x(tokens: np.ndarray, zero_at: float) -> np.ndarray:
     return np.where(tokens > 0, tokens, zero_at)
 
 
-def comparison_figure(runs: list[RunCurves]) -> Figure:
+def brain_band(run: RunCurves, curve: BrainCurve, n_boot: int, seed: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """The 95 % band of a best-layer brain curve: the run's bootstrap over subjects and voxel groups (over
+    subjects where it kept no arrays), as its report draws it; None where it has none."""
+    arrays = run.data.arrays
+    cell_arrays = arrays[(arrays["model"] == curve.model) & (arrays["target"] == curve.target)]
+    return brain_replicates(curve, cell_arrays, n_boot, seed).band()
+
+
+def comparison_figure(runs: list[RunCurves], n_boot: int = 1000, seed: int = 0) -> Figure:
     """Top: best-layer brain alignment of every run, model and brain target; bottom: their behaviour
-    (instruction following, task accuracy, correctness); one colour per run and model."""
+    (instruction following, task accuracy, correctness); one colour per run and model, each curve
+    with its 95 % band (brain: subjects and voxel groups, ``brain_band``; behaviour: items)."""
     figure = Figure(figsize=(10, 7.5), layout="constrained")
     brain_ax, task_ax = figure.subplots(2, 1, sharex=True, height_ratios=[1.2, 1])
     zero_at = _token_axis(runs)
@@ -159,16 +169,24 @@ def comparison_figure(runs: list[RunCurves]) -> Figure:
         name = run.label if curves.model == run.label else f"{run.label}: {curves.model}"
         colour_handles.append(Line2D([], [], color=colour, lw=2, label=name))
         for target_index, (target, curve) in enumerate(curves.brain.items()):
-            brain_ax.plot(_x(curve.tokens, zero_at), curve.values, color=colour, marker="os^Dv"[target_index % 5],
+            x = _x(curve.tokens, zero_at)
+            band = brain_band(run, curve, n_boot, seed)
+            if band is not None:
+                brain_ax.fill_between(x, *band, color=colour, alpha=0.18, lw=0, gid=f"band: {name} on {target}")
+            brain_ax.plot(x, curve.values, color=colour, marker="os^Dv"[target_index % 5],
                           ms=3.5, lw=1.6, label=f"{name} on {target}")
         for attribute, _, style in BEHAVIOUR:
             series = getattr(curves, attribute)
             if series is not None and len(series):
-                task_ax.plot(_x(series.tokens, zero_at), series.values, color=colour, ls=style, lw=1.6)
-    _finish(brain_ax, "brain alignment\n(r_mean, best layer)", "no brain alignment in these runs")
+                x = _x(series.tokens, zero_at)
+                if series.lo is not None and series.hi is not None:
+                    task_ax.fill_between(x, series.lo, series.hi, color=colour, alpha=0.12, lw=0,
+                                         gid=f"band: {name} {attribute}")
+                task_ax.plot(x, series.values, color=colour, ls=style, lw=1.6)
+    _finish(brain_ax, "brain alignment\n(r_mean, best layer; 95 % band)", "no brain alignment in these runs")
     if brain_ax.lines:
         brain_ax.legend(loc="best", fontsize=8, frameon=False)
-    _finish(task_ax, "behaviour (0-1)", "no task scores in these runs")
+    _finish(task_ax, "behaviour (0-1; 95 % band\nover items)", "no task scores in these runs")
     if task_ax.lines:
         styles = [Line2D([], [], color="#444444", ls=style, lw=1.6, label=text) for attribute, text, style in BEHAVIOUR
                   if any(getattr(c, attribute) is not None for _, c in pairs)]
@@ -210,7 +228,7 @@ def compare_runs(run_dirs: list[Path], output_dir: Path, *, n_boot: int = 1000, 
     empty = [run.label for run in runs if not run.models]
     if len(empty) == len(runs):
         raise DataError(f"nothing to compare: no finished cells in {', '.join(str(r.path) for r in runs)}")
-    figure = comparison_figure(runs)
+    figure = comparison_figure(runs, n_boot, seed)
     png = _encoded(figure, "png")
     figure.set_layout_engine("none")  # the SVG keeps the PNG's layout
     svg = _encoded(figure, "svg")
@@ -229,8 +247,9 @@ def comparison_page(runs: list[RunCurves], summary: pd.DataFrame, png: bytes, em
     """The self-contained HTML page: the figure (inlined), the summary table, the runs' paths."""
     data = base64.b64encode(png).decode("ascii")
     caption = ("Top: brain alignment (r_mean at the best layer of each checkpoint) of every run, model and brain "
-               "target. Bottom: instruction following (solid), mean task accuracy (dashed) and correctness "
-               "(dotted). One colour per run and model; the token axis is shared and logarithmic.")
+               "target, each with its 95 % band (bootstrap over subjects and voxel groups, as in each run's report). "
+               "Bottom: instruction following (solid), mean task accuracy (dashed) and correctness (dotted), each "
+               "with its 95 % band over items. One colour per run and model; the token axis is shared and logarithmic.")
     body = [
         f'<figure><img alt="run comparison" src="data:image/png;base64,{data}">'
         f"<figcaption>{html.escape(caption)} The same figure as SVG: <a href=\"{STEM}.svg\">{STEM}.svg</a>.</figcaption></figure>",

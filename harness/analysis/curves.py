@@ -10,7 +10,10 @@ Choices made here (and documented in the README):
   (acc - chance) / (1 - chance): ``correct`` where the scope reports it, else ``acc``; the set is
   every scope whose chance level its task declared (``chance`` column), so 0 is guessing and 1 is
   perfect whatever the number of choices; perplexity-like metrics are not accuracies;
-* an internal metric's curve is its mean over the swept layers.
+* an internal metric's curve is its median over the swept layers (``LAYER_SUMMARY``): a metric's layers
+  can differ by an order of magnitude (the intrinsic dimension of the embeddings vs later layers),
+  and a mean would be a value no layer has; each layer stays in the results and the figures;
+* a task curve carries the 95 % interval of each value over its items (``scoreintervals``).
 """
 
 from __future__ import annotations
@@ -20,12 +23,15 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from harness.analysis.scoreintervals import Z, with_intervals
+
 BRAIN_METRIC = "r_mean"
 BRAIN_SCOPE = "mean"
 INSTRUCTION_SCOPE = "instruction"
 INSTRUCTION_METRIC = "follows_format"
 CORRECT_METRIC = "correct"
 ACCURACY_METRICS = ("correct", "acc")
+LAYER_SUMMARY = "median over layers"  # how an internal metric's layers are summarised in one curve
 
 
 def best_over_layers(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -51,6 +57,8 @@ class Series:
     values: np.ndarray
     stderr: np.ndarray | None = None  # standard error of each value over the items it averages (None: unknown)
     items: float | None = None  # items per task behind each value (a proportion's p(1-p)/stderr^2; None: unknown)
+    lo: np.ndarray | None = None  # 95 % interval of each value (NaN where it has none; None: no value has one)
+    hi: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.steps)
@@ -86,26 +94,47 @@ class ModelCurves:
     task_set: tuple[str, ...] = ()  # the "target:scope" tasks ``accuracy`` averages
     uncorrected: tuple[str, ...] = ()  # accuracy tasks left out: their chance level is unknown
     tasks: dict[str, Series] = field(default_factory=dict)  # "target:scope:metric" -> curve
-    metrics: dict[str, Series] = field(default_factory=dict)  # metric name -> mean over layers
+    metrics: dict[str, Series] = field(default_factory=dict)  # metric name -> ``LAYER_SUMMARY``
 
 
 def _series(name: str, frame: pd.DataFrame) -> Series | None:
-    """Mean value per (step, tokens) of the rows in ``frame``, with the standard error of that mean.
+    """Mean value per (step, tokens) of the rows in ``frame``, with the standard error of that mean
+    and its 95 % interval.
 
     The standard error combines the rows' own (independent) ones; it is unknown (NaN) at a
-    checkpoint where a row has none, and the series has none at all when no row has one.
+    checkpoint where a row has none, and the series has none at all when no row has one. The
+    interval of a checkpoint with one row is that row's (``lo``, ``hi`` of ``with_intervals``), of a
+    mean of several rows the normal one from the combined standard error.
     """
     if frame.empty:
         return None
-    frame = frame.assign(_var=pd.to_numeric(frame["stderr"], errors="coerce") ** 2 if "stderr" in frame else np.nan)
+    frame = frame.assign(_var=pd.to_numeric(frame["stderr"], errors="coerce") ** 2 if "stderr" in frame else np.nan,
+                         _lo=frame["lo"] if "lo" in frame else np.nan, _hi=frame["hi"] if "hi" in frame else np.nan)
     grouped = frame.groupby(["step", "tokens"], sort=True).agg(
-        value=("value", "mean"), var=("_var", lambda v: v.sum(min_count=len(v))), n=("value", "size")).reset_index()
+        value=("value", "mean"), var=("_var", lambda v: v.sum(min_count=len(v))), n=("value", "size"),
+        lo=("_lo", "first"), hi=("_hi", "first")).reset_index()
     grouped = grouped[np.isfinite(grouped["value"])]
     if grouped.empty:
         return None
-    stderr = np.sqrt(grouped["var"].to_numpy(float)) / grouped["n"].to_numpy(float)
-    return Series(name, grouped["step"].to_numpy(), grouped["tokens"].to_numpy(), grouped["value"].to_numpy(float),
-                  stderr if np.isfinite(stderr).any() else None)
+    values, count = grouped["value"].to_numpy(float), grouped["n"].to_numpy(float)
+    stderr = np.sqrt(grouped["var"].to_numpy(float)) / count
+    single = count == 1
+    lo = np.where(single, grouped["lo"].to_numpy(float), values - Z * stderr)
+    hi = np.where(single, grouped["hi"].to_numpy(float), values + Z * stderr)
+    known = np.isfinite(lo).any()
+    return Series(name, grouped["step"].to_numpy(), grouped["tokens"].to_numpy(), values,
+                  stderr if np.isfinite(stderr).any() else None, lo=lo if known else None, hi=hi if known else None)
+
+
+def layer_summary(name: str, frame: pd.DataFrame) -> Series | None:
+    """The ``LAYER_SUMMARY`` of a metric's rows per (step, tokens): the median over its layers (no interval)."""
+    if frame.empty:
+        return None
+    grouped = frame.groupby(["step", "tokens"], sort=True)["value"].median().reset_index()
+    grouped = grouped[np.isfinite(grouped["value"])]
+    if grouped.empty:
+        return None
+    return Series(name, grouped["step"].to_numpy(), grouped["tokens"].to_numpy(), grouped["value"].to_numpy(float))
 
 
 def brain_curve(frame: pd.DataFrame, model: str, target: str) -> BrainCurve | None:
@@ -160,7 +189,7 @@ def task_name(target: object, scope: object) -> str:
 def chance_corrected(accuracy: pd.DataFrame) -> tuple[pd.DataFrame, tuple[str, ...], tuple[str, ...]]:
     """Rows of ``accuracy_rows`` whose chance is known, corrected to (acc - chance) / (1 - chance).
 
-    Returns the corrected rows (stderr scaled alike), the task set they cover and the accuracy
+    Returns the corrected rows (stderr and any interval scaled alike), the task set they cover and the accuracy
     tasks left out because their chance level is unknown (or 1, which leaves nothing to learn).
     """
     if accuracy.empty:
@@ -172,7 +201,9 @@ def chance_corrected(accuracy: pd.DataFrame) -> tuple[pd.DataFrame, tuple[str, .
     left = tuple(sorted({n for n, k in zip(names, known) if not k} - set(kept)))
     rows = accuracy[known].copy()
     scale = 1 - chance[known]
-    rows["value"] = (rows["value"] - chance[known]) / scale
+    for column in ("value", "lo", "hi"):
+        if column in rows:
+            rows[column] = (pd.to_numeric(rows[column], errors="coerce") - chance[known]) / scale
     if "stderr" in rows:
         rows["stderr"] = pd.to_numeric(rows["stderr"], errors="coerce") / scale
     return rows, kept, left
@@ -196,7 +227,7 @@ def model_curves(frame: pd.DataFrame, model: str) -> ModelCurves:
         curve = brain_curve(frame, model, target)
         if curve is not None:
             curves.brain[target] = curve
-    tasks = rows[rows["kind"] == "task"]
+    tasks = with_intervals(rows[rows["kind"] == "task"])
     instruction = tasks[tasks["scope"] == INSTRUCTION_SCOPE]
     curves.instruction = _series("instruction following", instruction[instruction["metric"] == INSTRUCTION_METRIC])
     curves.correctness = _series("correctness (instruction)", instruction[instruction["metric"] == CORRECT_METRIC])
@@ -210,7 +241,7 @@ def model_curves(frame: pd.DataFrame, model: str) -> ModelCurves:
         if series is not None:
             curves.tasks[series.name] = series
     for metric, group in rows[rows["kind"] == "metric"].groupby("metric", sort=True):
-        series = _series(str(metric), group)
+        series = layer_summary(str(metric), group)
         if series is not None:
             curves.metrics[str(metric)] = series
     return curves

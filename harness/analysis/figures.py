@@ -21,7 +21,7 @@ from numpy.typing import ArrayLike
 
 from harness.analysis.bootstrap import Replicates
 from harness.analysis.brainmap import brain_map_figure
-from harness.analysis.curves import BrainCurve, ModelCurves, Series
+from harness.analysis.curves import LAYER_SUMMARY, BrainCurve, ModelCurves, Series
 from harness.analysis.data import BrainControl
 from harness.analysis.findings import CurveAnalysis
 from harness.analysis.phases import PATTERN_WORDS, PhaseResult
@@ -120,9 +120,9 @@ def triple_phase_figure(curves: ModelCurves, target: str | None, result: PhaseRe
     curve = curves.brain.get(target) if target else None
     if curve is not None:
         x = _positions(axis_tokens, curve.tokens)
-        if replicates is not None and len(replicates.curves):
-            with np.errstate(invalid="ignore"):
-                lo, hi = np.nanpercentile(replicates.curves, [2.5, 97.5], axis=0)
+        band = replicates.band() if replicates is not None else None
+        if replicates is not None and band is not None:
+            lo, hi = band
             brain_ax.fill_between(x, lo, hi, color="#7f7f7f", alpha=0.25, lw=0, label=f"95% bootstrap ({replicates.method})")
         mean_over_layers = curve.layer_map.mean(axis=0).to_numpy(float)
         brain_ax.plot(x, mean_over_layers, color="#8c564b", ls=":", lw=1.2, label="mean over layers")
@@ -181,7 +181,7 @@ def metric_layers(results: pd.DataFrame, model: str) -> dict[str, pd.DataFrame]:
 
 
 def metrics_figure(curves: ModelCurves, found: list[SignalTransitions], layers: dict[str, pd.DataFrame] | None = None) -> Figure:
-    """Small multiples: one panel per internal metric in its own units, mean over layers (black) and
+    """Small multiples: one panel per internal metric in its own units, median over layers (black) and
     each layer (thin, light = shallow, dark = deep), its transitions marked with their intervals."""
     by_name = {item.signal.name: item for item in found if item.signal.group == INTERNAL}
     names = list(curves.metrics)
@@ -219,7 +219,7 @@ def metrics_figure(curves: ModelCurves, found: list[SignalTransitions], layers: 
         if i + columns >= len(names):  # nothing drawn below it: it shows the token ticks
             ax.tick_params(labelbottom=True)
     figure.supxlabel("training tokens (log scale)", fontsize=9)
-    title = f"{curves.model} ({curves.family}): internal metrics, mean over layers (black) and each layer (light = shallow, dark = deep)"
+    title = f"{curves.model} ({curves.family}): internal metrics, {LAYER_SUMMARY} (black) and each layer (light = shallow, dark = deep)"
     figure.suptitle(title, fontsize=10)
     return figure
 

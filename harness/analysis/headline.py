@@ -9,21 +9,24 @@ import numpy as np
 import pandas as pd
 
 from harness.analysis.comparisons import control_gain
-from harness.analysis.curves import Series
+from harness.analysis.curves import ModelCurves, Series
 from harness.analysis.findings import CurveAnalysis
 from harness.analysis.phases import CONFIRMED, LABELS, PhaseResult, phases_frame
 
 TEXT_COLUMNS = ("run", "model", "family", "target", "pattern", "task_set", "resampled")
 INTERVAL_COLUMNS = ["peak_r_lo", "peak_r_hi", "final_r_lo", "final_r_hi", "resampled"]
 CONTROL_COLUMNS = ["above_control", "above_control_lo", "above_control_hi", "above_control_p"]
+BEHAVIOUR = {"final_instruction_following": "instruction", "final_correctness": "correctness",
+             "final_task_accuracy": "accuracy"}  # headline column -> the ModelCurves series of its final value
+TASK_INTERVAL_COLUMNS = [f"{column}_{end}" for column in BEHAVIOUR for end in ("lo", "hi")]  # 95 %, resampling items
 TOKEN_COLUMNS = ("peak_tokens", "final_tokens", *[f"{label}_start" for label in LABELS])
 CORE_COLUMNS = [
     "run", "model", "family", "target", "checkpoints", "peak_r", "peak_tokens", "peak_layer",
     "detachment_depth", "final_r", "final_tokens", "final_instruction_following", "final_correctness",
     "final_task_accuracy", "task_set", "pattern", *[f"{label}_start" for label in LABELS],
-    *INTERVAL_COLUMNS, *CONTROL_COLUMNS,
+    *INTERVAL_COLUMNS, *CONTROL_COLUMNS, *TASK_INTERVAL_COLUMNS,
 ]
-TASK_PREFIX = "task:"  # columns task:<target>:<scope>:<metric>, the final value of every task metric
+TASK_PREFIX = "task:"  # columns task:<target>:<scope>:<metric>, the final value of every task metric (and _lo, _hi)
 
 
 def max_drawdown(values: np.ndarray) -> float:
@@ -37,6 +40,24 @@ def max_drawdown(values: np.ndarray) -> float:
 
 def _last(series: Series | None) -> float:
     return float(series.values[-1]) if series is not None and len(series) else float("nan")
+
+
+def _last_interval(name: str, series: Series | None) -> dict[str, float]:
+    """``<name>_lo`` and ``<name>_hi``: the 95 % interval of the series' final value (NaN where it has none)."""
+    if series is None or not len(series) or series.lo is None or series.hi is None:
+        return {f"{name}_lo": float("nan"), f"{name}_hi": float("nan")}
+    return {f"{name}_lo": float(series.lo[-1]), f"{name}_hi": float(series.hi[-1])}
+
+
+def _behaviour(curves: ModelCurves) -> dict[str, object]:
+    """The final behaviour scores and every task metric's final value, each with its 95 % interval over items."""
+    out: dict[str, object] = {"task_set": ",".join(curves.task_set)}
+    for column, attribute in BEHAVIOUR.items():
+        series = getattr(curves, attribute)
+        out.update({column: _last(series), **_last_interval(column, series)})
+    for name, series in curves.tasks.items():
+        out.update({f"{TASK_PREFIX}{name}": _last(series), **_last_interval(f"{TASK_PREFIX}{name}", series)})
+    return out
 
 
 def _phase_starts(result: PhaseResult | None) -> dict[str, float]:
@@ -90,17 +111,15 @@ def headline_rows(run: str, analyses: list[CurveAnalysis], comparisons: pd.DataF
                   intervals: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per model and brain target of a run (a model without brain scores gets one row);
     ``comparisons`` (the run's comparisons table) gives the alignment above each control, ``intervals``
-    (``comparisons.score_intervals``) the 95 % intervals of peak and final r."""
+    (``comparisons.score_intervals``) the 95 % intervals of peak and final r; the task scores' intervals
+    resample items (``scoreintervals``)."""
     rows = []
     for analysis in analyses:
         curves = analysis.curves
         rows.append({
-            "run": run, "model": curves.model, "family": curves.family,
-            "final_instruction_following": _last(curves.instruction), "final_correctness": _last(curves.correctness),
-            "final_task_accuracy": _last(curves.accuracy), "task_set": ",".join(curves.task_set), **_brain(analysis),
+            "run": run, "model": curves.model, "family": curves.family, **_behaviour(curves), **_brain(analysis),
             **_control(comparisons, curves.model, analysis.target),
             **_intervals(intervals, curves.model, analysis.target),
-            **{f"{TASK_PREFIX}{name}": _last(series) for name, series in curves.tasks.items()},
         })
     return ordered_columns(pd.DataFrame(rows))
 

@@ -25,10 +25,11 @@ from harness.analysis.headline import TEXT_COLUMNS as HEADLINE_TEXT
 from harness.analysis.outputs import is_fresh, read_headline
 from harness.analysis.render import html_page, table_html, text_rows
 from harness.analysis.run import analyze_run
+from harness.analysis.scoreintervals import ITEMS, interval_text
 from harness.errors import HarnessError, did_you_mean
 
 FORMATS = ("markdown", "csv", "html", "json")
-TEXT_COLUMNS = (*HEADLINE_TEXT, "rank", "peak_r_95")  # shown as text (a rank range, an interval)
+TEXT_COLUMNS = (*HEADLINE_TEXT, "rank", "peak_r_95", "task_acc_95")  # shown as text (a rank range, an interval)
 
 
 def run_headline(run_dir: Path) -> pd.DataFrame:
@@ -49,8 +50,9 @@ def build_leaderboard(run_dirs: list[Path]) -> pd.DataFrame:
     frame = ordered_columns(pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=CORE_COLUMNS))
     frame = frame.sort_values("peak_r", ascending=False, na_position="last", kind="stable").reset_index(drop=True)
     frame["rank"] = rank_ranges(frame)
-    frame["peak_r_95"] = [f"[{lo:.3f}, {hi:.3f}]" if np.isfinite(lo) and np.isfinite(hi) else ""
-                          for lo, hi in zip(frame["peak_r_lo"].to_numpy(float), frame["peak_r_hi"].to_numpy(float))]
+    frame["peak_r_95"] = [interval_text(lo, hi) for lo, hi in zip(frame["peak_r_lo"].to_numpy(float), frame["peak_r_hi"].to_numpy(float))]
+    frame["task_acc_95"] = [interval_text(lo, hi) for lo, hi in zip(frame["final_task_accuracy_lo"].to_numpy(float),
+                                                                    frame["final_task_accuracy_hi"].to_numpy(float))]
     sets = list(dict.fromkeys(s for s in frame["task_set"] if s))
     frame["task_sets"] = [f"S{sets.index(s) + 1}" if s and len(sets) > 1 else "" for s in frame["task_set"]]
     return frame
@@ -85,7 +87,12 @@ def control_notes(df: pd.DataFrame) -> list[str]:
 def interval_note(df: pd.DataFrame) -> str:
     """What the intervals resample, as the rows say ('' when no row has an interval)."""
     units = [u for u in dict.fromkeys(df["resampled"]) if u] if "resampled" in df else []
-    return f"[95 % interval] of peak r resampling {' / '.join(units)}; rank: a range where intervals overlap" if units else ""
+    notes = [f"[95 % interval] of peak r resampling {' / '.join(units)}; rank: a range where intervals overlap"] if units else []
+    tasks = "final_task_accuracy_lo" in df and np.isfinite(df["final_task_accuracy_lo"].to_numpy(float)).any()
+    if tasks:
+        notes.append(f"[95 % interval] of task scores resampling {ITEMS} (Wilson's for one task's proportion, "
+                     "+-1.96 standard errors for a mean over tasks)")
+    return "; ".join(notes)
 
 
 def task_set_note(df: pd.DataFrame) -> str:
@@ -123,7 +130,7 @@ def render_leaderboard(df: pd.DataFrame, fmt: str) -> str:
 
 
 SHORT_HEADERS = {
-    "peak_r_95": "95 % CI",
+    "peak_r_95": "95 % CI", "task_acc_95": "task 95 %",
     "checkpoints": "ckpts", "peak_r": "peak r", "peak_tokens": "peak at", "peak_layer": "layer",
     "detachment_depth": "max drop", "final_r": "final r", "final_tokens": "final at",
     "final_instruction_following": "instr.", "final_correctness": "correct", "final_task_accuracy": "task acc", "task_sets": "set",
@@ -147,12 +154,12 @@ GLOSSARY = {
 }
 COMPACT_COLUMNS = [
     "rank", "run", "model", "target", "peak_r", "peak_r_95", "peak_tokens", "peak_layer", "final_r", "detachment_depth",
-    "final_instruction_following", "final_task_accuracy", "task_sets", "pattern",
+    "final_instruction_following", "final_task_accuracy", "task_acc_95", "task_sets", "pattern",
 ]
 KEEP = ("rank", "model", "peak_r", "peak_r_95", "task_sets")  # never left out for width
 LEAVE_OUT_FIRST = [  # when the terminal is too narrow, compact columns leave in this order
     "peak_layer", "final_r", "detachment_depth", "final_instruction_following", "target", "peak_tokens",
-    "final_task_accuracy", "pattern", "run",
+    "task_acc_95", "final_task_accuracy", "pattern", "run",  # task acc's interval leaves just before task acc
 ]
 
 

@@ -20,13 +20,15 @@ import pandas as pd
 
 from harness import __version__
 from harness.analysis.comparisons import ABOVE_CONTROL, gain_text
-from harness.analysis.curves import BRAIN_METRIC, BRAIN_SCOPE, ModelCurves, Series
+from harness.analysis.curves import BRAIN_METRIC, BRAIN_SCOPE, LAYER_SUMMARY, ModelCurves, Series
 from harness.analysis.data import BrainControl, Failures, load_config_text
 from harness.analysis.datasets import DatasetInfo
 from harness.analysis.figures import SavedFigure
 from harness.analysis.findings import CurveAnalysis
+from harness.analysis.headline import BEHAVIOUR
 from harness.analysis.phases import LABELS, PhaseSettings
 from harness.analysis.render import format_cell, html_page, table_html
+from harness.analysis.scoreintervals import ITEMS, interval_text, with_intervals
 from harness.analysis.tokens import format_tokens
 from harness.analysis.transitions import FALL, NET_CHANGE, RISE
 from harness.files import atomic_write_text
@@ -199,7 +201,10 @@ def _glance_rows(row: pd.Series, results: pd.DataFrame, channels: str = "voxels"
                           ("final_task_accuracy", "final task accuracy (chance-corrected)")):
         if np.isfinite(row[column]):
             below = " (below chance: answers in the wrong format count as wrong)" if column == "final_task_accuracy" and row[column] < 0 else ""
-            out.append((label, _value(row[column]) + below))
+            out.append((label, _value(row[column]) + _ci(row, column) + below))
+    if any(np.isfinite(row.get(f"{column}_lo", np.nan)) for column in BEHAVIOUR):
+        out.append(("task intervals", f"95 %, resampling {ITEMS} (Wilson's for one task's proportion; "
+                                      "+-1.96 standard errors for a mean over tasks)"))
     return out
 
 
@@ -400,12 +405,15 @@ def _paired(comparisons: pd.DataFrame) -> list[str]:
 
 
 def _curve_table(named: list[tuple[str, Series | None]]) -> pd.DataFrame:
-    """One row per checkpoint, one column per curve (curves missing at a checkpoint left empty)."""
+    """One row per checkpoint, one column per curve (curves missing at a checkpoint left empty), and
+    beside a curve with intervals its '<name> 95 %' column ('[lo, hi]')."""
     frame: pd.DataFrame | None = None
     for name, values in named:
         if values is None:
             continue
         part = pd.DataFrame({"step": values.steps, "tokens": values.tokens, name: values.values})
+        if values.lo is not None and values.hi is not None:
+            part[f"{name} 95 %"] = [interval_text(lo, hi, 4) for lo, hi in zip(values.lo, values.hi)]
         frame = part if frame is None else frame.merge(part, on=["step", "tokens"], how="outer")
     return frame.sort_values("step").reset_index(drop=True) if frame is not None else pd.DataFrame()
 
@@ -417,10 +425,17 @@ def _curves(analyses: list[CurveAnalysis]) -> list[str]:
         tasks = _curve_table([("instruction following", curves.instruction), ("correctness", curves.correctness),
                               ("task accuracy", curves.accuracy)])
         if not tasks.empty:
-            parts += ["<h4>Task behaviour</h4>", table_html(tasks, token_columns={"tokens"}, digits=4)]
+            parts += ["<h4>Task behaviour</h4>", table_html(tasks, token_columns={"tokens"}, digits=4),
+                      f'<p class="muted">95 % intervals resample {ITEMS}: Wilson\'s over the items of one task\'s '
+                      "proportion, +-1.96 standard errors for the mean over a task set.</p>"]
         metrics = _curve_table(list(curves.metrics.items()))
         if not metrics.empty:
-            parts += ["<h4>Internal metrics (mean over layers)</h4>", table_html(metrics, token_columns={"tokens"}, digits=4)]
+            parts += [f"<h4>Internal metrics ({LAYER_SUMMARY})</h4>", table_html(metrics, token_columns={"tokens"}, digits=4),
+                      f'<p class="muted">Each value is the {LAYER_SUMMARY}: a metric\'s layers can differ by an order of '
+                      "magnitude (the embedding layer's intrinsic dimension against later layers'), and a mean would be "
+                      "a value no layer has. Each layer is in the metrics figure and in <code>harness show</code>, with "
+                      "the 95 % interval of the metrics that report a standard error (gride: Cramér-Rao; probes: over "
+                      "story folds); the median over layers has none.</p>"]
         if tasks.empty and metrics.empty:
             parts.append('<p class="muted">(no task or metric curves)</p>')
     return parts
@@ -430,8 +445,11 @@ def _final_scores(results: pd.DataFrame) -> pd.DataFrame:
     tasks = results[results["kind"] == "task"]
     if tasks.empty:
         return tasks
-    last = tasks[tasks["step"] == tasks.groupby("model")["step"].transform("max")]
-    return last[["model", "step", "tokens", "target", "scope", "metric", "value", "stderr"]].reset_index(drop=True)
+    last = with_intervals(tasks[tasks["step"] == tasks.groupby("model")["step"].transform("max")])
+    last["95 % CI"] = [interval_text(lo, hi, 4) for lo, hi in zip(last["lo"].to_numpy(float), last["hi"].to_numpy(float))]
+    last["resampled"] = last["interval"]
+    return last[["model", "step", "tokens", "target", "scope", "metric", "value", "stderr", "items", "95 % CI",
+                 "resampled"]].reset_index(drop=True)
 
 
 def _provenance(results: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -295,12 +295,14 @@ def scores_from_results(results: Mapping[str, Any], scopes: Mapping[str, str] | 
     """One Score per task (or group) and metric; ``scopes`` renames lm-eval task names.
 
     The chance level comes from ``results[CHANCE_KEY]`` (added by ``evaluate``); unknown without it.
+    ``items`` is lm-eval's ``sample_len`` of the task (a group's: the sum over its tasks).
     """
     scores: list[Score] = []
     chances = results.get(CHANCE_KEY, {})
     for task, metrics in results.get("results", {}).items():
         scope = (scopes or {}).get(task, task)
         chance = chances.get(task, {})
+        items = int(metrics["sample_len"]) if _is_number(metrics.get("sample_len")) else None
         for key, value in metrics.items():
             if key in _SKIP_KEYS or "_stderr" in key or not _is_number(value):
                 continue
@@ -309,7 +311,7 @@ def scores_from_results(results: Mapping[str, Any], scopes: Mapping[str, str] | 
             stderr = metrics.get(stderr_key)
             name = metric if filt in ("", "none") else f"{metric},{filt}"
             scores.append(Score(metric=name, value=float(value), stderr=float(stderr) if _is_number(stderr) else None,
-                                scope=scope, chance=chance.get(key)))
+                                scope=scope, chance=chance.get(key), items=items))
     return scores
 
 
