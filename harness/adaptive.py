@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 import pandas as pd
 
-from harness.analysis.changepoints import LogLinearCost
+from harness.analysis.changepoints import MIN_SIZE
 from harness.analysis.findings import transition_intervals
 from harness.analysis.refine import Choice, Interval, gap_intervals, refine_checkpoints
 from harness.analysis.tokens import format_tokens
@@ -28,7 +28,7 @@ from harness.store import RunStore
 IntervalFinder = Callable[[pd.DataFrame, str], list[Interval]]  # (results, model) -> (lo_tokens, hi_tokens) per transition
 # The one place the transition intervals come from: swap in
 # harness.analysis.transitions.transition_intervals once the phase analysis provides it.
-FEWEST_FOR_A_CHANGE_POINT = 2 * LogLinearCost.min_size
+FEWEST_FOR_A_CHANGE_POINT = 2 * MIN_SIZE
 
 
 def least_resolved(results: pd.DataFrame, model: str) -> list[Interval]:

@@ -6,11 +6,13 @@ import numpy as np
 import pytest
 
 from harness.analysis.changepoints import (
-    LogLinearCost,
+    best_segmentations,
     choose_changes,
     isolated_outliers,
     local_noise,
+    max_changes,
     segment,
+    segment_costs,
 )
 from harness.analysis.transitions import replicate_stderr
 
@@ -18,11 +20,27 @@ from harness.analysis.transitions import replicate_stderr
 def test_cost_matches_least_squares():
     rng = np.random.default_rng(0)
     x, y = np.sort(rng.uniform(6, 11, 30)), rng.normal(size=30)
-    cost = LogLinearCost().fit(np.column_stack([y, x]))
+    costs = segment_costs(x, y)
     for a, b in [(0, 30), (3, 9), (10, 13)]:
         coef = np.polyfit(x[a:b], y[a:b], 1)
         rss = np.sum((y[a:b] - np.polyval(coef, x[a:b])) ** 2)
-        assert cost.error(a, b) == pytest.approx(rss, rel=1e-8, abs=1e-10)
+        assert costs[a, b] == pytest.approx(rss, rel=1e-8, abs=1e-10)
+    assert np.isinf(costs[4, 6]) and np.isinf(costs[7, 7])  # shorter than a segment may be
+
+
+@pytest.mark.parametrize("n", [9, 12, 40, 154])
+def test_exact_search_finds_what_ruptures_dynp_finds(n):
+    """The oracle: ruptures' exact search (Dynp, every checkpoint admissible) with its own linear cost."""
+    rpt = pytest.importorskip("ruptures")
+    rng = np.random.default_rng(n)
+    x = np.sort(rng.uniform(6, 11, n))
+    y = 0.05 * np.sin(2 * x) + rng.normal(0, 0.01, n)
+    top = max_changes(n, 4)
+    breaks_by_k, rss = best_segmentations(segment_costs(x, y), top)
+    algo = rpt.Dynp(custom_cost=rpt.costs.CostLinear(), min_size=3, jump=1).fit(np.column_stack([y, np.ones(n), x]))
+    assert breaks_by_k[1:] == [algo.predict(n_bkps=k)[:-1] for k in range(1, top + 1)]
+    costs = segment_costs(x, y)
+    assert rss == pytest.approx([sum(costs[a, b] for a, b in zip([0, *k], [*k, n])) for k in breaks_by_k])
 
 
 def test_known_change_points_found_within_one_checkpoint():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -12,7 +14,18 @@ from harness.analysis.phases import CONFIRMED, NOT_SHOWN, items_needed, judge
 from harness.analysis.planted import Case, lag_hit, pythia_grid, rates, run_one, simulate
 from harness.analysis.signals import ACCURACY, BEHAVIOUR, BRAIN, BRAIN_BEST, INSTRUCTION, Signal, group_signal
 from harness.analysis.streams import stream
-from harness.analysis.transitions import NET_CHANGE, OUTLIER, STEP, analyse_signal, find_transitions, fitted_change
+from harness.analysis.transitions import (
+    FALL,
+    NET_CHANGE,
+    OUTLIER,
+    RISE,
+    STEP,
+    Transition,
+    analyse_signal,
+    find_transitions,
+    fitted_change,
+    one_checkpoint_excursions,
+)
 from tests.analysis_synthetic import write_run
 
 FAST = PhaseSettings(n_boot=40, seed=1)
@@ -98,6 +111,30 @@ def test_a_single_outlying_checkpoint_is_set_aside_and_confirms_no_surge(size):
     outliers = table[(table["signal"] == BRAIN_BEST) & (table["kind"] == OUTLIER)]
     assert len(outliers) == 1 and outliers["size"].iloc[0] == pytest.approx(size, abs=0.025)
     assert "outlying checkpoint set aside" in analysis.result.verdict("surge").reason
+
+
+@pytest.mark.parametrize("seed", [5014, 5037])
+def test_a_small_spike_the_fit_makes_carry_a_rise_and_a_fall_alone_is_set_aside(seed):
+    """+0.03 at one checkpoint stands less than 3 standard errors from its neighbours, so it is no
+    isolated outlier; the first fit makes it alone carry a rise and the fall back, which sets it aside."""
+    frame, _ = simulate(Case("spike", 40, 100, spike=0.03), seed)
+    (analysis,) = analyze_frame(frame, None, FAST)
+    assert "surge" not in analysis.result.labels()
+    table = all_transitions([analysis])
+    outliers = table[(table["signal"] == BRAIN_BEST) & (table["kind"] == OUTLIER)]
+    assert len(outliers) == 1 and outliers["size"].iloc[0] == pytest.approx(0.03, abs=0.01)
+
+
+def test_one_checkpoint_excursions_need_the_checkpoint_to_carry_most_of_both_changes():
+    tokens = np.array([0, 10**6, 10**7, 10**8, 10**9, 10**10])
+    flat = Signal(BRAIN_BEST, "brain", "sim", tokens, np.array([0.1, 0.1, 0.1, 0.14, 0.1, 0.1]))
+    rise = Transition(flat, 1, RISE, 1, 2, 3, 8.0, 7.5, 8.5, 0.04, np.nan, np.nan, None)
+    fall = Transition(flat, 2, FALL, -1, 3, 4, 8.5, 8.2, 8.9, -0.04, np.nan, np.nan, None)
+    assert one_checkpoint_excursions(flat, [rise, fall]) == [3]
+    gradual = replace(flat, values=np.array([0.1, 0.11, 0.12, 0.13, 0.1, 0.1]))  # the apex of a gradual rise
+    assert one_checkpoint_excursions(gradual, [rise, fall]) == []
+    apart = replace(fall, start=4, end=5)  # a checkpoint between them: the change persists
+    assert one_checkpoint_excursions(flat, [rise, apart]) == []
 
 
 def test_brain_and_behaviour_planted_apart_are_not_a_surge_and_their_lag_interval_holds_the_truth():

@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from harness.analysis.changepoints import (
+    EXCURSION_Z,
     Segmentation,
     choose_changes,
     curve_noise,
@@ -316,11 +317,15 @@ class NetChange:
         return 1 if self.lo > 0 else -1 if self.hi < 0 else 0
 
 
-def _set_aside(signal: Signal) -> tuple[Signal, list[Outlier]]:
-    """``signal`` without its isolated outliers, and the outliers."""
+def _set_aside(signal: Signal, among: list[int] | None = None) -> tuple[Signal, list[Outlier]]:
+    """``signal`` without its isolated outliers, and the outliers (``among``: only these checkpoints, the
+    lone apexes of fitted excursions, judged by the lower ``EXCURSION_Z``)."""
     x = log_tokens(signal.tokens)
     noise = max(local_noise(x, signal.values), noise_level(signal) or 0.0)
-    lone = isolated_outliers(x, signal.values, noise)
+    if among is None:
+        lone = isolated_outliers(x, signal.values, noise)
+    else:
+        lone = isolated_outliers(x, signal.values, noise, EXCURSION_Z, among)
     if not lone:
         return signal, []
     values = signal.values
@@ -328,6 +333,26 @@ def _set_aside(signal: Signal) -> tuple[Signal, list[Outlier]]:
     keep = np.ones(len(values), dtype=bool)
     keep[lone] = False
     return _finite(signal, keep), outliers
+
+
+EXCURSION_SHARE = 0.5  # of the smaller of the two changes, the lone apex's own step from each neighbour
+
+
+def one_checkpoint_excursions(signal: Signal, found: list[Transition]) -> list[int]:
+    """Checkpoints that alone carry a rise and the fall right after it (or a fall and the rise back): the
+    first transition ends where the second starts, and the checkpoint stands apart from each neighbour
+    by at least ``EXCURSION_SHARE`` of the smaller change (the apex of a gradual turn does not). No
+    verdict may rest on a change one checkpoint carries."""
+    v = signal.values
+    out = []
+    for a, b in zip(found, found[1:]):
+        i = a.end
+        if a.direction == b.direction or i != b.start or not 0 < i < len(v) - 1:
+            continue
+        apart = min(abs(v[i] - v[i - 1]), abs(v[i] - v[i + 1]))
+        if apart >= EXCURSION_SHARE * min(abs(a.size), abs(b.size)):
+            out.append(i)
+    return out
 
 
 def with_checkpoint_noise(signal: Signal, stderr: float | None, rng: np.random.Generator) -> Signal:
@@ -419,9 +444,17 @@ def analyse_signal(model: str, family: str, signal: Signal, *, max_changes: int 
     ``seed`` with the model's and the signal's names picks the signal's own random streams.
     """
     cleaned, outliers = _set_aside(_finite(signal))
-    stderr = noise_level(cleaned)  # the change points are chosen as before widening: curve_noise weighs the scatter
-    cleaned = with_checkpoint_noise(cleaned, stderr, stream(seed, "checkpoint scatter", model, signal.target, signal.name))
-    found, method, used, breaks = _find(cleaned, max_changes, ci, n_boot, seed, model, stderr)
+    for attempt in range(2):  # once more where the fit makes one checkpoint carry a rise and the fall back
+        stderr = noise_level(cleaned)  # the change points are chosen as before widening: curve_noise weighs the scatter
+        widened = with_checkpoint_noise(cleaned, stderr, stream(seed, "checkpoint scatter", model, signal.target,
+                                                                signal.name))
+        found, method, used, breaks = _find(widened, max_changes, ci, n_boot, seed, model, stderr)
+        cleaned, excursions = (_set_aside(cleaned, one_checkpoint_excursions(cleaned, found)) if attempt == 0
+                                 else (cleaned, []))
+        if not excursions:
+            break
+        outliers += excursions
+    cleaned = widened
     net = None
     if not found:
         net = net_change(cleaned, ci)
