@@ -403,7 +403,7 @@ class RidgeCV:
         if self.form != "primal":
             return self.fit(Y.rows(), return_weights=return_weights, voxel_batch=voxel_batch)
         v, k = Y.n_voxels, len(self.folds)
-        batch = voxel_batch or self.voxel_batch(v, extra_per_voxel=k * self.X.shape[1])
+        batch = voxel_batch or self._folded_batch(v)
         best = torch.empty(v, dtype=torch.float32, device=self.device)
         chosen = torch.empty(v, dtype=torch.float32, device=self.device)
         predictions = np.empty((self.test_left.shape[0], v), dtype=np.float32) if self.test_left is not None else None
@@ -424,6 +424,15 @@ class RidgeCV:
                 self._refit(XtY, chosen[start:stop], predictions, weights, start, stop)
                 del scores, XtY
         return RidgeCVResult(chosen.cpu().numpy(), best.cpu().numpy(), predictions, weights)
+
+    def _folded_batch(self, n_voxels: int) -> int:
+        """Voxels per batch of ``fit_folded``: its temporaries per voxel are the folds' products, XᵀY, the float64
+        spectral parts (or an explicit prediction stack) and the scores, within the memory budget."""
+        p, k = self.X.shape[1], len(self.folds)
+        n_val = max(len(d.val) for d in self.folds if d.val is not None)
+        explicit = 0 if all(self.use_spectral(f) for f in self.folds) else self._alpha_chunk() * n_val
+        per_voxel = _BYTES * ((k + 2) * p + explicit + 2 * len(self.alphas)) + 8 * 4 * p
+        return int(max(128, min(n_voxels, self._budget() // per_voxel)))
 
     def _fold_mse(self, fold: _Decomposition, right: torch.Tensor, product: torch.Tensor, y_val: torch.Tensor,
                   sq: torch.Tensor) -> torch.Tensor:
