@@ -15,7 +15,6 @@ from harness.encoding.prepared import open_prepared, prepare_subject, prepared_f
 from harness.encoding.residency import GIB, choose_residency
 from harness.encoding.responses import read_blocks
 from harness.errors import DataError
-from harness.interfaces import BrainDataset
 from harness.measure import CellMeasurer
 from harness.paths import cache_root
 from harness.runner import run_sweep
@@ -27,17 +26,19 @@ VOXELS = 120
 
 @pytest.fixture(scope="module")
 def simulated(tmp_path_factory):
-    options = Simulated.Options(cache=str(tmp_path_factory.mktemp("sim")), voxels=VOXELS, stories=6, words_per_story=300, subjects=2)
-    return Simulated(options)
+    return Simulated(Simulated.Options(cache=str(tmp_path_factory.mktemp("sim")), voxels=VOXELS, stories=6, words_per_story=300))
+
+
+def _layer(truth: np.ndarray, index: int, rng: np.random.Generator) -> np.ndarray:
+    """Layer ``index``: the true features fading with depth, beside 5 noise columns."""
+    return np.hstack([truth * (1 - 0.3 * index), rng.standard_normal((len(truth), 5))]).astype(np.float32)
 
 
 @pytest.fixture(scope="module")
 def layers(simulated):
-    """Three 'layers': the true features, plus noise columns of growing weight."""
+    """Three 'layers' of word features per story."""
     rng = np.random.default_rng(7)
-    truth = simulated.ground_truth_features()
-    return {layer: {k: np.hstack([v * (1 - 0.3 * layer), rng.standard_normal((len(v), 5))]).astype(np.float32) for k, v in truth.items()}
-            for layer in range(3)}
+    return {index: {story: _layer(truth, index, rng) for story, truth in simulated.ground_truth_features().items()} for index in range(3)}
 
 
 def _same(a, b, exact: bool) -> None:
@@ -97,26 +98,12 @@ def test_a_damaged_or_partial_prepared_file_is_prepared_again(simulated, layers)
     assert _prepared_files() == files
 
 
-class Rehashed(BrainDataset):
+class Rehashed(Simulated):
     """The simulated data under another data hash (as after the files on disk changed), or none."""
 
-    name = "simulated"
-
     def __init__(self, inner: Simulated, digest: str) -> None:
-        super().__init__()
-        self.inner, self.digest = inner, digest
-
-    def stories(self):
-        return self.inner.stories()
-
-    def subjects(self):
-        return self.inner.subjects()
-
-    def split(self):
-        return self.inner.split()
-
-    def load_subject(self, subject):
-        return self.inner.load_subject(subject)
+        super().__init__(inner.options)
+        self.digest = digest
 
     def data_hash(self) -> str:
         return self.digest
