@@ -9,12 +9,13 @@ random responses) and read back through the real ``lebel2023`` loader. Word feat
 
 - (a) one checkpoint x 13 layers at 64 dims x 4 delays = 256 features: the path before this change
   (``BrainScorer(baseline=True)``, ``memory_gb`` 2: every layer reads the HDF5 files again in voxel
-  blocks, z-scores them and fits with ``RidgeCV.fit``) against the new one (``score_layers``: responses
+  blocks, z-scores them and fits with ``RidgeCV.fit``; budgets shrink with ``--scale``'s data, so
+  that the old path streams at every scale) against the new one (``score_layers``: responses
   prepared once, then one pass per checkpoint over the prepared, memory-mapped blocks, each fitted
-  on all 13 layers, fold-shared products). The one-time preparation (read, clean, z-score, write;
+  on all 13 layers, fold-shared products; ``memory_gb`` 1.5 at full size). The one-time preparation (read, clean, z-score, write;
   done once per data hash, for every later layer, checkpoint and sweep) is timed apart and shown
-  both ways. ``memory_gb`` 1.5 for the new path keeps this benchmark's memory under 7 GiB (``auto``
-  would keep 6 GiB resident on a machine with room for it). -> ``layers_speedup`` = old / new pass.
+  both ways. That budget keeps this benchmark's memory under 7 GiB (``auto`` would keep the 6 GiB
+  resident on a machine with room for it). -> ``layers_speedup`` = old / new pass.
 - (b) one layer at 768 dims x 4 delays = 3,072 features, one subject, new against old, responses
   prepared (new) and in the page cache (both) before the clock -> ``fit_speedup``.
 - (c) max |r_new - r_old| over every voxel, subject and layer of (a) and (b) -> ``max_r_diff``.
@@ -65,22 +66,22 @@ def _dataset(root: Path, subjects: list[str] | None = None) -> Any:
     return LeBel2023(LeBel2023.Options(root=str(root), subjects=subjects))
 
 
-def layers_part(root: Path, dims: int) -> tuple[float, float, float]:
-    """(a): (old seconds, new pass seconds, max |Δr|), preparation printed."""
+def layers_part(root: Path, dims: int, scale: float) -> tuple[float, float, float]:
+    """(a): (old seconds, new pass seconds, max |Δr|), preparation printed; budgets scaled with the data (old: 2 GiB at full size)."""
     from harness.config import EncodingSettings
     from harness.encoding import BrainScorer
 
     dataset = _dataset(root)
     layers = {layer: _features(dataset, dims, 100 + layer) for layer in range(LAYERS)}
-    old = BrainScorer(dataset, EncodingSettings(memory_gb=2.0), baseline=True)
+    old = BrainScorer(dataset, EncodingSettings(memory_gb=2.0 * scale), baseline=True)
     start = time.perf_counter()
     old_r = {layer: _r(old.score(features)) for layer, features in layers.items()}
     t_old = time.perf_counter() - start
-    print(f"(a) old: {LAYERS} layers, layer by layer, {t_old:.1f} s ({t_old / LAYERS:.2f} s per layer; "
-          f"blocks of {old.block_voxels(old.subjects[0]):,} voxels read from HDF5 per layer)", flush=True)
+    how = "kept in memory" if old.resident else f"blocks of {old.block_voxels(old.subjects[0]):,} voxels read from HDF5 per layer"
+    print(f"(a) old: {LAYERS} layers, layer by layer, {t_old:.1f} s ({t_old / LAYERS:.2f} s per layer; {how})", flush=True)
     del old
     start = time.perf_counter()
-    new = BrainScorer(dataset, EncodingSettings(memory_gb=1.5))
+    new = BrainScorer(dataset, EncodingSettings(memory_gb=1.5 * scale))
     for info in new.info.values():
         for _ in new.response_blocks(info):  # prepared once per data hash: read, cleaned, z-scored, written
             pass
@@ -96,14 +97,14 @@ def layers_part(root: Path, dims: int) -> tuple[float, float, float]:
     return t_old, t_new, diff
 
 
-def fit_part(root: Path, dims: int) -> tuple[float, float, float]:
+def fit_part(root: Path, dims: int, scale: float) -> tuple[float, float, float]:
     """(b): one layer, one subject, wide features: (old seconds, new seconds, max |Δr|)."""
     from harness.config import EncodingSettings
     from harness.encoding import BrainScorer
 
     dataset = _dataset(root, ["UTS01"])
     features = _features(dataset, dims, 7)
-    new = BrainScorer(dataset, EncodingSettings(memory_gb=1.5))
+    new = BrainScorer(dataset, EncodingSettings(memory_gb=1.5 * scale))
     for info in new.info.values():
         for _ in new.response_blocks(info):  # prepared in (a): read back and checked
             pass
@@ -111,7 +112,7 @@ def fit_part(root: Path, dims: int) -> tuple[float, float, float]:
     new_out = new.score(features)
     t_new = time.perf_counter() - start
     del new
-    old = BrainScorer(dataset, EncodingSettings(memory_gb=2.0), baseline=True)
+    old = BrainScorer(dataset, EncodingSettings(memory_gb=2.0 * scale), baseline=True)
     start = time.perf_counter()
     old_out = old.score(features)
     t_old = time.perf_counter() - start
@@ -166,10 +167,11 @@ def main() -> None:
         print(f"data: {sizes.subjects} subjects x ({sizes.train_scans:,} training + {sizes.scans} test scans) x {sizes.voxels:,} voxels "
               f"({sizes.subject_bytes / (1 << 30):.2f} GiB float32 per subject), written in {time.perf_counter() - start:.1f} s", flush=True)
         start = time.perf_counter()
-        a_old, a_new, a_diff = layers_part(root, 64)
+        share = sizes.subject_bytes / Sizes().subject_bytes  # of the full size's responses: budgets scale with it
+        a_old, a_new, a_diff = layers_part(root, 64, share)
         print(f"(a) elapsed {time.perf_counter() - start:.1f} s", flush=True)
         start = time.perf_counter()
-        b_old, b_new, b_diff = fit_part(root, 768)
+        b_old, b_new, b_diff = fit_part(root, 768, share)
         print(f"(b) elapsed {time.perf_counter() - start:.1f} s", flush=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
