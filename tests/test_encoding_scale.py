@@ -239,6 +239,10 @@ def test_fold_shared_training_products_equal_explicit_ones():
         np.testing.assert_allclose(shared_fit.cv_scores, explicit.cv_scores, rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(shared_fit.predictions, explicit.predictions, rtol=1e-4, atol=1e-5)
         np.testing.assert_allclose(shared_fit.weights, explicit.weights, rtol=1e-4, atol=1e-5)
+    shared_grams = RidgeCV(X, folds, np.logspace(-1, 3, 7), X_test=X[:30], shared_grams=True)  # XₜᵀXₜ = XᵀX − XᵥᵀXᵥ
+    for mine, theirs in zip([*shared_grams.folds, shared_grams.full], [*solver.folds, solver.full]):
+        np.testing.assert_allclose(mine.eig.numpy(), theirs.eig.numpy(), rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(shared_grams.fit_folded(folded).predictions, solver.fit(Y).predictions, rtol=1e-4, atol=1e-4)
     with pytest.raises(ValueError, match="other folds"):
         solver.fit_folded(FoldedResponses.of(Y, story_folds([50, 70, 60, 40, 80], 2)))
 

@@ -175,6 +175,7 @@ class RidgeCV:
         method: str = "auto",
         memory_budget: int | None = None,
         precision: str = "float32",
+        shared_grams: bool = False,
     ) -> None:
         self.device = torch.device(device)
         if precision not in ("float32", "tf32"):
@@ -194,10 +195,17 @@ class RidgeCV:
             raise ValueError(f"method must be 'auto', 'spectral' or 'explicit', not {method!r}")
         self.method = method
         self.memory_budget = memory_budget
-        self.folds = [self._decompose(np.asarray(f, dtype=np.int64)) for f in folds]  # float32 always: TF32 grams are too coarse
-        self.full = self._decompose(None)
         self._val_rows = [np.asarray(f, dtype=np.int64) for f in folds]
-        self._x_val = [self.X[d.val] for d in self.folds if d.val is not None]  # each fold's validation rows of X
+        self._x_val = [self.X[torch.as_tensor(f, device=self.device)] for f in self._val_rows]  # each fold's validation rows of X
+        grams = self._shared_grams() if shared_grams else None  # decompositions are float32 always: TF32 grams are too coarse
+        if grams is None:
+            self.folds = [self._decompose(f) for f in self._val_rows]
+            self.full = self._decompose(None)
+        else:
+            full, own = grams
+            self.folds = [self._decompose(f, full - mine) for f, mine in zip(self._val_rows, own)]
+            self.full = self._decompose(None, full)
+            del full, own, grams
         self.test_left: torch.Tensor | None = None
         if X_test is not None:
             Xt = torch.as_tensor(np.ascontiguousarray(X_test, dtype=np.float32), device=self.device)
@@ -205,7 +213,20 @@ class RidgeCV:
 
     # ------------------------------------------------------------------ decomposition
 
-    def _decompose(self, val: np.ndarray | None) -> _Decomposition:
+    def _shared_grams(self) -> tuple[torch.Tensor, list[torch.Tensor]] | None:
+        """(XᵀX, each fold's XᵥᵀXᵥ) when the primal form's folds partition the rows: a fold's training gram is then
+        XᵀX minus its own, and XᵀX the sum of the folds' (the rows multiplied once, not once per fold); else None."""
+        rows = np.concatenate(self._val_rows)
+        if self.form != "primal" or rows.size != self.X.shape[0] or np.unique(rows).size != rows.size:
+            return None
+        own = [x_val.T @ x_val for x_val in self._x_val]
+        full = own[0].clone()
+        for gram in own[1:]:
+            full += gram
+        return full, own
+
+    def _decompose(self, val: np.ndarray | None, gram: torch.Tensor | None = None) -> _Decomposition:
+        """The training rows' eigendecomposition (of ``gram`` when given: the primal XₜᵀXₜ computed elsewhere)."""
         n = self.X.shape[0]
         if val is None:
             train_idx, val_idx, Xtr, Xva = None, None, self.X, None
@@ -218,7 +239,7 @@ class RidgeCV:
             val_idx = torch.as_tensor(val, device=self.device)
             Xtr, Xva = self.X[train_idx], self.X[val_idx]
         if self.form == "primal":
-            eig, basis = _eigh(Xtr.T @ Xtr)
+            eig, basis = _eigh(Xtr.T @ Xtr if gram is None else gram)
             left = Xva @ basis if Xva is not None else None
         else:
             eig, basis = _eigh(Xtr @ Xtr.T)

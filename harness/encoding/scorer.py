@@ -101,7 +101,8 @@ class BrainScorer:
             log.info("%s: %s", self.name, self.residency.line)
         self.budget = self.residency.budget
         self.resident = self.residency.resident
-        self._kept: dict[str, list[Any]] = {}  # subject -> its blocks (ResponseBlock or FoldedBlock), when resident
+        self._kept: dict[str, list[ResponseBlock]] = {}  # subject -> its blocks read by ``blocks``, when resident
+        self._folded: dict[str, list[FoldedBlock]] = {}  # subject -> its blocks gathered by fold, when resident
         self._prepared: dict[str, PreparedSubject] = {}  # subject -> its prepared responses on disk (memory-mapped)
         self._data_hash: str | None = None
         self._delays: dict[tuple[str, bytes], Any] = {}
@@ -146,7 +147,7 @@ class BrainScorer:
     def fit_blocks(self, info: SubjectResponses) -> Iterator[FoldedBlock]:
         """``info``'s responses a block of voxels at a time, training rows gathered by fold, on the fitting device
         (kept across passes, layers and checkpoints when resident; on CUDA, host blocks are copied one ahead)."""
-        if info.subject not in self._kept:
+        if info.subject not in self._folded:
             folds = story_folds([len(info.times[s]) for s in self.train], self.settings.folds)
             cuda = self.device.startswith("cuda")
             where = self.device if self.residency.where == "device" or not cuda else "cpu"
@@ -155,8 +156,8 @@ class BrainScorer:
             if not self.resident:
                 yield from ahead_on_device(made, self.device)
                 return
-            self._kept[info.subject] = list(made)
-        yield from ahead_on_device(self._kept[info.subject], self.device)
+            self._folded[info.subject] = list(made)
+        yield from ahead_on_device(self._folded[info.subject], self.device)
 
     def response_blocks(self, info: SubjectResponses) -> Iterator[ResponseBlock]:
         """``info``'s cleaned, z-scored responses a block at a time: from its prepared file when the dataset has a data
@@ -237,7 +238,7 @@ class BrainScorer:
         assert x_train is not None and x_test is not None
         folds = story_folds([len(first.times[s]) for s in self.train], self.settings.folds)
         solver = RidgeCV(x_train, folds, self.settings.alpha_values(), X_test=x_test, device=self.device,
-                         precision=self.settings.precision)
+                         precision=self.settings.precision, shared_grams=not self.baseline)
         design.x_train = design.x_test = None
         del x_train, x_test
         solver.prepare()  # before any response block is read: its temporaries never meet a block's
@@ -287,11 +288,7 @@ class BrainScorer:
                         if layer in failed:
                             continue
                         try:
-                            if isinstance(block, ResponseBlock):
-                                result = solver.fit(block.y_train, voxel_batch=self.settings.voxel_batch, return_weights=self.trf)
-                            else:
-                                result = solver.fit_folded(block.folded, voxel_batch=self.settings.voxel_batch, return_weights=self.trf)
-                            parts[layer].add(self, block.kept, result, block.y_test, design, block_rows)
+                            parts[layer].add(self, block.kept, self._fit(solver, block), block.y_test, design, block_rows)
                         except Exception as error:  # noqa: BLE001 - this layer's cell fails, the others go on
                             failed[layer] = error
                     del block
@@ -347,14 +344,19 @@ class BrainScorer:
             scores.append(Score(metric, float(np.mean(across)), stderr=stderr, scope="mean"))
         return CellOutput(scores, arrays)
 
+    def _fit(self, solver: RidgeCV, block: ResponseBlock | FoldedBlock) -> RidgeCVResult:
+        """One block fitted on one layer's decomposition: rows gathered by fold (``fit_folded``), or as read (the baseline)."""
+        if isinstance(block, ResponseBlock):
+            return solver.fit(block.y_train, voxel_batch=self.settings.voxel_batch, return_weights=self.trf)
+        return solver.fit_folded(block.folded, voxel_batch=self.settings.voxel_batch, return_weights=self.trf)
+
     def fit_subject(self, solver: RidgeCV, design: LayerDesign, info: SubjectResponses) -> SubjectFit:
-        """Fit and test one subject on ``solver``'s decomposition, a block of voxels (channels) at a time (the baseline path)."""
+        """Fit and test one subject on ``solver``'s decomposition (one layer), a block of voxels (channels) at a time."""
         parts = _Parts()
         block_rows = self.settings.permutation_block(scan_interval(info.times[self.test[0]]), recording=self.trf)
-        for block in self.blocks(info.subject):
+        for block in self.blocks(info.subject) if self.baseline else self.fit_blocks(info):
             if block.kept.size:
-                result = solver.fit(block.y_train, voxel_batch=self.settings.voxel_batch, return_weights=self.trf)
-                parts.add(self, block.kept, result, block.y_test, design, block_rows)
+                parts.add(self, block.kept, self._fit(solver, block), block.y_test, design, block_rows)
             del block
         if not parts.kept:
             raise DataError(f"{self._where(info.subject)}: every voxel is NaN or constant in some story")
