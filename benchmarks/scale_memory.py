@@ -175,9 +175,9 @@ def _shared_child(root: str, sizes: dict[str, Any], out: Any) -> None:
     separate = [BrainScorer(LeBel2023(options.model_copy(update={"subjects": [x]})), EncodingSettings(), device=s.device)
                 for x in subjects]
     features = _features(shared.dataset, s.dims, s.seed)
-    for scorer in [shared, *separate]:  # before the clock: responses read and kept, and each scorer's delay
+    for scorer in [shared, *separate]:  # before the clock: responses prepared and kept, and each scorer's delay
         for subject in scorer.subjects:   # matrices built (a sweep keeps both across layers and checkpoints)
-            for _ in scorer.blocks(subject):
+            for _ in scorer.fit_blocks(scorer.info[subject]):
                 pass
         for members in scorer.groups():
             scorer.design(features, members[0], scorer.train + scorer.test)

@@ -97,9 +97,13 @@ class EncodingSettings(_Strict):
     fdr_q: float = Field(0.05, gt=0, lt=1)
     voxel_batch: int | None = Field(None, ge=1)  # voxels per batch (None = automatic)
     voxels: str = "all"  # voxels scored: all | reliable:F | reliable:N | mask:NAME (harness.selectors)
-    # GiB of responses the encoder holds: every subject kept across layers when all fit, else
-    # each subject read in voxel blocks of this size. Results do not depend on it (not hashed).
-    memory_gb: float = Field(2.0, gt=0, exclude=True)
+    # Where responses wait (harness.encoding.residency): auto (GPU, else host memory, else blocks, from the
+    # memory there is), or GiB of responses held: every subject kept when all fit, else voxel blocks of
+    # this size. Results do not depend on it (not hashed).
+    memory_gb: float | Literal["auto"] = Field("auto", exclude=True)
+    # float32 (default), or tf32: products with the responses on a GPU's tensor cores (max |Δr| measured in
+    # docs/scale.md; decompositions stay float32). On the CPU tf32 is float32. Hashed when not the default.
+    precision: Literal["float32", "tf32"] = "float32"
 
     @model_validator(mode="after")
     def _one_kind_of_delay(self) -> EncodingSettings:
@@ -115,6 +119,8 @@ class EncodingSettings(_Strict):
         for key in ("delays", "delays_s", "pca", "permutation_block_s"):
             if data.get(key) is None:
                 data.pop(key, None)
+        if data.get("precision") == "float32":
+            data.pop("precision")
         if tuple(self.lags_s) == DEFAULT_LAGS_S:
             data.pop("lags_s", None)
         if self.voxels == "all":
@@ -145,6 +151,17 @@ class EncodingSettings(_Strict):
     @classmethod
     def _voxel_selection(cls, value: str) -> str:
         return str(parse_voxel_selector(value))
+
+    @field_validator("memory_gb", mode="before")
+    @classmethod
+    def _memory(cls, value: Any) -> Any:
+        if value == "auto":
+            return value
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(f"expected a number of GiB greater than 0, or auto; got {value!r}")
+        if not value > 0:
+            raise ValueError(f"Input should be greater than 0 (GiB), or auto; got {value!r}")
+        return float(value)
 
     @field_validator("alphas", mode="before")
     @classmethod

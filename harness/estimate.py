@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from harness.config import BrainEntry
 from harness.devices import resolve_device
+from harness.encoding.residency import choose_residency, device_free, host_available
 from harness.encoding.responses import RESPONSE_COPIES, inspect_subject
 from harness.encoding.voxels import select_voxels
 from harness.interfaces import BrainDataset, Kind, Modality, ModelSize, ResponseArray
@@ -94,8 +95,11 @@ def brain_size(label: str, dataset: BrainDataset, entry: BrainEntry) -> BrainSiz
 def encode_flops(size: BrainSize, hidden: int) -> tuple[float, float]:
     """(product flops, eigendecomposition flops) of scoring one layer of ``hidden`` dims against every subject of ``size``.
 
-    Per group of subjects sharing a design: XᵀX and the eigendecomposition of each fold and of the
-    full training set; per subject: XᵀY, its rotation into the eigenbasis and the test predictions.
+    Per group of subjects sharing a design: the full XᵀX and the folds' held-out grams (each fold's
+    training gram is their difference), and the eigendecomposition of each fold and of the full
+    training set; per subject: XᵀY once (the folds' held-out products, whose sum it is; each fold's
+    training product is the difference, ``RidgeCV.fit_folded``), its rotation into each eigenbasis
+    and the test predictions.
     """
     folds = size.entry.encoding.folds + 1
     pca = size.entry.encoding.pca
@@ -106,9 +110,9 @@ def encode_flops(size: BrainSize, hidden: int) -> tuple[float, float]:
         n = s.train_scans
         if s.group not in seen:
             seen.add(s.group)
-            product += folds * 2.0 * n * p * min(n, p)
+            product += 2 * 2.0 * n * p * min(n, p)
             eigh += folds * 9.0 * min(n, p) ** 3
-        product += folds * (2.0 * n * p * s.scored + 2.0 * p * p * s.scored) + 2.0 * s.test_scans * p * s.scored
+        product += 2.0 * n * p * s.scored + folds * 2.0 * p * p * s.scored + 2.0 * s.test_scans * p * s.scored
     return product, eigh
 
 
@@ -124,8 +128,10 @@ def project(plan: Plan, done: dict[str, str], units: UnitCosts | None = None) ->
     read_rate = units.read_bytes or float("inf")
     words = sum(b.words for b in brains)
     by_label = {b.label: b for b in brains}
-    budget = min(b.entry.encoding.memory_gb for b in brains) * (1 << 30) if brains else 0.0
-    resident = {b.label for b in brains if b.response_bytes <= b.entry.encoding.memory_gb * (1 << 30)}
+    device = resolve_device(plan.config.device)
+    residency = {b.label: choose_residency(b.response_bytes, device, b.entry.encoding.memory_gb, host_available(),
+                                           device_free(device)) for b in brains}
+    resident = {label for label, where in residency.items() if where.resident}
     for model in plan.models:
         cells = [c for c in pending if c.model == model.label]
         if not cells:
@@ -145,22 +151,25 @@ def project(plan: Plan, done: dict[str, str], units: UnitCosts | None = None) ->
         layers = len(model.layers)
         dtype_bytes = 4 if plan.config.features.dtype == "float32" else 2
         out.activation_bytes += checkpoints * words * size.hidden * layers * dtype_bytes
+        passes: set[tuple[int, str]] = set()  # a checkpoint's layers of one dataset share one pass over its responses
         for cell in cells:
             brain = by_label.get(cell.target) if cell.kind == Kind.BRAIN else None
             if brain is None:
                 continue
             product, eigh = encode_flops(brain, size.hidden)
             out.encode_s += product / units.product_flops + eigh / units.eigh_flops
-            if brain.label not in resident:
+            if brain.label not in resident and (cell.checkpoint.step, brain.label) not in passes:
                 out.read_s += brain.response_bytes / read_rate
+            passes.add((cell.checkpoint.step, brain.label))
             out.array_bytes += sum(2 * FLOAT_BYTES * s.voxels for s in brain.subjects)
         for brain in brains:
-            held = min(brain.response_bytes, budget) * RESPONSE_COPIES
+            where = residency[brain.label]
+            held = brain.response_bytes if where.resident else where.budget * RESPONSE_COPIES
             p = size.hidden * max((s.features_per_dim for s in brain.subjects), default=1)
             widest = max((s.train_scans for s in brain.subjects), default=0) * p
             encoder = held + 2 * FLOAT_BYTES * widest + FLOAT_BYTES * (brain.entry.encoding.folds + 1) * p * p
             out.peak_bytes = max(out.peak_bytes, weights + FLOAT_BYTES * words * size.hidden * layers, weights + encoder)
-    out.read_s += sum(b.response_bytes for b in brains if b.label in resident) / read_rate  # read once, kept across layers
+    out.read_s += sum(b.response_bytes for b in brains if b.label in resident) / read_rate  # read once, kept across checkpoints
     if any(t.kind != Kind.BRAIN for t in plan.targets):
         out.assumed.append("tasks and metrics cost nothing (not estimated)")
     return out

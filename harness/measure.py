@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from harness.activations import ActivationProvider
 from harness.config import BrainEntry
@@ -42,6 +45,19 @@ class CellMeasurer:
         acts, layer, extra = self._layer_input(cell, model, target, loaded)
         return self._scorer(target).score(self.activations.layer(acts, layer)), extra
 
+    def measure_brain(self, cells: list[Cell], model: ModelPlan, loaded: LoadedModel) -> dict[str, tuple[CellOutput, Extra] | Exception]:
+        """Brain cells of one checkpoint and one target (one per layer), scored in one pass over the responses;
+        each cell's output and provenance, or the error that fails it alone."""
+        target = self.plan.target(cells[0].target)
+        assert all(c.target == target.label and c.kind == Kind.BRAIN for c in cells)
+        try:
+            acts, _, extra = self._layer_input(cells[0], model, target, loaded)
+        except Exception as error:  # noqa: BLE001 - no activations: every cell fails with why
+            return {c.cell_id: error for c in cells}
+        by_layer = {c.layer: c for c in cells if c.layer is not None}
+        outputs = self._scorer(target).score_layers(LayerFeatures(self.activations, acts, list(by_layer)))
+        return {c.cell_id: o if isinstance(o, Exception) else (o, extra) for layer, c in by_layer.items() for o in [outputs[layer]]}
+
     def _metric(self, cell: Cell, model: ModelPlan, target: TargetPlan, loaded: LoadedModel) -> tuple[CellOutput, Extra]:
         assert isinstance(target.plugin, Metric) and target.stimulus is not None
         acts, layer, extra = self._layer_input(cell, model, target, loaded)
@@ -66,3 +82,21 @@ class CellMeasurer:
             assert isinstance(target.plugin, BrainDataset) and isinstance(target.entry, BrainEntry)
             self._scorers[target.label] = BrainScorer(target.plugin, target.entry.encoding, device=self.device, seed=self.plan.config.seed)
         return self._scorers[target.label]
+
+
+class LayerFeatures(Mapping[int, Mapping[str, np.ndarray]]):
+    """A checkpoint's layers, each read from its activations only when the scorer asks for it."""
+
+    def __init__(self, activations: ActivationProvider, acts: ActivationSet, layers: list[int]) -> None:
+        self.activations, self.acts, self.layers = activations, acts, layers
+
+    def __getitem__(self, layer: int) -> Mapping[str, np.ndarray]:
+        if layer not in self.layers:
+            raise KeyError(layer)
+        return self.activations.layer(self.acts, layer)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.layers)
+
+    def __len__(self) -> int:
+        return len(self.layers)

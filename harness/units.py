@@ -152,8 +152,26 @@ class UnitRunner:
             self.release(unit, loaded)
 
     def _measure(self, unit: WorkUnit, loaded: LoadedModel, doing: Doing | None) -> Iterator[CellResult]:
+        """Each cell's result in the unit's order; a target's brain cells (every pending layer) are scored together
+        when the first of them comes, each still reported, committed and failed on its own."""
         model = self.model(unit)
+        brain: dict[str, tuple[tuple[CellOutput, dict[str, Any]] | Exception, float]] = {}
         for cell in unit.cells:
+            if cell.kind == Kind.BRAIN and cell.cell_id not in brain:
+                together = [c for c in unit.cells if c.kind == Kind.BRAIN and c.target == cell.target and c.cell_id not in brain]
+                if doing:
+                    doing(f"{cell.target} layers {', '.join(str(c.layer) for c in together)}")
+                started = time.perf_counter()
+                outcomes = self.measurer.measure_brain(together, model, loaded)
+                share = (time.perf_counter() - started) / len(together)
+                brain.update((c.cell_id, (outcomes[c.cell_id], share)) for c in together)
+            if cell.cell_id in brain:
+                outcome, elapsed = brain.pop(cell.cell_id)
+                if isinstance(outcome, Exception):
+                    yield CellResult.failure(cell, outcome, elapsed, loaded.commit)
+                else:
+                    yield CellResult(cell, outcome[0], outcome[1], loaded.commit, elapsed)
+                continue
             if doing:
                 doing(cell.target + ("" if cell.layer is None else f" layer {cell.layer}"))
             started = time.perf_counter()

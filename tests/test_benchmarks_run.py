@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 
 
@@ -28,3 +30,16 @@ def test_compare_benchmark_runs_at_a_tiny_size():
     lines = done.stdout.strip().splitlines()
     assert re.fullmatch(r"compare: false_positive=\d\.\d{3} power_0\.01=\d\.\d{3} coverage=\d\.\d{3}", lines[-1]), lines[-1]
     assert [line.split(":")[0].strip() for line in lines[:-1]] == ["demo", "spread", "few subjects", "unequal voxels"]
+
+
+@pytest.mark.slow  # about 15 s of CPU, minutes on a busy machine
+def test_realscale_runs_at_a_tiny_scale(tmp_path):
+    """benchmarks/realscale.py (old path against the new) reaches its last line, the r of both paths the same."""
+    done = subprocess.run([sys.executable, str(BENCHMARKS / "realscale.py"), "--scale", "0.01", "--workdir", str(tmp_path)],
+                          capture_output=True, text=True, timeout=600, cwd=BENCHMARKS.parent)
+    assert done.returncode == 0, done.stderr[-2000:]
+    last = done.stdout.strip().splitlines()[-1]
+    match = re.fullmatch(r"realscale: layers_speedup=\d+\.\d\d fit_speedup=\d+\.\d\d max_r_diff=(\S+) gpu_s_per_layer=(\S+)", last)
+    assert match, last
+    assert float(match.group(1)) <= 1e-4
+    assert match.group(2) != "nan" or "(d) no CUDA device: not measured" in done.stdout

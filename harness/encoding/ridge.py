@@ -16,12 +16,14 @@ validation error); ties go to the smaller penalty. The refit uses all training r
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from harness.encoding.folded import FoldedResponses
 from harness.errors import DataError
 from harness.threads import torch_threads
 
@@ -113,6 +115,43 @@ def _spectral_parts(fold: _Decomposition, alpha_min: float, keep_left: bool = Tr
     return fold.spectral
 
 
+def _spectral_mse(parts: _Spectral, d: torch.Tensor, B: torch.Tensor, Z: torch.Tensor, sq: torch.Tensor, n_val: int) -> torch.Tensor:
+    """(alphas × voxels) validation MSE from the spectral parts (``RidgeCV._spectral_scores`` gives the identity).
+
+    ``d`` is 1 / (eig + α) per penalty (float64), ``B`` = basisᵀ·right and ``Z`` = AᵀY (float64, both
+    consumed), ``sq`` the validation rows' Σy² per voxel.
+    """
+    M1 = (parts.H @ B).sub_(Z).mul_(B).mul_(2.0)
+    M2 = B.square_().mul_(parts.g_diag[:, None])
+    sse = sq[None, :] + d @ M1 + (d * d) @ M2
+    return (sse / n_val).float()
+
+
+def _explicit_mse(op: torch.Tensor, fold: _Decomposition, right: torch.Tensor, y_val: torch.Tensor, n_alphas: int,
+                  rotate: bool) -> torch.Tensor:
+    """(alphas × voxels) validation MSE from explicit predictions ``op``·right (``RidgeCV._operator``)."""
+    if not rotate:
+        right = fold.basis.T @ right
+    pred = (op @ right).view(n_alphas, y_val.shape[0], -1)
+    pred.sub_(y_val[None])
+    pred.square_()
+    return pred.sum(1).mul_(1.0 / y_val.shape[0])
+
+
+@contextmanager
+def matmul_precision(precision: str, device: torch.device) -> Iterator[None]:
+    """float32 products, or TF32 tensor-core products on CUDA for ``precision`` 'tf32' (on the CPU TF32 does not exist: float32)."""
+    if precision != "tf32" or device.type != "cuda":
+        yield
+        return
+    before = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = True
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = before
+
+
 def choose_form(n_samples: int, n_features: int) -> str:
     """'primal' when features ≤ samples (decompose XᵀX), else 'dual' (decompose XXᵀ)."""
     return "primal" if n_features <= n_samples else "dual"
@@ -135,8 +174,13 @@ class RidgeCV:
         form: str = "auto",
         method: str = "auto",
         memory_budget: int | None = None,
+        precision: str = "float32",
+        shared_grams: bool = False,
     ) -> None:
         self.device = torch.device(device)
+        if precision not in ("float32", "tf32"):
+            raise ValueError(f"precision must be 'float32' or 'tf32', not {precision!r}")
+        self.precision = precision
         self.X = torch.as_tensor(np.ascontiguousarray(X, dtype=np.float32), device=self.device)
         n, p = self.X.shape
         if len(folds) < 2:
@@ -151,8 +195,17 @@ class RidgeCV:
             raise ValueError(f"method must be 'auto', 'spectral' or 'explicit', not {method!r}")
         self.method = method
         self.memory_budget = memory_budget
-        self.folds = [self._decompose(np.asarray(f, dtype=np.int64)) for f in folds]
-        self.full = self._decompose(None)
+        self._val_rows = [np.asarray(f, dtype=np.int64) for f in folds]
+        self._x_val = [self.X[torch.as_tensor(f, device=self.device)] for f in self._val_rows]  # each fold's validation rows of X
+        grams = self._shared_grams() if shared_grams else None  # decompositions are float32 always: TF32 grams are too coarse
+        if grams is None:
+            self.folds = [self._decompose(f) for f in self._val_rows]
+            self.full = self._decompose(None)
+        else:
+            full, own = grams
+            self.folds = [self._decompose(f, full - mine) for f, mine in zip(self._val_rows, own)]
+            self.full = self._decompose(None, full)
+            del full, own, grams
         self.test_left: torch.Tensor | None = None
         if X_test is not None:
             Xt = torch.as_tensor(np.ascontiguousarray(X_test, dtype=np.float32), device=self.device)
@@ -160,7 +213,20 @@ class RidgeCV:
 
     # ------------------------------------------------------------------ decomposition
 
-    def _decompose(self, val: np.ndarray | None) -> _Decomposition:
+    def _shared_grams(self) -> tuple[torch.Tensor, list[torch.Tensor]] | None:
+        """(XᵀX, each fold's XᵥᵀXᵥ) when the primal form's folds partition the rows: a fold's training gram is then
+        XᵀX minus its own, and XᵀX the sum of the folds' (the rows multiplied once, not once per fold); else None."""
+        rows = np.concatenate(self._val_rows)
+        if self.form != "primal" or rows.size != self.X.shape[0] or np.unique(rows).size != rows.size:
+            return None
+        own = [x_val.T @ x_val for x_val in self._x_val]
+        full = own[0].clone()
+        for gram in own[1:]:
+            full += gram
+        return full, own
+
+    def _decompose(self, val: np.ndarray | None, gram: torch.Tensor | None = None) -> _Decomposition:
+        """The training rows' eigendecomposition (of ``gram`` when given: the primal XₜᵀXₜ computed elsewhere)."""
         n = self.X.shape[0]
         if val is None:
             train_idx, val_idx, Xtr, Xva = None, None, self.X, None
@@ -173,7 +239,7 @@ class RidgeCV:
             val_idx = torch.as_tensor(val, device=self.device)
             Xtr, Xva = self.X[train_idx], self.X[val_idx]
         if self.form == "primal":
-            eig, basis = _eigh(Xtr.T @ Xtr)
+            eig, basis = _eigh(Xtr.T @ Xtr if gram is None else gram)
             left = Xva @ basis if Xva is not None else None
         else:
             eig, basis = _eigh(Xtr @ Xtr.T)
@@ -191,8 +257,8 @@ class RidgeCV:
     def _budget(self) -> int:
         return self.memory_budget or (192 << 20 if self.device.type == "cpu" else 2 << 30)
 
-    def voxel_batch(self, n_voxels: int) -> int:
-        """Voxels per batch so that the temporaries stay within the memory budget.
+    def voxel_batch(self, n_voxels: int, extra_per_voxel: int = 0) -> int:
+        """Voxels per batch so that the temporaries (plus ``extra_per_voxel`` float32 values) stay within the memory budget.
 
         The budget is the configured one, but never more than half the size of the responses,
         so that the peak stays under twice size(Y) for small problems too.
@@ -201,7 +267,7 @@ class RidgeCV:
         n_val = max(len(d.val) for d in self.folds if d.val is not None)
         rank = max(len(d.eig) for d in self.folds)
         per_fold = max(self._alpha_chunk() * n_val, 2 * 4 * rank)  # explicit stack or float64 spectral
-        per_voxel = _BYTES * (per_fold + 2 * n + 2 * p)
+        per_voxel = _BYTES * (per_fold + 2 * n + 2 * p + extra_per_voxel)
         budget = min(self._budget(), max(8 << 20, _BYTES * n * n_voxels // 2))
         return int(max(128, min(n_voxels, budget // per_voxel)))
 
@@ -254,13 +320,8 @@ class RidgeCV:
                         right = XtY[:, start:stop] - Xva.T @ Yva
                     else:
                         right = self._rows(Y, train_rows, start, stop)
-                    if not rotate:
-                        right = fold.basis.T @ right
-                    pred = (op @ right).view(len(alphas), Yva.shape[0], -1)
-                    pred.sub_(Yva[None])
-                    pred.square_()
-                    scores[a0 : a0 + chunk, start:stop].sub_(pred.sum(1), alpha=1.0 / Yva.shape[0])
-                    del pred, right
+                    scores[a0 : a0 + chunk, start:stop].sub_(_explicit_mse(op, fold, right, Yva, len(alphas), rotate))
+                    del right
                 del op
         return scores / len(self.folds)
 
@@ -277,11 +338,8 @@ class RidgeCV:
         """
         assert fold.val is not None and fold.train is not None
         parts = _spectral_parts(fold, float(self.alphas.min()), keep_left=XtY is None)
-        eig, g_diag, H = parts.eig, parts.g_diag, parts.H
         left, basis = fold.left, fold.basis
-        alphas = self.alphas.double()
-        d = 1.0 / (eig[None, :] + alphas[:, None])
-        d2 = d * d
+        d = 1.0 / (parts.eig[None, :] + self.alphas.double()[:, None])
         val_rows, train_rows = fold.val.cpu().numpy(), fold.train.cpu().numpy()
         Xva = self.X[fold.val]
         n_val = len(val_rows)
@@ -298,11 +356,8 @@ class RidgeCV:
                 right = self._rows(Y, train_rows, start, stop)
                 Z = (left.T @ Yva).double()
             B = (basis.T @ right).double()
-            M1 = (H @ B).sub_(Z).mul_(B).mul_(2.0)
-            M2 = B.square_().mul_(g_diag[:, None])
-            sse = (Yva.double().square().sum(0))[None, :] + d @ M1 + d2 @ M2
-            scores[:, start:stop].sub_((sse / n_val).float())
-            del B, Z, M1, M2, sse
+            scores[:, start:stop].sub_(_spectral_mse(parts, d, B, Z, Yva.double().square().sum(0), n_val))
+            del B, Z
 
     def _rows(self, Y: np.ndarray, rows: np.ndarray, start: int, stop: int) -> torch.Tensor:
         block = np.ascontiguousarray(Y[rows, start:stop], dtype=np.float32)
@@ -335,18 +390,87 @@ class RidgeCV:
         chosen = self.alphas[index]
         predictions = np.empty((self.test_left.shape[0], v), dtype=np.float32) if self.test_left is not None else None
         weights = np.empty((self.X.shape[1], v), dtype=np.float32) if return_weights else None
-        full = self.full
         for start in range(0, v, batch):
             stop = min(v, start + batch)
-            right = full.basis.T @ (XtY[:, start:stop] if XtY is not None else self._columns(Y, start, stop))
-            coef = right / (full.eig[:, None] + chosen[None, start:stop])
-            if predictions is not None:
-                assert self.test_left is not None
-                predictions[:, start:stop] = (self.test_left @ coef).cpu().numpy()
-            if weights is not None:
-                w = full.basis @ coef if self.form == "primal" else self.X.T @ (full.basis @ coef)
-                weights[:, start:stop] = w.cpu().numpy()
+            self._refit(XtY[:, start:stop] if XtY is not None else self._columns(Y, start, stop), chosen[start:stop],
+                        predictions, weights, start, stop)
         return RidgeCVResult(chosen.cpu().numpy(), best_score.cpu().numpy(), predictions, weights)
+
+    def _refit(self, right: torch.Tensor, chosen: torch.Tensor, predictions: np.ndarray | None, weights: np.ndarray | None,
+               start: int, stop: int) -> None:
+        """Refit voxels ``start:stop`` on all training rows at their chosen penalties, from XᵀY (primal) or Y (dual)."""
+        full = self.full
+        coef = (full.basis.T @ right) / (full.eig[:, None] + chosen[None, :])
+        if predictions is not None:
+            assert self.test_left is not None
+            predictions[:, start:stop] = (self.test_left @ coef).cpu().numpy()
+        if weights is not None:
+            w = full.basis @ coef if self.form == "primal" else self.X.T @ (full.basis @ coef)
+            weights[:, start:stop] = w.cpu().numpy()
+
+    # ------------------------------------------------------------------ fitting responses gathered by fold
+
+    def fit_folded(self, Y: FoldedResponses, *, return_weights: bool = False, voxel_batch: int | None = None) -> RidgeCVResult:
+        """``fit`` on responses gathered by fold (``FoldedResponses``, shared by every layer fitted on them).
+
+        Primal form: per batch of voxels, each fold's validation product XᵥᵀYᵥ is computed once;
+        their sum is the full XᵀY (the folds partition the rows) and XᵀY minus a fold's own is that
+        fold's training product, so the rows are multiplied once instead of twice. The dual form
+        needs the rows themselves and fits them as ``fit`` does.
+        """
+        same = len(Y.folds) == len(self._val_rows) and all(np.array_equal(a, b) for a, b in zip(Y.folds, self._val_rows))
+        if not same or not Y.partition:
+            raise ValueError("ridge: the responses were gathered by other folds than the solver's")
+        if self.form != "primal":
+            return self.fit(Y.rows(), return_weights=return_weights, voxel_batch=voxel_batch)
+        v, k = Y.n_voxels, len(self.folds)
+        batch = voxel_batch or self._folded_batch(v)
+        best = torch.empty(v, dtype=torch.float32, device=self.device)
+        chosen = torch.empty(v, dtype=torch.float32, device=self.device)
+        predictions = np.empty((self.test_left.shape[0], v), dtype=np.float32) if self.test_left is not None else None
+        weights = np.empty((self.X.shape[1], v), dtype=np.float32) if return_weights else None
+        with matmul_precision(self.precision, self.device):
+            for start in range(0, v, batch):
+                stop = min(v, start + batch)
+                products = [x_val.T @ y_val[start:stop].T for x_val, y_val in zip(self._x_val, Y.val)]
+                XtY = products[0].clone()
+                for product in products[1:]:
+                    XtY += product
+                scores = torch.zeros(len(self.alphas), stop - start, dtype=torch.float32, device=self.device)
+                for fold, product, y_val, sq in zip(self.folds, products, Y.val, Y.sq):
+                    scores.sub_(self._fold_mse(fold, XtY - product, product, y_val[start:stop].T, sq[start:stop]))
+                del products
+                best[start:stop], index = (scores / k).max(0)  # ties: the first, i.e. smallest, penalty
+                chosen[start:stop] = self.alphas[index]
+                self._refit(XtY, chosen[start:stop], predictions, weights, start, stop)
+                del scores, XtY
+        return RidgeCVResult(chosen.cpu().numpy(), best.cpu().numpy(), predictions, weights)
+
+    def _folded_batch(self, n_voxels: int) -> int:
+        """Voxels per batch of ``fit_folded``: its temporaries per voxel are the folds' products, XᵀY, the float64
+        spectral parts (or an explicit prediction stack) and the scores, within the memory budget."""
+        p, k = self.X.shape[1], len(self.folds)
+        n_val = max(len(d.val) for d in self.folds if d.val is not None)
+        explicit = 0 if all(self.use_spectral(f) for f in self.folds) else self._alpha_chunk() * n_val
+        per_voxel = _BYTES * ((k + 2) * p + explicit + 2 * len(self.alphas)) + 8 * 4 * p
+        return int(max(128, min(n_voxels, self._budget() // per_voxel)))
+
+    def _fold_mse(self, fold: _Decomposition, right: torch.Tensor, product: torch.Tensor, y_val: torch.Tensor,
+                  sq: torch.Tensor) -> torch.Tensor:
+        """(alphas × voxels) validation MSE of one fold from its training product ``right`` = XₜᵀYₜ and ``product`` = XᵥᵀYᵥ."""
+        if self.use_spectral(fold):
+            parts = _spectral_parts(fold, float(self.alphas.min()), keep_left=False)
+            d = 1.0 / (parts.eig[None, :] + self.alphas.double()[:, None])
+            B = (fold.basis.T @ right).double()
+            Z = (fold.basis.T @ product).double()
+            return _spectral_mse(parts, d, B, Z, sq, y_val.shape[0])
+        chunk = self._alpha_chunk()
+        out = torch.empty(len(self.alphas), y_val.shape[1], dtype=torch.float32, device=self.device)
+        for a0 in range(0, len(self.alphas), chunk):
+            alphas = self.alphas[a0 : a0 + chunk]
+            rotate = y_val.shape[1] >= len(alphas) * y_val.shape[0]
+            out[a0 : a0 + chunk] = _explicit_mse(self._operator(fold, alphas, rotate), fold, right, y_val, len(alphas), rotate)
+        return out
 
 
 def ridge_cv(

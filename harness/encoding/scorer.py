@@ -1,10 +1,11 @@
-"""``BrainScorer``: one brain dataset's encoding model (fMRI: FIR; M/EEG: TRF), scored layer by layer."""
+"""``BrainScorer``: one brain dataset's encoding model (fMRI: FIR; M/EEG: TRF), every pending layer of a checkpoint per pass."""
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -12,9 +13,13 @@ import numpy as np
 from harness.config import EncodingSettings
 from harness.devices import resolve_device
 from harness.encoding.design import delay_matrices, scan_interval, sparse_delays, story_design
+from harness.encoding.folded import FoldedBlock, FoldedResponses
+from harness.encoding.prepared import PreparedSubject, prepare_subject, prepared_folder, prepared_key
+from harness.encoding.residency import choose_residency, device_free, host_available
 from harness.encoding.responses import ResponseBlock, SubjectResponses, block_size, inspect_subject, read_blocks
-from harness.encoding.ridge import RidgeCV, story_folds
+from harness.encoding.ridge import RidgeCV, RidgeCVResult, story_folds
 from harness.encoding.stats import block_permutation_pvalues, fdr_bh, pearson_r
+from harness.encoding.transfer import ahead_on_device
 from harness.encoding.trf import lag_profile, trf_design
 from harness.encoding.voxels import VoxelSelection, restrict, select_voxels, selection_arrays, voxel_counts
 from harness.errors import DataError
@@ -22,6 +27,8 @@ from harness.interfaces import BrainDataset, CellOutput, Modality, Score, Story
 from harness.threads import torch_threads
 
 SMALL_WORK = 5e10  # flops below which a fit runs on one CPU thread (threads cost more than they save)
+DECOMPOSITION_SHARE = 0.25  # of the free memory (GPU, else host), the decompositions of the layers fitted together may hold
+log = logging.getLogger(__name__)
 
 
 def split_problem(train: list[str], test: list[str], stories: Mapping[str, Story]) -> str | None:
@@ -40,7 +47,7 @@ def split_problem(train: list[str], test: list[str], stories: Mapping[str, Story
 
 
 class BrainScorer:
-    """Fits and scores the encoding model of every subject of ``dataset`` for one layer at a time.
+    """Fits and scores the encoding model of every subject of ``dataset`` for the layers of a checkpoint.
 
     fMRI: word features Lanczos-resampled to scan times and delayed (``delays``); M/EEG: a
     temporal response function (``harness.encoding.trf``: features at word onsets, lagged over
@@ -49,14 +56,26 @@ class BrainScorer:
     and folds are cached across layers and checkpoints; ``score(features)`` takes the layer's word
     features per story.
 
-    Memory: subjects are fitted one after the other, a block of voxels at a time. When every
-    subject's responses together fit in ``settings.memory_gb`` they are read once and kept
-    across layers; otherwise each subject is read again for each layer, in blocks of voxels
-    sized so that a block in flight fits in that budget, and released. Subjects with the same
-    scan times share one design and one decomposition per layer.
+    ``score_layers({layer: features})`` scores several layers in one pass over the responses:
+    each block of voxels is read (or found resident) once and fitted on every layer's
+    decomposition; ``score(features)`` is one layer. Numbers do not depend on how many layers
+    share a pass.
+
+    Responses: each subject's are prepared once (cleaned, z-scored per story, voxel-major;
+    ``harness.encoding.prepared``: on disk under the cache when the dataset has a data hash) and
+    gathered by fold (``FoldedResponses``). ``settings.memory_gb`` (``auto`` by default;
+    ``harness.encoding.residency``) decides whether they stay resident (on the GPU, or in host
+    memory) across layers and checkpoints, or stream in blocks of voxels per pass. Subjects are
+    fitted one after the other; subjects with the same scan times share one design and one
+    decomposition per layer.
+
+    ``baseline=True`` keeps the path before prepared responses (kept to be measured against):
+    each layer reads the dataset again in blocks when the responses do not fit ``memory_gb``,
+    and fits with ``RidgeCV.fit``.
     """
 
-    def __init__(self, dataset: BrainDataset, settings: EncodingSettings, *, device: str = "cpu", seed: int = 0) -> None:
+    def __init__(self, dataset: BrainDataset, settings: EncodingSettings, *, device: str = "cpu", seed: int = 0,
+                 baseline: bool = False) -> None:
         self.dataset = dataset
         self.settings = settings
         self.device = resolve_device(device)
@@ -70,7 +89,7 @@ class BrainScorer:
         self.subjects = list(dataset.subjects())
         if not self.subjects:
             raise DataError(f"{self.name}: the dataset has no subjects")
-        self.budget = int(settings.memory_gb * (1 << 30))
+        self.baseline = baseline
         self.info: dict[str, SubjectResponses] = {}
         self.selected: dict[str, VoxelSelection | None] = {}  # subject -> its voxels scored (encoding.voxels); None: all
         for subject in self.subjects:  # one at a time: an in-memory subject is released before the next is loaded
@@ -78,8 +97,17 @@ class BrainScorer:
             self.info[subject] = inspect_subject(self._where(subject), subject, data, self.train, self.test, self.stories)
             self.selected[subject] = select_voxels(settings.voxels, self.info[subject], data.masks, self._where(subject))
             del data
-        self.resident = sum(i.nbytes for i in self.info.values()) <= self.budget
-        self._kept: dict[str, list[ResponseBlock]] = {}  # subject -> its blocks, when resident
+        total = sum(i.nbytes for i in self.info.values())
+        memory = 2.0 if baseline and settings.memory_gb == "auto" else settings.memory_gb
+        self.residency = choose_residency(total, self.device, memory, host_available(), device_free(self.device))
+        if not baseline:
+            log.info("%s: %s", self.name, self.residency.line)
+        self.budget = self.residency.budget
+        self.resident = self.residency.resident
+        self._kept: dict[str, list[ResponseBlock]] = {}  # subject -> its blocks read by ``blocks``, when resident
+        self._folded: dict[str, list[FoldedBlock]] = {}  # subject -> its blocks gathered by fold, when resident
+        self._prepared: dict[str, PreparedSubject] = {}  # subject -> its prepared responses on disk (memory-mapped)
+        self._data_hash: str | None = None
         self._delays: dict[tuple[str, bytes], Any] = {}
 
     # ------------------------------------------------------------------ set-up
@@ -98,22 +126,63 @@ class BrainScorer:
         return info.n_total if self.resident else min(info.n_total, block_size(self.budget, info.scans))
 
     def blocks(self, subject: str) -> Iterator[ResponseBlock]:
-        """``subject``'s responses a block of voxels at a time (kept across calls when resident)."""
+        """``subject``'s responses a block of voxels at a time, read from the dataset (kept across calls when resident; the baseline path)."""
         if subject in self._kept:
             yield from self._kept[subject]
             return
+        reader = self._read(subject)
+        if self.resident:
+            self._kept[subject] = list(reader)
+            yield from self._kept[subject]
+        else:
+            yield from reader
+
+    def _read(self, subject: str) -> Iterator[ResponseBlock]:
+        """``subject``'s responses read from the dataset, cleaned and z-scored, ``block_voxels`` voxels at a time."""
         info = self.info[subject]
         data = info.data if info.data is not None else self.dataset.load_subject(subject)
         if info.data is None:  # in memory again: check it is the data inspected
             again = inspect_subject(self._where(subject), subject, data, self.train, self.test, self.stories)
             if again.n_total != info.n_total or again.scans != info.scans:
                 raise DataError(f"{self._where(subject)}: the responses changed shape since the scorer was built")
-        reader = read_blocks(self._where(subject), data, info, self.train, self.test, self.block_voxels(subject))
-        if self.resident:
-            self._kept[subject] = list(reader)
-            yield from self._kept[subject]
-        else:
-            yield from reader
+        selection = self.selected[subject]
+        return (restrict(block, selection) for block in
+                read_blocks(self._where(subject), data, info, self.train, self.test, self.block_voxels(subject)))
+
+    def fit_blocks(self, info: SubjectResponses) -> Iterator[FoldedBlock]:
+        """``info``'s responses a block of voxels at a time, training rows gathered by fold, on the fitting device
+        (kept across passes, layers and checkpoints when resident; on CUDA, host blocks are copied one ahead)."""
+        if info.subject not in self._folded:
+            folds = story_folds([len(info.times[s]) for s in self.train], self.settings.folds)
+            cuda = self.device.startswith("cuda")
+            where = self.device if self.residency.where == "device" or not cuda else "cpu"
+            made = (FoldedBlock(b.kept, FoldedResponses.of(b.y_train, folds, where, pin=cuda and where == "cpu"),
+                                np.ascontiguousarray(b.y_test)) for b in self.response_blocks(info))
+            if not self.resident:
+                yield from ahead_on_device(made, self.device)
+                return
+            self._folded[info.subject] = list(made)
+        yield from ahead_on_device(self._folded[info.subject], self.device)
+
+    def response_blocks(self, info: SubjectResponses) -> Iterator[ResponseBlock]:
+        """``info``'s cleaned, z-scored responses a block at a time: from its prepared file when the dataset has a data
+        hash (prepared on first use), else read from the dataset; only the voxels ``encoding.voxels`` selects."""
+        if self._data_hash is None:
+            self._data_hash = self.dataset.data_hash()
+        if not self._data_hash:
+            yield from self._read(info.subject)
+            return
+        prepared = self._prepared.get(info.subject)
+        if prepared is None:
+            folder = prepared_folder(prepared_key(self.name, self._data_hash, info, self.train, self.test))
+            data = info.data if info.data is not None else self.dataset.load_subject(info.subject)
+            prepared = prepare_subject(self._where(info.subject), data, info, self.train, self.test, self.block_voxels(info.subject), folder)
+            del data
+            if not self.resident:  # kept to be read again next pass (memory-mapped: it holds no memory)
+                self._prepared[info.subject] = prepared
+        step = max(1, prepared.n_kept if self.resident else min(prepared.n_kept, self.block_voxels(info.subject)))
+        for start in range(0, prepared.n_kept, step):
+            yield restrict(prepared.block(start, min(prepared.n_kept, start + step)), self.selected[info.subject])
 
     # ------------------------------------------------------------------ design
 
@@ -173,7 +242,8 @@ class BrainScorer:
         x_train, x_test = design.x_train, design.x_test
         assert x_train is not None and x_test is not None
         folds = story_folds([len(first.times[s]) for s in self.train], self.settings.folds)
-        solver = RidgeCV(x_train, folds, self.settings.alpha_values(), X_test=x_test, device=self.device)
+        solver = RidgeCV(x_train, folds, self.settings.alpha_values(), X_test=x_test, device=self.device,
+                         precision=self.settings.precision, shared_grams=not self.baseline)
         design.x_train = design.x_test = None
         del x_train, x_test
         solver.prepare()  # before any response block is read: its temporaries never meet a block's
@@ -181,30 +251,98 @@ class BrainScorer:
 
     def score(self, features: Mapping[str, np.ndarray]) -> CellOutput:
         """Fit every subject on the training stories, score Pearson r on the test stories."""
-        self._check_features(features)
+        result = self.score_layers({0: features})[0]
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    def score_layers(self, layers: Mapping[int, Mapping[str, np.ndarray]]) -> dict[int, CellOutput | Exception]:
+        """Score several layers (layer -> its word features per story, read when asked for) in one pass
+        over each subject's responses; a layer whose features or fit fail gets its exception, the others go on."""
+        failed: dict[int, Exception] = {}
+        fits: dict[int, dict[str, tuple[SubjectFit, LayerDesign]]] = {layer: {} for layer in layers}
+        for members in self.groups():
+            pending = [layer for layer in layers if layer not in failed]
+            for chunk in self._chunks(pending, layers, members[0]):
+                try:
+                    self._fit_group(members, {layer: layers[layer] for layer in chunk}, fits, failed)
+                except Exception as error:  # noqa: BLE001 - reading the responses failed: every layer of the pass fails
+                    failed.update((layer, error) for layer in chunk if layer not in failed)
+        return {layer: failed[layer] if layer in failed else self._output(fits[layer]) for layer in layers}
+
+    def _fit_group(self, members: list[SubjectResponses], layers: Mapping[int, Mapping[str, np.ndarray]],
+                   fits: dict[int, dict[str, tuple[SubjectFit, LayerDesign]]], failed: dict[int, Exception]) -> None:
+        """Fit ``members`` (subjects sharing sample times) on each of ``layers``, a pass over each subject's responses."""
+        first = members[0]
+        with torch_threads(self._threads(layers, members)):
+            solvers: dict[int, tuple[RidgeCV, LayerDesign]] = {}
+            for layer, features in layers.items():
+                try:
+                    self._check_features(features)
+                    solvers[layer] = self.solver(features, first)
+                except Exception as error:  # noqa: BLE001 - this layer's cell fails, the others go on
+                    failed[layer] = error
+            for info in members:
+                parts = {layer: _Parts() for layer in solvers}
+                block_rows = self.settings.permutation_block(scan_interval(info.times[self.test[0]]), recording=self.trf)
+                blocks = self.blocks(info.subject) if self.baseline else self.fit_blocks(info)
+                for block in blocks:
+                    if not block.kept.size:
+                        continue
+                    for layer, (solver, design) in solvers.items():
+                        if layer in failed:
+                            continue
+                        try:
+                            parts[layer].add(self, block.kept, self._fit(solver, block), block.y_test, design, block_rows)
+                        except Exception as error:  # noqa: BLE001 - this layer's cell fails, the others go on
+                            failed[layer] = error
+                    del block
+                for layer, (_, design) in solvers.items():
+                    if layer not in failed:
+                        if not parts[layer].kept:
+                            raise DataError(f"{self._where(info.subject)}: every voxel is NaN or constant in some story")
+                        fits[layer][info.subject] = (parts[layer].join(), design)
+            del solvers
+
+    def _threads(self, layers: Mapping[int, Mapping[str, np.ndarray]], members: list[SubjectResponses]) -> int | None:
+        """One CPU thread for small fits (threads cost more than they save), else torch's setting; decided per layer's work."""
+        first = members[0]
+        n_train = sum(len(first.times[s]) for s in self.train)
+        width = 4 * max(next(iter(f.values())).shape[1] for f in layers.values())  # a rough width: the choice of threads needs no more
+        work = 2.0 * n_train * width * sum(m.n_total for m in members) * (self.settings.folds + 2)
+        return 1 if self.device == "cpu" and work < SMALL_WORK else None
+
+    def _chunks(self, pending: list[int], layers: Mapping[int, Mapping[str, np.ndarray]], first: SubjectResponses) -> list[list[int]]:
+        """``pending`` layers in groups whose decompositions fit beside each other (all of them, unless features are wide)."""
+        if not pending or self.baseline:
+            return [[layer] for layer in pending]
+        n = first.scans
+        width = 4 * next(iter(layers[pending[0]].values())).shape[1]  # about the design's width (delays × dims)
+        folds = self.settings.folds
+        per_layer = 4 * (3 * n * width + (2 * folds + 2) * width * width) + 8 * folds * width * width
+        free = device_free(self.device) if self.device.startswith("cuda") else None
+        room = DECOMPOSITION_SHARE * (free if free is not None else host_available())
+        at_once = max(1, int(room // max(per_layer, 1)))
+        return [pending[i : i + at_once] for i in range(0, len(pending), at_once)]
+
+    def _output(self, fits: dict[str, tuple[SubjectFit, LayerDesign]]) -> CellOutput:
+        """One layer's scores and per-voxel arrays from every subject's fit, subjects in dataset order within groups."""
         scores: list[Score] = []
         arrays: dict[str, np.ndarray] = {}
         per_subject: dict[str, dict[str, float]] = {}
         for members in self.groups():
-            first = members[0]
-            n_train = sum(len(first.times[s]) for s in self.train)
-            width = 4 * next(iter(features.values())).shape[1]  # a rough width: the choice of threads needs no more
-            work = 2.0 * n_train * width * sum(m.n_total for m in members) * (self.settings.folds + 2)
-            with torch_threads(1 if self.device == "cpu" and work < SMALL_WORK else None):
-                solver, design = self.solver(features, first)
-                for info in members:
-                    fit = self.fit_subject(solver, design, info)
-                    values = self._summaries(info, fit)
-                    if fit.profile is not None and design.lags_s is not None:
-                        arrays[f"lag_profile/{info.subject}"] = np.stack([_full(row, fit.kept, info.n_total) for row in fit.profile])
-                        arrays["lags_s"] = design.lags_s
-                        values["peak_lag_s"] = float(design.lags_s[int(np.argmax(fit.profile.mean(axis=1)))])
-                    per_subject[info.subject] = values
-                    scores.extend(Score(metric, value, scope=info.subject) for metric, value in values.items())
-                    arrays[f"r/{info.subject}"] = _full(fit.r, fit.kept, info.n_total)
-                    arrays[f"alpha/{info.subject}"] = _full(fit.alphas, fit.kept, info.n_total)
-                    arrays.update(selection_arrays(self.selected[info.subject], info.subject))
-                del solver
+            for info in members:
+                fit, design = fits[info.subject]
+                values = self._summaries(info, fit)
+                if fit.profile is not None and design.lags_s is not None:
+                    arrays[f"lag_profile/{info.subject}"] = np.stack([_full(row, fit.kept, info.n_total) for row in fit.profile])
+                    arrays["lags_s"] = design.lags_s
+                    values["peak_lag_s"] = float(design.lags_s[int(np.argmax(fit.profile.mean(axis=1)))])
+                per_subject[info.subject] = values
+                scores.extend(Score(metric, value, scope=info.subject) for metric, value in values.items())
+                arrays[f"r/{info.subject}"] = _full(fit.r, fit.kept, info.n_total)
+                arrays[f"alpha/{info.subject}"] = _full(fit.alphas, fit.kept, info.n_total)
+                arrays.update(selection_arrays(self.selected[info.subject], info.subject))
         common = set.intersection(*(set(v) for v in per_subject.values()))
         for metric in sorted(common, key=list(next(iter(per_subject.values()))).index):
             across = [per_subject[s][metric] for s in self.subjects]
@@ -212,34 +350,23 @@ class BrainScorer:
             scores.append(Score(metric, float(np.mean(across)), stderr=stderr, scope="mean"))
         return CellOutput(scores, arrays)
 
+    def _fit(self, solver: RidgeCV, block: ResponseBlock | FoldedBlock) -> RidgeCVResult:
+        """One block fitted on one layer's decomposition: rows gathered by fold (``fit_folded``), or as read (the baseline)."""
+        if isinstance(block, ResponseBlock):
+            return solver.fit(block.y_train, voxel_batch=self.settings.voxel_batch, return_weights=self.trf)
+        return solver.fit_folded(block.folded, voxel_batch=self.settings.voxel_batch, return_weights=self.trf)
+
     def fit_subject(self, solver: RidgeCV, design: LayerDesign, info: SubjectResponses) -> SubjectFit:
-        """Fit and test one subject on ``solver``'s decomposition, a block of voxels (channels) at a time."""
-        parts: dict[str, list[np.ndarray]] = {"kept": [], "r": [], "alphas": [], "cv": [], "pvalues": [], "profile": []}
+        """Fit and test one subject on ``solver``'s decomposition (one layer), a block of voxels (channels) at a time."""
+        parts = _Parts()
         block_rows = self.settings.permutation_block(scan_interval(info.times[self.test[0]]), recording=self.trf)
-        for block in self.blocks(info.subject):
-            block = restrict(block, self.selected[info.subject])
-            if not block.kept.size:
-                continue
-            result = solver.fit(block.y_train, voxel_batch=self.settings.voxel_batch, return_weights=self.trf)
-            assert result.predictions is not None
-            y_test, predictions = block.y_test, result.predictions
-            if design.test_rows is not None:
-                y_test, predictions = y_test[design.test_rows], predictions[design.test_rows]
-            parts["kept"].append(block.kept)
-            parts["r"].append(pearson_r(y_test, predictions))
-            parts["alphas"].append(result.alphas)
-            parts["cv"].append(result.cv_scores)
-            if self.trf and result.weights is not None:
-                parts["profile"].append(lag_profile(result.weights, design.n_inputs))  # (lags × block channels)
-            if self.settings.permutations > 0:
-                parts["pvalues"].append(block_permutation_pvalues(
-                    y_test, predictions, self.settings.permutations, block_rows, seed=self.seed
-                ))
-            del result, block
-        if not parts["kept"]:
+        for block in self.blocks(info.subject) if self.baseline else self.fit_blocks(info):
+            if block.kept.size:
+                parts.add(self, block.kept, self._fit(solver, block), block.y_test, design, block_rows)
+            del block
+        if not parts.kept:
             raise DataError(f"{self._where(info.subject)}: every voxel is NaN or constant in some story")
-        joined = {k: np.concatenate(v, axis=-1) if v else None for k, v in parts.items()}
-        return SubjectFit(**joined)  # type: ignore[arg-type]
+        return parts.join()
 
     def _summaries(self, info: SubjectResponses, fit: SubjectFit) -> dict[str, float]:
         r = fit.r
@@ -273,6 +400,38 @@ class SubjectFit:
     cv: np.ndarray  # cross-validation score of the chosen penalty
     pvalues: np.ndarray | None = None  # block-permutation p-values, when permutations > 0
     profile: np.ndarray | None = None  # M/EEG: (lags × kept channels) lag profile of the TRF weights
+
+
+@dataclass
+class _Parts:
+    """One subject's per-block results for one layer, joined into a ``SubjectFit`` once every block is in."""
+
+    kept: list[np.ndarray] = field(default_factory=list)
+    r: list[np.ndarray] = field(default_factory=list)
+    alphas: list[np.ndarray] = field(default_factory=list)
+    cv: list[np.ndarray] = field(default_factory=list)
+    pvalues: list[np.ndarray] = field(default_factory=list)
+    profile: list[np.ndarray] = field(default_factory=list)
+
+    def add(self, scorer: BrainScorer, kept: np.ndarray, result: RidgeCVResult, y_test: np.ndarray, design: LayerDesign,
+            block_rows: int) -> None:
+        """A block's fit: r on the test rows, the penalties, and (M/EEG) lag profiles and (when asked) p-values."""
+        assert result.predictions is not None
+        predictions = result.predictions
+        if design.test_rows is not None:
+            y_test, predictions = y_test[design.test_rows], predictions[design.test_rows]
+        self.kept.append(kept)
+        self.r.append(pearson_r(y_test, predictions))
+        self.alphas.append(result.alphas)
+        self.cv.append(result.cv_scores)
+        if scorer.trf and result.weights is not None:
+            self.profile.append(lag_profile(result.weights, design.n_inputs))  # (lags × block channels)
+        if scorer.settings.permutations > 0:
+            self.pvalues.append(block_permutation_pvalues(y_test, predictions, scorer.settings.permutations, block_rows, seed=scorer.seed))
+
+    def join(self) -> SubjectFit:
+        joined = {k: np.concatenate(v, axis=-1) if v else None for k, v in vars(self).items()}
+        return SubjectFit(**joined)  # type: ignore[arg-type]
 
 
 @dataclass
