@@ -148,6 +148,15 @@ def test_at_80_columns_the_compact_set_of_a_two_run_board_fits_but_says_what_it_
     assert "r_mean" in text  # the glossary names only what is shown
 
 
+def test_at_80_columns_rows_on_different_targets_keep_their_target(board):
+    """A model and its word-shuffled control are two rows of one model: only the target tells them apart."""
+    two = board.assign(target=["simulated", "simulated (control: shuffled)"][: len(board)], model="alpha")
+    text, left_out = _printed(two, 80)
+    assert "target" not in left_out and "control" in text
+    _, alone = _printed(board.assign(target="simulated"), 40)
+    assert "target" in alone  # one target: it may leave for width as before
+
+
 def test_columns_can_be_chosen_by_name_or_header(board):
     text, left_out = _printed(board, 200, "model,peak r,surge_start,task:offline:perplexity:bits_per_byte")
     for name in ("model", "peak", "surge", "task:offline:perplexity:bits_per_byte"):

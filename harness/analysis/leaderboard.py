@@ -223,10 +223,13 @@ def _table(df: pd.DataFrame, columns: list[str]) -> Table:
 
 def fit_columns(df: pd.DataFrame, columns: list[str], console: Console, *, chosen: bool) -> tuple[list[str], list[str]]:
     """(shown, left out): ``columns`` less those that do not fit ``console.width`` without breaking a
-    number; compact columns leave in ``LEAVE_OUT_FIRST`` order, chosen ones from the right."""
+    number; compact columns leave in ``LEAVE_OUT_FIRST`` order, chosen ones from the right. ``KEEP``
+    never leaves, nor does ``target`` where the rows have more than one (a model and its control)."""
     shown = list(columns)
-    order = [c for c in reversed(shown) if c not in KEEP] if chosen else \
-        [c for c in LEAVE_OUT_FIRST if c in shown] + [c for c in reversed(shown) if c not in LEAVE_OUT_FIRST + list(KEEP)]
+    keep = [*KEEP, *(["target"] if "target" in df and df["target"].nunique() > 1 else [])]  # else rows look alike
+    order = [c for c in reversed(shown) if c not in keep] if chosen else \
+        [c for c in LEAVE_OUT_FIRST if c in shown and c not in keep] + \
+        [c for c in reversed(shown) if c not in LEAVE_OUT_FIRST + keep]
     def width(columns: list[str]) -> int:  # measured without the console's limit, which would clamp it
         return Measurement.get(console, console.options.update_width(10**6), _table(df, columns)).maximum
 
