@@ -80,7 +80,8 @@ def control_notes(df: pd.DataFrame) -> list[str]:
         return []
     values = [df[c].to_numpy(float) for c in ("above_control", "above_control_lo", "above_control_hi", "above_control_p")]
     return [f"alignment above lexical content: {model} on {target}: {gain_text(value, lo, hi)} "
-            f"(final r minus its word-shuffled control, Holm p = {p:.3g})"
+            f"(final r minus its word-shuffled control; Holm p = {p:.3g}, corrected over the run's comparisons; "
+            "the interval is not)"
             for model, target, value, lo, hi, p in zip(df["model"], df["target"], *values) if np.isfinite(value)]
 
 

@@ -145,7 +145,8 @@ def _above_controls(comparisons: pd.DataFrame, controls: dict[str, BrainControl]
         items.append(f"<li>{_e(model)} on {_e(target)}: alignment above lexical content{_e(what)}: "
                      f"<strong>{_e(gain_text(last['difference'], last['lo'], last['hi']))}</strong> "
                      f"(r_mean at the final checkpoint minus {_e(last['versus'])}, each at its best layer; 95 % interval, "
-                     f"paired bootstrap over {_e(last['resampled'])}; Holm p = {float(last['p_holm']):.3g})</li>")
+                     f"paired bootstrap over {_e(last['resampled'])}; Holm p = {float(last['p_holm']):.3g}, corrected over the "
+                     "run's comparisons; the interval is not)</li>")
     return items
 
 
