@@ -132,6 +132,7 @@ def project(plan: Plan, done: dict[str, str], units: UnitCosts | None = None) ->
     residency = {b.label: choose_residency(b.response_bytes, device, b.entry.encoding.memory_gb, host_available(),
                                            device_free(device)) for b in brains}
     resident = {label for label, where in residency.items() if where.resident}
+    scored: set[str] = set()  # brain targets with a pending cell
     for model in plan.models:
         cells = [c for c in pending if c.model == model.label]
         if not cells:
@@ -161,6 +162,7 @@ def project(plan: Plan, done: dict[str, str], units: UnitCosts | None = None) ->
             if brain.label not in resident and (cell.checkpoint.step, brain.label) not in passes:
                 out.read_s += brain.response_bytes / read_rate
             passes.add((cell.checkpoint.step, brain.label))
+            scored.add(brain.label)
             out.array_bytes += sum(2 * FLOAT_BYTES * s.voxels for s in brain.subjects)
         for brain in brains:
             where = residency[brain.label]
@@ -169,7 +171,7 @@ def project(plan: Plan, done: dict[str, str], units: UnitCosts | None = None) ->
             widest = max((s.train_scans for s in brain.subjects), default=0) * p
             encoder = held + 2 * FLOAT_BYTES * widest + FLOAT_BYTES * (brain.entry.encoding.folds + 1) * p * p
             out.peak_bytes = max(out.peak_bytes, weights + FLOAT_BYTES * words * size.hidden * layers, weights + encoder)
-    out.read_s += sum(b.response_bytes for b in brains if b.label in resident) / read_rate  # read once, kept across checkpoints
+    out.read_s += sum(b.response_bytes for b in brains if b.label in resident & scored) / read_rate  # read once, kept
     if any(t.kind != Kind.BRAIN for t in plan.targets):
         out.assumed.append("tasks and metrics cost nothing (not estimated)")
     return out
