@@ -172,6 +172,18 @@ def test_a_coarse_grid_invents_no_location():
         assert not analysis.result.labels()
 
 
+@pytest.mark.parametrize("seed", [5021, 5057])
+def test_a_long_curve_rising_throughout_in_several_pieces_is_located(seed):
+    """Accuracy over 400 items on Pythia's 154 checkpoints rises significantly even along its tails, so
+    every piece of its fit rises, first checkpoint to last; its change points still bound the steep
+    part, which is located (it was said as a net change, and the realignment went unconfirmed)."""
+    frame, planted = simulate(Case("triple", 154, 400), seed)
+    (analysis,) = analyze_frame(frame, None, FAST)
+    accuracy = analysis.result.signal(ACCURACY)
+    (at,) = [x for _, x in planted.transitions[ACCURACY]]
+    assert accuracy.net is None and any(t.up and t.x_lo - 0.2 <= at <= t.x_hi + 0.2 for t in accuracy.transitions)
+
+
 def test_two_signals_stepping_in_one_gap_get_a_lag_interval_as_wide_as_the_gap():
     found = [analyse_signal("tiny", "tinylm", s, n_boot=200) for s in _demo_signals(8192)]
     surge = judge("tiny", "tinylm", "sim", found, PhaseSettings(n_boot=200)).verdict("surge")
