@@ -448,6 +448,16 @@ class SignalTransitions:
         return rows
 
 
+def _fit(model: str, signal: Signal, max_changes: int, ci: float, n_boot: int,
+         seed: int) -> tuple[Signal, list[Transition], str, int, tuple[int, ...]]:
+    """``signal`` with its replicates widened to its scatter, its transitions, how their intervals were drawn,
+    how many replicates and the change points."""
+    stderr = noise_level(signal)  # the change points are chosen as before widening: curve_noise weighs the scatter
+    widened = with_checkpoint_noise(signal, stderr, stream(seed, "checkpoint scatter", model, signal.target, signal.name))
+    found, method, used, breaks = _find(widened, max_changes, ci, n_boot, seed, model, stderr)
+    return widened, found, method, used, breaks
+
+
 def analyse_signal(model: str, family: str, signal: Signal, *, max_changes: int = 4, ci: float = 0.95,
                    n_boot: int = 200, seed: int = 0) -> SignalTransitions:
     """The outliers, located transitions and (where none is located) net change of one signal.
@@ -455,23 +465,17 @@ def analyse_signal(model: str, family: str, signal: Signal, *, max_changes: int 
     ``seed`` with the model's and the signal's names picks the signal's own random streams.
     """
     cleaned, outliers = _set_aside(_finite(signal))
-    for attempt in range(2):  # once more where the fit makes one checkpoint carry a rise and the fall back
-        stderr = noise_level(cleaned)  # the change points are chosen as before widening: curve_noise weighs the scatter
-        widened = with_checkpoint_noise(cleaned, stderr, stream(seed, "checkpoint scatter", model, signal.target,
-                                                                signal.name))
-        found, method, used, breaks = _find(widened, max_changes, ci, n_boot, seed, model, stderr)
-        cleaned, excursions = (_set_aside(cleaned, one_checkpoint_excursions(cleaned, found)) if attempt == 0
-                                 else (cleaned, []))
-        if not excursions:
-            break
+    fitted, found, method, used, breaks = _fit(model, cleaned, max_changes, ci, n_boot, seed)
+    refit, excursions = _set_aside(cleaned, one_checkpoint_excursions(cleaned, found))
+    if excursions:  # the fit made a checkpoint carry a rise and the fall back alone: set aside, fitted again once
         outliers += excursions
-    cleaned = widened
+        fitted, found, method, used, breaks = _fit(model, refit, max_changes, ci, n_boot, seed)
     net = None
     if not found:
-        net = net_change(cleaned, ci)
-        if cleaned.replicates is not None and net is not None and np.isfinite(net.lo):
-            method, used = cleaned.method, len(cleaned.replicates)
-    return SignalTransitions(model, family, cleaned, found, method, used, outliers, net, breaks)
+        net = net_change(fitted, ci)
+        if fitted.replicates is not None and net is not None and np.isfinite(net.lo):
+            method, used = fitted.method, len(fitted.replicates)
+    return SignalTransitions(model, family, fitted, found, method, used, outliers, net, breaks)
 
 
 def transitions_frame(found: list[SignalTransitions]) -> pd.DataFrame:
