@@ -27,7 +27,7 @@ from harness_plugins.brain.lebel2023 import LeBel2023
 from harness_plugins.brain.textgrid import write_textgrid
 from tests.support.damage import both, edit_first, refused_in_one_line, remove, write
 from tests.support.lebel_fixture import STORIES, VOXELS, WORDS, chronological_textgrid, grid_tiers, short_textgrid, write_fixture, write_grid, write_responses
-from tests.support.plugin_packages import TINY_GPT_PLUGINS, activate, write_plugin_package
+from tests.support.plugin_packages import tinygpt_beside, tinygpt_config
 
 DERIVATIVE = "ds/derivative"
 GRIDS = f"{DERIVATIVE}/TextGrids"
@@ -41,10 +41,7 @@ RESPONSES = f"{DERIVATIVE}/preprocessed_data"
 def finished(tmp_path_factory):
     """(folder, run directory): good data in folder/ds and a run of tinygpt x lebel2023 with every cell done."""
     folder = tmp_path_factory.mktemp("finished")
-    with pytest.MonkeyPatch.context() as patch:
-        activate(write_plugin_package(folder / "site", "tinyplug", TINY_GPT_PLUGINS), patch)
-        patch.setenv("HARNESS_PLUGINS", "tinyplug,lebel2023")
-        patch.setenv("HARNESS_CACHE", str(folder / "harness-cache"))
+    with tinygpt_beside(folder, "lebel2023"):
         write_fixture(folder / "ds")
         config = _config(folder, folder / "ds")
         assert main(["sweep", str(config), "--quiet"]) == 0
@@ -55,17 +52,8 @@ def finished(tmp_path_factory):
 
 
 def _config(folder: Path, root: Path, name: str = "config.yaml", **options) -> Path:
-    data = {
-        "run": str(folder / "run"),
-        "cache": str(folder / "activations"),
-        "models": [{"family": "tinygpt", "checkpoints": "all", "layers": "all"}],
-        "brain": [{"dataset": "lebel2023", "options": {"root": str(root), **options}, "encoding": {"folds": 2, "alphas": [1, 10, 100]}}],
-        "features": {"context_tokens": 32, "stride": 16, "batch_size": 4},
-        "analyze": False,
-    }
-    path = folder / name
-    path.write_text(yaml.safe_dump(data))
-    return path
+    return tinygpt_config(folder, {"dataset": "lebel2023", "options": {"root": str(root), **options},
+                                   "encoding": {"folds": 2, "alphas": [1, 10, 100]}}, layers="all", name=name)
 
 
 def _snapshot(run: Path) -> dict[str, tuple[bytes, int]]:

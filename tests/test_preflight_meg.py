@@ -15,12 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import yaml
 
 from harness.cli import main
 from harness_plugins.brain.simmeg import SimulatedMEGOptions, write_dataset
 from tests.support.damage import cut, edit_first, left_out_is_kept, lines, refused_in_one_line, remove, write
-from tests.support.plugin_packages import TINY_GPT_PLUGINS, activate, write_plugin_package
+from tests.support.plugin_packages import tinygpt_beside, tinygpt_config
 
 pytest.importorskip("mne_bids")
 
@@ -36,26 +35,14 @@ def good(tmp_path_factory):
     folder = tmp_path_factory.mktemp("meg")
     write_dataset(folder / "written", SimulatedMEGOptions(subjects=2, sessions=1, stories=3, words_per_story=100, sensors=4, sfreq=100.0))
     shutil.move(folder / "written" / "bids", folder / "bids")
-    with pytest.MonkeyPatch.context() as patch:
-        activate(write_plugin_package(folder / "site", "tinyplug", TINY_GPT_PLUGINS), patch)
-        patch.setenv("HARNESS_PLUGINS", "tinyplug,megmasc")
-        patch.setenv("HARNESS_CACHE", str(folder / "harness-cache"))
+    with tinygpt_beside(folder, "megmasc"):
         yield folder
 
 
 def _config(folder: Path, **options) -> Path:
-    data = {
-        "run": str(folder / "run"),
-        "cache": str(folder / "activations"),
-        "models": [{"family": "tinygpt", "checkpoints": "all", "layers": "last"}],
-        "brain": [{"dataset": "megmasc", "options": {"root": str(folder / "bids"), "test_stories": ["simtest"], "sfreq": 50.0, **options},
-                   "encoding": {"folds": 2, "alphas": [1, 100], "lags_s": [0.0, 0.2]}}],
-        "features": {"context_tokens": 32, "stride": 16, "batch_size": 4},
-        "analyze": False,
-    }
-    path = folder / "config.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return path
+    options = {"root": str(folder / "bids"), "test_stories": ["simtest"], "sfreq": 50.0, **options}
+    return tinygpt_config(folder, {"dataset": "megmasc", "options": options,
+                                   "encoding": {"folds": 2, "alphas": [1, 100], "lags_s": [0.0, 0.2]}})
 
 
 # --------------------------------------------------------------------------- damage

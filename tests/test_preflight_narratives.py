@@ -17,12 +17,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 
 from harness.cli import main
 from tests.support.damage import both, cut, edit, left_out_is_kept, lines, refused_in_one_line, remove, write
 from tests.support.narratives_fixture import write_narratives
-from tests.support.plugin_packages import TINY_GPT_PLUGINS, activate, write_plugin_package
+from tests.support.plugin_packages import tinygpt_beside, tinygpt_config
 
 nib = pytest.importorskip("nibabel")
 
@@ -39,26 +38,13 @@ def good(tmp_path_factory):
     """A folder holding ds/ (subjects sub-001 and sub-002 heard pieman, lucy and tunnel) and the tinygpt plugin, active."""
     folder = tmp_path_factory.mktemp("narratives")
     write_narratives(folder / "ds")
-    with pytest.MonkeyPatch.context() as patch:
-        activate(write_plugin_package(folder / "site", "tinyplug", TINY_GPT_PLUGINS), patch)
-        patch.setenv("HARNESS_PLUGINS", "tinyplug,narratives")
-        patch.setenv("HARNESS_CACHE", str(folder / "harness-cache"))
+    with tinygpt_beside(folder, "narratives"):
         yield folder
 
 
 def _config(folder: Path, **options) -> Path:
-    data = {
-        "run": str(folder / "run"),
-        "cache": str(folder / "activations"),
-        "models": [{"family": "tinygpt", "checkpoints": "all", "layers": "last"}],
-        "brain": [{"dataset": "narratives", "options": {"root": str(folder / "ds"), **options},
-                   "encoding": {"folds": 2, "alphas": [1, 100]}}],
-        "features": {"context_tokens": 32, "stride": 16, "batch_size": 4},
-        "analyze": False,
-    }
-    path = folder / "config.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return path
+    return tinygpt_config(folder, {"dataset": "narratives", "options": {"root": str(folder / "ds"), **options},
+                                   "encoding": {"folds": 2, "alphas": [1, 100]}})
 
 
 # --------------------------------------------------------------------------- damage

@@ -5,7 +5,13 @@ from __future__ import annotations
 import importlib
 import sys
 import textwrap
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
 
 from harness import registry
 
@@ -27,6 +33,33 @@ def activate(site: Path, monkeypatch) -> None:
     importlib.invalidate_caches()
     monkeypatch.setattr(registry, "_REGISTRY", None)
     monkeypatch.setattr(sys, "dont_write_bytecode", True)
+
+
+@contextmanager
+def tinygpt_beside(folder: Path, dataset_plugin: str) -> Iterator[None]:
+    """The tinygpt plugin package (``TINY_GPT_PLUGINS``, under folder/site) active beside the built-in
+    ``dataset_plugin``, with the harness cache in folder, until the block ends."""
+    with pytest.MonkeyPatch.context() as patch:
+        activate(write_plugin_package(folder / "site", "tinyplug", TINY_GPT_PLUGINS), patch)
+        patch.setenv("HARNESS_PLUGINS", f"tinyplug,{dataset_plugin}")
+        patch.setenv("HARNESS_CACHE", str(folder / "harness-cache"))
+        yield
+
+
+def tinygpt_config(folder: Path, brain: dict[str, Any], *, layers: str = "last", name: str = "config.yaml") -> Path:
+    """folder/name: a sweep of tinygpt (every checkpoint, ``layers``) against one ``brain`` entry, run in
+    folder/run, activations in folder/activations, no analysis."""
+    data = {
+        "run": str(folder / "run"),
+        "cache": str(folder / "activations"),
+        "models": [{"family": "tinygpt", "checkpoints": "all", "layers": layers}],
+        "brain": [brain],
+        "features": {"context_tokens": 32, "stride": 16, "batch_size": 4},
+        "analyze": False,
+    }
+    path = folder / name
+    path.write_text(yaml.safe_dump(data))
+    return path
 
 
 TOY_PLUGINS = '''
