@@ -11,14 +11,14 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from harness.cli import main
 from harness_plugins.brain.simmeg import SimulatedMEGOptions, write_dataset
-from tests.support.damage import cut, edit_first, left_out_is_kept, lines, refused_in_one_line, remove, write
+from tests.support.damage import DamageCase as Case
+from tests.support.damage import cut, edit_first, garbage, left_out_is_kept, lines, refused_in_one_line, remove, write
 from tests.support.plugin_packages import tinygpt_beside, tinygpt_config
 
 pytest.importorskip("mne_bids")
@@ -65,25 +65,12 @@ def _shift_events(relative: str, seconds: float) -> Callable[[Path], None]:
     return lines(relative, shift)
 
 
-def _garbage(size: int) -> bytes:
-    return bytes((i * 7919 + 13) % 256 for i in range(size))
-
-
-@dataclass(frozen=True)
-class Case:
-    name: str
-    damage: Callable[[Path], None]
-    names: str  # path (relative to the case folder) or text the one line must contain
-    match: str = ""
-    options: dict | None = None
-
-
 CASES = [
     # the recording
     Case("fif-cut-half", cut(f"{REC}_meg.fif", 0.5), f"{REC}_meg.fif", "cut short"),
     Case("fif-cut-end", cut(f"{REC}_meg.fif", 0.99), f"{REC}_meg.fif", "cut short"),
     Case("fif-cut-header", cut(f"{REC}_meg.fif", 0.01), f"{REC}_meg.fif"),
-    Case("fif-garbage", lambda f: write(f"{REC}_meg.fif", _garbage((f / f"{REC}_meg.fif").stat().st_size))(f), f"{REC}_meg.fif",
+    Case("fif-garbage", lambda f: write(f"{REC}_meg.fif", garbage((f / f"{REC}_meg.fif").stat().st_size))(f), f"{REC}_meg.fif",
          "not a readable MEG recording"),
     Case("fif-empty", write(f"{REC}_meg.fif", b""), f"{REC}_meg.fif", "not a readable MEG recording"),
     Case("fif-text", write(f"{REC}_meg.fif", "MEG data\n"), f"{REC}_meg.fif", "not a readable MEG recording"),
@@ -118,7 +105,7 @@ CASES = [
     Case("participants-no-id", edit_first("bids/participants.tsv", "participant_id", "id"), "bids/participants.tsv", "no 'participant_id' column"),
     Case("participants-short-row", lines("bids/participants.tsv", lambda lines: [lines[0], "sub-01\tn/a", *lines[2:]]),
          "bids/participants.tsv", "line 2"),
-    Case("participants-garbage", write("bids/participants.tsv", _garbage(300)), "bids/participants.tsv"),
+    Case("participants-garbage", write("bids/participants.tsv", garbage(300)), "bids/participants.tsv"),
     # a subject's recording of a story gone (a partial download), stories the options name
     Case("subject-lacks-a-story", remove(*(f"{OTHER}_{s}" for s in ("meg.fif", "meg.json", "events.tsv", "events.json", "channels.tsv"))),
          "bids", "subject 02 has no recording of story 'sim02'"),

@@ -12,14 +12,14 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from harness.cli import main
-from tests.support.damage import both, cut, edit, left_out_is_kept, lines, refused_in_one_line, remove, write
+from tests.support.damage import DamageCase as Case
+from tests.support.damage import both, cut, edit, garbage, left_out_is_kept, lines, refused_in_one_line, remove, write
 from tests.support.narratives_fixture import write_narratives
 from tests.support.plugin_packages import tinygpt_beside, tinygpt_config
 
@@ -71,19 +71,6 @@ def _subject_gifti(subject: str, change: Callable[[np.ndarray], np.ndarray]) -> 
     return damage
 
 
-def _garbage(size: int) -> bytes:
-    return bytes((i * 7919 + 13) % 256 for i in range(size))
-
-
-@dataclass(frozen=True)
-class Case:
-    name: str
-    damage: Callable[[Path], None]
-    names: str  # path (relative to the case folder) or text the one line must contain
-    match: str = ""
-    options: dict | None = None
-
-
 HALF = both(_gifti(LEFT, lambda d: d[: len(d) // 2]), _gifti(RIGHT, lambda d: d[: len(d) // 2]))
 WIDER = both(_gifti(LEFT, lambda d: np.hstack([d, d[:, :1]])), _gifti(RIGHT, lambda d: np.hstack([d, d[:, :1]])))
 
@@ -92,7 +79,7 @@ CASES = [
     Case("gifti-half-the-volumes", HALF, LEFT, "cut short"),
     Case("gifti-cut", cut(LEFT, 0.5), LEFT, "not a readable GIfTI file"),
     Case("gifti-cut-end", cut(RIGHT, 0.98), RIGHT, "not a readable GIfTI file"),
-    Case("gifti-garbage", lambda f: write(LEFT, _garbage((f / LEFT).stat().st_size))(f), LEFT, "not a readable GIfTI file"),
+    Case("gifti-garbage", lambda f: write(LEFT, garbage((f / LEFT).stat().st_size))(f), LEFT, "not a readable GIfTI file"),
     Case("gifti-empty", write(LEFT, b""), LEFT, "not a readable GIfTI file"),
     Case("gifti-right-missing", remove(RIGHT), RIGHT, "partial download"),
     Case("gifti-right-one-volume-fewer", _gifti(RIGHT, lambda d: d[:-1]), RIGHT, "volumes, but the left hemisphere"),
@@ -129,7 +116,7 @@ CASES = [
     Case("participants-short-row", lines(PARTICIPANTS, lambda lines: [*lines[:2], "sub-002\t22", *lines[3:]]), PARTICIPANTS, "line 3"),
     Case("participants-id-without-sub", edit(PARTICIPANTS, "sub-002\t", "002\t"), PARTICIPANTS, "line 3"),
     Case("participants-tasks-vs-conditions", edit(PARTICIPANTS, "n/a,n/a,n/a\tn/a", "n/a,n/a\tn/a"), PARTICIPANTS, "3 tasks but 2 conditions"),
-    Case("exclusions-garbage", write("ds/code/scan_exclude.json", _garbage(200)), "ds/code/scan_exclude.json"),
+    Case("exclusions-garbage", write("ds/code/scan_exclude.json", garbage(200)), "ds/code/scan_exclude.json"),
     # options
     Case("story-misspelt", lambda f: None, "ds", "did you mean 'pieman'", options={"stories": ["pieamn"]}),
     Case("subject-without-a-scan", lambda f: None, "ds", "subject sub-004 has no kept scan", options={"subjects": ["001", "004"]}),
@@ -165,7 +152,7 @@ VOLUME_CASES = [
     Case("nifti-3d", _nifti(VOLUME_SCAN, lambda d: d[..., 0]), VOLUME_SCAN, "expected a 4-D image"),
     Case("nifti-grid-differs-from-mask", _nifti(VOLUME_SCAN, lambda d: d[:, :, :-1]), VOLUME_SCAN, "the brain mask's has"),
     Case("mask-missing", remove(MASK), MASK, "not found"),
-    Case("mask-garbage", write(MASK, _garbage(100)), MASK, "not a readable NIfTI file"),
+    Case("mask-garbage", write(MASK, garbage(100)), MASK, "not a readable NIfTI file"),
 ]
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -105,3 +106,19 @@ def left_out_is_kept(config: Path, run: Path, note: str, tail: str) -> None:
     assert main(["analyze", str(run)]) == 0
     report = (run / "report.html").read_text()
     assert "left out of the data on disk: " in report and note in report
+
+
+def garbage(size: int) -> bytes:
+    """``size`` bytes of no file format, the same every run."""
+    return bytes((i * 7919 + 13) % 256 for i in range(size))
+
+
+@dataclass(frozen=True)
+class DamageCase:
+    """One malformed input of a loader: how to make it, and what its one-line refusal must name."""
+
+    name: str
+    damage: Damage
+    names: str  # path (relative to the case folder) or text the one line must contain
+    match: str = ""
+    options: dict | None = None
