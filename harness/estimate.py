@@ -120,17 +120,18 @@ def project(plan: Plan, done: dict[str, str], units: UnitCosts | None = None) ->
     """The cost of the plan's pending cells (measuring the unit costs unless given)."""
     brains = [brain_size(t.label, t.plugin, t.entry) for t in plan.targets
               if isinstance(t.plugin, BrainDataset) and isinstance(t.entry, BrainEntry)]
+    device = resolve_device(plan.config.device)
     if units is None:
-        units = measure_units(resolve_device(plan.config.device), *_something_to_read(plan))
+        units = measure_units(device, *_something_to_read(plan))
     pending = plan.pending(done)
     out = Projection(units, len(pending))
     out.assumed.append(f"{TOKENS_PER_WORD:g} tokens per word")
     read_rate = units.read_bytes or float("inf")
     words = sum(b.words for b in brains)
     by_label = {b.label: b for b in brains}
-    device = resolve_device(plan.config.device)
-    residency = {b.label: choose_residency(b.response_bytes, device, b.entry.encoding.memory_gb, host_available(),
-                                           device_free(device)) for b in brains}
+    free_host, free_device = host_available(), device_free(device)
+    residency = {b.label: choose_residency(b.response_bytes, device, b.entry.encoding.memory_gb, free_host, free_device)
+                 for b in brains}
     resident = {label for label, where in residency.items() if where.resident}
     scored: set[str] = set()  # brain targets with a pending cell
     for model in plan.models:
