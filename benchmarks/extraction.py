@@ -29,9 +29,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from harness.config import ExtractionSettings
 from harness.features import align_words, extract_activations, plan_windows
-from harness.interfaces import Checkpoint, LoadedModel
+from harness.plan.config import ExtractionSettings
+from harness.plugin.contract import Checkpoint, LoadedModel
 from harness_plugins.models.tinylm.corpus import load_corpus
 from harness_plugins.models.tinylm.train import train_tokenizer
 

@@ -32,8 +32,8 @@ import numpy as np
 from timing import best_times
 
 from harness import Checkpoint, MetricContext
-from harness.config import EncodingSettings
 from harness.encoding import BrainScorer
+from harness.plan.config import EncodingSettings
 from harness_plugins.brain.simulated import Simulated
 from harness_plugins.metrics.probe import Probe
 

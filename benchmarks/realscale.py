@@ -68,8 +68,8 @@ def _dataset(root: Path) -> Any:
 
 def layers_part(root: Path, dims: int, scale: float) -> tuple[float, float, float]:
     """(a): (old seconds, new pass seconds, max |Δr|), preparation printed; budgets scaled with the data (old: 2 GiB at full size)."""
-    from harness.config import EncodingSettings
     from harness.encoding import BrainScorer
+    from harness.plan.config import EncodingSettings
 
     dataset = _dataset(root)
     layers = {layer: _features(dataset, dims, 100 + layer) for layer in range(LAYERS)}
@@ -99,8 +99,8 @@ def layers_part(root: Path, dims: int, scale: float) -> tuple[float, float, floa
 
 def fit_part(root: Path, dims: int, scale: float) -> tuple[float, float, float]:
     """(b): one layer, three subjects, wide features: (old seconds, new seconds, max |Δr|)."""
-    from harness.config import EncodingSettings
     from harness.encoding import BrainScorer
+    from harness.plan.config import EncodingSettings
 
     dataset = _dataset(root)
     features = _features(dataset, dims, 7)
@@ -127,8 +127,8 @@ def gpu_part(sizes: Sizes, workdir: str | None) -> float:
     if not torch.cuda.is_available():
         print("(d) no CUDA device: not measured", flush=True)
         return math.nan
-    from harness.config import EncodingSettings
     from harness.encoding import BrainScorer
+    from harness.plan.config import EncodingSettings
 
     tmp = Path(tempfile.mkdtemp(prefix="realscale-gpu-", dir=workdir))
     try:

@@ -83,8 +83,8 @@ def register_model_families(register):
 
 def _sweep(data: dict[str, Any], **kwargs: Any) -> float:
     """Wall seconds of one sweep of ``data`` (failed cells are an error: a benchmark of failures measures nothing)."""
-    from harness.config import parse_config
-    from harness.runner import run_sweep
+    from harness.plan.config import parse_config
+    from harness.sweep.driver import run_sweep
 
     started = time.perf_counter()
     summary = run_sweep(parse_config(data, "benchmark"), show_progress=False, analyze=False, **kwargs)
@@ -109,8 +109,8 @@ def ray_speedup(work: Path, repeats: int) -> float:
 
     from harness import torch_threads
     from harness.cli import DEMO_CONFIG
-    from harness.config import RaySettings
-    from harness.ray_executor import connect
+    from harness.plan.config import RaySettings
+    from harness.sweep.ray.executor import connect
 
     demo = yaml.safe_load(DEMO_CONFIG.read_text(encoding="utf-8"))
     demo.update(device="cpu", analyze=False)
@@ -144,10 +144,10 @@ def _prepare(data: dict[str, Any], work: Path) -> float:
     suite, and sweep the warm-up checkpoints locally (``_warm_up``), so that what every later sweep
     on this machine finds ready (word properties, the suite) is ready for both executors alike.
     Returns the warm-up's seconds."""
-    from harness.config import parse_config
-    from harness.planner import make_plan
-    from harness.preflight import preflight
-    from harness.registry import get_registry
+    from harness.plan.config import parse_config
+    from harness.plan.planner import make_plan
+    from harness.plan.preflight import preflight
+    from harness.plugin.registry import get_registry
 
     plan = make_plan(parse_config(data, "benchmark"), get_registry(), "benchmark")
     for model in plan.models:
@@ -160,9 +160,9 @@ def _prepare(data: dict[str, Any], work: Path) -> float:
 
 def _warm_up(data: dict[str, Any], folder: Path, executor: dict[str, Any]) -> float:
     """Sweep each model's last two checkpoints (two units: one for each of two workers) into ``folder``; its seconds."""
-    from harness.config import parse_config
-    from harness.planner import make_plan
-    from harness.registry import get_registry
+    from harness.plan.config import parse_config
+    from harness.plan.planner import make_plan
+    from harness.plugin.registry import get_registry
 
     plan = make_plan(parse_config(data, "benchmark"), get_registry(), "benchmark")
     last = [entry | {"checkpoints": [c.step for c in model.checkpoints[-2:]]}
@@ -175,7 +175,7 @@ def _same_tables(first: Path, second: Path) -> None:
     """The two runs' results agree (sorted), else the speed-up means nothing."""
     import pandas as pd
 
-    from harness.store import RunStore
+    from harness.store.database import RunStore
 
     frames = []
     for run in (first, second):
@@ -198,7 +198,7 @@ def prefetch_hidden(work: Path, checkpoints: int, sleep: float, depth: int) -> f
     from threadpoolctl import threadpool_limits
 
     from harness import torch_threads
-    from harness.registry import reset_registry
+    from harness.plugin.registry import reset_registry
 
     site = work / "site"
     site.mkdir(parents=True, exist_ok=True)

@@ -26,8 +26,8 @@ import numpy as np
 import torch
 from timing import best_times
 
-from harness.config import EncodingSettings
 from harness.encoding import BrainScorer, pearson_r
+from harness.plan.config import EncodingSettings
 from harness_plugins.brain.simulated import Simulated
 
 

@@ -3,7 +3,7 @@
 This module is the plugin-facing API: a plugin package (built-in or third-party) imports only
 from ``harness`` itself, never from its submodules. It holds
 
-* the four plugin bases and what they exchange (``harness.interfaces``): ``ModelFamily``,
+* the four plugin bases and what they exchange (``harness.plugin.contract``): ``ModelFamily``,
   ``BrainDataset``, ``Task``, ``Metric``, ``PluginOptions``, ``Checkpoint``, ``LoadedModel``,
   ``Story``, ``SubjectData``, ``ResponseArray``, ``Modality``, ``VoxelMap``, ``Score``, ``CellOutput``,
   ``MetricContext``, ``FetchableData``, ``WordAnnotations`` and ``WordAnnotation``;
@@ -17,20 +17,15 @@ from ``harness`` itself, never from its submodules. It holds
   ``settings_digest``, ``torch_threads``, and (imported on first use, as they load torch)
   ``zscore_columns`` and ``noise_ceiling``;
 * for notebooks, ``load_run(path)``: a run directory as tidy pandas frames (scores, cells,
-  failures, phases, transitions, headline, provenance; see ``harness.runs``), imported on first use.
+  failures, phases, transitions, headline, provenance; see ``harness.views.frames``), imported on first use.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from harness.config import EncodingSettings, ExtractionSettings, SweepConfig, load_config
-from harness.devices import resolve_device
-from harness.digest import settings_digest
-from harness.errors import ConfigError, DataError, HarnessError, PluginError, did_you_mean, one_line
-from harness.files import WRITER_LOCK, atomic_write_bytes, atomic_write_text, new_directory, remove_abandoned, usual_permissions, writer_lock
-from harness.hookspecs import hookimpl
-from harness.interfaces import (
+from harness.plan.config import EncodingSettings, ExtractionSettings, SweepConfig, load_config
+from harness.plugin.contract import (
     BrainDataset,
     CellOutput,
     Checkpoint,
@@ -53,18 +48,23 @@ from harness.interfaces import (
     WordAnnotation,
     WordAnnotations,
 )
-from harness.paths import cache_root, cache_writable, write_later
-from harness.threads import torch_threads
+from harness.plugin.hookspecs import hookimpl
+from harness.util.devices import resolve_device
+from harness.util.digest import settings_digest
+from harness.util.errors import ConfigError, DataError, HarnessError, PluginError, did_you_mean, one_line
+from harness.util.files import WRITER_LOCK, atomic_write_bytes, atomic_write_text, new_directory, remove_abandoned, usual_permissions, writer_lock
+from harness.util.paths import cache_root, cache_writable, write_later
+from harness.util.threads import torch_threads
 
 if TYPE_CHECKING:
     from harness.encoding.stats import noise_ceiling, zscore_columns
-    from harness.runs import RunFrames, load_run
+    from harness.views.frames import RunFrames, load_run
 
 __version__ = "0.1.0"
 
 _LAZY = {
     "noise_ceiling": "harness.encoding.stats", "zscore_columns": "harness.encoding.stats",
-    "load_run": "harness.runs", "RunFrames": "harness.runs",
+    "load_run": "harness.views.frames", "RunFrames": "harness.views.frames",
 }
 
 

@@ -13,15 +13,15 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from harness.errors import DataError, HarnessError, did_you_mean
+from harness.util.errors import DataError, HarnessError, did_you_mean
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from harness.config import SweepConfig
-    from harness.planner import Plan
-    from harness.registry import PluginInfo
-    from harness.runs import RunFrames
+    from harness.plan.config import SweepConfig
+    from harness.plan.planner import Plan
+    from harness.plugin.registry import PluginInfo
+    from harness.views.frames import RunFrames
 
 DEMO_CONFIG = Path(__file__).with_name("demo.yaml")
 DESCRIPTION = ("Sweep the training checkpoints of language models; measure brain alignment, internal states and "
@@ -46,7 +46,7 @@ def _errors() -> Console:
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
-    from harness.registry import get_registry
+    from harness.plugin.registry import get_registry
 
     registry = get_registry()
     for warning in registry.warnings:
@@ -66,8 +66,8 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 
 
 def _plugin_detail(name: str, rows: list[PluginInfo]) -> int:
-    from harness.interfaces import KINDS
-    from harness.plugininfo import option_rows, summary
+    from harness.plugin.contract import KINDS
+    from harness.plugin.describe import option_rows, summary
 
     matches = [info for info in rows if info.name == name]
     if not matches:
@@ -101,7 +101,7 @@ def _plugin_detail(name: str, rows: list[PluginInfo]) -> int:
 
 
 def _load(config_path: str | None, run: str | None = None) -> tuple[SweepConfig, str]:
-    from harness.config import load_config
+    from harness.plan.config import load_config
 
     path = Path(config_path) if config_path else DEMO_CONFIG
     config = load_config(path)
@@ -112,19 +112,19 @@ def _load(config_path: str | None, run: str | None = None) -> tuple[SweepConfig,
 
 def cmd_validate(args: argparse.Namespace) -> int:
     """Check the config and print the plan; writes nothing, in the cache or anywhere else."""
-    from harness.paths import read_only_cache
+    from harness.util.paths import read_only_cache
 
     with read_only_cache():
         return _validate(args)
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from harness.interfaces import Kind
-    from harness.planchecks import check_run
-    from harness.planner import make_plan
-    from harness.preflight import preflight
-    from harness.registry import get_registry
-    from harness.store import STORE_NAME, RunStore
+    from harness.plan.checks import check_run
+    from harness.plan.planner import make_plan
+    from harness.plan.preflight import preflight
+    from harness.plugin.contract import Kind
+    from harness.plugin.registry import get_registry
+    from harness.store.database import STORE_NAME, RunStore
 
     config, source = _load(args.config, args.run)
     plan = make_plan(config, get_registry(), source)
@@ -157,7 +157,7 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _print_estimate(plan: Plan, done: dict[str, str], console: Console) -> None:
-    from harness.estimate import figures, measured, project
+    from harness.plan.estimate import figures, measured, project
 
     projection = project(plan, done)
     table = Table(title=f"projected cost of {projection.cells} cells", title_justify="left")
@@ -171,8 +171,8 @@ def _print_estimate(plan: Plan, done: dict[str, str], console: Console) -> None:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from harness.runlogs import SWEEP_LOG
-    from harness.runner import run_sweep
+    from harness.store.logs import SWEEP_LOG
+    from harness.sweep.driver import run_sweep
 
     config, source = _load(args.config, args.run)
     executor = args.executor or ("ray" if args.ray_address or args.workers else None)
@@ -222,7 +222,7 @@ def _traceback(log: object) -> str:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from harness.runs import load_run
+    from harness.views.frames import load_run
 
     run = load_run(args.run)
     scores = _metric_filter(run.scores, args.metric)
@@ -243,10 +243,10 @@ def _show_tables(run: RunFrames, scores: pd.DataFrame, limit: int) -> None:
     import pandas as pd
 
     from harness.analysis.data import read_run
-    from harness.analysis.render import text_rows
     from harness.analysis.rowintervals import interval_frame, interval_notes
     from harness.analysis.scoreintervals import interval_text
-    from harness.tables import TABLES_DIR
+    from harness.store.tables import TABLES_DIR
+    from harness.views.render import text_rows
 
     console = _console()
     cells = run.cells
@@ -299,7 +299,7 @@ def _show_errors(run: RunFrames, fmt: str, debug: bool) -> int:
         if fmt == "csv":
             _write(failures.to_csv(index=False))
         else:
-            from harness.runs import records
+            from harness.views.frames import records
 
             _write(json.dumps({"run": str(run.path), "failures": records(failures)}, indent=1))
         return 0
@@ -323,8 +323,8 @@ def _show_errors(run: RunFrames, fmt: str, debug: bool) -> int:
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
-    from harness.analysis import analyze_run
-    from harness.store import check_run_directory
+    from harness.store.database import check_run_directory
+    from harness.views import analyze_run
 
     check_run_directory(Path(args.run), existing=True)
     result = analyze_run(Path(args.run))
@@ -349,8 +349,8 @@ def _output_file(output: str | None) -> Path | None:
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
-    from harness.analysis.leaderboard import build_leaderboard, print_leaderboard, render_leaderboard, select_columns
-    from harness.store import check_run_directory
+    from harness.store.database import check_run_directory
+    from harness.views.leaderboard import build_leaderboard, print_leaderboard, render_leaderboard, select_columns
 
     for run in args.runs:
         check_run_directory(Path(run), existing=True)
@@ -371,14 +371,14 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from harness.analysis.compare import compare_runs
+    from harness.views.compare import compare_runs
 
     comparison = compare_runs([Path(r) for r in args.runs], Path(args.output))
     console = _console()
     for label in comparison.empty_runs:
         console.print(f"{label}: no finished cells, nothing drawn", markup=False, soft_wrap=True)
-    from harness.analysis.compare import DIFFERENCES
     from harness.analysis.pairwise import table_lines
+    from harness.views.compare import DIFFERENCES
 
     for line in table_lines(comparison.differences):
         console.print(line, markup=False, highlight=False, soft_wrap=True)
@@ -388,8 +388,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_data_fetch(args: argparse.Namespace) -> int:
-    from harness.interfaces import FetchableData, Kind
-    from harness.registry import get_registry
+    from harness.plugin.contract import FetchableData, Kind
+    from harness.plugin.registry import get_registry
 
     cls = get_registry().get(Kind.BRAIN, args.dataset)
     if not issubclass(cls, FetchableData):

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.interfaces import CellOutput, Score
-from harness.store import CellRecord, RunStore
-from harness.tables import export_tables
+from harness.plugin.contract import CellOutput, Score
+from harness.store.database import CellRecord, RunStore
+from harness.store.tables import export_tables
 
 PEAK_X, TROUGH_X = 7.5, 9.0  # log10 tokens where the triple-phase curve turns
 

@@ -11,7 +11,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import pytest  # noqa: E402
 
-from harness.paths import use_cache  # noqa: E402
+from harness.util.paths import use_cache  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

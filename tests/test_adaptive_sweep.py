@@ -16,14 +16,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from harness import adaptive
-from harness.adaptive import AdaptiveRounds, round_size
 from harness.cli import main
-from harness.config import load_config
-from harness.runner import run_sweep
-from harness.selectors import AdaptiveSelector, adaptive_selector, parse_checkpoint_selector
-from harness.store import RunStore
-from harness.tables import read_table
+from harness.plan.config import load_config
+from harness.plan.selectors import AdaptiveSelector, adaptive_selector, parse_checkpoint_selector
+from harness.store.database import RunStore
+from harness.store.tables import read_table
+from harness.sweep import adaptive
+from harness.sweep.adaptive import AdaptiveRounds, round_size
+from harness.sweep.driver import run_sweep
 from tests.support.adaptive_plugins import STEP_PLUGINS
 from tests.support.plugin_packages import activate, write_plugin_package
 from tests.support.stores import done_count
@@ -154,7 +154,7 @@ def test_an_adaptive_sweep_measures_n_checkpoints_where_the_transition_is(site, 
     assert log[-2] == "adaptive m: finished after round 3: 8 checkpoints measured"
     table = read_table(run / "tables" / "m__jumptask.csv")
     assert sorted(set(table["step"])) == sorted(rounds) and "round" not in table.columns  # the results table as ever
-    from harness.runs import load_run
+    from harness.views.frames import load_run
 
     cells = load_run(run).cells
     assert cells.set_index("step")["round"].to_dict() == rounds and str(cells["round"].dtype) == "Int64"
@@ -237,7 +237,7 @@ def test_sigkill_inside_a_later_round_resumes_to_an_uninterrupted_run(site, tmp_
 
 def test_tables_equal_a_sweep_of_the_chosen_checkpoints_listed_by_hand(tmp_path, monkeypatch):
     """A metric reading the previous checkpoint is recomputed where a round inserts one before it."""
-    from harness.config import parse_config
+    from harness.plan.config import parse_config
     from tests.support.plugin_packages import TINY_GPT_PLUGINS
 
     activate(write_plugin_package(tmp_path / "site", "tinyplug", TINY_GPT_PLUGINS), monkeypatch)

@@ -9,12 +9,12 @@ import pandas as pd
 import pytest
 
 from harness import torch_threads
-from harness.adaptive import AdaptiveRounds
 from harness.analysis.refine import gap_intervals
-from harness.config import parse_config
-from harness.runner import run_sweep
-from harness.store import RunStore
-from harness.tables import read_table
+from harness.plan.config import parse_config
+from harness.store.database import RunStore
+from harness.store.tables import read_table
+from harness.sweep.adaptive import AdaptiveRounds
+from harness.sweep.driver import run_sweep
 
 PUBLISHED = [0, 1, 2, 3, 4, 6, 8, 12, 16]  # the tiny preset's 16 steps on tinylm's half-octave grid
 

@@ -15,7 +15,7 @@ from harness.analysis.curves import (
 )
 from harness.analysis.data import read_run
 from harness.analysis.tokens import format_tokens, token_positions
-from harness.errors import DataError
+from harness.util.errors import DataError
 from tests.analysis_synthetic import write_run
 
 

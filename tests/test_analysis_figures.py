@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from harness.config import parse_config
-from harness.runner import run_sweep
+from harness.plan.config import parse_config
+from harness.sweep.driver import run_sweep
 from tests.support.plugin_packages import TOY_PLUGINS, activate, write_plugin_package
 
 

@@ -8,12 +8,12 @@ import pytest
 
 from harness.analysis.curves import model_curves
 from harness.analysis.data import brain_controls, model_groups, read_run
-from harness.analysis.figures import triple_phase_figure
 from harness.analysis.findings import all_transitions, analyze_frame
 from harness.analysis.groups import group_curves, group_frame, group_members, group_signals, with_groups
 from harness.analysis.phases import PhaseSettings
-from harness.analysis.run import analyze_run
 from harness.analysis.signals import BRAIN_BEST, INSTRUCTION
+from harness.views.figures import triple_phase_figure
+from harness.views.publish import analyze_run
 from tests.analysis_synthetic import write_run
 
 MEMBERS = ["tiny-seed0", "tiny-seed1", "tiny-seed2"]

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pandas as pd
 
-from harness.analysis import PhaseSettings, analyze_run
+from harness.analysis import PhaseSettings
 from harness.analysis.data import read_run
-from harness.results import SORT_COLUMNS
-from harness.tables import read_table
+from harness.store.schema import SORT_COLUMNS
+from harness.store.tables import read_table
+from harness.views import analyze_run
 from tests.analysis_synthetic import write_run
 
 

@@ -9,7 +9,7 @@ import h5py
 import numpy as np
 import pytest
 
-from harness.errors import DataError, HarnessError
+from harness.util.errors import DataError, HarnessError
 from harness_plugins.brain.lebel2023 import LeBel2023, kept_scan_times
 from harness_plugins.brain.textgrid import read_textgrid, write_textgrid
 from tests.support.lebel_fixture import STORIES, VOXELS, write_fixture
@@ -138,7 +138,7 @@ def test_fetch_uses_openneuro_when_installed(tmp_path, monkeypatch):
 
 
 def test_registered_as_a_plugin():
-    from harness.registry import load_registry
+    from harness.plugin.registry import load_registry
 
     registry = load_registry()
     assert registry.get("brain", "lebel2023") is LeBel2023

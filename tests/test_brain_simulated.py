@@ -86,7 +86,7 @@ def test_tunings_vary_smoothly_across_the_sheet(dataset):
 
 
 def test_registered_as_a_plugin():
-    from harness.registry import load_registry
+    from harness.plugin.registry import load_registry
 
     assert load_registry().get("brain", "simulated") is Simulated
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.errors import DataError
+from harness.util.errors import DataError
 from harness_plugins.brain.textgrid import read_textgrid, read_tiers, write_textgrid
 from tests.support.lebel_fixture import WORDS, chronological_textgrid, grid_tiers, short_textgrid
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness.analysis.compare import compare_runs, run_labels
 from harness.cli import main
+from harness.views.compare import compare_runs, run_labels
 from tests.analysis_synthetic import write_run
 
 
@@ -64,8 +64,8 @@ def test_model_vs_model_finds_a_planted_gain_and_not_a_copy(tmp_path):
     """The same data twice differs by exactly 0; a run whose every voxel scores 0.01 higher is found."""
     import numpy as np
 
-    from harness.analysis.compare import entries, load_curves
     from harness.analysis.pairwise import pairwise_table
+    from harness.views.compare import entries, load_curves
 
     base = write_run(tmp_path / "a", model="alpha", checkpoints=4, layers=2, subjects=3, voxels=300)
     copy = write_run(tmp_path / "b", model="beta", checkpoints=4, layers=2, subjects=3, voxels=300)

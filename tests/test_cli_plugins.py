@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from harness.cli import main
-from harness.plugininfo import option_rows, plain, type_text
-from harness.registry import load_registry
+from harness.plugin.describe import option_rows, plain, type_text
+from harness.plugin.registry import load_registry
 from tests.support.plugin_packages import TOY_PLUGINS, activate, write_plugin_package
 
 DOCUMENTED = '''
@@ -95,7 +95,7 @@ def test_a_partly_matching_allow_list_warns_about_the_rest(site, monkeypatch):
     assert "toyfamily" in registry.plugins["model"]
     [warning] = registry.warnings
     assert "'toyplg' matches no installed plugin (did you mean 'toyplug'?)" in warning and "nothing was loaded" not in warning
-    from harness.errors import PluginError
+    from harness.util.errors import PluginError
 
     with pytest.raises(PluginError, match="HARNESS_PLUGINS=toyplg,toyplug limits which plugins load"):
         registry.get("brain", "simulated")
@@ -108,8 +108,8 @@ def test_type_and_text_helpers():
 
 
 def test_every_builtin_plugin_has_an_options_table(capsys, monkeypatch):
-    from harness import registry
-    from harness.registry import get_registry
+    from harness.plugin import registry
+    from harness.plugin.registry import get_registry
 
     monkeypatch.setenv("COLUMNS", "200")
     monkeypatch.delenv("HARNESS_PLUGINS", raising=False)
@@ -127,7 +127,7 @@ def test_option_descriptions_come_from_field_or_the_line_comment(capsys, monkeyp
     from pydantic import Field
 
     from harness import PluginOptions
-    from harness.plugininfo import source_comments
+    from harness.plugin.describe import source_comments
 
     class Base(PluginOptions):
         root: str = "a#b"  # where the data is

@@ -15,10 +15,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from harness import registry
-from harness.analysis import PhaseSettings, analyze_run
+from harness.analysis import PhaseSettings
 from harness.cli import main
-from harness.store import RunStore
+from harness.plugin import registry
+from harness.store.database import RunStore
+from harness.views import analyze_run
 from tests.analysis_synthetic import write_run
 from tests.support.plugin_packages import TOY_PLUGINS, activate, write_plugin_package
 
@@ -272,7 +273,7 @@ def test_load_run_gives_tidy_frames(runs):
 
     run = harness.load_run(runs["demo"])
     assert run.analysis_fresh and run.path == runs["demo"]
-    from harness.results import RESULT_COLUMNS
+    from harness.store.schema import RESULT_COLUMNS
 
     assert list(run.scores.columns) == RESULT_COLUMNS and str(run.scores["layer"].dtype) == "Int64"
     assert set(run.cells["status"]) == {"done"} and run.failures.empty and run.cells["log"].isna().all()
@@ -289,7 +290,7 @@ def test_load_run_gives_tidy_frames(runs):
 
 
 def test_load_run_of_a_run_with_failures(runs):
-    from harness.runs import load_run
+    from harness.views.frames import load_run
 
     run = load_run(runs["failed"])
     failure = run.failures.iloc[0]
@@ -304,8 +305,8 @@ def test_load_run_of_a_run_with_failures(runs):
 def test_load_run_analyses_only_when_asked(runs, tmp_path):
     import shutil
 
-    from harness.errors import DataError
-    from harness.runs import load_run
+    from harness.util.errors import DataError
+    from harness.views.frames import load_run
 
     copy = tmp_path / "failed"
     shutil.copytree(runs["failed"], copy)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from harness.cli import main
-from harness.errors import ConfigError
-from harness.interfaces import Checkpoint
-from harness.selectors import log_spaced, select_checkpoints, select_layers
+from harness.plan.selectors import log_spaced, select_checkpoints, select_layers
+from harness.plugin.contract import Checkpoint
+from harness.util.errors import ConfigError
 from tests.support.plugin_packages import TOY_PLUGINS, activate, write_plugin_package
 
 GOOD = """
@@ -60,7 +60,7 @@ BRAIN = "brain:\n  - dataset: toybrain\n    encoding: {encoding}\n"
 
 
 def test_layer_lists_may_mix_indices_and_keywords(toy):
-    from harness.config import parse_config
+    from harness.plan.config import parse_config
 
     config = parse_config({"models": [{"family": "toyfamily", "layers": [0, "last", "every:2"]}], "tasks": [{"task": "toytask"}]})
     assert config.models[0].layers == [0, "last", "every:2"]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness.config import BrainEntry, EncodingSettings
-from harness.digest import settings_digest
+from harness.plan.config import BrainEntry, EncodingSettings
+from harness.util.digest import settings_digest
 
 
 def _entry_digest(entry: dict) -> str:

@@ -1,4 +1,4 @@
-"""The plugin contract as a newcomer meets it: the example in interfaces.py runs, plugins use the public API."""
+"""The plugin contract as a newcomer meets it: the example in plugin/contract.py runs, plugins use the public API."""
 
 from __future__ import annotations
 
@@ -9,16 +9,16 @@ from pathlib import Path
 import numpy as np
 
 import harness
-from harness import interfaces
-from harness.interfaces import Kind
-from harness.registry import load_registry
+from harness.plugin import contract
+from harness.plugin.contract import Kind
+from harness.plugin.registry import load_registry
 from tests.support.plugin_packages import activate, write_plugin_package
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def _docstring_example() -> str:
-    text = interfaces.__doc__ or ""
+    text = contract.__doc__ or ""
     start = text.index("A complete brain dataset::") + len("A complete brain dataset::")
     return textwrap.dedent(text[start:text.index("and in the package's")])
 

@@ -7,22 +7,22 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from harness.activations import ActivationProvider
 from harness.analysis.data import BrainControl, brain_controls
-from harness.config import entry_label, parse_config
-from harness.controls import (
+from harness.plan.config import entry_label, parse_config
+from harness.plan.planner import make_plan
+from harness.plan.preflight import preflight
+from harness.plan.stimuli import (
     SENTENCE_FALLBACK_WINDOW,
     describe_control,
     shuffle_story,
     shuffle_units,
     stimulus_words,
 )
-from harness.errors import ConfigError
-from harness.planner import make_plan
-from harness.preflight import preflight
-from harness.registry import get_registry
-from harness.runner import run_sweep
-from harness.store import RunStore
+from harness.plugin.registry import get_registry
+from harness.store.database import RunStore
+from harness.sweep.activations import ActivationProvider
+from harness.sweep.driver import run_sweep
+from harness.util.errors import ConfigError
 from tests.support.plugin_packages import TINY_GPT_PLUGINS, activate, write_plugin_package
 
 STORY = ("Once upon a time there was a cat. It sat on the mat, and it slept! "

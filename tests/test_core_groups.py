@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 
 from harness.analysis.data import model_groups
-from harness.config import entry_label, parse_config
-from harness.errors import ConfigError
-from harness.planner import make_plan
-from harness.preflight import preflight
-from harness.registry import get_registry
-from harness.runner import run_sweep
+from harness.plan.config import entry_label, parse_config
+from harness.plan.planner import make_plan
+from harness.plan.preflight import preflight
+from harness.plugin.registry import get_registry
+from harness.sweep.driver import run_sweep
+from harness.util.errors import ConfigError
 from harness_plugins.models.tinylm import TinyLMFamily
 from harness_plugins.models.tinylm import train as train_module
 from harness_plugins.models.tinylm.corpus import load_corpus

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from harness.config import parse_config
-from harness.runner import run_sweep
-from harness.store import RunStore
+from harness.plan.config import parse_config
+from harness.store.database import RunStore
+from harness.sweep.driver import run_sweep
 from tests.support.plugin_packages import TINY_GPT_PLUGINS, activate, write_plugin_package
 
 

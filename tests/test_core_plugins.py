@@ -6,8 +6,8 @@ import pytest
 
 from harness import BrainDataset, PluginOptions
 from harness.cli import main
-from harness.errors import PluginError
-from harness.registry import load_registry
+from harness.plugin.registry import load_registry
+from harness.util.errors import PluginError
 from tests.support.plugin_packages import (
     BROKEN_AT_IMPORT,
     BROKEN_AT_REGISTER,

@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness.interfaces import CellOutput, Score
-from harness.results import RESULT_COLUMNS, typed_results
-from harness.store import STORE_NAME, CellRecord, RunStore
-from harness.tables import export_tables, read_table
+from harness.plugin.contract import CellOutput, Score
+from harness.store.database import STORE_NAME, CellRecord, RunStore
+from harness.store.schema import RESULT_COLUMNS, typed_results
+from harness.store.tables import export_tables, read_table
 
 # the schema of a run store written before scores had a chance level
 OLD_SCHEMA = """

@@ -12,10 +12,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from harness.config import load_config
-from harness.runner import run_sweep
-from harness.store import RunStore
-from harness.tables import read_table
+from harness.plan.config import load_config
+from harness.store.database import RunStore
+from harness.store.tables import read_table
+from harness.sweep.driver import run_sweep
 from tests.support.plugin_packages import TOY_PLUGINS, activate, write_plugin_package
 from tests.support.stores import done_count
 
@@ -95,8 +95,8 @@ def test_changed_settings_recompute_the_cells(site, tmp_path):
 
 
 def test_a_second_sweep_on_a_busy_run_directory_is_refused(site, tmp_path):
-    from harness.errors import HarnessError
-    from harness.files import exclusive_lock
+    from harness.util.errors import HarnessError
+    from harness.util.files import exclusive_lock
 
     config = load_config(_config(tmp_path, "run"))
     with exclusive_lock(tmp_path / "run" / ".lock", "this run directory"):

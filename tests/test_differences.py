@@ -94,8 +94,8 @@ def _control_run(tmp_path, *, same: bool):
 
 
 def test_the_control_difference_is_in_comparisons_csv_the_headline_and_the_report(tmp_path):
-    from harness.analysis import analyze_run
     from harness.analysis.phases import PhaseSettings
+    from harness.views import analyze_run
 
     result = analyze_run(_control_run(tmp_path, same=False), PhaseSettings(n_boot=100))
     table = result.comparisons
@@ -115,8 +115,8 @@ def test_the_control_difference_is_in_comparisons_csv_the_headline_and_the_repor
 
 
 def test_a_control_that_scores_what_the_original_does_is_exactly_zero_above(tmp_path):
-    from harness.analysis import analyze_run
     from harness.analysis.phases import PhaseSettings
+    from harness.views import analyze_run
 
     table = analyze_run(_control_run(tmp_path, same=True), PhaseSettings(n_boot=50)).comparisons
     above = table[table["comparison"] == "above control"]
@@ -127,8 +127,8 @@ def test_a_control_that_scores_what_the_original_does_is_exactly_zero_above(tmp_
 def test_accuracy_below_chance_is_explained_where_shown():
     import pandas as pd
 
-    from harness.analysis.leaderboard import GLOSSARY
-    from harness.analysis.report import _glance_rows
+    from harness.views.leaderboard import GLOSSARY
+    from harness.views.report import _glance_rows
 
     row = pd.Series({"target": "", "final_instruction_following": np.nan, "final_correctness": np.nan,
                      "final_task_accuracy": -0.12})

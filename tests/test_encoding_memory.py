@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from harness.config import EncodingSettings, parse_config
 from harness.encoding import BrainScorer, RidgeCV, delay_matrices, story_design, story_folds
 from harness.encoding.design import sparse_delays
 from harness.encoding.responses import RESPONSE_COPIES, block_size
-from harness.errors import ConfigError
-from harness.interfaces import BrainDataset, SubjectData
+from harness.plan.config import EncodingSettings, parse_config
+from harness.plugin.contract import BrainDataset, SubjectData
+from harness.util.errors import ConfigError
 from harness_plugins.brain import hdf5responses
 from harness_plugins.brain.hdf5responses import HDF5Responses
 from harness_plugins.brain.lebel2023 import LeBel2023

@@ -7,8 +7,8 @@ import pytest
 
 from harness.encoding.ridge import RidgeCV, choose_form, ridge_cv, story_folds
 from harness.encoding.stats import pearson_r
-from harness.errors import DataError
-from harness.threads import torch_threads
+from harness.util.errors import DataError
+from harness.util.threads import torch_threads
 
 ALPHAS = np.logspace(-1, 4, 12)
 

@@ -8,17 +8,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness.config import EncodingSettings, parse_config
 from harness.encoding import BrainScorer, RidgeCV, story_folds
 from harness.encoding.folded import FoldedResponses
 from harness.encoding.prepared import open_prepared, prepare_subject, prepared_folder, prepared_key
 from harness.encoding.residency import GIB, choose_residency
 from harness.encoding.responses import read_blocks
-from harness.errors import DataError
-from harness.measure import CellMeasurer
-from harness.paths import cache_root
-from harness.runner import run_sweep
-from harness.store import RunStore
+from harness.plan.config import EncodingSettings, parse_config
+from harness.store.database import RunStore
+from harness.sweep.driver import run_sweep
+from harness.sweep.measure import CellMeasurer
+from harness.util.errors import DataError
+from harness.util.paths import cache_root
 from harness_plugins.brain.simulated import Simulated
 
 VOXELS = 120

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from harness.config import EncodingSettings
 from harness.encoding import BrainScorer
-from harness.errors import DataError
-from harness.interfaces import BrainDataset, Story, SubjectData
+from harness.plan.config import EncodingSettings
+from harness.plugin.contract import BrainDataset, Story, SubjectData
+from harness.util.errors import DataError
 from harness_plugins.brain.simulated import Simulated
 
 

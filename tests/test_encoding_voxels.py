@@ -10,12 +10,12 @@ import pytest
 import yaml
 
 from harness.cli import main
-from harness.config import EncodingSettings, parse_config
 from harness.encoding import BrainScorer
-from harness.errors import ConfigError, DataError
-from harness.interfaces import SubjectData
-from harness.selectors import parse_voxel_selector
-from harness.store import RunStore
+from harness.plan.config import EncodingSettings, parse_config
+from harness.plan.selectors import parse_voxel_selector
+from harness.plugin.contract import SubjectData
+from harness.store.database import RunStore
+from harness.util.errors import ConfigError, DataError
 from tests.support.damage import refused_in_one_line
 from tests.support.lebel_fixture import VOXELS, write_fixture
 from tests.support.plugin_packages import TINY_GPT_PLUGINS, activate, write_plugin_package

@@ -9,11 +9,11 @@ import pytest
 import yaml
 
 from harness.cli import DEMO_CONFIG, main
-from harness.config import load_config
-from harness.estimate import figures, project
-from harness.planner import make_plan
-from harness.registry import get_registry
-from harness.unitcosts import UnitCosts
+from harness.plan.config import load_config
+from harness.plan.estimate import figures, project
+from harness.plan.planner import make_plan
+from harness.plan.unitcosts import UnitCosts
+from harness.plugin.registry import get_registry
 from tests.support.lebel_fixture import VOXELS, write_fixture
 from tests.support.plugin_packages import TINY_GPT_PLUGINS, activate, write_plugin_package
 

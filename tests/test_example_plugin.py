@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from harness.cli import main
-from harness.config import parse_config
-from harness.registry import load_registry
-from harness.runner import run_sweep
-from harness.store import RunStore
+from harness.plan.config import parse_config
+from harness.plugin.registry import load_registry
+from harness.store.database import RunStore
+from harness.sweep.driver import run_sweep
 from tests.support.plugin_packages import TINY_GPT_PLUGINS, activate, write_plugin_package
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "harness-tsvbrain"

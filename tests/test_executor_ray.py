@@ -12,11 +12,11 @@ import pytest
 import ray
 
 from harness import torch_threads
-from harness.config import RaySettings, parse_config
-from harness.errors import ConfigError
-from harness.ray_executor import connect, disconnect
-from harness.runner import run_sweep
-from harness.store import RunStore
+from harness.plan.config import RaySettings, parse_config
+from harness.store.database import RunStore
+from harness.sweep.driver import run_sweep
+from harness.sweep.ray.executor import connect, disconnect
+from harness.util.errors import ConfigError
 from tests.support.plugin_packages import activate, write_plugin_package
 
 pytestmark = pytest.mark.xdist_group("ray")  # one Ray instance per test session (pyproject: --dist loadgroup)
@@ -139,7 +139,7 @@ def test_executor_and_ray_settings_are_validated_in_one_line(tmp_path):
 def test_ray_missing_is_one_line_naming_the_extra(monkeypatch):
     import sys
 
-    from harness.ray_executor import import_ray
+    from harness.sweep.ray.executor import import_ray
 
     monkeypatch.setitem(sys.modules, "ray", None)
     with pytest.raises(ConfigError, match=r"pip install 'harness\[ray\]'"):

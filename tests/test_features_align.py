@@ -7,9 +7,9 @@ import pytest
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 from transformers import PreTrainedTokenizerFast
 
-from harness.errors import DataError
 from harness.features.align import align_words, special_prefix
 from harness.features.windows import plan_windows, token_forwards
+from harness.util.errors import DataError
 
 ALPHABET = "The quick brown fox jumps over the lazy dog, unbelievably! (\"Hello.\") ~"
 TEXT = "the cat sat on the mat . a dog ran in the park , and the bird sang ! " * 20

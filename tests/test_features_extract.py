@@ -14,13 +14,13 @@ import pytest
 import torch
 from transformers import GPT2Config, GPT2LMHeadModel
 
-from harness.config import ExtractionSettings
-from harness.errors import DataError
 from harness.features import ActivationSet, align_words, extract_activations
 from harness.features.cache import remove_stale_partials
 from harness.features.extract import cache_key
-from harness.files import STALE_UNLOCKED_AFTER_S
-from harness.interfaces import Checkpoint, LoadedModel
+from harness.plan.config import ExtractionSettings
+from harness.plugin.contract import Checkpoint, LoadedModel
+from harness.util.errors import DataError
+from harness.util.files import STALE_UNLOCKED_AFTER_S
 from tests.test_features_align import byte_bpe
 
 STORY = (

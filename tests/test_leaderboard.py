@@ -10,18 +10,10 @@ import pandas as pd
 import pytest
 from rich.console import Console
 
-from harness.analysis import (
-    PhaseSettings,
-    analyze_run,
-    build_leaderboard,
-    leaderboard,
-    print_leaderboard,
-    render,
-    render_leaderboard,
-    run,
-)
+from harness.analysis import PhaseSettings
 from harness.analysis.headline import CORE_COLUMNS, max_drawdown
-from harness.errors import HarnessError
+from harness.util.errors import HarnessError
+from harness.views import analyze_run, build_leaderboard, leaderboard, print_leaderboard, publish, render, render_leaderboard
 from tests.analysis_synthetic import write_run
 
 
@@ -89,7 +81,7 @@ def test_a_fresh_analysis_is_read_not_recomputed(tmp_path, monkeypatch):
     path = write_run(tmp_path / "fresh", model="alpha", checkpoints=8, arrays=False)
     analysed = analyze_run(path, PhaseSettings(n_boot=10))
     monkeypatch.setattr(leaderboard, "analyze_run", _refuse)
-    monkeypatch.setattr(run, "analyze_frame", _refuse)
+    monkeypatch.setattr(publish, "analyze_frame", _refuse)
     board = build_leaderboard([path])
     assert board["model"].tolist() == ["alpha"]
     assert board["peak_r"].tolist() == analysed.headline["peak_r"].tolist()
@@ -102,9 +94,9 @@ def test_a_stale_analysis_is_recomputed(tmp_path, monkeypatch):
     write_run(path, model="beta", checkpoints=6, arrays=False, brain=False, seed=1)  # cells added since
     calls = []
 
-    def counted(run_dir: object) -> run.AnalysisResult:
+    def counted(run_dir: object) -> publish.AnalysisResult:
         calls.append(run_dir)
-        return run.analyze_run(run_dir, PhaseSettings(n_boot=10))
+        return publish.analyze_run(run_dir, PhaseSettings(n_boot=10))
 
     monkeypatch.setattr(leaderboard, "analyze_run", counted)
     board = build_leaderboard([path])
@@ -193,7 +185,7 @@ def test_cli_leaderboard_at_80_columns(two_runs, monkeypatch, capsys):
 
 
 def test_rank_ranges_where_intervals_overlap():
-    from harness.analysis.leaderboard import rank_ranges
+    from harness.views.leaderboard import rank_ranges
 
     frame = pd.DataFrame({"target": ["t"] * 4 + ["u"], "peak_r": [0.40, 0.39, 0.30, 0.20, 0.1],
                           "peak_r_lo": [0.38, 0.37, 0.29, np.nan, 0.05], "peak_r_hi": [0.42, 0.41, 0.31, np.nan, 0.15]})

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from harness import Checkpoint, MetricContext
-from harness.errors import DataError
+from harness.util.errors import DataError
 from harness_plugins.metrics.dimension import (
     IntrinsicDimension,
     LinearDimension,
@@ -131,7 +131,7 @@ def test_gpu_matches_cpu():
 
 
 def test_metric_plugins_register_through_entry_points():
-    from harness.registry import get_registry
+    from harness.plugin.registry import get_registry
 
     registry = get_registry()
     for name in ("intrinsic_dim", "linear_dim", "geometry", "drift"):

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from harness import Checkpoint, MetricContext
-from harness.errors import DataError
+from harness.util.errors import DataError
 from harness_plugins.metrics.drift import Drift, linear_cka
 
 

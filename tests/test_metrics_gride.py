@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from harness import Checkpoint, MetricContext
-from harness.errors import DataError
+from harness.util.errors import DataError
 from harness_plugins.metrics.gride import Gride, gride, gride_scaling
 from tests.test_metrics_dimension import linear_subspace, swiss_roll
 
@@ -106,6 +106,6 @@ def test_gride_options_and_bad_input():
 
 
 def test_gride_registers_through_the_dimension_entry_point():
-    from harness.registry import get_registry
+    from harness.plugin.registry import get_registry
 
     assert get_registry().get("metric", "gride") is Gride

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from harness import Checkpoint, MetricContext, WordAnnotation
-from harness.errors import DataError
+from harness.util.errors import DataError
 from harness_plugins.metrics.probe import Probe, Target
 from harness_plugins.metrics.probefit import control_labels, story_folds
 from harness_plugins.metrics.wordprops import bigram_surprisal, log_frequency, part_of_speech, sentence_position, word_length
@@ -115,7 +115,7 @@ def test_folds_hold_out_whole_stories():
 
 
 def test_probe_registers_through_the_dimension_entry_point():
-    from harness.registry import get_registry
+    from harness.plugin.registry import get_registry
 
     assert get_registry().get("metric", "probe") is Probe
 

@@ -9,7 +9,7 @@ import weakref
 import pytest
 import torch
 
-from harness.errors import DataError
+from harness.util.errors import DataError
 from harness_plugins.models import hf as hf_module
 from harness_plugins.models.hf import HFFamily
 from harness_plugins.models.tinylm import TinyLMFamily

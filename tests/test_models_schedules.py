@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.errors import PluginError
+from harness.util.errors import PluginError
 from harness_plugins.models.amber import AmberFamily
 from harness_plugins.models.hf import HFFamily, parse_revision_name
 from harness_plugins.models.llmjp import LLMJPFamily

@@ -11,11 +11,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from harness.config import parse_config
-from harness.errors import ConfigError
-from harness.prefetch import Prefetcher
-from harness.runner import run_sweep
-from harness.store import RunStore
+from harness.plan.config import parse_config
+from harness.store.database import RunStore
+from harness.sweep.driver import run_sweep
+from harness.sweep.prefetch import Prefetcher
+from harness.util.errors import ConfigError
 from tests.support.plugin_packages import activate, write_plugin_package
 
 SLOW_PLUGINS = '''

@@ -21,8 +21,8 @@ import pytest
 import yaml
 
 from harness.cli import main
-from harness.errors import DataError
-from harness.store import RunStore
+from harness.store.database import RunStore
+from harness.util.errors import DataError
 from harness_plugins.brain.lebel2023 import LeBel2023
 from harness_plugins.brain.textgrid import write_textgrid
 from tests.support.damage import both, edit_first, refused_in_one_line, remove, write

@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from harness.cli import main
-from harness.store import RunStore
+from harness.store.database import RunStore
 from tests.support.damage import refused_in_one_line
 from tests.support.lebel_fixture import VOXELS, write_fixture, write_responses
 from tests.support.plugin_packages import TINY_GPT_PLUGINS, activate, write_plugin_package

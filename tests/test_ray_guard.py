@@ -1,4 +1,4 @@
-"""A Ray instance a sweep starts (``harness.ray_executor.connect``) leaves no process behind when its driver is killed.
+"""A Ray instance a sweep starts (``harness.sweep.ray.executor.connect``) leaves no process behind when its driver is killed.
 
 A driver subprocess starts a real Ray instance (``num_cpus=2``, as ``--workers 2`` does) and runs
 tasks on it; the test lists every process the driver started (GCS server, raylet, dashboard and
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.ray_guard import POLL_S
+from harness.sweep.ray.guard import POLL_S
 
 pytestmark = [pytest.mark.xdist_group("ray"),
               pytest.mark.skipif(not Path("/proc/self/environ").is_file(), reason="the guard reads /proc (Linux)")]
@@ -27,8 +27,8 @@ import time
 
 import ray
 
-from harness.config import RaySettings
-from harness.ray_executor import connect
+from harness.plan.config import RaySettings
+from harness.sweep.ray.executor import connect
 
 
 @ray.remote
@@ -87,7 +87,7 @@ def test_a_killed_driver_leaves_no_ray_process(tmp_path):
         assert lines[1].strip() == "ready", lines
         started = _descendants(driver.pid)
         names = " | ".join(_name(pid) for pid in started)
-        assert "raylet" in names and "gcs_server" in names and "ray_guard" in names, names
+        assert "raylet" in names and "gcs_server" in names and "harness.sweep.ray.guard" in names, names
         assert {int(pid) for pid in lines[0].split()} <= started  # the workers that ran the tasks
         time.sleep(2 * POLL_S)  # the guard has listed them (it lists the instance's processes every POLL_S)
         os.kill(driver.pid, signal.SIGKILL)

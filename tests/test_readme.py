@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import yaml
 
-from harness.config import parse_config
-from harness.interfaces import Checkpoint, Kind, MetricContext
-from harness.planner import build_plugin, make_plan
-from harness.registry import get_registry
+from harness.plan.config import parse_config
+from harness.plan.planner import build_plugin, make_plan
+from harness.plugin.contract import Checkpoint, Kind, MetricContext
+from harness.plugin.registry import get_registry
 from tests.support.plugin_packages import activate, write_plugin_package
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -119,7 +119,7 @@ def test_the_plugin_guides_metric_is_a_working_plugin(tmp_path, monkeypatch):
 
 
 def test_adaptive_worked_example_plans_its_first_round():
-    from harness.selectors import AdaptiveSelector
+    from harness.plan.selectors import AdaptiveSelector
 
     plan = _plan(_yaml_after(DOCS / "configuration.md", "## Adaptive checkpoints"), "docs/configuration.md adaptive")
     model = plan.models[0]

@@ -11,16 +11,17 @@ import pandas as pd
 import pytest
 import yaml
 
-from harness.analysis import PhaseSettings, analyze_run
-from harness.analysis.brainmap import MAX_CHECKPOINTS, map_checkpoints, voxel_image
+from harness.analysis import PhaseSettings
 from harness.analysis.data import read_failures
-from harness.analysis.datasets import dataset_info
 from harness.analysis.phases import PHASE_COLUMNS
-from harness.analysis.report import brain_tables
-from harness.config import parse_config
-from harness.interfaces import VoxelMap
-from harness.runner import run_sweep
-from harness.store import CellRecord, RunStore
+from harness.plan.config import parse_config
+from harness.plugin.contract import VoxelMap
+from harness.store.database import CellRecord, RunStore
+from harness.sweep.driver import run_sweep
+from harness.views import analyze_run
+from harness.views.brainmap import MAX_CHECKPOINTS, map_checkpoints, voxel_image
+from harness.views.datasets import dataset_info
+from harness.views.report import brain_tables
 from harness_plugins.brain.simulated import NOTICE
 from tests.analysis_synthetic import write_run
 from tests.support.plugin_packages import TOY_PLUGINS, activate, write_plugin_package

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.config import parse_config
-from harness.runner import run_sweep
-from harness.threads import torch_threads
+from harness.plan.config import parse_config
+from harness.sweep.driver import run_sweep
+from harness.util.threads import torch_threads
 from tests.support.plugin_packages import activate, write_plugin_package
 
 WIDTHS = (900, 1400)

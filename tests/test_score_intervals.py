@@ -11,7 +11,7 @@ import pytest
 from rich.console import Console
 
 from harness.analysis.scoreintervals import ITEMS, METRIC_UNITS, score_interval, wilson, with_intervals
-from harness.interfaces import Score
+from harness.plugin.contract import Score
 from tests.analysis_synthetic import _Cell, _commit, write_run
 
 
@@ -59,7 +59,7 @@ def test_lm_eval_results_give_each_score_its_items():
 def test_the_store_keeps_items_and_an_older_store_gains_the_column(tmp_path):
     import sqlite3
 
-    from harness.store import RunStore
+    from harness.store.database import RunStore
 
     run = tmp_path / "run"
     _commit(run, "m", "tinylm", [_Cell(0, 0, "task", "offline", "offline", None, [Score("acc", 0.5, 0.05, items=100)])])
@@ -75,7 +75,7 @@ def test_the_store_keeps_items_and_an_older_store_gains_the_column(tmp_path):
 
 def test_an_internal_metric_is_summarised_by_its_median_over_layers_named_as_such(tmp_path):
     from harness.analysis.curves import LAYER_SUMMARY, model_curves
-    from harness.store import RunStore
+    from harness.store.database import RunStore
 
     run = tmp_path / "run"
     values = [95.0, 10.0, 11.0, 12.0]  # the embedding layer an order of magnitude above the rest
@@ -124,7 +124,7 @@ def test_load_run_gives_every_score_its_interval(run):
 
 
 def test_the_leaderboard_and_headline_carry_task_intervals_in_every_format(run):
-    from harness.analysis.leaderboard import build_leaderboard, print_leaderboard, render_leaderboard
+    from harness.views.leaderboard import build_leaderboard, print_leaderboard, render_leaderboard
 
     board = build_leaderboard([run])
     row = board.iloc[0]
@@ -142,8 +142,8 @@ def test_the_leaderboard_and_headline_carry_task_intervals_in_every_format(run):
 
 
 def test_the_report_shows_task_intervals_and_names_the_layer_summary(run):
-    from harness.analysis import analyze_run
     from harness.analysis.phases import PhaseSettings
+    from harness.views import analyze_run
 
     html = analyze_run(run, PhaseSettings(n_boot=50)).report.read_text(encoding="utf-8")
     assert "<h4>Internal metrics (median over layers)</h4>" in html and "mean over layers)</h4>" not in html
@@ -155,7 +155,7 @@ def test_the_report_shows_task_intervals_and_names_the_layer_summary(run):
 def test_compare_draws_each_curve_with_its_band(run, tmp_path):
     from matplotlib.collections import PolyCollection
 
-    from harness.analysis.compare import brain_band, comparison_figure, load_curves
+    from harness.views.compare import brain_band, comparison_figure, load_curves
 
     other = write_run(tmp_path / "b", model="beta", shape="rising", checkpoints=6, layers=2, subjects=3, voxels=200, seed=3)
     runs = load_curves([run, other])
@@ -170,7 +170,7 @@ def test_compare_draws_each_curve_with_its_band(run, tmp_path):
 
 
 def test_the_leaderboard_prints_the_alignment_above_the_control(tmp_path):
-    from harness.analysis.leaderboard import build_leaderboard, print_leaderboard, render_leaderboard
+    from harness.views.leaderboard import build_leaderboard, print_leaderboard, render_leaderboard
 
     run = tmp_path / "run"
     write_run(run, model="tiny", seed=1, target="simulated", checkpoints=5, layers=2, subjects=3, voxels=200)

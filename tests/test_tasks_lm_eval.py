@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from harness.errors import ConfigError, DataError
+from harness.util.errors import ConfigError, DataError
 from harness_plugins.tasks import lm_eval_bridge
 from harness_plugins.tasks.lm_eval_task import LmEvalTask
 from tests.tiny_causal_lm import build_tiny_lm, load_tiny_lm

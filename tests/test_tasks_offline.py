@@ -243,7 +243,7 @@ def test_instruction_prompts_and_separate_scores_with_a_scripted_model(corpus_fi
 
 
 def test_too_small_a_corpus_is_a_data_error(tmp_path):
-    from harness.errors import DataError
+    from harness.util.errors import DataError
 
     tiny_corpus = write_corpus(tmp_path / "small.cor", lines=30)
     with pytest.raises(DataError, match="only .* cloze items, 6 asked; lower the cloze_items option"):
@@ -266,7 +266,7 @@ def test_default_sizes_come_out_of_the_tinylm_heldout_corpus(tmp_path):
 
 
 def test_task_plugins_register_through_entry_points():
-    from harness.registry import get_registry
+    from harness.plugin.registry import get_registry
 
     registry = get_registry()
     assert registry.get("task", "offline") is OfflineSuite

@@ -6,7 +6,7 @@ import bz2
 
 import pytest
 
-from harness.errors import DataError
+from harness.util.errors import DataError
 from harness_plugins.models.tinylm.corpus import load_corpus
 
 WIKI = """<mediawiki xmlns="http://www.mediawiki.org/xml/export-0.10/">

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from harness.errors import DataError
+from harness.util.errors import DataError
 from harness_plugins.models.tinylm import TinyLMFamily
 from harness_plugins.models.tinylm import train as train_module
 from harness_plugins.models.tinylm.corpus import load_corpus

@@ -14,8 +14,8 @@ import pytest
 import torch
 
 from harness import torch_threads
-from harness.config import ExtractionSettings
 from harness.features import extract_activations
+from harness.plan.config import ExtractionSettings
 from harness_plugins.models.tinylm import TinyLMFamily
 from harness_plugins.models.tinylm import train as train_module
 from harness_plugins.models.tinylm.corpus import load_corpus

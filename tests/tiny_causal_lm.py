@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.interfaces import Checkpoint, LoadedModel
+from harness.plugin.contract import Checkpoint, LoadedModel
 
 TEXT = (
     "The cat sat on the mat. The dogs run in the park. A bird sings in the tree. "

@@ -1,17 +1,12 @@
-"""Analysis of a run: curves over training tokens, phase transitions, figures, report, leaderboard.
+"""The analysis of a run, computation only: curves over training tokens, transitions, verdicts, comparisons.
 
 One way through the modules: data (read a run) -> curves -> bootstrap, signals -> changepoints ->
-transitions -> phases (verdicts) ->
-findings (per model and target) -> headline (per-run rows) -> outputs (tables on disk) ->
-views: render, figures, report -> run (``analyze_run``) -> leaderboard.
+transitions -> phases (verdicts) -> findings (per model and target) -> comparisons, intervals ->
+headline (per-run rows) -> outputs (tables on disk). Nothing here draws or renders; ``harness.views``
+reads what these compute.
 """
 
 from harness.analysis.findings import CurveAnalysis, analyze_frame
-from harness.analysis.leaderboard import build_leaderboard, print_leaderboard, render_leaderboard
 from harness.analysis.phases import PhaseResult, PhaseSettings, judge
-from harness.analysis.run import AnalysisResult, analyze_run
 
-__all__ = [
-    "AnalysisResult", "CurveAnalysis", "PhaseResult", "PhaseSettings", "analyze_frame", "analyze_run",
-    "build_leaderboard", "judge", "print_leaderboard", "render_leaderboard",
-]
+__all__ = ["CurveAnalysis", "PhaseResult", "PhaseSettings", "analyze_frame", "judge"]

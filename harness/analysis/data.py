@@ -16,11 +16,11 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from harness.config import SweepConfig, entry_label, parse_config
-from harness.digest import settings_digest
-from harness.errors import DataError, HarnessError
-from harness.runlogs import cell_log_path
-from harness.store import RunStore
+from harness.plan.config import SweepConfig, entry_label, parse_config
+from harness.store.database import RunStore
+from harness.store.logs import cell_log_path
+from harness.util.digest import settings_digest
+from harness.util.errors import DataError, HarnessError
 
 ARRAY_COLUMNS = ["model", "target", "step", "layer", "subject", "path", "key"]
 BRAIN_ARRAY_PREFIX = "r/"  # per-voxel r of one subject: r/<subject>

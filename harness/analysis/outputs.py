@@ -18,8 +18,8 @@ import pandas as pd
 
 from harness.analysis.headline import TEXT_COLUMNS, ordered_columns
 from harness.analysis.phases import PhaseSettings
-from harness.files import atomic_write_text
-from harness.tables import TABLES_DIR
+from harness.store.tables import TABLES_DIR
+from harness.util.files import atomic_write_text
 
 PHASES_TABLE = "phases.csv"
 TRANSITIONS_TABLE = "transitions.csv"

@@ -1,6 +1,6 @@
 """Planted truth for the phase verdicts: simulated runs whose transitions are known.
 
-A simulated run is a results table as a sweep writes it (``harness.results.RESULT_COLUMNS``): brain
+A simulated run is a results table as a sweep writes it (``harness.store.schema.RESULT_COLUMNS``): brain
 alignment of 3 subjects x 3 layers and its mean over subjects, instruction following and a
 4-choice task's accuracy with their item standard errors, on Pythia's checkpoint schedule (steps 0,
 1, 2, 4, ..., 512, then every 1,000 to 143,000; 2,097,152 tokens a step) or a log-spaced subset of
@@ -31,7 +31,7 @@ from harness.analysis.findings import analyze_frame
 from harness.analysis.phases import PhaseResult, PhaseSettings
 from harness.analysis.signals import ACCURACY, BRAIN_BEST, INSTRUCTION
 from harness.analysis.tokens import log_tokens
-from harness.results import typed_results
+from harness.store.schema import typed_results
 
 TOKENS_PER_STEP = 2_097_152
 PYTHIA_STEPS = np.array([0, *[2**i for i in range(10)], *range(1000, 143_001, 1000)])

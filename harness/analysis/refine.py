@@ -3,7 +3,7 @@
 ``next_checkpoints`` is the rule, a pure function of token counts. Its intervals are the
 (lo_tokens, hi_tokens) of the transitions found so far (95 % intervals of their locations, from
 ``harness.analysis.findings.transition_intervals``); ``gap_intervals`` stands in while a model has
-fewer checkpoints than a change point needs (``harness.adaptive.least_resolved``).
+fewer checkpoints than a change point needs (``harness.sweep.adaptive.least_resolved``).
 
 Positions are log10 tokens with checkpoint 0 at half the first nonzero published count, as on
 the analysis's token axis (``tokens.token_positions``).

@@ -28,11 +28,11 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.digest import settings_digest
 from harness.encoding.responses import FLOAT_BYTES, ResponseBlock, SubjectResponses, read_blocks
-from harness.files import atomic_write_bytes, atomic_write_text, current_umask
-from harness.interfaces import SubjectData
-from harness.paths import cache_root, cache_writable
+from harness.plugin.contract import SubjectData
+from harness.util.digest import settings_digest
+from harness.util.files import atomic_write_bytes, atomic_write_text, current_umask
+from harness.util.paths import cache_root, cache_writable
 
 PREPARED_VERSION = "1"  # bump when the cleaning or z-scoring of responses changes
 CHECK_BYTES = 64 << 20  # bytes checksummed at a time

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from harness.encoding.stats import zscore_columns
-from harness.errors import DataError
-from harness.interfaces import ResponseArray, Story, SubjectData
+from harness.plugin.contract import ResponseArray, Story, SubjectData
+from harness.util.errors import DataError
 
 FLOAT_BYTES = 4
 RESPONSE_COPIES = 3  # a block in flight costs about this many times its float32 responses (read, z-scored, fit inputs)

@@ -24,8 +24,8 @@ import numpy as np
 import torch
 
 from harness.encoding.folded import FoldedResponses
-from harness.errors import DataError
-from harness.threads import torch_threads
+from harness.util.errors import DataError
+from harness.util.threads import torch_threads
 
 _BYTES = 4  # float32
 

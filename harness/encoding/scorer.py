@@ -10,8 +10,6 @@ from typing import Any
 
 import numpy as np
 
-from harness.config import EncodingSettings
-from harness.devices import resolve_device
 from harness.encoding.design import delay_matrices, scan_interval, sparse_delays, story_design
 from harness.encoding.folded import FoldedBlock, FoldedResponses
 from harness.encoding.prepared import PreparedSubject, prepare_subject, prepared_folder, prepared_key
@@ -22,9 +20,11 @@ from harness.encoding.stats import block_permutation_pvalues, fdr_bh, pearson_r
 from harness.encoding.transfer import ahead_on_device
 from harness.encoding.trf import lag_profile, trf_design
 from harness.encoding.voxels import VoxelSelection, restrict, select_voxels, selection_arrays, voxel_counts
-from harness.errors import DataError
-from harness.interfaces import BrainDataset, CellOutput, Modality, Score, Story
-from harness.threads import torch_threads
+from harness.plan.config import EncodingSettings
+from harness.plugin.contract import BrainDataset, CellOutput, Modality, Score, Story
+from harness.util.devices import resolve_device
+from harness.util.errors import DataError
+from harness.util.threads import torch_threads
 
 SMALL_WORK = 5e10  # flops below which a fit runs on one CPU thread (threads cost more than they save)
 DECOMPOSITION_SHARE = 0.25  # of the free memory (GPU, else host), the decompositions of the layers fitted together may hold

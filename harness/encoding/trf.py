@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from harness.errors import DataError
+from harness.util.errors import DataError
 
 RATE_TOLERANCE = 1e-3  # relative difference between stories' sample rates taken as equal
 

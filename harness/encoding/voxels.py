@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from harness.encoding.responses import ResponseBlock, SubjectResponses
-from harness.errors import DataError, did_you_mean
-from harness.selectors import parse_voxel_selector
+from harness.plan.selectors import parse_voxel_selector
+from harness.util.errors import DataError, did_you_mean
 
 SELECTED_PREFIX = "voxels/"  # cell array: the selected voxels' indices, voxels/<subject>
 CEILING_PREFIX = "voxels_ceiling/"  # cell array: their noise ceilings, voxels_ceiling/<subject>

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from harness.errors import DataError
+from harness.util.errors import DataError
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase

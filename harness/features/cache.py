@@ -23,8 +23,8 @@ from typing import TypedDict
 
 import numpy as np
 
-from harness.errors import DataError
-from harness.files import WRITER_LOCK, new_directory, remove_abandoned, writer_lock
+from harness.util.errors import DataError
+from harness.util.files import WRITER_LOCK, new_directory, remove_abandoned, writer_lock
 
 INDEX = "index.json"
 FORMAT_VERSION = 1

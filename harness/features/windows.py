@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from harness.errors import DataError
+from harness.util.errors import DataError
 
 
 @dataclass(frozen=True)

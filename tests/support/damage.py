@@ -95,7 +95,7 @@ def both(*damages: Damage) -> Damage:
 def left_out_is_kept(config: Path, run: Path, note: str, tail: str) -> None:
     """A sweep of ``config``'s last checkpoint records ``note`` (ending in ``tail``) in every cell's
     provenance, and the report of ``run`` shows it."""
-    from harness.runs import load_run
+    from harness.views.frames import load_run
 
     data = yaml.safe_load(config.read_text())
     data["models"][0]["checkpoints"] = "last"

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from harness import registry
+from harness.plugin import registry
 
 
 def write_plugin_package(site: Path, name: str, source: str, version: str = "0.1") -> Path:

@@ -1,0 +1,95 @@
+"""What a run's brain datasets say about themselves: a notice for the report and voxel maps.
+
+The run's config copy names each brain dataset and its options; the dataset is built from them
+through the registry (no data is loaded) and asked for ``notice()`` and, per subject,
+``voxel_map()``. A dataset that cannot be built where the run is analysed (its plugin missing, its
+options no longer valid) or whose map fails is reported in one line, never fatal to the report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from harness.analysis.data import load_config_text
+from harness.plan.config import BrainEntry, entry_label, parse_config
+from harness.plan.planner import build_plugin
+from harness.plugin.contract import BrainDataset, Kind, Modality, VoxelMap
+from harness.plugin.registry import get_registry
+from harness.util.errors import one_line
+
+
+@dataclass
+class DatasetInfo:
+    """One brain target of a run: its plugin's notice and the voxel map of each subject that has one."""
+
+    label: str
+    plugin: str
+    notice: str = ""
+    modality: Modality = Modality.FMRI  # what the dataset records: its channels are voxels or sensors
+    maps: dict[str, VoxelMap] = field(default_factory=dict)  # subject -> map
+    left_out: str = ""  # what the dataset left out of the data on disk, as the cells' provenance records it
+    problems: list[str] = field(default_factory=list)  # why a notice or a map is missing, one line each
+
+
+def _entries(run_dir: Path) -> dict[str, BrainEntry]:
+    text = load_config_text(run_dir)
+    if not text:
+        return {}
+    config = parse_config(yaml.safe_load(text), str(run_dir / "config.yaml"))
+    return {entry_label(entry): entry for entry in config.brain}
+
+
+def _checked_map(voxel_map: VoxelMap | None, subject: str) -> VoxelMap | None:
+    """``voxel_map`` with integer rows and columns, or a ``ValueError`` naming what is wrong."""
+    if voxel_map is None:
+        return None
+    rows, cols = np.asarray(voxel_map.rows), np.asarray(voxel_map.cols)
+    if rows.ndim != 1 or rows.shape != cols.shape:
+        raise ValueError(f"voxel_map({subject!r}): rows and cols must be 1-D and of one length, got {rows.shape} and {cols.shape}")
+    if rows.size and (rows.min() < 0 or cols.min() < 0 or not (np.all(rows == rows.astype(int)) and np.all(cols == cols.astype(int)))):
+        raise ValueError(f"voxel_map({subject!r}): rows and cols must be non-negative integers")
+    return VoxelMap(rows.astype(int), cols.astype(int), voxel_map.name)
+
+
+def dataset_info(run_dir: Path, subjects: Mapping[str, Iterable[str]]) -> dict[str, DatasetInfo]:
+    """What each brain dataset of the run's config says: its notice, and the voxel maps of the subjects
+    ``subjects`` names for its label (label -> subjects with per-voxel arrays)."""
+    run_dir = Path(run_dir)
+    try:
+        entries = _entries(run_dir)
+    except Exception as error:  # noqa: BLE001 - a config the harness no longer accepts costs the notes, not the report
+        return {label: DatasetInfo(label, "", problems=[f"the run's config.yaml could not be read: {one_line(error)}"])
+                for label in subjects}
+    found = {}
+    for label in [*entries, *(label for label in subjects if label not in entries)]:
+        names = subjects.get(label, ())
+        entry = entries.get(label)
+        if entry is None:
+            found[label] = DatasetInfo(label, "", problems=["not in the run's config.yaml"])
+            continue
+        info = found[label] = DatasetInfo(label, entry.dataset)
+        try:
+            info.modality = Modality(getattr(get_registry().get(Kind.BRAIN, entry.dataset), "modality", Modality.FMRI))
+        except Exception:  # noqa: BLE001 - an unknown plugin is reported below
+            pass
+        try:
+            dataset = build_plugin(get_registry(), Kind.BRAIN, entry.dataset, entry.options, f"brain[{label}]", "config.yaml")
+            assert isinstance(dataset, BrainDataset)
+            info.notice = dataset.notice().strip()
+        except Exception as error:  # noqa: BLE001 - any plugin failure is reported in the report
+            info.problems.append(f"dataset {entry.dataset!r} could not be built here, so its notice and maps are missing: {one_line(error)}")
+            continue
+        for subject in names:
+            try:
+                voxel_map = _checked_map(dataset.voxel_map(subject), subject)
+            except Exception as error:  # noqa: BLE001 - a failing map costs that map only
+                info.problems.append(f"no brain map for subject {subject}: {one_line(error)}")
+                continue
+            if voxel_map is not None:
+                info.maps[subject] = voxel_map
+    return found
