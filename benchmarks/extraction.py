@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from harness.features import align_words, extract_activations, plan_windows
-from harness.plan.config import ExtractionSettings
+from harness.features.settings import ExtractionSettings
 from harness.plugin.contract import Checkpoint, LoadedModel
 from harness_plugins.models.tinylm.corpus import load_corpus
 from harness_plugins.models.tinylm.train import train_tokenizer

@@ -33,7 +33,7 @@ from timing import best_times
 
 from harness import Checkpoint, MetricContext
 from harness.encoding import BrainScorer
-from harness.plan.config import EncodingSettings
+from harness.encoding.settings import EncodingSettings
 from harness_plugins.brain.simulated import Simulated
 from harness_plugins.metrics.probe import Probe
 

@@ -69,7 +69,7 @@ def _dataset(root: Path) -> Any:
 def layers_part(root: Path, dims: int, scale: float) -> tuple[float, float, float]:
     """(a): (old seconds, new pass seconds, max |Δr|), preparation printed; budgets scaled with the data (old: 2 GiB at full size)."""
     from harness.encoding import BrainScorer
-    from harness.plan.config import EncodingSettings
+    from harness.encoding.settings import EncodingSettings
 
     dataset = _dataset(root)
     layers = {layer: _features(dataset, dims, 100 + layer) for layer in range(LAYERS)}
@@ -100,7 +100,7 @@ def layers_part(root: Path, dims: int, scale: float) -> tuple[float, float, floa
 def fit_part(root: Path, dims: int, scale: float) -> tuple[float, float, float]:
     """(b): one layer, three subjects, wide features: (old seconds, new seconds, max |Δr|)."""
     from harness.encoding import BrainScorer
-    from harness.plan.config import EncodingSettings
+    from harness.encoding.settings import EncodingSettings
 
     dataset = _dataset(root)
     features = _features(dataset, dims, 7)
@@ -128,7 +128,7 @@ def gpu_part(sizes: Sizes, workdir: str | None) -> float:
         print("(d) no CUDA device: not measured", flush=True)
         return math.nan
     from harness.encoding import BrainScorer
-    from harness.plan.config import EncodingSettings
+    from harness.encoding.settings import EncodingSettings
 
     tmp = Path(tempfile.mkdtemp(prefix="realscale-gpu-", dir=workdir))
     try:

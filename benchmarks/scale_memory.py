@@ -145,7 +145,7 @@ def _gpu_peak(device: str) -> int:
 
 def _memory_child(root: str, sizes: dict[str, Any], out: Any) -> None:
     from harness.encoding import BrainScorer
-    from harness.plan.config import EncodingSettings
+    from harness.encoding.settings import EncodingSettings
     from harness_plugins.brain.lebel2023 import LeBel2023
 
     s = Sizes(**sizes)
@@ -165,7 +165,7 @@ def _memory_child(root: str, sizes: dict[str, Any], out: Any) -> None:
 
 def _shared_child(root: str, sizes: dict[str, Any], out: Any) -> None:
     from harness.encoding import BrainScorer
-    from harness.plan.config import EncodingSettings
+    from harness.encoding.settings import EncodingSettings
     from harness_plugins.brain.lebel2023 import LeBel2023
 
     s = Sizes(**sizes)

@@ -27,7 +27,7 @@ import torch
 from timing import best_times
 
 from harness.encoding import BrainScorer, pearson_r
-from harness.plan.config import EncodingSettings
+from harness.encoding.settings import EncodingSettings
 from harness_plugins.brain.simulated import Simulated
 
 

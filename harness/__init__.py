@@ -22,9 +22,11 @@ from ``harness`` itself, never from its submodules. It holds
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from harness.plan.config import EncodingSettings, ExtractionSettings, SweepConfig, load_config
+from harness.encoding.settings import EncodingSettings
+from harness.features.settings import ExtractionSettings
+from harness.plan.config import SweepConfig, load_config
 from harness.plugin.contract import (
     BrainDataset,
     CellOutput,
@@ -53,6 +55,7 @@ from harness.util.devices import resolve_device
 from harness.util.digest import settings_digest
 from harness.util.errors import ConfigError, DataError, HarnessError, PluginError, did_you_mean, one_line
 from harness.util.files import WRITER_LOCK, atomic_write_bytes, atomic_write_text, new_directory, remove_abandoned, usual_permissions, writer_lock
+from harness.util.lazy import lazy_exports
 from harness.util.paths import cache_root, cache_writable, write_later
 from harness.util.threads import torch_threads
 
@@ -62,19 +65,11 @@ if TYPE_CHECKING:
 
 __version__ = "0.1.0"
 
-_LAZY = {
+# the exports that import torch or the analysis, loaded when first asked for
+__getattr__ = lazy_exports(__name__, {
     "noise_ceiling": "harness.encoding.stats", "zscore_columns": "harness.encoding.stats",
     "load_run": "harness.views.frames", "RunFrames": "harness.views.frames",
-}
-
-
-def __getattr__(name: str) -> Any:
-    """The exports that import torch or the analysis, loaded when first asked for."""
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'harness' has no attribute {name!r}")
+})
 
 
 __all__ = [

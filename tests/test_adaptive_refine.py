@@ -1,4 +1,4 @@
-"""Where an adaptive sweep measures next: ``next_checkpoints`` on planted intervals, and the default intervals."""
+"""Where an adaptive sweep measures next: ``refine_checkpoints`` on planted intervals, and the default intervals."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness.analysis.refine import GAP, TRANSITION, gap_intervals, next_checkpoints, refine_checkpoints
+from harness.analysis.refine import GAP, TRANSITION, gap_intervals, refine_checkpoints
+from tests.support.refine import next_checkpoints
 
 K = 1000
 PUBLISHED = [s * K for s in (0, 1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128)]  # a half-octave grid, 1k tokens a step

@@ -20,13 +20,13 @@ from harness.cli import main
 from harness.plan.config import load_config
 from harness.plan.selectors import AdaptiveSelector, adaptive_selector, parse_checkpoint_selector
 from harness.store.database import RunStore
-from harness.store.tables import read_table
 from harness.sweep import adaptive
 from harness.sweep.adaptive import AdaptiveRounds, round_size
 from harness.sweep.driver import run_sweep
 from tests.support.adaptive_plugins import STEP_PLUGINS
 from tests.support.plugin_packages import activate, write_plugin_package
 from tests.support.stores import done_count
+from tests.support.tables import read_table
 
 CONFIG = """
 run: {run}

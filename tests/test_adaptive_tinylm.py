@@ -12,9 +12,9 @@ from harness import torch_threads
 from harness.analysis.refine import gap_intervals
 from harness.plan.config import parse_config
 from harness.store.database import RunStore
-from harness.store.tables import read_table
 from harness.sweep.adaptive import AdaptiveRounds
 from harness.sweep.driver import run_sweep
+from tests.support.tables import read_table
 
 PUBLISHED = [0, 1, 2, 3, 4, 6, 8, 12, 16]  # the tiny preset's 16 steps on tinylm's half-octave grid
 

@@ -7,9 +7,9 @@ import pandas as pd
 from harness.analysis import PhaseSettings
 from harness.analysis.data import read_run
 from harness.store.schema import SORT_COLUMNS
-from harness.store.tables import read_table
 from harness.views import analyze_run
 from tests.analysis_synthetic import write_run
+from tests.support.tables import read_table
 
 
 def test_analysis_from_run_store(tmp_path):

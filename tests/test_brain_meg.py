@@ -10,7 +10,7 @@ import pytest
 
 from harness import DataError, HarnessError, Modality
 from harness.encoding import BrainScorer
-from harness.plan.config import EncodingSettings
+from harness.encoding.settings import EncodingSettings
 from harness_plugins.brain.megmasc import MEGMASC, MEGMASCOptions
 from harness_plugins.brain.simmeg import NOTICE, TEST_STORY, SimulatedMEG, SimulatedMEGOptions
 

@@ -14,7 +14,8 @@ import pytest
 from harness import DataError, HarnessError, torch_threads
 from harness.cli import main
 from harness.encoding import BrainScorer
-from harness.plan.config import EncodingSettings, parse_config
+from harness.encoding.settings import EncodingSettings
+from harness.plan.config import parse_config
 from harness.sweep.driver import run_sweep
 from harness_plugins.brain.narratives import Narratives, NarrativesOptions, fetch_patterns
 from tests.support.narratives_fixture import STORIES, TR, VERTICES, VOCABULARY, write_narratives

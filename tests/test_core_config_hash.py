@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness.plan.config import BrainEntry, EncodingSettings
+from harness.encoding.settings import EncodingSettings
+from harness.plan.config import BrainEntry
 from harness.util.digest import settings_digest
 
 

@@ -12,7 +12,8 @@ import pytest
 from harness.plugin.contract import CellOutput, Score
 from harness.store.database import STORE_NAME, CellRecord, RunStore
 from harness.store.schema import RESULT_COLUMNS, typed_results
-from harness.store.tables import export_tables, read_table
+from harness.store.tables import export_tables
+from tests.support.tables import read_table
 
 # the schema of a run store written before scores had a chance level
 OLD_SCHEMA = """

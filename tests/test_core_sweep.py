@@ -14,10 +14,10 @@ import pytest
 
 from harness.plan.config import load_config
 from harness.store.database import RunStore
-from harness.store.tables import read_table
 from harness.sweep.driver import run_sweep
 from tests.support.plugin_packages import TOY_PLUGINS, activate, write_plugin_package
 from tests.support.stores import done_count
+from tests.support.tables import read_table
 
 CONFIG = """
 run: {run}

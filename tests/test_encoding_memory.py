@@ -8,7 +8,8 @@ import pytest
 from harness.encoding import BrainScorer, RidgeCV, delay_matrices, story_design, story_folds
 from harness.encoding.design import sparse_delays
 from harness.encoding.responses import RESPONSE_COPIES, block_size
-from harness.plan.config import EncodingSettings, parse_config
+from harness.encoding.settings import EncodingSettings
+from harness.plan.config import parse_config
 from harness.plugin.contract import BrainDataset, SubjectData
 from harness.util.errors import ConfigError
 from harness_plugins.brain import hdf5responses

@@ -13,7 +13,8 @@ from harness.encoding.folded import FoldedResponses
 from harness.encoding.prepared import open_prepared, prepare_subject, prepared_folder, prepared_key
 from harness.encoding.residency import GIB, choose_residency
 from harness.encoding.responses import read_blocks
-from harness.plan.config import EncodingSettings, parse_config
+from harness.encoding.settings import EncodingSettings
+from harness.plan.config import parse_config
 from harness.store.database import RunStore
 from harness.sweep.driver import run_sweep
 from harness.sweep.measure import CellMeasurer

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from harness.encoding import BrainScorer
-from harness.plan.config import EncodingSettings
+from harness.encoding.settings import EncodingSettings
 from harness.plugin.contract import BrainDataset, Story, SubjectData
 from harness.util.errors import DataError
 from harness_plugins.brain.simulated import Simulated

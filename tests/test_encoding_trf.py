@@ -7,8 +7,8 @@ import pytest
 
 from harness import BrainDataset, DataError, Modality, Story, SubjectData
 from harness.encoding import BrainScorer, RidgeCV, pearson_r, story_folds, zscore_columns
+from harness.encoding.settings import EncodingSettings
 from harness.encoding.trf import lag_samples, lagged, onset_series, trf_design, valid_rows, word_basis
-from harness.plan.config import EncodingSettings
 
 SFREQ = 100.0
 WINDOW = (0.0, 0.6)

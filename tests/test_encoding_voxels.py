@@ -11,8 +11,8 @@ import yaml
 
 from harness.cli import main
 from harness.encoding import BrainScorer
-from harness.plan.config import EncodingSettings, parse_config
-from harness.plan.selectors import parse_voxel_selector
+from harness.encoding.settings import EncodingSettings, parse_voxel_selector
+from harness.plan.config import parse_config
 from harness.plugin.contract import SubjectData
 from harness.store.database import RunStore
 from harness.util.errors import ConfigError, DataError

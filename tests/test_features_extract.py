@@ -17,7 +17,7 @@ from transformers import GPT2Config, GPT2LMHeadModel
 from harness.features import ActivationSet, align_words, extract_activations
 from harness.features.cache import remove_stale_partials
 from harness.features.extract import cache_key
-from harness.plan.config import ExtractionSettings
+from harness.features.settings import ExtractionSettings
 from harness.plugin.contract import Checkpoint, LoadedModel
 from harness.util.errors import DataError
 from harness.util.files import STALE_UNLOCKED_AFTER_S

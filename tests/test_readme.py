@@ -12,7 +12,7 @@ import yaml
 
 from harness.plan.config import parse_config
 from harness.plan.planner import build_plugin, make_plan
-from harness.plugin.contract import Checkpoint, Kind, MetricContext
+from harness.plugin.contract import Checkpoint, Metric, MetricContext
 from harness.plugin.registry import get_registry
 from tests.support.plugin_packages import activate, write_plugin_package
 
@@ -107,7 +107,7 @@ def test_the_plugin_guides_metric_is_a_working_plugin(tmp_path, monkeypatch):
     activate(write_plugin_package(tmp_path / "site", "harness_rogue", source), monkeypatch)
     monkeypatch.setenv("HARNESS_PLUGINS", "harness_rogue")
     usage = yaml.safe_load(_block_after(section, "a config uses it as", "yaml"))["metrics"][0]
-    metric = build_plugin(get_registry(), Kind.METRIC, usage["metric"], usage["options"], "metrics[0]", "docs/plugins.md")
+    metric = build_plugin(get_registry(), Metric, usage["metric"], usage["options"], "metrics[0]", "docs/plugins.md")
     context = MetricContext(Checkpoint(0, 0), layer=1, seed=0, previous=lambda: None, final=lambda: None)
     rng = np.random.default_rng(0)
     isotropic = rng.standard_normal((4000, 30))

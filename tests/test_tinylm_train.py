@@ -15,7 +15,7 @@ import torch
 
 from harness import torch_threads
 from harness.features import extract_activations
-from harness.plan.config import ExtractionSettings
+from harness.features.settings import ExtractionSettings
 from harness_plugins.models.tinylm import TinyLMFamily
 from harness_plugins.models.tinylm import train as train_module
 from harness_plugins.models.tinylm.corpus import load_corpus

@@ -97,22 +97,29 @@ class Failures:
         return self.recorded > 0 and self.failed == self.recorded
 
 
+def failure_rows(cells: pd.DataFrame) -> pd.DataFrame:
+    """The failed cells and the stale results (a kept result whose recompute failed) of a store's cells frame,
+    with ``state`` ("failed" or "stale") after ``cell_id`` and ``error`` saying why the cell, or its recompute, failed."""
+    failed = cells["status"].eq("failed")
+    rows = cells[failed | cells["stale"].notna()].copy()
+    rows.insert(1, "state", np.where(failed[rows.index], "failed", "stale"))
+    rows["error"] = rows["error"].where(failed[rows.index], rows["stale"])
+    return rows
+
+
 def read_failures(run_dir: Path) -> Failures:
     """The run's failed and stale cells, with the path of each one's traceback log."""
     run_dir = Path(run_dir)
     with RunStore(run_dir) as store:
         cells = store.cells_frame()
-    failed = cells["status"].eq("failed")
-    rows = cells[failed | (cells["stale"].notna() & ~failed)]
-    is_failed = failed[rows.index].to_numpy(bool)
+    rows = failure_rows(cells)
     logs = [cell_log_path(run_dir, str(cell)).relative_to(run_dir).as_posix() for cell in rows["cell_id"]]
     frame = pd.DataFrame({
         "cell": rows["cell_id"].astype(str).to_numpy(), "model": rows["model"].astype(str).to_numpy(),
         "step": rows["step"].astype(int).to_numpy(), "tokens": rows["tokens"].astype(int).to_numpy(),
         "kind": rows["kind"].astype(str).to_numpy(), "target": rows["target"].astype(str).to_numpy(),
         "layer": pd.array(rows["layer"].to_numpy(), dtype="Int64"),
-        "status": ["failed" if f else "stale" for f in is_failed],
-        "error": [str(error if f else stale) for f, error, stale in zip(is_failed, rows["error"], rows["stale"])],
+        "status": rows["state"].to_numpy(), "error": [str(error) for error in rows["error"]],
         "log": [log if (run_dir / log).is_file() else "" for log in logs],
     }, columns=FAILURE_COLUMNS)
     return Failures(frame, len(cells))

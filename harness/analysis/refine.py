@@ -1,6 +1,6 @@
 """Where an adaptive sweep measures next: published checkpoints inside the least resolved transitions.
 
-``next_checkpoints`` is the rule, a pure function of token counts. Its intervals are the
+``refine_checkpoints`` is the rule, a pure function of token counts. Its intervals are the
 (lo_tokens, hi_tokens) of the transitions found so far (95 % intervals of their locations, from
 ``harness.analysis.findings.transition_intervals``); ``gap_intervals`` stands in while a model has
 fewer checkpoints than a change point needs (``harness.sweep.adaptive.least_resolved``).
@@ -100,12 +100,6 @@ def refine_checkpoints(intervals: Sequence[Interval], measured: Sequence[int], p
             break
         take(choice)
     return chosen
-
-
-def next_checkpoints(intervals: Sequence[Interval], measured: Sequence[int], published: Sequence[int],
-                     budget: int) -> list[int]:
-    """The tokens of the checkpoints to measure next (see ``refine_checkpoints``), in the order chosen."""
-    return [choice.tokens for choice in refine_checkpoints(intervals, measured, published, budget)]
 
 
 # --------------------------------------------------------------------------- the default intervals

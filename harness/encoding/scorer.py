@@ -16,11 +16,11 @@ from harness.encoding.prepared import PreparedSubject, prepare_subject, prepared
 from harness.encoding.residency import choose_residency, device_free, host_available
 from harness.encoding.responses import ResponseBlock, SubjectResponses, block_size, inspect_subject, read_blocks
 from harness.encoding.ridge import RidgeCV, RidgeCVResult, story_folds
+from harness.encoding.settings import EncodingSettings
 from harness.encoding.stats import block_permutation_pvalues, fdr_bh, pearson_r
 from harness.encoding.transfer import ahead_on_device
 from harness.encoding.trf import lag_profile, trf_design
 from harness.encoding.voxels import VoxelSelection, restrict, select_voxels, selection_arrays, voxel_counts
-from harness.plan.config import EncodingSettings
 from harness.plugin.contract import BrainDataset, CellOutput, Modality, Score, Story
 from harness.util.devices import resolve_device
 from harness.util.errors import DataError

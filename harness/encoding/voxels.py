@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from harness.encoding.responses import ResponseBlock, SubjectResponses
-from harness.plan.selectors import parse_voxel_selector
+from harness.encoding.settings import parse_voxel_selector
 from harness.util.errors import DataError, did_you_mean
 
 SELECTED_PREFIX = "voxels/"  # cell array: the selected voxels' indices, voxels/<subject>

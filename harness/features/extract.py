@@ -14,8 +14,8 @@ import numpy as np
 
 from harness.features.align import WordAlignment, align_words, check_fast_tokenizer, special_prefix
 from harness.features.cache import FORMAT_VERSION, ActivationIndex, ActivationSet, building, from_float32, layer_file, lookup, storage_dtype, write_index
+from harness.features.settings import ExtractionSettings
 from harness.features.windows import Window, plan_windows, token_forwards
-from harness.plan.config import ExtractionSettings
 from harness.plugin.contract import LoadedModel
 from harness.util.digest import settings_digest
 from harness.util.errors import DataError

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import yaml
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     SerializerFunctionWrapHandler,
     ValidationError,
@@ -19,170 +16,18 @@ from pydantic import (
     model_validator,
 )
 
-from harness.plan.selectors import parse_checkpoint_selector, parse_layer_selector, parse_voxel_selector
+from harness.encoding.settings import EncodingSettings
+from harness.features.settings import ExtractionSettings
+from harness.plan.selectors import parse_checkpoint_selector, parse_layer_selector
 from harness.plan.stimuli import parse_shuffle_unit
 from harness.plugin.contract import KINDS, TARGET_KINDS, Kind
 from harness.util.digest import settings_digest
 from harness.util.errors import ConfigError
 from harness.util.paths import cache_root
+from harness.util.strict import Strict
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ExtractionSettings(_Strict):
-    """How word-level hidden states are taken from a model."""
-
-    context_tokens: int = Field(512, ge=8)  # window length in tokens
-    stride: int = Field(256, ge=1)  # tokens the window advances by
-    word_token: Literal["last", "mean"] = "last"  # which of a word's tokens represent it
-    batch_size: int = Field(8, ge=1)  # windows per forward pass
-    dtype: Literal["float32", "float16", "bfloat16"] = "float32"  # stored activation dtype
-
-    @model_validator(mode="after")
-    def _stride_fits(self) -> ExtractionSettings:
-        if self.stride > self.context_tokens:
-            raise ValueError(f"stride ({self.stride}) must not exceed context_tokens ({self.context_tokens})")
-        return self
-
-
-class AlphaGrid(_Strict):
-    """A log-spaced grid of ridge penalties."""
-
-    min: float = Field(1.0, gt=0)
-    max: float = Field(1e4, gt=0)
-    num: int = Field(10, ge=1)
-
-    @model_validator(mode="after")
-    def _ordered(self) -> AlphaGrid:
-        if self.min > self.max:
-            raise ValueError(f"min ({self.min:g}) is larger than max ({self.max:g})")
-        return self
-
-    def values(self) -> list[float]:
-        import numpy as np
-
-        return [float(a) for a in np.logspace(np.log10(self.min), np.log10(self.max), self.num)]
-
-
-def minimum_permutations(q: float) -> int:
-    """The fewest permutations whose smallest p-value, 1 / (permutations + 1), can reach ``q``."""
-    return max(math.ceil(1 / q - 1 - 1e-9), 1)
-
-
-DEFAULT_DELAYS = (1, 2, 3, 4)  # fMRI FIR delays in scans when neither delays nor delays_s is given
-DEFAULT_LAGS_S = (0.0, 0.8)  # M/EEG TRF lag window (s)
-PERMUTATION_BLOCK_SCANS = 10  # fMRI scans per permutation block by default (20 s at TR 2 s)
-PERMUTATION_BLOCK_S = 20.0  # M/EEG seconds per permutation block by default
-
-
-class EncodingSettings(_Strict):
-    """The encoding model: delays (fMRI) or lags (M/EEG), penalties, cross-validation, summaries.
-
-    Settings that are unset or at a default that predates them are left out of the dump, so an
-    fMRI entry hashes (and its stored cells stay valid) as before M/EEG support.
-    """
-
-    delays: Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=1)] | None = None  # fMRI FIR delays in scans (default 1-4)
-    delays_s: Annotated[list[Annotated[float, Field(ge=0)]], Field(min_length=1)] | None = None  # or in seconds
-    lags_s: tuple[float, float] = DEFAULT_LAGS_S  # M/EEG TRF lag window (s), every sample from first to last
-    pca: int | None = Field(None, ge=1)  # M/EEG: word features reduced to this many components (fitted on training stories)
-    permutation_block_s: float | None = Field(None, gt=0)  # seconds per permutation block (default 10 scans; M/EEG 20 s)
-    alphas: AlphaGrid | Annotated[list[Annotated[float, Field(gt=0)]], Field(min_length=1)] = Field(default_factory=AlphaGrid)
-    folds: int = Field(5, ge=2)  # CV folds, grouped by story
-    lanczos_window: int = Field(3, ge=1)
-    top_fraction: float = Field(0.1, gt=0, le=1)  # best voxels, chosen on training data
-    permutations: int = Field(0, ge=0)  # block permutations for significance (0 = off)
-    fdr_q: float = Field(0.05, gt=0, lt=1)
-    voxel_batch: int | None = Field(None, ge=1)  # voxels per batch (None = automatic)
-    voxels: str = "all"  # voxels scored: all | reliable:F | reliable:N | mask:NAME (harness.plan.selectors)
-    # Where responses wait (harness.encoding.residency): auto (GPU, else host memory, else blocks, from the
-    # memory there is), or GiB of responses held: every subject kept when all fit, else voxel blocks of
-    # this size. Results do not depend on it (not hashed).
-    memory_gb: float | Literal["auto"] = Field("auto", exclude=True)
-    # float32 (default), or tf32: products with the responses on a GPU's tensor cores (max |Δr| measured in
-    # docs/scale.md; decompositions stay float32). On the CPU tf32 is float32. Hashed when not the default.
-    precision: Literal["float32", "tf32"] = "float32"
-
-    @model_validator(mode="after")
-    def _one_kind_of_delay(self) -> EncodingSettings:
-        if self.delays is not None and self.delays_s is not None:
-            raise ValueError("give delays (in scans) or delays_s (in seconds), not both")
-        return self
-
-    @model_serializer(mode="wrap")
-    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        data: dict[str, Any] = handler(self)
-        if self.delays_s is None:
-            data["delays"] = list(self.delays or DEFAULT_DELAYS)
-        for key in ("delays", "delays_s", "pca", "permutation_block_s"):
-            if data.get(key) is None:
-                data.pop(key, None)
-        if data.get("precision") == "float32":
-            data.pop("precision")
-        if tuple(self.lags_s) == DEFAULT_LAGS_S:
-            data.pop("lags_s", None)
-        if self.voxels == "all":
-            data.pop("voxels", None)
-        return data
-
-    def delay_seconds(self, interval: float) -> list[float]:
-        """The FIR delays in seconds for scans ``interval`` s apart: ``delays_s``, or ``delays`` scans."""
-        if self.delays_s is not None:
-            return [float(d) for d in self.delays_s]
-        return [d * interval for d in (self.delays or DEFAULT_DELAYS)]
-
-    def permutation_block(self, interval: float, recording: bool) -> int:
-        """Rows per block of the permutation test for rows ``interval`` s apart (``recording``: M/EEG)."""
-        if self.permutation_block_s is None and not recording:
-            return PERMUTATION_BLOCK_SCANS
-        seconds = PERMUTATION_BLOCK_S if self.permutation_block_s is None else self.permutation_block_s
-        return max(1, round(seconds / interval))
-
-    @field_validator("lags_s")
-    @classmethod
-    def _lag_window(cls, value: tuple[float, float]) -> tuple[float, float]:
-        if value[0] > value[1]:
-            raise ValueError(f"the first lag ({value[0]:g} s) is after the last ({value[1]:g} s)")
-        return value
-
-    @field_validator("voxels")
-    @classmethod
-    def _voxel_selection(cls, value: str) -> str:
-        return str(parse_voxel_selector(value))
-
-    @field_validator("memory_gb", mode="before")
-    @classmethod
-    def _memory(cls, value: Any) -> Any:
-        if value == "auto":
-            return value
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ValueError(f"expected a number of GiB greater than 0, or auto; got {value!r}")
-        if not value > 0:
-            raise ValueError(f"Input should be greater than 0 (GiB), or auto; got {value!r}")
-        return float(value)
-
-    @field_validator("alphas", mode="before")
-    @classmethod
-    def _some_alphas(cls, value: Any) -> Any:
-        if isinstance(value, list) and not value:
-            raise ValueError("no penalties given; list at least one, or a grid {min, max, num}")
-        return value
-
-    @model_validator(mode="after")
-    def _permutations_can_reach_fdr(self) -> EncodingSettings:
-        least = minimum_permutations(self.fdr_q)
-        if 0 < self.permutations < least:
-            raise ValueError(f"permutations: {self.permutations} can never give a p-value at or below fdr_q "
-                             f"{self.fdr_q:g}; use 0 (off) or at least {least}")
-        return self
-
-    def alpha_values(self) -> list[float]:
-        return self.alphas.values() if isinstance(self.alphas, AlphaGrid) else list(self.alphas)
-
-
-class RaySettings(_Strict):
+class RaySettings(Strict):
     """Where and how a sweep runs on Ray (``executor: ray``)."""
 
     address: str | None = None  # a running cluster ("auto", "host:6379", "ray://host:10001"); None: start one here
@@ -192,7 +37,7 @@ class RaySettings(_Strict):
     retries: int = Field(3, ge=0)  # a task whose worker dies is run again up to this many times
 
 
-class _Entry(_Strict):
+class _Entry(Strict):
     """What every entry has: an optional label and the plugin's options."""
 
     kind: ClassVar[Kind]
@@ -218,7 +63,7 @@ def _omit_when_unset(data: dict[str, Any], *keys: str) -> dict[str, Any]:
 
 
 def _check_name(value: str, what: str) -> str:
-    """A group name: not empty, no '__' or '/' (they split file names and paths)."""
+    """A label or group name: not empty, no '__' or '/' (they split file names and paths)."""
     if not value.strip():
         raise ValueError(f"{what} may not be empty")
     if "__" in value or "/" in value:
@@ -329,7 +174,7 @@ AnyEntry = ModelEntry | TargetEntry
 RUN_ONLY_KEYS = {"run", "cache", "analyze", "executor", "ray", "prefetch"}  # keys that never change a result
 
 
-class SweepConfig(_Strict):
+class SweepConfig(Strict):
     """A whole sweep: which checkpoints to measure against which targets, and how."""
 
     run: str | None = None  # run directory; default runs/<config file stem>
@@ -356,8 +201,10 @@ class SweepConfig(_Strict):
                 label = entry_label(entry)
                 if label in seen:
                     raise ValueError(f"{group}[{index}]: duplicate label {label!r}; give each entry a distinct 'label'")
-                if "__" in label or "/" in label:
-                    raise ValueError(f"{group}[{index}].label: {label!r} may not contain '__' or '/'")
+                try:
+                    _check_name(label, "a label")
+                except ValueError as error:
+                    raise ValueError(f"{group}[{index}].label: {error}") from None
                 seen.add(label)
         model_labels = {entry_label(m) for m in self.models}
         for index, model in enumerate(self.models):

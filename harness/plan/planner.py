@@ -13,17 +13,19 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from pydantic import ValidationError
 
-from harness.plan.config import ModelEntry, SweepConfig, TargetEntry, entry_label, format_validation_error
+from harness.plan.config import BrainEntry, MetricEntry, ModelEntry, SweepConfig, TargetEntry, TaskEntry, entry_label, format_validation_error
 from harness.plan.selectors import AdaptiveSelector, adaptive_selector, select_checkpoints, select_layers
-from harness.plugin.contract import KINDS, TARGET_KINDS, BrainDataset, Checkpoint, Kind, Metric, ModelFamily, Plugin
+from harness.plugin.contract import KINDS, BrainDataset, Checkpoint, Kind, Metric, ModelFamily, Plugin, Task
 from harness.plugin.registry import Registry
 from harness.util.digest import settings_digest
 from harness.util.errors import ConfigError, HarnessError
 from harness.util.paths import use_cache
+
+P = TypeVar("P", bound=Plugin[Any])
 
 
 @dataclass(frozen=True)
@@ -78,7 +80,37 @@ class TargetPlan:
     @property
     def needs_reference(self) -> bool:
         """True for a metric that reads the same layer at other checkpoints."""
-        return isinstance(self.plugin, Metric) and self.plugin.needs_reference
+        return False
+
+
+@dataclass
+class BrainTarget(TargetPlan):
+    """A brain entry: its dataset plugin, scored on its own stories (``stimulus`` is its label)."""
+
+    entry: BrainEntry
+    plugin: BrainDataset[Any]
+    stimulus: str
+
+
+@dataclass
+class TaskTarget(TargetPlan):
+    """A task entry: evaluated on the loaded model, no stimulus."""
+
+    entry: TaskEntry
+    plugin: Task[Any]
+
+
+@dataclass
+class MetricTarget(TargetPlan):
+    """A metric entry: computed on the activations of the brain entry ``stimulus`` names."""
+
+    entry: MetricEntry
+    plugin: Metric[Any]
+    stimulus: str
+
+    @property
+    def needs_reference(self) -> bool:
+        return self.plugin.needs_reference
 
 
 @dataclass
@@ -96,14 +128,22 @@ class Plan:
     def target(self, label: str) -> TargetPlan:
         return next(t for t in self.targets if t.label == label)
 
+    def brain(self, label: str) -> BrainTarget:
+        """The brain target ``label`` (a metric's or brain target's ``stimulus``)."""
+        target = self.target(label)
+        if not isinstance(target, BrainTarget):
+            raise KeyError(f"{label!r} is a {KINDS[target.kind].title}, not a brain dataset")
+        return target
+
+    def model(self, label: str) -> ModelPlan:
+        return next(m for m in self.models if m.label == label)
+
     def data_hash(self, target: TargetPlan) -> str | None:
         """Digest of the data a target reads ('' when its dataset cannot tell; None for tasks), read once."""
         if target.stimulus is None:
             return None
         if target.stimulus not in self._data_hashes:
-            dataset = self.target(target.stimulus).plugin
-            assert isinstance(dataset, BrainDataset)
-            self._data_hashes[target.stimulus] = dataset.data_hash()
+            self._data_hashes[target.stimulus] = self.brain(target.stimulus).plugin.data_hash()
         return self._data_hashes[target.stimulus]
 
     @cached_property
@@ -133,11 +173,11 @@ class Plan:
         """cell_id -> the settings hash the cell is stored under."""
         return self._cells[1]
 
-    def pending(self, done: dict[str, str], force: bool = False) -> list[Cell]:
-        """Cells not yet finished with the current settings (all of them with ``force``)."""
-        if force:
-            return list(self.cells)
-        return [c for c in self.cells if done.get(c.cell_id) != self.settings[c.cell_id]]
+    def pending(self, done: Mapping[str, str], force: bool = False, tried: Mapping[str, str] | None = None) -> list[Cell]:
+        """Cells not finished with their current settings (all of them with ``force``), less those ``tried`` with them already."""
+        finished = {} if force else done
+        tried = tried or {}
+        return [c for c in self.cells if self.settings[c.cell_id] not in (finished.get(c.cell_id), tried.get(c.cell_id))]
 
     def with_steps(self, steps: Mapping[str, Sequence[int]]) -> Plan:
         """This plan with the models named in ``steps`` measuring those of their candidate checkpoints."""
@@ -167,8 +207,10 @@ class Plan:
         return groups
 
 
-def build_plugin(registry: Registry, kind: Kind, name: str, options: dict[str, Any], where: str, source: str) -> Plugin[Any]:
-    """Look up a plugin class and build it from validated options; errors name the config key."""
+def build_plugin(registry: Registry, base: type[P], name: str, options: dict[str, Any], where: str, source: str) -> P:
+    """Look up the plugin ``name`` of the kind whose base is ``base`` and build it from validated options; errors
+    name the config key. (The registry admits only subclasses of a kind's base, so the result is a ``base``.)"""
+    kind = next(spec.kind for spec in KINDS.values() if spec.base is base)
     try:
         cls = registry.get(kind, name)
     except HarnessError as error:
@@ -178,15 +220,14 @@ def build_plugin(registry: Registry, kind: Kind, name: str, options: dict[str, A
     except ValidationError as error:
         raise ConfigError(format_validation_error(source, error).replace(f"{source}: ", f"{source}: {where}.options.", 1)) from None
     try:
-        return cls(validated)
+        return cast(P, cls(validated))
     except HarnessError as error:
         raise ConfigError(f"{source}: {where}: {error}") from None
 
 
 def _plan_model(config_source: str, registry: Registry, index: int, entry: ModelEntry) -> ModelPlan:
     where = f"models[{index}]"
-    family = build_plugin(registry, Kind.MODEL, entry.family, entry.options, where, config_source)
-    assert isinstance(family, ModelFamily)
+    family = build_plugin(registry, ModelFamily, entry.family, entry.options, where, config_source)
     try:
         published = sorted(family.checkpoints(), key=lambda c: c.step)
         checkpoints = select_checkpoints(published, entry.checkpoints, f"{config_source}: {where}.checkpoints")
@@ -214,16 +255,23 @@ def _plan_model(config_source: str, registry: Registry, index: int, entry: Model
 
 def _plan_targets(config: SweepConfig, registry: Registry, source: str) -> list[TargetPlan]:
     metric_stimulus = config.stimulus_label()
-    targets = []
-    for kind in TARGET_KINDS:
-        spec = KINDS[kind]
-        for index, entry in enumerate(config.entries(kind)):
-            assert not isinstance(entry, ModelEntry)
-            where = f"{spec.section}[{index}]"
-            plugin = build_plugin(registry, kind, getattr(entry, spec.name_key), entry.options, where, source)
-            label = entry_label(entry)
-            stimulus = {Kind.BRAIN: label, Kind.METRIC: metric_stimulus, Kind.TASK: None}[kind]
-            targets.append(TargetPlan(label, kind, entry, plugin, registry.version(kind, plugin.name), stimulus, where))
+    targets: list[TargetPlan] = []
+
+    def version(plugin: Plugin[Any], kind: Kind) -> str:
+        return registry.version(kind, plugin.name)
+
+    for index, brain in enumerate(config.brain):
+        dataset = build_plugin(registry, BrainDataset, brain.dataset, brain.options, f"brain[{index}]", source)
+        label = entry_label(brain)
+        targets.append(BrainTarget(label, Kind.BRAIN, brain, dataset, version(dataset, Kind.BRAIN), label, f"brain[{index}]"))
+    for index, task_entry in enumerate(config.tasks):
+        task = build_plugin(registry, Task, task_entry.task, task_entry.options, f"tasks[{index}]", source)
+        targets.append(TaskTarget(entry_label(task_entry), Kind.TASK, task_entry, task, version(task, Kind.TASK), None, f"tasks[{index}]"))
+    for index, metric_entry in enumerate(config.metrics):
+        assert metric_stimulus is not None  # the config admits metrics only beside a brain entry
+        metric = build_plugin(registry, Metric, metric_entry.metric, metric_entry.options, f"metrics[{index}]", source)
+        targets.append(MetricTarget(entry_label(metric_entry), Kind.METRIC, metric_entry, metric, version(metric, Kind.METRIC),
+                                    metric_stimulus, f"metrics[{index}]"))
     return targets
 
 

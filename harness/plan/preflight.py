@@ -6,10 +6,9 @@ from collections.abc import Callable
 from functools import partial
 
 from harness.plan.checks import check_cache, check_coverage, check_device, check_folds, check_split
-from harness.plan.config import BrainEntry
-from harness.plan.planner import Plan, TargetPlan
+from harness.plan.planner import BrainTarget, Plan, TaskTarget
 from harness.plan.stimuli import describe_control
-from harness.plugin.contract import BrainDataset, Task
+from harness.plugin.contract import BrainDataset
 from harness.util.errors import HarnessError, PluginError, one_line
 
 
@@ -37,22 +36,20 @@ def preflight(plan: Plan, say: Callable[[str], None] | None = None) -> list[str]
     contexts = [m.family.context_length() for m in plan.models]
     shortest = min((c for c in contexts if c is not None), default=None)
     for target in plan.targets:
-        plugin = target.plugin
-        if isinstance(plugin, BrainDataset):
-            add(_checked(plan.source, target.where, plugin.name, plugin.check))
-            if isinstance(target.entry, BrainEntry):
-                add(_checked(plan.source, target.where, plugin.name, partial(_plan_checks, plan, target, target.entry)))
-            if isinstance(target.entry, BrainEntry) and target.entry.shuffle is not None:
-                add(_checked(plan.source, target.where, plugin.name, partial(_control_note, plugin, target.entry.shuffle)))
-        elif isinstance(plugin, Task):
-            add(_checked(plan.source, target.where, plugin.name, partial(plugin.check, shortest)))
+        if isinstance(target, BrainTarget):
+            dataset = target.plugin
+            add(_checked(plan.source, target.where, dataset.name, dataset.check))
+            add(_checked(plan.source, target.where, dataset.name, partial(_plan_checks, plan, target)))
+            if target.entry.shuffle is not None:
+                add(_checked(plan.source, target.where, dataset.name, partial(_control_note, dataset, target.entry.shuffle)))
+        elif isinstance(target, TaskTarget):
+            add(_checked(plan.source, target.where, target.plugin.name, partial(target.plugin.check, shortest)))
     return notes
 
 
-def _plan_checks(plan: Plan, target: TargetPlan, entry: BrainEntry) -> list[str]:
+def _plan_checks(plan: Plan, target: BrainTarget) -> list[str]:
     """What the encoder will do with the dataset: its split, folds and each story's coverage (kept in ``plan.truncated``)."""
-    dataset = target.plugin
-    assert isinstance(dataset, BrainDataset)
+    dataset, entry = target.plugin, target.entry
     stories = dataset.stories()
     train, test = check_split(dataset, stories)
     notes = check_folds(entry, len(train))

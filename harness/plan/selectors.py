@@ -8,8 +8,6 @@ others chosen during the sweep where the transitions found so far are least reso
 (``harness.sweep.adaptive``).
 Layers: ``all``, ``last``, ``every:K`` (every K-th layer, 0, K, 2K, ..., and the last), explicit indices (negative counts from the end; 0 is
 the embeddings), relative depths as floats in [0, 1], or a list mixing these.
-Voxels (``encoding.voxels``): ``all``, ``reliable:F`` (the fraction F of voxels with the highest
-noise ceiling) or ``reliable:N`` (the N such voxels), ``mask:NAME`` (a mask or ROI the dataset gives).
 """
 
 from __future__ import annotations
@@ -73,45 +71,6 @@ def adaptive_selector(value: Any) -> AdaptiveSelector | None:
     return _adaptive(words[0])
 LAYER_FORMS = ("all, last, every:K (every K-th layer: 0, K, 2K, ... and the last), a layer index, "
                "a depth in [0, 1] like 0.5, or a list of these")
-
-
-VOXEL_FORMS = ("all, reliable:F (the fraction F in (0, 1] of voxels with the highest noise ceiling, e.g. reliable:0.1), "
-               "reliable:N (the N such voxels, e.g. reliable:5000) or mask:NAME (a mask or ROI the dataset provides)")
-
-
-@dataclass(frozen=True)
-class VoxelSelector:
-    """``encoding.voxels`` parsed: every voxel, the most reliable ones, or a dataset's mask."""
-
-    kind: str  # "all" | "reliable" | "mask"
-    fraction: float | None = None  # reliable:F
-    count: int | None = None  # reliable:N
-    mask: str | None = None  # mask:NAME
-
-    def __str__(self) -> str:
-        if self.kind == "reliable":
-            return f"reliable:{self.count if self.count is not None else f'{self.fraction:g}'}"
-        return f"mask:{self.mask}" if self.kind == "mask" else "all"
-
-
-def parse_voxel_selector(value: str) -> VoxelSelector:
-    """Parse ``encoding.voxels``; a ``ValueError`` naming the forms allowed."""
-    head, sep, tail = value.strip().partition(":")
-    head, tail = head.lower(), tail.strip()
-    if not sep and head == "all":
-        return VoxelSelector("all")
-    if sep and head == "mask" and tail:
-        return VoxelSelector("mask", mask=tail)
-    if sep and head == "reliable":
-        if tail.isdigit() and int(tail) >= 1:
-            return VoxelSelector("reliable", count=int(tail))
-        try:
-            fraction = float(tail)
-        except ValueError:
-            fraction = math.nan
-        if "." in tail and 0 < fraction <= 1:
-            return VoxelSelector("reliable", fraction=fraction)
-    raise ValueError(f"bad voxel selection {value!r}; allowed: {VOXEL_FORMS}")
 
 
 def _items(value: Any) -> list[Any]:

@@ -5,10 +5,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-import pandas as pd
-
 from harness.store.database import RunStore
-from harness.store.schema import TEXT_COLUMNS, typed_results
 from harness.util.files import atomic_write_bytes, file_stem
 
 TABLES_DIR = "tables"
@@ -37,9 +34,3 @@ def export_tables(store: RunStore) -> list[Path]:
             path.unlink()
     return written
 
-
-def read_table(path: Path) -> pd.DataFrame:
-    """Read a CSV or Parquet result table back with the store's column types."""
-    if path.suffix == ".parquet":
-        return typed_results(pd.read_parquet(path), str(path))
-    return typed_results(pd.read_csv(path, keep_default_na=False, na_values=[""], dtype={c: "string" for c in TEXT_COLUMNS}), str(path))

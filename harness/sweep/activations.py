@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 
 from harness.features import ActivationSet, extract_activations
-from harness.plan.config import BrainEntry, ExtractionSettings
+from harness.features.settings import ExtractionSettings
 from harness.plan.planner import ModelPlan, Plan
 from harness.plan.stimuli import StimulusWords, stimulus_words
-from harness.plugin.contract import BrainDataset, Checkpoint, LoadedModel, WordAnnotation, WordAnnotations
+from harness.plugin.contract import Checkpoint, LoadedModel, WordAnnotation, WordAnnotations
 
 StoryWords = dict[str, list[str]]
 
@@ -51,8 +51,7 @@ class ActivationProvider:
         whatever order the model reads them in, the activations handed out have row i = word i.
         """
         if stimulus not in self._stimuli:
-            target = self.plan.target(stimulus)
-            assert isinstance(target.plugin, BrainDataset) and isinstance(target.entry, BrainEntry), "a stimulus set is a brain entry"
+            target = self.plan.brain(stimulus)
             stories = {name: story.words for name, story in sorted(target.plugin.stories().items())}
             self._stimuli[stimulus] = stimulus_words(stories, target.entry.control, target.entry.shuffle, self.plan.config.seed)
         return self._stimuli[stimulus]

@@ -26,8 +26,6 @@ from harness.store.database import RunStore
 from harness.store.logs import SweepLog
 
 IntervalFinder = Callable[[pd.DataFrame, str], list[Interval]]  # (results, model) -> (lo_tokens, hi_tokens) per transition
-# The one place the transition intervals come from: swap in
-# harness.analysis.transitions.transition_intervals once the phase analysis provides it.
 FEWEST_FOR_A_CHANGE_POINT = 2 * MIN_SIZE
 
 

@@ -120,8 +120,7 @@ class Sweep:
         summary = SweepSummary(self.store.run_dir, planned=0, skipped=0)
         while True:
             self.use(plan)
-            done = {} if force else self.store.done_cells()
-            pending = [c for c in plan.cells if plan.settings[c.cell_id] not in (tried.get(c.cell_id), done.get(c.cell_id))]
+            pending = plan.pending({} if force else self.store.done_cells(), force, tried)
             part = self.run(pending, show_progress)
             summary.done, summary.failed = summary.done + part.done, summary.failed + part.failed
             summary.errors += part.errors
@@ -150,16 +149,13 @@ class Sweep:
 
     # ------------------------------------------------------------------ the executor reports here (Sink)
 
-    def _model(self, label: str) -> ModelPlan:
-        return next(m for m in self.plan.models if m.label == label)
-
     def doing(self, unit: WorkUnit, what: str) -> None:
         if self._progress is not None:
-            self._progress.doing(self._model(unit.model), unit.checkpoint, what)
+            self._progress.doing(self.plan.model(unit.model), unit.checkpoint, what)
 
     def result(self, result: CellResult) -> None:
         """Commit one cell's result (or its failure) in one transaction."""
-        cell, model = result.cell, self._model(result.cell.model)
+        cell, model = result.cell, self.plan.model(result.cell.model)
         if result.error is None:
             assert result.output is not None
             record = self.provenance.record(cell, model, result.commit, result.extra)
@@ -184,7 +180,7 @@ class Sweep:
     def _fail(self, result: CellResult) -> None:
         cell, message = result.cell, result.error or "unknown error"
         log = write_cell_log(self.store.run_dir, cell.cell_id, result.trace or message)
-        record = self.provenance.record(cell, self._model(cell.model), result.commit, {})
+        record = self.provenance.record(cell, self.plan.model(cell.model), result.commit, {})
         recorded = self.store.commit_cell(record, None, elapsed=result.elapsed, error=message)
         kept = "; its earlier result is kept, marked stale" if recorded == "stale" else ""
         self._summary.failed += 1

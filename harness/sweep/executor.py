@@ -15,7 +15,7 @@ from typing import Protocol
 
 from harness.plan.planner import Plan
 from harness.sweep.prefetch import Prefetcher
-from harness.sweep.units import CellResult, Loaded, UnitRunner, WorkUnit
+from harness.sweep.units import CellResult, Loaded, UnitWorker, WorkUnit
 
 
 class Sink(Protocol):
@@ -57,18 +57,18 @@ class LocalExecutor(Executor):
 
     def __init__(self, plan: Plan, device: str, workdir: Path) -> None:
         self.device = device
-        self.runner = UnitRunner(plan, device, workdir)
+        self.worker = UnitWorker(plan, device, workdir)
         self.depth = plan.config.prefetch
 
     def use(self, plan: Plan) -> None:
-        self.runner.use(plan)
+        self.worker.use(plan)
         self.depth = plan.config.prefetch
 
     def run(self, units: list[WorkUnit], sink: Sink) -> None:
-        with Prefetcher[WorkUnit, Loaded](units, self.runner.load, self.runner.release, self.depth, self.runner.fetch) as ahead:
+        with Prefetcher[WorkUnit, Loaded](units, self.worker.load, self.worker.release, self.depth, self.worker.fetch) as ahead:
             for unit in units:
                 sink.doing(unit, "loading")
                 loaded = ahead.take()
-                for result in self.runner.run(unit, loaded, partial(sink.doing, unit)):
+                for result in self.worker.run(unit, loaded, partial(sink.doing, unit)):
                     sink.result(result)
                 sink.unit_done(unit)

@@ -10,9 +10,8 @@ import numpy as np
 
 from harness.encoding import BrainScorer
 from harness.features import ActivationSet
-from harness.plan.config import BrainEntry
-from harness.plan.planner import Cell, ModelPlan, Plan, TargetPlan
-from harness.plugin.contract import BrainDataset, CellOutput, Kind, LoadedModel, Metric, MetricContext, Task
+from harness.plan.planner import BrainTarget, Cell, MetricTarget, ModelPlan, Plan, TaskTarget
+from harness.plugin.contract import CellOutput, Kind, LoadedModel, MetricContext
 from harness.sweep.activations import ActivationProvider
 
 Extra = dict[str, Any]  # provenance a cell adds to its record
@@ -24,31 +23,36 @@ class CellMeasurer:
     def __init__(self, plan: Plan, activations: ActivationProvider, device: str, workdir: Path) -> None:
         self.plan, self.activations, self.device, self.workdir = plan, activations, device, workdir
         self._scorers: dict[str, BrainScorer] = {}
-        self._by_kind = {Kind.TASK: self._task, Kind.BRAIN: self._brain, Kind.METRIC: self._metric}
 
     def measure(self, cell: Cell, model: ModelPlan, loaded: LoadedModel) -> tuple[CellOutput, Extra]:
         """Run one cell; return its output and the provenance it adds."""
-        return self._by_kind[cell.kind](cell, model, self.plan.target(cell.target), loaded)
+        target = self.plan.target(cell.target)
+        if isinstance(target, TaskTarget):
+            return self._task(cell, target, loaded)
+        if isinstance(target, BrainTarget):
+            return self._brain(cell, model, target, loaded)
+        if isinstance(target, MetricTarget):
+            return self._metric(cell, model, target, loaded)
+        raise TypeError(f"{cell.target}: a target of an unknown kind")
 
-    def _task(self, cell: Cell, model: ModelPlan, target: TargetPlan, loaded: LoadedModel) -> tuple[CellOutput, Extra]:
-        assert isinstance(target.plugin, Task)
+    def _task(self, cell: Cell, target: TaskTarget, loaded: LoadedModel) -> tuple[CellOutput, Extra]:
         workdir = self.workdir / cell.target
         workdir.mkdir(parents=True, exist_ok=True)
         return CellOutput(list(target.plugin.evaluate(loaded, seed=self.plan.config.seed, workdir=workdir))), {}
 
-    def _layer_input(self, cell: Cell, model: ModelPlan, target: TargetPlan, loaded: LoadedModel) -> tuple[ActivationSet, int, Extra]:
-        assert target.stimulus is not None and cell.layer is not None
+    def _layer_input(self, cell: Cell, model: ModelPlan, target: BrainTarget | MetricTarget, loaded: LoadedModel) -> tuple[ActivationSet, int, Extra]:
+        assert cell.layer is not None, "brain and metric cells have a layer"
         acts = self.activations.activations(model, cell.checkpoint, target.stimulus, loaded)
         return acts, cell.layer, {"activation_key": acts.key, "stimulus": target.stimulus}
 
-    def _brain(self, cell: Cell, model: ModelPlan, target: TargetPlan, loaded: LoadedModel) -> tuple[CellOutput, Extra]:
+    def _brain(self, cell: Cell, model: ModelPlan, target: BrainTarget, loaded: LoadedModel) -> tuple[CellOutput, Extra]:
         acts, layer, extra = self._layer_input(cell, model, target, loaded)
         return self._scorer(target).score(self.activations.layer(acts, layer)), extra
 
     def measure_brain(self, cells: list[Cell], model: ModelPlan, loaded: LoadedModel) -> dict[str, tuple[CellOutput, Extra] | Exception]:
         """Brain cells of one checkpoint and one target (one per layer), scored in one pass over the responses;
         each cell's output and provenance, or the error that fails it alone."""
-        target = self.plan.target(cells[0].target)
+        target = self.plan.brain(cells[0].target)
         assert all(c.target == target.label and c.kind == Kind.BRAIN for c in cells)
         try:
             acts, _, extra = self._layer_input(cells[0], model, target, loaded)
@@ -58,8 +62,7 @@ class CellMeasurer:
         outputs = self._scorer(target).score_layers(LayerFeatures(self.activations, acts, list(by_layer)))
         return {c.cell_id: o if isinstance(o, Exception) else (o, extra) for layer, c in by_layer.items() for o in [outputs[layer]]}
 
-    def _metric(self, cell: Cell, model: ModelPlan, target: TargetPlan, loaded: LoadedModel) -> tuple[CellOutput, Extra]:
-        assert isinstance(target.plugin, Metric) and target.stimulus is not None
+    def _metric(self, cell: Cell, model: ModelPlan, target: MetricTarget, loaded: LoadedModel) -> tuple[CellOutput, Extra]:
         acts, layer, extra = self._layer_input(cell, model, target, loaded)
         checkpoints = model.checkpoints
         position = checkpoints.index(cell.checkpoint)
@@ -77,9 +80,8 @@ class CellMeasurer:
         )
         return CellOutput(list(target.plugin.compute(self.activations.stacked(acts, layer), context))), extra
 
-    def _scorer(self, target: TargetPlan) -> BrainScorer:
+    def _scorer(self, target: BrainTarget) -> BrainScorer:
         if target.label not in self._scorers:
-            assert isinstance(target.plugin, BrainDataset) and isinstance(target.entry, BrainEntry)
             self._scorers[target.label] = BrainScorer(target.plugin, target.entry.encoding, device=self.device, seed=self.plan.config.seed)
         return self._scorers[target.label]
 

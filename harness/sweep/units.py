@@ -4,8 +4,8 @@ A unit loads its checkpoint once (or takes one loaded ahead of time), extracts w
 activations once per stimulus set, measures its cells in order and hands back one ``CellResult``
 per cell. It never writes to the run store: the driver commits each result it receives.
 
-On Ray a unit is cut in two: ``UnitRunner.extract`` (load, task cells, extraction) and
-``UnitRunner.measure_extracted`` (brain and metric cells from the extracted activations), so
+On Ray a unit is cut in two: ``UnitWorker.extract`` (load, task cells, extraction) and
+``UnitWorker.measure_extracted`` (brain and metric cells from the extracted activations), so
 that a metric reading the previous and the final checkpoint waits for their extraction instead
 of loading them again.
 """
@@ -102,7 +102,7 @@ class Extraction:
     load_error: RemoteError | None = None  # the checkpoint itself could not be loaded
 
 
-class UnitRunner:
+class UnitWorker:
     """Computes work units of a plan in this process, reading activations through one provider."""
 
     def __init__(self, plan: Plan, device: str, workdir: Path) -> None:
@@ -115,7 +115,7 @@ class UnitRunner:
         self.plan = self.activations.plan = self.measurer.plan = plan
 
     def model(self, unit: WorkUnit) -> ModelPlan:
-        return next(m for m in self.plan.models if m.label == unit.model)
+        return self.plan.model(unit.model)
 
     def fetch(self, unit: WorkUnit) -> None:
         """Download the unit's checkpoint ahead of its load; a failure is left to ``load`` to report."""

@@ -78,8 +78,7 @@ def dataset_info(run_dir: Path, subjects: Mapping[str, Iterable[str]]) -> dict[s
         except Exception:  # noqa: BLE001 - an unknown plugin is reported below
             pass
         try:
-            dataset = build_plugin(get_registry(), Kind.BRAIN, entry.dataset, entry.options, f"brain[{label}]", "config.yaml")
-            assert isinstance(dataset, BrainDataset)
+            dataset = build_plugin(get_registry(), BrainDataset, entry.dataset, entry.options, f"brain[{label}]", "config.yaml")
             info.notice = dataset.notice().strip()
         except Exception as error:  # noqa: BLE001 - any plugin failure is reported in the report
             info.problems.append(f"dataset {entry.dataset!r} could not be built here, so its notice and maps are missing: {one_line(error)}")

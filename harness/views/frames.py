@@ -23,10 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from harness.analysis.data import read_run
+from harness.analysis.data import failure_rows, read_run
 from harness.analysis.outputs import HEADLINE_TABLE, PHASES_TABLE, TRANSITIONS_TABLE, is_fresh, read_headline
 from harness.analysis.rowintervals import interval_frame
 from harness.store.database import RunStore, check_run_directory
@@ -61,10 +60,7 @@ class RunFrames:
     @property
     def failures(self) -> pd.DataFrame:
         """Failed cells and stale results (a kept result whose recompute failed), with ``state`` and ``log``."""
-        cells = self.cells
-        rows = cells[(cells["status"] == "failed") | cells["stale"].notna()].copy()
-        rows.insert(1, "state", np.where(rows["status"] == "failed", "failed", "stale"))
-        rows["error"] = rows["error"].where(rows["status"] == "failed", rows["stale"])
+        rows = failure_rows(self.cells)
         return rows[["cell_id", "state", "model", "step", "target", "layer", "error", "log"]].reset_index(drop=True)
 
     def intervals(self, scores: pd.DataFrame | None = None) -> pd.DataFrame:

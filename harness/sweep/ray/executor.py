@@ -164,12 +164,12 @@ class RayExecutor(Executor):
         self._collect(by_ref, sink)
 
     def _is_final(self, unit: WorkUnit) -> bool:
-        model = next(m for m in self.plan.models if m.label == unit.model)
+        model = self.plan.model(unit.model)
         return bool(model.checkpoints) and unit.checkpoint.step == model.checkpoints[-1].step
 
     def _references(self, unit: WorkUnit, extractions: dict[tuple[str, int], Any]) -> tuple[Any, Any]:
         """The extraction references of the previous and the final checkpoint, where this round extracts them."""
-        model = next(m for m in self.plan.models if m.label == unit.model)
+        model = self.plan.model(unit.model)
         steps = [c.step for c in model.checkpoints]
         position = steps.index(unit.checkpoint.step)
         previous = extractions.get((unit.model, steps[position - 1])) if position else None

@@ -19,7 +19,7 @@ from typing import Any
 from harness.plan.config import parse_config
 from harness.plan.planner import Plan, make_plan
 from harness.plugin.registry import get_registry, reset_registry
-from harness.sweep.units import CellResult, Extraction, UnitRunner, WorkUnit
+from harness.sweep.units import CellResult, Extraction, UnitWorker, WorkUnit
 from harness.util.threads import torch_threads
 
 ENV_PREFIXES = ("HARNESS_", "HF_", "TRANSFORMERS_", "TOKENIZERS_")
@@ -61,29 +61,29 @@ class DriverEnvironment:
             os.chdir(self.cwd)
 
 
-_RUNNER: tuple[str, UnitRunner] | None = None  # the last plan this worker built, by its key
+_WORKER: tuple[str, UnitWorker] | None = None  # the last plan this worker built, by its key
 
 
-def _runner(spec: PlanSpec, environment: DriverEnvironment) -> UnitRunner:
-    global _RUNNER
+def _worker(spec: PlanSpec, environment: DriverEnvironment) -> UnitWorker:
+    global _WORKER
     key = json.dumps([spec.config, spec.source, spec.steps, spec.device, spec.workdir, environment.variables,
                       environment.sys_path], sort_keys=True, default=str)
-    if _RUNNER is None or _RUNNER[0] != key:
+    if _WORKER is None or _WORKER[0] != key:
         environment.adopt()
         reset_registry()  # the plugins the driver's environment names
         plan: Plan = make_plan(parse_config(spec.config, spec.source), get_registry(), spec.source).with_steps(spec.steps)
-        _RUNNER = (key, UnitRunner(plan, spec.device, Path(spec.workdir)))
-    return _RUNNER[1]
+        _WORKER = (key, UnitWorker(plan, spec.device, Path(spec.workdir)))
+    return _WORKER[1]
 
 
 def extract_unit(spec: PlanSpec, environment: DriverEnvironment, unit: WorkUnit, stimuli: list[str]) -> tuple[list[CellResult], Extraction]:
     """First half: load the checkpoint, measure its task cells, extract ``stimuli``."""
     with torch_threads(spec.threads):
-        return _runner(spec, environment).extract(unit, stimuli)
+        return _worker(spec, environment).extract(unit, stimuli)
 
 
 def measure_unit(spec: PlanSpec, environment: DriverEnvironment, unit: WorkUnit, own: Extraction,
                  previous: Extraction | None, final: Extraction | None) -> list[CellResult]:
     """Second half: the brain and metric cells from the extracted activations."""
     with torch_threads(spec.threads):
-        return _runner(spec, environment).measure_extracted(unit, [own, previous, final])
+        return _worker(spec, environment).measure_extracted(unit, [own, previous, final])
