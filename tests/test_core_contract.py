@@ -8,13 +8,14 @@ import typing
 from pathlib import Path
 
 import numpy as np
+import pluggy
 
 import harness
 from harness import torch_threads
 from harness.encoding.scorer import split_problem
 from harness.plan.config import parse_config
-from harness.plugin import contract
-from harness.plugin.contract import BrainDataset, Kind, Story
+from harness.plugin import contract, hookspecs
+from harness.plugin.contract import KINDS, BrainDataset, Kind, Story
 from harness.plugin.registry import load_registry
 from harness.store.database import RunStore
 from harness.sweep.driver import run_sweep
@@ -67,6 +68,14 @@ def test_each_split_rule_the_contract_states_is_one_the_scorer_enforces():
     }
     for rule, (train, test) in breaking.items():
         assert rule in rules and split_problem(train, test, stories), rule
+
+
+def test_every_hook_is_one_kinds_hook():
+    manager = pluggy.PluginManager(hookspecs.PROJECT)
+    manager.add_hookspecs(hookspecs)
+    specified = {name for name, caller in vars(manager.hook).items() if isinstance(caller, pluggy.HookCaller) and caller.has_spec()}
+    assert sorted(specified) == sorted(spec.hook for spec in KINDS.values())
+    assert all(getattr(hookspecs, spec.hook) is spec.hookspec for spec in KINDS.values())
 
 
 def _harness_imports(path: Path) -> list[str]:

@@ -83,6 +83,8 @@ from typing import Any, ClassVar, Generic, Protocol, TypeVar, runtime_checkable
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
+from harness.plugin import hookspecs
+
 
 class Kind(StrEnum):
     """The four kinds of plugin (stored as their value in tables and the run store)."""
@@ -504,19 +506,24 @@ class KindSpec:
 
     kind: Kind
     base: type[Plugin[Any]]
-    hook: str  # the register_* hook that registers it
+    hookspec: Callable[[hookspecs.Register], None]  # the register_* hook that registers it, from hookspecs
     section: str  # the config's top-level list of its entries
     name_key: str  # the key in an entry that names the plugin
     title: str  # how messages and listings call it
+
+    @property
+    def hook(self) -> str:
+        """The hook's name, as a plugin module spells its ``@hookimpl``."""
+        return self.hookspec.__name__
 
 
 KINDS: dict[Kind, KindSpec] = {  # in listing order; targets run in this order within a layer
     spec.kind: spec
     for spec in (
-        KindSpec(Kind.MODEL, ModelFamily, "register_model_families", "models", "family", "model family"),
-        KindSpec(Kind.BRAIN, BrainDataset, "register_brain_datasets", "brain", "dataset", "brain dataset"),
-        KindSpec(Kind.TASK, Task, "register_tasks", "tasks", "task", "task"),
-        KindSpec(Kind.METRIC, Metric, "register_metrics", "metrics", "metric", "metric"),
+        KindSpec(Kind.MODEL, ModelFamily, hookspecs.register_model_families, "models", "family", "model family"),
+        KindSpec(Kind.BRAIN, BrainDataset, hookspecs.register_brain_datasets, "brain", "dataset", "brain dataset"),
+        KindSpec(Kind.TASK, Task, hookspecs.register_tasks, "tasks", "task", "task"),
+        KindSpec(Kind.METRIC, Metric, hookspecs.register_metrics, "metrics", "metric", "metric"),
     )
 }
 TARGET_KINDS = (Kind.BRAIN, Kind.TASK, Kind.METRIC)  # what a model is measured against
