@@ -1,38 +1,50 @@
 """The plugin contract: what a model family, brain dataset, task or metric must provide.
 
 A plugin is a class with a ``name``, a ``version`` and typed options, registered from a module
-that its package lists under the ``harness`` entry-point group. A complete brain dataset::
-
-    from pathlib import Path
+that its package lists under the ``harness`` entry-point group. A complete brain dataset, runnable as
+it is (its responses are simulated from the words' timing; ``examples/harness-tsvbrain`` reads files)::
 
     import numpy as np
 
     from harness import BrainDataset, PluginOptions, Story, SubjectData, hookimpl
 
+    TEXT = ("once upon a time a fox lived at the edge of a quiet wood and every morning she walked "
+            "down to the river to drink while the birds sang in the tall trees above the water")
 
-    class MyOptions(PluginOptions):           # the config entry's `options:`, unknown keys rejected
-        root: Path
+
+    class MyOptions(PluginOptions):      # the config entry's `options:`, unknown keys rejected
+        voxels: int = 20                 # a dataset on disk takes its folder here (root: Path)
 
 
     class MyDataset(BrainDataset[MyOptions]):  # self.options is a MyOptions
-        name = "mydata"                         # the name a config's `dataset:` uses
-        version = "1.0"                         # a new version recomputes the cells it scored
+        name = "mydata"                  # the name a config's `dataset:` uses
+        version = "1.0"                  # a new version recomputes the cells it scored
 
-        def stories(self) -> dict[str, Story]:
-            words = ("once", "upon", "a", "time")
-            onsets = np.array([0.5, 0.9, 1.2, 1.4])  # seconds from the start of the story audio
-            return {"story1": Story("story1", words, onsets, onsets + 0.3)}
+        def stories(self) -> dict[str, Story]:  # a dataset on disk reads its word timings here
+            stories = {}
+            for index in range(3):
+                words = (TEXT.split()[7 * index:] + TEXT.split()[:7 * index]) * 3
+                seconds = np.array([0.15 + 0.05 * len(word) for word in words])  # long words last longer
+                offsets = 1.0 + np.cumsum(seconds)  # seconds from the start of the story audio
+                stories[f"story{index}"] = Story(f"story{index}", tuple(words), offsets - seconds, offsets)
+            return stories
 
         def subjects(self) -> list[str]:
-            return ["S01"]
+            return ["S01", "S02"]
 
-        def load_subject(self, subject: str) -> SubjectData:
-            data = np.load(self.options.root / f"{subject}.npy")  # scans x voxels
-            times = 2.0 * np.arange(len(data)) + 1.0               # same clock as the word onsets
-            return SubjectData(responses={"story1": data}, times={"story1": times})
+        def load_subject(self, subject: str) -> SubjectData:  # a dataset on disk reads its scans here
+            rng = np.random.default_rng(int(subject[1:]))
+            tuning = rng.normal(size=self.options.voxels)  # how strongly each voxel follows word rate
+            responses, times = {}, {}
+            for name, story in self.stories().items():
+                times[name] = 2.0 * np.arange(int(story.offsets[-1] / 2.0) + 4) + 1.0  # scan centres, TR 2 s
+                rate = np.bincount((story.onsets // 2.0).astype(int), minlength=len(times[name]))
+                noise = rng.normal(size=(len(times[name]), self.options.voxels))
+                responses[name] = (np.outer(rate, tuning) + noise).astype(np.float32)  # scans x voxels
+            return SubjectData(responses=responses, times=times)
 
         def split(self) -> tuple[list[str], list[str]]:
-            return ["story1"], ["story1"]  # (train stories, test stories)
+            return ["story0", "story1"], ["story2"]  # (train, test): 2+ training stories, disjoint
 
 
     @hookimpl
@@ -70,6 +82,8 @@ from typing import Any, ClassVar, Generic, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
+
+from harness.plugin import hookspecs
 
 
 class Kind(StrEnum):
@@ -310,7 +324,14 @@ class BrainDataset(Plugin[OptionsT]):
 
     @abstractmethod
     def split(self) -> tuple[list[str], list[str]]:
-        """(train stories, test stories): the encoding model is scored on the test stories only."""
+        """(train stories, test stories): the encoding model is fitted on the first and scored on the second.
+
+        Preflight and the scorer reject a split unless it has at least 2 training stories (the
+        cross-validation of the penalty is grouped by story: ``encoding.folds`` may be at most
+        their number, and its default is lowered to it), at least 1 test story, no story in both
+        lists, and only stories that ``stories()`` returns; every subject's ``load_subject`` must
+        give responses to each of them, with times that reach the end of its words.
+        """
 
     def data_hash(self) -> str:
         """A digest of the data on disk, for provenance and recomputation; '' when unknown."""
@@ -485,19 +506,24 @@ class KindSpec:
 
     kind: Kind
     base: type[Plugin[Any]]
-    hook: str  # the register_* hook that registers it
+    hookspec: Callable[[hookspecs.Register], None]  # the register_* hook that registers it, from hookspecs
     section: str  # the config's top-level list of its entries
     name_key: str  # the key in an entry that names the plugin
     title: str  # how messages and listings call it
+
+    @property
+    def hook(self) -> str:
+        """The hook's name, as a plugin module spells its ``@hookimpl``."""
+        return self.hookspec.__name__
 
 
 KINDS: dict[Kind, KindSpec] = {  # in listing order; targets run in this order within a layer
     spec.kind: spec
     for spec in (
-        KindSpec(Kind.MODEL, ModelFamily, "register_model_families", "models", "family", "model family"),
-        KindSpec(Kind.BRAIN, BrainDataset, "register_brain_datasets", "brain", "dataset", "brain dataset"),
-        KindSpec(Kind.TASK, Task, "register_tasks", "tasks", "task", "task"),
-        KindSpec(Kind.METRIC, Metric, "register_metrics", "metrics", "metric", "metric"),
+        KindSpec(Kind.MODEL, ModelFamily, hookspecs.register_model_families, "models", "family", "model family"),
+        KindSpec(Kind.BRAIN, BrainDataset, hookspecs.register_brain_datasets, "brain", "dataset", "brain dataset"),
+        KindSpec(Kind.TASK, Task, hookspecs.register_tasks, "tasks", "task", "task"),
+        KindSpec(Kind.METRIC, Metric, hookspecs.register_metrics, "metrics", "metric", "metric"),
     )
 }
 TARGET_KINDS = (Kind.BRAIN, Kind.TASK, Kind.METRIC)  # what a model is measured against

@@ -1,7 +1,8 @@
-"""Hook specifications: one callback-style hook per plugin kind (named in ``interfaces.KINDS``).
+"""Hook specifications: one callback-style hook per plugin kind, the one place their names are written.
 
-A plugin module implements any of these with ``@harness.hookimpl`` and calls ``register`` with
-each plugin class it provides::
+Each kind's row of ``contract.KINDS`` holds its hook from here (``KindSpec.hookspec``; its name is
+``KindSpec.hook``). A plugin module implements any of these with ``@harness.hookimpl`` and calls
+``register`` with each plugin class it provides::
 
     @hookimpl
     def register_brain_datasets(register):
