@@ -2,7 +2,8 @@
 
 The harness's exact search (``best_segmentations`` over ``segment_costs``) and ruptures' (``Dynp``
 with its ``CostLinear``, every checkpoint admissible) run on the same piecewise-linear curves; the
-script prints the speed-up and checks that both find the same change points. Then, on 12, 13 and 40 checkpoints, it prints how often
+script prints the speed-up and checks that both find the same change points. Then, on 12, 13 and 40 checkpoints, it
+prints how often
 ``phase_trends`` (the run of trends the change points cut a curve into: segments and significant steps)
 
 * reports any phase boundary on flat noise and on a noisy straight line (false positives), with the

@@ -49,7 +49,9 @@ CASES = [
 ]
 
 
-def planted_pair(case: Case, gain: float, rng: np.random.Generator) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+def planted_pair(
+    case: Case, gain: float, rng: np.random.Generator
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Model A's and model B's per-voxel r per subject, B planted ``gain`` above A in expectation."""
     a, b = {}, {}
     for s in range(case.subjects):

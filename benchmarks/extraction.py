@@ -53,15 +53,21 @@ def make_model(args: argparse.Namespace) -> LoadedModel:
                         n_head=max(1, args.width // 64), bos_token_id=tokenizer.eos_token_id,
                         eos_token_id=tokenizer.eos_token_id)
     model = GPT2LMHeadModel(config).eval().to(args.device)
-    return LoadedModel(model, tokenizer, Checkpoint(0, 0, "bench"), identity="benchmark/random-gpt2", device=args.device)
+    return LoadedModel(
+        model, tokenizer, Checkpoint(0, 0, "bench"), identity="benchmark/random-gpt2", device=args.device
+    )
 
 
-def planned_windows(loaded: LoadedModel, stories: dict[str, list[str]], settings: ExtractionSettings) -> tuple[list[np.ndarray], list]:
+def planned_windows(
+    loaded: LoadedModel, stories: dict[str, list[str]], settings: ExtractionSettings
+) -> tuple[list[np.ndarray], list]:
     windows, alignments = [], []
     for name, words in stories.items():
         alignment = align_words(loaded.tokenizer, words, story=name)
         alignments.append(alignment)
-        for w in plan_windows(alignment.spans, alignment.num_tokens, settings.context_tokens, settings.stride, story=name):
+        for w in plan_windows(
+            alignment.spans, alignment.num_tokens, settings.context_tokens, settings.stride, story=name
+        ):
             windows.append(alignment.token_ids[w.start : w.stop])
     return windows, alignments
 
@@ -154,10 +160,16 @@ def main(argv: list[str] | None = None) -> int:
           f"{len(windows)} windows of <= {args.context} tokens (stride {args.stride}), {window_tokens} token-forwards")
     print(f"raw forward:  {raw:7.3f} s  {window_tokens / raw:10.0f} tokens/s  (median of {args.repeats})")
     print(f"raw body:     {body:7.3f} s  {window_tokens / body:10.0f} tokens/s  (same, without the LM head)")
-    print(f"extraction:   {ext:7.3f} s  {window_tokens / ext:10.0f} tokens/s  (all {loaded.model.config.n_layer + 1} layers to disk)")
+    print(
+        f"extraction:   {ext:7.3f} s  {window_tokens / ext:10.0f} tokens/s  (all {loaded.model.config.n_layer + 1} "
+        "layers to disk)"
+    )
     print(f"extraction overhead vs raw forward: {100 * (ext / raw - 1):+.1f} %   (target < 25 %); "
           f"vs body without LM head: {100 * (ext / body - 1):+.1f} %")
-    print(f"token-forwards: windowed {ours}, naive per-word {naive_forwards}: {naive_forwards / ours:.1f}x fewer   (target >= 20x)")
+    print(
+        f"token-forwards: windowed {ours}, naive per-word {naive_forwards}: {naive_forwards / ours:.1f}x fewer   "
+        "(target >= 20x)"
+    )
     print(f"naive loop timed on {args.naive_words} words: {per_word_naive * 1000:.1f} ms/word -> about "
           f"{naive_total_estimate:.1f} s for the stimulus, {naive_total_estimate / ext:.1f}x the extraction time")
     return 0

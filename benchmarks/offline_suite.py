@@ -104,7 +104,10 @@ def main() -> None:
             forward_all(loaded, texts, task.options.batch_size, args.context)
             base_times.append(time.perf_counter() - started)
     suite_s, base_s = statistics.median(suite_times), statistics.median(base_times)
-    print(f"model: GPT-2 {args.layers} blocks x {args.dims} dims, vocab {args.vocab}; torch threads {torch.get_num_threads()}")
+    print(
+        f"model: GPT-2 {args.layers} blocks x {args.dims} dims, vocab {args.vocab}; torch threads "
+        f"{torch.get_num_threads()}"
+    )
     print(f"suite generation (first use, corpus load included): {generate:.2f} s")
     print(f"{len(scores)} scores, {len(texts)} texts")
     print(f"offline suite through lm-eval: {suite_s:.2f} s (median of {args.repeats})")

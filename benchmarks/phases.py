@@ -31,7 +31,10 @@ from harness.analysis.phases import LABELS, PhaseSettings
 from harness.analysis.planted import Case, Outcome, lag_hit, location_hits, rates, run_one
 
 CASES = (
-    *(Case("triple", grid, items) for grid, items in ((12, 100), (40, 100), (40, 400), (154, 40), (154, 100), (154, 400))),
+    *(
+        Case("triple", grid, items)
+        for grid, items in ((12, 100), (40, 100), (40, 400), (154, 40), (154, 100), (154, 400))
+    ),
     *(Case("surge_only", grid) for grid in (5, 12, 40, 154)),
     *(Case("none", grid) for grid in (12, 40, 154)),
     *(Case("lagged", grid) for grid in (12, 40, 154)),
@@ -62,8 +65,11 @@ def main() -> None:
         outcomes = list(pool.map(_one, jobs, chunksize=2))
     print(f"{len(outcomes)} simulations ({args.sims} per case, {args.boot} replicates) in "
           f"{time.perf_counter() - started:.0f} s")
-    print(f"{'case':<30} {'grid':>4} {'items':>5}  {'triple':>6} {'partial':>7} {'absent':>6}  "
-          + " ".join(f"{label[:7]:>7}" for label in LABELS) + f"  {'rises':>5}  {'loc cover (n)':>13} {'lag cover (n)':>13}")
+    print(
+        f"{'case':<30} {'grid':>4} {'items':>5}  {'triple':>6} {'partial':>7} {'absent':>6}  "
+        + " ".join(f"{label[:7]:>7}" for label in LABELS)
+        + f"  {'rises':>5}  {'loc cover (n)':>13} {'lag cover (n)':>13}"
+    )
     for case in CASES:
         mine = [o for o in outcomes if o.case == case]
         share = {p: np.mean([o.pattern == p for o in mine]) for p in ("triple-phase", "partial", "absent")}

@@ -44,8 +44,11 @@ def main() -> None:
     parser.add_argument("--dims", type=int, default=96)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1, help="torch threads for both (0: torch's default)")
-    parser.add_argument("--properties-per-checkpoint", action="store_true",
-                        help="a new probe in every timed call, as in a fresh worker (word properties read back from HARNESS_CACHE)")
+    parser.add_argument(
+        "--properties-per-checkpoint",
+        action="store_true",
+        help="a new probe in every timed call, as in a fresh worker (word properties read back from HARNESS_CACHE)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         dataset = Simulated(Simulated.Options(cache=tmp))
@@ -64,8 +67,19 @@ def main() -> None:
         def probe_all_layers() -> None:
             metric = Probe(Probe.Options()) if args.properties_per_checkpoint else kept
             for i, x in enumerate(stacked):
-                metric.compute(x, MetricContext(Checkpoint(1, 1), i, 0, lambda: None, lambda: None, words=words, stories=labels,
-                                                annotations=annotations))
+                metric.compute(
+                    x,
+                    MetricContext(
+                        Checkpoint(1, 1),
+                        i,
+                        0,
+                        lambda: None,
+                        lambda: None,
+                        words=words,
+                        stories=labels,
+                        annotations=annotations,
+                    ),
+                )
 
         start = time.perf_counter()
         kept.computed_properties(words, labels)
@@ -74,11 +88,15 @@ def main() -> None:
         runs = {"probe": probe_all_layers, "encoding": lambda: scorer.score(layers[-1])}
         best, threads = best_times(runs, args.repeats, args.threads)
         probe, encoding = best["probe"], best["encoding"]
-        print(f"simulated (demo defaults): {len(scorer.subjects)} subjects, {len(stories)} stories, {len(words)} words; "
-              f"{args.layers} layers x {args.dims} dims")
+        print(
+            f"simulated (demo defaults): {len(scorer.subjects)} subjects, {len(stories)} stories, {len(words)} words; "
+            f"{args.layers} layers x {args.dims} dims"
+        )
         print(f"machine: {os.cpu_count()} CPUs, torch threads {threads}, load average {os.getloadavg()[0]:.1f}")
-        print(f"word properties, computed once per stimulus: {once:.3f} s (not counted below; "
-              f"{'read back from HARNESS_CACHE in every call' if args.properties_per_checkpoint else 'kept in memory'})")
+        print(
+            f"word properties, computed once per stimulus: {once:.3f} s (not counted below; "
+            f"{'read back from HARNESS_CACHE in every call' if args.properties_per_checkpoint else 'kept in memory'})"
+        )
         print(f"probe, all {args.layers} layers : {probe:.3f} s (best of {args.repeats})")
         print(f"encoding, one layer   : {encoding:.3f} s (best of {args.repeats})")
         print(f"ratio probe (all layers) / encoding (one layer): {probe / encoding:.2f}")

@@ -1,6 +1,7 @@
 """Benchmark: brain encoding at real scale, prepared responses and every layer per pass against the path before them.
 
-    python benchmarks/realscale.py               # (a)-(c) at the issue's sizes (disk: about 6 GiB of HDF5 + 6 GiB prepared)
+    python benchmarks/realscale.py               # (a)-(c) at the issue's sizes (disk: about 6 GiB of HDF5 + 6 GiB
+    prepared)
     python benchmarks/realscale.py --scale 0.1   # a tenth of the voxels and of the stories: a minute or two
 
 Three simulated subjects are written in the LeBel 2023 (ds003020) layout (``scale_memory.write_dataset``:
@@ -12,7 +13,8 @@ random responses) and read back through the real ``lebel2023`` loader. Word feat
   blocks, z-scores them and fits with ``RidgeCV.fit``; budgets shrink with ``--scale``'s data, so
   that the old path streams at every scale) against the new one (``score_layers``: responses
   prepared once, then one pass per checkpoint over the prepared, memory-mapped blocks, each fitted
-  on all 13 layers, fold-shared products; ``memory_gb`` 1.5 at full size). The one-time preparation (read, clean, z-score, write;
+  on all 13 layers, fold-shared products; ``memory_gb`` 1.5 at full size). The one-time preparation (read, clean,
+  z-score, write;
   done once per data hash, for every later layer, checkpoint and sweep) is timed apart and shown
   both ways. That budget keeps this benchmark's memory under 7 GiB (``auto`` would keep the 6 GiB
   resident on a machine with room for it). -> ``layers_speedup`` = old / new pass.
@@ -67,7 +69,8 @@ def _dataset(root: Path) -> Any:
 
 
 def layers_part(root: Path, dims: int, scale: float) -> tuple[float, float, float]:
-    """(a): (old seconds, new pass seconds, max |Δr|), preparation printed; budgets scaled with the data (old: 2 GiB at full size)."""
+    """(a): (old seconds, new pass seconds, max |Δr|), preparation printed; budgets scaled with the data (old: 2 GiB at
+    full size)."""
     from harness.encoding import BrainScorer
     from harness.encoding.settings import EncodingSettings
 
@@ -77,8 +80,14 @@ def layers_part(root: Path, dims: int, scale: float) -> tuple[float, float, floa
     start = time.perf_counter()
     old_r = {layer: _r(old.score(features)) for layer, features in layers.items()}
     t_old = time.perf_counter() - start
-    how = "kept in memory" if old.resident else f"blocks of {old.block_voxels(old.subjects[0]):,} voxels read from HDF5 per layer"
-    print(f"(a) old: {LAYERS} layers, layer by layer, {t_old:.1f} s ({t_old / LAYERS:.2f} s per layer; {how})", flush=True)
+    how = (
+        "kept in memory"
+        if old.resident
+        else f"blocks of {old.block_voxels(old.subjects[0]):,} voxels read from HDF5 per layer"
+    )
+    print(
+        f"(a) old: {LAYERS} layers, layer by layer, {t_old:.1f} s ({t_old / LAYERS:.2f} s per layer; {how})", flush=True
+    )
     del old
     start = time.perf_counter()
     new = BrainScorer(dataset, EncodingSettings(memory_gb=1.5 * scale))
@@ -91,9 +100,13 @@ def layers_part(root: Path, dims: int, scale: float) -> tuple[float, float, floa
     t_new = time.perf_counter() - start
     diff = max(_max_diff(_r(o), old_r[layer]) for layer, o in outputs.items() if not isinstance(o, Exception))
     assert not any(isinstance(o, Exception) for o in outputs.values()), outputs
-    print(f"(a) new: preparation (once per data hash) {t_prepare:.1f} s; one pass for {LAYERS} layers {t_new:.1f} s "
-          f"({t_new / LAYERS:.2f} s per layer; {new.residency.line}); with preparation {(t_old / (t_prepare + t_new)):.2f}x, "
-          f"without {t_old / t_new:.2f}x", flush=True)
+    print(
+        f"(a) new: preparation (once per data hash) {t_prepare:.1f} s; one pass for {LAYERS} layers {t_new:.1f} s "
+        f"({t_new / LAYERS:.2f} s per layer; {new.residency.line}); with preparation "
+        f"{(t_old / (t_prepare + t_new)):.2f}x, "
+        f"without {t_old / t_new:.2f}x",
+        flush=True,
+    )
     return t_old, t_new, diff
 
 
@@ -116,7 +129,11 @@ def fit_part(root: Path, dims: int, scale: float) -> tuple[float, float, float]:
     start = time.perf_counter()
     old_out = old.score(features)
     t_old = time.perf_counter() - start
-    print(f"(b) one layer, 3 subjects, {dims} dims x 4 delays = {4 * dims} features: old {t_old:.1f} s, new {t_new:.1f} s", flush=True)
+    print(
+        f"(b) one layer, 3 subjects, {dims} dims x 4 delays = {4 * dims} features: old {t_old:.1f} s, new {t_new:.1f} "
+        "s",
+        flush=True,
+    )
     return t_old, t_new, _max_diff(_r(new_out), _r(old_out))
 
 
@@ -145,8 +162,12 @@ def gpu_part(sizes: Sizes, workdir: str | None) -> float:
         scorer.score_layers(layers)
         torch.cuda.synchronize()
         seconds = (time.perf_counter() - start) / LAYERS
-        print(f"(d) {torch.cuda.get_device_name()}: {LAYERS} layers x 3 subjects x {gpu_sizes.voxels:,} voxels x 3,072 features, "
-              f"{seconds:.2f} s per layer ({scorer.residency.line})", flush=True)
+        print(
+            f"(d) {torch.cuda.get_device_name()}: {LAYERS} layers x 3 subjects x {gpu_sizes.voxels:,} voxels x 3,072 "
+            "features, "
+            f"{seconds:.2f} s per layer ({scorer.residency.line})",
+            flush=True,
+        )
         return seconds
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -154,8 +175,12 @@ def gpu_part(sizes: Sizes, workdir: str | None) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--scale", type=float, default=1.0, help="fraction of the voxels and of the training stories (default 1)")
-    parser.add_argument("--workdir", default=None, help="where the simulated data is written (default: the system's temporary folder)")
+    parser.add_argument(
+        "--scale", type=float, default=1.0, help="fraction of the voxels and of the training stories (default 1)"
+    )
+    parser.add_argument(
+        "--workdir", default=None, help="where the simulated data is written (default: the system's temporary folder)"
+    )
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     sizes = replace(Sizes(), stories=max(4, round(84 * args.scale)), voxels=max(8, round(20_000 * args.scale)), dims=64)
@@ -164,8 +189,13 @@ def main() -> None:
     try:
         start = time.perf_counter()
         root = write_dataset(tmp / "ds003020", sizes)
-        print(f"data: {sizes.subjects} subjects x ({sizes.train_scans:,} training + {sizes.scans} test scans) x {sizes.voxels:,} voxels "
-              f"({sizes.subject_bytes / (1 << 30):.2f} GiB float32 per subject), written in {time.perf_counter() - start:.1f} s", flush=True)
+        print(
+            f"data: {sizes.subjects} subjects x ({sizes.train_scans:,} training + {sizes.scans} test scans) x "
+            f"{sizes.voxels:,} voxels "
+            f"({sizes.subject_bytes / (1 << 30):.2f} GiB float32 per subject), written in "
+            f"{time.perf_counter() - start:.1f} s",
+            flush=True,
+        )
         start = time.perf_counter()
         share = sizes.subject_bytes / Sizes().subject_bytes  # of the full size's responses: budgets scale with it
         a_old, a_new, a_diff = layers_part(root, 64, share)

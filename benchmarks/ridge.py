@@ -134,8 +134,13 @@ def main() -> None:
         r_ours, r_ref = pearson_r(data["Yt"], ours["pred"]), pearson_r(data["Yt"], ref["pred"])
         same_alpha = float(np.mean(np.isclose(ours["alphas"], ref["alphas"], rtol=1e-3)))
         print(f"X {n}x{p}, Y {n}x{v}, {args.alphas} alphas, {args.folds} story-grouped folds, best of {args.repeats}")
-        print(f"machine: {os.cpu_count()} CPUs, torch threads {__import__('torch').get_num_threads()}, load average {os.getloadavg()[0]:.1f}")
-        print(f"harness ridge : {ours['seconds']:7.2f} s, peak extra memory {ours['peak_bytes'] / y_bytes:.2f} x size(Y)")
+        print(
+            f"machine: {os.cpu_count()} CPUs, torch threads {__import__('torch').get_num_threads()}, load average "
+            f"{os.getloadavg()[0]:.1f}"
+        )
+        print(
+            f"harness ridge : {ours['seconds']:7.2f} s, peak extra memory {ours['peak_bytes'] / y_bytes:.2f} x size(Y)"
+        )
         print(f"himalaya torch: {ref['seconds']:7.2f} s, peak extra memory {ref['peak_bytes'] / y_bytes:.2f} x size(Y)")
         print(f"speed-up      : {ref['seconds'] / ours['seconds']:.2f}x")
         print(f"same alpha    : {100 * same_alpha:.2f}% of voxels; max |r diff| {np.abs(r_ours - r_ref).max():.2e}")

@@ -96,7 +96,8 @@ def _sweep(data: dict[str, Any], **kwargs: Any) -> float:
 
 
 def ray_speedup(work: Path, repeats: int) -> float:
-    """(a) the demo plan: local executor on 1 thread against Ray, 2 workers x 1 thread, alternating, best of ``repeats``.
+    """(a) the demo plan: local executor on 1 thread against Ray, 2 workers x 1 thread, alternating, best of
+    ``repeats``.
 
     Both are timed warm: the benchmark's own process has swept two checkpoints before the local
     sweeps (in ``_prepare``), and each Ray instance's two workers sweep the same two before its
@@ -119,23 +120,51 @@ def ray_speedup(work: Path, repeats: int) -> float:
     for repeat in range(repeats):
         print(f"(a) the demo plan, local executor on 1 thread (run {repeat + 1} of {repeats})", flush=True)
         with torch_threads(1), threadpool_limits(1):  # torch's and the BLAS libraries' threads, as in a Ray task
-            local.append(_sweep(demo | {"run": str(work / f"a-local-{repeat}"), "cache": str(work / f"a-local-cache-{repeat}"),
-                                        "executor": "local"}))
+            local.append(
+                _sweep(
+                    demo
+                    | {
+                        "run": str(work / f"a-local-{repeat}"),
+                        "cache": str(work / f"a-local-cache-{repeat}"),
+                        "executor": "local",
+                    }
+                )
+            )
         started = time.perf_counter()
         connect(ray, RaySettings(workers=2, threads=1))  # as `harness sweep --executor ray --workers 2` starts it
-        print(f"(a) Ray started in {time.perf_counter() - started:.1f} s; its workers sweep the warm-up checkpoints", flush=True)
+        print(
+            f"(a) Ray started in {time.perf_counter() - started:.1f} s; its workers sweep the warm-up checkpoints",
+            flush=True,
+        )
         try:
             warm_ray = _warm_up(demo, work / f"a-ray-warm-{repeat}", {"executor": "ray", "ray": {"threads": 1}})
-            print(f"  warm-up: {warm_ray:.1f} s on Ray (each worker's first tasks import torch, transformers and lm-eval); "
-                  f"the same checkpoints took {warm_local:.1f} s in this process", flush=True)
+            print(
+                f"  warm-up: {warm_ray:.1f} s on Ray (each worker's first tasks import torch, transformers and "
+                "lm-eval); "
+                f"the same checkpoints took {warm_local:.1f} s in this process",
+                flush=True,
+            )
             print(f"(a) the demo plan, Ray executor, 2 workers x 1 thread (run {repeat + 1} of {repeats})", flush=True)
-            on_ray.append(_sweep(demo | {"run": str(work / f"a-ray-{repeat}"), "cache": str(work / f"a-ray-cache-{repeat}"),
-                                         "executor": "ray", "ray": {"threads": 1}}))
+            on_ray.append(
+                _sweep(
+                    demo
+                    | {
+                        "run": str(work / f"a-ray-{repeat}"),
+                        "cache": str(work / f"a-ray-cache-{repeat}"),
+                        "executor": "ray",
+                        "ray": {"threads": 1},
+                    }
+                )
+            )
         finally:
             ray.shutdown()
         _same_tables(work / f"a-local-{repeat}", work / f"a-ray-{repeat}")
-    print(f"  ray_speedup = {min(local):.1f} s / {min(on_ray):.1f} s = {min(local) / min(on_ray):.2f} (best of {repeats}; "
-          f"local {', '.join(f'{t:.1f}' for t in local)} s, Ray {', '.join(f'{t:.1f}' for t in on_ray)} s)", flush=True)
+    print(
+        f"  ray_speedup = {min(local):.1f} s / {min(on_ray):.1f} s = {min(local) / min(on_ray):.2f} (best of "
+        f"{repeats}; "
+        f"local {', '.join(f'{t:.1f}' for t in local)} s, Ray {', '.join(f'{t:.1f}' for t in on_ray)} s)",
+        flush=True,
+    )
     return min(local) / min(on_ray)
 
 
@@ -181,14 +210,19 @@ def _same_tables(first: Path, second: Path) -> None:
     for run in (first, second):
         with RunStore(run) as store:
             frame = store.results_frame()
-        frames.append(frame.sort_values(["model", "step", "kind", "target", "layer", "scope", "metric"]).reset_index(drop=True))
+        frames.append(
+            frame.sort_values(["model", "step", "kind", "target", "layer", "scope", "metric"]).reset_index(drop=True)
+        )
     try:
         pd.testing.assert_frame_equal(frames[0], frames[1], check_exact=True)
     except AssertionError:  # float32 sums in another order (another BLAS thread count) differ in the last digits
         pd.testing.assert_frame_equal(frames[0], frames[1], rtol=1e-4, atol=1e-7)
         values = frames[0]["value"].to_numpy(dtype=float), frames[1]["value"].to_numpy(dtype=float)
         worst = max(abs(a - b) / max(abs(a), 1e-12) for a, b in zip(*values) if a == a)
-        print(f"  tables equal within float32 rounding: {len(frames[0])} rows, largest relative difference {worst:.1e}", flush=True)
+        print(
+            f"  tables equal within float32 rounding: {len(frames[0])} rows, largest relative difference {worst:.1e}",
+            flush=True,
+        )
     else:
         print(f"  tables identical: {len(frames[0])} rows", flush=True)
 
@@ -214,8 +248,14 @@ def prefetch_hidden(work: Path, checkpoints: int, sleep: float, depth: int) -> f
 
     steps = checkpoint_steps(TinyLMSettings().steps)[-checkpoints:]  # the default tinylm's last checkpoints
     data = {
-        "models": [{"family": "slow_tinylm", "options": {"download_sleep": sleep, "progress": False}, "checkpoints": steps,
-                    "layers": "all"}],
+        "models": [
+            {
+                "family": "slow_tinylm",
+                "options": {"download_sleep": sleep, "progress": False},
+                "checkpoints": steps,
+                "layers": "all",
+            }
+        ],
         "brain": [{"dataset": "simulated"}],
         "metrics": [{"metric": "intrinsic_dim"}],
         "features": {"context_tokens": 128, "stride": 64},
@@ -225,12 +265,19 @@ def prefetch_hidden(work: Path, checkpoints: int, sleep: float, depth: int) -> f
     for ahead in (0, depth):
         print(f"(d) {checkpoints} checkpoints, each download sleeping {sleep:g} s, prefetch: {ahead}", flush=True)
         with torch_threads(1), threadpool_limits(1):
-            seconds[ahead] = _sweep(data | {"run": str(work / f"d-{ahead}"), "cache": str(work / f"d-{ahead}-cache"), "prefetch": ahead})
+            seconds[ahead] = _sweep(
+                data | {"run": str(work / f"d-{ahead}"), "cache": str(work / f"d-{ahead}-cache"), "prefetch": ahead}
+            )
     _same_tables(work / "d-0", work / f"d-{depth}")
     hidden = (seconds[0] - seconds[depth]) / (checkpoints * sleep)
-    print(f"  prefetch_hidden = ({seconds[0]:.1f} s - {seconds[depth]:.1f} s) / ({checkpoints} x {sleep:g} s) = {hidden:.2f} "
-          f"(the first download has nothing to hide behind: {(checkpoints - 1) / checkpoints:.2f} of the sleeps can be hidden, "
-          "and the models built ahead hide their own load time on top)", flush=True)
+    print(
+        f"  prefetch_hidden = ({seconds[0]:.1f} s - {seconds[depth]:.1f} s) / ({checkpoints} x {sleep:g} s) = "
+        f"{hidden:.2f} "
+        f"(the first download has nothing to hide behind: {(checkpoints - 1) / checkpoints:.2f} of the sleeps can be "
+        "hidden, "
+        "and the models built ahead hide their own load time on top)",
+        flush=True,
+    )
     return hidden
 
 
@@ -252,15 +299,20 @@ def memory_parts() -> tuple[Callable[[], float] | None, Callable[[], float] | No
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--parts", nargs="+", choices=["a", "b", "c", "d"], default=["a", "b", "c", "d"])
-    parser.add_argument("--repeats", type=int, default=2, help="(a) sweeps of each executor, alternating; the best counts")
+    parser.add_argument(
+        "--repeats", type=int, default=2, help="(a) sweeps of each executor, alternating; the best counts"
+    )
     parser.add_argument("--checkpoints", type=int, default=10, help="(d) checkpoints swept")
     parser.add_argument("--sleep", type=float, default=3.0, help="(d) seconds each download sleeps")
     parser.add_argument("--depth", type=int, default=2, help="(d) prefetch: N, checkpoints fetched and loaded ahead")
     parser.add_argument("--work", help="where the runs go (default: a temporary folder)")
     args = parser.parse_args()
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="harness-scale-"))
-    print(f"load: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f} on {os.cpu_count()} CPUs; runs in {work}",
-          flush=True)
+    print(
+        f"load: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f} on {os.cpu_count()} CPUs; "
+        f"runs in {work}",
+        flush=True,
+    )
     figures = dict.fromkeys(("ray_speedup", "mem_ratio", "shared_speedup", "prefetch_hidden"), math.nan)
     if "a" in args.parts:
         figures["ray_speedup"] = ray_speedup(work, args.repeats)

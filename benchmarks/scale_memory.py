@@ -159,8 +159,18 @@ def _memory_child(root: str, sizes: dict[str, Any], out: Any) -> None:
     seconds = time.perf_counter() - start
     peak = _peak()
     r_mean = [x.value for x in output.scores if x.metric == "r_mean" and x.scope == "mean"][0]
-    out.put({"before": before, "peak": peak, "exact": exact, "seconds": seconds, "resident": scorer.resident, "gpu_peak": _gpu_peak(s.device),
-             "block": scorer.block_voxels(scorer.subjects[0]), "r_mean": r_mean})
+    out.put(
+        {
+            "before": before,
+            "peak": peak,
+            "exact": exact,
+            "seconds": seconds,
+            "resident": scorer.resident,
+            "gpu_peak": _gpu_peak(s.device),
+            "block": scorer.block_voxels(scorer.subjects[0]),
+            "r_mean": r_mean,
+        }
+    )
 
 
 def _shared_child(root: str, sizes: dict[str, Any], out: Any) -> None:
@@ -172,8 +182,10 @@ def _shared_child(root: str, sizes: dict[str, Any], out: Any) -> None:
     options = LeBel2023.Options(root=root)
     shared = BrainScorer(LeBel2023(options), EncodingSettings(), device=s.device)
     subjects = shared.subjects
-    separate = [BrainScorer(LeBel2023(options.model_copy(update={"subjects": [x]})), EncodingSettings(), device=s.device)
-                for x in subjects]
+    separate = [
+        BrainScorer(LeBel2023(options.model_copy(update={"subjects": [x]})), EncodingSettings(), device=s.device)
+        for x in subjects
+    ]
     features = _features(shared.dataset, s.dims, s.seed)
     for scorer in [shared, *separate]:  # before the clock: responses prepared and kept, and each scorer's delay
         for subject in scorer.subjects:   # matrices built (a sweep keeps both across layers and checkpoints)
@@ -196,9 +208,12 @@ def _shared_child(root: str, sizes: dict[str, Any], out: Any) -> None:
     alone = [scorer.score(features) for scorer in separate]
     t_separate = time.perf_counter() - start
     same = all(
-        np.allclose(together.arrays[f"r/{x}"], a.arrays[f"r/{x}"], rtol=1e-4, atol=1e-5) for x, a in zip(subjects, alone)
+        np.allclose(together.arrays[f"r/{x}"], a.arrays[f"r/{x}"], rtol=1e-4, atol=1e-5)
+        for x, a in zip(subjects, alone)
     )
-    out.put({"shared": t_shared, "separate": t_separate, "decomposition": decomposition, "fit": per_subject, "same": same})
+    out.put(
+        {"shared": t_shared, "separate": t_separate, "decomposition": decomposition, "fit": per_subject, "same": same}
+    )
 
 
 def _in_child(target: Any, root: Path, sizes: Sizes, cache: Path) -> dict[str, Any]:
@@ -242,7 +257,8 @@ def memory_report(sizes: Sizes = Sizes(), workdir: str | None = None) -> dict[st
 
 
 def shared_report(sizes: Sizes | None = None, workdir: str | None = None) -> dict[str, Any]:
-    """Time of one scorer over every subject (one decomposition) against one scorer per subject (default 2,000 voxels each)."""
+    """Time of one scorer over every subject (one decomposition) against one scorer per subject (default 2,000 voxels
+    each)."""
     sizes = sizes or replace(Sizes(), voxels=2_000)
     result = _with_dataset(_shared_child, sizes, workdir)
     result["speedup"] = result["separate"] / result["shared"]
@@ -252,8 +268,13 @@ def shared_report(sizes: Sizes | None = None, workdir: str | None = None) -> dic
 def _print_memory(memory: dict[str, Any], sizes: Sizes) -> None:
     gib = 1 << 30
     how = "kept in memory" if memory["resident"] else f"read in blocks of {memory['block']:,} voxels"
-    print(f"(b) memory: {sizes.subjects} subjects x {sizes.train_scans:,} training scans + {sizes.scans} test x {sizes.voxels:,} voxels, "
-          f"{sizes.dims} dims x 4 delays; one subject's responses {sizes.subject_bytes / gib:.2f} GiB; memory_gb {sizes.memory_gb:g}, {how}", flush=True)
+    print(
+        f"(b) memory: {sizes.subjects} subjects x {sizes.train_scans:,} training scans + {sizes.scans} test x "
+        f"{sizes.voxels:,} voxels, "
+        f"{sizes.dims} dims x 4 delays; one subject's responses {sizes.subject_bytes / gib:.2f} GiB; memory_gb "
+        f"{sizes.memory_gb:g}, {how}",
+        flush=True,
+    )
     print(f"  before scoring {memory['before'] / gib:.2f} GiB, peak while scoring {memory['peak'] / gib:.2f} GiB"
           f"{'' if memory['exact'] else ' (peak since start: the reset of the peak mark was refused)'}; "
           f"rise {(memory['peak'] - memory['before']) / gib:.2f} GiB = {memory['ratio']:.2f} x one subject; "
@@ -262,10 +283,14 @@ def _print_memory(memory: dict[str, Any], sizes: Sizes) -> None:
 
 
 def _print_shared(shared: dict[str, Any], sizes: Sizes) -> None:
-    print(f"(c) shared: {sizes.subjects} subjects x {sizes.voxels:,} voxels on {sizes.device}; one scorer {shared['shared']:.1f} s, one scorer per "
-          f"subject {shared['separate']:.1f} s; one decomposition {shared['decomposition']:.1f} s, one subject's fit "
-          f"{shared['fit']:.1f} s ({shared['fit'] / sizes.voxels * 1e6:.0f} us per voxel); "
-          f"same r as separate fits: {shared['same']}", flush=True)
+    print(
+        f"(c) shared: {sizes.subjects} subjects x {sizes.voxels:,} voxels on {sizes.device}; one scorer "
+        f"{shared['shared']:.1f} s, one scorer per "
+        f"subject {shared['separate']:.1f} s; one decomposition {shared['decomposition']:.1f} s, one subject's fit "
+        f"{shared['fit']:.1f} s ({shared['fit'] / sizes.voxels * 1e6:.0f} us per voxel); "
+        f"same r as separate fits: {shared['same']}",
+        flush=True,
+    )
 
 
 def measure_memory(voxels: int = 20_000, quick: bool = False) -> float:
@@ -289,12 +314,18 @@ def main() -> None:
     parser.add_argument("--voxels", type=int, default=20_000, help="voxels per subject for mem_ratio")
     parser.add_argument("--shared-voxels", type=int, default=2_000, help="voxels per subject for shared_speedup")
     parser.add_argument("--quick", action="store_true", help="small sizes (a check that it runs, not the figures)")
-    parser.add_argument("--device", default="cpu", help="where the encoding model is fitted: cpu, or cuda (the GPU path)")
+    parser.add_argument(
+        "--device", default="cpu", help="where the encoding model is fitted: cpu, or cuda (the GPU path)"
+    )
     parser.add_argument("--memory-gb", type=float, default=2.0, help="encoding.memory_gb for mem_ratio")
     parser.add_argument("--parts", nargs="+", choices=["b", "c"], default=["b", "c"])
-    parser.add_argument("--workdir", default=None, help="where the simulated data is written (default: the temp folder)")
+    parser.add_argument(
+        "--workdir", default=None, help="where the simulated data is written (default: the temp folder)"
+    )
     args = parser.parse_args()
-    sizes = replace(QUICK if args.quick else replace(Sizes(), voxels=args.voxels), device=args.device, memory_gb=args.memory_gb)
+    sizes = replace(
+        QUICK if args.quick else replace(Sizes(), voxels=args.voxels), device=args.device, memory_gb=args.memory_gb
+    )
     shared_sizes = replace(sizes, voxels=500 if args.quick else args.shared_voxels)
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
     print(f"sizes: {sizes.subjects} subjects x {sizes.stories} training stories x {sizes.scans} scans "

@@ -69,9 +69,12 @@ def main() -> None:
         best, threads = best_times(runs, args.repeats, args.threads)
         ours, base = best["scorer"], best["baseline"]
         scans = sum(len(scorer.info[scorer.subjects[0]].times[s]) for s in scorer.train)
-        print(f"simulated: {args.subjects} subjects, {args.stories} stories x {args.words} words ({scans} training scans), "
-              f"{args.voxels} voxels; features {args.dims} dims x {len(settings.delay_seconds(1.0))} delays; "
-              f"{len(settings.alpha_values())} alphas, {settings.folds} folds")
+        print(
+            f"simulated: {args.subjects} subjects, {args.stories} stories x {args.words} words ({scans} training "
+            "scans), "
+            f"{args.voxels} voxels; features {args.dims} dims x {len(settings.delay_seconds(1.0))} delays; "
+            f"{len(settings.alpha_values())} alphas, {settings.folds} folds"
+        )
         print(f"machine: {os.cpu_count()} CPUs, torch threads {threads}, load average {os.getloadavg()[0]:.1f}")
         print(f"scorer.score : {ours:.3f} s (best of {args.repeats})")
         print(f"baseline     : {base:.3f} s (one ridge solve per subject at alpha {alpha:g}, same design)")

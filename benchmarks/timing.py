@@ -10,7 +10,9 @@ import torch
 from harness import torch_threads
 
 
-def best_times(runs: dict[str, Callable[[], object]], repeats: int, threads: int | None) -> tuple[dict[str, float], int]:
+def best_times(
+    runs: dict[str, Callable[[], object]], repeats: int, threads: int | None
+) -> tuple[dict[str, float], int]:
     """Best of ``repeats`` seconds per call, and the torch thread count they ran on.
 
     Every call runs once first (caches filled, first-call costs paid); then the calls alternate,

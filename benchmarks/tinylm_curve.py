@@ -30,7 +30,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--subtasks", nargs="+", default=["instruction", "perplexity"])
-    parser.add_argument("--instruction-items", type=int, default=40, help="test items per rung of the instruction ladder")
+    parser.add_argument(
+        "--instruction-items", type=int, default=40, help="test items per rung of the instruction ladder"
+    )
     parser.add_argument("--only", type=int, nargs="+", help="evaluate only these steps")
     args = parser.parse_args()
     cache = Path(args.cache) if args.cache else Path(tempfile.mkdtemp(prefix="tinylm-curve-"))

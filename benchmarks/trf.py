@@ -34,7 +34,9 @@ from harness.encoding import RidgeCV, pearson_r, story_folds, zscore_columns  # 
 from harness.encoding.trf import lag_samples, lagged, onset_series, trf_design, word_basis  # noqa: E402
 
 
-def simulate(channels: int, minutes: float, sfreq: float, dims: int, stories: int, window: tuple[float, float], seed: int = 0):
+def simulate(
+    channels: int, minutes: float, sfreq: float, dims: int, stories: int, window: tuple[float, float], seed: int = 0
+):
     """Word onsets, features, sample times and responses (through planted kernels plus noise) per story."""
     rng = np.random.default_rng(seed)
     lags = lag_samples(window, sfreq)
@@ -85,7 +87,9 @@ def mne_side(data, train, test, window, sfreq, alphas, n_folds):
             rf = fit(rest, alpha)
             for story in held:
                 pred = rf.predict(series[story][:, None, :])[:, 0, :]
-                loss[a] += ((data[story][3] - pred) ** 2).sum(0) / sum(len(data[s][3]) for s in held) / len(fold_stories)
+                loss[a] += (
+                    ((data[story][3] - pred) ** 2).sum(0) / sum(len(data[s][3]) for s in held) / len(fold_stories)
+                )
     chosen = np.argmin(loss, axis=0)
     r = np.zeros(channels)
     x_test, y_test = np.stack([series[s] for s in test], 1), np.stack([data[s][3] for s in test], 1)
@@ -118,12 +122,18 @@ def main() -> None:
     r_mne, alpha_mne = mne_side(data, train, test, window, args.sfreq, alphas, args.folds)
     theirs = time.perf_counter() - start
     n_lags = len(lag_samples(window, args.sfreq))
-    print(f"{args.channels} channels, {args.minutes:g} min at {args.sfreq:g} Hz in {args.stories} stories (train {len(train)}, test {len(test)}), "
-          f"{args.dims} dims x {n_lags} lags, {args.alphas} alphas, {args.folds} story-grouped folds")
+    print(
+        f"{args.channels} channels, {args.minutes:g} min at {args.sfreq:g} Hz in {args.stories} stories (train "
+        f"{len(train)}, test {len(test)}), "
+        f"{args.dims} dims x {n_lags} lags, {args.alphas} alphas, {args.folds} story-grouped folds"
+    )
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
     print(f"harness TRF          : {ours:8.2f} s")
     print(f"MNE ReceptiveField x {args.alphas * args.folds} fits + refits: {theirs:8.2f} s")
-    print(f"same alpha: {100 * np.mean(np.isclose(alpha_ours, alpha_mne, rtol=1e-4)):.1f}% of channels; mean r {r_ours.mean():.4f} (MNE {r_mne.mean():.4f})")
+    print(
+        f"same alpha: {100 * np.mean(np.isclose(alpha_ours, alpha_mne, rtol=1e-4)):.1f}% of channels; mean r "
+        f"{r_ours.mean():.4f} (MNE {r_mne.mean():.4f})"
+    )
     print(f"trf: speedup={theirs / ours:.2f} max_r_diff={np.abs(r_ours - r_mne).max():.2e}")
 
 

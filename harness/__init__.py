@@ -54,7 +54,15 @@ from harness.plugin.hookspecs import hookimpl
 from harness.util.devices import resolve_device
 from harness.util.digest import settings_digest
 from harness.util.errors import ConfigError, DataError, HarnessError, PluginError, did_you_mean, one_line
-from harness.util.files import WRITER_LOCK, atomic_write_bytes, atomic_write_text, new_directory, remove_abandoned, usual_permissions, writer_lock
+from harness.util.files import (
+    WRITER_LOCK,
+    atomic_write_bytes,
+    atomic_write_text,
+    new_directory,
+    remove_abandoned,
+    usual_permissions,
+    writer_lock,
+)
 from harness.util.lazy import lazy_exports
 from harness.util.paths import cache_root, cache_writable, write_later
 from harness.util.threads import torch_threads
@@ -73,12 +81,53 @@ __getattr__ = lazy_exports(__name__, {
 
 
 __all__ = [
-    "BrainDataset", "CellOutput", "Checkpoint", "ConfigError", "DataError", "EncodingSettings",
-    "ExtractionSettings", "FetchableData", "HarnessError", "Kind", "LoadedModel", "Metric", "MetricContext",
-    "Modality", "ModelFamily", "ModelSize", "Plugin", "PluginError", "PluginOptions", "ResponseArray", "RunFrames", "Score", "Story",
-    "SubjectData", "SweepConfig", "Task", "VoxelMap", "WRITER_LOCK", "WordAnnotation", "WordAnnotations",
-    "atomic_write_bytes", "atomic_write_text", "cache_root", "cache_writable", "write_later", "did_you_mean",
-    "hookimpl", "load_config", "load_run", "new_directory", "noise_ceiling", "one_line", "remove_abandoned",
-    "resolve_device", "settings_digest", "torch_threads", "usual_permissions", "writer_lock",
+    "BrainDataset",
+    "CellOutput",
+    "Checkpoint",
+    "ConfigError",
+    "DataError",
+    "EncodingSettings",
+    "ExtractionSettings",
+    "FetchableData",
+    "HarnessError",
+    "Kind",
+    "LoadedModel",
+    "Metric",
+    "MetricContext",
+    "Modality",
+    "ModelFamily",
+    "ModelSize",
+    "Plugin",
+    "PluginError",
+    "PluginOptions",
+    "ResponseArray",
+    "RunFrames",
+    "Score",
+    "Story",
+    "SubjectData",
+    "SweepConfig",
+    "Task",
+    "VoxelMap",
+    "WRITER_LOCK",
+    "WordAnnotation",
+    "WordAnnotations",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "cache_root",
+    "cache_writable",
+    "write_later",
+    "did_you_mean",
+    "hookimpl",
+    "load_config",
+    "load_run",
+    "new_directory",
+    "noise_ceiling",
+    "one_line",
+    "remove_abandoned",
+    "resolve_device",
+    "settings_digest",
+    "torch_threads",
+    "usual_permissions",
+    "writer_lock",
     "zscore_columns",
 ]

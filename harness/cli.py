@@ -72,18 +72,28 @@ def _plugin_detail(name: str, rows: list[PluginInfo]) -> int:
     matches = [info for info in rows if info.name == name]
     if not matches:
         names = sorted({info.name for info in rows})
-        raise HarnessError(f"no plugin named {name!r}{did_you_mean(name, names)}; installed: {', '.join(names) or 'none'}")
+        raise HarnessError(
+            f"no plugin named {name!r}{did_you_mean(name, names)}; installed: {', '.join(names) or 'none'}"
+        )
     console = _console()
     for info in matches:
         if info.cls is None or info.kind is None:
-            console.print(f"{info.name}: failed to load ({info.origin} {info.version}): {info.error}", markup=False, soft_wrap=True)
+            console.print(
+                f"{info.name}: failed to load ({info.origin} {info.version}): {info.error}",
+                markup=False,
+                soft_wrap=True,
+            )
             continue
         spec = KINDS[info.kind]
         console.print(f"{info.name}  {info.title}, version {info.version}, from {info.origin} "
                       f"(entry point {info.source})", markup=False, soft_wrap=True)
         if summary(info.cls):
             console.print(summary(info.cls), markup=False, soft_wrap=True)
-        console.print(f"in a config: {spec.section}: [{{{spec.name_key}: {info.name}, options: {{...}}}}]", markup=False, soft_wrap=True)
+        console.print(
+            f"in a config: {spec.section}: [{{{spec.name_key}: {info.name}, options: {{...}}}}]",
+            markup=False,
+            soft_wrap=True,
+        )
         options = option_rows(info.cls)
         if not options:
             console.print("options: none")
@@ -145,9 +155,15 @@ def _validate(args: argparse.Namespace) -> int:
             cells = [c for c in plan.cells if c.model == model.label and c.target == target.label]
             layers = "-" if target.kind == Kind.TASK else ", ".join(map(str, model.layers))
             finished = sum(1 for c in cells if c not in pending)
-            table.add_row(*map(Text, (model.label, shown, target.label, target.kind, layers, str(len(cells)), str(finished))))
+            table.add_row(
+                *map(Text, (model.label, shown, target.label, target.kind, layers, str(len(cells)), str(finished)))
+            )
     console.print(table)
-    console.print(f"{len(plan.cells)} cells planned, {len(plan.cells) - len(pending)} already done, {len(pending)} to run", markup=False, soft_wrap=True)
+    console.print(
+        f"{len(plan.cells)} cells planned, {len(plan.cells) - len(pending)} already done, {len(pending)} to run",
+        markup=False,
+        soft_wrap=True,
+    )
     if any(model.adaptive is not None for model in plan.models):
         console.print("adaptive checkpoints: the counts are round 0's; the sweep adds the other rounds' checkpoints "
                       "as it goes (docs/configuration.md#adaptive-checkpoints)", markup=False, soft_wrap=True)
@@ -189,7 +205,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     lines += [f"report: {summary.report}"] if summary.report else []
     lines.append(f"log: {summary.run_dir / SWEEP_LOG}")
     if summary.failed:
-        lines.append(f"{summary.failed} cell(s) failed; errors and tracebacks: harness show {summary.run_dir} --errors --debug")
+        lines.append(
+            f"{summary.failed} cell(s) failed; errors and tracebacks: harness show {summary.run_dir} --errors --debug"
+        )
     out = _console()
     for line in lines:
         out.print(line, markup=False, soft_wrap=True)
@@ -254,8 +272,11 @@ def _show_tables(run: RunFrames, scores: pd.DataFrame, limit: int) -> None:
     failures = run.failures
     failed, stale = int((failures["state"] == "failed").sum()), int((failures["state"] == "stale").sum())
     analysis = "current" if run.analysis_fresh else "missing or older than the results (harness analyze)"
-    console.print(f"run {run.path}: {len(cells)} cells, {done} done, {failed} failed, {stale} stale; analysis {analysis}",
-                  markup=False, soft_wrap=True)
+    console.print(
+        f"run {run.path}: {len(cells)} cells, {done} done, {failed} failed, {stale} stale; analysis {analysis}",
+        markup=False,
+        soft_wrap=True,
+    )
     if run.scores.empty:
         console.print(f"{run.path}: no finished cells yet", markup=False, soft_wrap=True)
 
@@ -330,7 +351,11 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     result = analyze_run(Path(args.run))
     console = _console()
     if result.results.empty:
-        console.print(f"{args.run}: no finished cells, nothing to analyse (harness show {args.run} --errors)", markup=False, soft_wrap=True)
+        console.print(
+            f"{args.run}: no finished cells, nothing to analyse (harness show {args.run} --errors)",
+            markup=False,
+            soft_wrap=True,
+        )
     for line in result.summary_lines():
         console.print(line, markup=False, soft_wrap=True)
     console.print(f"report: {result.report}", markup=False, soft_wrap=True)
@@ -393,7 +418,9 @@ def cmd_data_fetch(args: argparse.Namespace) -> int:
 
     cls = get_registry().get(Kind.BRAIN, args.dataset)
     if not issubclass(cls, FetchableData):
-        raise DataError(f"brain dataset {args.dataset!r} has no downloader; see its documentation for where to put the data")
+        raise DataError(
+            f"brain dataset {args.dataset!r} has no downloader; see its documentation for where to put the data"
+        )
     root = cls.data_root(args.root)
     if root.exists() and not root.is_dir():
         raise DataError(f"--root {root}: is a file, not a folder")
@@ -443,8 +470,11 @@ def build_parser() -> argparse.ArgumentParser:
     validate = sub.add_parser("validate", help="check a config and print the planned cells", description=SELECTORS)
     validate.add_argument("config", nargs="?", help="sweep config YAML (default: the built-in demo)")
     validate.add_argument("--run", help="run directory (overrides the config's run)")
-    validate.add_argument("--estimate", action="store_true",
-                          help="also project wall time, device-hours, disk and peak memory from unit costs measured here")
+    validate.add_argument(
+        "--estimate",
+        action="store_true",
+        help="also project wall time, device-hours, disk and peak memory from unit costs measured here",
+    )
     validate.set_defaults(func=cmd_validate)
 
     sweep = sub.add_parser("sweep", help="run a sweep (no config: the built-in offline demo)", description=(
@@ -457,11 +487,21 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--quiet", action="store_true", help="no progress bars and no preflight notes on stderr "
                        "(they are in RUN/logs/sweep.log); a mistake is the only line printed")
     sweep.add_argument("--debug", action="store_true", help="print the full traceback of each failing cell as it fails")
-    sweep.add_argument("--executor", choices=("local", "ray"), help="where work units run (overrides the config's executor)")
-    sweep.add_argument("--ray-address", metavar="ADDRESS", help="a running Ray cluster: 'auto' (the one 'ray start' "
-                       "started on this node) or host:port; implies --executor ray (default: start Ray on this machine)")
-    sweep.add_argument("--workers", type=_positive, metavar="N", help="Ray tasks at once when the sweep starts Ray itself "
-                       "(default: one per CPU); implies --executor ray")
+    sweep.add_argument(
+        "--executor", choices=("local", "ray"), help="where work units run (overrides the config's executor)"
+    )
+    sweep.add_argument(
+        "--ray-address",
+        metavar="ADDRESS",
+        help="a running Ray cluster: 'auto' (the one 'ray start' "
+        "started on this node) or host:port; implies --executor ray (default: start Ray on this machine)",
+    )
+    sweep.add_argument(
+        "--workers",
+        type=_positive,
+        metavar="N",
+        help="Ray tasks at once when the sweep starts Ray itself (default: one per CPU); implies --executor ray",
+    )
     sweep.set_defaults(func=cmd_sweep)
 
     show = sub.add_parser("show", help="print a run's scores, failed cells and stale results", description=(
@@ -469,8 +509,12 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("run", help="run directory")
     show.add_argument("--metric", action="append", help="only this metric (repeatable)")
     show.add_argument("--limit", type=_positive, default=40, help="rows per table in the terminal view (default 40)")
-    show.add_argument("--errors", action="store_true", help="only the failed cells and stale results: cell, error, log file")
-    show.add_argument("--debug", action="store_true", help="the failed cells and stale results with the full traceback of each")
+    show.add_argument(
+        "--errors", action="store_true", help="only the failed cells and stale results: cell, error, log file"
+    )
+    show.add_argument(
+        "--debug", action="store_true", help="the failed cells and stale results with the full traceback of each"
+    )
     show.add_argument("--format", choices=["rich", "json", "csv"], default="rich", help=(
         "rich: tables for the terminal (default); json: every table of the run (scores, cells, failures, phases, "
         "transitions, headline, provenance) as one object; csv: the long scores table (with --errors: the failures)"))
@@ -480,8 +524,11 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("run", help="run directory")
     analyze.set_defaults(func=cmd_analyze)
 
-    board = sub.add_parser("leaderboard", help="compare models across runs, one row per model and brain target",
-                           description="One row per model and brain target of the runs, best peak brain alignment first.")
+    board = sub.add_parser(
+        "leaderboard",
+        help="compare models across runs, one row per model and brain target",
+        description="One row per model and brain target of the runs, best peak brain alignment first.",
+    )
     board.add_argument("runs", nargs="+", help="run directories")
     board.add_argument("--format", choices=["rich", "markdown", "csv", "html", "json"], default="rich",
                        help="rich: a table that fits the terminal (default); the others hold every column")
@@ -497,11 +544,15 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--output", default="comparison", help="output folder (default: ./comparison)")
     compare.set_defaults(func=cmd_compare)
 
-    data = sub.add_parser("data", help="brain data sets").add_subparsers(dest="data_command", required=True, parser_class=Parser)
+    data = sub.add_parser("data", help="brain data sets").add_subparsers(
+        dest="data_command", required=True, parser_class=Parser
+    )
     fetch = data.add_parser("fetch", help="download a brain data set (needs a network)")
     fetch.add_argument("dataset", help="brain dataset plugin name, e.g. lebel2023")
     fetch.add_argument("--subjects", nargs="*", help="subject ids (default: all)")
-    fetch.add_argument("--stories", nargs="*", help="stories to download, for datasets fetched by story (e.g. narratives)")
+    fetch.add_argument(
+        "--stories", nargs="*", help="stories to download, for datasets fetched by story (e.g. narratives)"
+    )
     fetch.add_argument("--root", help="where to put it (default: where the dataset plugin looks)")
     fetch.set_defaults(func=cmd_data_fetch)
     return parser

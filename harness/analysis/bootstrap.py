@@ -50,7 +50,9 @@ Cell = tuple[int, int]  # (step, layer)
 CellValues = dict[Cell, np.ndarray]  # (step, layer) -> (n_boot,) replicate values
 
 
-def _voxel_means(arrays: pd.DataFrame, n_boot: int, rng: np.random.Generator) -> tuple[list[str], dict[str, CellValues]]:
+def _voxel_means(
+    arrays: pd.DataFrame, n_boot: int, rng: np.random.Generator
+) -> tuple[list[str], dict[str, CellValues]]:
     """subject -> {(step, layer): (n_boot,) bootstrap mean r over resampled voxel groups}."""
     subjects = sorted(str(s) for s in arrays["subject"].unique())
     weights: dict[str, tuple[np.ndarray, np.ndarray]] = {}

@@ -405,7 +405,8 @@ def segment(x: np.ndarray, y: np.ndarray, breaks: list[int], stderr: float | Non
         return 1 / (b_ - lines[i][0]) + ((at - centre) ** 2 / sxx if sxx > 0 else 0.0)
 
     own = [_own_noise(x, y, a, b, slope, mean, centre) for a, b, centre, _, slope, mean in lines]
-    local = [max(noise, o) if np.isfinite(noise) else noise for o in own]  # a noisier stretch is judged on its own noise
+    # a noisier stretch is judged on its own noise
+    local = [max(noise, o) if np.isfinite(noise) else noise for o in own]
     segments = []
     for (a, b, centre, sxx, slope, mean), sigma in zip(lines, local):
         span = float(x[b - 1] - x[a])  # a slope is graded as the change it makes over the segment

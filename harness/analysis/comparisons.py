@@ -82,7 +82,9 @@ def with_holm(rows: list[dict[str, object]]) -> pd.DataFrame:
     return frame
 
 
-def _pair(scored: Scored, draws: Draws, a: tuple[str, str, int, int], b: tuple[str, str, int, int]) -> tuple[Estimate, str]:
+def _pair(
+    scored: Scored, draws: Draws, a: tuple[str, str, int, int], b: tuple[str, str, int, int]
+) -> tuple[Estimate, str]:
     side_a, unit_a = scored.side(*a)
     side_b, unit_b = scored.side(*b)
     return estimate(side_a, side_b, draws), unit_a if unit_a == unit_b else SUBJECTS_ONLY
@@ -146,13 +148,16 @@ def score_intervals(data: RunData, curves: list[ModelCurves], n_boot: int, seed:
     return pd.DataFrame(rows, columns=INTERVAL_COLUMNS)
 
 
-def brain_score_intervals(data: RunData, rows: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> list[Estimate | None]:
+def brain_score_intervals(
+    data: RunData, rows: pd.DataFrame, n_boot: int = 1000, seed: int = 0
+) -> list[Estimate | None]:
     """For each row of a results frame: the 95 % interval of a brain ``r_mean`` at scope ``mean`` (the
     cell's per-subject sides on its target's draws), None for any other row."""
     scored = Scored(data)
     out: list[Estimate | None] = []
-    for kind, metric, scope, model, target, step, layer in zip(rows["kind"], rows["metric"], rows["scope"], rows["model"],
-                                                              rows["target"], rows["step"], rows["layer"]):
+    for kind, metric, scope, model, target, step, layer in zip(
+        rows["kind"], rows["metric"], rows["scope"], rows["model"], rows["target"], rows["step"], rows["layer"]
+    ):
         if kind != "brain" or metric != "r_mean" or scope != BRAIN_SCOPE or pd.isna(layer):
             out.append(None)
             continue

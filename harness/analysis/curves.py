@@ -194,7 +194,11 @@ def chance_corrected(accuracy: pd.DataFrame) -> tuple[pd.DataFrame, tuple[str, .
     """
     if accuracy.empty:
         return accuracy, (), ()
-    chance = pd.to_numeric(accuracy["chance"], errors="coerce") if "chance" in accuracy else pd.Series(np.nan, accuracy.index)
+    chance = (
+        pd.to_numeric(accuracy["chance"], errors="coerce")
+        if "chance" in accuracy
+        else pd.Series(np.nan, accuracy.index)
+    )
     known = chance.notna() & (chance < 1)
     names = [task_name(t, s) for t, s in zip(accuracy["target"], accuracy["scope"])]
     kept = tuple(sorted({n for n, k in zip(names, known) if k}))

@@ -99,7 +99,8 @@ class Failures:
 
 def failure_rows(cells: pd.DataFrame) -> pd.DataFrame:
     """The failed cells and the stale results (a kept result whose recompute failed) of a store's cells frame,
-    with ``state`` ("failed" or "stale") after ``cell_id`` and ``error`` saying why the cell, or its recompute, failed."""
+    with ``state`` ("failed" or "stale") after ``cell_id`` and ``error`` saying why the cell, or its recompute,
+    failed."""
     failed = cells["status"].eq("failed")
     rows = cells[failed | cells["stale"].notna()].copy()
     rows.insert(1, "state", np.where(failed[rows.index], "failed", "stale"))
@@ -190,7 +191,9 @@ def brain_controls(run_dir: Path) -> dict[str, BrainControl]:
     for entry in config.brain:
         if entry.control is None:
             continue
-        same = [p for p in plain if (p.dataset, p.options, p.encoding) == (entry.dataset, entry.options, entry.encoding)]
+        same = [
+            p for p in plain if (p.dataset, p.options, p.encoding) == (entry.dataset, entry.options, entry.encoding)
+        ]
         same = same or [p for p in plain if (p.dataset, p.options) == (entry.dataset, entry.options)]
         label = entry_label(entry)
         found[label] = BrainControl(label, entry.control, entry.shuffle or "", entry_label(same[0]) if same else None)

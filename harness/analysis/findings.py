@@ -24,7 +24,8 @@ class CurveAnalysis:
     target: str | None
     result: PhaseResult | None
     replicates: Replicates | None
-    found: list[SignalTransitions] = field(default_factory=list)  # every signal's transitions (this target's brain ones)
+    # every signal's transitions (this target's brain ones)
+    found: list[SignalTransitions] = field(default_factory=list)
     members: tuple[str, ...] = ()  # a group's models (empty for a single model)
 
     @property
@@ -51,7 +52,9 @@ def _analyse(curves: ModelCurves, signals: list[Signal], settings: PhaseSettings
             for signal in signals]
 
 
-def _analyse_groups(results: pd.DataFrame, groups: dict[str, list[str]], settings: PhaseSettings) -> list[CurveAnalysis]:
+def _analyse_groups(
+    results: pd.DataFrame, groups: dict[str, list[str]], settings: PhaseSettings
+) -> list[CurveAnalysis]:
     """Each group of two or more measured models, judged on its mean curves with intervals across members."""
     analyses = []
     for name, members in group_members(results, groups).items():
@@ -69,8 +72,12 @@ def _analyse_groups(results: pd.DataFrame, groups: dict[str, list[str]], setting
     return analyses
 
 
-def analyze_frame(results: pd.DataFrame, arrays: pd.DataFrame | None = None,
-                  settings: PhaseSettings | None = None, groups: dict[str, list[str]] | None = None) -> list[CurveAnalysis]:
+def analyze_frame(
+    results: pd.DataFrame,
+    arrays: pd.DataFrame | None = None,
+    settings: PhaseSettings | None = None,
+    groups: dict[str, list[str]] | None = None,
+) -> list[CurveAnalysis]:
     """Transitions and verdicts of every model (and brain target) in a results frame, then of each
     group of models (``groups``: name -> member models); no files written."""
     settings = settings or PhaseSettings()
@@ -104,7 +111,9 @@ def all_transitions(analyses: list[CurveAnalysis]) -> pd.DataFrame:
     return transitions_frame(unique)
 
 
-def transition_intervals(results: pd.DataFrame, model: str, settings: PhaseSettings | None = None) -> list[tuple[float, float]]:
+def transition_intervals(
+    results: pd.DataFrame, model: str, settings: PhaseSettings | None = None
+) -> list[tuple[float, float]]:
     """(lo, hi) token intervals of the transitions of ``model``'s brain, instruction and accuracy signals,
     widest first: where more checkpoints would resolve them best (adaptive sweeps)."""
     settings = settings or PhaseSettings(n_boot=100)

@@ -64,7 +64,9 @@ def _phase_starts(result: PhaseResult | None) -> dict[str, float]:
     """``<label>_start``: where the brain transition of each confirmed phase lies (NaN where none is confirmed)."""
     phases = phases_frame([result] if result is not None else [])
     confirmed = phases[phases["status"] == CONFIRMED]
-    return {f"{label}_start": float(confirmed.loc[confirmed["phase"] == label, "brain_tokens"].min()) for label in LABELS}
+    return {
+        f"{label}_start": float(confirmed.loc[confirmed["phase"] == label, "brain_tokens"].min()) for label in LABELS
+    }
 
 
 def _brain(analysis: CurveAnalysis) -> dict[str, object]:
@@ -93,7 +95,9 @@ def _control(comparisons: pd.DataFrame | None, model: str, target: str | None) -
     gain = control_gain(comparisons, model, target) if comparisons is not None and target else None
     if gain is None:
         return {}
-    return dict(zip(CONTROL_COLUMNS, (float(gain["difference"]), float(gain["lo"]), float(gain["hi"]), float(gain["p_holm"]))))
+    return dict(
+        zip(CONTROL_COLUMNS, (float(gain["difference"]), float(gain["lo"]), float(gain["hi"]), float(gain["p_holm"])))
+    )
 
 
 def _intervals(intervals: pd.DataFrame | None, model: str, target: str | None) -> dict[str, object]:

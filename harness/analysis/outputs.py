@@ -51,7 +51,9 @@ def is_fresh(run_dir: Path, digest: str) -> bool:
     except (OSError, ValueError):
         return False
     fresh = isinstance(stamp, dict) and stamp.get("format") == FORMAT and stamp.get("digest") == digest
-    return fresh and all((tables / name).is_file() for name in (TRANSITIONS_TABLE, PHASES_TABLE, HEADLINE_TABLE, COMPARISONS_TABLE))
+    return fresh and all(
+        (tables / name).is_file() for name in (TRANSITIONS_TABLE, PHASES_TABLE, HEADLINE_TABLE, COMPARISONS_TABLE)
+    )
 
 
 def read_headline(run_dir: Path) -> pd.DataFrame:

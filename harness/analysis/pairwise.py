@@ -106,7 +106,11 @@ def table_lines(frame: pd.DataFrame) -> list[str]:
         lines += ["", f"on {target}:",
                   f"{'A':<{WIDTH}} {'B':<{WIDTH}} {'at':<5} {'difference [95 % CI]':<24} {'p':>5} {'Holm p':>6}"]
         for a, b, at, difference, lo, hi, p, p_holm in zip(
-                group["a"], group["b"], group["at"], *(group[c].to_numpy(float) for c in ("difference", "lo", "hi", "p", "p_holm"))):
+            group["a"],
+            group["b"],
+            group["at"],
+            *(group[c].to_numpy(float) for c in ("difference", "lo", "hi", "p", "p_holm")),
+        ):
             lines.append(f"{_short(str(a)):<{WIDTH}} {_short(str(b)):<{WIDTH}} {at:<5} "
                          f"{gain_text(difference, lo, hi):<24} {_p(p):>5} {_p(p_holm):>6}")
     lines.append(f"Holm-corrected across the {len(frame)} differences shown")

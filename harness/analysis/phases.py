@@ -7,13 +7,15 @@ signal found (``transitions``), each phase is judged on its own:
 * **surge**: a brain rise (best layer) that coincides with a rise of instruction following;
 * **detachment**: a later brain fall such that, from where the brain transition before it is over
   to where the fall is half done (both at the upper ends of their 95 % intervals), task accuracy
-  (chance-corrected) is *shown* flat: the 90 % interval of its change across the fall lies within ±``flat_margin`` (two one-sided
+  (chance-corrected) is *shown* flat: the 90 % interval of its change across the fall lies within ±``flat_margin`` (two
+  one-sided
   tests at 5 %); not rising by little is not enough;
 * **realignment**: a brain rise after that fall that coincides with a rise of task accuracy.
 
 Two transitions *coincide* when the lag between them (log10 tokens, brain minus behaviour) has a 95 %
 interval that includes 0, or their own 95 % location intervals overlap, and the lag's estimate is
-within ±``lag_tolerance`` decades. A lag whose interval excludes 0 is reported as a lead ("brain leads by 1.5 decades"); one that includes 0 but is
+within ±``lag_tolerance`` decades. A lag whose interval excludes 0 is reported as a lead ("brain leads by 1.5 decades");
+one that includes 0 but is
 estimated beyond the tolerance is unresolved. A phase is "confirmed" only by its test, else "not
 shown" with the reason; the pattern is "triple-phase" when all three are confirmed in order,
 "partial" when some are, "absent" when none is. A verdict rests only on transitions that at least
@@ -34,7 +36,11 @@ from harness.analysis.transitions import SignalTransitions, Transition, fitted_c
 
 LABELS = ("surge", "detachment", "realignment")
 CONFIRMED, NOT_SHOWN = "confirmed", "not shown"
-PATTERN_WORDS = {"triple-phase": "triple-phase pattern shown", "partial": "partial pattern", "absent": "pattern not shown"}
+PATTERN_WORDS = {
+    "triple-phase": "triple-phase pattern shown",
+    "partial": "partial pattern",
+    "absent": "pattern not shown",
+}
 PHASE_COLUMNS = [
     "model", "family", "target", "phase", "status", "brain_kind", "brain_tokens", "brain_lo", "brain_hi",
     "behaviour", "behaviour_kind", "behaviour_tokens", "behaviour_lo", "behaviour_hi", "lag", "lag_lo", "lag_hi",
@@ -200,8 +206,14 @@ def _coincidence(phase: str, brain: SignalTransitions, after: float, behaviour: 
     name = behaviour.signal.name
     rises = _rises(behaviour)
     if not rises:
-        return Verdict(phase, NOT_SHOWN, f"brain rises at {where(brain_rises[0])}; {no_rise(behaviour, behaviour_label)}",
-                       test, brain_rises[0], behaviour_name=name)
+        return Verdict(
+            phase,
+            NOT_SHOWN,
+            f"brain rises at {where(brain_rises[0])}; {no_rise(behaviour, behaviour_label)}",
+            test,
+            brain_rises[0],
+            behaviour_name=name,
+        )
     pairs = [(b, r, lag(b, r, settings.ci)) for b in brain_rises for r in rises]
     for up, rise, value in pairs:
         if _coincides(up, rise, value, settings):

@@ -152,7 +152,9 @@ def _proportion(p: np.ndarray, items: int, rng: np.random.Generator) -> tuple[np
     return observed, np.sqrt(observed * (1 - observed) / items)
 
 
-def _brain_rows(model: str, tokens: np.ndarray, shape: _Shape, case: Case, rng: np.random.Generator) -> list[pd.DataFrame]:
+def _brain_rows(
+    model: str, tokens: np.ndarray, shape: _Shape, case: Case, rng: np.random.Generator
+) -> list[pd.DataFrame]:
     """Per subject and layer: baseline + gain x shape + noise; and the mean over subjects (scope ``mean``)."""
     noise = rng.uniform(*BRAIN_NOISE)
     shared_share = rng.uniform(0.0, 0.5)  # of the variance, common to every subject and layer
@@ -249,7 +251,9 @@ def location_hits(outcome: Outcome) -> list[bool]:
     hits = []
     for name, planted in outcome.planted.transitions.items():
         for direction, at in planted:
-            near = [t for t in outcome.located if t.signal == name and t.direction == direction and abs(t.x - at) <= 1.0]
+            near = [
+                t for t in outcome.located if t.signal == name and t.direction == direction and abs(t.x - at) <= 1.0
+            ]
             if near:
                 nearest = min(near, key=lambda t: abs(t.x - at))
                 hits.append(bool(nearest.lo <= at <= nearest.hi))
@@ -288,10 +292,12 @@ class Rates:
     location_coverage: float
 
     def line(self) -> str:
-        return (f"phases: spike_false_surge={self.spike_false_surge:.2f} lagged_false_surge={self.lagged_false_surge:.2f} "
-                f"none_false_triple={self.none_false_triple:.2f} triple_recall_154_items400={self.triple_recall_400:.2f} "
-                f"triple_recall_154_items100={self.triple_recall_100:.2f} lag_coverage={self.lag_coverage:.2f} "
-                f"location_coverage={self.location_coverage:.2f}")
+        return (
+            f"phases: spike_false_surge={self.spike_false_surge:.2f} lagged_false_surge={self.lagged_false_surge:.2f} "
+            f"none_false_triple={self.none_false_triple:.2f} triple_recall_154_items400={self.triple_recall_400:.2f} "
+            f"triple_recall_154_items100={self.triple_recall_100:.2f} lag_coverage={self.lag_coverage:.2f} "
+            f"location_coverage={self.location_coverage:.2f}"
+        )
 
 
 def rates(outcomes: list[Outcome]) -> Rates:

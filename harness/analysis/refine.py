@@ -43,7 +43,8 @@ def _axis(published: Sequence[int]) -> Callable[[float], float]:
 
 def _pick(lo: float, hi: float, taken: set[int], free: list[int], position: Callable[[float], float],
           source: str) -> Choice | None:
-    """In the widest piece of (lo, hi) between taken checkpoints that holds a free one, the free one nearest its middle."""
+    """In the widest piece of (lo, hi) between taken checkpoints that holds a free one, the free one nearest its
+    middle."""
     start, end = position(lo), position(hi)
     cuts = sorted({t for t in taken if start < position(t) < end}, key=position)
     edges = [lo, *cuts, hi]
@@ -106,7 +107,8 @@ def refine_checkpoints(intervals: Sequence[Interval], measured: Sequence[int], p
 
 
 def _signals(results: pd.DataFrame) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(tokens, values) per brain target (r_mean over subjects, best layer per step) and per task's instruction following."""
+    """(tokens, values) per brain target (r_mean over subjects, best layer per step) and per task's instruction
+    following."""
     signals = []
     brain = results[(results["kind"] == "brain") & (results["metric"] == "r_mean") & (results["scope"] == "mean")]
     for _, frame in brain.groupby("target", sort=True):
@@ -114,7 +116,9 @@ def _signals(results: pd.DataFrame) -> list[tuple[np.ndarray, np.ndarray]]:
         _, best = best_over_layers(table.to_numpy())
         tokens = frame.groupby("step")["tokens"].first().reindex(table.columns)
         signals.append((tokens.to_numpy(dtype=float), best))
-    tasks = results[(results["kind"] == "task") & (results["scope"] == "instruction") & (results["metric"] == "follows_format")]
+    tasks = results[
+        (results["kind"] == "task") & (results["scope"] == "instruction") & (results["metric"] == "follows_format")
+    ]
     for _, frame in tasks.groupby("target", sort=True):
         by_step = frame.groupby("step").agg(tokens=("tokens", "first"), value=("value", "mean")).sort_index()
         signals.append((by_step["tokens"].to_numpy(dtype=float), by_step["value"].to_numpy(dtype=float)))

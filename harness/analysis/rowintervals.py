@@ -44,7 +44,9 @@ def interval_notes(frame: pd.DataFrame) -> list[str]:
             units[str(unit)].append(what)
     notes = []
     for unit, covered in units.items():
-        how = " (Wilson's interval over a proportion's items; +-1.96 standard errors otherwise)" if unit == ITEMS else ""
+        how = (
+            " (Wilson's interval over a proportion's items; +-1.96 standard errors otherwise)" if unit == ITEMS else ""
+        )
         notes.append(f"95 % CI of {', '.join(covered)}: resampling {unit}{how}")
     metrics = frame[(frame["kind"] == "metric") & (frame["interval"] == "")]
     without = sorted({str(m) for m in metrics["metric"]})

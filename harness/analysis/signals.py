@@ -113,6 +113,8 @@ def group_signal(members: Sequence[Signal], n_boot: int, seed: int, group: str =
     first = members[0]
     replicates, method = None, "none"
     if len(members) > 1 and n_boot > 0:
-        draws = stream(seed, "members", group, first.target, first.name).integers(0, len(members), size=(n_boot, len(members)))
+        draws = stream(seed, "members", group, first.target, first.name).integers(
+            0, len(members), size=(n_boot, len(members))
+        )
         replicates, method = matrix[draws].mean(axis=1), f"members ({len(members)})"
     return Signal(first.name, first.group, first.target, tokens, matrix.mean(axis=0), first.bounds, replicates, method)

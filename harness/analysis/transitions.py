@@ -187,7 +187,9 @@ def _gap(x: np.ndarray, at: float) -> tuple[float, float]:
     return float(x[j]), float(x[j + 1])
 
 
-def _estimates(x: np.ndarray, fit: Segmentation, bounds: tuple[float, float]) -> list[tuple[int, list[Piece], float, float]]:
+def _estimates(
+    x: np.ndarray, fit: Segmentation, bounds: tuple[float, float]
+) -> list[tuple[int, list[Piece], float, float]]:
     """(direction, pieces, location, size) of each transition of a fit."""
     out = []
     for run in _runs(_pieces(fit)):
@@ -288,7 +290,9 @@ def _find(signal: Signal, max_changes: int, ci: float, n_boot: int, seed: int, m
         if hit.size:
             x_lo = min(gap_lo, float(np.quantile(hit, alpha)))
             x_hi = max(gap_hi, float(np.quantile(hit, 1 - alpha)))
-            size_lo, size_hi = (float(q) for q in np.quantile(sizes[:, t][np.isfinite(sizes[:, t])], [alpha, 1 - alpha]))
+            size_lo, size_hi = (
+                float(q) for q in np.quantile(sizes[:, t][np.isfinite(sizes[:, t])], [alpha, 1 - alpha])
+            )
         out.append(Transition(signal, t + 1, kind, direction, run[0].i0, run[-1].i1, at, x_lo, x_hi, size,
                               size_lo, size_hi, hit.size / len(reps) if len(reps) else None,
                               locations[:, t] if len(reps) else None, paired[:, t] if len(reps) else None))
@@ -453,7 +457,9 @@ def _fit(model: str, signal: Signal, max_changes: int, ci: float, n_boot: int,
     """``signal`` with its replicates widened to its scatter, its transitions, how their intervals were drawn,
     how many replicates and the change points."""
     stderr = noise_level(signal)  # the change points are chosen as before widening: curve_noise weighs the scatter
-    widened = with_checkpoint_noise(signal, stderr, stream(seed, "checkpoint scatter", model, signal.target, signal.name))
+    widened = with_checkpoint_noise(
+        signal, stderr, stream(seed, "checkpoint scatter", model, signal.target, signal.name)
+    )
     found, method, used, breaks = _find(widened, max_changes, ci, n_boot, seed, model, stderr)
     return widened, found, method, used, breaks
 
@@ -489,7 +495,9 @@ def interval_pairs(frame: pd.DataFrame) -> list[tuple[float, float]]:
     if frame.empty:
         return []
     located = frame[frame["kind"] != OUTLIER]
-    pairs = [(float(lo), float(hi)) for lo, hi in zip(located["lo"], located["hi"]) if np.isfinite(lo) and np.isfinite(hi)]
+    pairs = [
+        (float(lo), float(hi)) for lo, hi in zip(located["lo"], located["hi"]) if np.isfinite(lo) and np.isfinite(hi)
+    ]
     return sorted(pairs, key=lambda p: -(np.log10(max(p[1], 1.0)) - np.log10(max(p[0], 1.0))))
 
 

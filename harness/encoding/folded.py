@@ -28,8 +28,11 @@ class FoldedResponses:
     n_rows: int  # training rows in all
 
     @classmethod
-    def of(cls, y_train: np.ndarray, folds: Sequence[np.ndarray], device: str | torch.device = "cpu", pin: bool = False) -> FoldedResponses:
-        """Gather ``y_train`` (rows × voxels, any layout) by fold; ``pin``: page-locked host memory (fast copies to a GPU)."""
+    def of(
+        cls, y_train: np.ndarray, folds: Sequence[np.ndarray], device: str | torch.device = "cpu", pin: bool = False
+    ) -> FoldedResponses:
+        """Gather ``y_train`` (rows × voxels, any layout) by fold; ``pin``: page-locked host memory (fast copies to a
+        GPU)."""
         voxel_major = np.ascontiguousarray(np.asarray(y_train, dtype=np.float32).T)  # a no-op for prepared responses
         val, sq = [], []
         for rows in folds:
@@ -71,7 +74,8 @@ class FoldedResponses:
 
 @dataclass
 class FoldedBlock:
-    """A block of one subject's kept voxels ready for fitting every layer: training rows by fold, test rows as they are."""
+    """A block of one subject's kept voxels ready for fitting every layer: training rows by fold, test rows as they
+    are."""
 
     kept: np.ndarray  # indices among all the subject's voxels
     folded: FoldedResponses  # training rows by fold (on the fitting device, or pinned in host memory)

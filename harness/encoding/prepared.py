@@ -107,7 +107,11 @@ def open_prepared(folder: Path, scans: int) -> PreparedSubject | None:
         kept = np.load(kept_path)
         if kept.shape != (n_kept,):
             return None
-        values = np.memmap(values_path, dtype=np.float32, mode="r", shape=(n_kept, scans)) if n_kept else np.zeros((0, scans), np.float32)
+        values = (
+            np.memmap(values_path, dtype=np.float32, mode="r", shape=(n_kept, scans))
+            if n_kept
+            else np.zeros((0, scans), np.float32)
+        )
     except (OSError, ValueError, KeyError, TypeError):
         return None
     return PreparedSubject(kept, values, n_train)

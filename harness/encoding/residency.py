@@ -51,10 +51,16 @@ def choose_residency(responses: int, device: str, memory_gb: float | str, host_a
         return Residency("host", budget, f"{size} resident in host memory (memory_gb {float(memory_gb):g})")
     host_room = int(HOST_SHARE * host_available)
     if cuda and responses <= room:
-        return Residency("device", responses, f"{size} resident on the GPU ({room / GIB:.1f} GiB free beside model and decompositions)")
+        return Residency(
+            "device",
+            responses,
+            f"{size} resident on the GPU ({room / GIB:.1f} GiB free beside model and decompositions)",
+        )
     if responses <= host_room:
         pinned = " (pinned), copied to the GPU block by block beside compute" if cuda else ""
-        return Residency("host", responses, f"{size} resident in host memory{pinned} ({host_room / GIB:.1f} GiB allowed)")
+        return Residency(
+            "host", responses, f"{size} resident in host memory{pinned} ({host_room / GIB:.1f} GiB allowed)"
+        )
     budget = min(STREAM_BUDGET, max(host_room, 64 << 20))
     return Residency("stream", budget, f"{size} streamed in blocks of {budget / GIB:.2f} GiB "
                                        f"(more than {host_room / GIB:.1f} GiB of host memory allowed)")

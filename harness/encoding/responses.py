@@ -151,7 +151,8 @@ def read_block(
 
 
 def _stack(raw: dict[str, np.ndarray], stories: list[str], kept: np.ndarray) -> np.ndarray:
-    """The kept columns of ``stories``' blocks, z-scored per story, one below the other; each raw block freed once copied."""
+    """The kept columns of ``stories``' blocks, z-scored per story, one below the other; each raw block freed once
+    copied."""
     out = np.empty((sum(len(raw[s]) for s in stories), kept.size), dtype=np.float32)
     row = 0
     for story in stories:

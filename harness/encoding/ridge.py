@@ -54,7 +54,8 @@ class _Decomposition:
 
 @dataclass
 class _Spectral:
-    """What the spectral loss needs of one fold, beyond its (rotated) left and basis: computed once, reused by every fit."""
+    """What the spectral loss needs of one fold, beyond its (rotated) left and basis: computed once, reused by every
+    fit."""
 
     eig: torch.Tensor  # (rank,) float64, nearly equal eigenvalues merged
     g_diag: torch.Tensor  # (rank,) float64, diag(leftᵀ·left)
@@ -115,7 +116,9 @@ def _spectral_parts(fold: _Decomposition, alpha_min: float, keep_left: bool = Tr
     return fold.spectral
 
 
-def _spectral_mse(parts: _Spectral, d: torch.Tensor, B: torch.Tensor, Z: torch.Tensor, sq: torch.Tensor, n_val: int) -> torch.Tensor:
+def _spectral_mse(
+    parts: _Spectral, d: torch.Tensor, B: torch.Tensor, Z: torch.Tensor, sq: torch.Tensor, n_val: int
+) -> torch.Tensor:
     """(alphas × voxels) validation MSE from the spectral parts (``RidgeCV._spectral_scores`` gives the identity).
 
     ``d`` is 1 / (eig + α) per penalty (float64), ``B`` = basisᵀ·right and ``Z`` = AᵀY (float64, both
@@ -140,7 +143,8 @@ def _explicit_mse(op: torch.Tensor, fold: _Decomposition, right: torch.Tensor, y
 
 @contextmanager
 def matmul_precision(precision: str, device: torch.device) -> Iterator[None]:
-    """float32 products, or TF32 tensor-core products on CUDA for ``precision`` 'tf32' (on the CPU TF32 does not exist: float32)."""
+    """float32 products, or TF32 tensor-core products on CUDA for ``precision`` 'tf32' (on the CPU TF32 does not exist:
+    float32)."""
     if precision != "tf32" or device.type != "cuda":
         yield
         return
@@ -196,8 +200,10 @@ class RidgeCV:
         self.method = method
         self.memory_budget = memory_budget
         self._val_rows = [np.asarray(f, dtype=np.int64) for f in folds]
-        self._x_val = [self.X[torch.as_tensor(f, device=self.device)] for f in self._val_rows]  # each fold's validation rows of X
-        grams = self._shared_grams() if shared_grams else None  # decompositions are float32 always: TF32 grams are too coarse
+        # each fold's validation rows of X
+        self._x_val = [self.X[torch.as_tensor(f, device=self.device)] for f in self._val_rows]
+        # decompositions are float32 always: TF32 grams are too coarse
+        grams = self._shared_grams() if shared_grams else None
         if grams is None:
             self.folds = [self._decompose(f) for f in self._val_rows]
             self.full = self._decompose(None)
@@ -247,7 +253,8 @@ class RidgeCV:
         return _Decomposition(eig, basis, left, train_idx, val_idx)
 
     def prepare(self) -> None:
-        """Compute now what every fit shares and would otherwise compute on the first fit (the folds' spectral parts)."""
+        """Compute now what every fit shares and would otherwise compute on the first fit (the folds' spectral
+        parts)."""
         for fold in self.folds:
             if self.use_spectral(fold):
                 _spectral_parts(fold, float(self.alphas.min()), keep_left=self.form != "primal")
@@ -258,7 +265,8 @@ class RidgeCV:
         return self.memory_budget or (192 << 20 if self.device.type == "cpu" else 2 << 30)
 
     def voxel_batch(self, n_voxels: int, extra_per_voxel: int = 0) -> int:
-        """Voxels per batch so that the temporaries (plus ``extra_per_voxel`` float32 values) stay within the memory budget.
+        """Voxels per batch so that the temporaries (plus ``extra_per_voxel`` float32 values) stay within the memory
+        budget.
 
         The budget is the configured one, but never more than half the size of the responses,
         so that the peak stays under twice size(Y) for small problems too.
@@ -396,8 +404,15 @@ class RidgeCV:
                         predictions, weights, start, stop)
         return RidgeCVResult(chosen.cpu().numpy(), best_score.cpu().numpy(), predictions, weights)
 
-    def _refit(self, right: torch.Tensor, chosen: torch.Tensor, predictions: np.ndarray | None, weights: np.ndarray | None,
-               start: int, stop: int) -> None:
+    def _refit(
+        self,
+        right: torch.Tensor,
+        chosen: torch.Tensor,
+        predictions: np.ndarray | None,
+        weights: np.ndarray | None,
+        start: int,
+        stop: int,
+    ) -> None:
         """Refit voxels ``start:stop`` on all training rows at their chosen penalties, from XᵀY (primal) or Y (dual)."""
         full = self.full
         coef = (full.basis.T @ right) / (full.eig[:, None] + chosen[None, :])
@@ -410,7 +425,9 @@ class RidgeCV:
 
     # ------------------------------------------------------------------ fitting responses gathered by fold
 
-    def fit_folded(self, Y: FoldedResponses, *, return_weights: bool = False, voxel_batch: int | None = None) -> RidgeCVResult:
+    def fit_folded(
+        self, Y: FoldedResponses, *, return_weights: bool = False, voxel_batch: int | None = None
+    ) -> RidgeCVResult:
         """``fit`` on responses gathered by fold (``FoldedResponses``, shared by every layer fitted on them).
 
         Primal form: per batch of voxels, each fold's validation product XᵥᵀYᵥ is computed once;
@@ -418,7 +435,9 @@ class RidgeCV:
         fold's training product, so the rows are multiplied once instead of twice. The dual form
         needs the rows themselves and fits them as ``fit`` does.
         """
-        same = len(Y.folds) == len(self._val_rows) and all(np.array_equal(a, b) for a, b in zip(Y.folds, self._val_rows))
+        same = len(Y.folds) == len(self._val_rows) and all(
+            np.array_equal(a, b) for a, b in zip(Y.folds, self._val_rows)
+        )
         if not same or not Y.partition:
             raise ValueError("ridge: the responses were gathered by other folds than the solver's")
         if self.form != "primal":
@@ -457,7 +476,8 @@ class RidgeCV:
 
     def _fold_mse(self, fold: _Decomposition, right: torch.Tensor, product: torch.Tensor, y_val: torch.Tensor,
                   sq: torch.Tensor) -> torch.Tensor:
-        """(alphas × voxels) validation MSE of one fold from its training product ``right`` = XₜᵀYₜ and ``product`` = XᵥᵀYᵥ."""
+        """(alphas × voxels) validation MSE of one fold from its training product ``right`` = XₜᵀYₜ and ``product`` =
+        XᵥᵀYᵥ."""
         if self.use_spectral(fold):
             parts = _spectral_parts(fold, float(self.alphas.min()), keep_left=False)
             d = 1.0 / (parts.eig[None, :] + self.alphas.double()[:, None])
@@ -469,7 +489,9 @@ class RidgeCV:
         for a0 in range(0, len(self.alphas), chunk):
             alphas = self.alphas[a0 : a0 + chunk]
             rotate = y_val.shape[1] >= len(alphas) * y_val.shape[0]
-            out[a0 : a0 + chunk] = _explicit_mse(self._operator(fold, alphas, rotate), fold, right, y_val, len(alphas), rotate)
+            out[a0 : a0 + chunk] = _explicit_mse(
+                self._operator(fold, alphas, rotate), fold, right, y_val, len(alphas), rotate
+            )
         return out
 
 
@@ -495,7 +517,9 @@ def story_folds(story_rows: Sequence[int], n_folds: int) -> list[np.ndarray]:
     Stories are dealt to folds in turn; with fewer stories than folds, each story is a fold.
     """
     if len(story_rows) < 2:
-        raise DataError(f"ridge: cross-validation grouped by story needs at least 2 training stories, got {len(story_rows)}")
+        raise DataError(
+            f"ridge: cross-validation grouped by story needs at least 2 training stories, got {len(story_rows)}"
+        )
     k = min(n_folds, len(story_rows))
     bounds = np.concatenate([[0], np.cumsum(story_rows)])
     folds: list[list[np.ndarray]] = [[] for _ in range(k)]

@@ -1,4 +1,5 @@
-"""``BrainScorer``: one brain dataset's encoding model (fMRI: FIR; M/EEG: TRF), every pending layer of a checkpoint per pass."""
+"""``BrainScorer``: one brain dataset's encoding model (fMRI: FIR; M/EEG: TRF), every pending layer of a checkpoint per
+pass."""
 
 from __future__ import annotations
 
@@ -27,7 +28,8 @@ from harness.util.errors import DataError
 from harness.util.threads import torch_threads
 
 SMALL_WORK = 5e10  # flops below which a fit runs on one CPU thread (threads cost more than they save)
-DECOMPOSITION_SHARE = 0.25  # of the free memory (GPU, else host), the decompositions of the layers fitted together may hold
+# of the free memory (GPU, else host), the decompositions of the layers fitted together may hold
+DECOMPOSITION_SHARE = 0.25
 log = logging.getLogger(__name__)
 
 
@@ -91,11 +93,16 @@ class BrainScorer:
             raise DataError(f"{self.name}: the dataset has no subjects")
         self.baseline = baseline
         self.info: dict[str, SubjectResponses] = {}
-        self.selected: dict[str, VoxelSelection | None] = {}  # subject -> its voxels scored (encoding.voxels); None: all
+        # subject -> its voxels scored (encoding.voxels); None: all
+        self.selected: dict[str, VoxelSelection | None] = {}
         for subject in self.subjects:  # one at a time: an in-memory subject is released before the next is loaded
             data = dataset.load_subject(subject)
-            self.info[subject] = inspect_subject(self._where(subject), subject, data, self.train, self.test, self.stories)
-            self.selected[subject] = select_voxels(settings.voxels, self.info[subject], data.masks, self._where(subject))
+            self.info[subject] = inspect_subject(
+                self._where(subject), subject, data, self.train, self.test, self.stories
+            )
+            self.selected[subject] = select_voxels(
+                settings.voxels, self.info[subject], data.masks, self._where(subject)
+            )
             del data
         total = sum(i.nbytes for i in self.info.values())
         memory = 2.0 if baseline and settings.memory_gb == "auto" else settings.memory_gb
@@ -121,12 +128,14 @@ class BrainScorer:
             raise DataError(f"{self.name}: {problem}")
 
     def block_voxels(self, subject: str) -> int:
-        """Voxels per block read from ``subject``'s responses: all of them when resident, else what the budget allows."""
+        """Voxels per block read from ``subject``'s responses: all of them when resident, else what the budget
+        allows."""
         info = self.info[subject]
         return info.n_total if self.resident else min(info.n_total, block_size(self.budget, info.scans))
 
     def blocks(self, subject: str) -> Iterator[ResponseBlock]:
-        """``subject``'s responses a block of voxels at a time, read from the dataset (kept across calls when resident; the baseline path)."""
+        """``subject``'s responses a block of voxels at a time, read from the dataset (kept across calls when resident;
+        the baseline path)."""
         if subject in self._kept:
             yield from self._kept[subject]
             return
@@ -176,7 +185,9 @@ class BrainScorer:
         if prepared is None:
             folder = prepared_folder(prepared_key(self.name, self._data_hash, info, self.train, self.test))
             data = info.data if info.data is not None else self.dataset.load_subject(info.subject)
-            prepared = prepare_subject(self._where(info.subject), data, info, self.train, self.test, self.block_voxels(info.subject), folder)
+            prepared = prepare_subject(
+                self._where(info.subject), data, info, self.train, self.test, self.block_voxels(info.subject), folder
+            )
             del data
             if not self.resident:  # kept to be read again next pass (memory-mapped: it holds no memory)
                 self._prepared[info.subject] = prepared
@@ -187,7 +198,8 @@ class BrainScorer:
     # ------------------------------------------------------------------ design
 
     def _delay(self, story: str, times: np.ndarray, onsets: np.ndarray) -> tuple[Any, int]:
-        """The story's delay stack at these scan times and word onsets, sparse (kept across layers), and its number of delays."""
+        """The story's delay stack at these scan times and word onsets, sparse (kept across layers), and its number of
+        delays."""
         key = (story, times.tobytes() + onsets.tobytes())
         if key not in self._delays:
             words = self.stories[story]
@@ -206,9 +218,14 @@ class BrainScorer:
             array = features[story]
             n_words = len(self.stories[story].words)
             if array.ndim != 2 or array.shape[0] != n_words:
-                raise DataError(f"{self.name}: features for story {story!r} have shape {tuple(array.shape)}, expected ({n_words}, dims)")
+                raise DataError(
+                    f"{self.name}: features for story {story!r} have shape {tuple(array.shape)}, expected ({n_words}, "
+                    "dims)"
+                )
             if width is not None and array.shape[1] != width:
-                raise DataError(f"{self.name}: features for story {story!r} have {array.shape[1]} dims, other stories {width}")
+                raise DataError(
+                    f"{self.name}: features for story {story!r} have {array.shape[1]} dims, other stories {width}"
+                )
             width = array.shape[1]
             if not np.isfinite(array).all():
                 raise DataError(f"{self.name}: features for story {story!r} contain NaN or infinite values")
@@ -222,7 +239,9 @@ class BrainScorer:
         """The training and test rows of the layer's design at ``subject``'s sample times."""
         if not self.trf:
             return LayerDesign(self.design(features, subject, self.train), self.design(features, subject, self.test))
-        trf = trf_design(features, subject.onsets, subject.times, self.train, self.test, self.settings.lags_s, self.settings.pca)
+        trf = trf_design(
+            features, subject.onsets, subject.times, self.train, self.test, self.settings.lags_s, self.settings.pca
+        )
         return LayerDesign(trf.x_train, trf.x_test, trf.test_rows, trf.lags_s.astype(np.float32), trf.n_inputs)
 
     # ------------------------------------------------------------------ scoring
@@ -272,7 +291,8 @@ class BrainScorer:
 
     def _fit_group(self, members: list[SubjectResponses], layers: Mapping[int, Mapping[str, np.ndarray]],
                    fits: dict[int, dict[str, tuple[SubjectFit, LayerDesign]]], failed: dict[int, Exception]) -> None:
-        """Fit ``members`` (subjects sharing sample times) on each of ``layers``, a pass over each subject's responses."""
+        """Fit ``members`` (subjects sharing sample times) on each of ``layers``, a pass over each subject's
+        responses."""
         first = members[0]
         with torch_threads(self._threads(layers, members)):
             solvers: dict[int, tuple[RidgeCV, LayerDesign]] = {}
@@ -284,7 +304,9 @@ class BrainScorer:
                     failed[layer] = error
             for info in members:
                 parts = {layer: _Parts() for layer in solvers}
-                block_rows = self.settings.permutation_block(scan_interval(info.times[self.test[0]]), recording=self.trf)
+                block_rows = self.settings.permutation_block(
+                    scan_interval(info.times[self.test[0]]), recording=self.trf
+                )
                 blocks = self.blocks(info.subject) if self.baseline else self.fit_blocks(info)
                 for block in blocks:
                     if not block.kept.size:
@@ -293,27 +315,36 @@ class BrainScorer:
                         if layer in failed:
                             continue
                         try:
-                            parts[layer].add(self, block.kept, self._fit(solver, block), block.y_test, design, block_rows)
+                            parts[layer].add(
+                                self, block.kept, self._fit(solver, block), block.y_test, design, block_rows
+                            )
                         except Exception as error:  # noqa: BLE001 - this layer's cell fails, the others go on
                             failed[layer] = error
                     del block
                 for layer, (_, design) in solvers.items():
                     if layer not in failed:
                         if not parts[layer].kept:
-                            raise DataError(f"{self._where(info.subject)}: every voxel is NaN or constant in some story")
+                            raise DataError(
+                                f"{self._where(info.subject)}: every voxel is NaN or constant in some story"
+                            )
                         fits[layer][info.subject] = (parts[layer].join(), design)
             del solvers
 
     def _threads(self, layers: Mapping[int, Mapping[str, np.ndarray]], members: list[SubjectResponses]) -> int | None:
-        """One CPU thread for small fits (threads cost more than they save), else torch's setting; decided per layer's work."""
+        """One CPU thread for small fits (threads cost more than they save), else torch's setting; decided per layer's
+        work."""
         first = members[0]
         n_train = sum(len(first.times[s]) for s in self.train)
-        width = 4 * max(next(iter(f.values())).shape[1] for f in layers.values())  # a rough width: the choice of threads needs no more
+        # a rough width: the choice of threads needs no more
+        width = 4 * max(next(iter(f.values())).shape[1] for f in layers.values())
         work = 2.0 * n_train * width * sum(m.n_total for m in members) * (self.settings.folds + 2)
         return 1 if self.device == "cpu" and work < SMALL_WORK else None
 
-    def _chunks(self, pending: list[int], layers: Mapping[int, Mapping[str, np.ndarray]], first: SubjectResponses) -> list[list[int]]:
-        """``pending`` layers in groups whose decompositions fit beside each other (all of them, unless features are wide)."""
+    def _chunks(
+        self, pending: list[int], layers: Mapping[int, Mapping[str, np.ndarray]], first: SubjectResponses
+    ) -> list[list[int]]:
+        """``pending`` layers in groups whose decompositions fit beside each other (all of them, unless features are
+        wide)."""
         if not pending or self.baseline:
             return [[layer] for layer in pending]
         n = first.scans
@@ -335,7 +366,9 @@ class BrainScorer:
                 fit, design = fits[info.subject]
                 values = self._summaries(info, fit)
                 if fit.profile is not None and design.lags_s is not None:
-                    arrays[f"lag_profile/{info.subject}"] = np.stack([_full(row, fit.kept, info.n_total) for row in fit.profile])
+                    arrays[f"lag_profile/{info.subject}"] = np.stack(
+                        [_full(row, fit.kept, info.n_total) for row in fit.profile]
+                    )
                     arrays["lags_s"] = design.lags_s
                     values["peak_lag_s"] = float(design.lags_s[int(np.argmax(fit.profile.mean(axis=1)))])
                 per_subject[info.subject] = values
@@ -351,13 +384,15 @@ class BrainScorer:
         return CellOutput(scores, arrays)
 
     def _fit(self, solver: RidgeCV, block: ResponseBlock | FoldedBlock) -> RidgeCVResult:
-        """One block fitted on one layer's decomposition: rows gathered by fold (``fit_folded``), or as read (the baseline)."""
+        """One block fitted on one layer's decomposition: rows gathered by fold (``fit_folded``), or as read (the
+        baseline)."""
         if isinstance(block, ResponseBlock):
             return solver.fit(block.y_train, voxel_batch=self.settings.voxel_batch, return_weights=self.trf)
         return solver.fit_folded(block.folded, voxel_batch=self.settings.voxel_batch, return_weights=self.trf)
 
     def fit_subject(self, solver: RidgeCV, design: LayerDesign, info: SubjectResponses) -> SubjectFit:
-        """Fit and test one subject on ``solver``'s decomposition (one layer), a block of voxels (channels) at a time."""
+        """Fit and test one subject on ``solver``'s decomposition (one layer), a block of voxels (channels) at a
+        time."""
         parts = _Parts()
         block_rows = self.settings.permutation_block(scan_interval(info.times[self.test[0]]), recording=self.trf)
         for block in self.blocks(info.subject) if self.baseline else self.fit_blocks(info):
@@ -427,7 +462,11 @@ class _Parts:
         if scorer.trf and result.weights is not None:
             self.profile.append(lag_profile(result.weights, design.n_inputs))  # (lags × block channels)
         if scorer.settings.permutations > 0:
-            self.pvalues.append(block_permutation_pvalues(y_test, predictions, scorer.settings.permutations, block_rows, seed=scorer.seed))
+            self.pvalues.append(
+                block_permutation_pvalues(
+                    y_test, predictions, scorer.settings.permutations, block_rows, seed=scorer.seed
+                )
+            )
 
     def join(self) -> SubjectFit:
         joined = {k: np.concatenate(v, axis=-1) if v else None for k, v in vars(self).items()}

@@ -15,8 +15,10 @@ from pydantic import Field, SerializerFunctionWrapHandler, field_validator, mode
 
 from harness.util.strict import Strict
 
-VOXEL_FORMS = ("all, reliable:F (the fraction F in (0, 1] of voxels with the highest noise ceiling, e.g. reliable:0.1), "
-               "reliable:N (the N such voxels, e.g. reliable:5000) or mask:NAME (a mask or ROI the dataset provides)")
+VOXEL_FORMS = (
+    "all, reliable:F (the fraction F in (0, 1] of voxels with the highest noise ceiling, e.g. reliable:0.1), "
+    "reliable:N (the N such voxels, e.g. reliable:5000) or mask:NAME (a mask or ROI the dataset provides)"
+)
 
 
 @dataclass(frozen=True)
@@ -91,12 +93,17 @@ class EncodingSettings(Strict):
     fMRI entry hashes (and its stored cells stay valid) as before M/EEG support.
     """
 
-    delays: Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=1)] | None = None  # fMRI FIR delays in scans (default 1-4)
+    # fMRI FIR delays in scans (default 1-4)
+    delays: Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=1)] | None = None
     delays_s: Annotated[list[Annotated[float, Field(ge=0)]], Field(min_length=1)] | None = None  # or in seconds
     lags_s: tuple[float, float] = DEFAULT_LAGS_S  # M/EEG TRF lag window (s), every sample from first to last
-    pca: int | None = Field(None, ge=1)  # M/EEG: word features reduced to this many components (fitted on training stories)
-    permutation_block_s: float | None = Field(None, gt=0)  # seconds per permutation block (default 10 scans; M/EEG 20 s)
-    alphas: AlphaGrid | Annotated[list[Annotated[float, Field(gt=0)]], Field(min_length=1)] = Field(default_factory=AlphaGrid)
+    # M/EEG: word features reduced to this many components (fitted on training stories)
+    pca: int | None = Field(None, ge=1)
+    # seconds per permutation block (default 10 scans; M/EEG 20 s)
+    permutation_block_s: float | None = Field(None, gt=0)
+    alphas: AlphaGrid | Annotated[list[Annotated[float, Field(gt=0)]], Field(min_length=1)] = Field(
+        default_factory=AlphaGrid
+    )
     folds: int = Field(5, ge=2)  # CV folds, grouped by story
     lanczos_window: int = Field(3, ge=1)
     top_fraction: float = Field(0.1, gt=0, le=1)  # best voxels, chosen on training data

@@ -35,7 +35,9 @@ def ahead_on_device(blocks: Iterable[FoldedBlock], device: str) -> Iterator[Fold
         yield _ready(*pending, main)
 
 
-def _ready(block: FoldedBlock, moved: FoldedResponses, copied: torch.cuda.Event, main: torch.cuda.Stream) -> FoldedBlock:
+def _ready(
+    block: FoldedBlock, moved: FoldedResponses, copied: torch.cuda.Event, main: torch.cuda.Stream
+) -> FoldedBlock:
     """``block`` with its device copy, once the copy is done (the main stream waits for it, the host does not)."""
     main.wait_event(copied)
     for tensor in [*moved.val, *moved.sq]:

@@ -121,10 +121,16 @@ def trf_design(
     sfreq = rates[train[0]]
     for story, rate in rates.items():
         if abs(rate - sfreq) > RATE_TOLERANCE * sfreq:
-            raise DataError(f"TRF: story {story!r} is sampled at {rate:g} Hz, story {train[0]!r} at {sfreq:g} Hz; resample to one rate")
+            raise DataError(
+                f"TRF: story {story!r} is sampled at {rate:g} Hz, story {train[0]!r} at {sfreq:g} Hz; resample to one "
+                "rate"
+            )
     lags = lag_samples(window_s, sfreq)
     mean, projection = word_basis([features[s] for s in train], components)
-    series = {s: onset_series(onsets[s], (np.asarray(features[s], dtype=np.float64) - mean) @ projection, times[s]) for s in [*train, *test]}
+    series = {
+        s: onset_series(onsets[s], (np.asarray(features[s], dtype=np.float64) - mean) @ projection, times[s])
+        for s in [*train, *test]
+    }
     offset = np.concatenate([series[s] for s in train]).mean(0)
     x_train = np.concatenate([lagged(series[s] - offset, lags) for s in train])
     x_test = np.concatenate([lagged(series[s] - offset, lags) for s in test])

@@ -36,7 +36,9 @@ def subject_masks(info: SubjectResponses, masks: Mapping[str, np.ndarray]) -> di
     return {**info.rois, **{name: np.asarray(index, dtype=np.int64).reshape(-1) for name, index in masks.items()}}
 
 
-def select_voxels(value: str, info: SubjectResponses, masks: Mapping[str, np.ndarray], where: str) -> VoxelSelection | None:
+def select_voxels(
+    value: str, info: SubjectResponses, masks: Mapping[str, np.ndarray], where: str
+) -> VoxelSelection | None:
     """The voxels ``encoding.voxels: value`` keeps of one subject, or None for ``all``; a one-line ``DataError``
     when the dataset cannot give what the rule needs (``where`` names the subject)."""
     selector = parse_voxel_selector(value)
@@ -57,12 +59,16 @@ def select_voxels(value: str, info: SubjectResponses, masks: Mapping[str, np.nda
     else:
         if info.ceiling is None:
             others = f" or mask:NAME ({', '.join(sorted(named))})" if named else ""
-            raise DataError(f"{where}: encoding.voxels: {rule} ranks voxels by the noise ceiling of repeated test stories, "
-                            f"and the dataset gives none for this subject; use all{others}")
+            raise DataError(
+                f"{where}: encoding.voxels: {rule} ranks voxels by the noise ceiling of repeated test stories, "
+                f"and the dataset gives none for this subject; use all{others}"
+            )
         count = selector.count if selector.count is not None else math.ceil((selector.fraction or 0) * info.n_total)
         if count > info.n_total:
-            raise DataError(f"{where}: encoding.voxels: {rule} asks for {count} voxels, the subject has {info.n_total}; "
-                            f"use a count up to {info.n_total} or a fraction like reliable:0.1")
+            raise DataError(
+                f"{where}: encoding.voxels: {rule} asks for {count} voxels, the subject has {info.n_total}; "
+                f"use a count up to {info.n_total} or a fraction like reliable:0.1"
+            )
         ranking = np.where(np.isfinite(info.ceiling), info.ceiling, -np.inf)
         index = np.sort(np.argsort(-ranking, kind="stable")[:count])
     ceiling = info.ceiling[index].astype(np.float32) if info.ceiling is not None else None

@@ -67,7 +67,9 @@ class ActivationSet:
         self.key: str = self.meta["key"]
         self.num_layers: int = int(self.meta["num_layers"])
         self.hidden_size: int = int(self.meta["hidden_size"])
-        self.rows: dict[str, tuple[int, int]] = {name: (int(a), int(b)) for name, (a, b) in self.meta["stories"].items()}
+        self.rows: dict[str, tuple[int, int]] = {
+            name: (int(a), int(b)) for name, (a, b) in self.meta["stories"].items()
+        }
 
     @property
     def stories(self) -> list[str]:
@@ -86,7 +88,9 @@ class ActivationSet:
         return {name: to_float32(data[start:stop], self.meta["dtype"]) for name, (start, stop) in self.rows.items()}
 
     def __repr__(self) -> str:
-        return f"ActivationSet({self.key}, layers={self.num_layers}, stories={len(self.rows)}, hidden={self.hidden_size})"
+        return (
+            f"ActivationSet({self.key}, layers={self.num_layers}, stories={len(self.rows)}, hidden={self.hidden_size})"
+        )
 
 
 def storage_dtype(dtype: str) -> np.dtype:

@@ -13,7 +13,17 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from harness.features.align import WordAlignment, align_words, check_fast_tokenizer, special_prefix
-from harness.features.cache import FORMAT_VERSION, ActivationIndex, ActivationSet, building, from_float32, layer_file, lookup, storage_dtype, write_index
+from harness.features.cache import (
+    FORMAT_VERSION,
+    ActivationIndex,
+    ActivationSet,
+    building,
+    from_float32,
+    layer_file,
+    lookup,
+    storage_dtype,
+    write_index,
+)
 from harness.features.settings import ExtractionSettings
 from harness.features.windows import Window, plan_windows, token_forwards
 from harness.plugin.contract import LoadedModel
@@ -219,12 +229,16 @@ def _run(
                 n = job.token_ids.shape[0]
                 ids[r, :n] = torch.from_numpy(job.token_ids)
                 mask[r, :n] = 1
-            out = body(input_ids=ids.to(device), attention_mask=mask.to(device), output_hidden_states=True, use_cache=False)
+            out = body(
+                input_ids=ids.to(device), attention_mask=mask.to(device), output_hidden_states=True, use_cache=False
+            )
             states = out.hidden_states
             if not files:
                 num_layers, hidden = len(states), int(states[0].shape[-1])
                 files = [
-                    np.lib.format.open_memmap(directory / layer_file(i), mode="w+", dtype=store, shape=(total_rows, hidden))
+                    np.lib.format.open_memmap(
+                        directory / layer_file(i), mode="w+", dtype=store, shape=(total_rows, hidden)
+                    )
                     for i in range(num_layers)
                 ]
             rows_idx, gather = _gather_plan(batch, spans, settings.word_token, device)

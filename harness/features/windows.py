@@ -35,7 +35,9 @@ def plan_windows(spans: np.ndarray, num_tokens: int, context: int, stride: int, 
     lengths = spans[:, 1] - spans[:, 0] + 1
     if num_words and lengths.max() > context:
         w = int(np.argmax(lengths))
-        raise DataError(f"story {story!r}: word #{w} takes {int(lengths[w])} tokens, more than the {context}-token window")
+        raise DataError(
+            f"story {story!r}: word #{w} takes {int(lengths[w])} tokens, more than the {context}-token window"
+        )
     windows: list[Window] = []
     start, next_word = 0, 0
     while next_word < num_words:

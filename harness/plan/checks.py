@@ -33,7 +33,8 @@ LEAST_COVERED = 0.9  # a story whose responses cover less of its words' span tha
 class Coverage:
     """What share of each story's words the responses cover, per subject: the truncated ones, with their fraction."""
 
-    truncated: dict[str, float] = field(default_factory=dict)  # "subject/story" -> scored fraction (below LEAST_COVERED)
+    # "subject/story" -> scored fraction (below LEAST_COVERED)
+    truncated: dict[str, float] = field(default_factory=dict)
 
 
 def check_run(config: SweepConfig, source: str) -> Path:
@@ -47,12 +48,17 @@ def check_run(config: SweepConfig, source: str) -> Path:
 
 
 def check_cache(config: SweepConfig, source: str) -> None:
-    """The cache root (the config's ``cache:``, else ``HARNESS_CACHE``) can be made and written in; else a one-line ``DataError``."""
+    """The cache root (the config's ``cache:``, else ``HARNESS_CACHE``) can be made and written in; else a one-line
+    ``DataError``."""
     root = config.cache_dir()
     problem = creatable_problem(root)
     if problem:
-        where = f"{source}: cache" if config.cache else "HARNESS_CACHE" if os.environ.get("HARNESS_CACHE") else "the cache"
-        raise DataError(f"{where}: {root}: {problem}; the harness keeps trained models, task files and activations there")
+        where = (
+            f"{source}: cache" if config.cache else "HARNESS_CACHE" if os.environ.get("HARNESS_CACHE") else "the cache"
+        )
+        raise DataError(
+            f"{where}: {root}: {problem}; the harness keeps trained models, task files and activations there"
+        )
 
 
 def check_device(config: SweepConfig, source: str) -> list[str]:
@@ -91,7 +97,8 @@ def check_folds(entry: BrainEntry, n_train: int) -> list[str]:
 
 
 def scored_fraction(times: np.ndarray, onsets: np.ndarray, offsets: np.ndarray) -> float:
-    """The share of the words' span (first onset to last offset) before the last sample (and one sample interval after it).
+    """The share of the words' span (first onset to last offset) before the last sample (and one sample interval after
+    it).
 
     Only the end counts: loaders drop a story's first scans by convention, and those words still
     enter through later scans (the encoder's delays).
@@ -121,7 +128,9 @@ def check_coverage(dataset: BrainDataset, entry: BrainEntry, train: list[str], t
         for story in train + test:
             words = stories[story]
             onsets = info.onsets[story]
-            offsets = onsets + (np.asarray(words.offsets, dtype=np.float64) - np.asarray(words.onsets, dtype=np.float64))
+            offsets = onsets + (
+                np.asarray(words.offsets, dtype=np.float64) - np.asarray(words.onsets, dtype=np.float64)
+            )
             fraction = scored_fraction(info.times[story], onsets, offsets)
             if fraction < LEAST_COVERED:
                 coverage.truncated[f"{subject}/{story}"] = round(fraction, 4)
@@ -130,11 +139,19 @@ def check_coverage(dataset: BrainDataset, entry: BrainEntry, train: list[str], t
     if not coverage.truncated:
         return coverage, []
     shown = ", ".join(f"{key} {value:.0%}" for key, value in coverage.truncated.items())
-    return coverage, [f"allow_truncated_story: {len(coverage.truncated)} truncated stor{'y' if len(coverage.truncated) == 1 else 'ies'} "
-                      f"scored on part of their words (share scored, recorded with each cell): {shown}"]
+    return coverage, [
+        f"allow_truncated_story: {len(coverage.truncated)} truncated "
+        f"stor{'y' if len(coverage.truncated) == 1 else 'ies'} "
+        f"scored on part of their words (share scored, recorded with each cell): {shown}"
+    ]
 
 
-def _truncated(subject: str, story: str, times: np.ndarray, onsets: np.ndarray, offsets: np.ndarray, fraction: float) -> str:
-    return (f"subject {subject}, story {story!r}: its responses ({times[0]:.0f}–{times[-1]:.0f} s) cover only {fraction:.0%} "
-            f"of its words ({onsets[0]:.0f}–{offsets[-1]:.0f} s); check the response files, or set "
-            "allow_truncated_story: true on this entry to score the part covered")
+def _truncated(
+    subject: str, story: str, times: np.ndarray, onsets: np.ndarray, offsets: np.ndarray, fraction: float
+) -> str:
+    return (
+        f"subject {subject}, story {story!r}: its responses ({times[0]:.0f}–{times[-1]:.0f} s) cover only "
+        f"{fraction:.0%} "
+        f"of its words ({onsets[0]:.0f}–{offsets[-1]:.0f} s); check the response files, or set "
+        "allow_truncated_story: true on this entry to score the part covered"
+    )

@@ -55,7 +55,8 @@ class _Entry(Strict):
 
 
 def _omit_when_unset(data: dict[str, Any], *keys: str) -> dict[str, Any]:
-    """``data`` without ``keys`` whose value is None: an optional key left out dumps (and hashes) as before it existed."""
+    """``data`` without ``keys`` whose value is None: an optional key left out dumps (and hashes) as before it
+    existed."""
     for key in keys:
         if key in data and data[key] is None:
             del data[key]
@@ -180,7 +181,9 @@ class SweepConfig(Strict):
     run: str | None = None  # run directory; default runs/<config file stem>
     seed: int = 0
     device: Literal["cpu", "cuda", "auto"] = "cpu"
-    cache: str | None = None  # everything kept outside the run (models, task files, activations, data); default $HARNESS_CACHE or ~/.cache/harness
+    # everything kept outside the run (models, task files, activations, data); default $HARNESS_CACHE or
+    # ~/.cache/harness
+    cache: str | None = None
     models: list[ModelEntry] = Field(min_length=1)
     brain: list[BrainEntry] = Field(default_factory=list)
     tasks: list[TaskEntry] = Field(default_factory=list)
@@ -209,7 +212,9 @@ class SweepConfig(Strict):
         model_labels = {entry_label(m) for m in self.models}
         for index, model in enumerate(self.models):
             if model.group in model_labels:
-                raise ValueError(f"models[{index}].group: {model.group!r} is also a model label; name groups apart from models")
+                raise ValueError(
+                    f"models[{index}].group: {model.group!r} is also a model label; name groups apart from models"
+                )
         targets = [entry_label(e) for kind in TARGET_KINDS for e in self.entries(kind)]
         repeated = sorted({t for t in targets if targets.count(t) > 1})
         if repeated:
@@ -220,7 +225,9 @@ class SweepConfig(Strict):
         if self.metrics and not brain_labels:
             raise ValueError("metrics: metrics read a brain dataset's stories; add a 'brain' entry")
         if self.metric_stimulus is not None and self.metric_stimulus not in brain_labels:
-            raise ValueError(f"metric_stimulus: {self.metric_stimulus!r} is not a brain label; allowed: {', '.join(brain_labels)}")
+            raise ValueError(
+                f"metric_stimulus: {self.metric_stimulus!r} is not a brain label; allowed: {', '.join(brain_labels)}"
+            )
         return self
 
     def entries(self, kind: Kind) -> list[AnyEntry]:

@@ -71,7 +71,8 @@ class Projection:
 
 
 def brain_size(label: str, dataset: BrainDataset, entry: BrainEntry) -> BrainSize:
-    """A brain target's sizes: each subject loaded (lazily where the dataset reads lazily) and inspected, one at a time."""
+    """A brain target's sizes: each subject loaded (lazily where the dataset reads lazily) and inspected, one at a
+    time."""
     stories = dataset.stories()
     train, test = (sorted(part) for part in dataset.split())
     subjects = []
@@ -93,7 +94,8 @@ def brain_size(label: str, dataset: BrainDataset, entry: BrainEntry) -> BrainSiz
 
 
 def encode_flops(size: BrainSize, hidden: int) -> tuple[float, float]:
-    """(product flops, eigendecomposition flops) of scoring one layer of ``hidden`` dims against every subject of ``size``.
+    """(product flops, eigendecomposition flops) of scoring one layer of ``hidden`` dims against every subject of
+    ``size``.
 
     Per group of subjects sharing a design: the full XᵀX and the folds' held-out grams (each fold's
     training gram is their difference), and the eigendecomposition of each fold and of the full
@@ -141,8 +143,10 @@ def project(plan: Plan, done: dict[str, str], units: UnitCosts | None = None) ->
         size = model.family.size()
         if size is None:
             size = ASSUMED_SIZE
-            out.assumed.append(f"{model.label}: the size of GPT-2 small ({ASSUMED_SIZE.parameters / 1e6:.0f}M parameters, "
-                               f"{ASSUMED_SIZE.hidden} dims): its family does not say")
+            out.assumed.append(
+                f"{model.label}: the size of GPT-2 small ({ASSUMED_SIZE.parameters / 1e6:.0f}M parameters, "
+                f"{ASSUMED_SIZE.hidden} dims): its family does not say"
+            )
         checkpoints = len({c.checkpoint.step for c in cells})
         weights = FLOAT_BYTES * size.parameters
         context, stride = plan.config.features.context_tokens, plan.config.features.stride
@@ -171,7 +175,9 @@ def project(plan: Plan, done: dict[str, str], units: UnitCosts | None = None) ->
             p = size.hidden * max((s.features_per_dim for s in brain.subjects), default=1)
             widest = max((s.train_scans for s in brain.subjects), default=0) * p
             encoder = held + 2 * FLOAT_BYTES * widest + FLOAT_BYTES * (brain.entry.encoding.folds + 1) * p * p
-            out.peak_bytes = max(out.peak_bytes, weights + FLOAT_BYTES * words * size.hidden * layers, weights + encoder)
+            out.peak_bytes = max(
+                out.peak_bytes, weights + FLOAT_BYTES * words * size.hidden * layers, weights + encoder
+            )
     out.read_s += sum(b.response_bytes for b in brains if b.label in resident & scored) / read_rate  # read once, kept
     if any(t.kind != Kind.BRAIN for t in plan.targets):
         out.assumed.append("tasks and metrics cost nothing (not estimated)")
@@ -212,7 +218,11 @@ def figures(projection: Projection) -> list[tuple[str, str, str]]:
 
 def measured(units: UnitCosts) -> str:
     """The measured rates, in one sentence."""
-    read = f"responses read {_bytes(units.read_bytes)}/s ({units.read_from})" if units.read_bytes else "no responses to read"
+    read = (
+        f"responses read {_bytes(units.read_bytes)}/s ({units.read_from})"
+        if units.read_bytes
+        else "no responses to read"
+    )
     return (f"measured here ({units.device}, {units.threads} threads): XᵀY {units.product_flops / 1e9:.1f} GFLOP/s, "
             f"eigh {units.eigh_flops / 1e9:.1f} GFLOP/s, {read}")
 

@@ -17,7 +17,16 @@ from typing import Any, TypeVar, cast
 
 from pydantic import ValidationError
 
-from harness.plan.config import BrainEntry, MetricEntry, ModelEntry, SweepConfig, TargetEntry, TaskEntry, entry_label, format_validation_error
+from harness.plan.config import (
+    BrainEntry,
+    MetricEntry,
+    ModelEntry,
+    SweepConfig,
+    TargetEntry,
+    TaskEntry,
+    entry_label,
+    format_validation_error,
+)
 from harness.plan.selectors import AdaptiveSelector, adaptive_selector, select_checkpoints, select_layers
 from harness.plugin.contract import KINDS, BrainDataset, Checkpoint, Kind, Metric, ModelFamily, Plugin, Task
 from harness.plugin.registry import Registry
@@ -122,7 +131,8 @@ class Plan:
     targets: list[TargetPlan]
     config_digest: str
     source: str  # the config file, for messages
-    truncated: dict[str, dict[str, float]] = field(default_factory=dict)  # brain label -> "subject/story" -> scored fraction
+    # brain label -> "subject/story" -> scored fraction
+    truncated: dict[str, dict[str, float]] = field(default_factory=dict)
     _data_hashes: dict[str, str] = field(default_factory=dict, repr=False)
 
     def target(self, label: str) -> TargetPlan:
@@ -173,11 +183,16 @@ class Plan:
         """cell_id -> the settings hash the cell is stored under."""
         return self._cells[1]
 
-    def pending(self, done: Mapping[str, str], force: bool = False, tried: Mapping[str, str] | None = None) -> list[Cell]:
-        """Cells not finished with their current settings (all of them with ``force``), less those ``tried`` with them already."""
+    def pending(
+        self, done: Mapping[str, str], force: bool = False, tried: Mapping[str, str] | None = None
+    ) -> list[Cell]:
+        """Cells not finished with their current settings (all of them with ``force``), less those ``tried`` with them
+        already."""
         finished = {} if force else done
         tried = tried or {}
-        return [c for c in self.cells if self.settings[c.cell_id] not in (finished.get(c.cell_id), tried.get(c.cell_id))]
+        return [
+            c for c in self.cells if self.settings[c.cell_id] not in (finished.get(c.cell_id), tried.get(c.cell_id))
+        ]
 
     def with_steps(self, steps: Mapping[str, Sequence[int]]) -> Plan:
         """This plan with the models named in ``steps`` measuring those of their candidate checkpoints."""
@@ -218,7 +233,9 @@ def build_plugin(registry: Registry, base: type[P], name: str, options: dict[str
     try:
         validated = cls.Options.model_validate(options)
     except ValidationError as error:
-        raise ConfigError(format_validation_error(source, error).replace(f"{source}: ", f"{source}: {where}.options.", 1)) from None
+        raise ConfigError(
+            format_validation_error(source, error).replace(f"{source}: ", f"{source}: {where}.options.", 1)
+        ) from None
     try:
         return cast(P, cls(validated))
     except HarnessError as error:
@@ -263,19 +280,36 @@ def _plan_targets(config: SweepConfig, registry: Registry, source: str) -> list[
     for index, brain in enumerate(config.brain):
         dataset = build_plugin(registry, BrainDataset, brain.dataset, brain.options, f"brain[{index}]", source)
         label = entry_label(brain)
-        targets.append(BrainTarget(label, Kind.BRAIN, brain, dataset, version(dataset, Kind.BRAIN), label, f"brain[{index}]"))
+        targets.append(
+            BrainTarget(label, Kind.BRAIN, brain, dataset, version(dataset, Kind.BRAIN), label, f"brain[{index}]")
+        )
     for index, task_entry in enumerate(config.tasks):
         task = build_plugin(registry, Task, task_entry.task, task_entry.options, f"tasks[{index}]", source)
-        targets.append(TaskTarget(entry_label(task_entry), Kind.TASK, task_entry, task, version(task, Kind.TASK), None, f"tasks[{index}]"))
+        targets.append(
+            TaskTarget(
+                entry_label(task_entry), Kind.TASK, task_entry, task, version(task, Kind.TASK), None, f"tasks[{index}]"
+            )
+        )
     for index, metric_entry in enumerate(config.metrics):
         assert metric_stimulus is not None  # the config admits metrics only beside a brain entry
         metric = build_plugin(registry, Metric, metric_entry.metric, metric_entry.options, f"metrics[{index}]", source)
-        targets.append(MetricTarget(entry_label(metric_entry), Kind.METRIC, metric_entry, metric, version(metric, Kind.METRIC),
-                                    metric_stimulus, f"metrics[{index}]"))
+        targets.append(
+            MetricTarget(
+                entry_label(metric_entry),
+                Kind.METRIC,
+                metric_entry,
+                metric,
+                version(metric, Kind.METRIC),
+                metric_stimulus,
+                f"metrics[{index}]",
+            )
+        )
     return targets
 
 
-def _cell_settings(plan: Plan, model: ModelPlan, target: TargetPlan, position: int, stimulus_entry: dict[str, Any] | None) -> dict[str, Any]:
+def _cell_settings(
+    plan: Plan, model: ModelPlan, target: TargetPlan, position: int, stimulus_entry: dict[str, Any] | None
+) -> dict[str, Any]:
     """Everything a cell's result depends on; its digest decides whether a stored cell is still valid."""
     config = plan.config
     model_settings = model.entry.model_dump(mode="json", exclude={"checkpoints", "layers", "label", "group"})

@@ -41,14 +41,19 @@ def preflight(plan: Plan, say: Callable[[str], None] | None = None) -> list[str]
             add(_checked(plan.source, target.where, dataset.name, dataset.check))
             add(_checked(plan.source, target.where, dataset.name, partial(_plan_checks, plan, target)))
             if target.entry.shuffle is not None:
-                add(_checked(plan.source, target.where, dataset.name, partial(_control_note, dataset, target.entry.shuffle)))
+                add(
+                    _checked(
+                        plan.source, target.where, dataset.name, partial(_control_note, dataset, target.entry.shuffle)
+                    )
+                )
         elif isinstance(target, TaskTarget):
             add(_checked(plan.source, target.where, target.plugin.name, partial(target.plugin.check, shortest)))
     return notes
 
 
 def _plan_checks(plan: Plan, target: BrainTarget) -> list[str]:
-    """What the encoder will do with the dataset: its split, folds and each story's coverage (kept in ``plan.truncated``)."""
+    """What the encoder will do with the dataset: its split, folds and each story's coverage (kept in
+    ``plan.truncated``)."""
     dataset, entry = target.plugin, target.entry
     stories = dataset.stories()
     train, test = check_split(dataset, stories)

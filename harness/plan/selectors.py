@@ -6,7 +6,8 @@ every K-th checkpoint), explicit steps, or a list mixing these (union). ``adapti
 ``adaptive:N/K``) stands alone: N checkpoints in all, the first round a ``log:K`` grid and the
 others chosen during the sweep where the transitions found so far are least resolved
 (``harness.sweep.adaptive``).
-Layers: ``all``, ``last``, ``every:K`` (every K-th layer, 0, K, 2K, ..., and the last), explicit indices (negative counts from the end; 0 is
+Layers: ``all``, ``last``, ``every:K`` (every K-th layer, 0, K, 2K, ..., and the last), explicit indices (negative
+counts from the end; 0 is
 the embeddings), relative depths as floats in [0, 1], or a list mixing these.
 """
 
@@ -52,7 +53,9 @@ def _adaptive(item: str) -> AdaptiveSelector:
                          f"(N checkpoints in all, K in the first log-spaced round)")
     budget = int(budget_text)
     if budget < ADAPTIVE_MIN:
-        raise ValueError(f"bad selector {item!r}: adaptive:N needs N >= {ADAPTIVE_MIN} (the first, the last and one between)")
+        raise ValueError(
+            f"bad selector {item!r}: adaptive:N needs N >= {ADAPTIVE_MIN} (the first, the last and one between)"
+        )
     coarse = int(coarse_text) if slash else AdaptiveSelector.default_coarse(budget)
     if not 2 <= coarse <= budget:
         raise ValueError(f"bad selector {item!r}: the first round's K must lie in 2..N (2..{budget}); "
@@ -145,7 +148,11 @@ def log_spaced(values: Sequence[int], count: int) -> list[int]:
         return values
     low, high = values[0], values[-1]
     shift = 1 - low  # so step 0 can sit on a log axis
-    targets = [math.exp(math.log(low + shift) + i * (math.log(high + shift) - math.log(low + shift)) / max(count - 1, 1)) - shift for i in range(count)]
+    targets = [
+        math.exp(math.log(low + shift) + i * (math.log(high + shift) - math.log(low + shift)) / max(count - 1, 1))
+        - shift
+        for i in range(count)
+    ]
     chosen: list[int] = []
     pool = list(values)
     for target in targets:  # nearest unused value, so N targets give N checkpoints
@@ -177,7 +184,10 @@ def select_checkpoints(available: Sequence[Checkpoint], value: Any, where: str) 
             chosen.update(s for s in steps if s % number == 0)
         elif number not in by_step:
             near = min(steps, key=lambda s: abs(s - number))
-            raise ConfigError(f"{where}: no checkpoint at step {number} (nearest: {near}; {len(steps)} available from {steps[0]} to {steps[-1]})")
+            raise ConfigError(
+                f"{where}: no checkpoint at step {number} (nearest: {near}; {len(steps)} available from {steps[0]} to "
+                f"{steps[-1]})"
+            )
         else:
             chosen.add(number)
     if not chosen:

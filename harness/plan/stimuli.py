@@ -31,7 +31,8 @@ SHUFFLE_UNITS = "sentence, window:N (N ≥ 2)"
 
 
 def parse_shuffle_unit(unit: str) -> int | None:
-    """The window length of a ``window:N`` unit, None for ``sentence``; ``ValueError`` naming the allowed values otherwise."""
+    """The window length of a ``window:N`` unit, None for ``sentence``; ``ValueError`` naming the allowed values
+    otherwise."""
     if unit == SENTENCE:
         return None
     match = _WINDOW.fullmatch(unit)
@@ -64,7 +65,9 @@ def shuffle_units(words: Sequence[str], unit: str) -> Units:
             starts = [0, *ends[:-1]]
             return Units(list(zip(starts, ends)), by_sentence=True)
         window = SENTENCE_FALLBACK_WINDOW
-    return Units([(start, min(start + window, len(words))) for start in range(0, len(words), window)], by_sentence=False)
+    return Units(
+        [(start, min(start + window, len(words))) for start in range(0, len(words), window)], by_sentence=False
+    )
 
 
 def story_rng(seed: int, story: str) -> np.random.Generator:
@@ -98,14 +101,17 @@ class StimulusWords:
 
     read: dict[str, list[str]]  # story -> the words in the order the model reads them
     words: dict[str, list[str]]  # story -> the words in story order (one per onset)
-    rows: dict[str, np.ndarray] | None  # story -> for each word in story order, its row among ``read``; None: same order
+    # story -> for each word in story order, its row among ``read``; None: same order
+    rows: dict[str, np.ndarray] | None
 
     def in_story_order(self, layer: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Per-story activations of ``read`` (rows in reading order) with row i back at word i."""
         return layer if self.rows is None else {name: rows[self.rows[name]] for name, rows in layer.items()}
 
 
-def stimulus_words(stories: Mapping[str, Sequence[str]], control: str | None, unit: str | None, seed: int) -> StimulusWords:
+def stimulus_words(
+    stories: Mapping[str, Sequence[str]], control: str | None, unit: str | None, seed: int
+) -> StimulusWords:
     """What a brain entry's activations are extracted from: the stories' own words, or their shuffled control."""
     words = {name: list(story) for name, story in stories.items()}
     if control is None:

@@ -64,7 +64,8 @@ def product_rate(device: str) -> float:
 
 
 def eigh_rate(device: str) -> float:
-    """Flops per second of a symmetric eigendecomposition of ``EIGH_SIZE`` features on ``device``, in float64 as the ridge does it."""
+    """Flops per second of a symmetric eigendecomposition of ``EIGH_SIZE`` features on ``device``, in float64 as the
+    ridge does it."""
     generator = torch.Generator().manual_seed(1)
     x = torch.randn(4 * EIGH_SIZE, EIGH_SIZE, generator=generator, dtype=torch.float64).to(device)
     gram = x.T @ x
@@ -72,7 +73,8 @@ def eigh_rate(device: str) -> float:
 
 
 def read_rate(responses: ResponseArray) -> float:
-    """Bytes per second of reading voxel columns of ``responses`` through its reader (the operating system may have it cached)."""
+    """Bytes per second of reading voxel columns of ``responses`` through its reader (the operating system may have it
+    cached)."""
     rows, columns = int(responses.shape[0]), int(responses.shape[1])
     width = max(1, min(columns, READ_BYTES // (4 * max(rows, 1))))
     read = 0

@@ -179,7 +179,8 @@ class ModelFamily(Plugin[OptionsT]):
 
     @abstractmethod
     def load(self, checkpoint: Checkpoint, device: str = "cpu") -> LoadedModel:
-        """The checkpoint's model (eval mode, on ``device``) and its fast tokenizer (downloading what ``fetch`` did not)."""
+        """The checkpoint's model (eval mode, on ``device``) and its fast tokenizer (downloading what ``fetch`` did
+        not)."""
 
     def fetch(self, checkpoint: Checkpoint) -> None:
         """Bring the checkpoint's files to this machine (its download) without building the model.
@@ -198,7 +199,8 @@ class ModelFamily(Plugin[OptionsT]):
         return None
 
     def size(self) -> ModelSize | None:
-        """Parameters and hidden width when known without loading weights (``harness validate --estimate``); else None."""
+        """Parameters and hidden width when known without loading weights (``harness validate --estimate``); else
+        None."""
         return None
 
     def check(self, checkpoints: Sequence[Checkpoint]) -> list[str]:
@@ -276,7 +278,8 @@ class SubjectData:
     times: dict[str, np.ndarray] = field(default_factory=dict)  # story -> time (s) of each row of responses
     rois: dict[str, np.ndarray] = field(default_factory=dict)  # ROI -> channel indices
     noise_ceiling: np.ndarray | None = None  # per channel, as a correlation (r units)
-    word_onsets: dict[str, np.ndarray] = field(default_factory=dict)  # story -> onsets of its words on this subject's clock
+    # story -> onsets of its words on this subject's clock
+    word_onsets: dict[str, np.ndarray] = field(default_factory=dict)
     masks: dict[str, np.ndarray] = field(default_factory=dict)  # name -> channel indices the encoder can be limited to
     tr_times: InitVar[dict[str, np.ndarray] | None] = None
 

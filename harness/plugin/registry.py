@@ -98,9 +98,12 @@ def _allow_list() -> set[str]:
 def _unmatched_allow_list(allow: set[str], entry_points: list[metadata.EntryPoint]) -> list[str]:
     """A warning for each ``HARNESS_PLUGINS`` name that is neither an entry point nor a distribution."""
     known = {e.name for e in entry_points} | {e.dist.name for e in entry_points if e.dist}
-    return [f"{ALLOW_ENV}: {name!r} matches no installed plugin{did_you_mean(name, known)}"
-            + ("; nothing was loaded" if not allow & known else "") + f"; installed: {', '.join(sorted(known)) or 'none'}"
-            for name in sorted(allow - known)]
+    return [
+        f"{ALLOW_ENV}: {name!r} matches no installed plugin{did_you_mean(name, known)}"
+        + ("; nothing was loaded" if not allow & known else "")
+        + f"; installed: {', '.join(sorted(known)) or 'none'}"
+        for name in sorted(allow - known)
+    ]
 
 
 def _origin(entry_point: metadata.EntryPoint) -> tuple[str, str]:
@@ -130,7 +133,13 @@ class _Collector:
     """The ``register`` callback handed to one hook implementation."""
 
     def __init__(self, spec: KindSpec, source: str, origin: str, dist_version: str, registry: Registry) -> None:
-        self.spec, self.source, self.origin, self.dist_version, self.registry = spec, source, origin, dist_version, registry
+        self.spec, self.source, self.origin, self.dist_version, self.registry = (
+            spec,
+            source,
+            origin,
+            dist_version,
+            registry,
+        )
         self.count = 0
 
     def __call__(self, cls: object) -> None:
@@ -142,7 +151,9 @@ class _Collector:
         version = str(plugin.version)
         if version == "0":
             version = self.dist_version
-        self.registry.plugins[kind][plugin.name] = PluginInfo(plugin.name, kind, version, self.origin, self.source, cls=plugin)
+        self.registry.plugins[kind][plugin.name] = PluginInfo(
+            plugin.name, kind, version, self.origin, self.source, cls=plugin
+        )
         self.count += 1
 
 
@@ -151,15 +162,24 @@ def _check_hook_names(pm: pluggy.PluginManager, source: str) -> None:
     try:
         pm.check_pending()
     except pluggy.PluginValidationError:
-        unknown = [impl.function.__name__ for hook in pm.hook.__dict__.values() if isinstance(hook, pluggy.HookCaller)
-                   and not hook.has_spec() for impl in hook.get_hookimpls() if impl.plugin_name == source]
+        unknown = [
+            impl.function.__name__
+            for hook in pm.hook.__dict__.values()
+            if isinstance(hook, pluggy.HookCaller) and not hook.has_spec()
+            for impl in hook.get_hookimpls()
+            if impl.plugin_name == source
+        ]
         if not unknown:
             raise
         name = unknown[0]
-        raise TypeError(f"unknown hook {name!r}{did_you_mean(name, HOOK_NAMES)}; hooks: {', '.join(HOOK_NAMES)}") from None
+        raise TypeError(
+            f"unknown hook {name!r}{did_you_mean(name, HOOK_NAMES)}; hooks: {', '.join(HOOK_NAMES)}"
+        ) from None
 
 
-def _register_module(pm: pluggy.PluginManager, module: ModuleType, source: str, origin: str, version: str, registry: Registry) -> None:
+def _register_module(
+    pm: pluggy.PluginManager, module: ModuleType, source: str, origin: str, version: str, registry: Registry
+) -> None:
     pm.register(module, name=source)
     _check_hook_names(pm, source)
     registered = 0
@@ -170,7 +190,10 @@ def _register_module(pm: pluggy.PluginManager, module: ModuleType, source: str, 
                 impl.function(register=collector)
                 registered += collector.count
     if not registered:
-        raise TypeError(f"module {module.__name__!r} registers no plugin (it needs a @hookimpl named one of {', '.join(HOOK_NAMES)})")
+        raise TypeError(
+            f"module {module.__name__!r} registers no plugin (it needs a @hookimpl named one of "
+            f"{', '.join(HOOK_NAMES)})"
+        )
 
 
 def load_registry(strict: bool | None = None) -> Registry:
@@ -198,8 +221,12 @@ def load_registry(strict: bool | None = None) -> Registry:
                 pm.unregister(name=entry_point.name)
             message = one_line(error)
             if strict:
-                raise PluginError(f"plugin {entry_point.name!r} ({entry_point.value}) failed to load: {message}") from error
-            registry.failures.append(PluginInfo(entry_point.name, None, version, origin, entry_point.name, error=message))
+                raise PluginError(
+                    f"plugin {entry_point.name!r} ({entry_point.value}) failed to load: {message}"
+                ) from error
+            registry.failures.append(
+                PluginInfo(entry_point.name, None, version, origin, entry_point.name, error=message)
+            )
             if os.environ.get("HARNESS_DEBUG_PLUGINS"):
                 traceback.print_exc()
     return registry

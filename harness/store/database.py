@@ -107,7 +107,9 @@ def check_run_directory(run_dir: Path, *, existing: bool) -> None:
     except OSError as error:
         raise DataError(f"{run_dir}: cannot be used as a run directory: {error.strerror or error}") from None
     if header != SQLITE_HEADER:
-        raise DataError(f"{store}: not a harness run store (not an SQLite database); move it aside or use another run directory")
+        raise DataError(
+            f"{store}: not a harness run store (not an SQLite database); move it aside or use another run directory"
+        )
 
 
 class RunStore:
@@ -168,7 +170,9 @@ class RunStore:
         atomic_write_bytes(self.run_dir / "arrays" / name, data)
         return [(key, f"arrays/{name}", digest) for key in arrays]
 
-    def commit_cell(self, record: CellRecord, output: CellOutput | None, *, elapsed: float, error: str | None = None) -> str:
+    def commit_cell(
+        self, record: CellRecord, output: CellOutput | None, *, elapsed: float, error: str | None = None
+    ) -> str:
         """Record a finished cell (``output``) or a failed one (``error``) in one transaction.
 
         A failure never replaces a finished result: the result stays and is marked stale.
@@ -178,7 +182,9 @@ class RunStore:
         if error is not None and self._mark_stale(record.cell_id, error):
             return "stale"
         artifacts = self._write_arrays(record.cell_id, output.arrays) if output is not None else []
-        replaced = {row[0] for row in self._db.execute("SELECT path FROM artifacts WHERE cell_id = ?", (record.cell_id,))}
+        replaced = {
+            row[0] for row in self._db.execute("SELECT path FROM artifacts WHERE cell_id = ?", (record.cell_id,))
+        }
         with self._transaction() as db:
             db.execute("DELETE FROM cells WHERE cell_id = ?", (record.cell_id,))
             db.execute(
@@ -199,8 +205,10 @@ class RunStore:
                     items = None if score.items is None else int(score.items)
                     rows[(score.scope, score.metric)] = (record.cell_id, score.scope, score.metric, float(score.value),
                                                          stderr, chance, items)
-                db.executemany("INSERT INTO scores (cell_id, scope, metric, value, stderr, chance, items) VALUES (?,?,?,?,?,?,?)",
-                               list(rows.values()))
+                db.executemany(
+                    "INSERT INTO scores (cell_id, scope, metric, value, stderr, chance, items) VALUES (?,?,?,?,?,?,?)",
+                    list(rows.values()),
+                )
             db.executemany("INSERT INTO artifacts VALUES (?,?,?,?)", [(record.cell_id, *a) for a in artifacts])
         for path in replaced - {a[1] for a in artifacts}:  # superseded arrays, only once the new row is in
             (self.run_dir / path).unlink(missing_ok=True)
@@ -209,14 +217,18 @@ class RunStore:
     def _mark_stale(self, cell_id: str, error: str) -> bool:
         """Mark a finished cell's result stale with ``error``; False when the cell has no finished result."""
         with self._transaction() as db:
-            marked = db.execute("UPDATE cells SET stale = ? WHERE cell_id = ? AND status = 'done'", (error, cell_id)).rowcount
+            marked = db.execute(
+                "UPDATE cells SET stale = ? WHERE cell_id = ? AND status = 'done'", (error, cell_id)
+            ).rowcount
         return bool(marked)
 
     # ------------------------------------------------------------------ reading
 
     def done_cells(self) -> dict[str, str]:
         """cell_id -> settings hash of every cell whose result is current (not stale, not failed)."""
-        return dict(self._db.execute("SELECT cell_id, settings_hash FROM cells WHERE status = 'done' AND stale IS NULL"))
+        return dict(
+            self._db.execute("SELECT cell_id, settings_hash FROM cells WHERE status = 'done' AND stale IS NULL")
+        )
 
     def cells_frame(self) -> pd.DataFrame:
         """One row per recorded cell, failed ones included, with status, error and elapsed time.

@@ -27,7 +27,8 @@ def cell_log_path(run_dir: Path, cell_id: str) -> Path:
 
 
 def write_cell_log(run_dir: Path, cell_id: str, error: BaseException | str) -> Path:
-    """The full traceback of a failed cell (an exception, or its traceback as text) in RUN/logs/cells/<cell>.log; returns its path."""
+    """The full traceback of a failed cell (an exception, or its traceback as text) in RUN/logs/cells/<cell>.log;
+    returns its path."""
     path = cell_log_path(run_dir, cell_id)
     trace = error if isinstance(error, str) else "".join(traceback.format_exception(error))
     atomic_write_text(path, f"cell {cell_id} failed at {time.strftime('%Y-%m-%d %H:%M:%S')}\n\n" + trace)

@@ -18,7 +18,12 @@ def software_versions() -> dict[str, str]:
 
     from harness import __version__
 
-    return {"harness": __version__, "python": platform.python_version(), "torch": torch.__version__, "transformers": transformers.__version__}
+    return {
+        "harness": __version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+    }
 
 
 class Provenance:

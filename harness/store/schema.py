@@ -7,8 +7,27 @@ import pandas as pd
 from harness.util.errors import DataError
 
 RESULT_COLUMNS = [
-    "model", "family", "step", "tokens", "revision", "commit", "kind", "target", "plugin", "layer",
-    "scope", "metric", "value", "stderr", "chance", "items", "seed", "config_hash", "data_hash", "plugin_version", "stale",
+    "model",
+    "family",
+    "step",
+    "tokens",
+    "revision",
+    "commit",
+    "kind",
+    "target",
+    "plugin",
+    "layer",
+    "scope",
+    "metric",
+    "value",
+    "stderr",
+    "chance",
+    "items",
+    "seed",
+    "config_hash",
+    "data_hash",
+    "plugin_version",
+    "stale",
 ]
 TEXT_COLUMNS = [
     "model", "family", "revision", "commit", "kind", "target", "plugin", "scope", "metric",

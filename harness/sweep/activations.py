@@ -53,7 +53,9 @@ class ActivationProvider:
         if stimulus not in self._stimuli:
             target = self.plan.brain(stimulus)
             stories = {name: story.words for name, story in sorted(target.plugin.stories().items())}
-            self._stimuli[stimulus] = stimulus_words(stories, target.entry.control, target.entry.shuffle, self.plan.config.seed)
+            self._stimuli[stimulus] = stimulus_words(
+                stories, target.entry.control, target.entry.shuffle, self.plan.config.seed
+            )
         return self._stimuli[stimulus]
 
     def words(self, stimulus: str) -> StoryWords:
@@ -74,7 +76,9 @@ class ActivationProvider:
             self._annotations[stimulus] = plugin.word_annotations() if isinstance(plugin, WordAnnotations) else None
         return self._annotations[stimulus]
 
-    def activations(self, model: ModelPlan, checkpoint: Checkpoint, stimulus: str, loaded: LoadedModel | None) -> ActivationSet:
+    def activations(
+        self, model: ModelPlan, checkpoint: Checkpoint, stimulus: str, loaded: LoadedModel | None
+    ) -> ActivationSet:
         """Word-level activations of one checkpoint on one stimulus set (loading it when ``loaded`` is None)."""
         key = (model.label, checkpoint.step, stimulus)
         if key in self._failed:
@@ -87,14 +91,18 @@ class ActivationProvider:
                 raise
         return self._sets[key]
 
-    def provide(self, model: str, step: int, sets: Mapping[str, ActivationSet], failures: Mapping[str, BaseException]) -> None:
+    def provide(
+        self, model: str, step: int, sets: Mapping[str, ActivationSet], failures: Mapping[str, BaseException]
+    ) -> None:
         """Activations of a checkpoint extracted elsewhere (another process), and the extractions that failed there."""
         for stimulus, acts in sets.items():
             self._sets[(model, step, stimulus)] = acts
         for stimulus, error in failures.items():
             self._failed[(model, step, stimulus)] = error
 
-    def _extract(self, model: ModelPlan, checkpoint: Checkpoint, stimulus: str, loaded: LoadedModel | None) -> ActivationSet:
+    def _extract(
+        self, model: ModelPlan, checkpoint: Checkpoint, stimulus: str, loaded: LoadedModel | None
+    ) -> ActivationSet:
         words = self.stimulus(stimulus)
         if loaded is not None:
             acts = extract_activations(loaded, words.read, self.features, self.cache_dir)
@@ -118,7 +126,9 @@ class ActivationProvider:
         per_story = self.layer(acts, layer)
         return np.concatenate([per_story[name] for name in sorted(per_story)], axis=0).astype(np.float32, copy=False)
 
-    def reference(self, model: ModelPlan, checkpoint: Checkpoint | None, stimulus: str, layer: int) -> Callable[[], np.ndarray | None]:
+    def reference(
+        self, model: ModelPlan, checkpoint: Checkpoint | None, stimulus: str, layer: int
+    ) -> Callable[[], np.ndarray | None]:
         """A function that reads ``layer`` at another checkpoint when a metric asks for it."""
 
         def read() -> np.ndarray | None:

@@ -25,7 +25,8 @@ from harness.plan.planner import ModelPlan, Plan
 from harness.store.database import RunStore
 from harness.store.logs import SweepLog
 
-IntervalFinder = Callable[[pd.DataFrame, str], list[Interval]]  # (results, model) -> (lo_tokens, hi_tokens) per transition
+# (results, model) -> (lo_tokens, hi_tokens) per transition
+IntervalFinder = Callable[[pd.DataFrame, str], list[Interval]]
 FEWEST_FOR_A_CHANGE_POINT = 2 * MIN_SIZE
 
 
@@ -75,7 +76,9 @@ class AdaptiveRounds:
             if model.adaptive is None:
                 if self.store.checkpoint_rounds(model.label):
                     self.store.clear_rounds(model.label)
-                    self._say(f"adaptive {model.label}: no longer adaptive in this config; its record of rounds is dropped")
+                    self._say(
+                        f"adaptive {model.label}: no longer adaptive in this config; its record of rounds is dropped"
+                    )
                 continue
             if self.restart:
                 self.store.clear_rounds(model.label)
@@ -128,7 +131,9 @@ class AdaptiveRounds:
                     steps[model.label] = measured + added
                     continue
             self._finished.add(model.label)
-            reason = "" if remaining <= 0 else f" (no published checkpoint left to add; adaptive:{model.adaptive.budget})"
+            reason = (
+                "" if remaining <= 0 else f" (no published checkpoint left to add; adaptive:{model.adaptive.budget})"
+            )
             self._say(f"adaptive {model.label}: finished after round {self._round[model.label]}: "
                       f"{len(measured)} checkpoints measured{reason}")
         return plan.with_steps(steps) if steps else None
@@ -137,7 +142,9 @@ class AdaptiveRounds:
         """Choose, record and log the next round of ``model``; return its steps (none: nothing left to add)."""
         intervals = self.intervals(results, model.label)
         by_tokens = {c.tokens: c.step for c in model.published}
-        choices = refine_checkpoints(intervals, [c.tokens for c in model.checkpoints], list(by_tokens), round_size(remaining))
+        choices = refine_checkpoints(
+            intervals, [c.tokens for c in model.checkpoints], list(by_tokens), round_size(remaining)
+        )
         if not choices:
             return []
         round_ = self._round[model.label] + 1

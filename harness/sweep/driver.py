@@ -103,7 +103,8 @@ class Sweep:
         self._progress: CheckpointProgress | None = None
 
     def use(self, plan: Plan) -> None:
-        """Measure the cells of ``plan`` from now on (the next round of an adaptive sweep: same plugins, more checkpoints)."""
+        """Measure the cells of ``plan`` from now on (the next round of an adaptive sweep: same plugins, more
+        checkpoints)."""
         self.plan = self.provenance.plan = plan
         self.executor.use(plan)
 
@@ -136,7 +137,9 @@ class Sweep:
 
     def run(self, pending: list[Cell], show_progress: bool = True) -> SweepSummary:
         """Compute ``pending`` checkpoint by checkpoint; tables are re-exported after each checkpoint."""
-        self._summary = summary = SweepSummary(self.store.run_dir, planned=len(self.plan.cells), skipped=len(self.plan.cells) - len(pending))
+        self._summary = summary = SweepSummary(
+            self.store.run_dir, planned=len(self.plan.cells), skipped=len(self.plan.cells) - len(pending)
+        )
         units = units_of(self.plan, pending)
         with checkpoint_progress(self.console, show_progress, len(units), len(pending)) as progress:
             self._progress = progress
@@ -185,7 +188,9 @@ class Sweep:
         kept = "; its earlier result is kept, marked stale" if recorded == "stale" else ""
         self._summary.failed += 1
         self._summary.errors.append(f"{cell.cell_id}: {message}")
-        self.console.print(f"[yellow]cell failed[/] {cell.cell_id}: {message}{kept} (traceback: {log})", highlight=False)
+        self.console.print(
+            f"[yellow]cell failed[/] {cell.cell_id}: {message}{kept} (traceback: {log})", highlight=False
+        )
         if self.debug:
             self.console.print(log.read_text(encoding="utf-8"), markup=False, highlight=False)
         if self.log is not None:
@@ -202,7 +207,9 @@ def make_executor(config: SweepConfig, plan: Plan, workdir: Path, *, ray_address
     if config.executor == "ray":
         from harness.sweep.ray.executor import RayExecutor
 
-        settings = config.ray.model_copy(update={k: v for k, v in (("address", ray_address), ("workers", workers)) if v is not None})
+        settings = config.ray.model_copy(
+            update={k: v for k, v in (("address", ray_address), ("workers", workers)) if v is not None}
+        )
         return RayExecutor(plan, settings, config.device, workdir)
     return LocalExecutor(plan, resolve_device(config.device), workdir)
 
@@ -232,7 +239,8 @@ def run_sweep(
     ``ray_address`` and ``workers`` override the config's ``ray`` settings (``executor: ray``).
 
     Each sweep appends to ``RUN/logs/sweep.log``, preflight's notes first (printed on ``console`` too
-    unless ``quiet``: a mistake is then the only line a failing sweep prints); ``debug`` prints a failing cell's traceback on
+    unless ``quiet``: a mistake is then the only line a failing sweep prints); ``debug`` prints a failing cell's
+    traceback on
     ``console`` as it happens (it is in ``RUN/logs/cells/`` either way).
     """
     console = console or Console(stderr=True)
@@ -250,8 +258,12 @@ def run_sweep(
     for note in running if not quiet else []:
         _say(console, note)
     notes += running
-    with closing(executor), exclusive_lock(run_dir / ".lock", "this run directory"), RunStore(run_dir, create=True) as store, \
-            SweepLog(run_dir) as log:
+    with (
+        closing(executor),
+        exclusive_lock(run_dir / ".lock", "this run directory"),
+        RunStore(run_dir, create=True) as store,
+        SweepLog(run_dir) as log,
+    ):
         for note in notes:
             log.write(f"preflight: {note}")
         remove_stale_temporaries(run_dir)  # left by a killed sweep; never read as results

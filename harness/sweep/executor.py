@@ -65,7 +65,9 @@ class LocalExecutor(Executor):
         self.depth = plan.config.prefetch
 
     def run(self, units: list[WorkUnit], sink: Sink) -> None:
-        with Prefetcher[WorkUnit, Loaded](units, self.worker.load, self.worker.release, self.depth, self.worker.fetch) as ahead:
+        with Prefetcher[WorkUnit, Loaded](
+            units, self.worker.load, self.worker.release, self.depth, self.worker.fetch
+        ) as ahead:
             for unit in units:
                 sink.doing(unit, "loading")
                 loaded = ahead.take()

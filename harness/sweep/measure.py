@@ -40,16 +40,22 @@ class CellMeasurer:
         workdir.mkdir(parents=True, exist_ok=True)
         return CellOutput(list(target.plugin.evaluate(loaded, seed=self.plan.config.seed, workdir=workdir))), {}
 
-    def _layer_input(self, cell: Cell, model: ModelPlan, target: BrainTarget | MetricTarget, loaded: LoadedModel) -> tuple[ActivationSet, int, Extra]:
+    def _layer_input(
+        self, cell: Cell, model: ModelPlan, target: BrainTarget | MetricTarget, loaded: LoadedModel
+    ) -> tuple[ActivationSet, int, Extra]:
         assert cell.layer is not None, "brain and metric cells have a layer"
         acts = self.activations.activations(model, cell.checkpoint, target.stimulus, loaded)
         return acts, cell.layer, {"activation_key": acts.key, "stimulus": target.stimulus}
 
-    def _brain(self, cell: Cell, model: ModelPlan, target: BrainTarget, loaded: LoadedModel) -> tuple[CellOutput, Extra]:
+    def _brain(
+        self, cell: Cell, model: ModelPlan, target: BrainTarget, loaded: LoadedModel
+    ) -> tuple[CellOutput, Extra]:
         acts, layer, extra = self._layer_input(cell, model, target, loaded)
         return self._scorer(target).score(self.activations.layer(acts, layer)), extra
 
-    def measure_brain(self, cells: list[Cell], model: ModelPlan, loaded: LoadedModel) -> dict[str, tuple[CellOutput, Extra] | Exception]:
+    def measure_brain(
+        self, cells: list[Cell], model: ModelPlan, loaded: LoadedModel
+    ) -> dict[str, tuple[CellOutput, Extra] | Exception]:
         """Brain cells of one checkpoint and one target (one per layer), scored in one pass over the responses;
         each cell's output and provenance, or the error that fails it alone."""
         target = self.plan.brain(cells[0].target)
@@ -60,9 +66,15 @@ class CellMeasurer:
             return {c.cell_id: error for c in cells}
         by_layer = {c.layer: c for c in cells if c.layer is not None}
         outputs = self._scorer(target).score_layers(LayerFeatures(self.activations, acts, list(by_layer)))
-        return {c.cell_id: o if isinstance(o, Exception) else (o, extra) for layer, c in by_layer.items() for o in [outputs[layer]]}
+        return {
+            c.cell_id: o if isinstance(o, Exception) else (o, extra)
+            for layer, c in by_layer.items()
+            for o in [outputs[layer]]
+        }
 
-    def _metric(self, cell: Cell, model: ModelPlan, target: MetricTarget, loaded: LoadedModel) -> tuple[CellOutput, Extra]:
+    def _metric(
+        self, cell: Cell, model: ModelPlan, target: MetricTarget, loaded: LoadedModel
+    ) -> tuple[CellOutput, Extra]:
         acts, layer, extra = self._layer_input(cell, model, target, loaded)
         checkpoints = model.checkpoints
         position = checkpoints.index(cell.checkpoint)
@@ -71,7 +83,9 @@ class CellMeasurer:
             checkpoint=cell.checkpoint,
             layer=layer,
             seed=self.plan.config.seed,
-            previous=self.activations.reference(model, checkpoints[position - 1] if position else None, target.stimulus, layer),
+            previous=self.activations.reference(
+                model, checkpoints[position - 1] if position else None, target.stimulus, layer
+            ),
             final=self.activations.reference(model, checkpoints[-1], target.stimulus, layer),
             device=self.device,
             words=words,
@@ -82,7 +96,9 @@ class CellMeasurer:
 
     def _scorer(self, target: BrainTarget) -> BrainScorer:
         if target.label not in self._scorers:
-            self._scorers[target.label] = BrainScorer(target.plugin, target.entry.encoding, device=self.device, seed=self.plan.config.seed)
+            self._scorers[target.label] = BrainScorer(
+                target.plugin, target.entry.encoding, device=self.device, seed=self.plan.config.seed
+            )
         return self._scorers[target.label]
 
 

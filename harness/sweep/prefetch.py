@@ -22,7 +22,8 @@ Item = TypeVar("Item")
 
 
 class Prefetcher(Generic[Unit, Item]):
-    """Hands out ``load(units[i])`` in order, having started ``fetch`` and ``load`` of the next ``depth`` in the background."""
+    """Hands out ``load(units[i])`` in order, having started ``fetch`` and ``load`` of the next ``depth`` in the
+    background."""
 
     def __init__(self, units: Sequence[Unit], load: Callable[[Unit], Item], release: Callable[[Unit, Item], None],
                  depth: int, fetch: Callable[[Unit], None] | None = None) -> None:

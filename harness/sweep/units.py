@@ -46,12 +46,16 @@ class WorkUnit:
     def split(self) -> tuple[WorkUnit, WorkUnit]:
         """(the cells that need the loaded model: tasks; the cells that read activations: brain, metrics)."""
         tasks = tuple(c for c in self.cells if c.kind == Kind.TASK)
-        return WorkUnit(self.model, self.checkpoint, tasks), WorkUnit(self.model, self.checkpoint, tuple(c for c in self.cells if c not in tasks))
+        return WorkUnit(self.model, self.checkpoint, tasks), WorkUnit(
+            self.model, self.checkpoint, tuple(c for c in self.cells if c not in tasks)
+        )
 
 
 def units_of(plan: Plan, cells: list[Cell]) -> list[WorkUnit]:
     """``cells`` as work units, in sweep order (``Plan.checkpoint_groups``)."""
-    return [WorkUnit(model.label, checkpoint, tuple(group)) for model, checkpoint, group in plan.checkpoint_groups(cells)]
+    return [
+        WorkUnit(model.label, checkpoint, tuple(group)) for model, checkpoint, group in plan.checkpoint_groups(cells)
+    ]
 
 
 class RemoteError(Exception):
@@ -135,7 +139,8 @@ class UnitWorker:
             self.model(unit).family.release(loaded)
 
     def run(self, unit: WorkUnit, loaded: Loaded | None = None, doing: Doing | None = None) -> Iterator[CellResult]:
-        """Load the checkpoint (unless ``loaded`` is given), measure each cell, release; one result per cell as it is done."""
+        """Load the checkpoint (unless ``loaded`` is given), measure each cell, release; one result per cell as it is
+        done."""
         started = time.perf_counter()
         if loaded is None:
             if doing:
@@ -158,7 +163,9 @@ class UnitWorker:
         brain: dict[str, tuple[tuple[CellOutput, dict[str, Any]] | Exception, float]] = {}
         for cell in unit.cells:
             if cell.kind == Kind.BRAIN and cell.cell_id not in brain:
-                together = [c for c in unit.cells if c.kind == Kind.BRAIN and c.target == cell.target and c.cell_id not in brain]
+                together = [
+                    c for c in unit.cells if c.kind == Kind.BRAIN and c.target == cell.target and c.cell_id not in brain
+                ]
                 if doing:
                     doing(f"{cell.target} layers {', '.join(str(c.layer) for c in together)}")
                 started = time.perf_counter()
@@ -219,7 +226,8 @@ class UnitWorker:
         for extraction in extractions:
             if extraction is not None:
                 self.activations.provide(extraction.model, extraction.step, extraction.sets, extraction.failures)
-        placeholder = LoadedModel(None, None, unit.checkpoint, own.identity, own.commit, self.device)  # never used: activations are provided
+        # never used: activations are provided
+        placeholder = LoadedModel(None, None, unit.checkpoint, own.identity, own.commit, self.device)
         try:
             return list(self._measure(unit, placeholder, None))
         finally:

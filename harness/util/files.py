@@ -26,7 +26,8 @@ def file_stem(*labels: str) -> str:
 
 
 def creatable_problem(folder: Path) -> str | None:
-    """Why ``folder`` could not be made or written in (its nearest existing folder is a file or not writable), or None."""
+    """Why ``folder`` could not be made or written in (its nearest existing folder is a file or not writable), or
+    None."""
     try:
         for parent in (folder, *folder.absolute().parents):
             try:
@@ -34,7 +35,11 @@ def creatable_problem(folder: Path) -> str | None:
             except (FileNotFoundError, NotADirectoryError):
                 continue
             if not parent.is_dir():
-                return f"{parent} is a file" if parent == folder else f"{parent} is a file, so no folder can be made under it"
+                return (
+                    f"{parent} is a file"
+                    if parent == folder
+                    else f"{parent} is a file, so no folder can be made under it"
+                )
             if not os.access(parent, os.W_OK | os.X_OK):
                 return f"{parent} is not writable"
             return None

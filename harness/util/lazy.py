@@ -8,7 +8,8 @@ from typing import Any
 
 
 def lazy_exports(package: str, homes: Mapping[str, str]) -> Callable[[str], Any]:
-    """A module ``__getattr__`` for ``package``: each name in ``homes`` imported from its module when first asked for."""
+    """A module ``__getattr__`` for ``package``: each name in ``homes`` imported from its module when first asked
+    for."""
 
     def __getattr__(name: str) -> Any:
         if name in homes:

@@ -75,7 +75,9 @@ def brain_map_figure(curve: BrainCurve, result: PhaseResult | None, maps: dict[s
         for subject, values in read_voxel_values(rows).items():
             voxel_map = maps[subject]
             if values.size != voxel_map.rows.size:
-                notes.append(f"{subject} not drawn: its voxel map places {voxel_map.rows.size} voxels, its r has {values.size}")
+                notes.append(
+                    f"{subject} not drawn: its voxel map places {voxel_map.rows.size} voxels, its r has {values.size}"
+                )
                 continue
             images[(subject, j)] = voxel_image(voxel_map, values)
     subjects = sorted({subject for subject, _ in images})
@@ -102,8 +104,11 @@ def brain_map_figure(curve: BrainCurve, result: PhaseResult | None, maps: dict[s
             else:
                 ax.text(0.5, 0.5, "no r array", ha="center", va="center", transform=ax.transAxes, fontsize=8)
             if i == 0:
-                ax.set_title(f"{format_tokens(float(curve.tokens[j]))} tokens\nstep {int(curve.steps[j])}, layer {int(curve.best_layer[j])}",
-                             fontsize=9)
+                ax.set_title(
+                    f"{format_tokens(float(curve.tokens[j]))} tokens\nstep {int(curve.steps[j])}, layer "
+                    f"{int(curve.best_layer[j])}",
+                    fontsize=9,
+                )
             if k == 0:
                 ax.set_ylabel(subject, fontsize=9)
     if mesh is not None:

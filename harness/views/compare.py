@@ -252,7 +252,8 @@ def comparison_page(runs: list[RunCurves], summary: pd.DataFrame, png: bytes, em
                "with its 95 % band over items. One colour per run and model; the token axis is shared and logarithmic.")
     body = [
         f'<figure><img alt="run comparison" src="data:image/png;base64,{data}">'
-        f"<figcaption>{html.escape(caption)} The same figure as SVG: <a href=\"{STEM}.svg\">{STEM}.svg</a>.</figcaption></figure>",
+        f'<figcaption>{html.escape(caption)} The same figure as SVG: <a '
+        f'href="{STEM}.svg">{STEM}.svg</a>.</figcaption></figure>',
         "<h2>Runs at a glance</h2>",
         table_html(summary, max_rows=None, token_columns=TOKEN_COLUMNS),
         "<h2>Paired differences</h2>",

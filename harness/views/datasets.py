@@ -50,8 +50,12 @@ def _checked_map(voxel_map: VoxelMap | None, subject: str) -> VoxelMap | None:
         return None
     rows, cols = np.asarray(voxel_map.rows), np.asarray(voxel_map.cols)
     if rows.ndim != 1 or rows.shape != cols.shape:
-        raise ValueError(f"voxel_map({subject!r}): rows and cols must be 1-D and of one length, got {rows.shape} and {cols.shape}")
-    if rows.size and (rows.min() < 0 or cols.min() < 0 or not (np.all(rows == rows.astype(int)) and np.all(cols == cols.astype(int)))):
+        raise ValueError(
+            f"voxel_map({subject!r}): rows and cols must be 1-D and of one length, got {rows.shape} and {cols.shape}"
+        )
+    if rows.size and (
+        rows.min() < 0 or cols.min() < 0 or not (np.all(rows == rows.astype(int)) and np.all(cols == cols.astype(int)))
+    ):
         raise ValueError(f"voxel_map({subject!r}): rows and cols must be non-negative integers")
     return VoxelMap(rows.astype(int), cols.astype(int), voxel_map.name)
 
@@ -78,10 +82,15 @@ def dataset_info(run_dir: Path, subjects: Mapping[str, Iterable[str]]) -> dict[s
         except Exception:  # noqa: BLE001 - an unknown plugin is reported below
             pass
         try:
-            dataset = build_plugin(get_registry(), BrainDataset, entry.dataset, entry.options, f"brain[{label}]", "config.yaml")
+            dataset = build_plugin(
+                get_registry(), BrainDataset, entry.dataset, entry.options, f"brain[{label}]", "config.yaml"
+            )
             info.notice = dataset.notice().strip()
         except Exception as error:  # noqa: BLE001 - any plugin failure is reported in the report
-            info.problems.append(f"dataset {entry.dataset!r} could not be built here, so its notice and maps are missing: {one_line(error)}")
+            info.problems.append(
+                f"dataset {entry.dataset!r} could not be built here, so its notice and maps are missing: "
+                f"{one_line(error)}"
+            )
             continue
         for subject in names:
             try:

@@ -123,7 +123,9 @@ def triple_phase_figure(curves: ModelCurves, target: str | None, result: PhaseRe
         band = replicates.band() if replicates is not None else None
         if replicates is not None and band is not None:
             lo, hi = band
-            brain_ax.fill_between(x, lo, hi, color="#7f7f7f", alpha=0.25, lw=0, label=f"95% bootstrap ({replicates.method})")
+            brain_ax.fill_between(
+                x, lo, hi, color="#7f7f7f", alpha=0.25, lw=0, label=f"95% bootstrap ({replicates.method})"
+            )
         mean_over_layers = curve.layer_map.mean(axis=0).to_numpy(float)
         brain_ax.plot(x, mean_over_layers, color="#8c564b", ls=":", lw=1.2, label="mean over layers")
         brain_ax.plot(x, curve.values, color="black", marker="o", ms=3.5, lw=1.8, label="best layer")
@@ -161,8 +163,16 @@ def triple_phase_figure(curves: ModelCurves, target: str | None, result: PhaseRe
     accuracy = curves.accuracy
     if accuracy is not None and len(accuracy) and np.nanmin(accuracy.values) < 0:
         task_ax.axhline(0, color="#999999", lw=0.8, ls=":")
-        task_ax.annotate("below 0: below chance (wrong-format answers count as wrong)", (0.01, 0), xycoords=("axes fraction", "data"),
-                         xytext=(0, -9), textcoords="offset points", fontsize=7, color="#666666", va="top")
+        task_ax.annotate(
+            "below 0: below chance (wrong-format answers count as wrong)",
+            (0.01, 0),
+            xycoords=("axes fraction", "data"),
+            xytext=(0, -9),
+            textcoords="offset points",
+            fontsize=7,
+            color="#666666",
+            va="top",
+        )
     for ax in axes:
         ax.grid(True, which="major", alpha=0.3)
     _token_axis(task_ax, axis_tokens)
@@ -180,7 +190,9 @@ def metric_layers(results: pd.DataFrame, model: str) -> dict[str, pd.DataFrame]:
             for metric, group in rows.groupby("metric", sort=True)}
 
 
-def metrics_figure(curves: ModelCurves, found: list[SignalTransitions], layers: dict[str, pd.DataFrame] | None = None) -> Figure:
+def metrics_figure(
+    curves: ModelCurves, found: list[SignalTransitions], layers: dict[str, pd.DataFrame] | None = None
+) -> Figure:
     """Small multiples: one panel per internal metric in its own units, median over layers (black) and
     each layer (thin, light = shallow, dark = deep), its transitions marked with their intervals."""
     by_name = {item.signal.name: item for item in found if item.signal.group == INTERNAL}
@@ -219,7 +231,8 @@ def metrics_figure(curves: ModelCurves, found: list[SignalTransitions], layers: 
         if i + columns >= len(names):  # nothing drawn below it: it shows the token ticks
             ax.tick_params(labelbottom=True)
     figure.supxlabel("training tokens (log scale)", fontsize=9)
-    title = f"{curves.model} ({curves.family}): internal metrics, {LAYER_SUMMARY} (black) and each layer (light = shallow, dark = deep)"
+    title = (f"{curves.model} ({curves.family}): internal metrics, {LAYER_SUMMARY} (black) and each layer "
+             "(light = shallow, dark = deep)")
     figure.suptitle(title, fontsize=10)
     return figure
 
@@ -263,8 +276,17 @@ def overview_figure(models: list[ModelCurves], target: str) -> Figure:
         if curve is not None:
             brain_ax.plot(_positions(axis_tokens, curve.tokens), curve.values, color=colour, marker="o", ms=3,
                           label=f"{curves.model} ({curves.family})")
-        _plot(task_ax, curves.instruction, axis_tokens, color=colour, lw=1.6, label=f"{curves.model}: instruction following")
-        _plot(task_ax, curves.accuracy, axis_tokens, color=colour, lw=1.6, ls="--", label=f"{curves.model}: task accuracy")
+        _plot(
+            task_ax,
+            curves.instruction,
+            axis_tokens,
+            color=colour,
+            lw=1.6,
+            label=f"{curves.model}: instruction following",
+        )
+        _plot(
+            task_ax, curves.accuracy, axis_tokens, color=colour, lw=1.6, ls="--", label=f"{curves.model}: task accuracy"
+        )
     brain_ax.set_ylabel(f"brain alignment\n(r_mean best layer, {target})")
     brain_ax.legend(loc="best", fontsize=8, frameon=False)
     if task_ax.lines:
@@ -329,7 +351,9 @@ def draw_figures(analyses: list[CurveAnalysis], directory: Path, results: pd.Dat
             saved.append(save(figure, directory, file_stem("metrics", *labels), f"internal metrics: {where}", where))
         if target:
             figure = layer_map_figure(analysis.curves.brain[target], analysis.result)
-            saved.append(save(figure, directory, file_stem("layers", *labels), f"layer x checkpoint map: {where}", where))
+            saved.append(
+                save(figure, directory, file_stem("layers", *labels), f"layer x checkpoint map: {where}", where)
+            )
     return saved
 
 

@@ -50,7 +50,9 @@ def build_leaderboard(run_dirs: list[Path]) -> pd.DataFrame:
     frame = ordered_columns(pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=CORE_COLUMNS))
     frame = frame.sort_values("peak_r", ascending=False, na_position="last", kind="stable").reset_index(drop=True)
     frame["rank"] = rank_ranges(frame)
-    frame["peak_r_95"] = [interval_text(lo, hi) for lo, hi in zip(frame["peak_r_lo"].to_numpy(float), frame["peak_r_hi"].to_numpy(float))]
+    frame["peak_r_95"] = [
+        interval_text(lo, hi) for lo, hi in zip(frame["peak_r_lo"].to_numpy(float), frame["peak_r_hi"].to_numpy(float))
+    ]
     frame["task_acc_95"] = [interval_text(lo, hi) for lo, hi in zip(frame["final_task_accuracy_lo"].to_numpy(float),
                                                                     frame["final_task_accuracy_hi"].to_numpy(float))]
     sets = list(dict.fromkeys(s for s in frame["task_set"] if s))
@@ -78,7 +80,9 @@ def control_notes(df: pd.DataFrame) -> list[str]:
     """'alignment above lexical content: model on target: +0.021 [+0.012, +0.030]' for each row with a control."""
     if "above_control" not in df:
         return []
-    values = [df[c].to_numpy(float) for c in ("above_control", "above_control_lo", "above_control_hi", "above_control_p")]
+    values = [
+        df[c].to_numpy(float) for c in ("above_control", "above_control_lo", "above_control_hi", "above_control_p")
+    ]
     return [f"alignment above lexical content: {model} on {target}: {gain_text(value, lo, hi)} "
             f"(final r minus its word-shuffled control; Holm p = {p:.3g}, corrected over the run's comparisons; "
             "the interval is not)"
@@ -88,7 +92,11 @@ def control_notes(df: pd.DataFrame) -> list[str]:
 def interval_note(df: pd.DataFrame) -> str:
     """What the intervals resample, as the rows say ('' when no row has an interval)."""
     units = [u for u in dict.fromkeys(df["resampled"]) if u] if "resampled" in df else []
-    notes = [f"[95 % interval] of peak r resampling {' / '.join(units)}; rank: a range where intervals overlap"] if units else []
+    notes = (
+        [f"[95 % interval] of peak r resampling {' / '.join(units)}; rank: a range where intervals overlap"]
+        if units
+        else []
+    )
     tasks = "final_task_accuracy_lo" in df and np.isfinite(df["final_task_accuracy_lo"].to_numpy(float)).any()
     if tasks:
         notes.append(f"[95 % interval] of task scores resampling {ITEMS} (Wilson's for one task's proportion, "
@@ -131,11 +139,22 @@ def render_leaderboard(df: pd.DataFrame, fmt: str) -> str:
 
 
 SHORT_HEADERS = {
-    "peak_r_95": "95 % CI", "task_acc_95": "task 95 %",
-    "checkpoints": "ckpts", "peak_r": "peak r", "peak_tokens": "peak at", "peak_layer": "layer",
-    "detachment_depth": "max drop", "final_r": "final r", "final_tokens": "final at",
-    "final_instruction_following": "instr.", "final_correctness": "correct", "final_task_accuracy": "task acc", "task_sets": "set",
-    "surge_start": "surge", "detachment_start": "detach", "realignment_start": "realign",
+    "peak_r_95": "95 % CI",
+    "task_acc_95": "task 95 %",
+    "checkpoints": "ckpts",
+    "peak_r": "peak r",
+    "peak_tokens": "peak at",
+    "peak_layer": "layer",
+    "detachment_depth": "max drop",
+    "final_r": "final r",
+    "final_tokens": "final at",
+    "final_instruction_following": "instr.",
+    "final_correctness": "correct",
+    "final_task_accuracy": "task acc",
+    "task_sets": "set",
+    "surge_start": "surge",
+    "detachment_start": "detach",
+    "realignment_start": "realign",
 }
 GLOSSARY = {
     "peak_r": "peak r = highest brain alignment (r_mean at the best layer)",
@@ -146,8 +165,10 @@ GLOSSARY = {
     "detachment_depth": "max drop = largest fall of r below its running peak",
     "final_instruction_following": "instr. = final instruction following",
     "final_correctness": "correct = final correctness",
-    "final_task_accuracy": ("task acc = final task accuracy, chance-corrected ((acc - chance) / (1 - chance)), mean over its task set; "
-                            "below 0 = below chance (answers in the wrong format count as wrong)"),
+    "final_task_accuracy": (
+        "task acc = final task accuracy, chance-corrected ((acc - chance) / (1 - chance)), mean over its task set; "
+        "below 0 = below chance (answers in the wrong format count as wrong)"
+    ),
     "checkpoints": "ckpts = checkpoints with a brain score",
     "surge_start": "surge/detach/realign = where the brain transition of each confirmed phase lies",
     "detachment_start": "surge/detach/realign = where the brain transition of each confirmed phase lies",

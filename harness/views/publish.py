@@ -43,11 +43,15 @@ class AnalysisResult:
 
 def _brain_subjects(data: RunData) -> dict[str, list[str]]:
     """Brain target -> the subjects it has per-voxel arrays for."""
-    return {str(target): sorted(str(s) for s in group["subject"].unique()) for target, group in data.arrays.groupby("target")}
+    return {
+        str(target): sorted(str(s) for s in group["subject"].unique())
+        for target, group in data.arrays.groupby("target")
+    }
 
 
 def analyze_run(run_dir: Path, settings: PhaseSettings | None = None) -> AnalysisResult:
-    """Analyse a run: write tables/transitions.csv, phases.csv, headline.csv and comparisons.csv (stamped), figures/*.png|svg and report.html."""
+    """Analyse a run: write tables/transitions.csv, phases.csv, headline.csv and comparisons.csv (stamped),
+    figures/*.png|svg and report.html."""
     settings = settings or PhaseSettings()
     data = read_run(Path(run_dir))
     groups, controls = model_groups(data.run_dir), brain_controls(data.run_dir)
@@ -69,5 +73,17 @@ def analyze_run(run_dir: Path, settings: PhaseSettings | None = None) -> Analysi
     inputs = ReportInputs(data.run_dir, results, analyses, transitions, phases, headline, figures + maps,
                           read_failures(data.run_dir), datasets, map_notes, settings, controls, comparisons)
     report = write_report(inputs)
-    phases_table = write_outputs(data.run_dir, data.digest, settings, transitions, phases, headline, comparisons)  # stamped last
-    return AnalysisResult(data.run_dir, report, transitions, phases, phases_table, headline, comparisons, figures + maps, analyses, results)
+    # stamped last
+    phases_table = write_outputs(data.run_dir, data.digest, settings, transitions, phases, headline, comparisons)
+    return AnalysisResult(
+        data.run_dir,
+        report,
+        transitions,
+        phases,
+        phases_table,
+        headline,
+        comparisons,
+        figures + maps,
+        analyses,
+        results,
+    )

@@ -39,7 +39,8 @@ nav.toc{font-size:.9em}nav.toc a{margin-right:.9em;white-space:nowrap}
 
 
 def format_cell(value: object, *, tokens: bool = False, digits: int | None = None) -> str:
-    """A table cell as text: '' for missing, token counts short (3.2B), floats to ``digits`` decimals or 4 significant."""
+    """A table cell as text: '' for missing, token counts short (3.2B), floats to ``digits`` decimals or 4
+    significant."""
     if value is None or value is pd.NA or (isinstance(value, (float, np.floating)) and not np.isfinite(value)):
         return ""
     if tokens and isinstance(value, (int, float, np.integer, np.floating)):
@@ -69,9 +70,15 @@ def table_html(frame: pd.DataFrame, max_rows: int | None = 400, token_columns: C
     shown = frame if max_rows is None else frame.head(max_rows)
     classes = ["num" if _numeric(frame[c]) else "path" if c in path_columns else "" for c in frame.columns]
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
-    body = "".join("<tr>" + "".join(f'<td class="{cls}">{html.escape(cell)}</td>' if cls else f"<td>{html.escape(cell)}</td>"
-                                    for cell, cls in zip(cells, classes)) + "</tr>"
-                   for cells in text_rows(shown, token_columns, digits))
+    body = "".join(
+        "<tr>"
+        + "".join(
+            f'<td class="{cls}">{html.escape(cell)}</td>' if cls else f"<td>{html.escape(cell)}</td>"
+            for cell, cls in zip(cells, classes)
+        )
+        + "</tr>"
+        for cells in text_rows(shown, token_columns, digits)
+    )
     note = (f'<p class="muted">first {max_rows} of {len(frame)} rows; all rows are in tables/</p>'
             if len(shown) < len(frame) else "")
     return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>{note}'

@@ -73,7 +73,9 @@ def _heading(anchor: str) -> str:
 def _image(figure: SavedFigure) -> str:
     data = base64.b64encode(figure.png.read_bytes()).decode("ascii")
     caption = _e(figure.caption)
-    return f'<figure><img alt="{caption}" src="data:image/png;base64,{data}"><figcaption>{caption}</figcaption></figure>'
+    return (
+        f'<figure><img alt="{caption}" src="data:image/png;base64,{data}"><figcaption>{caption}</figcaption></figure>'
+    )
 
 
 def _n(count: int, noun: str) -> str:
@@ -84,14 +86,29 @@ def _n(count: int, noun: str) -> str:
 
 
 def _notices(datasets: dict[str, DatasetInfo], controls: dict[str, BrainControl]) -> list[str]:
-    notes = [f'<div class="notice" role="note"><strong>{_e(info.label)}</strong> ({_e(info.plugin)} dataset): {_e(info.notice)}</div>'
-             for info in datasets.values() if info.notice]
-    notes += [f'<div class="notice" role="note"><strong>{_e(info.label)}</strong> ({_e(info.plugin)} dataset): left out of the data '
-              f'on disk: {_e(info.left_out)}</div>' for info in datasets.values() if info.left_out]
+    notes = [
+        f'<div class="notice" role="note"><strong>{_e(info.label)}</strong> ({_e(info.plugin)} dataset): '
+        f'{_e(info.notice)}</div>'
+        for info in datasets.values()
+        if info.notice
+    ]
+    notes += [
+        f'<div class="notice" role="note"><strong>{_e(info.label)}</strong> ({_e(info.plugin)} dataset): left out of '
+        'the data '
+        f"on disk: {_e(info.left_out)}</div>"
+        for info in datasets.values()
+        if info.left_out
+    ]
     for control in controls.values():
-        against = f"the control for {control.baseline}" if control.baseline else "a control without its original stimulus in this run"
-        notes.append(f'<div class="notice" role="note"><strong>{_e(control.label)}</strong>: {_e(against)}: the same '
-                     f'stories with {_e(control.describe())}; alignment above it is more than lexical content alone.</div>')
+        against = (
+            f"the control for {control.baseline}"
+            if control.baseline
+            else "a control without its original stimulus in this run"
+        )
+        notes.append(
+            f'<div class="notice" role="note"><strong>{_e(control.label)}</strong>: {_e(against)}: the same '
+            f"stories with {_e(control.describe())}; alignment above it is more than lexical content alone.</div>"
+        )
     return notes
 
 
@@ -103,14 +120,22 @@ def _status(inputs: ReportInputs) -> list[str]:
         common, count = errors.most_common(1)[0]
         which = ("Every cell failed with" if len(errors) == 1 else
                  f"The most common error ({count} of {failures.recorded})" if count > 1 else "The first error")
-        return [f'<div class="alert" role="alert"><strong>Nothing succeeded.</strong> All {_n(failures.recorded, "cell")} of this run '
-                f"failed, so it has no scores, phases or figures. {which}: <code>{_e(common)}</code>. "
-                f'Every failed cell and its traceback log are listed under <a href="#failures">Failures</a>.</div>']
+        return [
+            f'<div class="alert" role="alert"><strong>Nothing succeeded.</strong> All {_n(failures.recorded, "cell")} '
+            'of this run '
+            f"failed, so it has no scores, phases or figures. {which}: <code>{_e(common)}</code>. "
+            f'Every failed cell and its traceback log are listed under <a href="#failures">Failures</a>.</div>'
+        ]
     if failures.recorded == 0:
-        return ['<div class="alert" role="alert"><strong>No results.</strong> No cell of this run has finished yet.</div>']
+        return [
+            '<div class="alert" role="alert"><strong>No results.</strong> No cell of this run has finished yet.</div>'
+        ]
     parts = []
     if failures.failed:
-        parts.append(f"{failures.failed} of {_n(failures.recorded, 'cell')} failed; their results are missing from every table and figure")
+        parts.append(
+            f"{failures.failed} of {_n(failures.recorded, 'cell')} failed; their results are missing from every table "
+            "and figure"
+        )
     if failures.stale:
         parts.append(f"{_n(failures.stale, 'result')} stale (a recompute failed; the earlier result is shown)")
     if not parts:
@@ -142,11 +167,13 @@ def _above_controls(comparisons: pd.DataFrame, controls: dict[str, BrainControl]
         last = group.sort_values("step").iloc[-1]
         control = controls.get(str(last["versus"]))
         what = f" ({control.describe()})" if control is not None else ""
-        items.append(f"<li>{_e(model)} on {_e(target)}: alignment above lexical content{_e(what)}: "
-                     f"<strong>{_e(gain_text(last['difference'], last['lo'], last['hi']))}</strong> "
-                     f"(r_mean at the final checkpoint minus {_e(last['versus'])}, each at its best layer; 95 % interval, "
-                     f"paired bootstrap over {_e(last['resampled'])}; Holm p = {float(last['p_holm']):.3g}, corrected over the "
-                     "run's comparisons; the interval is not)</li>")
+        items.append(
+            f"<li>{_e(model)} on {_e(target)}: alignment above lexical content{_e(what)}: "
+            f"<strong>{_e(gain_text(last['difference'], last['lo'], last['hi']))}</strong> "
+            f"(r_mean at the final checkpoint minus {_e(last['versus'])}, each at its best layer; 95 % interval, "
+            f"paired bootstrap over {_e(last['resampled'])}; Holm p = {float(last['p_holm']):.3g}, corrected over the "
+            "run's comparisons; the interval is not)</li>"
+        )
     return items
 
 
@@ -181,27 +208,45 @@ def _glance_rows(row: pd.Series, results: pd.DataFrame, channels: str = "voxels"
             step_rows = results[(results["model"] == row["model"]) & (results["tokens"] == row["peak_tokens"])]
             peak_step = int(step_rows["step"].iloc[0]) if len(step_rows) else -1
             layer = int(row["peak_layer"])
-            out.append(("peak r_mean (best layer)",
-                        f"{_value(row['peak_r'])}{_ci(row, 'peak_r')} at {format_tokens(row['peak_tokens'])} tokens, layer {layer}"))
-            for metric, label in (("r_mean_norm", "at the peak: ceiling-normalised"), ("r_top", f"at the peak: top {channels}")):
+            out.append(
+                (
+                    "peak r_mean (best layer)",
+                    f"{_value(row['peak_r'])}{_ci(row, 'peak_r')} at {format_tokens(row['peak_tokens'])} tokens, layer "
+                    f"{layer}",
+                )
+            )
+            for metric, label in (
+                ("r_mean_norm", "at the peak: ceiling-normalised"),
+                ("r_top", f"at the peak: top {channels}"),
+            ):
                 value = _brain_value(results, row["model"], row["target"], peak_step, layer, metric)
                 if np.isfinite(value):
                     out.append((label, f"{metric} {_value(value)}"))
-            out.append(("final r_mean (best layer)",
-                        f"{_value(row['final_r'])}{_ci(row, 'final_r')} at {format_tokens(row['final_tokens'])} tokens"))
+            out.append(
+                (
+                    "final r_mean (best layer)",
+                    f"{_value(row['final_r'])}{_ci(row, 'final_r')} at {format_tokens(row['final_tokens'])} tokens",
+                )
+            )
             if isinstance(row.get("resampled"), str) and row["resampled"]:
                 out.append(("95 % intervals", f"resampling {row['resampled']}"))
             if np.isfinite(row.get("above_control", np.nan)):
                 out.append(("alignment above lexical content",
                             gain_text(row["above_control"], row["above_control_lo"], row["above_control_hi"])))
             out.append(("detachment depth", f"{_value(row['detachment_depth'])} (largest fall below the running peak)"))
-        starts = [f"{label} {format_tokens(row[f'{label}_start'])}" for label in LABELS if np.isfinite(row[f"{label}_start"])]
+        starts = [
+            f"{label} {format_tokens(row[f'{label}_start'])}" for label in LABELS if np.isfinite(row[f"{label}_start"])
+        ]
         out.append(("confirmed phases", ", ".join(starts) if starts else "none"))
     for column, label in (("final_instruction_following", "final instruction following"),
                           ("final_correctness", "final correctness"),
                           ("final_task_accuracy", "final task accuracy (chance-corrected)")):
         if np.isfinite(row[column]):
-            below = " (below chance: answers in the wrong format count as wrong)" if column == "final_task_accuracy" and row[column] < 0 else ""
+            below = (
+                " (below chance: answers in the wrong format count as wrong)"
+                if column == "final_task_accuracy" and row[column] < 0
+                else ""
+            )
             out.append((label, _value(row[column]) + _ci(row, column) + below))
     if any(np.isfinite(row.get(f"{column}_lo", np.nan)) for column in BEHAVIOUR):
         out.append(("task intervals", f"95 %, resampling {ITEMS} (Wilson's for one task's proportion; "
@@ -232,9 +277,11 @@ def _failures(failures: Failures) -> list[str]:
     frame = failures.cells
     table = pd.DataFrame({"cell": frame["cell"], "status": frame["status"], "error": frame["error"],
                           "traceback log": frame["log"].replace("", "(none)")})
-    intro = (f'<p class="muted">{_n(len(frame), "cell")}: <em>failed</em> cells have no result; <em>stale</em> ones keep an '
-             f"earlier result because their recompute failed. Log paths are relative to the run directory "
-             f"(<code>{_e(CELL_LOGS)}/</code>); <code>harness show RUN</code> lists the same cells.</p>")
+    intro = (
+        f'<p class="muted">{_n(len(frame), "cell")}: <em>failed</em> cells have no result; <em>stale</em> ones keep an '
+        f"earlier result because their recompute failed. Log paths are relative to the run directory "
+        f"(<code>{_e(CELL_LOGS)}/</code>); <code>harness show RUN</code> lists the same cells.</p>"
+    )
     return [_heading("failures"), intro, table_html(table, path_columns={"traceback log", "cell"})]
 
 
@@ -280,28 +327,48 @@ def _phases(phases: pd.DataFrame, transitions: pd.DataFrame, settings: PhaseSett
     if phases.empty:
         parts.append('<p class="muted">(no phase verdicts: no brain alignment curve)</p>')
     for (model, target), group in phases.groupby(["model", "target"], sort=False):
-        table = pd.DataFrame({
-            "phase": group["phase"], "verdict": group["status"],
-            "brain [95% CI]": [_interval(*r) for r in zip(group["brain_tokens"], group["brain_lo"], group["brain_hi"])],
-            "behaviour [95% CI]": [f"{b}: {_interval(*r)}" if _interval(*r) else b for b, *r in
-                                   zip(group["behaviour"], group["behaviour_tokens"], group["behaviour_lo"], group["behaviour_hi"])],
-            "lag, decades": [_range(*r, digits=2) for r in zip(group["lag"], group["lag_lo"], group["lag_hi"])],
-            "reason": group["reason"],
-        })
+        table = pd.DataFrame(
+            {
+                "phase": group["phase"],
+                "verdict": group["status"],
+                "brain [95% CI]": [
+                    _interval(*r) for r in zip(group["brain_tokens"], group["brain_lo"], group["brain_hi"])
+                ],
+                "behaviour [95% CI]": [
+                    f"{b}: {_interval(*r)}" if _interval(*r) else b
+                    for b, *r in zip(
+                        group["behaviour"], group["behaviour_tokens"], group["behaviour_lo"], group["behaviour_hi"]
+                    )
+                ],
+                "lag, decades": [_range(*r, digits=2) for r in zip(group["lag"], group["lag_lo"], group["lag_hi"])],
+                "reason": group["reason"],
+            }
+        )
         parts += [f"<h3>{_e(model)} on {_e(target)}: {_e(group['pattern'].iloc[0])}</h3>", table_html(table)]
     if not transitions.empty:
-        table = pd.DataFrame({
-            "model": transitions["model"], "signal": [f"{s} ({t})" if t else s for s, t in
-                                                      zip(transitions["signal"], transitions["target"])],
-            "kind": [k if k in (RISE, FALL) else f"{k} {d}" for k, d in zip(transitions["kind"], transitions["direction"])],
-            "at [95% CI]": [_interval(at, lo, hi) if kind != NET_CHANGE else
-                            f"not located: {format_tokens(lo)}-{format_tokens(hi)}"
-                            for kind, at, lo, hi in zip(transitions["kind"], transitions["tokens"], transitions["lo"],
-                                                        transitions["hi"])],
-            "size [95% CI]": [_range(*r) for r in zip(transitions["size"], transitions["size_lo"], transitions["size_hi"])],
-            "support": [format_cell(v, digits=2) for v in transitions["support"]],
-            "intervals from": transitions["ci_method"],
-        })
+        table = pd.DataFrame(
+            {
+                "model": transitions["model"],
+                "signal": [f"{s} ({t})" if t else s for s, t in zip(transitions["signal"], transitions["target"])],
+                "kind": [
+                    k if k in (RISE, FALL) else f"{k} {d}"
+                    for k, d in zip(transitions["kind"], transitions["direction"])
+                ],
+                "at [95% CI]": [
+                    _interval(at, lo, hi)
+                    if kind != NET_CHANGE
+                    else f"not located: {format_tokens(lo)}-{format_tokens(hi)}"
+                    for kind, at, lo, hi in zip(
+                        transitions["kind"], transitions["tokens"], transitions["lo"], transitions["hi"]
+                    )
+                ],
+                "size [95% CI]": [
+                    _range(*r) for r in zip(transitions["size"], transitions["size_lo"], transitions["size_hi"])
+                ],
+                "support": [format_cell(v, digits=2) for v in transitions["support"]],
+                "intervals from": transitions["ci_method"],
+            }
+        )
         parts += ["<h3>Transitions of every signal</h3>", table_html(table, max_rows=None)]
     return parts
 
@@ -340,7 +407,9 @@ def brain_tables(results: pd.DataFrame, curves: ModelCurves, target: str) -> tup
     rows = results[(results["model"] == curves.model) & (results["kind"] == "brain") & (results["target"] == target)
                    & results["layer"].notna()]
     rows = rows.merge(best, left_on=["step", "layer"], right_on=["step", "best layer"], suffixes=("", "_best"))
-    mean = rows[rows["scope"] == BRAIN_SCOPE].pivot_table(index="step", columns="metric", values="value", aggfunc="first")
+    mean = rows[rows["scope"] == BRAIN_SCOPE].pivot_table(
+        index="step", columns="metric", values="value", aggfunc="first"
+    )
     mean = mean[_brain_metric_order([str(c) for c in mean.columns])]
     subjects = rows[(rows["scope"] != BRAIN_SCOPE) & (rows["metric"] == BRAIN_METRIC)]
     per_subject = subjects.pivot_table(index="step", columns="scope", values="value", aggfunc="first")
@@ -364,13 +433,19 @@ def _voxel_counts(results: pd.DataFrame, model: str, target: str, channels: str 
 
 
 def _brain(inputs: ReportInputs) -> list[str]:
-    words = sorted({channel_word(inputs.datasets, a.target) for a in inputs.analyses if a.target}, key=["voxels", "sensors", "channels"].index)
+    words = sorted(
+        {channel_word(inputs.datasets, a.target) for a in inputs.analyses if a.target},
+        key=["voxels", "sensors", "channels"].index,
+    )
     channels = " / ".join(words) if words else "voxels"
-    parts = [_heading("brain"),
-             '<p class="muted">At the best layer of each checkpoint (chosen on r_mean averaged over subjects): '
-             f"r_mean = mean Pearson r over all kept {channels} on the test stories; r_mean_norm = r_mean / mean noise ceiling "
-             f"(where the dataset has test-story repeats); r_top = mean r of the top {channels} chosen on training data; "
-             "r_roi:NAME = mean r within a region; then r_mean per subject.</p>"]
+    parts = [
+        _heading("brain"),
+        '<p class="muted">At the best layer of each checkpoint (chosen on r_mean averaged over subjects): '
+        f"r_mean = mean Pearson r over all kept {channels} on the test stories; r_mean_norm = r_mean / mean noise "
+        "ceiling "
+        f"(where the dataset has test-story repeats); r_top = mean r of the top {channels} chosen on training data; "
+        "r_roi:NAME = mean r within a region; then r_mean per subject.</p>",
+    ]
     for analysis in inputs.analyses:
         if not analysis.target:
             continue
@@ -399,7 +474,11 @@ def _paired(comparisons: pd.DataFrame) -> list[str]:
     shown["p"], shown["Holm p"] = comparisons["p"], comparisons["p_holm"]
     note = (f"Paired differences of r_mean (each side at its best layer; both on the same draws, resampling {units}); "
             f"Holm-corrected across the {len(comparisons)} rows (tables/comparisons.csv).")
-    return ["<h4>Paired differences</h4>", f'<p class="muted">{_e(note)}</p>', table_html(shown, token_columns={"tokens"}, digits=4)]
+    return [
+        "<h4>Paired differences</h4>",
+        f'<p class="muted">{_e(note)}</p>',
+        table_html(shown, token_columns={"tokens"}, digits=4),
+    ]
 
 
 # --------------------------------------------------------------------------- curves, tasks, provenance
@@ -431,12 +510,15 @@ def _curves(analyses: list[CurveAnalysis]) -> list[str]:
                       "proportion, +-1.96 standard errors for the mean over a task set.</p>"]
         metrics = _curve_table(list(curves.metrics.items()))
         if not metrics.empty:
-            parts += [f"<h4>Internal metrics ({LAYER_SUMMARY})</h4>", table_html(metrics, token_columns={"tokens"}, digits=4),
-                      f'<p class="muted">Each value is the {LAYER_SUMMARY}: a metric\'s layers can differ by an order of '
-                      "magnitude (the embedding layer's intrinsic dimension against later layers'), and a mean would be "
-                      "a value no layer has. Each layer is in the metrics figure and in <code>harness show</code>, with "
-                      "the 95 % interval of the metrics that report a standard error (gride: Cramér-Rao; probes: over "
-                      "story folds); the median over layers has none.</p>"]
+            parts += [
+                f"<h4>Internal metrics ({LAYER_SUMMARY})</h4>",
+                table_html(metrics, token_columns={"tokens"}, digits=4),
+                f'<p class="muted">Each value is the {LAYER_SUMMARY}: a metric\'s layers can differ by an order of '
+                "magnitude (the embedding layer's intrinsic dimension against later layers'), and a mean would be "
+                "a value no layer has. Each layer is in the metrics figure and in <code>harness show</code>, with "
+                "the 95 % interval of the metrics that report a standard error (gride: Cramér-Rao; probes: over "
+                "story folds); the median over layers has none.</p>",
+            ]
         if tasks.empty and metrics.empty:
             parts.append('<p class="muted">(no task or metric curves)</p>')
     return parts
@@ -447,14 +529,18 @@ def _final_scores(results: pd.DataFrame) -> pd.DataFrame:
     if tasks.empty:
         return tasks
     last = with_intervals(tasks[tasks["step"] == tasks.groupby("model")["step"].transform("max")])
-    last["95 % CI"] = [interval_text(lo, hi, 4) for lo, hi in zip(last["lo"].to_numpy(float), last["hi"].to_numpy(float))]
+    last["95 % CI"] = [
+        interval_text(lo, hi, 4) for lo, hi in zip(last["lo"].to_numpy(float), last["hi"].to_numpy(float))
+    ]
     last["resampled"] = last["interval"]
     return last[["model", "step", "tokens", "target", "scope", "metric", "value", "stderr", "items", "95 % CI",
                  "resampled"]].reset_index(drop=True)
 
 
 def _provenance(results: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    plugins = results[["model", "family", "kind", "target", "plugin", "plugin_version", "config_hash", "data_hash", "seed"]]
+    plugins = results[
+        ["model", "family", "kind", "target", "plugin", "plugin_version", "config_hash", "data_hash", "seed"]
+    ]
     checkpoints = results[["model", "step", "tokens", "revision", "commit"]]
     return plugins.drop_duplicates().reset_index(drop=True), checkpoints.drop_duplicates().reset_index(drop=True)
 
@@ -464,11 +550,19 @@ def render_report(inputs: ReportInputs) -> str:
     run_dir = Path(inputs.run_dir)
     now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     has_results = not inputs.results.empty
-    present = {"summary", "glance", "phases", "figures", "brain", "curves", "tasks", "provenance", "config"} if has_results else {"config"}
+    present = (
+        {"summary", "glance", "phases", "figures", "brain", "curves", "tasks", "provenance", "config"}
+        if has_results
+        else {"config"}
+    )
     if not inputs.failures.cells.empty:
         present.add("failures")
-    parts = [f'<p class="muted">generated {now} by harness {_e(__version__)} from <code>{_e(run_dir.resolve())}</code></p>',
-             *_notices(inputs.datasets, inputs.controls), *_status(inputs), _toc(present)]
+    parts = [
+        f'<p class="muted">generated {now} by harness {_e(__version__)} from <code>{_e(run_dir.resolve())}</code></p>',
+        *_notices(inputs.datasets, inputs.controls),
+        *_status(inputs),
+        _toc(present),
+    ]
     if has_results:
         parts += [_heading("summary"), "<ul>", *[_finding(a) for a in inputs.analyses],
                   *_above_controls(inputs.comparisons, inputs.controls), "</ul>"]

@@ -27,7 +27,8 @@ from harness.sweep.units import CellResult, WorkUnit
 from harness.util.errors import ConfigError, one_line
 
 INSTALL = "pip install 'harness[ray]'"
-_guard: subprocess.Popen[bytes] | None = None  # the guard of the Ray instance this process started (harness.sweep.ray.guard)
+# the guard of the Ray instance this process started (harness.sweep.ray.guard)
+_guard: subprocess.Popen[bytes] | None = None
 
 
 def import_ray() -> Any:
@@ -54,8 +55,14 @@ def connect(ray: Any, settings: RaySettings) -> bool:
         cpus = (settings.workers or os.cpu_count() or 1) * settings.threads
         with guarded_start() as guard:
             try:
-                ray.init(address="local", num_cpus=cpus, include_dashboard=False, log_to_driver=False, configure_logging=False,
-                         _system_config={"worker_niceness": os.nice(0)})
+                ray.init(
+                    address="local",
+                    num_cpus=cpus,
+                    include_dashboard=False,
+                    log_to_driver=False,
+                    configure_logging=False,
+                    _system_config={"worker_niceness": os.nice(0)},
+                )
             except BaseException:
                 stop_guard(guard)
                 raise
@@ -65,8 +72,10 @@ def connect(ray: Any, settings: RaySettings) -> bool:
         try:
             ray.init(address=settings.address, log_to_driver=False, configure_logging=False)
         except (ConnectionError, RuntimeError, ValueError) as error:
-            raise ConfigError(f"ray.address: cannot connect to the Ray cluster at {settings.address!r}: {one_line(error)}; "
-                              "start one with `ray start --head` or leave --ray-address out to run Ray on this machine") from None
+            raise ConfigError(
+                f"ray.address: cannot connect to the Ray cluster at {settings.address!r}: {one_line(error)}; "
+                "start one with `ray start --head` or leave --ray-address out to run Ray on this machine"
+            ) from None
     return True
 
 
@@ -80,7 +89,8 @@ def disconnect(ray: Any) -> None:
 
 
 def cluster_device(ray: Any, device: str) -> str:
-    """The config's ``device`` on the cluster: 'auto' is 'cuda' when it has GPUs; 'cuda' without any is a ``ConfigError``."""
+    """The config's ``device`` on the cluster: 'auto' is 'cuda' when it has GPUs; 'cuda' without any is a
+    ``ConfigError``."""
     gpus = float(ray.cluster_resources().get("GPU", 0))
     if device == "auto":
         return "cuda" if gpus > 0 else "cpu"
@@ -117,20 +127,36 @@ class RayExecutor(Executor):
 
     def notes(self) -> list[str]:
         resources = self.ray.cluster_resources()
-        where = "a Ray instance started here" if self.started else f"the Ray cluster at {self.settings.address or 'this process'}"
+        where = (
+            "a Ray instance started here"
+            if self.started
+            else f"the Ray cluster at {self.settings.address or 'this process'}"
+        )
         notes = [f"executor ray: {where} ({resources.get('CPU', 0):g} CPUs, {resources.get('GPU', 0):g} GPUs); "
                  f"{self.settings.threads} thread(s) per task, device {self.device}"]
         if self.plan.config.prefetch:
-            notes.append("prefetch applies to the local executor; on Ray, workers load checkpoints while others measure")
+            notes.append(
+                "prefetch applies to the local executor; on Ray, workers load checkpoints while others measure"
+            )
         return notes
 
     def _spec(self) -> PlanSpec:
         plan = self.plan
-        return PlanSpec(plan.config.model_dump(mode="json"), plan.source, {m.label: [c.step for c in m.checkpoints] for m in plan.models},
-                        self.device, str(self.workdir), self.settings.threads)
+        return PlanSpec(
+            plan.config.model_dump(mode="json"),
+            plan.source,
+            {m.label: [c.step for c in m.checkpoints] for m in plan.models},
+            self.device,
+            str(self.workdir),
+            self.settings.threads,
+        )
 
     def _options(self) -> dict[str, Any]:
-        options: dict[str, Any] = {"num_cpus": self.settings.threads, "max_retries": self.settings.retries, "retry_exceptions": False}
+        options: dict[str, Any] = {
+            "num_cpus": self.settings.threads,
+            "max_retries": self.settings.retries,
+            "retry_exceptions": False,
+        }
         if self.device.startswith("cuda"):
             options["num_gpus"] = 1
         if self.settings.memory_gb:
@@ -145,7 +171,8 @@ class RayExecutor(Executor):
         extractions: dict[tuple[str, int], Any] = {}
         by_ref: dict[Any, tuple[_Pending, WorkUnit]] = {}
         pendings = []
-        for unit in sorted(units, key=lambda u: not self._is_final(u)):  # the final checkpoints first: every unit compares with them
+        # the final checkpoints first: every unit compares with them
+        for unit in sorted(units, key=lambda u: not self._is_final(u)):
             pending = _Pending(unit)
             tasks, rest = unit.split()
             stimuli = sorted({s for c in rest.cells if (s := self.plan.target(c.target).stimulus) is not None})
@@ -190,7 +217,8 @@ class RayExecutor(Executor):
                     sink.unit_done(pending.unit)
 
     def _results(self, ref: Any, part: WorkUnit) -> list[CellResult]:
-        """A task's cell results; when the task itself failed (its worker died more often than retried), each cell fails with why."""
+        """A task's cell results; when the task itself failed (its worker died more often than retried), each cell fails
+        with why."""
         try:
             results: list[CellResult] = self.ray.get(ref)
         except Exception as error:  # noqa: BLE001 - a lost task fails its cells, the sweep goes on

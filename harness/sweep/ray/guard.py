@@ -62,7 +62,8 @@ def instance_processes(mark: str) -> dict[int, int]:
 
 
 def stop_processes(known: dict[int, int], grace_s: float = GRACE_S) -> None:
-    """SIGTERM the processes of ``known`` still running with the same start time, then SIGKILL those left after ``grace_s``."""
+    """SIGTERM the processes of ``known`` still running with the same start time, then SIGKILL those left after
+    ``grace_s``."""
     def running() -> list[int]:
         return [pid for pid, started in known.items() if (stat := _stat(pid)) is not None and stat[1] == started]
 
@@ -111,8 +112,13 @@ def guarded_start() -> Iterator[subprocess.Popen[bytes] | None]:
         yield None
         return
     mark = uuid.uuid4().hex
-    process = subprocess.Popen([sys.executable, "-m", "harness.sweep.ray.guard", str(os.getpid()), mark], stdin=subprocess.DEVNULL,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "harness.sweep.ray.guard", str(os.getpid()), mark],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     before = os.environ.get(MARK)
     os.environ[MARK] = mark
     try:

@@ -71,12 +71,16 @@ def _worker(spec: PlanSpec, environment: DriverEnvironment) -> UnitWorker:
     if _WORKER is None or _WORKER[0] != key:
         environment.adopt()
         reset_registry()  # the plugins the driver's environment names
-        plan: Plan = make_plan(parse_config(spec.config, spec.source), get_registry(), spec.source).with_steps(spec.steps)
+        plan: Plan = make_plan(parse_config(spec.config, spec.source), get_registry(), spec.source).with_steps(
+            spec.steps
+        )
         _WORKER = (key, UnitWorker(plan, spec.device, Path(spec.workdir)))
     return _WORKER[1]
 
 
-def extract_unit(spec: PlanSpec, environment: DriverEnvironment, unit: WorkUnit, stimuli: list[str]) -> tuple[list[CellResult], Extraction]:
+def extract_unit(
+    spec: PlanSpec, environment: DriverEnvironment, unit: WorkUnit, stimuli: list[str]
+) -> tuple[list[CellResult], Extraction]:
     """First half: load the checkpoint, measure its task cells, extract ``stimuli``."""
     with torch_threads(spec.threads):
         return _worker(spec, environment).extract(unit, stimuli)
