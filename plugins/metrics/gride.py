@@ -22,7 +22,7 @@ import torch
 from pydantic import Field, field_validator
 
 from harness import DataError, Metric, MetricContext, Score
-from harness_plugins.metrics.common import SubsampleOptions, centered, sample_rows, to_tensor
+from harness_plugins.metrics.common import SubsampleOptions, centered, metric_seed, sample_rows, to_tensor
 
 D_MIN, D_MAX, PRECISION = 0.001, 1000.0, 1e-7
 
@@ -137,6 +137,6 @@ class Gride(Metric[GrideOptions]):
 
     def compute(self, activations: np.ndarray, context: MetricContext) -> list[Score]:
         opts = self.options
-        rows = sample_rows(len(activations), opts.max_points, context.seed if opts.seed is None else opts.seed)
+        rows = sample_rows(len(activations), opts.max_points, metric_seed(opts.seed, context))
         value, error = gride(to_tensor(activations, context.device, rows), opts.n2)
         return [Score("gride", value, stderr=error)]

@@ -36,7 +36,7 @@ import torch
 from pydantic import Field
 
 from harness import DataError, Metric, MetricContext, PluginOptions, Score, WordAnnotation, torch_threads
-from harness_plugins.metrics.common import torch_device
+from harness_plugins.metrics.common import metric_seed, torch_device
 from harness_plugins.metrics.probefit import FoldMoments, control_labels, fold_moments, logistic_cv_accuracy, ridge_cv_r, story_folds
 from harness_plugins.metrics.propcache import cached_properties, properties_path
 from harness_plugins.metrics.wordprops import (
@@ -159,7 +159,7 @@ class Probe(Metric[ProbeOptions]):
         x_np = np.asarray(activations)
         if x_np.ndim != 2 or len(x_np) < 4:
             raise DataError(f"probe: expected a (words x dims) array with 4+ rows, got shape {x_np.shape}")
-        seed = context.seed if self.options.seed is None else self.options.seed
+        seed = metric_seed(self.options.seed, context)
         key = (targets, types, stories, seed, len(x_np))  # held, so compared by identity: no stale hit
         if self._labels is None or any(a is not b for a, b in zip(self._labels[0][:3], key[:3])) or self._labels[0][3:] != key[3:]:
             self._labels = (key, self._draw_labels(targets, types, stories, seed, len(x_np)))
