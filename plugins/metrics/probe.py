@@ -37,7 +37,7 @@ from pydantic import Field
 
 from harness import DataError, Metric, MetricContext, PluginOptions, Score, WordAnnotation, torch_threads
 from harness_plugins.metrics.common import metric_seed, torch_device
-from harness_plugins.metrics.probefit import FoldMoments, control_labels, fold_moments, logistic_cv_accuracy, ridge_cv_r, story_folds
+from harness_plugins.metrics.probefit import FoldMoments, control_labels, fold_moments, group_folds, logistic_cv_accuracy, ridge_cv_r
 from harness_plugins.metrics.propcache import cached_properties, properties_path
 from harness_plugins.metrics.wordprops import (
     bigram_surprisal,
@@ -206,7 +206,7 @@ class Probe(Metric[ProbeOptions]):
                     continuous[name] = values[:, varying]
         # control labels drawn continuous properties first, each in the order of ``targets``
         controls = {name: control_labels(values, kept_types, rng) for name, values in {**continuous, **categorical}.items()}
-        return _Labels(rows, kept_stories, continuous, categorical, controls, story_folds(kept_stories, self.options.folds))
+        return _Labels(rows, kept_stories, continuous, categorical, controls, group_folds(kept_stories, self.options.folds))
 
     def _ridge(self, x: torch.Tensor, targets: dict[str, np.ndarray], controls: dict[str, np.ndarray],
                moments: list[FoldMoments]) -> list[Score]:
