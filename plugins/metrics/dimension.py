@@ -1,5 +1,5 @@
-"""Dimension of a layer's word representations: TwoNN intrinsic dimension (and GRIDE, from gride.py), and linear dimension
-(participation ratio and effective rank of the covariance spectrum)."""
+"""Dimension of a layer's word representations: TwoNN intrinsic dimension, and linear dimension (participation ratio
+and effective rank of the covariance spectrum). GRIDE, the second intrinsic-dimension estimator, is in gride.py."""
 
 from __future__ import annotations
 
@@ -12,8 +12,6 @@ from pydantic import Field
 
 from harness import DataError, Metric, MetricContext, Score, hookimpl, torch_threads
 from harness_plugins.metrics.common import SubsampleOptions, centered, metric_seed, sample_rows, to_tensor
-from harness_plugins.metrics.gride import Gride
-from harness_plugins.metrics.probe import Probe
 
 
 def two_nearest(x: torch.Tensor, max_elements: int = 32_000_000) -> tuple[torch.Tensor, torch.Tensor]:
@@ -128,5 +126,3 @@ class LinearDimension(Metric[SubsampleOptions]):
 def register_metrics(register):
     register(IntrinsicDimension)
     register(LinearDimension)
-    register(Gride)  # GRIDE, the second intrinsic-dimension estimator (gride.py)
-    register(Probe)  # linear probes of word properties (probe.py)

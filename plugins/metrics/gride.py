@@ -10,7 +10,6 @@ distribution of ``mu`` is found by bisection on the derivative of the log-likeli
 The conventions follow dadapy 0.3.4 (``Data.return_id_scaling_gride``): ratios equal to 1 are
 nudged by ``10 eps``, ratios above ``q50 + 20 (q95 - q50)`` are dropped, and the search runs over
 ``[0.001, 1000]`` to ``1e-7``; the tests check the numbers against dadapy's.
-Registered by ``harness_plugins.metrics.dimension`` (the ``dimension`` entry point).
 """
 
 from __future__ import annotations
@@ -21,7 +20,7 @@ import numpy as np
 import torch
 from pydantic import Field, field_validator
 
-from harness import DataError, Metric, MetricContext, Score
+from harness import DataError, Metric, MetricContext, Score, hookimpl
 from harness_plugins.metrics.common import SubsampleOptions, centered, metric_seed, sample_rows, to_tensor
 
 D_MIN, D_MAX, PRECISION = 0.001, 1000.0, 1e-7
@@ -140,3 +139,8 @@ class Gride(Metric[GrideOptions]):
         rows = sample_rows(len(activations), opts.max_points, metric_seed(opts.seed, context))
         value, error = gride(to_tensor(activations, context.device, rows), opts.n2)
         return [Score("gride", value, stderr=error)]
+
+
+@hookimpl
+def register_metrics(register):
+    register(Gride)

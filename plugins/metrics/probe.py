@@ -21,7 +21,6 @@ sentence position, bigram surprisal, part of speech), and every per-word annotat
 stimulus dataset when it declares ``WordAnnotations`` (the simulated dataset: its ground-truth
 features). The words come from the metric context (``context.words``, one per activation row,
 and ``context.stories``).
-Registered by ``harness_plugins.metrics.dimension`` (the ``dimension`` entry point).
 """
 
 from __future__ import annotations
@@ -35,7 +34,7 @@ import numpy as np
 import torch
 from pydantic import Field
 
-from harness import DataError, Metric, MetricContext, PluginOptions, Score, WordAnnotation, torch_threads
+from harness import DataError, Metric, MetricContext, PluginOptions, Score, WordAnnotation, hookimpl, torch_threads
 from harness_plugins.metrics.common import metric_seed, torch_device
 from harness_plugins.metrics.probefit import FoldMoments, control_labels, fold_moments, group_folds, logistic_cv_accuracy, ridge_cv_r
 from harness_plugins.metrics.propcache import cached_properties, properties_path
@@ -280,3 +279,8 @@ def _words(context: MetricContext, rows: int) -> tuple[list[str], list[str]]:
     if len(words) != rows or len(stories) != rows:
         raise DataError(f"probe: {len(words)} words and {len(stories)} story labels for {rows} activation rows")
     return [str(w) for w in words], [str(s) for s in stories]
+
+
+@hookimpl
+def register_metrics(register):
+    register(Probe)
