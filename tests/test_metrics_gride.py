@@ -103,9 +103,3 @@ def test_gride_options_and_bad_input():
         Gride(Gride.Options(n2=16)).compute(np.ones((10, 3)), context())
     with pytest.raises(DataError):
         Gride(Gride.Options(n2=16)).compute(np.random.default_rng(0).normal(size=(10, 3)), context())
-
-
-def test_gride_registers_through_the_dimension_entry_point():
-    from harness.plugin.registry import get_registry
-
-    assert get_registry().get("metric", "gride") is Gride

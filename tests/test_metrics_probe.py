@@ -114,12 +114,6 @@ def test_folds_hold_out_whole_stories():
     assert [len(f) for f in group_folds(["s"] * 10, 3)] == [4, 3, 3]
 
 
-def test_probe_registers_through_the_dimension_entry_point():
-    from harness.plugin.registry import get_registry
-
-    assert get_registry().get("metric", "probe") is Probe
-
-
 # ---------------------------------------------------------------------------- categorical properties
 
 
