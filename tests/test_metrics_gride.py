@@ -8,7 +8,8 @@ import torch
 
 from harness import Checkpoint, MetricContext
 from harness.util.errors import DataError
-from harness_plugins.metrics.gride import Gride, gride, gride_scaling
+from harness_plugins.metrics.gride import Gride, gride
+from tests.support.gride_scaling import gride_scaling
 from tests.test_metrics_dimension import linear_subspace, swiss_roll
 
 

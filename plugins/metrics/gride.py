@@ -9,7 +9,8 @@ distribution of ``mu`` is found by bisection on the derivative of the log-likeli
 
 The conventions follow dadapy 0.3.4 (``Data.return_id_scaling_gride``): ratios equal to 1 are
 nudged by ``10 eps``, ratios above ``q50 + 20 (q95 - q50)`` are dropped, and the search runs over
-``[0.001, 1000]`` to ``1e-7``; the tests check the numbers against dadapy's.
+``[0.001, 1000]`` to ``1e-7``; the tests check the numbers against dadapy's at every scale
+(dadapy's scaling curve, rebuilt from ``gride_fit`` in tests/support/gride_scaling.py).
 """
 
 from __future__ import annotations
@@ -81,27 +82,6 @@ def gride_fit(mus: torch.Tensor, n1: int, n2: int) -> tuple[float, float]:
     one_m = (1.0 - mus ** (-d)).clamp_min(5 * torch.finfo(torch.float64).eps)
     fisher = len(mus) / d**2 + float(((n2 - n1 - 1) * (log_mu / one_m) ** 2 * mus ** (-d)).sum())
     return d, fisher ** -0.5
-
-
-def gride_scaling(x: torch.Tensor, range_max: int = 64) -> tuple[list[int], list[float], list[float]]:
-    """GRIDE at every scale ``n1 = 1, 2, 4, ...`` with ``n2 = 2 n1 <= min(range_max, points)``:
-    (the ``n2`` ranks, dimensions, errors), as dadapy's ``return_id_scaling_gride(return_ranks=True)``.
-    Duplicate rows are dropped first (dadapy would set their zero distances to eps)."""
-    x = torch.unique(x, dim=0)
-    max_rank = min(x.shape[0], range_max)
-    if max_rank < 2:
-        raise DataError(f"gride: needs 3+ distinct word vectors, got {x.shape[0]}")
-    steps = [2**i for i in range(int(math.log2(max_rank)) + 1)]
-    dist = nearest_distances(x, min(steps[-1], x.shape[0] - 1))
-    ranks, ids, errors = [], [], []
-    for n1, n2 in zip(steps[:-1], steps[1:]):
-        if n2 > dist.shape[1]:
-            break
-        d, err = gride_fit(dist[:, n2 - 1] / dist[:, n1 - 1], n1, n2)
-        ranks.append(n2)
-        ids.append(d)
-        errors.append(err)
-    return ranks, ids, errors
 
 
 def gride(x: torch.Tensor, n2: int = 16) -> tuple[float, float]:
