@@ -1,4 +1,5 @@
-"""GRIDE's scaling curve, dadapy's ``return_id_scaling_gride``: how the tests compare the plugin's fit with dadapy at every scale."""
+"""GRIDE's scaling curve (dadapy's ``return_id_scaling_gride``): the tests compare the plugin's fit with dadapy
+at every scale through it."""
 
 from __future__ import annotations
 
