@@ -135,10 +135,3 @@ def test_fetch_uses_openneuro_when_installed(tmp_path, monkeypatch):
     assert "derivative/TextGrids/*" in calls["include"]
     LeBel2023.fetch(tmp_path / "ds", [])
     assert "derivative/preprocessed_data/UTS08/*" in calls["include"]  # no subjects named: all eight
-
-
-def test_registered_as_a_plugin():
-    from harness.plugin.registry import load_registry
-
-    registry = load_registry()
-    assert registry.get("brain", "lebel2023") is LeBel2023

@@ -85,12 +85,6 @@ def test_tunings_vary_smoothly_across_the_sheet(dataset):
     assert similarity[distance == 1].mean() > similarity[distance >= 6].mean() + 0.3
 
 
-def test_registered_as_a_plugin():
-    from harness.plugin.registry import load_registry
-
-    assert load_registry().get("brain", "simulated") is Simulated
-
-
 def test_settings_hash_is_stable():
     """Pinned: a new value rewrites every simulated dataset on disk (bump SIM_VERSION on purpose)."""
     assert Simulated(Simulated.Options()).settings_hash() == "e90365661e9ddb89"

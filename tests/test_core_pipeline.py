@@ -68,7 +68,7 @@ ANNOTATED = TINY_GPT_PLUGINS.replace(
 
 def test_a_datasets_word_annotations_reach_the_probe(tmp_path, monkeypatch):
     activate(write_plugin_package(tmp_path / "site", "annotplug", ANNOTATED), monkeypatch)
-    monkeypatch.setenv("HARNESS_PLUGINS", "annotplug,dimension")
+    monkeypatch.setenv("HARNESS_PLUGINS", "annotplug,probe")
     config = parse_config({
         "run": str(tmp_path / "run"), "cache": str(tmp_path / "cache"),
         "models": [{"family": "tinygpt", "checkpoints": [0], "layers": [1]}],

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import tomllib
+from pathlib import Path
+
 import pytest
 
 from harness import BrainDataset, PluginOptions
 from harness.cli import main
-from harness.plugin.registry import load_registry
+from harness.plugin.registry import ALLOW_ENV, STRICT_ENV, load_registry
 from harness.util.errors import PluginError
 from tests.support.plugin_packages import (
     BROKEN_AT_IMPORT,
@@ -146,3 +149,39 @@ def test_every_builtin_plugin_builds_with_default_options_where_it_has_them():
         for info in plugins.values():
             assert info.cls is not None and info.cls.kind == kind
             assert issubclass(info.cls.Options, PluginOptions)
+
+
+# every built-in plugin: (kind, name, the entry point of pyproject.toml that registers it)
+BUILTIN = [
+    ("model", "hf", "hf"), ("model", "pythia", "pythia"), ("model", "olmo", "olmo"), ("model", "olmo2", "olmo"),
+    ("model", "amber", "amber"), ("model", "llmjp", "llmjp"), ("model", "tinylm", "tinylm"),
+    ("brain", "lebel2023", "lebel2023"), ("brain", "simulated", "simulated"), ("brain", "simulated_meg", "simulated_meg"),
+    ("brain", "megmasc", "megmasc"), ("brain", "narratives", "narratives"),
+    ("task", "lm_eval", "lm_eval"), ("task", "offline", "offline"),
+    ("metric", "intrinsic_dim", "dimension"), ("metric", "linear_dim", "dimension"), ("metric", "gride", "gride"),
+    ("metric", "probe", "probe"), ("metric", "geometry", "geometry"), ("metric", "drift", "drift"),
+]
+
+
+@pytest.fixture(scope="module")
+def builtin_registry():
+    with pytest.MonkeyPatch.context() as patch:  # every entry point, a failure recorded rather than raised
+        patch.delenv(ALLOW_ENV, raising=False)
+        patch.delenv(STRICT_ENV, raising=False)
+        return load_registry(strict=False)
+
+
+@pytest.mark.parametrize(("kind", "name", "entry_point"), BUILTIN, ids=[f"{kind}-{name}" for kind, name, _ in BUILTIN])
+def test_every_builtin_plugin_registers_through_its_entry_point(builtin_registry, kind, name, entry_point):
+    info = builtin_registry.plugins[kind].get(name)
+    failed = [f.error for f in builtin_registry.failures if f.source == entry_point]
+    assert info is not None, f"entry point {entry_point!r} did not register {kind} {name!r}: {failed or 'no error recorded'}"
+    assert (info.origin, info.source, info.error) == ("built-in", entry_point, "")
+    assert info.cls is not None and info.cls.name == name and info.cls.kind == kind
+
+
+def test_the_builtin_list_names_every_entry_point_and_every_builtin_plugin(builtin_registry):
+    pyproject = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
+    assert {entry_point for _, _, entry_point in BUILTIN} == set(pyproject["project"]["entry-points"]["harness"])
+    loaded = {(info.kind, info.name) for info in builtin_registry.rows() if info.origin == "built-in" and info.kind}
+    assert loaded == {(kind, name) for kind, name, _ in BUILTIN}

@@ -130,14 +130,6 @@ def test_gpu_matches_cpu():
         assert b.value == pytest.approx(a.value, rel=1e-3)
 
 
-def test_metric_plugins_register_through_entry_points():
-    from harness.plugin.registry import get_registry
-
-    registry = get_registry()
-    for name in ("intrinsic_dim", "linear_dim", "geometry", "drift"):
-        assert registry.get("metric", name).name == name
-
-
 def test_neighbour_search_in_blocks_matches_brute_force():
     from harness_plugins.metrics.dimension import two_nearest
 

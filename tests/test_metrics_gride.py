@@ -8,7 +8,8 @@ import torch
 
 from harness import Checkpoint, MetricContext
 from harness.util.errors import DataError
-from harness_plugins.metrics.gride import Gride, gride, gride_scaling
+from harness_plugins.metrics.gride import Gride, gride
+from tests.support.gride_scaling import gride_scaling
 from tests.test_metrics_dimension import linear_subspace, swiss_roll
 
 
@@ -103,9 +104,3 @@ def test_gride_options_and_bad_input():
         Gride(Gride.Options(n2=16)).compute(np.ones((10, 3)), context())
     with pytest.raises(DataError):
         Gride(Gride.Options(n2=16)).compute(np.random.default_rng(0).normal(size=(10, 3)), context())
-
-
-def test_gride_registers_through_the_dimension_entry_point():
-    from harness.plugin.registry import get_registry
-
-    assert get_registry().get("metric", "gride") is Gride

@@ -8,7 +8,7 @@ import pytest
 from harness import Checkpoint, MetricContext, WordAnnotation
 from harness.util.errors import DataError
 from harness_plugins.metrics.probe import Probe, Target
-from harness_plugins.metrics.probefit import control_labels, story_folds
+from harness_plugins.metrics.probefit import control_labels, group_folds
 from harness_plugins.metrics.wordprops import bigram_surprisal, log_frequency, part_of_speech, sentence_position, word_length
 
 
@@ -109,15 +109,9 @@ def test_control_labels_are_a_function_of_the_word_type():
 
 
 def test_folds_hold_out_whole_stories():
-    folds = story_folds(["b", "a", "a", "c", "b"], 5)
+    folds = group_folds(["b", "a", "a", "c", "b"], 5)
     assert [f.tolist() for f in folds] == [[1, 2], [0, 4], [3]]
-    assert [len(f) for f in story_folds(["s"] * 10, 3)] == [4, 3, 3]
-
-
-def test_probe_registers_through_the_dimension_entry_point():
-    from harness.plugin.registry import get_registry
-
-    assert get_registry().get("metric", "probe") is Probe
+    assert [len(f) for f in group_folds(["s"] * 10, 3)] == [4, 3, 3]
 
 
 # ---------------------------------------------------------------------------- categorical properties

@@ -11,11 +11,11 @@ from harness_plugins.metrics.probefit import (
     SoftmaxProblems,
     _basis,
     fold_moments,
+    group_folds,
     lbfgs,
     logistic_cv_accuracy,
     pearson,
     ridge_cv_r,
-    story_folds,
 )
 
 
@@ -24,7 +24,7 @@ def _data(n: int = 400, dims: int = 6, seed: int = 0) -> tuple[np.ndarray, list[
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(n, dims)) * rng.uniform(0.5, 3.0, size=dims) + rng.normal(scale=20.0, size=dims)
     stories = [f"s{i * 5 // n}" for i in range(n)]
-    return x, stories, story_folds(stories, 5)
+    return x, stories, group_folds(stories, 5)
 
 
 def test_fold_moments_are_the_training_rows_mean_and_centred_gram():
@@ -119,7 +119,7 @@ def test_logistic_probe_scores_separable_classes_with_large_logits():
     x[:, 0] += 60.0 * y[:, 0]  # separable: large logits once fitted
     stories = [f"s{i * 4 // n}" for i in range(n)]
     xt = torch.as_tensor(x)
-    acc, _ = logistic_cv_accuracy(xt, torch.as_tensor(y), torch.tensor([3]), fold_moments(xt, story_folds(stories, 4)), stories, [1e-6], 10)
+    acc, _ = logistic_cv_accuracy(xt, torch.as_tensor(y), torch.tensor([3]), fold_moments(xt, group_folds(stories, 4)), stories, [1e-6], 10)
     assert acc.min() > 0.95
 
 
@@ -132,7 +132,7 @@ def test_several_penalties_choose_per_fold_the_one_that_predicts_held_out_storie
     x[:, :3] += 2.0 * np.eye(3)[y[:, 0]]
     stories = [f"s{i * 6 // n}" for i in range(n)]
     xt, yt, classes = torch.as_tensor(x), torch.as_tensor(y), torch.tensor([3])
-    moments = fold_moments(xt, story_folds(stories, 5))
+    moments = fold_moments(xt, group_folds(stories, 5))
     light, _ = logistic_cv_accuracy(xt, yt, classes, moments, stories, [1e-4], 10)
     heavy, _ = logistic_cv_accuracy(xt, yt, classes, moments, stories, [100.0], 10)
     chosen, _ = logistic_cv_accuracy(xt, yt, classes, moments, stories, [100.0, 1e-4], 10)

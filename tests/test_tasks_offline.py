@@ -265,14 +265,6 @@ def test_default_sizes_come_out_of_the_tinylm_heldout_corpus(tmp_path):
     assert [counts[instruction_unit(rung)]["test"] for rung in quiz.RUNGS] == [40] * len(quiz.RUNGS)
 
 
-def test_task_plugins_register_through_entry_points():
-    from harness.plugin.registry import get_registry
-
-    registry = get_registry()
-    assert registry.get("task", "offline") is OfflineSuite
-    assert registry.get("task", "lm_eval").name == "lm_eval"
-
-
 def test_suite_key_is_stable():
     """Pinned: a new value regenerates the suite's files (bump SUITE_VERSION on purpose)."""
     assert suite_key(0, Sizes(), 3, "abc") == "89e93890aa58"

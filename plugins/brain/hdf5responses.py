@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +12,7 @@ import numpy as np
 from harness import DataError, one_line
 
 CEILING_BLOCK_VALUES = 1 << 24  # values of ``repeats`` read at once when a noise ceiling is computed
+UNREADABLE = (OSError, KeyError, RuntimeError, ValueError)  # what h5py raises on a damaged or foreign file
 
 
 class HDF5Responses:
@@ -57,3 +60,15 @@ def column_blocks(voxels: int, rows: int, values: int = CEILING_BLOCK_VALUES) ->
     """Slices of voxel columns holding about ``values`` values each over ``rows`` rows."""
     step = max(1, values // max(rows, 1))
     return [slice(start, min(voxels, start + step)) for start in range(0, voxels, step)]
+
+
+@contextmanager
+def open_hdf5(path: Path) -> Iterator[Any]:
+    """``h5py.File(path, "r")``; what h5py raises while it is open becomes a one-line ``DataError`` naming the file."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as handle:
+            yield handle
+    except UNREADABLE as error:
+        raise DataError(f"{path}: not a readable HDF5 file ({one_line(error)})") from None

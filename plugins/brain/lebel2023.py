@@ -34,6 +34,7 @@ import base64
 import importlib
 import json
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -57,7 +58,7 @@ from harness import (
     zscore_columns,
 )
 from harness_plugins.brain.filecache import cached_fact, files_digest
-from harness_plugins.brain.hdf5responses import HDF5Responses, column_blocks
+from harness_plugins.brain.hdf5responses import HDF5Responses, column_blocks, open_hdf5
 from harness_plugins.brain.textgrid import read_tiers
 
 OPENNEURO_ID = "ds003020"
@@ -127,6 +128,13 @@ class LeBel2023(BrainDataset[LeBel2023Options], FetchableData):
 
     def _response_path(self, subject: str, story: str) -> Path:
         return self.derivative / "preprocessed_data" / subject / f"{story}.hf5"
+
+    def _present_response(self, subject: str, story: str) -> Path:
+        """The response file of ``subject`` to ``story``; a ``DataError`` when it is not there."""
+        path = self._response_path(subject, story)
+        if not path.is_file():
+            raise DataError(f"{path}: not found: subject {subject}'s responses to story {story!r}")
+        return path
 
     def _grid_path(self, story: str) -> Path:
         return self.derivative / "TextGrids" / f"{story}.TextGrid"
@@ -283,9 +291,7 @@ class LeBel2023(BrainDataset[LeBel2023Options], FetchableData):
         tr_times: dict[str, np.ndarray] = {}
         ceilings: list[tuple[int, np.ndarray]] = []
         for story in train + test:
-            path = self._response_path(subject, story)
-            if not path.is_file():
-                raise DataError(f"{path}: not found: subject {subject}'s responses to story {story!r}")
+            path = self._present_response(subject, story)
             shape, repeats = _response_shape(path)
             self._expected_rows(path, story, shape[0])
             responses[story], tr_times[story] = HDF5Responses(path, shape), self.scan_times(story)
@@ -375,15 +381,12 @@ class LeBel2023(BrainDataset[LeBel2023Options], FetchableData):
         voxels: _Voxels | None = None
         remembered = 0
         for story in stories:
-            path = self._response_path(subject, story)
-            if not path.is_file():
-                raise DataError(f"{path}: not found: subject {subject}'s responses to story {story!r}")
+            path = self._present_response(subject, story)
             facts, cached = cached_fact(path, SCAN, _scan_response)
             remembered += cached
             rows, count = facts["shape"]
             self._expected_rows(path, story, rows)
-            if facts["repeats"] is not None and facts["repeats"][1:] != [rows, count]:
-                raise DataError(f"{path}: 'repeats' must be (repeats × {rows} × {count}), got {tuple(facts['repeats'])}")
+            _check_repeats(path, facts["repeats"], rows, count)
             nonfinite, constant = _unpack(facts["nonfinite"], count), _unpack(facts["constant"], count)
             if nonfinite.all():
                 raise DataError(f"{path}: every response of subject {subject} to story {story!r} is NaN or infinite")
@@ -484,40 +487,28 @@ def _read_words(path: Path) -> dict[str, list[Any]]:
 
 def _response_shape(path: Path) -> tuple[tuple[int, int], bool]:
     """A response file's ``data`` shape (scans × voxels) and whether a valid ``repeats`` is beside it; nothing else is read."""
-    import h5py
-
-    try:
-        with h5py.File(path, "r") as handle:
-            rows, voxels = _data_set(path, handle).shape
-            repeats = handle["repeats"].shape if "repeats" in handle else None
-    except HarnessError:
-        raise
-    except (OSError, KeyError, RuntimeError, ValueError) as error:
-        raise DataError(f"{path}: not a readable HDF5 file ({_first_line(error)})") from None
-    if repeats is not None and (len(repeats) != 3 or tuple(repeats[1:]) != (rows, voxels)):
-        raise DataError(f"{path}: 'repeats' must be (repeats × {rows} × {voxels}), got {tuple(repeats)}")
+    with open_hdf5(path) as handle:
+        rows, voxels = _data_set(path, handle).shape
+        repeats = handle["repeats"].shape if "repeats" in handle else None
+    _check_repeats(path, repeats, rows, voxels)
     return (rows, voxels), repeats is not None
+
+
+def _check_repeats(path: Path, repeats: Sequence[int] | None, rows: int, voxels: int) -> None:
+    """A ``repeats`` dataset's shape (None: the file has none) must be (repeats × ``rows`` × ``voxels``)."""
+    if repeats is not None and tuple(repeats[1:]) != (rows, voxels):
+        raise DataError(f"{path}: 'repeats' must be (repeats × {rows} × {voxels}), got {tuple(repeats)}")
 
 
 def _ceiling(path: Path, shape: tuple[int, int]) -> np.ndarray:
     """The noise ceiling per voxel from a test story's ``repeats``, read a block of voxels at a time."""
-    import h5py
-
     out = np.empty(shape[1], dtype=np.float32)
-    try:
-        with h5py.File(path, "r") as handle:
-            repeats = handle["repeats"]
-            for block in column_blocks(shape[1], repeats.shape[0] * shape[0]):
-                values = np.asarray(repeats[:, :, block], dtype=np.float32)
-                out[block] = noise_ceiling(np.stack([zscore_columns(r) for r in values]))
-    except (OSError, KeyError, RuntimeError, ValueError) as error:
-        raise DataError(f"{path}: not a readable HDF5 file ({_first_line(error)})") from None
+    with open_hdf5(path) as handle:
+        repeats = handle["repeats"]
+        for block in column_blocks(shape[1], repeats.shape[0] * shape[0]):
+            values = np.asarray(repeats[:, :, block], dtype=np.float32)
+            out[block] = noise_ceiling(np.stack([zscore_columns(r) for r in values]))
     return out
-
-
-def _first_line(error: BaseException) -> str:
-    lines = str(error).strip().splitlines()
-    return lines[0] if lines else type(error).__name__
 
 
 def _data_set(path: Path, handle: Any) -> Any:
@@ -540,35 +531,30 @@ def _scan_response(path: Path) -> dict[str, Any]:
 
     if not h5py.is_hdf5(path):
         raise DataError(f"{path}: not an HDF5 file ({path.stat().st_size:,} bytes without the HDF5 signature)")
-    try:
-        with h5py.File(path, "r") as handle:
-            data = _data_set(path, handle)
-            rows, voxels = data.shape
-            repeats = handle.get("repeats")
-            repeats_shape = list(repeats.shape) if isinstance(repeats, h5py.Dataset) else None
-            nonfinite = np.zeros(voxels, dtype=bool)
-            count = np.zeros(voxels)
-            mean = np.zeros(voxels)
-            m2 = np.zeros(voxels)
-            step = max(1, _BLOCK_VALUES // max(voxels, 1))
-            for start in range(0, rows, step):
-                block = np.asarray(data[start : start + step], dtype=np.float64)
-                finite = np.isfinite(block)
-                nonfinite |= ~finite.all(0)
-                n = finite.sum(0).astype(np.float64)
-                values = np.where(finite, block, 0.0)
-                block_mean = values.sum(0) / np.maximum(n, 1)
-                block_m2 = (np.where(finite, block - block_mean, 0.0) ** 2).sum(0)
-                total = count + n
-                share = np.divide(n, total, out=np.zeros_like(n), where=total > 0)
-                delta = block_mean - mean
-                mean += delta * share
-                m2 += block_m2 + delta**2 * count * share
-                count = total
-    except HarnessError:
-        raise
-    except (OSError, KeyError, RuntimeError, ValueError) as error:
-        raise DataError(f"{path}: not a readable HDF5 file ({_first_line(error)})") from None
+    with open_hdf5(path) as handle:
+        data = _data_set(path, handle)
+        rows, voxels = data.shape
+        repeats = handle.get("repeats")
+        repeats_shape = list(repeats.shape) if isinstance(repeats, h5py.Dataset) else None
+        nonfinite = np.zeros(voxels, dtype=bool)
+        count = np.zeros(voxels)
+        mean = np.zeros(voxels)
+        m2 = np.zeros(voxels)
+        step = max(1, _BLOCK_VALUES // max(voxels, 1))
+        for start in range(0, rows, step):
+            block = np.asarray(data[start : start + step], dtype=np.float64)
+            finite = np.isfinite(block)
+            nonfinite |= ~finite.all(0)
+            n = finite.sum(0).astype(np.float64)
+            values = np.where(finite, block, 0.0)
+            block_mean = values.sum(0) / np.maximum(n, 1)
+            block_m2 = (np.where(finite, block - block_mean, 0.0) ** 2).sum(0)
+            total = count + n
+            share = np.divide(n, total, out=np.zeros_like(n), where=total > 0)
+            delta = block_mean - mean
+            mean += delta * share
+            m2 += block_m2 + delta**2 * count * share
+            count = total
     constant = np.sqrt(m2 / np.maximum(count, 1)) <= CONSTANT_STD
     return {"shape": [rows, voxels], "repeats": repeats_shape, "nonfinite": _pack(nonfinite), "constant": _pack(constant)}
 

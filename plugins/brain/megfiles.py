@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from harness import DataError
+from harness import DataError, one_line
 
 HEADER = "megmasc-header-1"  # the name (and version) of a recording's header facts in the file cache
 
@@ -83,17 +83,13 @@ def read_header(path: Path) -> dict[str, Any]:
     try:
         raw = mne.io.read_raw(path, preload=False, verbose="error")
     except Exception as error:  # noqa: BLE001 - MNE raises many kinds on a damaged file
-        raise DataError(f"{path}: not a readable MEG recording ({type(error).__name__}: {_first_line(error)})") from None
+        raise DataError(f"{path}: not a readable MEG recording ({one_line(error)})") from None
     samples = int(raw.n_times)
     try:
         raw.get_data(start=0, stop=1)
         raw.get_data(start=samples - 1, stop=samples)
     except Exception as error:  # noqa: BLE001
         raise DataError(f"{path}: its data cannot be read to the end, the file is cut short or damaged "
-                        f"({type(error).__name__}: {_first_line(error)})") from None
+                        f"({one_line(error)})") from None
     return {"sfreq": float(raw.info["sfreq"]), "channels": list(raw.ch_names), "samples": samples}
 
-
-def _first_line(error: BaseException) -> str:
-    lines = str(error).strip().splitlines()
-    return lines[0] if lines else ""

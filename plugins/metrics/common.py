@@ -1,4 +1,4 @@
-"""What the metric plugins share: options for subsampling, and moving activations onto a device."""
+"""What the metric plugins share: options for subsampling, the seed, and moving activations onto a device."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from pydantic import Field
 
-from harness import DataError, PluginOptions, resolve_device
+from harness import DataError, MetricContext, PluginOptions, resolve_device
 
 
 class SubsampleOptions(PluginOptions):
@@ -14,6 +14,11 @@ class SubsampleOptions(PluginOptions):
 
     max_points: int | None = Field(default=5000, ge=3)
     seed: int | None = None
+
+
+def metric_seed(seed: int | None, context: MetricContext) -> int:
+    """A metric's ``seed`` option, or the sweep seed when it is None."""
+    return context.seed if seed is None else seed
 
 
 def sample_rows(n: int, max_points: int | None, seed: int) -> np.ndarray | None:

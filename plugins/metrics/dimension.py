@@ -1,5 +1,5 @@
-"""Dimension of a layer's word representations: TwoNN intrinsic dimension (and GRIDE, from gride.py), and linear dimension
-(participation ratio and effective rank of the covariance spectrum)."""
+"""Dimension of a layer's word representations: TwoNN intrinsic dimension, and linear dimension (participation ratio
+and effective rank of the covariance spectrum). GRIDE, the second intrinsic-dimension estimator, is in gride.py."""
 
 from __future__ import annotations
 
@@ -11,9 +11,7 @@ import torch
 from pydantic import Field
 
 from harness import DataError, Metric, MetricContext, Score, hookimpl, torch_threads
-from harness_plugins.metrics.common import SubsampleOptions, centered, sample_rows, to_tensor
-from harness_plugins.metrics.gride import Gride
-from harness_plugins.metrics.probe import Probe
+from harness_plugins.metrics.common import SubsampleOptions, centered, metric_seed, sample_rows, to_tensor
 
 
 def two_nearest(x: torch.Tensor, max_elements: int = 32_000_000) -> tuple[torch.Tensor, torch.Tensor]:
@@ -107,7 +105,7 @@ class IntrinsicDimension(Metric[IntrinsicDimensionOptions]):
 
     def compute(self, activations: np.ndarray, context: MetricContext) -> list[Score]:
         opts = self.options
-        rows = sample_rows(len(activations), opts.max_points, _seed(opts.seed, context))
+        rows = sample_rows(len(activations), opts.max_points, metric_seed(opts.seed, context))
         x = to_tensor(activations, context.device, rows)
         return [Score("intrinsic_dim", twonn(x, opts.discard_fraction, opts.fit))]
 
@@ -119,18 +117,12 @@ class LinearDimension(Metric[SubsampleOptions]):
     version = "1.1"  # 1.1: the spectrum in float64 on GPUs too
 
     def compute(self, activations: np.ndarray, context: MetricContext) -> list[Score]:
-        rows = sample_rows(len(activations), self.options.max_points, _seed(self.options.seed, context))
+        rows = sample_rows(len(activations), self.options.max_points, metric_seed(self.options.seed, context))
         eig = covariance_spectrum(to_tensor(activations, context.device, rows))
         return [Score("participation_ratio", participation_ratio(eig)), Score("effective_rank", effective_rank(eig))]
-
-
-def _seed(option: int | None, context: MetricContext) -> int:
-    return context.seed if option is None else option
 
 
 @hookimpl
 def register_metrics(register):
     register(IntrinsicDimension)
     register(LinearDimension)
-    register(Gride)  # GRIDE, the second intrinsic-dimension estimator (gride.py)
-    register(Probe)  # linear probes of word properties (probe.py)

@@ -9,7 +9,7 @@ import torch
 from pydantic import Field
 
 from harness import DataError, Metric, MetricContext, Score, hookimpl
-from harness_plugins.metrics.common import SubsampleOptions, centered, sample_rows, to_tensor
+from harness_plugins.metrics.common import SubsampleOptions, centered, metric_seed, sample_rows, to_tensor
 
 
 def linear_cka(x: torch.Tensor, y: torch.Tensor) -> float:
@@ -41,8 +41,7 @@ class Drift(Metric[DriftOptions]):
     needs_reference = True
 
     def compute(self, activations: np.ndarray, context: MetricContext) -> list[Score]:
-        seed = context.seed if self.options.seed is None else self.options.seed
-        rows = sample_rows(len(activations), self.options.max_points, seed)
+        rows = sample_rows(len(activations), self.options.max_points, metric_seed(self.options.seed, context))
         x = None
         scores = []
         for which in self.options.against:

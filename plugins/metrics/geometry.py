@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from harness import Metric, MetricContext, Score, hookimpl
-from harness_plugins.metrics.common import SubsampleOptions, sample_rows, to_tensor
+from harness_plugins.metrics.common import SubsampleOptions, metric_seed, sample_rows, to_tensor
 
 
 def anisotropy(x: torch.Tensor) -> float:
@@ -38,7 +38,7 @@ class Geometry(Metric[GeometryOptions]):
     version = "1.0"
 
     def compute(self, activations: np.ndarray, context: MetricContext) -> list[Score]:
-        seed = context.seed if self.options.seed is None else self.options.seed
+        seed = metric_seed(self.options.seed, context)
         x = to_tensor(activations, context.device, sample_rows(len(activations), self.options.max_points, seed))
         return [Score("anisotropy", anisotropy(x)), Score("mean_norm", mean_norm(x))]
 

@@ -9,8 +9,8 @@ distribution of ``mu`` is found by bisection on the derivative of the log-likeli
 
 The conventions follow dadapy 0.3.4 (``Data.return_id_scaling_gride``): ratios equal to 1 are
 nudged by ``10 eps``, ratios above ``q50 + 20 (q95 - q50)`` are dropped, and the search runs over
-``[0.001, 1000]`` to ``1e-7``; the tests check the numbers against dadapy's.
-Registered by ``harness_plugins.metrics.dimension`` (the ``dimension`` entry point).
+``[0.001, 1000]`` to ``1e-7``; the tests check the numbers against dadapy's at every scale
+(dadapy's scaling curve, rebuilt from ``gride_fit`` in tests/support/gride_scaling.py).
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ import numpy as np
 import torch
 from pydantic import Field, field_validator
 
-from harness import DataError, Metric, MetricContext, Score
-from harness_plugins.metrics.common import SubsampleOptions, centered, sample_rows, to_tensor
+from harness import DataError, Metric, MetricContext, Score, hookimpl
+from harness_plugins.metrics.common import SubsampleOptions, centered, metric_seed, sample_rows, to_tensor
 
 D_MIN, D_MAX, PRECISION = 0.001, 1000.0, 1e-7
 
@@ -84,27 +84,6 @@ def gride_fit(mus: torch.Tensor, n1: int, n2: int) -> tuple[float, float]:
     return d, fisher ** -0.5
 
 
-def gride_scaling(x: torch.Tensor, range_max: int = 64) -> tuple[list[int], list[float], list[float]]:
-    """GRIDE at every scale ``n1 = 1, 2, 4, ...`` with ``n2 = 2 n1 <= min(range_max, points)``:
-    (the ``n2`` ranks, dimensions, errors), as dadapy's ``return_id_scaling_gride(return_ranks=True)``.
-    Duplicate rows are dropped first (dadapy would set their zero distances to eps)."""
-    x = torch.unique(x, dim=0)
-    max_rank = min(x.shape[0], range_max)
-    if max_rank < 2:
-        raise DataError(f"gride: needs 3+ distinct word vectors, got {x.shape[0]}")
-    steps = [2**i for i in range(int(math.log2(max_rank)) + 1)]
-    dist = nearest_distances(x, min(steps[-1], x.shape[0] - 1))
-    ranks, ids, errors = [], [], []
-    for n1, n2 in zip(steps[:-1], steps[1:]):
-        if n2 > dist.shape[1]:
-            break
-        d, err = gride_fit(dist[:, n2 - 1] / dist[:, n1 - 1], n1, n2)
-        ranks.append(n2)
-        ids.append(d)
-        errors.append(err)
-    return ranks, ids, errors
-
-
 def gride(x: torch.Tensor, n2: int = 16) -> tuple[float, float]:
     """GRIDE dimension and error at one scale: ratios of the ``n2``-th to the ``n2/2``-th neighbour."""
     x = torch.unique(x, dim=0)
@@ -137,6 +116,11 @@ class Gride(Metric[GrideOptions]):
 
     def compute(self, activations: np.ndarray, context: MetricContext) -> list[Score]:
         opts = self.options
-        rows = sample_rows(len(activations), opts.max_points, context.seed if opts.seed is None else opts.seed)
+        rows = sample_rows(len(activations), opts.max_points, metric_seed(opts.seed, context))
         value, error = gride(to_tensor(activations, context.device, rows), opts.n2)
         return [Score("gride", value, stderr=error)]
+
+
+@hookimpl
+def register_metrics(register):
+    register(Gride)

@@ -21,7 +21,6 @@ sentence position, bigram surprisal, part of speech), and every per-word annotat
 stimulus dataset when it declares ``WordAnnotations`` (the simulated dataset: its ground-truth
 features). The words come from the metric context (``context.words``, one per activation row,
 and ``context.stories``).
-Registered by ``harness_plugins.metrics.dimension`` (the ``dimension`` entry point).
 """
 
 from __future__ import annotations
@@ -35,9 +34,9 @@ import numpy as np
 import torch
 from pydantic import Field
 
-from harness import DataError, Metric, MetricContext, PluginOptions, Score, WordAnnotation, torch_threads
-from harness_plugins.metrics.common import torch_device
-from harness_plugins.metrics.probefit import FoldMoments, control_labels, fold_moments, logistic_cv_accuracy, ridge_cv_r, story_folds
+from harness import DataError, Metric, MetricContext, PluginOptions, Score, WordAnnotation, hookimpl, torch_threads
+from harness_plugins.metrics.common import metric_seed, torch_device
+from harness_plugins.metrics.probefit import FoldMoments, control_labels, fold_moments, group_folds, logistic_cv_accuracy, ridge_cv_r
 from harness_plugins.metrics.propcache import cached_properties, properties_path
 from harness_plugins.metrics.wordprops import (
     bigram_surprisal,
@@ -159,7 +158,7 @@ class Probe(Metric[ProbeOptions]):
         x_np = np.asarray(activations)
         if x_np.ndim != 2 or len(x_np) < 4:
             raise DataError(f"probe: expected a (words x dims) array with 4+ rows, got shape {x_np.shape}")
-        seed = context.seed if self.options.seed is None else self.options.seed
+        seed = metric_seed(self.options.seed, context)
         key = (targets, types, stories, seed, len(x_np))  # held, so compared by identity: no stale hit
         if self._labels is None or any(a is not b for a, b in zip(self._labels[0][:3], key[:3])) or self._labels[0][3:] != key[3:]:
             self._labels = (key, self._draw_labels(targets, types, stories, seed, len(x_np)))
@@ -206,7 +205,7 @@ class Probe(Metric[ProbeOptions]):
                     continuous[name] = values[:, varying]
         # control labels drawn continuous properties first, each in the order of ``targets``
         controls = {name: control_labels(values, kept_types, rng) for name, values in {**continuous, **categorical}.items()}
-        return _Labels(rows, kept_stories, continuous, categorical, controls, story_folds(kept_stories, self.options.folds))
+        return _Labels(rows, kept_stories, continuous, categorical, controls, group_folds(kept_stories, self.options.folds))
 
     def _ridge(self, x: torch.Tensor, targets: dict[str, np.ndarray], controls: dict[str, np.ndarray],
                moments: list[FoldMoments]) -> list[Score]:
@@ -280,3 +279,8 @@ def _words(context: MetricContext, rows: int) -> tuple[list[str], list[str]]:
     if len(words) != rows or len(stories) != rows:
         raise DataError(f"probe: {len(words)} words and {len(stories)} story labels for {rows} activation rows")
     return [str(w) for w in words], [str(s) for s in stories]
+
+
+@hookimpl
+def register_metrics(register):
+    register(Probe)

@@ -14,9 +14,10 @@ import numpy as np
 import torch
 
 
-def story_folds(groups: Sequence[str], folds: int) -> list[np.ndarray]:
-    """Test-row indices per fold: whole stories dealt round-robin in sorted order; with a single
-    story, contiguous blocks of words."""
+def group_folds(groups: Sequence[str], folds: int) -> list[np.ndarray]:
+    """Test-row indices per fold from each row's group label (its story): whole groups dealt round-robin
+    in sorted order; with a single group, contiguous blocks of rows. (``harness.encoding.story_folds``
+    is the brain encoder's, from story lengths.)"""
     groups_arr = np.asarray(groups, dtype=object)
     names = sorted(set(groups_arr.tolist()))
     if len(names) >= 2:
@@ -299,7 +300,7 @@ def _choose_penalties(x: torch.Tensor, y: torch.Tensor, classes: torch.Tensor, p
                       max_iter: int) -> torch.Tensor:
     """Per target, the penalty whose fit on three quarters of the stories best predicts the fourth (log-likelihood)."""
     m, a = y.shape[1], len(pen)
-    fold = fold_moments(x, [story_folds(groups.tolist(), 4)[0]])[0]
+    fold = fold_moments(x, [group_folds(groups.tolist(), 4)[0]])[0]
     x32 = x.float()
     proj, offset, s = _basis(fold, x32.dtype)
     y_pairs = y.repeat_interleave(a, dim=1)  # every (target, penalty) pair

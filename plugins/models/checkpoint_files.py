@@ -27,6 +27,7 @@ NOT_WEIGHTS = {"training_args.bin", "optimizer.pt", "scheduler.pt", "rng_state.p
 TOKENIZER_FILES = (("tokenizer.json",), ("tokenizer.model",), ("spiece.model",), ("sentencepiece.bpe.model",),
                    ("vocab.json", "merges.txt"), ("vocab.txt",), ("tiktoken.model",))
 CONTEXT_KEYS = ("max_position_embeddings", "n_positions", "n_ctx", "max_sequence_length", "seq_length")
+LAYER_KEYS = ("num_hidden_layers", "n_layer", "num_layers", "n_layers")
 _MAX_HEADER = 100 * 1024 * 1024  # the safetensors format's own limit on a header
 
 
@@ -73,23 +74,27 @@ def _known_model_types() -> set[str]:
     return set(CONFIG_MAPPING_NAMES)
 
 
-def context_from_config(config: dict[str, Any]) -> int | None:
-    """The most tokens one forward pass takes, from a config's usual keys (a nested text config first)."""
-    for section in (config.get("text_config"), config):
-        if isinstance(section, dict):
-            for key in CONTEXT_KEYS:
-                value = section.get(key)
-                if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-                    return value
-    return None
-
-
 def _first_int(section: dict[str, Any], keys: tuple[str, ...]) -> int | None:
     for key in keys:
         value = section.get(key)
         if isinstance(value, int) and not isinstance(value, bool) and value > 0:
             return value
     return None
+
+
+def _config_int(config: dict[str, Any], keys: tuple[str, ...]) -> int | None:
+    """The first positive integer under one of ``keys``, in a config's nested text config first, then in the config."""
+    for section in (config.get("text_config"), config):
+        if isinstance(section, dict):
+            value = _first_int(section, keys)
+            if value is not None:
+                return value
+    return None
+
+
+def context_from_config(config: dict[str, Any]) -> int | None:
+    """The most tokens one forward pass takes, from a config's usual keys (a nested text config first)."""
+    return _config_int(config, CONTEXT_KEYS)
 
 
 def size_from_config(config: dict[str, Any]) -> tuple[int, int] | None:
@@ -99,7 +104,7 @@ def size_from_config(config: dict[str, Any]) -> tuple[int, int] | None:
         if not isinstance(section, dict):
             continue
         hidden = _first_int(section, ("hidden_size", "n_embd", "d_model"))
-        layers = _first_int(section, ("num_hidden_layers", "n_layer", "num_layers", "n_layers"))
+        layers = _first_int(section, LAYER_KEYS)
         vocab = _first_int(section, ("vocab_size",))
         if hidden is None or layers is None or vocab is None:
             continue
@@ -111,13 +116,7 @@ def size_from_config(config: dict[str, Any]) -> tuple[int, int] | None:
 
 def layers_from_config(config: dict[str, Any]) -> int | None:
     """Transformer blocks named in a config (a nested text config first), or None."""
-    for section in (config.get("text_config"), config):
-        if isinstance(section, dict):
-            for key in ("num_hidden_layers", "n_layer", "num_layers", "n_layers"):
-                value = section.get(key)
-                if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-                    return value
-    return None
+    return _config_int(config, LAYER_KEYS)
 
 
 def check_checkpoint(directory: Path, *, allow_pickle: bool = False, trust_remote_code: bool = False) -> dict[str, Any]:
