@@ -13,7 +13,15 @@ from rich.console import Console
 from harness.analysis import PhaseSettings
 from harness.analysis.headline import CORE_COLUMNS, max_drawdown
 from harness.util.errors import HarnessError
-from harness.views import analyze_run, build_leaderboard, leaderboard, print_leaderboard, publish, render, render_leaderboard
+from harness.views import (
+    analyze_run,
+    build_leaderboard,
+    leaderboard,
+    print_leaderboard,
+    publish,
+    render,
+    render_leaderboard,
+)
 from tests.analysis_synthetic import write_run
 
 

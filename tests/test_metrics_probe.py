@@ -9,7 +9,13 @@ from harness import Checkpoint, MetricContext, WordAnnotation
 from harness.util.errors import DataError
 from harness_plugins.metrics.probe import Probe, Target
 from harness_plugins.metrics.probefit import control_labels, group_folds
-from harness_plugins.metrics.wordprops import bigram_surprisal, log_frequency, part_of_speech, sentence_position, word_length
+from harness_plugins.metrics.wordprops import (
+    bigram_surprisal,
+    log_frequency,
+    part_of_speech,
+    sentence_position,
+    word_length,
+)
 
 
 def context(words=None, stories=None, seed: int = 0) -> MetricContext:

@@ -125,14 +125,14 @@ def test_context_length_without_loading_weights(run_dir, monkeypatch):
     assert family("no-such-org/uncached-model").context_length() is None  # neither known nor in the cache
 
 
-def test_config_readers_prefer_a_nested_text_config_and_skip_what_is_not_a_positive_integer():
-    from harness_plugins.models.checkpoint_files import context_from_config, layers_from_config
+def test_the_context_reader_prefers_a_nested_text_config_and_skips_what_is_not_a_positive_integer():
+    from harness_plugins.models.checkpoint_files import context_from_config
 
-    config = {"n_positions": 64, "n_layer": 4, "text_config": {"max_position_embeddings": True, "n_ctx": 0, "seq_length": 128, "num_layers": 6}}
-    assert context_from_config(config) == 128 and layers_from_config(config) == 6
-    config["text_config"] = {"n_ctx": -1, "num_hidden_layers": "12"}
-    assert context_from_config(config) == 64 and layers_from_config(config) == 4  # nothing usable nested: the config's own
-    assert context_from_config({}) is None and layers_from_config({"text_config": None}) is None
+    config = {"n_positions": 64, "text_config": {"max_position_embeddings": True, "n_ctx": 0, "seq_length": 128}}
+    assert context_from_config(config) == 128
+    config["text_config"] = {"n_ctx": -1}
+    assert context_from_config(config) == 64  # nothing usable nested: the config's own
+    assert context_from_config({}) is None and context_from_config({"text_config": None}) is None
 
 
 def _hub_cache(tmp_path, run_dir, repo="org/model", revision="step16", commit="a" * 40):

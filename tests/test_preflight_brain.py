@@ -26,7 +26,17 @@ from harness.util.errors import DataError
 from harness_plugins.brain.lebel2023 import LeBel2023
 from harness_plugins.brain.textgrid import write_textgrid
 from tests.support.damage import both, edit_first, refused_in_one_line, remove, write
-from tests.support.lebel_fixture import STORIES, VOXELS, WORDS, chronological_textgrid, grid_tiers, short_textgrid, write_fixture, write_grid, write_responses
+from tests.support.lebel_fixture import (
+    STORIES,
+    VOXELS,
+    WORDS,
+    chronological_textgrid,
+    grid_tiers,
+    short_textgrid,
+    write_fixture,
+    write_grid,
+    write_responses,
+)
 from tests.support.plugin_packages import tinygpt_beside, tinygpt_config
 
 DERIVATIVE = "ds/derivative"

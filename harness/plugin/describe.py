@@ -2,8 +2,8 @@
 
 The options come from the plugin's ``Options`` model (pydantic): each field's name, type (with
 its bounds), default and description: ``Field(description=...)``, else the comment that ends the
-field's line in the source (``root: Path  # the dataset directory``), the way plugins document
-their options.
+field's line in the source (``root: Path  # the dataset directory``), or the comment lines just
+above the field, the way plugins document their options.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import re
 import textwrap
 import tokenize
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -93,16 +94,31 @@ def source_comments(options: type) -> dict[str, str]:
             source = textwrap.dedent(inspect.getsource(klass))
         except (OSError, TypeError):
             continue
-        names: dict[int, str] = {}
         try:
-            for token in tokenize.generate_tokens(io.StringIO(source).readline):
-                if token.type == tokenize.NAME and token.start[1] == 4 and token.start[0] not in names:
-                    names[token.start[0]] = token.string
-                elif token.type == tokenize.COMMENT and names.get(token.start[0]) in fields:
-                    comments[names[token.start[0]]] = token.string.lstrip("#").strip()
+            comments.update(_field_comments(source, fields))
         except (tokenize.TokenError, IndentationError):
             continue
     return comments
+
+
+def _field_comments(source: str, fields: Mapping[str, Any]) -> dict[str, str]:
+    """Field name -> the comment ending its line, else the comment lines just above it, in one class's source."""
+    names: dict[int, str] = {}  # line -> the field whose statement starts there
+    above: list[str] = []  # the comment lines since the last statement
+    found: dict[str, str] = {}
+    for token in tokenize.generate_tokens(io.StringIO(source).readline):
+        if token.type == tokenize.COMMENT and token.line[: token.start[1]].strip() == "":
+            above.append(token.string.lstrip("#").strip())
+        elif token.type == tokenize.COMMENT and names.get(token.start[0]) in fields:
+            found[names[token.start[0]]] = token.string.lstrip("#").strip()
+        elif token.type == tokenize.NAME and token.start[1] == 4 and token.start[0] not in names:
+            names[token.start[0]] = token.string
+            if token.string in fields and above:
+                found[token.string] = " ".join(above)
+            above = []
+        elif token.type not in (tokenize.NL, tokenize.COMMENT, tokenize.INDENT, tokenize.DEDENT, tokenize.NEWLINE):
+            above = []
+    return found
 
 
 def option_rows(cls: type[Plugin[Any]]) -> list[OptionRow]:

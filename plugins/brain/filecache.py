@@ -20,7 +20,8 @@ from harness import HarnessError, atomic_write_text, cache_root, cache_writable,
 
 SETTLED_SECONDS = 2.0  # a file younger than this is read again next time
 _CHUNK = 1 << 20
-_UNWRITTEN: dict[Path, dict[str, Any]] = {}  # records learnt in this process (not yet, or never, on disk), by record path
+# records learnt in this process (not yet, or never, on disk), by record path
+_UNWRITTEN: dict[Path, dict[str, Any]] = {}
 
 
 def _key(stat: os.stat_result, path: Path) -> list[Any]:

@@ -148,7 +148,9 @@ class LeBel2023(BrainDataset[LeBel2023Options], FetchableData):
         self._require()
         path = self._respdict_path
         if not path.is_file():
-            raise DataError(f"{path}: not found; fetch the dataset with `harness data fetch lebel2023` or set options.root")
+            raise DataError(
+                f"{path}: not found; fetch the dataset with `harness data fetch lebel2023` or set options.root"
+            )
         try:
             data = json.loads(path.read_bytes().decode("utf-8-sig"))
         except UnicodeDecodeError:
@@ -166,15 +168,21 @@ class LeBel2023(BrainDataset[LeBel2023Options], FetchableData):
 
     def _require(self) -> None:
         root = self.root
-        fetch = f"`harness data fetch lebel2023 --root {root} --subjects UTS01 ...`"  # the root a config's cache: moves too
+        # the root a config's cache: moves too
+        fetch = f"`harness data fetch lebel2023 --root {root} --subjects UTS01 ...`"
         if not root.is_dir():
             where = "options.root" if self.options.root else "the default root (options.root is not set)"
             state = "is a file, not the ds003020 folder" if root.exists() else "does not exist"
-            raise DataError(f"{self.name}: {root}, {where}, {state}; download the data with {fetch} or set options.root to the ds003020 folder")
+            raise DataError(
+                f"{self.name}: {root}, {where}, {state}; download the data with {fetch} or set options.root to the "
+                "ds003020 folder"
+            )
         if not self.derivative.is_dir():
             raise DataError(
-                f"{self.derivative}: not found; {root} should be the ds003020 folder (holding derivative/respdict.json, "
-                f"derivative/TextGrids/ and derivative/preprocessed_data/); download it with {fetch} or set options.root"
+                f"{self.derivative}: not found; {root} should be the ds003020 folder (holding "
+                "derivative/respdict.json, "
+                f"derivative/TextGrids/ and derivative/preprocessed_data/); download it with {fetch} or set "
+                "options.root"
             )
 
     def subjects(self) -> list[str]:
@@ -199,7 +207,9 @@ class LeBel2023(BrainDataset[LeBel2023Options], FetchableData):
             self._known(self.options.stories, "named in options.stories")
             train = [s for s in self.options.stories if s not in test]
             if not train:
-                raise DataError(f"{self.name}: options.stories names no story besides the test stories ({', '.join(test)})")
+                raise DataError(
+                    f"{self.name}: options.stories names no story besides the test stories ({', '.join(test)})"
+                )
         else:
             train = [s for s in self._candidates() if s not in test and self._complete(s)]
             if not train:
@@ -213,7 +223,9 @@ class LeBel2023(BrainDataset[LeBel2023Options], FetchableData):
         return sorted(self.respdict)
 
     def _complete(self, story: str) -> bool:
-        return self._grid_path(story).is_file() and all(self._response_path(s, story).is_file() for s in self.subjects())
+        return self._grid_path(story).is_file() and all(
+            self._response_path(s, story).is_file() for s in self.subjects()
+        )
 
     def _known(self, stories: list[str], where: str) -> None:
         for story in stories:
@@ -281,11 +293,13 @@ class LeBel2023(BrainDataset[LeBel2023Options], FetchableData):
             o = self.options
             raise DataError(
                 f"{path}: {rows} scans, but respdict.json gives {self.respdict[story]} and trimming keeps {len(times)} "
-                f"(TR mismatch: {self.respdict[story]} − pad {o.pad} − trim_start {o.trim_start} − trim_end {o.trim_end})"
+                f"(TR mismatch: {self.respdict[story]} − pad {o.pad} − trim_start {o.trim_start} − trim_end "
+                f"{o.trim_end})"
             )
 
     def load_subject(self, subject: str) -> SubjectData:
-        """The subject's responses as lazy ``HDF5Responses`` (read in voxel blocks by the encoder), scan times, ROIs, ceiling."""
+        """The subject's responses as lazy ``HDF5Responses`` (read in voxel blocks by the encoder), scan times, ROIs,
+        ceiling."""
         train, test = self.split()
         responses: dict[str, HDF5Responses] = {}
         tr_times: dict[str, np.ndarray] = {}
@@ -334,7 +348,10 @@ class LeBel2023(BrainDataset[LeBel2023Options], FetchableData):
         if self.options.stories is None:
             skipped = [s for s in self._candidates() if s not in stories and not self._complete(s)]
             if skipped:
-                notes.append(f"{len(skipped)} stories of respdict.json lack a TextGrid or a subject's responses and are left out: {_some(skipped)}")
+                notes.append(
+                    f"{len(skipped)} stories of respdict.json lack a TextGrid or a subject's responses and are left "
+                    f"out: {_some(skipped)}"
+                )
         remembered, late = self._check_words(stories)
         if late:
             notes.append(
@@ -360,7 +377,8 @@ class LeBel2023(BrainDataset[LeBel2023Options], FetchableData):
         return notes
 
     def _check_words(self, stories: list[str]) -> tuple[int, list[str]]:
-        """Every story's words against its kept scans; (TextGrids remembered, stories whose words run past the scans)."""
+        """Every story's words against its kept scans; (TextGrids remembered, stories whose words run past the
+        scans)."""
         remembered, late = 0, []
         for story in stories:
             words, cached = self._story_remembered(story)
@@ -368,8 +386,10 @@ class LeBel2023(BrainDataset[LeBel2023Options], FetchableData):
             times = self.scan_times(story)
             if words.onsets[0] > times[-1] or words.offsets[-1] + 30 < times[0]:  # the encoder's own test
                 raise DataError(
-                    f"{self._grid_path(story)}: its words ({words.onsets[0]:.0f}–{words.offsets[-1]:.0f} s) do not overlap the "
-                    f"kept scans of story {story!r} ({times[0]:.0f}–{times[-1]:.0f} s, from respdict.json's {self.respdict[story]})"
+                    f"{self._grid_path(story)}: its words ({words.onsets[0]:.0f}–{words.offsets[-1]:.0f} s) do not "
+                    "overlap the "
+                    f"kept scans of story {story!r} ({times[0]:.0f}–{times[-1]:.0f} s, from respdict.json's "
+                    f"{self.respdict[story]})"
                 )
             after = int(np.sum(words.onsets > times[-1] + self.options.tr))
             if after:
@@ -377,7 +397,8 @@ class LeBel2023(BrainDataset[LeBel2023Options], FetchableData):
         return remembered, late
 
     def _check_subject(self, subject: str, stories: list[str]) -> tuple[_Voxels, int]:
-        """A subject's response files: shapes against the timing, NaN and constant voxels, ROIs; (voxels, files remembered)."""
+        """A subject's response files: shapes against the timing, NaN and constant voxels, ROIs; (voxels, files
+        remembered)."""
         voxels: _Voxels | None = None
         remembered = 0
         for story in stories:
@@ -391,11 +412,15 @@ class LeBel2023(BrainDataset[LeBel2023Options], FetchableData):
             if nonfinite.all():
                 raise DataError(f"{path}: every response of subject {subject} to story {story!r} is NaN or infinite")
             if (constant | nonfinite).all():
-                raise DataError(f"{path}: every voxel of subject {subject}'s responses to story {story!r} is constant or NaN")
+                raise DataError(
+                    f"{path}: every voxel of subject {subject}'s responses to story {story!r} is constant or NaN"
+                )
             if voxels is None:
                 voxels = _Voxels(count, path, nonfinite, constant)
             elif count != voxels.count:
-                raise DataError(f"{path}: {count} voxels, but {voxels.first.name} of subject {subject} has {voxels.count}")
+                raise DataError(
+                    f"{path}: {count} voxels, but {voxels.first.name} of subject {subject} has {voxels.count}"
+                )
             else:
                 voxels.nonfinite |= nonfinite
                 voxels.constant |= constant
@@ -403,7 +428,8 @@ class LeBel2023(BrainDataset[LeBel2023Options], FetchableData):
         if (voxels.nonfinite | voxels.constant).all():
             raise DataError(
                 f"{voxels.first.parent}: every voxel of subject {subject} is NaN or constant in some story "
-                f"({int(voxels.nonfinite.sum()):,} with NaN, {int((voxels.constant & ~voxels.nonfinite).sum()):,} constant); nothing to fit"
+                f"({int(voxels.nonfinite.sum()):,} with NaN, {int((voxels.constant & ~voxels.nonfinite).sum()):,} "
+                "constant); nothing to fit"
             )
         self._rois(subject, voxels.count)
         return voxels, remembered
@@ -456,7 +482,10 @@ class LeBel2023(BrainDataset[LeBel2023Options], FetchableData):
             paths += [f"derivative/preprocessed_data/{s}" for s in subjects]
             datalad.get([str(root / p) for p in paths], dataset=str(root))
             return
-        raise HarnessError("lebel2023 fetch needs openneuro-py (pip install openneuro-py, or pip install 'harness[fetch]') or datalad with git-annex")
+        raise HarnessError(
+            "lebel2023 fetch needs openneuro-py (pip install openneuro-py, or pip install 'harness[fetch]') or datalad "
+            "with git-annex"
+        )
 
 
 # ---------------------------------------------------------------------- response files
@@ -482,11 +511,16 @@ def _read_words(path: Path) -> dict[str, list[Any]]:
     kept = [(a, b, w) for a, b, w in tier if w.strip().strip("{}").strip().lower() not in SKIP_WORDS]
     if not kept:
         raise DataError(f"{path}: the word tier has no words")
-    return {"words": [w.strip() for _, _, w in kept], "onsets": [a for a, _, _ in kept], "offsets": [b for _, b, _ in kept]}
+    return {
+        "words": [w.strip() for _, _, w in kept],
+        "onsets": [a for a, _, _ in kept],
+        "offsets": [b for _, b, _ in kept],
+    }
 
 
 def _response_shape(path: Path) -> tuple[tuple[int, int], bool]:
-    """A response file's ``data`` shape (scans × voxels) and whether a valid ``repeats`` is beside it; nothing else is read."""
+    """A response file's ``data`` shape (scans × voxels) and whether a valid ``repeats`` is beside it; nothing else is
+    read."""
     with open_hdf5(path) as handle:
         rows, voxels = _data_set(path, handle).shape
         repeats = handle["repeats"].shape if "repeats" in handle else None
@@ -556,7 +590,12 @@ def _scan_response(path: Path) -> dict[str, Any]:
             m2 += block_m2 + delta**2 * count * share
             count = total
     constant = np.sqrt(m2 / np.maximum(count, 1)) <= CONSTANT_STD
-    return {"shape": [rows, voxels], "repeats": repeats_shape, "nonfinite": _pack(nonfinite), "constant": _pack(constant)}
+    return {
+        "shape": [rows, voxels],
+        "repeats": repeats_shape,
+        "nonfinite": _pack(nonfinite),
+        "constant": _pack(constant),
+    }
 
 
 def _pack(flags: np.ndarray) -> str:

@@ -20,7 +20,8 @@ HEADER = "megmasc-header-1"  # the name (and version) of a recording's header fa
 
 
 def _tsv_rows(path: Path, required: str) -> list[dict[str, str]]:
-    """The rows of a BIDS .tsv file that has column ``required``; a row shorter or longer than the header is an error."""
+    """The rows of a BIDS .tsv file that has column ``required``; a row shorter or longer than the header is an
+    error."""
     try:
         with open(path, newline="", encoding="utf-8-sig") as handle:
             reader = csv.DictReader(handle, delimiter="\t")

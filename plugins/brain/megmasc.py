@@ -57,7 +57,14 @@ from harness import (
     zscore_columns,
 )
 from harness_plugins.brain.filecache import cached_fact, file_digest
-from harness_plugins.brain.megfiles import HEADER, read_channel_names, read_header, read_participant_ids, read_sidecar, sidecar_number
+from harness_plugins.brain.megfiles import (
+    HEADER,
+    read_channel_names,
+    read_header,
+    read_participant_ids,
+    read_sidecar,
+    sidecar_number,
+)
 
 OSF_PROJECTS = ("ag3kj", "h2tzn", "u5327")  # where the dataset is published (bids_anonym/ in each)
 BIDS_FOLDER = "bids_anonym"
@@ -99,14 +106,18 @@ class MEGMASC(BrainDataset[MEGMASCOptions], FetchableData):
 
     def _require(self) -> None:
         if not self.root.is_dir():
-            raise DataError(f"{self.root}: not found; fetch the dataset with `harness data fetch megmasc` or set options.root")
+            raise DataError(
+                f"{self.root}: not found; fetch the dataset with `harness data fetch megmasc` or set options.root"
+            )
 
     def _wanted(self, entities: dict[str, str]) -> bool:
         """Whether a file of these BIDS entities is a recording of a subject and session the options keep."""
         if "sub" not in entities or "ses" not in entities or "task" not in entities:
             return False
         o = self.options
-        return (o.subjects is None or entities["sub"] in o.subjects) and (o.sessions is None or entities["ses"] in o.sessions)
+        return (o.subjects is None or entities["sub"] in o.subjects) and (
+            o.sessions is None or entities["ses"] in o.sessions
+        )
 
     @cached_property
     def recordings(self) -> dict[tuple[str, str], dict[str, Path]]:
@@ -127,7 +138,9 @@ class MEGMASC(BrainDataset[MEGMASCOptions], FetchableData):
         for raw in sorted(self.root.glob("sub-*/ses-*/meg/*_meg.*")):
             events = _events_of(raw)
             if raw.suffix != ".json" and self._wanted(_entities(raw.name)) and not events.is_file():
-                raise DataError(f"{events}: not found; recording {raw.name} has no events file, so its story and words are unknown")
+                raise DataError(
+                    f"{events}: not found; recording {raw.name} has no events file, so its story and words are unknown"
+                )
         if not found:
             raise DataError(f"{self.root}: no sub-*/ses-*/meg/*_events.tsv files; is this the BIDS root of MEG-MASC?")
         return found
@@ -160,7 +173,9 @@ class MEGMASC(BrainDataset[MEGMASCOptions], FetchableData):
                        f"(not downloaded): {_some(absent)}")
         unlisted = [s for s in have if s not in ids]
         if unlisted:
-            out.append(f"{len(unlisted)} subject(s) with recordings but not listed in participants.tsv: {_some(unlisted)}")
+            out.append(
+                f"{len(unlisted)} subject(s) with recordings but not listed in participants.tsv: {_some(unlisted)}"
+            )
         return out
 
     def _sessions(self, subject: str) -> list[str]:
@@ -193,7 +208,9 @@ class MEGMASC(BrainDataset[MEGMASCOptions], FetchableData):
             words = self._words(events)
             onsets = np.asarray(words["onsets"], dtype=np.float64)
             start = onsets[0] if onsets.size else 0.0
-            out[story] = Story(story, tuple(words["words"]), onsets - start, np.asarray(words["offsets"], dtype=np.float64) - start)
+            out[story] = Story(
+                story, tuple(words["words"]), onsets - start, np.asarray(words["offsets"], dtype=np.float64) - start
+            )
         return out
 
     # ------------------------------------------------------------------ responses
@@ -203,12 +220,20 @@ class MEGMASC(BrainDataset[MEGMASCOptions], FetchableData):
         from mne_bids import BIDSPath, read_raw_bids
 
         entities = _entities(events.name)
-        path = BIDSPath(subject=entities["sub"], session=entities["ses"], task=entities["task"], run=entities.get("run"),
-                        datatype="meg", root=self.root)
+        path = BIDSPath(
+            subject=entities["sub"],
+            session=entities["ses"],
+            task=entities["task"],
+            run=entities.get("run"),
+            datatype="meg",
+            root=self.root,
+        )
         try:
             raw = read_raw_bids(path, verbose="error")
         except (OSError, ValueError, RuntimeError) as error:
-            raise DataError(f"{(_raw_files(events) or [events])[0]}: cannot read the recording: {str(error).splitlines()[0]}") from None
+            raise DataError(
+                f"{(_raw_files(events) or [events])[0]}: cannot read the recording: {str(error).splitlines()[0]}"
+            ) from None
         raw.pick("meg", exclude="bads").load_data(verbose="error")
         o = self.options
         if o.l_freq is not None or o.h_freq is not None:
@@ -224,14 +249,23 @@ class MEGMASC(BrainDataset[MEGMASCOptions], FetchableData):
         responses, times, onsets = {}, {}, {}
         ceilings: list[tuple[int, np.ndarray]] = []
         for story in train + test:
-            heard = [self.recordings[(subject, session)][story] for session in sessions if story in self.recordings[(subject, session)]]
+            heard = [
+                self.recordings[(subject, session)][story]
+                for session in sessions
+                if story in self.recordings[(subject, session)]
+            ]
             if not heard:
-                raise DataError(f"{self.root}: subject {subject} has no recording of story {story!r} (sessions {', '.join(sessions)})")
+                raise DataError(
+                    f"{self.root}: subject {subject} has no recording of story {story!r} (sessions "
+                    f"{', '.join(sessions)})"
+                )
             repeats, clock, first_onsets = [], None, None
             for events in heard:
                 words = self._words(events)
                 if tuple(words["words"]) != stories[story].words:
-                    raise DataError(f"{events}: its words differ from those of story {story!r} in the first recording of it")
+                    raise DataError(
+                        f"{events}: its words differ from those of story {story!r} in the first recording of it"
+                    )
                 data, sample_times = self._read_recording(events)
                 word_onsets = np.asarray(words["onsets"], dtype=np.float64)
                 if clock is None:
@@ -269,7 +303,9 @@ class MEGMASC(BrainDataset[MEGMASCOptions], FetchableData):
                     raise DataError(f"{self.root}: subject {subject} has no recording of story {story!r}")
                 for events in heard_paths:
                     if tuple(self._words(events)["words"]) != stories[story].words:
-                        raise DataError(f"{events}: its words differ from those of story {story!r} in the first recording of it")
+                        raise DataError(
+                            f"{events}: its words differ from those of story {story!r} in the first recording of it"
+                        )
                     remembered += self._check_recording(events)
                     checked += 1
         summary = (f"{len(subjects)} subjects, {len(train)} training and {len(test)} test stories; "
@@ -295,11 +331,16 @@ class MEGMASC(BrainDataset[MEGMASCOptions], FetchableData):
             raise DataError(f"{sidecar_path}: SamplingFrequency {rate:g} Hz, but {raw.name} is sampled at {sfreq:g} Hz")
         duration = sidecar_number(sidecar_path, sidecar, "RecordingDuration", required=False)
         if duration is not None and abs(duration - seconds) > 2 / sfreq:
-            raise DataError(f"{raw}: {seconds:g} s of data, but {sidecar_path.name} says RecordingDuration {duration:g} s (file cut short?)")
+            raise DataError(
+                f"{raw}: {seconds:g} s of data, but {sidecar_path.name} says RecordingDuration {duration:g} s (file "
+                "cut short?)"
+            )
         _same_channels(events.parent / f"{stem}_channels.tsv", header["channels"], raw.name)
         end = max(self._words(events)["offsets"])
         if end > seconds + WORD_TOLERANCE:
-            raise DataError(f"{raw}: {seconds:g} s of data, but the words of {events.name} run to {end:g} s (file cut short?)")
+            raise DataError(
+                f"{raw}: {seconds:g} s of data, but the words of {events.name} run to {end:g} s (file cut short?)"
+            )
         return remembered
 
     def data_hash(self) -> str:
@@ -322,7 +363,9 @@ class MEGMASC(BrainDataset[MEGMASCOptions], FetchableData):
         try:
             osf_api = importlib.import_module("osfclient.api")
         except ImportError:
-            raise HarnessError("megmasc fetch needs osfclient (pip install osfclient, or pip install 'harness[fetch]')") from None
+            raise HarnessError(
+                "megmasc fetch needs osfclient (pip install osfclient, or pip install 'harness[fetch]')"
+            ) from None
         root = Path(root).expanduser()
         wanted = {f"sub-{s.removeprefix('sub-')}" for s in subjects}
         client = osf_api.OSF()
@@ -371,12 +414,16 @@ def _same_channels(path: Path, recorded: list[str], raw_name: str) -> None:
     missing = [c for c in recorded if c not in set(listed)]
     extra = [c for c in listed if c not in set(recorded)]
     if missing or extra:
-        raise DataError(f"{path}: lists {len(listed)} channels, {raw_name} has {len(recorded)}"
-                        + (f"; not listed: {_some(missing, 5)}" if missing else "") + (f"; not recorded: {_some(extra, 5)}" if extra else ""))
+        raise DataError(
+            f"{path}: lists {len(listed)} channels, {raw_name} has {len(recorded)}"
+            + (f"; not listed: {_some(missing, 5)}" if missing else "")
+            + (f"; not recorded: {_some(extra, 5)}" if extra else "")
+        )
 
 
 def _raw_files(events: Path) -> list[Path]:
-    """The recording beside an events file: ``<stem>_meg.<ext>``, or the parts ``<stem>_split-<n>_meg.fif`` of a large FIF."""
+    """The recording beside an events file: ``<stem>_meg.<ext>``, or the parts ``<stem>_split-<n>_meg.fif`` of a large
+    FIF."""
     stem = events.name.removesuffix("_events.tsv")
     found = [*events.parent.glob(f"{stem}_meg.*"), *events.parent.glob(f"{stem}_split-*_meg.*")]
     return sorted(p for p in found if p.suffix != ".json")
@@ -400,7 +447,9 @@ def _event_rows(path: Path) -> list[dict[str, Any]]:
                 info = ast.literal_eval(row["trial_type"])
                 onset, duration = float(row["onset"]), float(row["duration"])
             except (ValueError, SyntaxError):
-                raise DataError(f"{path}: line {number}: trial_type is not a dict literal, or onset/duration not numbers") from None
+                raise DataError(
+                    f"{path}: line {number}: trial_type is not a dict literal, or onset/duration not numbers"
+                ) from None
             if not isinstance(info, dict):
                 raise DataError(f"{path}: line {number}: trial_type is not a dict literal")
             rows.append({**info, "onset": onset, "duration": duration})
@@ -423,7 +472,9 @@ def _story_name(events: Path) -> str:
     return str(cached_fact(events, WORDS, _read_words)[0]["story"])
 
 
-def _onto_clock(data: np.ndarray, times: np.ndarray, onsets: np.ndarray, clock: np.ndarray, clock_onsets: np.ndarray) -> np.ndarray:
+def _onto_clock(
+    data: np.ndarray, times: np.ndarray, onsets: np.ndarray, clock: np.ndarray, clock_onsets: np.ndarray
+) -> np.ndarray:
     """``data`` sampled at ``times`` read at the samples of ``clock``, the two aligned by their word onsets.
 
     A time on ``clock`` maps to this recording's time piecewise linearly between matching word

@@ -54,7 +54,9 @@ def read_participants(path: Path) -> dict[str, dict[str, str]]:
         conditions = [c.strip() for c in (row.get("condition") or "").split(",")] if row.get("condition") else []
         if conditions and len(conditions) != len(tasks):
             raise DataError(f"{path}: line {line}: {len(tasks)} tasks but {len(conditions)} conditions")
-        out[row["participant_id"].strip()] = {t: (conditions[i] if conditions else "n/a") for i, t in enumerate(tasks) if t and t != "n/a"}
+        out[row["participant_id"].strip()] = {
+            t: (conditions[i] if conditions else "n/a") for i, t in enumerate(tasks) if t and t != "n/a"
+        }
     if not out:
         raise DataError(f"{path}: no participants")
     return out
@@ -112,12 +114,16 @@ def read_events(path: Path) -> ScanEvents | None:
         try:
             onset, duration = float(row["onset"]), float(row["duration"])
         except (TypeError, ValueError):
-            raise DataError(f"{path}: line {line}: onset {row['onset']!r} and duration {row['duration']!r} must be numbers") from None
+            raise DataError(
+                f"{path}: line {line}: onset {row['onset']!r} and duration {row['duration']!r} must be numbers"
+            ) from None
         parsed.append((onset, duration, (row["trial_type"] or "").strip().casefold(), (row["stim_file"] or "").strip()))
     stories = {stim for _, _, kind, stim in parsed if kind == "story"}
     if not stories:
         kinds = sorted({kind for _, _, kind, _ in parsed})
-        raise DataError(f"{path}: no event with trial_type 'story' (trial types: {', '.join(map(repr, kinds)) or 'none'})")
+        raise DataError(
+            f"{path}: no event with trial_type 'story' (trial types: {', '.join(map(repr, kinds)) or 'none'})"
+        )
     if len(stories) != 1:
         return None
     stim = stories.pop()
@@ -154,7 +160,9 @@ def read_alignment(path: Path) -> dict[str, Any]:
             try:
                 start[i], end[i] = float(entry["start"]), float(entry["end"])
             except (KeyError, TypeError, ValueError):
-                raise DataError(f"{path}: word {i} ({entry['word']!r}) is aligned but has no numeric start and end") from None
+                raise DataError(
+                    f"{path}: word {i} ({entry['word']!r}) is aligned but has no numeric start and end"
+                ) from None
     aligned = np.flatnonzero(np.isfinite(start))
     if aligned.size == 0:
         raise DataError(f"{path}: no word was aligned to the audio (no 'case': 'success')")
@@ -216,7 +224,8 @@ def read_mask(path: Path) -> np.ndarray:
 
 
 def repetition_time(paths: list[Path]) -> tuple[float, Path] | None:
-    """``RepetitionTime`` and the sidecar holding it: the first of ``paths`` (BIDS sidecars, most specific first) that has one."""
+    """``RepetitionTime`` and the sidecar holding it: the first of ``paths`` (BIDS sidecars, most specific first) that
+    has one."""
     for path in paths:
         if path.is_file():
             data = _read_json(path)

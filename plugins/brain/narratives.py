@@ -161,10 +161,14 @@ class Narratives(BrainDataset[NarrativesOptions], FetchableData):
     def _require(self) -> None:
         fetch = "`harness data fetch narratives --stories <story> ...`"
         if not self.root.is_dir():
-            raise DataError(f"{self.root}: not found; download the data with {fetch} or set options.root to the ds002345 folder")
+            raise DataError(
+                f"{self.root}: not found; download the data with {fetch} or set options.root to the ds002345 folder"
+            )
         for path in (self._participants_path, self._exclusions_path):
             if not path.is_file():
-                raise DataError(f"{path}: not found; {self.root} should be the ds002345 folder; download it with {fetch}")
+                raise DataError(
+                    f"{path}: not found; {self.root} should be the ds002345 folder; download it with {fetch}"
+                )
 
     @cached_property
     def participants(self) -> dict[str, dict[str, str]]:
@@ -216,14 +220,19 @@ class Narratives(BrainDataset[NarrativesOptions], FetchableData):
                 continue
             kept = found.setdefault(timing.stimulus, {})
             if subject in kept and kept[subject].task != task:
-                raise DataError(f"{events}: plays story {timing.stimulus!r}, as {kept[subject].events} of task {kept[subject].task} does; "
-                                "which scan is that story is ambiguous")
+                raise DataError(
+                    f"{events}: plays story {timing.stimulus!r}, as {kept[subject].events} of task "
+                    f"{kept[subject].task} does; "
+                    "which scan is that story is ambiguous"
+                )
             kept.setdefault(subject, Scan(subject, task, name, events, timing))
         if not found:
             where = next((f"{self._alignment_path(s)} not found; " for s in unaligned), "")
             raise DataError(
-                f"{self.root}: {where}no scan with its events, a story alignment (stimuli/gentle/) and {self.options.pipeline} "
-                f"responses in space {self.options.space}; download some with `harness data fetch narratives --stories <story> ...`"
+                f"{self.root}: {where}no scan with its events, a story alignment (stimuli/gentle/) and "
+                f"{self.options.pipeline} "
+                f"responses in space {self.options.space}; download some with `harness data fetch narratives --stories "
+                "<story> ...`"
             )
         return found, excluded, unaligned
 
@@ -236,31 +245,45 @@ class Narratives(BrainDataset[NarrativesOptions], FetchableData):
             return False
         missing = [p for p in [events, *responses] if not p.is_file()]
         if missing:
-            raise DataError(f"{missing[0]}: not found, but {present[0].name} is there (a partial download? fetch the story again)")
+            raise DataError(
+                f"{missing[0]}: not found, but {present[0].name} is there (a partial download? fetch the story again)"
+            )
         return True
 
     # ------------------------------------------------------------------ BrainDataset
 
     def split(self) -> tuple[list[str], list[str]]:
         found = sorted(self.scans)
-        for where, named in (("options.stories", self.options.stories), ("options.test_stories", self.options.test_stories)):
+        for where, named in (
+            ("options.stories", self.options.stories),
+            ("options.test_stories", self.options.test_stories),
+        ):
             for story in named or []:
                 if story not in self.scans and story in self.unaligned:
                     raise DataError(f"{self._alignment_path(story)}: not found; story {story!r} ({where}) has "
                                     f"{len(self.unaligned[story])} scans but no alignment")
                 if story not in self.scans:
-                    raise DataError(f"{self.root}: no kept scan of story {story!r} ({where}){did_you_mean(story, found)}; stories found: {', '.join(found)}")
+                    raise DataError(
+                        f"{self.root}: no kept scan of story {story!r} ({where}){did_you_mean(story, found)}; stories "
+                        f"found: {', '.join(found)}"
+                    )
         if self.options.test_stories is not None:
             test = list(self.options.test_stories)
         else:
             outside = [s for s in found if s not in (self.options.stories or [])]
             if not outside:
-                raise DataError(f"{self.name}: options.stories names every story found; name the held-out ones in options.test_stories")
+                raise DataError(
+                    f"{self.name}: options.stories names every story found; name the held-out ones in "
+                    "options.test_stories"
+                )
             test = [outside[-1]]
         train = [s for s in (self.options.stories if self.options.stories is not None else found) if s not in test]
         if not train:
-            raise DataError(f"{self.name}: no training story besides the test stories ({', '.join(test)}); stories found: {', '.join(found)}"
-                            + "".join(f"; {self._alignment_path(s)} not found" for s in sorted(self.unaligned)))
+            raise DataError(
+                f"{self.name}: no training story besides the test stories ({', '.join(test)}); stories found: "
+                f"{', '.join(found)}"
+                + "".join(f"; {self._alignment_path(s)} not found" for s in sorted(self.unaligned))
+            )
         return train, test
 
     def subjects(self) -> list[str]:
@@ -270,7 +293,10 @@ class Narratives(BrainDataset[NarrativesOptions], FetchableData):
             for subject in self.options.subjects:
                 for story in stories:
                     if subject not in self.scans[story]:
-                        raise DataError(f"{self.root}: subject {subject} has no kept scan of story {story!r} ({self._why_not(subject, story)})")
+                        raise DataError(
+                            f"{self.root}: subject {subject} has no kept scan of story {story!r} "
+                            f"({self._why_not(subject, story)})"
+                        )
             return list(self.options.subjects)
         common = sorted(set.intersection(*(set(self.scans[s]) for s in stories)))
         if not common:
@@ -285,7 +311,9 @@ class Narratives(BrainDataset[NarrativesOptions], FetchableData):
             return "not in participants.tsv"
         excluded = [n for n in self.excluded if n.startswith(subject + "_")]
         if excluded:
-            return f"participants.tsv lists tasks {', '.join(tasks)}; excluded by scan_exclude.json: {', '.join(excluded)}"
+            return (
+                f"participants.tsv lists tasks {', '.join(tasks)}; excluded by scan_exclude.json: {', '.join(excluded)}"
+            )
         return f"participants.tsv lists tasks {', '.join(tasks)}; or its files are not on disk"
 
     def stories(self) -> dict[str, Story]:
@@ -303,7 +331,9 @@ class Narratives(BrainDataset[NarrativesOptions], FetchableData):
         sidecars = [scan.events.parent / f"{scan.name}_bold.json", self.root / f"task-{scan.task}_bold.json"]
         found = repetition_time(sidecars)
         if found is not None and abs(found[0] - self.options.tr) > TR_TOLERANCE:
-            raise DataError(f"{found[1]}: RepetitionTime {found[0]:g} s (scan {scan.name}), but options.tr is {self.options.tr:g} s")
+            raise DataError(
+                f"{found[1]}: RepetitionTime {found[0]:g} s (scan {scan.name}), but options.tr is {self.options.tr:g} s"
+            )
 
     def kept(self, scan: Scan, volumes: int) -> tuple[np.ndarray, np.ndarray]:
         """(indices of the kept volumes, their centre times on the story audio's clock)."""
@@ -312,8 +342,10 @@ class Narratives(BrainDataset[NarrativesOptions], FetchableData):
         start = timing.story_start - timing.audio_onset + self.options.trim_start * tr
         index = np.flatnonzero((times >= start) & (times <= timing.story_end - timing.audio_onset))
         if index.size < 2:
-            raise DataError(f"{self._response_paths(scan)[0]}: {volumes} volumes, fewer than two inside the story events "
-                            f"({timing.story_start:g}–{timing.story_end:g} s) after trim_start {self.options.trim_start}")
+            raise DataError(
+                f"{self._response_paths(scan)[0]}: {volumes} volumes, fewer than two inside the story events "
+                f"({timing.story_start:g}–{timing.story_end:g} s) after trim_start {self.options.trim_start}"
+            )
         return index, times[index]
 
     @cached_property
@@ -341,7 +373,10 @@ class Narratives(BrainDataset[NarrativesOptions], FetchableData):
         if self._mask is None:
             hemispheres = [read_gifti(p) for p in paths]
             if hemispheres[0].shape[0] != hemispheres[1].shape[0]:
-                raise DataError(f"{paths[1]}: {hemispheres[1].shape[0]} volumes, but the left hemisphere has {hemispheres[0].shape[0]}")
+                raise DataError(
+                    f"{paths[1]}: {hemispheres[1].shape[0]} volumes, but the left hemisphere has "
+                    f"{hemispheres[0].shape[0]}"
+                )
             return np.concatenate(hemispheres, axis=1), hemispheres[0].shape[1]
         return read_nifti(paths[0], self._mask), None
 
@@ -353,13 +388,17 @@ class Narratives(BrainDataset[NarrativesOptions], FetchableData):
         for story in train + test:
             scan = self.scans[story].get(subject)
             if scan is None:
-                raise DataError(f"{self.root}: subject {subject} has no kept scan of story {story!r} ({self._why_not(subject, story)})")
+                raise DataError(
+                    f"{self.root}: subject {subject} has no kept scan of story {story!r} "
+                    f"({self._why_not(subject, story)})"
+                )
             self._check_tr(scan)
             data, left = self._responses(scan)
             index, times[story] = self.kept(scan, data.shape[0])
             responses[story] = data[index]
         width = next(iter(responses.values())).shape[1]
-        masks = {} if left is None else {"left": np.arange(left), "right": np.arange(left, width)}  # fsaverage6 hemispheres
+        # fsaverage6 hemispheres
+        masks = {} if left is None else {"left": np.arange(left), "right": np.arange(left, width)}
         return SubjectData(responses=responses, times=times, masks=masks)
 
     # ------------------------------------------------------------------ preflight
@@ -379,9 +418,13 @@ class Narratives(BrainDataset[NarrativesOptions], FetchableData):
                 widths.setdefault(subject, []).append((columns, path))
             _same_width(widths[subject], self._unit, f"{subject}'s other scans")
         width = _same_width([scans[0] for scans in widths.values()], self._unit, "the other subjects")
-        notes.insert(0, f"{len(subjects)} subject{'s' if len(subjects) != 1 else ''} x {len(stories)} stories ({len(train)} train, "
-                        f"{len(test)} test), {width:,} {self._unit} ({self.options.pipeline}, {self.options.space}); "
-                        f"{len(self.excluded)} scans excluded by code/scan_exclude.json; {remembered} files unchanged since an earlier check")
+        notes.insert(
+            0,
+            f"{len(subjects)} subject{'s' if len(subjects) != 1 else ''} x {len(stories)} stories ({len(train)} train, "
+            f"{len(test)} test), {width:,} {self._unit} ({self.options.pipeline}, {self.options.space}); "
+            f"{len(self.excluded)} scans excluded by code/scan_exclude.json; {remembered} files unchanged since an "
+            "earlier check",
+        )
         return [*notes, *(f"left out: {line}" for line in self.left_out())]
 
     @property
@@ -395,7 +438,10 @@ class Narratives(BrainDataset[NarrativesOptions], FetchableData):
             words, interpolated, cached = self._story(story)
             remembered += cached
             if interpolated:
-                notes.append(f"{story}: {interpolated} of {len(words.words)} words not found in the audio by Gentle, timed between their neighbours")
+                notes.append(
+                    f"{story}: {interpolated} of {len(words.words)} words not found in the audio by Gentle, timed "
+                    "between their neighbours"
+                )
         return notes, remembered
 
     def _check_scan(self, scan: Scan) -> tuple[int, Path, int]:
@@ -407,7 +453,9 @@ class Narratives(BrainDataset[NarrativesOptions], FetchableData):
         if len({s[0] for s in shapes}) != 1:
             raise DataError(f"{paths[-1]}: {shapes[-1][0]} volumes, but the left hemisphere has {shapes[0][0]}")
         if self._mask is None and len({s[1] for s in shapes}) != 1:
-            raise DataError(f"{paths[-1]}: {shapes[-1][1]} vertices, but the left hemisphere ({paths[0].name}) has {shapes[0][1]}")
+            raise DataError(
+                f"{paths[-1]}: {shapes[-1][1]} vertices, but the left hemisphere ({paths[0].name}) has {shapes[0][1]}"
+            )
         if self._mask is not None and shapes[0][1] != self._mask.size:
             raise DataError(f"{paths[0]}: a grid of {shapes[0][1]} voxels, but the brain mask's has {self._mask.size}")
         self._check_span(scan, shapes[0][0], paths[0])
@@ -419,27 +467,36 @@ class Narratives(BrainDataset[NarrativesOptions], FetchableData):
         words = self._story(scan.timing.stimulus)[0]
         tr, last = self.options.tr, float(words.offsets[-1]) + scan.timing.audio_onset  # on the scan's clock
         if volumes * tr + tr < last:
-            raise DataError(f"{path}: {volumes} volumes ({volumes * tr:g} s), but the story's words run to {last:g} s of the scan "
-                            "(cut short? a partial download?)")
+            raise DataError(
+                f"{path}: {volumes} volumes ({volumes * tr:g} s), but the story's words run to {last:g} s of the scan "
+                "(cut short? a partial download?)"
+            )
         _, kept_times = self.kept(scan, volumes)
         if words.onsets[0] > kept_times[-1] or words.offsets[-1] + 30 < kept_times[0]:
-            raise DataError(f"{self._alignment_path(words.name)}: its words ({words.onsets[0]:.0f}–{words.offsets[-1]:.0f} s) do not "
-                            f"overlap the kept volumes of {scan.name} ({kept_times[0]:.0f}–{kept_times[-1]:.0f} s)")
+            raise DataError(
+                f"{self._alignment_path(words.name)}: its words ({words.onsets[0]:.0f}–{words.offsets[-1]:.0f} s) do "
+                "not "
+                f"overlap the kept volumes of {scan.name} ({kept_times[0]:.0f}–{kept_times[-1]:.0f} s)"
+            )
 
     def left_out(self) -> list[str]:
-        """Stories without an alignment, and subjects participants.tsv lists for every story whose files are not on disk."""
+        """Stories without an alignment, and subjects participants.tsv lists for every story whose files are not on
+        disk."""
         train, test = self.split()
         out = [f"story {story} ({len(names)} scans): {self._alignment_path(story)} not found"
                for story, names in sorted(self.unaligned.items()) if story not in train + test]
         if self.options.subjects is None:
             absent = self._not_downloaded(train + test)
             if absent:
-                out.append(f"{len(absent)} subject(s) listed in participants.tsv for every story ({', '.join(train + test)}) "
-                           f"without their files under {self.root} (not downloaded): {_some(absent)}")
+                out.append(
+                    f"{len(absent)} subject(s) listed in participants.tsv for every story ({', '.join(train + test)}) "
+                    f"without their files under {self.root} (not downloaded): {_some(absent)}"
+                )
         return out
 
     def _not_downloaded(self, stories: list[str]) -> list[str]:
-        """Subjects that heard every story (per participants.tsv), with no excluded scan of them, but no kept scan of one."""
+        """Subjects that heard every story (per participants.tsv), with no excluded scan of them, but no kept scan of
+        one."""
         kept = set(self.subjects())
         tasks = {story: {scan.task for scan in self.scans[story].values()} for story in stories}
         out = []
@@ -480,22 +537,34 @@ class Narratives(BrainDataset[NarrativesOptions], FetchableData):
         participants.tsv. Needs openneuro-py.
         """
         if not stories:
-            raise DataError("narratives: name the stories to download with --stories (e.g. --stories black bronx forgot piemanpni); "
-                            "the whole dataset is several hundred GB")
+            raise DataError(
+                "narratives: name the stories to download with --stories (e.g. --stories black bronx forgot "
+                "piemanpni); "
+                "the whole dataset is several hundred GB"
+            )
         try:
             openneuro = importlib.import_module("openneuro")
         except ImportError:
-            raise HarnessError("narratives fetch needs openneuro-py (pip install openneuro-py, or pip install 'harness[fetch]')") from None
+            raise HarnessError(
+                "narratives fetch needs openneuro-py (pip install openneuro-py, or pip install 'harness[fetch]')"
+            ) from None
         root = Path(root).expanduser()
         root.mkdir(parents=True, exist_ok=True)
-        metadata = ["dataset_description.json", "participants.tsv", "participants.json", "code/scan_exclude.json", "task-*_bold.json"]
+        metadata = [
+            "dataset_description.json",
+            "participants.tsv",
+            "participants.json",
+            "code/scan_exclude.json",
+            "task-*_bold.json",
+        ]
         openneuro.download(dataset=OPENNEURO_ID, target_dir=str(root), include=metadata)
         patterns = fetch_patterns(read_participants(root / "participants.tsv"), subjects, stories)
         openneuro.download(dataset=OPENNEURO_ID, target_dir=str(root), include=patterns)
 
 
 def fetch_patterns(participants: dict[str, dict[str, str]], subjects: list[str], stories: list[str]) -> list[str]:
-    """The ds002345 paths (globs) holding ``stories`` for ``subjects`` (all when empty): stimuli, events, sidecars, responses.
+    """The ds002345 paths (globs) holding ``stories`` for ``subjects`` (all when empty): stimuli, events, sidecars,
+    responses.
 
     A story's task is the task of participants.tsv that is the story's name or begins it
     (``milkywayoriginal`` is heard in task ``milkyway``).
@@ -506,12 +575,17 @@ def fetch_patterns(participants: dict[str, dict[str, str]], subjects: list[str],
     for story in stories:
         task = next((t for t in sorted(tasks, key=len, reverse=True) if story.startswith(t)), None)
         if task is None:
-            raise DataError(f"narratives: no task of participants.tsv plays story {story!r}{did_you_mean(story, tasks)}")
+            raise DataError(
+                f"narratives: no task of participants.tsv plays story {story!r}{did_you_mean(story, tasks)}"
+            )
         patterns.append(f"stimuli/gentle/{story}/align.json")
         for subject, heard in sorted(participants.items()):
             if task in heard and (not wanted or subject in wanted):
-                patterns += [f"{subject}/func/{subject}_task-{task}_*events.tsv", f"{subject}/func/{subject}_task-{task}_*bold.json",
-                             f"derivatives/afni-smooth/{subject}/func/{subject}_task-{task}_*space-{SURFACE}_hemi-*_desc-clean.func.gii"]
+                patterns += [
+                    f"{subject}/func/{subject}_task-{task}_*events.tsv",
+                    f"{subject}/func/{subject}_task-{task}_*bold.json",
+                    f"derivatives/afni-smooth/{subject}/func/{subject}_task-{task}_*space-{SURFACE}_hemi-*_desc-clean.func.gii",
+                ]
     return patterns
 
 

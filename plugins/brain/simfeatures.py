@@ -101,7 +101,9 @@ class LanguageStats:
         return [f"embedding_{i}" for i in range(dims)] + ["word_rate", "unigram_surprisal", "bigram_surprisal"]
 
 
-def word_timings(words: Sequence[str], rate: float, rng: np.random.Generator, start: float = 1.0) -> tuple[np.ndarray, np.ndarray, list[tuple[float, float]]]:
+def word_timings(
+    words: Sequence[str], rate: float, rng: np.random.Generator, start: float = 1.0
+) -> tuple[np.ndarray, np.ndarray, list[tuple[float, float]]]:
     """Onsets, offsets and pauses (start, end) for ``words`` spoken at about ``rate`` words/s."""
     length = np.array([max(1, len(normalize(w))) for w in words], dtype=np.float64)
     duration = 0.12 + 0.05 * length

@@ -25,7 +25,14 @@ from pydantic import Field
 from harness import BrainDataset, Modality, PluginOptions, cache_root, hookimpl, settings_digest
 from harness_plugins.brain.megmasc import MEGMASC, MEGMASCOptions
 from harness_plugins.brain.simfeatures import LanguageStats, word_timings
-from harness_plugins.brain.simulated import ReadBack, SimulatedOptions, _choose_stories, _language_stats, _noise, write_once
+from harness_plugins.brain.simulated import (
+    ReadBack,
+    SimulatedOptions,
+    _choose_stories,
+    _language_stats,
+    _noise,
+    write_once,
+)
 
 SIM_VERSION = "2"  # 2: responses convolved here, not through the harness's TRF design code
 TEST_STORY = "simtest"
@@ -80,11 +87,18 @@ class SimulatedMEG(ReadBack, BrainDataset[SimulatedMEGOptions]):
     def reader(self) -> MEGMASC:
         root = self.ensure()
         o = self.options
-        return MEGMASC(MEGMASCOptions(root=str(root / "bids"), test_stories=[TEST_STORY], l_freq=o.l_freq, h_freq=o.h_freq, sfreq=o.resample))
+        return MEGMASC(
+            MEGMASCOptions(
+                root=str(root / "bids"), test_stories=[TEST_STORY], l_freq=o.l_freq, h_freq=o.h_freq, sfreq=o.resample
+            )
+        )
 
     def data_hash(self) -> str:
         """The settings hash (with the loader's preprocessing): the data is a function of the settings."""
-        return settings_digest({"data": self.settings_hash(), "read": [self.options.l_freq, self.options.h_freq, self.options.resample]}, 16)
+        return settings_digest(
+            {"data": self.settings_hash(), "read": [self.options.l_freq, self.options.h_freq, self.options.resample]},
+            16,
+        )
 
     def check(self) -> list[str]:
         written = (self.root / "COMPLETE").is_file()
@@ -115,7 +129,9 @@ def kernels(feature_names: list[str], sfreq: float) -> tuple[np.ndarray, np.ndar
     for i, name in enumerate(feature_names):
         group = "embedding" if name.startswith("embedding") else "word_rate" if name == "word_rate" else "surprisal"
         peak = LATENCY[group]
-        shape = np.exp(-((lags - peak) ** 2) / (2 * 0.05**2)) - 0.4 * np.exp(-((lags - peak - 0.15) ** 2) / (2 * 0.08**2))
+        shape = np.exp(-((lags - peak) ** 2) / (2 * 0.05**2)) - 0.4 * np.exp(
+            -((lags - peak - 0.15) ** 2) / (2 * 0.08**2)
+        )
         out[i] = shape / np.abs(shape).max()
     return out, lags
 
@@ -125,7 +141,9 @@ def _sensor_weights(n_features: int, sensors: int, rng: np.random.Generator) -> 
     angle = 2 * np.pi * np.arange(sensors) / sensors
     out = np.zeros((n_features, sensors))
     for harmonic in range(1, 4):
-        out += rng.normal(0, 1 / harmonic, (n_features, 1)) * np.cos(harmonic * angle + rng.uniform(0, 2 * np.pi, (n_features, 1)))
+        out += rng.normal(0, 1 / harmonic, (n_features, 1)) * np.cos(
+            harmonic * angle + rng.uniform(0, 2 * np.pi, (n_features, 1))
+        )
     return out / np.sqrt(n_features)
 
 
@@ -172,7 +190,11 @@ def write_dataset(root: Path, options: SimulatedMEGOptions) -> None:
     for index, subject in enumerate(subjects):
         own = np.random.default_rng([options.seed, 11, index])
         weights = _sensor_weights(len(feature_names), options.sensors, own)
-        gain = options.snr * (0.25 + 0.75 * (0.5 + 0.5 * np.cos(2 * np.pi * np.arange(options.sensors) / options.sensors + own.uniform(0, 2 * np.pi))))
+        gain = options.snr * (
+            0.25
+            + 0.75
+            * (0.5 + 0.5 * np.cos(2 * np.pi * np.arange(options.sensors) / options.sensors + own.uniform(0, 2 * np.pi)))
+        )
         clean = {}
         for name, (_, onsets, offsets, features) in stories.items():
             seconds = float(offsets[-1]) + KERNEL_SPAN + 1.0

@@ -64,7 +64,8 @@ class SimulatedOptions(PluginOptions):
     embedding_dims: int = Field(16, ge=2)
     speech_rate: float = Field(2.5, gt=0)  # words per second
     tr: float = Field(2.0, gt=0)
-    cache: str | None = None  # where to write; default <cache root>/simulated (the config's cache:, else $HARNESS_CACHE)
+    # where to write; default <cache root>/simulated (the config's cache:, else $HARNESS_CACHE)
+    cache: str | None = None
 
 
 class ReadBack(ABC):
@@ -138,7 +139,11 @@ class Simulated(ReadBack, BrainDataset[SimulatedOptions], WordAnnotations):
         if written:
             return notes
         if not cache_writable():
-            return [f"simulated data checked in a temporary folder (validate writes nothing); a sweep writes it to {self.root}", *notes]
+            return [
+                "simulated data checked in a temporary folder (validate writes nothing); a sweep writes it to "
+                f"{self.root}",
+                *notes,
+            ]
         return [f"simulated data written to {self.root}", *notes]
 
     def notice(self) -> str:
@@ -162,12 +167,17 @@ class Simulated(ReadBack, BrainDataset[SimulatedOptions], WordAnnotations):
         features = self.ground_truth_features()
         dims = self.options.embedding_dims
         return {
-            "embedding": WordAnnotation({s: f[:, :dims] for s, f in features.items()},
-                                        description=f"the {dims} co-occurrence embedding dimensions the responses were made from"),
-            "unigram_surprisal": WordAnnotation({s: f[:, dims + 1] for s, f in features.items()},
-                                                description="-log2 P(word) in the simulation's corpus"),
-            "bigram_surprisal": WordAnnotation({s: f[:, dims + 2] for s, f in features.items()},
-                                               description="-log2 P(word | previous word) in the simulation's corpus"),
+            "embedding": WordAnnotation(
+                {s: f[:, :dims] for s, f in features.items()},
+                description=f"the {dims} co-occurrence embedding dimensions the responses were made from",
+            ),
+            "unigram_surprisal": WordAnnotation(
+                {s: f[:, dims + 1] for s, f in features.items()}, description="-log2 P(word) in the simulation's corpus"
+            ),
+            "bigram_surprisal": WordAnnotation(
+                {s: f[:, dims + 2] for s, f in features.items()},
+                description="-log2 P(word | previous word) in the simulation's corpus",
+            ),
         }
 
     def ground_truth(self, subject: str) -> dict[str, np.ndarray]:
@@ -265,7 +275,9 @@ def _tunings(options: SimulatedOptions, n_features: int, subject_seed: int) -> d
     shared = np.random.default_rng([options.seed, 1])
     own = np.random.default_rng([options.seed, 2, subject_seed])
     width = side / 6
-    maps = np.stack([0.8 * _smooth_field(shared, side, width) + 0.2 * _smooth_field(own, side, width) for _ in range(n_features)])
+    maps = np.stack(
+        [0.8 * _smooth_field(shared, side, width) + 0.2 * _smooth_field(own, side, width) for _ in range(n_features)]
+    )
     xy = cells / max(side - 1, 1)
     centres = np.array([[0.2, 0.2], [0.8, 0.3], [0.5, 0.8]]) + own.normal(0, 0.03, (3, 2))
     bumps = np.exp(-((xy[None, :, :] - centres[:, None, :]) ** 2).sum(-1) / (2 * 0.22**2))  # (3, voxels)
@@ -335,13 +347,22 @@ def write_dataset(root: Path, options: SimulatedOptions) -> None:
             n, v = clean.shape
             with h5py.File(folder / f"{story}.hf5", "w") as handle:
                 if story == TEST_STORY:
-                    repeats = np.stack([clean + _noise(noise_rng, n, v, options.noise_autocorrelation) for _ in range(options.test_repeats)])
+                    repeats = np.stack(
+                        [
+                            clean + _noise(noise_rng, n, v, options.noise_autocorrelation)
+                            for _ in range(options.test_repeats)
+                        ]
+                    )
                     handle.create_dataset("data", data=repeats.mean(0).astype(np.float32))
                     handle.create_dataset("repeats", data=repeats.astype(np.float32))
                     signal_var = clean.var(0)
-                    truth["ceiling"] = np.sqrt(signal_var / (signal_var + 1.0 / options.test_repeats)).astype(np.float32)
+                    truth["ceiling"] = np.sqrt(signal_var / (signal_var + 1.0 / options.test_repeats)).astype(
+                        np.float32
+                    )
                 else:
-                    handle.create_dataset("data", data=(clean + _noise(noise_rng, n, v, options.noise_autocorrelation)).astype(np.float32))
+                    handle.create_dataset(
+                        "data", data=(clean + _noise(noise_rng, n, v, options.noise_autocorrelation)).astype(np.float32)
+                    )
         rois = {ROI_NAMES[k]: np.nonzero(truth["roi"] == k)[0].tolist() for k in range(len(ROI_NAMES))}
         (derivative / "rois" / f"{subject}.json").write_text(json.dumps(rois))
         np.savez(root / "ground_truth" / f"{subject}.npz", **truth)
@@ -353,7 +374,9 @@ def write_dataset(root: Path, options: SimulatedOptions) -> None:
     (root / "ground_truth" / "settings.json").write_text(json.dumps(settings, indent=1))
 
 
-def _write_grid(path: Path, words: list[str], onsets: np.ndarray, offsets: np.ndarray, pauses: list[tuple[float, float]]) -> None:
+def _write_grid(
+    path: Path, words: list[str], onsets: np.ndarray, offsets: np.ndarray, pauses: list[tuple[float, float]]
+) -> None:
     """A word tier and a placeholder phone tier (letter groups), with 'sp' in the pauses."""
     word_tier: list[tuple[float, float, str]] = [(0.0, float(onsets[0]), "")]
     phone_tier: list[tuple[float, float, str]] = [(0.0, float(onsets[0]), "")]

@@ -171,11 +171,15 @@ def _read_long(path: Path, lines: list[str]) -> list[Tier]:
         if len(tier.intervals) != tier.declared:
             raise DataError(
                 f"{path}, line {tier.line}: tier {label} declares {tier.declared} {what} but has "
-                f"{len(tier.intervals)} complete ones{' (file cut short?)' if len(tier.intervals) < tier.declared else ''}"
+                f"{len(tier.intervals)} complete "
+                f"ones{' (file cut short?)' if len(tier.intervals) < tier.declared else ''}"
             )
         out.append((tier.name, tier.intervals))
     if declared_tiers is not None and len(tiers) != declared_tiers:
-        raise DataError(f"{path}: declares {declared_tiers} tiers but has {len(tiers)}{' (file cut short?)' if len(tiers) < declared_tiers else ''}")
+        raise DataError(
+            f"{path}: declares {declared_tiers} tiers but has "
+            f"{len(tiers)}{' (file cut short?)' if len(tiers) < declared_tiers else ''}"
+        )
     return out
 
 
@@ -258,7 +262,10 @@ class _Parser:
 
     def _extra(self) -> DataError:
         value, line, _ = self.tokens[self.position]
-        return DataError(f"{self.path}, line {line}: unexpected {value!r} after the last declared entry (the sizes disagree with the contents)")
+        return DataError(
+            f"{self.path}, line {line}: unexpected {value!r} after the last declared entry (the sizes disagree with "
+            "the contents)"
+        )
 
     def short(self) -> list[Tier]:
         """The short format: the long format's values without their keys."""
@@ -303,7 +310,10 @@ class _Parser:
         while not self._done():
             tier = self.count("a tier number")
             if not 1 <= tier <= len(headers):
-                raise DataError(f"{self.path}, line {self.tokens[self.position - 1][1]}: tier number {tier} is not one of 1..{len(headers)}")
+                raise DataError(
+                    f"{self.path}, line {self.tokens[self.position - 1][1]}: tier number {tier} is not one of "
+                    f"1..{len(headers)}"
+                )
             kind, name = headers[tier - 1]
             if kind == "TextTier":
                 time = self.number(f"the time of a point in tier {name!r}")
@@ -315,7 +325,10 @@ class _Parser:
         ends = [e[-1][1] for (kind, _), e in zip(headers, entries) if kind != "TextTier" and e]
         if any(kind != "TextTier" for kind, _ in headers) and (not ends or max(ends) < xmax - _END_TOLERANCE):
             last = max(ends, default=0.0)
-            raise DataError(f"{self.path}: its intervals stop at {last:g} s but its time domain ends at {xmax:g} s (file cut short?)")
+            raise DataError(
+                f"{self.path}: its intervals stop at {last:g} s but its time domain ends at {xmax:g} s (file cut "
+                "short?)"
+            )
         return [(name, items) for (_, name), items in zip(headers, entries)]
 
 

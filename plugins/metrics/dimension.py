@@ -23,7 +23,10 @@ def two_nearest(x: torch.Tensor, max_elements: int = 32_000_000) -> tuple[torch.
     chunk = max(1, max_elements // x.shape[0])
     search = centered(x).to(torch.float32)
     sq = (search * search).sum(dim=1)
-    first, second = torch.empty(x.shape[0], dtype=x.dtype, device=x.device), torch.empty(x.shape[0], dtype=x.dtype, device=x.device)
+    first, second = (
+        torch.empty(x.shape[0], dtype=x.dtype, device=x.device),
+        torch.empty(x.shape[0], dtype=x.dtype, device=x.device),
+    )
     for start in range(0, x.shape[0], chunk):
         block = x[start:start + chunk]
         d2 = sq[start:start + chunk, None] + sq[None, :] - 2.0 * (search[start:start + chunk] @ search.T)

@@ -36,7 +36,14 @@ from pydantic import Field
 
 from harness import DataError, Metric, MetricContext, PluginOptions, Score, WordAnnotation, hookimpl, torch_threads
 from harness_plugins.metrics.common import metric_seed, torch_device
-from harness_plugins.metrics.probefit import FoldMoments, control_labels, fold_moments, group_folds, logistic_cv_accuracy, ridge_cv_r
+from harness_plugins.metrics.probefit import (
+    FoldMoments,
+    control_labels,
+    fold_moments,
+    group_folds,
+    logistic_cv_accuracy,
+    ridge_cv_r,
+)
 from harness_plugins.metrics.propcache import cached_properties, properties_path
 from harness_plugins.metrics.wordprops import (
     bigram_surprisal,
@@ -86,8 +93,10 @@ class ProbeOptions(PluginOptions):
     properties: list[Property] = Field(default_factory=lambda: list(PROPERTIES))
     annotations: bool = True  # also probe the stimulus dataset's word annotations, when it supplies any
     folds: int = Field(default=5, ge=2)  # story-grouped folds (fewer when there are fewer stories)
-    ratios: list[float] = Field(default_factory=lambda: [10.0**e for e in range(-3, 4)], min_length=1)  # ridge penalty / mean s^2
-    penalties: list[float] = Field(default_factory=lambda: [0.01], min_length=1)  # logistic L2 penalty; several: chosen per fold on held-out stories
+    # ridge penalty / mean s^2
+    ratios: list[float] = Field(default_factory=lambda: [10.0**e for e in range(-3, 4)], min_length=1)
+    # logistic L2 penalty; several: chosen per fold on held-out stories
+    penalties: list[float] = Field(default_factory=lambda: [0.01], min_length=1)
     max_iter: int = Field(default=10, ge=1)  # L-BFGS iterations per logistic fit
     max_words: int | None = Field(default=20000, ge=10)  # seeded subsample of words (rows)
     language: str = "en"  # wordfreq language for log_frequency and the surprisal back-off
@@ -101,7 +110,8 @@ class Probe(Metric[ProbeOptions]):
 
     name = "probe"
     version = "1.1"
-    _stimulus: tuple[tuple[object, ...], object, _Stimulus] | None = None  # the last call's stimulus: words and stories, annotations
+    # the last call's stimulus: words and stories, annotations
+    _stimulus: tuple[tuple[object, ...], object, _Stimulus] | None = None
     _labels: tuple[tuple[object, ...], _Labels] | None = None  # the last call's rows and control labels, by their key
 
     def compute(self, activations: np.ndarray, context: MetricContext) -> list[Score]:
@@ -118,8 +128,10 @@ class Probe(Metric[ProbeOptions]):
         if self.options.annotations and context.annotations:
             for name, annotation in context.annotations.items():
                 if name in targets:
-                    raise DataError(f"probe: the stimulus dataset's annotation {name!r} has the name of a word property; "
-                                    f"rename the annotation or leave {name!r} out of the probe's 'properties'")
+                    raise DataError(
+                        f"probe: the stimulus dataset's annotation {name!r} has the name of a word property; "
+                        f"rename the annotation or leave {name!r} out of the probe's 'properties'"
+                    )
                 targets[name] = _annotation_target(name, annotation, stories)
         return _Stimulus(targets, [clean(w) for w in words], list(stories))
 
@@ -160,7 +172,11 @@ class Probe(Metric[ProbeOptions]):
             raise DataError(f"probe: expected a (words x dims) array with 4+ rows, got shape {x_np.shape}")
         seed = metric_seed(self.options.seed, context)
         key = (targets, types, stories, seed, len(x_np))  # held, so compared by identity: no stale hit
-        if self._labels is None or any(a is not b for a, b in zip(self._labels[0][:3], key[:3])) or self._labels[0][3:] != key[3:]:
+        if (
+            self._labels is None
+            or any(a is not b for a, b in zip(self._labels[0][:3], key[:3]))
+            or self._labels[0][3:] != key[3:]
+        ):
             self._labels = (key, self._draw_labels(targets, types, stories, seed, len(x_np)))
         labels = self._labels[1]
         if not labels.continuous and not labels.categorical:
@@ -204,8 +220,12 @@ class Probe(Metric[ProbeOptions]):
                 if varying.any():
                     continuous[name] = values[:, varying]
         # control labels drawn continuous properties first, each in the order of ``targets``
-        controls = {name: control_labels(values, kept_types, rng) for name, values in {**continuous, **categorical}.items()}
-        return _Labels(rows, kept_stories, continuous, categorical, controls, group_folds(kept_stories, self.options.folds))
+        controls = {
+            name: control_labels(values, kept_types, rng) for name, values in {**continuous, **categorical}.items()
+        }
+        return _Labels(
+            rows, kept_stories, continuous, categorical, controls, group_folds(kept_stories, self.options.folds)
+        )
 
     def _ridge(self, x: torch.Tensor, targets: dict[str, np.ndarray], controls: dict[str, np.ndarray],
                moments: list[FoldMoments]) -> list[Score]:
@@ -229,15 +249,23 @@ class Probe(Metric[ProbeOptions]):
         columns = [targets[n] for n in names] + [controls[n] for n in names]
         y = torch.as_tensor(np.stack(columns, axis=1), device=x.device, dtype=torch.long)
         classes = torch.as_tensor([int(c.max()) + 1 for c in columns], device=x.device)
-        acc, chance = logistic_cv_accuracy(x, y, classes, moments, stories, self.options.penalties, self.options.max_iter)
+        acc, chance = logistic_cv_accuracy(
+            x, y, classes, moments, stories, self.options.penalties, self.options.max_iter
+        )
         scores = []
         p = len(names)
         for j, name in enumerate(names):
             probe, control, guess = acc[:, j], acc[:, p + j], chance[:, j]
             corrected = (probe - guess) / np.maximum(1 - guess, 1e-12)
-            scores += _fold_scores(name, (("probe_acc", probe, float(guess.mean())), ("probe_acc_corrected", corrected, None),
-                                          ("probe_control_acc", control, float(chance[:, p + j].mean())),
-                                          ("probe_selectivity", probe - control, None)))
+            scores += _fold_scores(
+                name,
+                (
+                    ("probe_acc", probe, float(guess.mean())),
+                    ("probe_acc_corrected", corrected, None),
+                    ("probe_control_acc", control, float(chance[:, p + j].mean())),
+                    ("probe_selectivity", probe - control, None),
+                ),
+            )
         return scores
 
 
@@ -266,7 +294,10 @@ def _annotation_target(name: str, annotation: WordAnnotation, stories: Sequence[
         parts.append(values)
     values = np.concatenate(parts, axis=0)
     if not annotation.categorical and (values.dtype.kind not in "biuf" or not np.isfinite(values).all()):
-        raise DataError(f"probe: the stimulus dataset's annotation {name!r} is continuous but has values that are not finite numbers")
+        raise DataError(
+            f"probe: the stimulus dataset's annotation {name!r} is continuous but has values that are not finite "
+            "numbers"
+        )
     return Target(values, annotation.categorical)
 
 

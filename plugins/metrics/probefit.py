@@ -153,15 +153,19 @@ class SoftmaxProblems:
     classes runs along whole rows of words.
     """
 
-    def __init__(self, z: torch.Tensor, s: torch.Tensor, y: torch.Tensor, classes: torch.Tensor, penalties: torch.Tensor) -> None:
+    def __init__(
+        self, z: torch.Tensor, s: torch.Tensor, y: torch.Tensor, classes: torch.Tensor, penalties: torch.Tensor
+    ) -> None:
         self.z, self.zt, self.y = z, z.T.contiguous(), y
         self.n, self.k = z.shape
         self.m, self.c = y.shape[1], int(classes.max())
         padded = torch.arange(self.c, device=z.device)[:, None] >= classes[None, :]  # (c x m): classes a problem lacks
         self.mask = torch.where(padded, float("-inf"), 0.0).to(z.dtype)[:, :, None] if bool(padded.any()) else None
-        self.ridge = penalties[:, None] * self.n / (s * s).clamp_min(1e-12)[None, :]  # (m x k): the penalty per coordinate
+        # (m x k): the penalty per coordinate
+        self.ridge = penalties[:, None] * self.n / (s * s).clamp_min(1e-12)[None, :]
         self.scale = torch.sqrt(0.25 + self.ridge)
-        self.penalty = (self.ridge / (self.scale * self.scale))[None]  # the penalty's curvature per preconditioned coefficient
+        # the penalty's curvature per preconditioned coefficient
+        self.penalty = (self.ridge / (self.scale * self.scale))[None]
         self.labels = y.T.reshape(1, -1)  # (1 x m*n): the class of every (problem, word)
         onehot = torch.zeros(self.c, self.m * self.n, dtype=z.dtype, device=z.device).scatter_(0, self.labels, 1.0)
         self.observed_z = (onehot.view(self.c * self.m, self.n) @ z).view(self.c, self.m, self.k)  # sum of z per class
@@ -219,7 +223,8 @@ def log_softmax(logits: torch.Tensor) -> torch.Tensor:
 
 def lbfgs(fn: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]], theta: torch.Tensor, max_iter: int,
           history: int = 10, tolerance: float = 1e-5) -> torch.Tensor:
-    """Minimise a smooth convex ``fn`` (value, gradient) by L-BFGS with a backtracking (Armijo) line search from step 1."""
+    """Minimise a smooth convex ``fn`` (value, gradient) by L-BFGS with a backtracking (Armijo) line search from step
+    1."""
     value, grad = fn(theta)
     steps: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []  # (s, y, 1 / y's)
     for _ in range(max_iter):
@@ -267,8 +272,15 @@ def _basis(fold: FoldMoments, dtype: torch.dtype) -> tuple[torch.Tensor, torch.T
     return proj.to(dtype), (-(fold.mean.double() @ proj)).to(dtype), s.to(dtype)
 
 
-def logistic_cv_accuracy(x: torch.Tensor, y: torch.Tensor, classes: torch.Tensor, moments: list[FoldMoments],
-                         groups: Sequence[str], penalties: Sequence[float], max_iter: int) -> tuple[np.ndarray, np.ndarray]:
+def logistic_cv_accuracy(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    classes: torch.Tensor,
+    moments: list[FoldMoments],
+    groups: Sequence[str],
+    penalties: Sequence[float],
+    max_iter: int,
+) -> tuple[np.ndarray, np.ndarray]:
     """Held-out accuracy of a logistic-regression probe per target, and the accuracy of chance
     (the training rows' most frequent class), each (folds x targets).
 
@@ -286,7 +298,11 @@ def logistic_cv_accuracy(x: torch.Tensor, y: torch.Tensor, classes: torch.Tensor
     for fold in moments:
         train = fold.train
         ytr, yte = y[train], y[fold.test]
-        chosen = pen.expand(m) if a == 1 else _choose_penalties(x[train], ytr, classes, pen, groups_arr[train.cpu().numpy()], max_iter)
+        chosen = (
+            pen.expand(m)
+            if a == 1
+            else _choose_penalties(x[train], ytr, classes, pen, groups_arr[train.cpu().numpy()], max_iter)
+        )
         proj, offset, s = _basis(fold, x32.dtype)
         problems = SoftmaxProblems(torch.addmm(offset, x32[train], proj), s, ytr, classes, chosen)
         predicted = problems.predict(torch.addmm(offset.T, proj.T, x32[fold.test].T), problems.fit(max_iter))
@@ -304,8 +320,11 @@ def _choose_penalties(x: torch.Tensor, y: torch.Tensor, classes: torch.Tensor, p
     x32 = x.float()
     proj, offset, s = _basis(fold, x32.dtype)
     y_pairs = y.repeat_interleave(a, dim=1)  # every (target, penalty) pair
-    problems = SoftmaxProblems(torch.addmm(offset, x32[fold.train], proj), s, y_pairs[fold.train], classes.repeat_interleave(a), pen.repeat(m))
-    logits = problems.logits(torch.addmm(offset.T, proj.T, x32[fold.test].T), problems.fit(max_iter))  # (c x m*a x rows)
+    problems = SoftmaxProblems(
+        torch.addmm(offset, x32[fold.train], proj), s, y_pairs[fold.train], classes.repeat_interleave(a), pen.repeat(m)
+    )
+    # (c x m*a x rows)
+    logits = problems.logits(torch.addmm(offset.T, proj.T, x32[fold.test].T), problems.fit(max_iter))
     logp = log_softmax(logits.permute(2, 1, 0))  # (rows x m*a x c)
     loglik = logp.gather(2, y_pairs[fold.test][:, :, None]).mean(0).reshape(m, a)
     return pen[loglik.argmax(1)]

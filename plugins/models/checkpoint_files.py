@@ -114,11 +114,6 @@ def size_from_config(config: dict[str, Any]) -> tuple[int, int] | None:
     return None
 
 
-def layers_from_config(config: dict[str, Any]) -> int | None:
-    """Transformer blocks named in a config (a nested text config first), or None."""
-    return _config_int(config, LAYER_KEYS)
-
-
 def check_checkpoint(directory: Path, *, allow_pickle: bool = False, trust_remote_code: bool = False) -> dict[str, Any]:
     """Check a checkpoint directory (config, weights, tokenizer) without loading it; return its config."""
     config = read_config(directory, trust_remote_code=trust_remote_code)

@@ -33,7 +33,18 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from harness import Checkpoint, DataError, LoadedModel, ModelFamily, ModelSize, PluginError, PluginOptions, did_you_mean, hookimpl, one_line
+from harness import (
+    Checkpoint,
+    DataError,
+    LoadedModel,
+    ModelFamily,
+    ModelSize,
+    PluginError,
+    PluginOptions,
+    did_you_mean,
+    hookimpl,
+    one_line,
+)
 from harness_plugins.models.checkpoint_files import (
     CONFIG,
     SAFE_INDEX,
@@ -222,17 +233,21 @@ class HubFamily(ModelFamily[LoaderOptionsT]):
         return LoadedModel(model, tokenizer, checkpoint, identity=identity, commit=commit, device=device)
 
     def fetch(self, checkpoint: Checkpoint) -> None:
-        """Download a hub checkpoint's files (config, weights, tokenizer) into the hub cache; a local directory needs nothing."""
+        """Download a hub checkpoint's files (config, weights, tokenizer) into the hub cache; a local directory needs
+        nothing."""
         repo, revision = self.source(checkpoint)
         if self.local_directory(repo, revision) is not None:
             return
         from huggingface_hub import snapshot_download
 
         with quiet_progress():
-            snapshot_download(repo, revision=revision, cache_dir=self.options.hub_cache, allow_patterns=self._fetched_files())
+            snapshot_download(
+                repo, revision=revision, cache_dir=self.options.hub_cache, allow_patterns=self._fetched_files()
+            )
 
     def _fetched_files(self) -> list[str]:
-        """The file patterns ``load`` reads: configs, safetensors weights, tokenizer files (and what the options allow)."""
+        """The file patterns ``load`` reads: configs, safetensors weights, tokenizer files (and what the options
+        allow)."""
         patterns = ["*.json", "*.safetensors", "*.txt", "*.model", "*.tiktoken"]
         if self.options.allow_pickle:
             patterns.append("*.bin")
@@ -249,13 +264,15 @@ class HubFamily(ModelFamily[LoaderOptionsT]):
         return context_from_config(config) if config is not None else None
 
     def size(self) -> ModelSize | None:
-        """Parameters and hidden width from the config.json of its last checkpoint at hand (local, or in the hub cache)."""
+        """Parameters and hidden width from the config.json of its last checkpoint at hand (local, or in the hub
+        cache)."""
         config = self._config_at_hand()
         found = size_from_config(config) if config is not None else None
         return ModelSize(*found) if found is not None else None
 
     def _config_at_hand(self) -> dict[str, Any] | None:
-        """The config.json of the last checkpoint whose config is on this machine; None when none is (or it is bad: check() says why)."""
+        """The config.json of the last checkpoint whose config is on this machine; None when none is (or it is bad:
+        check() says why)."""
         for checkpoint in reversed(self.checkpoints()):  # the last one whose config is at hand
             repo, revision = self.source(checkpoint)
             try:
@@ -279,7 +296,9 @@ class HubFamily(ModelFamily[LoaderOptionsT]):
             repo, revision = self.source(checkpoint)
             directory = self.local_directory(repo, revision)
             if directory is not None:
-                check_checkpoint(directory, allow_pickle=options.allow_pickle, trust_remote_code=options.trust_remote_code)
+                check_checkpoint(
+                    directory, allow_pickle=options.allow_pickle, trust_remote_code=options.trust_remote_code
+                )
             else:
                 hub.setdefault(repo, []).append(revision)
         notes = []
@@ -409,7 +428,9 @@ def delete_cached_revision(repo: str, commit: str, cache_dir: str | None = None)
         from huggingface_hub import scan_cache_dir
 
         info = scan_cache_dir(cache_dir)
-        hashes = [rev.commit_hash for r in info.repos if r.repo_id == repo for rev in r.revisions if rev.commit_hash == commit]
+        hashes = [
+            rev.commit_hash for r in info.repos if r.repo_id == repo for rev in r.revisions if rev.commit_hash == commit
+        ]
         if hashes:
             info.delete_revisions(*hashes).execute()
     except Exception as error:  # noqa: BLE001 - deleting a cache must never fail a sweep

@@ -43,7 +43,8 @@ class PythiaOptions(LoaderOptions):
 
     size: Size = "160m"
     deduped: bool = False
-    seed: int | None = Field(None, ge=1, le=9)  # a PolyPythias run, pythia-<size>-seed<N> (sizes 14m-410m); none: the original
+    # a PolyPythias run, pythia-<size>-seed<N> (sizes 14m-410m); none: the original
+    seed: int | None = Field(None, ge=1, le=9)
     seed_kind: Literal["seed", "data-seed", "weight-seed"] = "seed"  # data-seed / weight-seed: 160m, seeds 1-3
 
     @field_validator("seed")
@@ -53,7 +54,9 @@ class PythiaOptions(LoaderOptions):
             if info.data.get("deduped"):
                 raise ValueError("PolyPythias runs are of the standard Pile only; drop 'deduped' or the seed")
             if info.data.get("size") not in POLY_SIZES:
-                raise ValueError(f"PolyPythias has no {info.data.get('size')} runs; sizes with seeds: {', '.join(POLY_SIZES)}")
+                raise ValueError(
+                    f"PolyPythias has no {info.data.get('size')} runs; sizes with seeds: {', '.join(POLY_SIZES)}"
+                )
         return seed
 
     @field_validator("seed_kind")

@@ -181,7 +181,9 @@ def _guard(lm: Any, where: str, labels: Mapping[str, str]) -> None:
     for method in _REQUEST_METHODS:
         original = getattr(lm, method)
 
-        def call(requests: list[Any], *args: Any, _original: Any = original, _method: str = method, **kwargs: Any) -> Any:
+        def call(
+            requests: list[Any], *args: Any, _original: Any = original, _method: str = method, **kwargs: Any
+        ) -> Any:
             if _method == "loglikelihood":
                 _check_continuations(lm, requests, where, labels)
             try:
@@ -192,7 +194,9 @@ def _guard(lm: Any, where: str, labels: Mapping[str, str]) -> None:
                 if _looks_offline(exc):
                     raise
                 tasks = sorted({str(r.task_name) for r in requests if getattr(r, "task_name", None)})
-                raise DataError(f"{where}: {_named(tasks, labels)} failed in lm-eval's {_method}: {_why(exc, lm)}") from exc
+                raise DataError(
+                    f"{where}: {_named(tasks, labels)} failed in lm-eval's {_method}: {_why(exc, lm)}"
+                ) from exc
 
         setattr(lm, method, call)
 
@@ -225,7 +229,8 @@ def _check_continuations(lm: Any, requests: Sequence[Any], where: str, labels: M
             shown = text if len(text) <= 40 else text[:37] + "..."
             raise DataError(
                 f"{where}: {task} item {request.doc_id} scores {len(scored)} tokens ({shown!r}) but the model takes "
-                f"{limit}; lm-eval cannot shorten a scored text: leave the task out or use a model with a longer context"
+                f"{limit}; lm-eval cannot shorten a scored text: leave the task out or use a model with a longer "
+                "context"
             )
 
 
@@ -325,7 +330,10 @@ def _looks_offline(exc: BaseException) -> bool:
             continue
         kind = type(err).__name__
         text = str(err)
-        if kind in ("OfflineModeIsEnabled", "LocalEntryNotFoundError", "DatasetNotFoundError") or "Couldn't reach" in text:
+        if (
+            kind in ("OfflineModeIsEnabled", "LocalEntryNotFoundError", "DatasetNotFoundError")
+            or "Couldn't reach" in text
+        ):
             return True
         if isinstance(err, ConnectionError):
             return True
@@ -336,7 +344,11 @@ def _offline_message(where: str, tasks: Sequence[str], exc: BaseException) -> st
     quoted = _HUB_ID.findall(" ".join(str(e) for e in (exc, exc.__cause__) if e is not None))
     dataset = f"dataset {quoted[0]!r}" if quoted else "its dataset"
     offline = any(os.environ.get(v, "").strip() not in ("", "0") for v in ("HF_DATASETS_OFFLINE", "HF_HUB_OFFLINE"))
-    why = "offline mode is on (HF_DATASETS_OFFLINE/HF_HUB_OFFLINE)" if offline else "the Hugging Face Hub cannot be reached"
+    why = (
+        "offline mode is on (HF_DATASETS_OFFLINE/HF_HUB_OFFLINE)"
+        if offline
+        else "the Hugging Face Hub cannot be reached"
+    )
     return (
         f"{where}: task {', '.join(tasks)} needs {dataset} from the Hugging Face Hub but {why}; "
         "download it into the datasets cache beforehand, or use a local YAML task via include_path"

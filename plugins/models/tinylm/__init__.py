@@ -61,7 +61,8 @@ class TinyLMOptions(LoaderOptions):
     vocab_size: int | None = Field(None, ge=300)
     max_train_docs: int | None = Field(None, ge=1)
     qa_fraction: float | None = Field(None, ge=0.0, lt=1.0)  # share of quiz sequences (default 0.4; 0: prose only)
-    cache: str | None = None  # where runs are kept (default: the cache root: the config's cache:, $HARNESS_CACHE or ~/.cache/harness)
+    # where runs are kept (default: the cache root: the config's cache:, $HARNESS_CACHE or ~/.cache/harness)
+    cache: str | None = None
     progress: bool = True  # show a progress bar while training
     threads: int | None = Field(1, ge=1)  # torch threads while training (None: torch's default)
 

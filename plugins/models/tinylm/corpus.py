@@ -64,7 +64,9 @@ def default_sources() -> list[Path]:
     paths = [base / WIKI_SAMPLE, base / NEWS_SAMPLE]
     for path in paths:
         if not path.is_file():
-            raise DataError(f"tinylm corpus: {path} is missing from the gensim install; name corpus files in the 'corpus' option")
+            raise DataError(
+                f"tinylm corpus: {path} is missing from the gensim install; name corpus files in the 'corpus' option"
+            )
     return paths
 
 

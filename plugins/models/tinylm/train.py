@@ -1,7 +1,8 @@
 """Train the tinylm organism: a BPE tokenizer and a small GPT-2 on the corpus, checkpoints saved as HF dirs.
 
 A training run lives in ``<cache>/tinylm/<settings hash>/`` with one Hugging Face directory per
-checkpoint (``step0``, ``step1``, ``step2``, ``step3``, ``step4``, ``step6``, ``step8`` ... and the last step) and ``training.json``
+checkpoint (``step0``, ``step1``, ``step2``, ``step3``, ``step4``, ``step6``, ``step8`` ... and the last step) and
+``training.json``
 (settings, loss curve, held-out loss at each checkpoint). The run is built in a temporary sibling
 directory and renamed into place when complete, under a file lock, so a killed training leaves
 nothing that reads as a finished run and two processes never train the same settings at once.
@@ -55,7 +56,8 @@ class TinyLMSettings(BaseModel):
     lr: float = Field(3e-3, gt=0)
     warmup: int = Field(100, ge=0)
     seed: int = 0
-    split_seed: int = 0  # the corpus's held-out split: one for every training seed, so stimuli and task items stay unseen
+    # the corpus's held-out split: one for every training seed, so stimuli and task items stay unseen
+    split_seed: int = 0
     corpus: tuple[str, ...] | None = None  # text files; None = the gensim sample
     max_train_docs: int | None = Field(None, ge=1)  # use only the first N training documents
     eval_batches: int = Field(8, ge=1)  # held-out batches scored at every checkpoint
@@ -64,7 +66,8 @@ class TinyLMSettings(BaseModel):
 
     @model_serializer(mode="wrap")
     def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        """Without ``split_seed`` where it equals ``seed``: the split older versions made, under the digest they gave it."""
+        """Without ``split_seed`` where it equals ``seed``: the split older versions made, under the digest they gave
+        it."""
         data = handler(self)
         if data.get("split_seed") == data.get("seed"):
             data.pop("split_seed", None)
@@ -135,7 +138,9 @@ def encode_documents(tokenizer: Any, documents: Sequence[str]) -> np.ndarray:
 def _batches(stream: np.ndarray, context: int, batch_size: int, rng: np.random.Generator) -> Iterator[np.ndarray]:
     span = len(stream) - context - 1
     if span <= 0:
-        raise DataError(f"tinylm: the training corpus has {len(stream)} tokens, fewer than one {context}-token sequence")
+        raise DataError(
+            f"tinylm: the training corpus has {len(stream)} tokens, fewer than one {context}-token sequence"
+        )
     while True:
         starts = rng.integers(0, span, size=batch_size)
         yield np.stack([stream[s : s + context] for s in starts])
@@ -181,7 +186,9 @@ def mixed_batches(data: TrainingData, settings: TinyLMSettings, rng: np.random.G
     context, size, fraction = settings.context, settings.batch_size, settings.qa_fraction
     span = len(data.stream) - context - 1
     if span <= 0:
-        raise DataError(f"tinylm: the training corpus has {len(data.stream)} tokens, fewer than one {context}-token sequence")
+        raise DataError(
+            f"tinylm: the training corpus has {len(data.stream)} tokens, fewer than one {context}-token sequence"
+        )
     done = 0
     while True:
         n_qa = math.floor((done + size) * fraction + 1e-9) - math.floor(done * fraction + 1e-9)
@@ -219,7 +226,10 @@ def train(settings: TinyLMSettings, corpus: Corpus, out_dir: Path, *, progress: 
     batches = mixed_batches(data, settings, rng, np.random.default_rng(settings.seed + 2))
     eval_rng = np.random.default_rng(settings.seed + 1)
     eval_source = heldout if len(heldout) > settings.context + 1 else stream
-    eval_set = [next(_batches(eval_source, settings.context, settings.batch_size, eval_rng)) for _ in range(settings.eval_batches)]
+    eval_set = [
+        next(_batches(eval_source, settings.context, settings.batch_size, eval_rng))
+        for _ in range(settings.eval_batches)
+    ]
     save_at = set(checkpoint_steps(settings.steps))
     curve: list[list[float]] = []  # [step, train loss]
     evals: dict[str, float] = {}
@@ -323,7 +333,9 @@ def finished_run(settings: TinyLMSettings, cache_dir: Path) -> Path | None:
     return final if (final / RUN_INFO).is_file() else None
 
 
-def ensure_trained(settings: TinyLMSettings, cache_dir: Path, *, progress: bool = True, threads: int | None = 1) -> Path:
+def ensure_trained(
+    settings: TinyLMSettings, cache_dir: Path, *, progress: bool = True, threads: int | None = 1
+) -> Path:
     """The finished run directory for these settings, training it first when absent.
 
     ``threads`` defaults to one: on a shared 2-core machine a second intra-op thread makes small

@@ -95,7 +95,8 @@ class OfflineSuite(Task[OfflineSuiteOptions]):
                 which = f"its longest item ({item}) needs up to {need} tokens" if item else f"it needs {need} tokens"
                 raise ConfigError(
                     f"offline task options: subtasks: {subtask} cannot run: {which} but the shortest model context "
-                    f"is {context_length} tokens; leave {subtask!r} out of 'subtasks' or sweep a model with a longer context"
+                    f"is {context_length} tokens; leave {subtask!r} out of 'subtasks' or sweep a model with a longer "
+                    "context"
                 )
         return []
 
@@ -105,7 +106,8 @@ class OfflineSuite(Task[OfflineSuiteOptions]):
         names = [task_name(sub) for sub in self.options.subtasks]
         results = lm_eval_bridge.evaluate(
             model, names, manager=manager, seed=seed, batch_size=self.options.batch_size,
-            bootstrap_iters=100, where="offline", labels=scopes(),  # bootstrap only enables stderrs: all closed-form here
+            # bootstrap only enables stderrs: all closed-form here
+            bootstrap_iters=100, where="offline", labels=scopes(),
         )
         scores = lm_eval_bridge.scores_from_results(results, scopes=scopes())
         return [dataclasses.replace(s, chance=chance_level(s.scope, s.metric)) for s in scores]
