@@ -123,7 +123,7 @@ def test_every_builtin_plugin_has_an_options_table(capsys, monkeypatch):
     assert "brain dataset" in out and "voxels" in out and "int, >= 4" in out
 
 
-def test_option_descriptions_come_from_field_or_the_line_comment(capsys, monkeypatch):
+def test_option_descriptions_come_from_field_the_line_comment_or_the_lines_above(capsys, monkeypatch):
     from pydantic import Field
 
     from harness import PluginOptions
@@ -138,6 +138,22 @@ def test_option_descriptions_come_from_field_or_the_line_comment(capsys, monkeyp
         plain: bool = False
 
     assert source_comments(Child) == {"root": "where the data is", "count": "how many, in the child"}
+
+    class Wrapped(PluginOptions):
+        # the first line of a long description,
+        # and its second line
+        limit: int = Field(
+            5, ge=1
+        )
+        # a comment above a field that has its own wins nothing
+        named: str = "x"  # its own comment
+        x: int = 1  # a one-letter field
+
+        # a comment after the last field describes nothing
+
+    assert source_comments(Wrapped) == {
+        "limit": "the first line of a long description, and its second line", "named": "its own comment", "x": "a one-letter field",
+    }
     monkeypatch.setenv("COLUMNS", "200")
     assert main(["plugins", "lebel2023"]) == 0
     out = capsys.readouterr().out
