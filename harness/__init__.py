@@ -74,7 +74,7 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 # the exports that import torch or the analysis, loaded when first asked for
-__getattr__ = lazy_exports(__name__, {
+__getattr__, __dir__ = lazy_exports(__name__, {
     "noise_ceiling": "harness.encoding.stats", "zscore_columns": "harness.encoding.stats",
     "load_run": "harness.views.frames", "RunFrames": "harness.views.frames",
 })

@@ -23,7 +23,7 @@ _HOMES = {
     "BrainScorer": "scorer", "block_permutation_pvalues": "stats", "fdr_bh": "stats", "noise_ceiling": "stats",
     "pearson_r": "stats", "zscore_columns": "stats", "TRFDesign": "trf", "trf_design": "trf",
 }
-__getattr__ = lazy_exports(__name__, {name: f"{__name__}.{module}" for name, module in _HOMES.items()})
+__getattr__, __dir__ = lazy_exports(__name__, {name: f"{__name__}.{module}" for name, module in _HOMES.items()})
 
 __all__ = [
     "BrainScorer", "RidgeCV", "RidgeCVResult", "block_permutation_pvalues", "choose_form",

@@ -20,7 +20,7 @@ _HOMES = {
     "cache_key": "extract", "extract_activations": "extract", "stimulus_hash": "extract",
     "Window": "windows", "plan_windows": "windows", "token_forwards": "windows",
 }
-__getattr__ = lazy_exports(__name__, {name: f"{__name__}.{module}" for name, module in _HOMES.items()})
+__getattr__, __dir__ = lazy_exports(__name__, {name: f"{__name__}.{module}" for name, module in _HOMES.items()})
 
 __all__ = [
     "ActivationSet", "Window", "WordAlignment", "align_words", "cache_key", "extract_activations",

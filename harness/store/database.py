@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -115,7 +116,7 @@ def check_run_directory(run_dir: Path, *, existing: bool) -> None:
 class RunStore:
     """The database of one run directory."""
 
-    def __init__(self, run_dir: str | Path, *, create: bool = False) -> None:
+    def __init__(self, run_dir: str | os.PathLike[str], *, create: bool = False) -> None:
         self.run_dir = Path(run_dir)
         self.path = self.run_dir / STORE_NAME
         check_run_directory(self.run_dir, existing=not create)

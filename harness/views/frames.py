@@ -57,6 +57,10 @@ class RunFrames:
     provenance: pd.DataFrame
     analysis_fresh: bool
 
+    def __fspath__(self) -> str:
+        """The run directory: a ``RunFrames`` opens wherever a path does (``RunStore(load_run(RUN))``)."""
+        return str(self.path)
+
     @property
     def failures(self) -> pd.DataFrame:
         """Failed cells and stale results (a kept result whose recompute failed), with ``state`` and ``log``."""

@@ -289,6 +289,16 @@ def test_load_run_gives_tidy_frames(runs):
     json.dumps(run.to_dict())  # plain values only
 
 
+def test_load_run_is_listed_and_what_it_returns_opens_the_store_as_the_readme_says(runs):
+    import harness
+    from harness.store.database import RunStore
+
+    assert {"load_run", "RunFrames", "noise_ceiling"} <= set(dir(harness)) and "load_run" in harness.__all__
+    run = harness.load_run(runs["demo"])
+    with RunStore(run) as store:
+        assert len(store.results_frame()) == len(run.scores)
+
+
 def test_load_run_of_a_run_with_failures(runs):
     from harness.views.frames import load_run
 
