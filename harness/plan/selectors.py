@@ -7,8 +7,8 @@ every K-th checkpoint), explicit steps, or a list mixing these (union). ``adapti
 others chosen during the sweep where the transitions found so far are least resolved
 (``harness.sweep.adaptive``).
 Layers: ``all``, ``last``, ``every:K`` (every K-th layer, 0, K, 2K, ..., and the last), explicit indices (negative
-counts from the end; 0 is
-the embeddings), relative depths as floats in [0, 1], or a list mixing these.
+counts from the end; 0 is the embeddings), relative depths (``depth:0.5``, or a fraction such as 0.5; a whole number
+written as a float, 1.0, is an error, since it could mean layer 1 or the last layer), or a list mixing these.
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ def adaptive_selector(value: Any) -> AdaptiveSelector | None:
         raise ValueError(f"bad selector {value!r}: {words[0]} stands alone; it cannot be combined with other selectors")
     return _adaptive(words[0])
 LAYER_FORMS = ("all, last, every:K (every K-th layer: 0, K, 2K, ... and the last), a layer index, "
-               "a depth in [0, 1] like 0.5, or a list of these")
+               "a relative depth depth:F with F in [0, 1] (or a fraction like 0.5), or a list of these")
 
 
 def _items(value: Any) -> list[Any]:
@@ -117,6 +117,17 @@ def parse_checkpoint_selector(value: Any) -> list[tuple[str, int]]:
     return parts
 
 
+def _depth(value: float | str) -> float:
+    """A relative depth in [0, 1] (``ValueError`` otherwise)."""
+    try:
+        depth = float(value)
+    except ValueError:
+        depth = math.nan
+    if not 0.0 <= depth <= 1.0:
+        raise ValueError(f"bad layer depth {value!r}: depths lie in [0, 1] (0 = embeddings, 1 = the last layer)")
+    return depth
+
+
 def parse_layer_selector(value: Any) -> list[tuple[str, float]]:
     """Check the syntax of a layer selector; return its parts."""
     parts: list[tuple[str, float]] = []
@@ -124,11 +135,14 @@ def parse_layer_selector(value: Any) -> list[tuple[str, float]]:
         if isinstance(item, bool):
             raise ValueError(f"bad layer selector {item!r}; allowed: {LAYER_FORMS}")
         if isinstance(item, float):
-            if not 0.0 <= item <= 1.0:
-                raise ValueError(f"bad layer depth {item!r}: depths lie in [0, 1]")
-            parts.append(("depth", item))
+            if item.is_integer():
+                raise ValueError(f"bad layer selector {item!r}: write {int(item)} for layer {int(item)} (an index), or "
+                                 f"depth:{item:g} for that relative depth (0 = embeddings, 1 = the last layer)")
+            parts.append(("depth", _depth(item)))
         elif isinstance(item, int):
             parts.append(("index", item))
+        elif isinstance(item, str) and item.strip().lower().startswith("depth:"):
+            parts.append(("depth", _depth(item.strip()[len("depth:"):])))
         elif isinstance(item, str):
             kind, number = _keyword(item, LAYER_FORMS)
             if kind == "log":

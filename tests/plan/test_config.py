@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import yaml
 
 from harness.cli import main
 from harness.plan.selectors import log_spaced, select_checkpoints, select_layers
@@ -43,7 +44,7 @@ def test_log_spaced_spreads_over_a_log_axis():
 
 def test_layer_selectors():
     assert select_layers(13, "all", "x") == list(range(13))
-    assert select_layers(13, [0.0, 0.5, 1.0], "x") == [0, 6, 12]
+    assert select_layers(13, ["depth:0", 0.5, "depth:1", "DEPTH: 0.25"], "x") == [0, 3, 6, 12]
     assert select_layers(13, [-1, 2], "x") == [2, 12]
     assert select_layers(13, "every:4", "x") == [0, 4, 8, 12]
     with pytest.raises(ConfigError, match="out of range"):
@@ -57,6 +58,21 @@ def toy(tmp_path, monkeypatch):
 
 
 BRAIN = "brain:\n  - dataset: toybrain\n    encoding: {encoding}\n"
+
+
+@pytest.mark.parametrize("selector, message", [
+    (1.0, "bad layer selector 1.0: write 1 for layer 1 (an index), or depth:1 for that relative depth"),
+    ([2, 0.0], "bad layer selector 0.0: write 0 for layer 0 (an index), or depth:0"),
+    ("depth:1.5", "bad layer depth '1.5': depths lie in [0, 1]"),
+    ("depth:half", "bad layer depth 'half'"),
+    (1.5, "bad layer depth 1.5"),
+])
+def test_a_layer_index_and_a_depth_cannot_be_confused(toy, selector, message, tmp_path, capsys):
+    config = tmp_path / "layers.yaml"
+    config.write_text(yaml.safe_dump({"models": [{"family": "toyfamily", "layers": selector}], "tasks": [{"task": "toytask"}]}))
+    assert main(["validate", str(config)]) == 2
+    line = _one_error_line(capsys)
+    assert line.startswith(f"error: {config}: models[0].layers") and message in line, line
 
 
 def test_layer_lists_may_mix_indices_and_keywords(toy):
