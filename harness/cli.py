@@ -396,10 +396,14 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from harness.views.compare import compare_runs
+    from harness.views.compare import compare_runs, default_output
 
-    comparison = compare_runs([Path(r) for r in args.runs], Path(args.output))
+    runs = [Path(r) for r in args.runs]
+    output = Path(args.output) if args.output else default_output(runs)
+    comparison = compare_runs(runs, output, replace=args.force)
     console = _console()
+    console.print(f"comparison {'replaced' if comparison.replaced else 'written'} in {output}", markup=False,
+                  soft_wrap=True)
     for label in comparison.empty_runs:
         console.print(f"{label}: no finished cells, nothing drawn", markup=False, soft_wrap=True)
     from harness.analysis.pairwise import table_lines
@@ -541,7 +545,8 @@ def build_parser() -> argparse.ArgumentParser:
         "Draw the brain-alignment and behaviour curves of several runs on one log token axis: "
         "comparison.png, comparison.svg and a self-contained comparison.html in the output folder."))
     compare.add_argument("runs", nargs="+", help="run directories")
-    compare.add_argument("--output", default="comparison", help="output folder (default: ./comparison)")
+    compare.add_argument("--output", help="output folder (default: FIRST_RUN/comparisons/<run names joined by -vs->)")
+    compare.add_argument("--force", action="store_true", help="replace a comparison already in the output folder")
     compare.set_defaults(func=cmd_compare)
 
     data = sub.add_parser("data", help="brain data sets").add_subparsers(

@@ -28,11 +28,13 @@ from harness.analysis.data import RunData, read_run
 from harness.analysis.pairwise import Entry, pairwise_table, table_lines
 from harness.analysis.tokens import format_tokens
 from harness.store.database import check_run_directory
+from harness.util.digest import settings_digest
 from harness.util.errors import DataError
-from harness.util.files import atomic_write_bytes, atomic_write_text
+from harness.util.files import atomic_write_bytes, atomic_write_text, file_stem
 from harness.views.render import html_page, table_html
 
 STEM = "comparison"
+COMPARISONS_DIR = "comparisons"  # under the first run, when --output is not given
 DIFFERENCES = "differences.csv"
 SUMMARY_COLUMNS = [
     "run", "model", "family", "target", "checkpoints", "peak_r", "peak_tokens", "final_r", "final_tokens",
@@ -66,6 +68,7 @@ class Comparison:
     summary: pd.DataFrame
     empty_runs: list[str]  # labels of runs without any finished cell
     differences: pd.DataFrame  # pairwise.COLUMNS: model vs model on each shared brain target
+    replaced: bool = False  # the output folder held a comparison, now replaced (--force)
 
 
 def run_labels(run_dirs: list[Path]) -> list[str]:
@@ -214,16 +217,31 @@ def _encoded(figure: Figure, fmt: str) -> bytes:
     return buffer.getvalue()
 
 
-def compare_runs(run_dirs: list[Path], output_dir: Path, *, n_boot: int = 1000, seed: int = 0) -> Comparison:
+def default_output(run_dirs: list[Path]) -> Path:
+    """Where a comparison goes when not told: ``FIRST_RUN/comparisons/<the runs' folder names, joined by -vs->``
+    (a long list named by its first run, its count and a digest of the names)."""
+    names = [Path(p).resolve().name for p in run_dirs]
+    name = "-vs-".join(names)
+    if len(name) > 80:
+        name = f"{names[0]}-vs-{len(names) - 1}-runs-{settings_digest(names)[:8]}"
+    return Path(run_dirs[0]) / COMPARISONS_DIR / file_stem(name)
+
+
+def compare_runs(run_dirs: list[Path], output_dir: Path, *, n_boot: int = 1000, seed: int = 0,
+                 replace: bool = False) -> Comparison:
     """Draw the comparison of ``run_dirs`` into ``output_dir`` (created): comparison.png, .svg, .html,
     and the paired differences of every two models on a shared brain target (differences.csv).
 
-    A ``DataError`` when a path is not a run directory, ``output_dir`` is a file, or no run has
-    any finished cell.
+    A ``DataError`` when a path is not a run directory, ``output_dir`` is a file or (unless ``replace``)
+    already holds a comparison, or no run has any finished cell; nothing is written then.
     """
     output_dir = Path(output_dir)
     if output_dir.exists() and not output_dir.is_dir():
         raise DataError(f"--output {output_dir}: is a file, not a folder")
+    replaced = (output_dir / f"{STEM}.html").exists()
+    if replaced and not replace:
+        raise DataError(f"--output {output_dir}: already holds a comparison; pass --force to replace it, "
+                        "or name another folder with --output")
     runs = load_curves([Path(r) for r in run_dirs])
     empty = [run.label for run in runs if not run.models]
     if len(empty) == len(runs):
@@ -239,7 +257,7 @@ def compare_runs(run_dirs: list[Path], output_dir: Path, *, n_boot: int = 1000, 
     differences = pairwise_table(entries(runs), n_boot=n_boot, seed=seed)
     atomic_write_text(output_dir / DIFFERENCES, differences.to_csv(index=False))
     atomic_write_text(paths[2], comparison_page(runs, summary, png, empty, differences))
-    return Comparison(paths[0], paths[1], paths[2], summary, empty, differences)
+    return Comparison(paths[0], paths[1], paths[2], summary, empty, differences, replaced)
 
 
 def comparison_page(runs: list[RunCurves], summary: pd.DataFrame, png: bytes, empty: list[str],

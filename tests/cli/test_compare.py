@@ -54,7 +54,7 @@ def test_compare_prints_paired_differences_that_fit_80_columns(two_runs, tmp_pat
     assert any(line.startswith("paired differences of r_mean (A - B)") and "resampled: subjects" in line for line in printed)
     rows = [line for line in printed if line.startswith("a/run ")]
     assert [line.split()[2] for line in rows] == ["final", "peak", "depth"]
-    assert all(len(line) <= 80 for line in printed if not line.startswith(("figure: ", "page: ", "table: ")))  # paths aside
+    assert all(len(line) <= 80 for line in printed if not line.startswith(("comparison ", "figure: ", "page: ", "table: ")))  # paths aside
     assert "Holm-corrected across the 3 differences shown" in printed
     table = (tmp_path / "out" / "differences.csv").read_text(encoding="utf-8")
     assert table.startswith("a,b,target,at,")
@@ -81,3 +81,21 @@ def test_model_vs_model_finds_a_planted_gain_and_not_a_copy(tmp_path):
     final = table.loc["final"]
     assert final["difference"] == pytest.approx(-0.01, abs=1e-6) and final["hi"] < 0 and final["p_holm"] < 0.05
     assert final["resampled"] == "subjects and voxel groups"
+
+
+def test_compare_writes_under_the_first_run_by_default_and_never_replaces_silently(tmp_path, capsys):
+    runs = [write_run(tmp_path / "a" / "first", model="alpha", checkpoints=6, arrays=False, brain=False),
+            write_run(tmp_path / "b" / "second", model="beta", checkpoints=6, arrays=False, brain=False)]
+    before = {p: p.stat().st_mtime_ns for p in runs[1].rglob("*")}
+    assert main(["compare", *map(str, runs)]) == 0
+    out = runs[0] / "comparisons" / "first-vs-second"
+    assert capsys.readouterr().out.startswith(f"comparison written in {out}\n") and (out / "comparison.html").is_file()
+    page = (out / "comparison.html").read_bytes()
+    assert main(["compare", *map(str, runs)]) == 2  # a second compare says so and writes nothing
+    err = capsys.readouterr().err.strip()
+    assert err == f"error: --output {out}: already holds a comparison; pass --force to replace it, or name another folder with --output"
+    assert (out / "comparison.html").read_bytes() == page
+    assert main(["compare", *map(str, runs), "--force"]) == 0
+    assert capsys.readouterr().out.startswith(f"comparison replaced in {out}\n")
+    assert {p: p.stat().st_mtime_ns for p in runs[1].rglob("*")} == before  # the other runs are only read
+
