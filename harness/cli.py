@@ -67,7 +67,7 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 
 def _plugin_detail(name: str, rows: list[PluginInfo]) -> int:
     from harness.plugin.contract import KINDS
-    from harness.plugin.describe import option_rows, summary
+    from harness.plugin.describe import option_lines, option_rows, summary
 
     matches = [info for info in rows if info.name == name]
     if not matches:
@@ -86,24 +86,18 @@ def _plugin_detail(name: str, rows: list[PluginInfo]) -> int:
             continue
         spec = KINDS[info.kind]
         console.print(f"{info.name}  {info.title}, version {info.version}, from {info.origin} "
-                      f"(entry point {info.source})", markup=False, soft_wrap=True)
+                      f"(entry point {info.source})", markup=False)
         if summary(info.cls):
-            console.print(summary(info.cls), markup=False, soft_wrap=True)
-        console.print(
-            f"in a config: {spec.section}: [{{{spec.name_key}: {info.name}, options: {{...}}}}]",
-            markup=False,
-            soft_wrap=True,
-        )
+            console.print(summary(info.cls), markup=False)
+        example = f"{spec.section}: [{{{spec.name_key}: {info.name}, options: {{...}}}}]"
+        console.print(f"in a config: {example}", markup=False)
         options = option_rows(info.cls)
         if not options:
             console.print("options: none")
             continue
-        table = Table(title=f"options of {info.name}", title_justify="left")
-        for column in ("name", "type", "default", "description"):
-            table.add_column(column, overflow="fold")
-        for row in options:
-            table.add_row(*map(Text, (row.name, row.type, row.default, row.description)))
-        console.print(table)
+        console.print(f"options of {info.name}:", markup=False)
+        for line in option_lines(options, max(console.width, 40)):
+            console.print(line, markup=False, highlight=False, soft_wrap=True)
     return 0
 
 

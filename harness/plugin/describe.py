@@ -1,4 +1,4 @@
-"""What ``harness plugins NAME`` shows about one plugin: its summary and its options table.
+"""What ``harness plugins NAME`` shows about one plugin: its summary and its options, one block per option.
 
 The options come from the plugin's ``Options`` model (pydantic): each field's name, type (with
 its bounds), default and description: ``Field(description=...)``, else the comment that ends the
@@ -122,7 +122,7 @@ def _field_comments(source: str, fields: Mapping[str, Any]) -> dict[str, str]:
 
 
 def option_rows(cls: type[Plugin[Any]]) -> list[OptionRow]:
-    """The rows of a plugin's options table (empty when it takes no options)."""
+    """One row per option of a plugin (empty when it takes no options)."""
     rows = []
     comments = source_comments(cls.Options)
     for name, field in cls.Options.model_fields.items():
@@ -131,3 +131,16 @@ def option_rows(cls: type[Plugin[Any]]) -> list[OptionRow]:
         rows.append(OptionRow(name, f"{kind}, {', '.join(bounds)}" if bounds else kind, default_text(field),
                               plain(field.description or comments.get(name, ""))))
     return rows
+
+
+def option_lines(rows: list[OptionRow], width: int) -> list[str]:
+    """The options as a list that fits ``width`` columns: per option its name (never split), type and default
+    on one line, then its description, wrapped and indented under it."""
+    lines: list[str] = []
+    for row in rows:
+        head = f"  {row.name}  {row.type}; default {row.default}"
+        lines += textwrap.wrap(head, width, subsequent_indent=" " * 6, break_on_hyphens=False) or [head]
+        lines += textwrap.wrap(row.description, width, initial_indent=" " * 6, subsequent_indent=" " * 6,
+                               break_on_hyphens=False)
+    return lines
+

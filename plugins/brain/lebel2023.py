@@ -88,7 +88,7 @@ class LeBel2023Options(PluginOptions):
     subjects: list[str] | None = None  # default: every subject folder in preprocessed_data
     stories: list[str] | None = None  # training stories; default: all others with data
     test_stories: list[str] | None = None  # default: sess_to_story.json's, else wheretheressmoke
-    tr: float = Field(2.0, gt=0)
+    tr: float = Field(2.0, gt=0)  # seconds between scans (the repetition time; ds003020: 2.0 s)
     pad: int = Field(5, ge=0)  # scans of the series not simulated at the end (public loader)
     sound_start: float = 10.0  # seconds of scanning before the story audio starts
     trim_start: int = Field(10, ge=0)  # scans dropped at the start of the series

@@ -45,20 +45,20 @@ FIELD_UNIT = 1e-13  # tesla: sensor values are written at a plausible MEG scale
 class SimulatedMEGOptions(PluginOptions):
     """Options of ``SimulatedMEG``."""
 
-    seed: int = 0
-    subjects: int = Field(2, ge=1)
+    seed: int = 0  # the simulation's random seed (responses, noise, sensor weights)
+    subjects: int = Field(2, ge=1)  # simulated listeners
     sessions: int = Field(2, ge=1)  # every story heard once per session (the repeats of the noise ceiling)
     stories: int = Field(6, ge=3)  # including the test story
-    words_per_story: int = Field(300, ge=100)
-    sensors: int = Field(32, ge=2)
+    words_per_story: int = Field(300, ge=100)  # words in each story
+    sensors: int = Field(32, ge=2)  # MEG sensors (channels)
     sfreq: float = Field(100.0, gt=0)  # recorded rate (Hz); the loader resamples to ``resample`` Hz
-    resample: float = Field(50.0, gt=0)
-    l_freq: float | None = 0.5  # the loader's band-pass
-    h_freq: float | None = 20.0
+    resample: float = Field(50.0, gt=0)  # the rate (Hz) the loader resamples to
+    l_freq: float | None = 0.5  # the loader's band-pass: its low edge (Hz; null: no high-pass)
+    h_freq: float | None = 20.0  # the band-pass's high edge (Hz; null: no low-pass)
     snr: float = Field(0.5, ge=0)  # signal std / noise std at the best sensors
     noise_autocorrelation: float = Field(0.9, ge=0, lt=1)  # AR(1) coefficient per sample
-    embedding_dims: int = Field(16, ge=2)
-    speech_rate: float = Field(2.5, gt=0)
+    embedding_dims: int = Field(16, ge=2)  # dimensions of the hidden word features the responses are made from
+    speech_rate: float = Field(2.5, gt=0)  # words per second
     cache: str | None = None  # where to write; default <HARNESS_CACHE>/simulated_meg
 
 

@@ -53,17 +53,17 @@ NOTICE = "The simulated dataset is a simulation for validating the pipeline, not
 class SimulatedOptions(PluginOptions):
     """Options of ``Simulated``."""
 
-    seed: int = 0
-    subjects: int = Field(2, ge=1)
+    seed: int = 0  # the simulation's random seed (responses, noise, voxel weights)
+    subjects: int = Field(2, ge=1)  # simulated listeners
     stories: int = Field(10, ge=3)  # including the test story
-    words_per_story: int = Field(500, ge=100)
-    voxels: int = Field(1024, ge=4)
-    test_repeats: int = Field(4, ge=2)
+    words_per_story: int = Field(500, ge=100)  # words in each story
+    voxels: int = Field(1024, ge=4)  # voxels per subject (a square sheet with planted regions)
+    test_repeats: int = Field(4, ge=2)  # times the test story is heard (for the noise ceiling)
     snr: float = Field(1.0, ge=0)  # signal std / noise std at the best voxels
     noise_autocorrelation: float = Field(0.3, ge=0, lt=1)  # AR(1) coefficient of the noise
-    embedding_dims: int = Field(16, ge=2)
+    embedding_dims: int = Field(16, ge=2)  # dimensions of the hidden word features the responses are made from
     speech_rate: float = Field(2.5, gt=0)  # words per second
-    tr: float = Field(2.0, gt=0)
+    tr: float = Field(2.0, gt=0)  # seconds between scans
     # where to write; default <cache root>/simulated (the config's cache:, else $HARNESS_CACHE)
     cache: str | None = None
 

@@ -12,8 +12,8 @@ from harness import DataError, MetricContext, PluginOptions, resolve_device
 class SubsampleOptions(PluginOptions):
     """``max_points`` words at most (drawn without replacement); ``seed`` None = the sweep seed."""
 
-    max_points: int | None = Field(default=5000, ge=3)
-    seed: int | None = None
+    max_points: int | None = Field(default=5000, ge=3)  # words used at most (a seeded subsample); null: every word
+    seed: int | None = None  # the subsample's seed; null: the sweep's seed
 
 
 def metric_seed(seed: int | None, context: MetricContext) -> int:

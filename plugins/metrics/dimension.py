@@ -95,7 +95,8 @@ def effective_rank(eigenvalues: torch.Tensor) -> float:
 class IntrinsicDimensionOptions(SubsampleOptions):
     """Options of ``IntrinsicDimension``."""
 
-    max_points: int | None = Field(default=2000, ge=3)
+    max_points: int | None = Field(default=2000, ge=3)  # words used at most (a seeded subsample); null: every word
+    # share of the largest neighbour-distance ratios left out of the TwoNN fit (its tail is noisy)
     discard_fraction: float = Field(default=0.1, ge=0.0, lt=1.0)
     fit: Literal["linear", "mle"] = "linear"  # least squares as in the paper, or the censored MLE
 

@@ -30,6 +30,7 @@ def linear_cka(x: torch.Tensor, y: torch.Tensor) -> float:
 class DriftOptions(SubsampleOptions):
     """Options of ``Drift``."""
 
+    # the checkpoints each layer is compared with: the final one, the one measured before it, or both
     against: list[Literal["final", "previous"]] = Field(default_factory=lambda: ["final", "previous"], min_length=1)
 
 

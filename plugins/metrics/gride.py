@@ -97,7 +97,7 @@ def gride(x: torch.Tensor, n2: int = 16) -> tuple[float, float]:
 class GrideOptions(SubsampleOptions):
     """Options of ``Gride``: ``n2`` is the scale, the neighbour rank compared with rank ``n2 / 2``."""
 
-    max_points: int | None = Field(default=2000, ge=3)
+    max_points: int | None = Field(default=2000, ge=3)  # words used at most (a seeded subsample); null: every word
     n2: int = Field(default=16, ge=2, le=1024)  # a power of two: 2 = TwoNN's scale, 16 = 8th vs 16th neighbour
 
     @field_validator("n2")

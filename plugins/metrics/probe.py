@@ -90,6 +90,7 @@ class _Labels:
 class ProbeOptions(PluginOptions):
     """Options of ``Probe``."""
 
+    # the word properties probed for (each a linear probe with a shuffled-label control)
     properties: list[Property] = Field(default_factory=lambda: list(PROPERTIES))
     annotations: bool = True  # also probe the stimulus dataset's word annotations, when it supplies any
     folds: int = Field(default=5, ge=2)  # story-grouped folds (fewer when there are fewer stories)

@@ -79,6 +79,7 @@ def hub_offline() -> bool:
 class LoaderOptions(PluginOptions):
     """How checkpoints are loaded; shared by every hub-backed family."""
 
+    # the weights' precision once loaded (auto: as the checkpoint stores them)
     dtype: Literal["auto", "float32", "float16", "bfloat16"] = "float32"
     device: str | None = None  # overrides the sweep's device for this model ("cpu", "cuda", "cuda:1")
     trust_remote_code: bool = False  # run modelling code shipped with the checkpoint
@@ -442,7 +443,7 @@ class HFOptions(LoaderOptions):
 
     repo: str  # hub id ("org/name") or local directory
     revisions: list[RevisionEntry | str] = Field(default_factory=list)  # empty: the default revision only
-    tokens_per_step: int | None = Field(None, ge=1)
+    tokens_per_step: int | None = Field(None, ge=1)  # training tokens per optimizer step (for the token axis)
     num_layers: int | None = Field(None, ge=1)  # embeddings + blocks; read from the config if unset
 
 

@@ -41,8 +41,8 @@ def pythia_schedule() -> list[Checkpoint]:
 class PythiaOptions(LoaderOptions):
     """Options of ``PythiaFamily``."""
 
-    size: Size = "160m"
-    deduped: bool = False
+    size: Size = "160m"  # parameters of the Pythia model (EleutherAI/pythia-<size>)
+    deduped: bool = False  # the model trained on the deduplicated Pile (pythia-<size>-deduped)
     # a PolyPythias run, pythia-<size>-seed<N> (sizes 14m-410m); none: the original
     seed: int | None = Field(None, ge=1, le=9)
     seed_kind: Literal["seed", "data-seed", "weight-seed"] = "seed"  # data-seed / weight-seed: 160m, seeds 1-3

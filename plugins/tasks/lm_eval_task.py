@@ -22,9 +22,9 @@ class LmEvalOptions(PluginOptions):
     tasks: list[str] = Field(min_length=1, description="lm-eval task/group/tag names or YAML file paths")
     include_path: list[str] = Field(default_factory=list, description="folders of extra YAML tasks")
     include_defaults: bool = True  # index lm-eval's built-in tasks too (slow to index: ~10 s once)
-    num_fewshot: int | None = Field(default=None, ge=0)
+    num_fewshot: int | None = Field(default=None, ge=0)  # demonstrations per prompt; null: the task's own
     limit: float | None = Field(default=None, gt=0, description="items per task; < 1 = fraction")
-    batch_size: int = Field(default=8, ge=1)
+    batch_size: int = Field(default=8, ge=1)  # prompts per forward pass
     bootstrap_iters: int = Field(default=1000, ge=0, description="bootstrap draws for stderrs; 0 = none")
     max_length: int | None = Field(default=None, ge=1, description="context length; default from the model config")
     gen_kwargs: dict[str, Any] | None = None  # overrides generation settings of generate_until tasks

@@ -58,12 +58,13 @@ def test_plugin_detail_prints_kind_version_origin_and_options(site, capsys):
     assert "norm  metric, version 2.0, from normplug (entry point normplug)" in out
     assert "Mean L2 norm of the activations." in out and "More detail" not in out and "``" not in out
     assert "in a config: metrics: [{metric: norm, options: {...}}]" in out
-    rows = {line.split("│")[1].strip(): [c.strip() for c in line.split("│")[2:5]] for line in out.splitlines()
-            if line.startswith("│")}
-    assert rows["max_points"] == ["int | None, >= 3", "500", "words sampled; null = all"]
-    assert rows["order"] == ["Literal['l1', 'l2']", "l2", ""]
-    assert rows["layers"] == ["list[int]", "[0, 1]", ""]
-    assert rows["label"] == ["str", "required", ""]
+    options = out.split("options of norm:\n", 1)[1].splitlines()
+    assert options == [
+        "  max_points  int | None, >= 3; default 500", "      words sampled; null = all",
+        "  order  Literal['l1', 'l2']; default l2",
+        "  layers  list[int]; default [0, 1]",
+        "  label  str; default required",
+    ]
 
 
 def test_plugin_detail_of_a_plugin_without_options(site, capsys):
@@ -105,6 +106,26 @@ def test_type_and_text_helpers():
     assert type_text(int) == "int" and type_text(int | None) == "int | None"
     assert type_text(list[str]) == "list[str]"
     assert plain("the ``every:K`` form") == "the every:K form"
+
+
+def test_every_option_of_every_builtin_plugin_is_described_and_listed_whole_at_80_columns(capsys, monkeypatch):
+    from harness.plugin import registry
+    from harness.plugin.registry import get_registry
+
+    monkeypatch.setenv("COLUMNS", "80")
+    monkeypatch.delenv("HARNESS_PLUGINS", raising=False)
+    monkeypatch.setattr(registry, "_REGISTRY", None)
+    undescribed = [f"{info.name}.{row.name}" for info in get_registry().rows() if info.cls is not None
+                   for row in option_rows(info.cls) if not row.description.strip()]
+    assert undescribed == [], f"options without a description: {undescribed}"
+    for info in get_registry().rows():
+        assert main(["plugins", info.name]) == 0
+        lines = capsys.readouterr().out.splitlines()
+        assert all(len(line) <= 80 for line in lines), [line for line in lines if len(line) > 80]
+        starts = {line.split()[0] for line in lines if line.startswith("  ") and not line.startswith("   ")}
+        assert {row.name for row in option_rows(info.cls)} <= starts, info.name  # each name whole, at a line's start
+    assert main(["plugins", "tinylm"]) == 0
+    assert not {"refresh", "hub_cache", "trust_remote_code"} & set(capsys.readouterr().out.split())  # a model trained here
 
 
 def test_every_builtin_plugin_has_an_options_table(capsys, monkeypatch):

@@ -25,7 +25,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
@@ -49,22 +49,30 @@ __all__ = ["Corpus", "TinyLMFamily", "TinyLMSettings", "load_corpus"]
 class TinyLMOptions(LoaderOptions):
     """Options of ``TinyLMFamily``."""
 
+    # a preset: default (2 blocks x 96 dims, 1,500 steps: about 1.5 min on a CPU core) or tiny (seconds, for tests)
     size: Literal["default", "tiny"] = "default"
     seed: int = 0  # weights' initialisation, data order and quizzes
     split_seed: int = 0  # the corpus's held-out split (stimuli, task items): keep it when varying seed
     corpus: list[str] | None = None  # text files (.txt paragraphs, .cor lines, wiki .xml/.bz2)
-    steps: int | None = Field(None, ge=1)
-    n_layer: int | None = Field(None, ge=1)
-    n_embd: int | None = Field(None, ge=8)
-    context: int | None = Field(None, ge=8)
-    batch_size: int | None = Field(None, ge=1)
-    vocab_size: int | None = Field(None, ge=300)
-    max_train_docs: int | None = Field(None, ge=1)
+    steps: int | None = Field(None, ge=1)  # optimizer steps (default 1,500); null: the preset's
+    n_layer: int | None = Field(None, ge=1)  # transformer blocks (default 2); null: the preset's
+    n_embd: int | None = Field(None, ge=8)  # hidden width (default 96); null: the preset's
+    context: int | None = Field(None, ge=8)  # tokens per training sequence (default 128); null: the preset's
+    batch_size: int | None = Field(None, ge=1)  # sequences per step (default 8); null: the preset's
+    vocab_size: int | None = Field(None, ge=300)  # BPE vocabulary (default 2,048 tokens); null: the preset's
+    max_train_docs: int | None = Field(None, ge=1)  # train on the first N documents only; null: all
     qa_fraction: float | None = Field(None, ge=0.0, lt=1.0)  # share of quiz sequences (default 0.4; 0: prose only)
     # where runs are kept (default: the cache root: the config's cache:, $HARNESS_CACHE or ~/.cache/harness)
     cache: str | None = None
     progress: bool = True  # show a progress bar while training
     threads: int | None = Field(1, ge=1)  # torch threads while training (None: torch's default)
+
+    # A model trained here downloads nothing and runs no shipped code: the hub's options are fixed, not options.
+    trust_remote_code: ClassVar[bool] = False
+    allow_pickle: ClassVar[bool] = False
+    delete_after: ClassVar[bool] = False
+    hub_cache: ClassVar[str | None] = None
+    refresh: ClassVar[bool] = False
 
 
 class TinyLMFamily(HubFamily[TinyLMOptions]):

@@ -47,17 +47,18 @@ Subtask = Literal["cloze", "minimal_pairs", "instruction", "perplexity"]
 class OfflineSuiteOptions(PluginOptions):
     """Options of ``OfflineSuite``."""
 
+    # which subtasks run: cloze, minimal_pairs, instruction (the rungs), perplexity
     subtasks: list[Subtask] = Field(default_factory=lambda: list(SUBTASKS))
     item_seed: int = 0  # fixes the items; independent of the sweep seed
-    cloze_items: int = Field(default=40, ge=1)
-    minimal_pairs_items: int = Field(default=48, ge=1)
+    cloze_items: int = Field(default=40, ge=1)  # passages whose last word is predicted (LAMBADA-style)
+    minimal_pairs_items: int = Field(default=48, ge=1)  # grammatical/ungrammatical sentence pairs
     instruction_items: int = Field(default=40, ge=1, description=(
         "test questions per rung of the instruction ladder; a checkpoint costs 3 x this many few-shot generations "
         "(so items x 3 x checkpoints in a sweep); 400 lets the phase analysis show accuracy flat within 0.1; "
         "the default corpus yields about 2000 (beyond its sentence ends, about 70, inner words are blanked)"))
-    perplexity_items: int = Field(default=16, ge=1)
+    perplexity_items: int = Field(default=16, ge=1)  # held-out paragraphs scored in bits per byte
     num_fewshot: int = Field(default=1, ge=0, le=8)  # demonstrations per instruction prompt; 1 fits 128 tokens
-    batch_size: int = Field(default=32, ge=1)
+    batch_size: int = Field(default=32, ge=1)  # prompts per forward pass
     corpus: list[str] | None = None  # corpus files; default the tinylm corpus (must match the model's)
     corpus_seed: int = 0  # the tinylm corpus split seed (must match the model's)
     cache_dir: str | None = None  # default <cache root>/tasks/offline (the config's cache:, else $HARNESS_CACHE)
