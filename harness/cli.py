@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -181,10 +182,18 @@ def _print_estimate(plan: Plan, done: dict[str, str], console: Console) -> None:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
+    config, source = _load(args.config, args.run)
+    before = signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    try:
+        return _sweep(args, config, source)
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
+def _sweep(args: argparse.Namespace, config: SweepConfig, source: str) -> int:
     from harness.store.logs import SWEEP_LOG
     from harness.sweep.driver import run_sweep
 
-    config, source = _load(args.config, args.run)
     executor = args.executor or ("ray" if args.ray_address or args.workers else None)
     if executor == "local" and (args.ray_address or args.workers):
         raise HarnessError("--ray-address and --workers apply to --executor ray, not local")
@@ -569,9 +578,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except HarnessError as error:
         sys.stderr.write(f"error: {' '.join(str(error).split())}\n")
         return error.exit_code
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM during a sweep (Terminated)
         sys.stderr.write("interrupted: finished cells are saved; run the same command again to resume\n")
-        return 130
+        return 128 + (stop.signum if isinstance(stop, Terminated) else signal.SIGINT)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM during a sweep, stopped as Ctrl-C stops it: the same message and ``sweep.log`` line."""
+
+    signum = signal.SIGTERM
+
+
+def _stop_on_sigterm(signum: int, frame: object) -> None:
+    raise Terminated()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -269,6 +269,10 @@ def run_sweep(
         remove_stale_temporaries(run_dir)  # left by a killed sweep; never read as results
         write_config_copy(config, run_dir)
         pending = plan.pending(store.done_cells(), force)
+        if len(pending) < len(plan.cells) and not quiet:
+            done = len(plan.cells) - len(pending)
+            console.print(f"resuming: {done} of {len(plan.cells)} cells done, {len(pending)} to run, in {run_dir}",
+                          highlight=False, markup=False)
         log.started(source, len(plan.cells), len(pending), f"{executor.device}, executor {config.executor}", force)
         sweep = Sweep(plan, store, console, log, debug, executor)
         summary = sweep.rounds(AdaptiveRounds(store, log, restart=force), force, show_progress)

@@ -7,6 +7,7 @@ instruction following jumps from 0 to 1 at step 20, between the published steps 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -233,6 +234,33 @@ def test_sigkill_inside_a_later_round_resumes_to_an_uninterrupted_run(site, tmp_
     assert resumed.skipped == interrupted and resumed.done == 8 - interrupted
     assert _rounds(tmp_path / "killed") == _rounds(tmp_path / "clean")
     pd.testing.assert_frame_equal(_tables(tmp_path / "clean"), _tables(tmp_path / "killed"))
+
+
+def test_sigterm_stops_a_sweep_as_ctrl_c_does_and_the_resumed_sweep_says_so_first(site, tmp_path):
+    run_sweep(load_config(_config(tmp_path, "clean")), show_progress=False)
+    stopped = _config(tmp_path, "stopped", sleep=0.3)
+    env = {**os.environ, "PYTHONPATH": f"{site}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    process = subprocess.Popen([sys.executable, "-m", "harness.cli", "sweep", str(stopped), "--quiet"], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    store = tmp_path / "stopped" / "store.sqlite"
+    deadline = time.time() + 60
+    while done_count(store) < 2 and time.time() < deadline:
+        time.sleep(0.05)
+    os.kill(process.pid, signal.SIGTERM)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 128 + signal.SIGTERM
+    assert err.strip().splitlines()[-1] == "interrupted: finished cells are saved; run the same command again to resume"
+    assert "sweep interrupted; finished cells are saved" in _log(tmp_path / "stopped")  # Ctrl-C's line
+    saved = done_count(store)
+    resumed = subprocess.run([sys.executable, "-m", "harness.cli", "sweep", str(stopped), "--no-analyze"], env=env,
+                             capture_output=True, text=True, timeout=120)
+    assert resumed.returncode == 0, resumed.stderr
+    first = [line for line in resumed.stderr.splitlines() if not line.startswith("preflight")][0]
+    counts = re.match(r"resuming: (\d+) of (\d+) cells done, (\d+) to run, in", first)
+    assert counts is not None, resumed.stderr  # of the first round's cells: an adaptive sweep plans round by round
+    done, planned, to_run = map(int, counts.groups())
+    assert 0 < done <= saved and done + to_run == planned
+    pd.testing.assert_frame_equal(_tables(tmp_path / "clean"), _tables(tmp_path / "stopped"))
 
 
 def test_tables_equal_a_sweep_of_the_chosen_checkpoints_listed_by_hand(tmp_path, monkeypatch):
