@@ -20,7 +20,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from harness import ConfigError, DataError, HarnessError, LoadedModel, Score, did_you_mean
+from harness import ConfigError, DataError, HarnessError, LoadedModel, Score, did_you_mean, one_line
 from harness_plugins.tasks.lm_eval_chance import chance_levels
 
 _SKIP_KEYS = {"alias", "name", "sample_len", "samples", " "}
@@ -340,13 +340,33 @@ def _looks_offline(exc: BaseException) -> bool:
     return False
 
 
+def hub_offline() -> bool:
+    """True when offline mode is on (``HF_DATASETS_OFFLINE`` or ``HF_HUB_OFFLINE``)."""
+    return any(os.environ.get(v, "").strip() not in ("", "0") for v in ("HF_DATASETS_OFFLINE", "HF_HUB_OFFLINE"))
+
+
+def check_datasets(tasks: Sequence[str], manager: Any, where: str) -> None:
+    """With the hub offline, build the tasks now (each reads its dataset from local files or the datasets
+    cache): a dataset that is in neither is a one-line ``DataError`` at preflight, not a failed cell later."""
+    if not hub_offline():
+        return
+    try:
+        with _silenced(True):
+            manager.load_task_or_group(list(tasks))
+    except HarnessError:
+        raise
+    except Exception as exc:  # datasets raises its own offline / missing-file errors
+        if isinstance(exc, ConnectionError | TimeoutError) or _looks_offline(exc):
+            raise DataError(_offline_message(where, tasks, exc)) from exc
+        raise DataError(f"{where}: lm-eval could not load {', '.join(tasks)}: {one_line(exc)}") from exc
+
+
 def _offline_message(where: str, tasks: Sequence[str], exc: BaseException) -> str:
     quoted = _HUB_ID.findall(" ".join(str(e) for e in (exc, exc.__cause__) if e is not None))
     dataset = f"dataset {quoted[0]!r}" if quoted else "its dataset"
-    offline = any(os.environ.get(v, "").strip() not in ("", "0") for v in ("HF_DATASETS_OFFLINE", "HF_HUB_OFFLINE"))
     why = (
         "offline mode is on (HF_DATASETS_OFFLINE/HF_HUB_OFFLINE)"
-        if offline
+        if hub_offline()
         else "the Hugging Face Hub cannot be reached"
     )
     return (

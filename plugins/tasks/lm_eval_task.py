@@ -2,7 +2,8 @@
 
 Every metric lm-eval reports becomes one Score (scope = lm-eval task or group name, metric = its
 metric key without the ``,none`` filter suffix, stderr from the matching ``_stderr`` key).
-Tasks whose dataset lives on the Hugging Face Hub fail with one line when the hub is unreachable.
+Tasks whose dataset lives on the Hugging Face Hub fail with one line when the hub is unreachable, at preflight
+when offline mode is on.
 """
 
 from __future__ import annotations
@@ -48,12 +49,13 @@ class LmEvalTask(Task[LmEvalOptions]):
     version = "1.0"
 
     def check(self, context_length: int | None) -> list[str]:
-        """The include paths exist, every task name is known to lm-eval, ``max_length`` fits the models.
+        """The include paths exist, every task name is known to lm-eval, ``max_length`` fits the models and,
+        with the hub offline, every task's dataset is on disk (local files or the datasets cache).
 
         Indexing lm-eval's built-in tasks takes seconds; the index is kept for the sweep's own use.
         """
         opts = self.options
-        self._manager()
+        lm_eval_bridge.check_datasets(opts.tasks, self._manager(), "lm_eval task options: tasks")
         if opts.max_length is not None and context_length is not None and opts.max_length > context_length:
             raise ConfigError(
                 f"lm_eval task options: max_length {opts.max_length} is more than the shortest model context "

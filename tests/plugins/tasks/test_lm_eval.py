@@ -195,6 +195,28 @@ def test_hub_only_task_offline_fails_with_one_clear_line(tiny, tmp_path, monkeyp
     assert "hub_only" in message and "nobody-here/not-a-dataset" in message and "offline" in message
 
 
+def test_preflight_finds_a_hub_dataset_missing_offline_and_validate_says_so_in_one_line(tiny, tmp_path, monkeypatch, capsys):
+    import yaml
+
+    from harness.cli import main
+
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    _, tasks = tiny
+    (tasks / "hub_only.yaml").write_text(MC_YAML.replace("dataset_path: json", "dataset_path: nobody-here/not-a-dataset")
+                                         .replace("task: tiny_pairs", "task: hub_only").format(data="unused.jsonl"))
+    options = {"include_path": [str(tasks)], "include_defaults": False}
+    task = LmEvalTask(LmEvalTask.Options(tasks=["tiny_pairs"], **options))
+    assert task.check(None) == []  # a local json task passes
+    config = tmp_path / "hub.yaml"
+    config.write_text(yaml.safe_dump({"run": str(tmp_path / "run"), "models": [{"family": "tinylm", "options": {"size": "tiny"}}],
+                                      "tasks": [{"task": "lm_eval", "options": {"tasks": ["hub_only"], **options}}]}))
+    assert main(["validate", str(config)]) == 2
+    line = capsys.readouterr().err.strip()
+    assert "\n" not in line and line.startswith(f"error: {config}: tasks[0] (lm_eval): lm_eval task options: tasks: task hub_only")
+    assert "nobody-here/not-a-dataset" in line and "offline" in line and not (tmp_path / "run").exists()
+
+
 def test_scores_from_results_keeps_filters_and_stderr():
     results = {"results": {"gsm": {"alias": "gsm", "exact_match,strict-match": 0.25,
                                    "exact_match_stderr,strict-match": 0.05, "acc,none": 0.5,
