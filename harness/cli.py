@@ -220,18 +220,6 @@ def _sweep(args: argparse.Namespace, config: SweepConfig, source: str) -> int:
 # --------------------------------------------------------------------------- show
 
 
-def _metric_filter(scores: pd.DataFrame, metrics: list[str] | None) -> pd.DataFrame:
-    """``scores`` of the given metrics; a metric the run does not have is a user error."""
-    if not metrics:
-        return scores
-    known = sorted(set(scores["metric"]))
-    for metric in metrics:
-        if metric not in known:
-            raise HarnessError(f"--metric {metric!r}: not in this run{did_you_mean(metric, known)}; "
-                               f"metrics: {', '.join(known) or 'none (no finished cells)'}")
-    return scores[scores["metric"].isin(metrics)]
-
-
 def _write(text: str) -> None:
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
 
@@ -246,7 +234,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     from harness.views.frames import load_run
 
     run = load_run(args.run)
-    scores = _metric_filter(run.scores, args.metric)
+    scores = _filtered(run.scores, args)
     if args.errors or args.debug:
         return _show_errors(run, args.format, args.debug)
     if args.format in ("json", "csv"):
@@ -255,9 +243,73 @@ def cmd_show(args: argparse.Namespace) -> int:
         _write(json.dumps(run.to_dict(scores=scores), indent=1))
     elif args.format == "csv":
         _write(scores.to_csv(index=False))
-    else:
+    elif args.all:
+        _show_summary(run)
         _show_tables(run, scores, args.limit)
+        _show_failures(run)
+    else:
+        _show_summary(run)
+        _show_pivots(run, scores, args.layer, args.limit)
+        _show_failures(run)
     return 0
+
+
+def _filtered(scores: pd.DataFrame, args: argparse.Namespace) -> pd.DataFrame:
+    """The scores ``--target``, ``--metric``, ``--layer`` and ``--step`` keep (a name nobody has: a one-line error)."""
+    for column, wanted in (("target", args.target), ("metric", args.metric)):
+        if wanted:
+            known = sorted(set(scores[column].astype(str)))
+            for name in wanted:
+                if name not in known:
+                    raise HarnessError(f"--{column} {name!r}: not in this run{did_you_mean(name, known)}; "
+                                       f"{column}s: {', '.join(known) or 'none (no finished cells)'}")
+            scores = scores[scores[column].isin(wanted)]
+    if args.layer is not None:
+        scores = scores[scores["layer"].isna() | (scores["layer"] == args.layer)]
+    if args.step:
+        scores = scores[scores["step"].isin(args.step)]
+    return scores
+
+
+def _show_summary(run: RunFrames) -> None:
+    """What ran, what failed and the verdict, in a few wrapped lines."""
+    from harness.views.pivots import KIND_ORDER
+
+    console = _console()
+    cells = run.cells
+    done = int((cells["status"] == "done").sum())
+    failures = run.failures
+    failed, stale = int((failures["state"] == "failed").sum()), int((failures["state"] == "stale").sum())
+    analysis = "current" if run.analysis_fresh else "missing or older than the results (harness analyze)"
+    console.print(f"run {run.path}: {len(cells)} cells, {done} done, {failed} failed, {stale} stale; "
+                  f"analysis {analysis}", markup=False, highlight=False)
+    if run.scores.empty:
+        console.print(f"{run.path}: no finished cells yet", markup=False, highlight=False)
+        return
+    models = [f"{model} ({frame['step'].nunique()} checkpoints)" for model, frame in run.scores.groupby("model")]
+    kinds = run.scores.groupby("target")["kind"].first().sort_values(key=lambda kind: kind.map(KIND_ORDER))
+    targets = [f"{target} ({kind})" for target, kind in kinds.items()]
+    console.print(f"models: {', '.join(models)}; targets: {', '.join(targets)}", markup=False, highlight=False)
+    for (model, target), phases in run.phases.groupby(["model", "target"], sort=True) if len(run.phases) else []:
+        pattern = str(phases["pattern"].iloc[0])
+        which = ", ".join(f"{phase} {status}" for phase, status in zip(phases["phase"], phases["status"]))
+        console.print(f"verdict, {model} on {target}: pattern {pattern} ({which})", markup=False, highlight=False)
+
+
+def _show_pivots(run: RunFrames, scores: pd.DataFrame, layer: int | None, limit: int) -> None:
+    from harness.analysis.data import read_run
+    from harness.analysis.rowintervals import interval_frame
+    from harness.views.pivots import run_pivots
+
+    console = _console()
+    data = read_run(run.path)
+    for pivot in run_pivots(scores, console.width, layer, lambda rows: interval_frame(data, rows), limit):
+        console.print("")
+        for line in pivot.lines():
+            console.print(line, markup=False, highlight=False, soft_wrap=True)
+    if not scores.empty:
+        console.print(f"\nevery score, with its 95 % interval: harness show {run.path} --all (or --format csv|json)",
+                      markup=False, highlight=False)
 
 
 def _show_tables(run: RunFrames, scores: pd.DataFrame, limit: int) -> None:
@@ -270,19 +322,6 @@ def _show_tables(run: RunFrames, scores: pd.DataFrame, limit: int) -> None:
     from harness.views.render import text_rows
 
     console = _console()
-    cells = run.cells
-    done = int((cells["status"] == "done").sum())
-    failures = run.failures
-    failed, stale = int((failures["state"] == "failed").sum()), int((failures["state"] == "stale").sum())
-    analysis = "current" if run.analysis_fresh else "missing or older than the results (harness analyze)"
-    console.print(
-        f"run {run.path}: {len(cells)} cells, {done} done, {failed} failed, {stale} stale; analysis {analysis}",
-        markup=False,
-        soft_wrap=True,
-    )
-    if run.scores.empty:
-        console.print(f"{run.path}: no finished cells yet", markup=False, soft_wrap=True)
-
     columns = ["step", "tokens", "layer", "scope", "metric", "value", "stderr", "chance"]
     data = read_run(run.path)
     shown_rows = []
@@ -306,6 +345,11 @@ def _show_tables(run: RunFrames, scores: pd.DataFrame, limit: int) -> None:
                           markup=False, soft_wrap=True)
     for note in interval_notes(pd.concat(shown_rows)) if shown_rows else []:
         console.print(note, markup=False, soft_wrap=True)
+
+
+def _show_failures(run: RunFrames) -> None:
+    console = _console()
+    failures = run.failures
     for row in failures.itertuples(index=False):
         what = "failed" if row.state == "failed" else "stale (kept from an earlier computation; the recompute failed)"
         console.print(f"[yellow]{what}[/] ", end="")
@@ -514,8 +558,12 @@ def build_parser() -> argparse.ArgumentParser:
     show = sub.add_parser("show", help="print a run's scores, failed cells and stale results", description=(
         "Print a run's scores (one table per model and target), then its failed cells and stale results."))
     show.add_argument("run", help="run directory")
+    show.add_argument("--target", action="append", help="only this target: a brain, task or metric label (repeatable)")
     show.add_argument("--metric", action="append", help="only this metric (repeatable)")
-    show.add_argument("--limit", type=_positive, default=40, help="rows per table in the terminal view (default 40)")
+    show.add_argument("--layer", type=int, help="only this layer (metrics: its value, not the median over layers)")
+    show.add_argument("--step", type=int, action="append", help="only this checkpoint step (repeatable)")
+    show.add_argument("--all", action="store_true", help="every score in long tables, each with its 95 %% interval")
+    show.add_argument("--limit", type=_positive, default=40, help="rows (checkpoints) per table (default 40)")
     show.add_argument(
         "--errors", action="store_true", help="only the failed cells and stale results: cell, error, log file"
     )

@@ -99,7 +99,7 @@ def run(tmp_path_factory):
 def test_show_prints_the_interval_of_task_and_metric_rows_and_says_what_has_none(run, capsys):
     from harness.cli import main
 
-    assert main(["show", str(run), "--limit", "400"]) == 0
+    assert main(["show", str(run), "--all", "--limit", "400"]) == 0
     out = capsys.readouterr().out
     assert "95 % CI of task scores: resampling items (Wilson's" in out
     assert f"95 % CI of metric gride: resampling {METRIC_UNITS['gride']}" in out

@@ -153,12 +153,52 @@ def test_sweep_and_validate_refuse_a_file_or_a_foreign_store_as_run(runs, site, 
 def test_show_on_a_run_with_failures(runs, capsys):
     assert main(["show", str(runs["failed"])]) == 0
     out = capsys.readouterr().out
-    assert "5 cells, 4 done, 1 failed, 0 stale" in out
+    assert "5 cells, 4 done, 1 failed, 0 stale" in " ".join(out.split())  # the summary wraps to the terminal
     assert "failed toy|2|task|toytask|-: RuntimeError: toytask cannot score step 2" in out
     assert f"harness show {runs['failed']} --errors" in out
     assert main(["show", str(runs["all_failed"])]) == 0
     out = capsys.readouterr().out
     assert "no finished cells yet" in out and "toy|2|task|toytask|-" in out
+
+
+def test_show_starts_with_a_summary_then_pivots_that_fit_80_columns_without_a_cut_number(runs, capsys):
+    import harness
+
+    assert main(["show", str(runs["demo"])]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert lines[0].startswith("run ") and "verdict, alpha on sim: pattern triple-phase" in " ".join(out.split())
+    assert all(len(line) <= 80 for line in lines if str(runs["demo"]) not in line), [l for l in lines if len(l) > 80]
+    assert "alpha x sim: r_mean over subjects by layer (* best layer)" in out
+    titles = [line for line in lines if " x " in line and ":" in line and not line.startswith(" ")]
+    assert titles[0].startswith("alpha x sim:")  # brain first, then tasks and metrics
+    scores = harness.load_run(runs["demo"]).scores
+    brain = scores[(scores["kind"] == "brain") & (scores["scope"] == "mean") & (scores["metric"] == "r_mean")]
+    table = brain.pivot_table(index="step", columns="layer", values="value")
+    start = lines.index("alpha x sim: r_mean over subjects by layer (* best layer)")
+    header = lines[start + 1].split()
+    assert header[:2] == ["step", "tokens"] and header[2:6] == ["L0", "L1", "L2", "L3"]
+    for line, (step, row) in zip(lines[start + 2:], table.iterrows()):
+        cells = line.split()
+        assert int(cells[0]) == step
+        shown = [float(cell.rstrip("*")) for cell in cells[2:6]]
+        assert shown == [round(float(v), 3) for v in row]  # whole numbers, never cut
+        assert cells[2 + int(row.to_numpy().argmax())].endswith("*")  # the best layer marked
+    assert f"harness show {runs['demo']} --all" in " ".join(out.split())
+
+
+def test_show_filters_by_target_metric_layer_and_step(runs, capsys):
+    assert main(["show", str(runs["demo"]), "--target", "sim", "--layer", "2", "--step", "0", "--step", "3"]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    start = lines.index("alpha x sim: r_mean over subjects by layer (* best layer)")
+    assert lines[start + 1].split()[:3] == ["step", "tokens", "L2"] and [l.split()[0] for l in lines[start + 2:start + 4]] == ["0", "3"]
+    assert sum(" x " in line and ":" in line for line in lines if not line.startswith(" ")) == 1  # one target
+    assert main(["show", str(runs["demo"]), "--target", "simm"]) == 2
+    one_line_error(capsys, "--target 'simm'", "did you mean 'sim'")
+    assert main(["show", str(runs["demo"]), "--all", "--metric", "r_mean", "--limit", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "r_mean" in out and "more rows in" in out
 
 
 def test_show_errors_lists_cell_error_and_log_and_debug_adds_the_traceback(runs, capsys):
@@ -335,7 +375,7 @@ def test_load_run_analyses_only_when_asked(runs, tmp_path):
 
 def test_show_puts_an_interval_beside_each_brain_score(tmp_path, capsys):
     run = write_run(tmp_path / "run", model="alpha", checkpoints=2, layers=2, subjects=3, voxels=100)
-    assert main(["show", str(run), "--metric", "r_mean"]) == 0
+    assert main(["show", str(run), "--metric", "r_mean", "--all"]) == 0
     out = capsys.readouterr().out
     assert "95 % CI" in out and "resampling subjects and voxel groups" in out
     rows = [line for line in out.splitlines() if " mean " in line and "r_mean" in line]

@@ -1,0 +1,145 @@
+"""``harness show``'s compact view: per model and target, one table of checkpoints by layer (brain) or by
+metric (tasks, internal metrics) that fits the terminal, numbers never cut.
+
+Brain targets: r_mean over subjects (scope ``mean``) by layer, the best layer of each checkpoint marked
+``*``, and the best value with its 95 % interval. Internal metrics: each metric's median over layers (the
+summary the analysis reads), or one layer's value with ``--layer``. Tasks: each score by metric. Columns
+that do not fit are left out and counted in a note; column names too long for their numbers are keyed
+below the table instead (c1, c2, ...).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from harness.analysis.scoreintervals import interval_text
+from harness.analysis.tokens import format_tokens
+
+BEST = "*"
+GAP = 2  # spaces between columns
+LONGEST_NAME = 14  # a longer column name is keyed below the table
+
+
+@dataclass
+class Pivot:
+    """One table as text: its title, column names, rows of cells, and notes under it."""
+
+    title: str
+    header: list[str]
+    rows: list[list[str]]
+    notes: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        """The table as aligned lines (numbers right-aligned), then its notes."""
+        widths = [max(len(text) for text in column) for column in zip(self.header, *self.rows)]
+        out = [self.title]
+        for cells in [self.header, *self.rows]:
+            out.append((" " * GAP).join(text.rjust(width) for text, width in zip(cells, widths)).rstrip())
+        return out + self.notes
+
+
+IntervalOf = Callable[[pd.DataFrame], pd.DataFrame]  # rows -> the same rows with lo and hi
+
+
+def brain_pivot(title: str, rows: pd.DataFrame, width: int, intervals: IntervalOf | None) -> Pivot:
+    """r_mean over subjects by layer, the best layer of each checkpoint marked, its value with a 95 % interval."""
+    table = rows.pivot_table(index=["step", "tokens"], columns="layer", values="value", aggfunc="mean").sort_index()
+    best_layer = table.idxmax(axis=1)
+    keys = [(step, tokens, int(best_layer[(step, tokens)])) for step, tokens in table.index]
+    best_rows = rows.set_index(["step", "tokens", "layer"]).loc[keys].reset_index()
+    shown = intervals(best_rows) if intervals is not None else best_rows.assign(lo=np.nan, hi=np.nan)
+    best = [f"{value:.3f} L{int(layer)} {interval_text(lo, hi, 3)}".rstrip()
+            for value, layer, lo, hi in zip(shown["value"], shown["layer"], shown["lo"], shown["hi"])]
+    cells = {f"L{int(layer)}": [f"{value:.3f}{BEST if int(layer) == int(mark) else ' '}" if np.isfinite(value) else ""
+                                for value, mark in zip(table[layer], best_layer)] for layer in table.columns}
+    return _fit(title + f" ({BEST} best layer)", table.index, cells, {"best [95 % CI]": best}, width)
+
+
+def wide_pivot(title: str, rows: pd.DataFrame, width: int) -> Pivot:
+    """Each (scope, metric) of ``rows`` as a column, one value per checkpoint (the mean where there are several)."""
+    pairs = zip(rows["scope"], rows["metric"])
+    labels = [metric if scope in ("", "mean") else f"{scope} {metric}" for scope, metric in pairs]
+    frame = rows.assign(column=labels)
+    order = list(dict.fromkeys(labels))
+    table = frame.pivot_table(index=["step", "tokens"], columns="column", values="value", aggfunc="mean").sort_index()
+    cells = {label: [f"{value:.4g}" if np.isfinite(value) else "" for value in table[label]] for label in order}
+    return _fit(title, table.index, cells, {}, width)
+
+
+def _fit(title: str, index: pd.Index, cells: dict[str, list[str]], last: dict[str, list[str]], width: int) -> Pivot:
+    """The columns that fit ``width`` after step and tokens (and ``last``, always kept), long names keyed below."""
+    steps = [str(int(step)) for step, _ in index]
+    tokens = [format_tokens(float(count)) for _, count in index]
+    header, columns = ["step", "tokens"], [steps, tokens]
+    keys: list[str] = []
+    used = sum(max(len(h), *map(len, c)) for h, c in zip(header, columns)) + GAP
+    used += sum(max(len(name), *map(len, values)) + GAP for name, values in last.items())
+    left_out = 0
+    for name, values in cells.items():
+        shown_name = name if len(name) <= LONGEST_NAME else f"c{len(keys) + 1}"
+        need = max(len(shown_name), *map(len, values)) + GAP
+        if used + need > width:
+            left_out += 1
+            continue
+        if shown_name != name:
+            keys.append(f"{shown_name} = {name}")
+        header.append(shown_name)
+        columns.append(values)
+        used += need
+    for name, values in last.items():
+        header.append(name)
+        columns.append(values)
+    notes = [f"  {key}" for key in keys]
+    if left_out:
+        notes.append(f"  {left_out} more column{'s' if left_out > 1 else ''} not shown at this width: --all, or choose "
+                     "with --metric / --layer")
+    return Pivot(title, header, [list(row) for row in zip(*columns)], notes)
+
+
+KIND_ORDER = {"brain": 0, "task": 1, "metric": 2}
+
+
+def run_pivots(scores: pd.DataFrame, width: int, layer: int | None = None, intervals: IntervalOf | None = None,
+               most_rows: int | None = None) -> list[Pivot]:
+    """One pivot per model and target of ``scores``: brain targets first, then tasks, then metrics; at most
+    ``most_rows`` checkpoints each (spread evenly, the first and last kept)."""
+    out = []
+    groups = sorted(scores.groupby(["model", "target"], sort=True),
+                    key=lambda item: (item[0][0], KIND_ORDER.get(str(item[1]["kind"].iloc[0]), 3), item[0][1]))
+    for (model, target), rows in groups:
+        rows, note = _some_steps(rows, most_rows)
+        kind = str(rows["kind"].iloc[0])
+        name = f"{model} x {target}"
+        if kind == "brain":
+            brain = rows[(rows["metric"] == "r_mean") & (rows["scope"] == "mean")]
+            if layer is not None:
+                brain = brain[brain["layer"] == layer]
+            if not brain.empty:
+                out.append(brain_pivot(f"{name}: r_mean over subjects by layer", brain, width, intervals))
+        elif kind == "metric":
+            picked = rows[rows["layer"] == layer] if layer is not None else rows
+            by = picked.groupby(["step", "tokens", "scope", "metric"], as_index=False, sort=False)
+            summary = pd.DataFrame(by["value"].median())
+            what = f"at layer {layer}" if layer is not None else "median over layers"
+            if not summary.empty:
+                out.append(wide_pivot(f"{name}: {what}", summary, width))
+        else:
+            out.append(wide_pivot(f"{name}: scores", rows, width))
+        if note and out:
+            out[-1].notes.append(note)
+    return out
+
+
+def _some_steps(rows: pd.DataFrame, most: int | None) -> tuple[pd.DataFrame, str]:
+    """``rows`` of at most ``most`` checkpoints, spread evenly over them (first and last kept), and a note
+    when some were left out."""
+    steps = np.sort(rows["step"].unique())
+    if most is None or len(steps) <= most:
+        return rows, ""
+    kept = steps[np.unique(np.linspace(0, len(steps) - 1, most).round().astype(int))]
+    return rows[rows["step"].isin(kept)], (f"  {len(kept)} of {len(steps)} checkpoints shown, spread evenly: "
+                                           "--step to choose, --limit for more")
