@@ -6,6 +6,7 @@ import argparse
 import json
 import signal
 import sys
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
@@ -202,18 +203,19 @@ def _sweep(args: argparse.Namespace, config: SweepConfig, source: str) -> int:
     summary = run_sweep(config, source=source, force=args.force, console=_errors(), show_progress=not args.quiet,
                         analyze=False if args.no_analyze else None, debug=args.debug, ray_address=args.ray_address,
                         workers=args.workers, quiet=args.quiet)
-    lines = [f"run: {summary.run_dir}  cells: {summary.planned} planned, {summary.skipped} already done, "
+    lines = [f"run: {summary.run_dir}", f"cells: {summary.planned} planned, {summary.skipped} already done, "
              f"{summary.done} computed, {summary.failed} failed"]
-    lines += [f"table: {path}" for path in summary.tables] + summary.findings
+    folders = sorted({str(path.parent) for path in summary.tables})
+    lines += [f"tables: {len(summary.tables)} in {folder} (harness show {summary.run_dir})" for folder in folders]
+    lines += summary.findings
     lines += [f"report: {summary.report}"] if summary.report else []
     lines.append(f"log: {summary.run_dir / SWEEP_LOG}")
     if summary.failed:
-        lines.append(
-            f"{summary.failed} cell(s) failed; errors and tracebacks: harness show {summary.run_dir} --errors --debug"
-        )
+        lines += [f"{summary.failed} cell(s) failed; errors and tracebacks:",
+                  f"  harness show {summary.run_dir} --errors --debug"]
     out = _console()
-    for line in lines:
-        out.print(line, markup=False, soft_wrap=True)
+    for line in wrapped(lines, out.width):
+        out.print(line, markup=False, highlight=False, soft_wrap=True)
     return 1 if summary.failed else 0
 
 
@@ -403,10 +405,24 @@ def cmd_analyze(args: argparse.Namespace) -> int:
             markup=False,
             soft_wrap=True,
         )
-    for line in result.summary_lines():
-        console.print(line, markup=False, soft_wrap=True)
+    for line in wrapped(result.summary_lines(), console.width):
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
     console.print(f"report: {result.report}", markup=False, soft_wrap=True)
     return 0
+
+
+def wrapped(lines: Sequence[str], width: int) -> list[str]:
+    """``lines`` wrapped to ``width`` columns, each continuation indented two spaces beyond its line's indent;
+    a command (a line starting ``harness``) or a line holding a word (a path) too long for any line is left whole,
+    so that it copies as one."""
+    out = []
+    for line in lines:
+        indent = " " * (len(line) - len(line.lstrip(" ")))
+        if line.lstrip().startswith("harness ") or max(map(len, line.split()), default=0) > width - len(indent) - 2:
+            out.append(line)
+            continue
+        out += textwrap.wrap(line, width, subsequent_indent=indent + "  ", break_on_hyphens=False) or [line]
+    return out
 
 
 def _output_file(output: str | None) -> Path | None:

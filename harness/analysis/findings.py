@@ -9,7 +9,7 @@ import pandas as pd
 from harness.analysis.bootstrap import Replicates, brain_replicates
 from harness.analysis.curves import ModelCurves, all_curves, model_curves
 from harness.analysis.groups import group_curves, group_members, group_signals
-from harness.analysis.phases import PhaseResult, PhaseSettings, judge
+from harness.analysis.phases import PATTERN_WORDS, PhaseResult, PhaseSettings, judge, verdict_lines
 from harness.analysis.signals import ACCURACY, BRAIN_BEST, INSTRUCTION, Signal, brain_signals, model_signals
 from harness.analysis.transitions import SignalTransitions, analyse_signal, interval_pairs, transitions_frame
 
@@ -42,8 +42,15 @@ class CurveAnalysis:
         return self.result.summary if self.result is not None else NO_BRAIN
 
     def summary_line(self) -> str:
-        """'subject: finding', the line printed after a sweep and by ``harness analyze``."""
+        """'subject: finding' in one sentence (the report's list of findings)."""
         return f"{self.subject}: {self.finding}"
+
+    def finding_lines(self) -> list[str]:
+        """'subject: pattern', then each phase's verdict indented, one a line (``harness analyze``, a sweep's end)."""
+        if self.result is None:
+            return [self.summary_line()]
+        head = f"{self.subject}: {PATTERN_WORDS[self.result.pattern]}"
+        return [head, *(f"  {line}" for line in verdict_lines(self.result))]
 
 
 def _analyse(curves: ModelCurves, signals: list[Signal], settings: PhaseSettings) -> list[SignalTransitions]:

@@ -36,10 +36,10 @@ from harness.analysis.transitions import SignalTransitions, Transition, fitted_c
 
 LABELS = ("surge", "detachment", "realignment")
 CONFIRMED, NOT_SHOWN = "confirmed", "not shown"
-PATTERN_WORDS = {
-    "triple-phase": "triple-phase pattern shown",
-    "partial": "partial pattern",
-    "absent": "pattern not shown",
+PATTERN_WORDS = {  # the pattern as every view names it (tables and JSON hold the bare name)
+    "triple-phase": "pattern triple-phase",
+    "partial": "pattern partial",
+    "absent": "pattern absent",
 }
 PHASE_COLUMNS = [
     "model", "family", "target", "phase", "status", "brain_kind", "brain_tokens", "brain_lo", "brain_hi",
@@ -133,8 +133,9 @@ class PhaseResult:
 
 
 def where(t: Transition) -> str:
-    """'6.1k [4.1k, 8.19k]': a transition's location with its interval."""
-    return f"{format_tokens(t.tokens(t.x))} [{format_tokens(t.tokens(t.x_lo))}, {format_tokens(t.tokens(t.x_hi))}]"
+    """'6.1k tokens [4.1k, 8.19k]': a transition's location with its interval."""
+    at, lo, hi = (format_tokens(t.tokens(x)) for x in (t.x, t.x_lo, t.x_hi))
+    return f"{at} tokens [{lo}, {hi}]"
 
 
 def _lag_text(value: tuple[float, float, float], behaviour: str) -> str:
@@ -269,7 +270,8 @@ def _detachment(brain: SignalTransitions, accuracy: SignalTransitions | None, af
     for fall in falls:
         span = detached_span(brain, fall)
         change = fitted_change(accuracy, *span)
-        spanned = f"brain falls at {where(fall)}, detached {format_tokens(span[0])}-{format_tokens(span[1])}"
+        detached = f"detached from {format_tokens(span[0])} to {format_tokens(span[1])} tokens"
+        spanned = f"brain falls at {where(fall)}, {detached}"
         if change is None:
             verdict = Verdict("detachment", NOT_SHOWN, f"{spanned}; too few task checkpoints in that span "
                               "to test accuracy", test, fall, behaviour_name=ACCURACY)
@@ -330,9 +332,12 @@ def judge(model: str, family: str, target: str, found: list[SignalTransitions],
 
 def summarise(result: PhaseResult) -> str:
     """One sentence: the pattern, then each phase's verdict and its reason."""
-    head = PATTERN_WORDS[result.pattern]
-    parts = [f"{v.phase} {v.status}: {v.reason}" for v in result.verdicts]
-    return f"{head}; " + "; ".join(parts)
+    return "; ".join([PATTERN_WORDS[result.pattern], *verdict_lines(result)])
+
+
+def verdict_lines(result: PhaseResult) -> list[str]:
+    """Each phase's verdict and its reason, one a line."""
+    return [f"{v.phase} {v.status}: {v.reason}" for v in result.verdicts]
 
 
 def phases_frame(results: list[PhaseResult]) -> pd.DataFrame:

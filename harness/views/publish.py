@@ -37,8 +37,8 @@ class AnalysisResult:
     results: pd.DataFrame
 
     def summary_lines(self) -> list[str]:
-        """One line per model and brain target: what the phase analysis found."""
-        return [analysis.summary_line() for analysis in self.analyses]
+        """Per model and brain target what the phase analysis found: the pattern, then each phase indented."""
+        return [line for analysis in self.analyses for line in analysis.finding_lines()]
 
 
 def _brain_subjects(data: RunData) -> dict[str, list[str]]:

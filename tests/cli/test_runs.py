@@ -168,7 +168,7 @@ def test_show_starts_with_a_summary_then_pivots_that_fit_80_columns_without_a_cu
     out = capsys.readouterr().out
     lines = out.splitlines()
     assert lines[0].startswith("run ") and "verdict, alpha on sim: pattern triple-phase" in " ".join(out.split())
-    assert all(len(line) <= 80 for line in lines if str(runs["demo"]) not in line), [l for l in lines if len(l) > 80]
+    assert all(len(line) <= 80 for line in lines if str(runs["demo"]) not in line), [line for line in lines if len(line) > 80]
     assert "alpha x sim: r_mean over subjects by layer (* best layer)" in out
     titles = [line for line in lines if " x " in line and ":" in line and not line.startswith(" ")]
     assert titles[0].startswith("alpha x sim:")  # brain first, then tasks and metrics
@@ -192,7 +192,7 @@ def test_show_filters_by_target_metric_layer_and_step(runs, capsys):
     out = capsys.readouterr().out
     lines = out.splitlines()
     start = lines.index("alpha x sim: r_mean over subjects by layer (* best layer)")
-    assert lines[start + 1].split()[:3] == ["step", "tokens", "L2"] and [l.split()[0] for l in lines[start + 2:start + 4]] == ["0", "3"]
+    assert lines[start + 1].split()[:3] == ["step", "tokens", "L2"] and [row.split()[0] for row in lines[start + 2:start + 4]] == ["0", "3"]
     assert sum(" x " in line and ":" in line for line in lines if not line.startswith(" ")) == 1  # one target
     assert main(["show", str(runs["demo"]), "--target", "simm"]) == 2
     one_line_error(capsys, "--target 'simm'", "did you mean 'sim'")

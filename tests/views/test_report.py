@@ -42,8 +42,12 @@ def test_outputs_written(analysed):
     assert list(table.columns) == PHASE_COLUMNS
     assert table["phase"].tolist() == ["surge", "detachment", "realignment"]
     assert analysed.phases["phase"].tolist() == table["phase"].tolist()  # the DataFrame is returned too
-    assert analysed.summary_lines() == [f"tiny (tinylm) on sim: {analysed.analyses[0].result.summary}"]
-    assert analysed.summary_lines()[0].startswith("tiny (tinylm) on sim: triple-phase pattern shown; surge confirmed")
+    assert analysed.analyses[0].summary_line() == f"tiny (tinylm) on sim: {analysed.analyses[0].result.summary}"
+    assert analysed.analyses[0].summary_line().startswith("tiny (tinylm) on sim: pattern triple-phase; surge confirmed")
+    lines = analysed.summary_lines()  # the pattern, then one phase a line
+    assert lines[0] == "tiny (tinylm) on sim: pattern triple-phase"
+    assert [line.split()[0] for line in lines[1:]] == ["surge", "detachment", "realignment"]
+    assert all(line.startswith("  surge confirmed" if i == 0 else "  ") for i, line in enumerate(lines[1:]))
     names = sorted(p.name for p in (run / "figures").iterdir())
     assert names == ["layers__tiny__sim.png", "layers__tiny__sim.svg", "metrics__tiny__sim.png", "metrics__tiny__sim.svg",
                      "phases__tiny__sim.png", "phases__tiny__sim.svg"]
