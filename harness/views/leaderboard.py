@@ -178,7 +178,7 @@ COMPACT_COLUMNS = [
     "rank", "run", "model", "target", "peak_r", "peak_r_95", "peak_tokens", "peak_layer", "final_r", "detachment_depth",
     "final_instruction_following", "final_task_accuracy", "task_acc_95", "task_sets", "pattern",
 ]
-KEEP = ("rank", "model", "peak_r", "peak_r_95", "task_sets")  # never left out for width
+KEEP = ("rank", "model", "peak_r", "peak_r_95", "task_sets", "pattern")  # never left out for width
 LEAVE_OUT_FIRST = [  # when the terminal is too narrow, compact columns leave in this order
     "peak_layer", "final_r", "detachment_depth", "final_instruction_following", "target", "peak_tokens",
     "task_acc_95", "final_task_accuracy", "pattern", "run",  # task acc's interval leaves just before task acc
@@ -252,10 +252,7 @@ def fit_columns(df: pd.DataFrame, columns: list[str], console: Console, *, chose
     order = [c for c in reversed(shown) if c not in keep] if chosen else \
         [c for c in LEAVE_OUT_FIRST if c in shown and c not in keep] + \
         [c for c in reversed(shown) if c not in LEAVE_OUT_FIRST + keep]
-    def width(columns: list[str]) -> int:  # measured without the console's limit, which would clamp it
-        return Measurement.get(console, console.options.update_width(10**6), _table(df, columns)).maximum
-
-    while order and width(shown) > console.width:
+    while order and _width(df, shown, console) > console.width:
         shown.remove(order.pop(0))
     return shown, [c for c in columns if c not in shown]
 
@@ -270,6 +267,8 @@ def print_leaderboard(df: pd.DataFrame, console: Console, columns: str | None = 
         console.print("harness leaderboard: no models in these runs (no finished cells?)")
         return []
     wanted = select_columns(df, columns, compact=True)
+    if columns is not None and columns.strip() == "all":
+        return _print_pages(df, wanted, console)
     shown, left_out = fit_columns(df, wanted, console, chosen=columns is not None)
     glossary = "; ".join(dict.fromkeys(GLOSSARY[c] for c in shown if c in GLOSSARY))
     if left_out:
@@ -282,3 +281,33 @@ def print_leaderboard(df: pd.DataFrame, console: Console, columns: str | None = 
         if note:
             console.print(note, highlight=False, markup=False)
     return left_out
+
+
+def _print_pages(df: pd.DataFrame, columns: list[str], console: Console) -> list[str]:
+    """Every column, in as many tables as the width needs, each led by the columns that name a row (rank, model
+    and, where the rows have several, run and target); nothing is left out."""
+    names = [c for c in ("rank", "run", "model", "target")
+             if c in columns and (c in ("rank", "model") or df[c].nunique() > 1)]
+    rest = [c for c in columns if c not in names]
+    pages: list[list[str]] = []
+    for column in rest:
+        page = pages[-1] if pages else None
+        if page is None or _width(df, [*names, *page, column], console) > console.width:
+            pages.append([column])
+        else:
+            page.append(column)
+    for number, page in enumerate(pages, 1):
+        console.print(_table(df, [*names, *page]))
+        if len(pages) > 1:
+            console.print(f"(table {number} of {len(pages)}: every column, {console.width} columns wide)", markup=False)
+    glossary = "; ".join(dict.fromkeys(GLOSSARY[c] for c in columns if c in GLOSSARY))
+    for note in (glossary, interval_note(df), *control_notes(df), task_set_note(df)):
+        if note:
+            console.print(note, highlight=False, markup=False)
+    return []
+
+
+def _width(df: pd.DataFrame, columns: list[str], console: Console) -> int:
+    """The width of the table of ``columns``, measured without the console's limit (which would clamp it)."""
+    return Measurement.get(console, console.options.update_width(10**6), _table(df, columns)).maximum
+

@@ -148,6 +148,20 @@ def test_at_80_columns_the_compact_set_of_a_two_run_board_fits_but_says_what_it_
     assert "r_mean" in text  # the glossary names only what is shown
 
 
+def test_columns_all_shows_every_column_in_tables_that_fit_and_the_default_always_shows_the_pattern(board):
+    console = Console(width=80, record=True, force_terminal=False)
+    assert print_leaderboard(board, console, "all") == []
+    text = console.export_text()
+    assert all(len(line) <= 80 for line in text.splitlines())
+    headers = " ".join(text.split())
+    for column in board.columns:  # every column, under its name or short header (which may take two lines)
+        header = leaderboard.SHORT_HEADERS.get(column, column)
+        assert all(word in headers for word in header.split()), column
+    assert "table 1 of" in text and text.count("alpha") >= 2  # each table names its rows
+    narrow, left_out = _printed(board, 60)
+    assert "pattern" not in left_out and "triple-phase" in narrow
+
+
 def test_at_80_columns_rows_on_different_targets_keep_their_target(board):
     """A model and its word-shuffled control are two rows of one model: only the target tells them apart."""
     two = board.assign(target=["simulated", "simulated (control: shuffled)"][: len(board)], model="alpha")
