@@ -206,7 +206,7 @@ def _sweep(args: argparse.Namespace, config: SweepConfig, source: str) -> int:
     lines = [f"run: {summary.run_dir}", f"cells: {summary.planned} planned, {summary.skipped} already done, "
              f"{summary.done} computed, {summary.failed} failed"]
     folders = sorted({str(path.parent) for path in summary.tables})
-    lines += [f"tables: {len(summary.tables)} in {folder} (harness show {summary.run_dir})" for folder in folders]
+    lines += [f"tables: {len(summary.tables)} in {folder}" for folder in folders]
     lines += summary.findings
     lines += [f"report: {summary.report}"] if summary.report else []
     lines.append(f"log: {summary.run_dir / SWEEP_LOG}")

@@ -47,14 +47,19 @@ IntervalOf = Callable[[pd.DataFrame], pd.DataFrame]  # rows -> the same rows wit
 
 def brain_pivot(title: str, rows: pd.DataFrame, width: int, intervals: IntervalOf | None) -> Pivot:
     """r_mean over subjects by layer, the best layer of each checkpoint marked, its value with a 95 % interval."""
-    table = rows.pivot_table(index=["step", "tokens"], columns="layer", values="value", aggfunc="mean").sort_index()
-    best_layer = table.idxmax(axis=1)
-    keys = [(step, tokens, int(best_layer[(step, tokens)])) for step, tokens in table.index]
+    steps = pd.MultiIndex.from_frame(rows[["step", "tokens"]].drop_duplicates().sort_values(["step", "tokens"]))
+    table = rows.pivot_table(index=["step", "tokens"], columns="layer", values="value", aggfunc="mean").reindex(steps)
+    scored = table.notna().any(axis=1)  # a checkpoint whose every layer is NaN has no best layer
+    best_layer = table[scored].idxmax(axis=1).reindex(table.index)
+    found = best_layer.dropna()
+    keys = [(*index, int(layer)) for index, layer in zip(found.index, found)]
     best_rows = rows.set_index(["step", "tokens", "layer"]).loc[keys].reset_index()
     shown = intervals(best_rows) if intervals is not None else best_rows.assign(lo=np.nan, hi=np.nan)
-    best = [f"{value:.3f} L{int(layer)} {interval_text(lo, hi, 3)}".rstrip()
-            for value, layer, lo, hi in zip(shown["value"], shown["layer"], shown["lo"], shown["hi"])]
-    cells = {f"L{int(layer)}": [f"{value:.3f}{BEST if int(layer) == int(mark) else ' '}" if np.isfinite(value) else ""
+    lo, hi, values = (shown[c].to_numpy(float) for c in ("lo", "hi", "value"))
+    texts = {(step, tokens): f"{values[i]:.3f} L{int(layer)} {interval_text(lo[i], hi[i], 3)}".rstrip()
+             for i, (step, tokens, layer) in enumerate(zip(shown["step"], shown["tokens"], shown["layer"]))}
+    best = [texts.get(key, "") for key in table.index]
+    cells = {f"L{int(layer)}": [f"{value:.3f}{BEST if mark == layer else ' '}" if np.isfinite(value) else ""
                                 for value, mark in zip(table[layer], best_layer)] for layer in table.columns}
     return _fit(title + f" ({BEST} best layer)", table.index, cells, {"best [95 % CI]": best}, width)
 

@@ -187,6 +187,15 @@ def test_show_starts_with_a_summary_then_pivots_that_fit_80_columns_without_a_cu
     assert f"harness show {runs['demo']} --all" in " ".join(out.split())
 
 
+def test_show_of_a_checkpoint_without_brain_scores_leaves_its_cells_and_best_empty(tmp_path, capsys):
+    run = write_run(tmp_path / "run", model="alpha", checkpoints=4, layers=2, subjects=2, voxels=50, nan_brain_steps=(2,))
+    assert main(["show", str(run), "--target", "sim"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    start = lines.index("alpha x sim: r_mean over subjects by layer (* best layer)")
+    rows = {line.split()[0]: line.split() for line in lines[start + 2:start + 7]}
+    assert rows["2"][2:] == [] and len(rows["1"]) == 2 + 2 + 4  # step, tokens, L0, L1, best: value, layer, [lo, hi]
+
+
 def test_show_filters_by_target_metric_layer_and_step(runs, capsys):
     assert main(["show", str(runs["demo"]), "--target", "sim", "--layer", "2", "--step", "0", "--step", "3"]) == 0
     out = capsys.readouterr().out

@@ -11,7 +11,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -26,7 +25,7 @@ from harness.sweep.adaptive import AdaptiveRounds, round_size
 from harness.sweep.driver import run_sweep
 from tests.support.adaptive_plugins import STEP_PLUGINS
 from tests.support.plugin_packages import activate, write_plugin_package
-from tests.support.stores import done_count
+from tests.support.stores import done_count, sweep_in_background, wait_for_done
 from tests.support.tables import read_table
 
 CONFIG = """
@@ -219,13 +218,9 @@ def test_interrupted_after_round_0_resumes_to_the_same_checkpoints_and_tables(si
 def test_sigkill_inside_a_later_round_resumes_to_an_uninterrupted_run(site, tmp_path):
     run_sweep(load_config(_config(tmp_path, "clean")), show_progress=False)
     killed = _config(tmp_path, "killed", sleep=0.3)
-    env = {**os.environ, "PYTHONPATH": f"{site}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-    process = subprocess.Popen([sys.executable, "-m", "harness.cli", "sweep", str(killed), "--quiet"], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = sweep_in_background(killed, site)
     store = tmp_path / "killed" / "store.sqlite"
-    deadline = time.time() + 60
-    while done_count(store) < 4 and time.time() < deadline:  # round 0 is 3 cells: round 1 is under way
-        time.sleep(0.05)
+    wait_for_done(store, 4)  # round 0 is 3 cells: round 1 is under way
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
     interrupted = done_count(store)
@@ -239,19 +234,16 @@ def test_sigkill_inside_a_later_round_resumes_to_an_uninterrupted_run(site, tmp_
 def test_sigterm_stops_a_sweep_as_ctrl_c_does_and_the_resumed_sweep_says_so_first(site, tmp_path):
     run_sweep(load_config(_config(tmp_path, "clean")), show_progress=False)
     stopped = _config(tmp_path, "stopped", sleep=0.3)
-    env = {**os.environ, "PYTHONPATH": f"{site}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-    process = subprocess.Popen([sys.executable, "-m", "harness.cli", "sweep", str(stopped), "--quiet"], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    process = sweep_in_background(stopped, site, stderr=subprocess.PIPE)
     store = tmp_path / "stopped" / "store.sqlite"
-    deadline = time.time() + 60
-    while done_count(store) < 2 and time.time() < deadline:
-        time.sleep(0.05)
+    wait_for_done(store, 2)
     os.kill(process.pid, signal.SIGTERM)
     _, err = process.communicate(timeout=60)
     assert process.returncode == 128 + signal.SIGTERM
     assert err.strip().splitlines()[-1] == "interrupted: finished cells are saved; run the same command again to resume"
     assert "sweep interrupted; finished cells are saved" in _log(tmp_path / "stopped")  # Ctrl-C's line
     saved = done_count(store)
+    env = {**os.environ, "PYTHONPATH": f"{site}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     resumed = subprocess.run([sys.executable, "-m", "harness.cli", "sweep", str(stopped), "--no-analyze"], env=env,
                              capture_output=True, text=True, timeout=120)
     assert resumed.returncode == 0, resumed.stderr

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -16,7 +13,7 @@ from harness.plan.config import load_config
 from harness.store.database import RunStore
 from harness.sweep.driver import run_sweep
 from tests.support.plugin_packages import TOY_PLUGINS, activate, write_plugin_package
-from tests.support.stores import done_count
+from tests.support.stores import done_count, sweep_in_background, wait_for_done
 from tests.support.tables import read_table
 
 CONFIG = """
@@ -109,12 +106,9 @@ def test_sigkill_mid_sweep_then_rerun_equals_an_uninterrupted_run(site, tmp_path
     reference = run_sweep(load_config(_config(tmp_path, "clean", sleep=0.0)), show_progress=False)
     assert reference.done == 5
     killed = _config(tmp_path, "killed", sleep=0.4)
-    env = {**os.environ, "PYTHONPATH": f"{site}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-    process = subprocess.Popen([sys.executable, "-m", "harness.cli", "sweep", str(killed), "--quiet"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = sweep_in_background(killed, site)
     store = tmp_path / "killed" / "store.sqlite"
-    deadline = time.time() + 60
-    while done_count(store) < 2 and time.time() < deadline:
-        time.sleep(0.05)
+    wait_for_done(store, 2)
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
     interrupted = done_count(store)
