@@ -16,7 +16,8 @@ body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;mar
 color:#222;line-height:1.45;padding:0 1em;overflow-wrap:break-word}
 h1{font-size:1.6em;margin-bottom:.2em}h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:1.8em}
 h3{margin-bottom:.3em}
-.scroll{overflow-x:auto;max-width:100%;margin:.6em 0}
+.scroll{overflow:auto;max-width:100%;max-height:75vh;margin:.6em 0}
+.scroll th{position:sticky;top:0;z-index:1}
 table{border-collapse:collapse;font-size:.85em}
 th,td{border:1px solid #ddd;padding:.25em .55em;text-align:left;vertical-align:top}
 td{max-width:32em}th{background:#f3f3f3;white-space:nowrap}tr:nth-child(even) td{background:#fafafa}

@@ -24,7 +24,7 @@ from harness.analysis.curves import BRAIN_METRIC, BRAIN_SCOPE, LAYER_SUMMARY, Mo
 from harness.analysis.data import BrainControl, Failures, load_config_text
 from harness.analysis.findings import CurveAnalysis
 from harness.analysis.headline import BEHAVIOUR
-from harness.analysis.phases import LABELS, PhaseSettings
+from harness.analysis.phases import LABELS, PATTERN_WORDS, PhaseSettings, verdict_lines
 from harness.analysis.scoreintervals import ITEMS, interval_text, with_intervals
 from harness.analysis.tokens import format_tokens
 from harness.analysis.transitions import FALL, NET_CHANGE, RISE
@@ -36,9 +36,12 @@ from harness.views.figures import SavedFigure
 from harness.views.render import format_cell, html_page, table_html
 
 REPORT_NAME = "report.html"
-SECTIONS = (("summary", "Summary"), ("glance", "At a glance"), ("failures", "Failures"), ("phases", "Phases"),
-            ("figures", "Figures"), ("brain", "Brain scores"), ("curves", "Task and metric curves"),
-            ("tasks", "Final task scores"), ("provenance", "Provenance"), ("config", "Config"))
+SECTIONS = (("summary", "Summary"), ("glance", "At a glance"), ("phases", "Phases"), ("failures", "Failures"),
+            ("figures", "Figures"), ("transitions", "Transitions"), ("brain", "Brain scores"),
+            ("curves", "Task and metric curves"), ("tasks", "Final task scores"), ("provenance", "Provenance"),
+            ("config", "Config"))
+PHASE_FIGURE = "phases__"  # the stem of the triple-phase figures, shown with the verdicts
+SMALL_SHARE = 0.1  # a transition smaller than this share of its signal's largest is folded away
 BRAIN_ORDER = ("r_mean", "r_mean_norm", "r_top", "frac_significant")  # then r_roi:* and anything else
 COUNT_METRICS = ("n_voxels", "n_dropped", "n_unselected")  # said once in a note, not a column per checkpoint
 
@@ -150,10 +153,10 @@ def _toc(present: set[str]) -> str:
 
 def _finding(analysis: CurveAnalysis) -> str:
     """The analysis's summary line as an HTML list item, the pattern in bold."""
-    pattern = ""
-    if analysis.result is not None:
-        pattern = f'<span class="pattern">{_e(analysis.result.pattern)}</span> &mdash; '
-    return f"<li>{_e(analysis.subject)}: {pattern}{_e(analysis.finding)}</li>"
+    if analysis.result is None:
+        return f"<li>{_e(analysis.summary_line())}</li>"
+    pattern = f'<span class="pattern">{_e(PATTERN_WORDS[analysis.result.pattern])}</span>'
+    return f"<li>{_e(analysis.subject)}: {pattern}; {_e('; '.join(verdict_lines(analysis.result)))}</li>"
 
 
 def _above_controls(comparisons: pd.DataFrame, controls: dict[str, BrainControl]) -> list[str]:
@@ -322,8 +325,8 @@ def phases_note(settings: PhaseSettings) -> str:
         "decades of tokens.</p>")
 
 
-def _phases(phases: pd.DataFrame, transitions: pd.DataFrame, settings: PhaseSettings) -> list[str]:
-    parts = [_heading("phases"), phases_note(settings)]
+def _phases(phases: pd.DataFrame, figures: list[SavedFigure], settings: PhaseSettings) -> list[str]:
+    parts = [_heading("phases"), *[_image(figure) for figure in figures], phases_note(settings)]
     if phases.empty:
         parts.append('<p class="muted">(no phase verdicts: no brain alignment curve)</p>')
     for (model, target), group in phases.groupby(["model", "target"], sort=False):
@@ -345,32 +348,58 @@ def _phases(phases: pd.DataFrame, transitions: pd.DataFrame, settings: PhaseSett
             }
         )
         parts += [f"<h3>{_e(model)} on {_e(target)}: {_e(group['pattern'].iloc[0])}</h3>", table_html(table)]
-    if not transitions.empty:
-        table = pd.DataFrame(
-            {
-                "model": transitions["model"],
-                "signal": [f"{s} ({t})" if t else s for s, t in zip(transitions["signal"], transitions["target"])],
-                "kind": [
-                    k if k in (RISE, FALL) else f"{k} {d}"
-                    for k, d in zip(transitions["kind"], transitions["direction"])
-                ],
-                "at [95% CI]": [
-                    _interval(at, lo, hi)
-                    if kind != NET_CHANGE
-                    else f"not located: {format_tokens(lo)}-{format_tokens(hi)}"
-                    for kind, at, lo, hi in zip(
-                        transitions["kind"], transitions["tokens"], transitions["lo"], transitions["hi"]
-                    )
-                ],
-                "size [95% CI]": [
-                    _range(*r) for r in zip(transitions["size"], transitions["size_lo"], transitions["size_hi"])
-                ],
-                "support": [format_cell(v, digits=2) for v in transitions["support"]],
-                "intervals from": transitions["ci_method"],
-            }
-        )
-        parts += ["<h3>Transitions of every signal</h3>", table_html(table, max_rows=None)]
     return parts
+
+
+def _transitions(transitions: pd.DataFrame) -> list[str]:
+    """Every signal's transitions, largest first (size relative to the signal's largest); those under
+    ``SMALL_SHARE`` of it folded away."""
+    parts = [_heading("transitions")]
+    if transitions.empty:
+        return [*parts, '<p class="muted">(no transitions)</p>']
+    size = transitions["size"].abs()
+    keys = [transitions["model"], transitions["signal"], transitions["target"]]
+    share = size / size.groupby(keys, dropna=False).transform("max")
+    transitions = transitions.assign(_share=share.fillna(0.0)).sort_values("_share", ascending=False, kind="stable")
+    for label, rows in (("large", transitions[transitions["_share"] >= SMALL_SHARE]),
+                        ("small", transitions[transitions["_share"] < SMALL_SHARE])):
+        if rows.empty:
+            continue
+        table = _transition_table(rows)
+        if label == "large":
+            parts += ['<p class="muted">Largest first, by size relative to the largest transition of the same '
+                      "signal.</p>", table_html(table, max_rows=None)]
+        else:
+            parts += [f"<details><summary>{_n(len(rows), 'small transition')} (under {SMALL_SHARE:.0%} of the "
+                      "largest of their signal)</summary>", table_html(table, max_rows=None), "</details>"]
+    return parts
+
+
+def _transition_table(rows: pd.DataFrame) -> pd.DataFrame:
+    """The transitions table's columns for ``rows`` of ``transitions.csv``."""
+    return pd.DataFrame(
+        {
+            "model": rows["model"],
+            "signal": [f"{s} ({t})" if t else s for s, t in zip(rows["signal"], rows["target"])],
+            "kind": [
+                k if k in (RISE, FALL) else f"{k} {d}"
+                for k, d in zip(rows["kind"], rows["direction"])
+            ],
+            "at [95% CI]": [
+                _interval(at, lo, hi)
+                if kind != NET_CHANGE
+                else f"not located: {format_tokens(lo)}-{format_tokens(hi)}"
+                for kind, at, lo, hi in zip(
+                    rows["kind"], rows["tokens"], rows["lo"], rows["hi"]
+                )
+            ],
+            "size [95% CI]": [
+                _range(*r) for r in zip(rows["size"], rows["size_lo"], rows["size_hi"])
+            ],
+            "support": [format_cell(v, digits=2) for v in rows["support"]],
+            "intervals from": rows["ci_method"],
+        }
+    )
 
 
 # --------------------------------------------------------------------------- figures
@@ -551,7 +580,7 @@ def render_report(inputs: ReportInputs) -> str:
     now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     has_results = not inputs.results.empty
     present = (
-        {"summary", "glance", "phases", "figures", "brain", "curves", "tasks", "provenance", "config"}
+        {"summary", "glance", "phases", "figures", "transitions", "brain", "curves", "tasks", "provenance", "config"}
         if has_results
         else {"config"}
     )
@@ -568,11 +597,14 @@ def render_report(inputs: ReportInputs) -> str:
                   *_above_controls(inputs.comparisons, inputs.controls), "</ul>"]
         if not inputs.headline.empty:
             parts += [_heading("glance"), _glance(inputs.headline, inputs.results, inputs.datasets)]
+    phase_figures = [f for f in inputs.figures if f.png.name.startswith(PHASE_FIGURE)]
+    if has_results:  # the finding, the card, then the phase figure with its verdicts
+        parts += _phases(inputs.phases, phase_figures, inputs.settings)
     if "failures" in present:
         parts += _failures(inputs.failures)
     if has_results:
-        parts += _phases(inputs.phases, inputs.transitions, inputs.settings)
-        parts += _figures(inputs.figures, inputs.figure_notes)
+        parts += _figures([f for f in inputs.figures if f not in phase_figures], inputs.figure_notes)
+        parts += _transitions(inputs.transitions)
         parts += _brain(inputs)
         parts += _curves(inputs.analyses)
         parts += [_heading("tasks"), table_html(_final_scores(inputs.results), token_columns={"tokens"}, digits=4)]

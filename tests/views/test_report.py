@@ -62,7 +62,11 @@ def test_report_is_self_contained(analysed):
     assert "<script" not in page and "@import" not in page and "url(" not in page
     assert page.count('src="data:image/png;base64,') == 3  # triple-phase figure, internal metrics, layer map
     assert "triple-phase" in page and "detachment" in page and "realignment" in page
-    assert "flat within" in page and "Transitions of every signal" in page  # verdict reasons, transitions table
+    assert "flat within" in page and 'id="transitions"' in page  # verdict reasons, transitions table
+    order = [page.index(anchor) for anchor in ('id="summary"', 'id="glance"', 'id="phases"', 'id="figures"',
+                                               'id="transitions"', 'id="brain"')]
+    assert order == sorted(order)  # the finding, the card, the phase figure and verdicts, then figures and tables
+    assert page.index("triple-phase figure") < page.index('id="figures"')  # the phase figure leads
     assert "cfg123" in page and "data456" in page  # provenance
     assert "dataset: simulated" in page  # the config copy
 
@@ -239,3 +243,19 @@ def test_an_empty_run_says_it_has_no_results(tmp_path):
     RunStore(tmp_path / "run", create=True).close()
     page = analyze_run(tmp_path / "run", FAST).report.read_text(encoding="utf-8")
     assert "<strong>No results.</strong> No cell of this run has finished yet." in page
+
+
+def test_transitions_come_largest_first_and_small_ones_are_folded_away():
+    from harness.views.report import _transitions
+
+    frame = pd.DataFrame({
+        "model": "m", "family": "f", "target": ["sim", "sim", "sim", ""], "group": "brain",
+        "signal": ["brain r (best layer)"] * 3 + ["instruction following"], "index": [1, 2, 3, 1],
+        "kind": ["step", "fall", "rise", "rise"], "direction": ["up", "down", "up", "up"],
+        "tokens": [1e4, 1e5, 1e6, 2e5], "lo": [5e3, 5e4, 5e5, 1e5], "hi": [2e4, 2e5, 2e6, 3e5],
+        "start_tokens": 0, "end_tokens": 0, "size": [0.05, -0.2, 0.008, 0.9], "size_lo": 0.0, "size_hi": 1.0,
+        "support": 1.0, "ci_method": "bootstrap", "n_boot": 200})
+    page = "".join(_transitions(frame))
+    shown, folded = page.split("<details>")
+    assert shown.index("-0.200") < shown.index("+0.050") and "+0.900" in shown  # largest of its own signal first
+    assert "1 small transition " in folded and "+0.008" in folded and "+0.008" not in shown

@@ -142,6 +142,11 @@ for (const el of document.body.querySelectorAll('*')) {
 return out;
 """
 IMAGES = "return [...document.images].map(img => [img.alt, img.complete, img.naturalWidth]);"
+FIRST_FIGURE = "const img = document.images[0]; return img ? img.getBoundingClientRect().top + window.scrollY : -1;"
+UNCAPTIONED = """return [...document.images].filter(img => {
+  const caption = img.closest('figure') && img.closest('figure').querySelector('figcaption');
+  return !(caption && caption.textContent.trim());
+}).map(img => img.alt);"""
 
 
 def _render(driver, run: Path, width: int) -> dict:
@@ -162,6 +167,8 @@ def _render(driver, run: Path, width: int) -> dict:
         "scroll": driver.execute_script("return Math.max(document.documentElement.scrollWidth, document.body.scrollWidth)"),
         "offenders": driver.execute_script(OFFENDERS),
         "images": driver.execute_script(IMAGES),
+        "first_figure": driver.execute_script(FIRST_FIGURE),
+        "uncaptioned": driver.execute_script(UNCAPTIONED),
         "unboxed_tables": driver.execute_script("return [...document.querySelectorAll('table')].filter(t => !t.parentElement.classList.contains('scroll')).length"),
         "text": driver.execute_script("return document.body.innerText"),
         "screenshot": path,
@@ -183,6 +190,8 @@ def test_report_fits_the_page_and_its_images_load(driver, partial_run):
         assert len(images) >= 4, images  # triple-phase figure, internal metrics, layer map, brain map
         assert all(complete and natural > 0 for _, complete, natural in images), images
         assert any(alt.startswith("brain map:") for alt, _, _ in images)
+        assert 0 < page["first_figure"] <= 1600, (width, page["first_figure"])  # the phase figure, before the tables
+        assert images[0][0].startswith("triple-phase figure") and page["uncaptioned"] == [], page["uncaptioned"]
         text = page["text"]
         assert "simulation for validating the pipeline, not evidence about brains" in text
         assert "At a glance" in text and "r_mean_norm" in text and "r_top" in text and "SIM01" in text
