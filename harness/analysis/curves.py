@@ -81,6 +81,11 @@ class BrainCurve:
         return Series(f"{self.target} r_mean (best layer)", self.steps, self.tokens, self.values)
 
 
+def model_title(model: str, family: str) -> str:
+    """How views name a model: its label, with its family in parentheses where they differ."""
+    return model if model == family else f"{model} ({family})"
+
+
 @dataclass
 class ModelCurves:
     """Every curve of one model in a run."""
@@ -95,6 +100,10 @@ class ModelCurves:
     uncorrected: tuple[str, ...] = ()  # accuracy tasks left out: their chance level is unknown
     tasks: dict[str, Series] = field(default_factory=dict)  # "target:scope:metric" -> curve
     metrics: dict[str, Series] = field(default_factory=dict)  # metric name -> ``LAYER_SUMMARY``
+
+    @property
+    def title(self) -> str:
+        return model_title(self.model, self.family)
 
 
 def _series(name: str, frame: pd.DataFrame) -> Series | None:

@@ -31,7 +31,7 @@ class CurveAnalysis:
     @property
     def subject(self) -> str:
         """Who the finding is about: 'model (family)', with ' on target' where there is one."""
-        who = f"{self.curves.model} ({self.curves.family})"
+        who = self.curves.title
         if self.members:
             who = f"{self.curves.model} (group of {len(self.members)}: {', '.join(self.members)})"
         return f"{who} on {self.target}" if self.target else who

@@ -176,7 +176,7 @@ def triple_phase_figure(curves: ModelCurves, target: str | None, result: PhaseRe
     for ax in axes:
         ax.grid(True, which="major", alpha=0.3)
     _token_axis(task_ax, axis_tokens)
-    title = f"{curves.model} ({curves.family})"
+    title = curves.title
     if result is not None:
         title += f" on {result.target}: {PATTERN_WORDS[result.pattern]}"
     figure.suptitle(title, fontsize=12)
@@ -231,7 +231,7 @@ def metrics_figure(
         if i + columns >= len(names):  # nothing drawn below it: it shows the token ticks
             ax.tick_params(labelbottom=True)
     figure.supxlabel("training tokens (log scale)", fontsize=9)
-    title = (f"{curves.model} ({curves.family}): internal metrics, {LAYER_SUMMARY} (black) and each layer "
+    title = (f"{curves.title}: internal metrics, {LAYER_SUMMARY} (black) and each layer "
              "(light = shallow, dark = deep)")
     figure.suptitle(title, fontsize=10)
     return figure
@@ -275,7 +275,7 @@ def overview_figure(models: list[ModelCurves], target: str) -> Figure:
         curve = curves.brain.get(target)
         if curve is not None:
             brain_ax.plot(_positions(axis_tokens, curve.tokens), curve.values, color=colour, marker="o", ms=3,
-                          label=f"{curves.model} ({curves.family})")
+                          label=curves.title)
         _plot(
             task_ax,
             curves.instruction,

@@ -44,7 +44,7 @@ def build_leaderboard(run_dirs: list[Path]) -> pd.DataFrame:
     """Leaderboard over several runs, best peak brain alignment first.
 
     Task accuracy is comparable only between rows computed on the same task set: where the rows
-    have more than one, ``task_sets`` names each row's set (S1, S2, ... in order of appearance).
+    have more than one, ``task_set_id`` names each row's set (S1, S2, ... in order of appearance).
     """
     frames = [run_headline(run_dir) for run_dir in map(Path, run_dirs)]
     frame = ordered_columns(pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=CORE_COLUMNS))
@@ -56,7 +56,7 @@ def build_leaderboard(run_dirs: list[Path]) -> pd.DataFrame:
     frame["task_acc_95"] = [interval_text(lo, hi) for lo, hi in zip(frame["final_task_accuracy_lo"].to_numpy(float),
                                                                     frame["final_task_accuracy_hi"].to_numpy(float))]
     sets = list(dict.fromkeys(s for s in frame["task_set"] if s))
-    frame["task_sets"] = [f"S{sets.index(s) + 1}" if s and len(sets) > 1 else "" for s in frame["task_set"]]
+    frame["task_set_id"] = [f"S{sets.index(s) + 1}" if s and len(sets) > 1 else "" for s in frame["task_set"]]
     return frame
 
 
@@ -106,10 +106,10 @@ def interval_note(df: pd.DataFrame) -> str:
 
 def task_set_note(df: pd.DataFrame) -> str:
     """A warning naming each task set when the rows' task accuracies come from different ones ('' when not)."""
-    named = df[df["task_sets"] != ""].drop_duplicates("task_sets") if "task_sets" in df else df.iloc[:0]
+    named = df[df["task_set_id"] != ""].drop_duplicates("task_set_id") if "task_set_id" in df else df.iloc[:0]
     if named.empty:
         return ""
-    sets = "; ".join(f"{row.task_sets} = {row.task_set}" for row in named.itertuples())
+    sets = "; ".join(f"{row.task_set_id} = {row.task_set}" for row in named.itertuples())
     return f"task acc was computed on different task sets, comparable only within a set: {sets}"
 
 
@@ -145,13 +145,13 @@ SHORT_HEADERS = {
     "peak_r": "peak r",
     "peak_tokens": "peak at",
     "peak_layer": "layer",
-    "detachment_depth": "max drop",
+    "detachment_depth": "detach depth",
     "final_r": "final r",
     "final_tokens": "final at",
     "final_instruction_following": "instr.",
     "final_correctness": "correct",
     "final_task_accuracy": "task acc",
-    "task_sets": "set",
+    "task_set_id": "set",
     "surge_start": "surge",
     "detachment_start": "detach",
     "realignment_start": "realign",
@@ -162,7 +162,7 @@ GLOSSARY = {
     "peak_layer": "layer = the best layer then",
     "final_r": "final r = r at the last checkpoint",
     "final_tokens": "final at = tokens at the last checkpoint",
-    "detachment_depth": "max drop = largest fall of r below its running peak",
+    "detachment_depth": "detach depth = detachment depth, the largest fall of r below its running peak",
     "final_instruction_following": "instr. = final instruction following",
     "final_correctness": "correct = final correctness",
     "final_task_accuracy": (
@@ -176,9 +176,9 @@ GLOSSARY = {
 }
 COMPACT_COLUMNS = [
     "rank", "run", "model", "target", "peak_r", "peak_r_95", "peak_tokens", "peak_layer", "final_r", "detachment_depth",
-    "final_instruction_following", "final_task_accuracy", "task_acc_95", "task_sets", "pattern",
+    "final_instruction_following", "final_task_accuracy", "task_acc_95", "task_set_id", "pattern",
 ]
-KEEP = ("rank", "model", "peak_r", "peak_r_95", "task_sets", "pattern")  # never left out for width
+KEEP = ("rank", "model", "peak_r", "peak_r_95", "task_set_id", "pattern")  # never left out for width
 LEAVE_OUT_FIRST = [  # when the terminal is too narrow, compact columns leave in this order
     "peak_layer", "final_r", "detachment_depth", "final_instruction_following", "target", "peak_tokens",
     "task_acc_95", "final_task_accuracy", "pattern", "run",  # task acc's interval leaves just before task acc

@@ -20,7 +20,7 @@ import pandas as pd
 
 from harness import __version__
 from harness.analysis.comparisons import ABOVE_CONTROL, gain_text
-from harness.analysis.curves import BRAIN_METRIC, BRAIN_SCOPE, LAYER_SUMMARY, ModelCurves, Series
+from harness.analysis.curves import BRAIN_METRIC, BRAIN_SCOPE, LAYER_SUMMARY, ModelCurves, Series, model_title
 from harness.analysis.data import BrainControl, Failures, load_config_text
 from harness.analysis.findings import CurveAnalysis
 from harness.analysis.headline import BEHAVIOUR
@@ -266,7 +266,7 @@ def _ci(row: pd.Series, column: str) -> str:
 def _glance(headline: pd.DataFrame, results: pd.DataFrame, datasets: dict[str, DatasetInfo] | None = None) -> str:
     cards = []
     for _, row in headline.iterrows():
-        title = f"{row['model']} ({row['family']})" + (f" on {row['target']}" if row["target"] else "")
+        title = model_title(str(row["model"]), str(row["family"])) + (f" on {row['target']}" if row["target"] else "")
         rows = _glance_rows(row, results, channel_word(datasets or {}, str(row["target"])))
         items = "".join(f"<dt>{_e(label)}</dt><dd>{_e(value)}</dd>" for label, value in rows)
         cards.append(f'<section class="card"><h3>{_e(title)}</h3><dl>{items}</dl></section>')
