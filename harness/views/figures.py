@@ -16,6 +16,7 @@ import pandas as pd
 from matplotlib import colormaps
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.ticker import LogLocator, MaxNLocator
 from numpy.typing import ArrayLike
 
@@ -217,6 +218,7 @@ def metrics_figure(
         _plot(ax, series, axis_tokens, color="black", lw=1.8, marker=".", ms=4)
         _baseline(ax, series.steps, series.values, "black")
         ax.set_title(name, fontsize=9)
+        ax.set_ylabel(name, fontsize=7)
         ax.tick_params(labelsize=7)
         ax.yaxis.set_major_locator(MaxNLocator(4))
         _mark(ax, by_name.get(name), axis_tokens, "#444444")
@@ -231,6 +233,11 @@ def metrics_figure(
         if i + columns >= len(names):  # nothing drawn below it: it shows the token ticks
             ax.tick_params(labelbottom=True)
     figure.supxlabel("training tokens (log scale)", fontsize=9)
+    if names and any(len((layers or {}).get(name, pd.DataFrame()).index) > 1 for name in names):
+        key = [Line2D([], [], color="black", lw=1.8, label=LAYER_SUMMARY),
+               Line2D([], [], color=cmap(0.15), lw=0.8, label="shallowest layer"),
+               Line2D([], [], color=cmap(0.85), lw=0.8, label="deepest layer")]
+        axes[0].legend(handles=key, loc="best", fontsize=6, framealpha=0.8)
     title = (f"{curves.title}: internal metrics, {LAYER_SUMMARY} (black) and each layer "
              "(light = shallow, dark = deep)")
     figure.suptitle(title, fontsize=10)
