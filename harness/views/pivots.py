@@ -100,8 +100,8 @@ def _fit(title: str, index: pd.Index, cells: dict[str, list[str]], last: dict[st
         columns.append(values)
     notes = [f"  {key}" for key in keys]
     if left_out:
-        notes.append(f"  {left_out} more column{'s' if left_out > 1 else ''} not shown at this width: --all, or choose "
-                     "with --metric / --layer")
+        notes.append(f"  {left_out} more column{'s' if left_out > 1 else ''} left out at this width: --all, or pick "
+                     "with --metric")
     return Pivot(title, header, [list(row) for row in zip(*columns)], notes)
 
 
