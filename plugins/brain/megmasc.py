@@ -54,6 +54,7 @@ from harness import (
     did_you_mean,
     hookimpl,
     noise_ceiling,
+    one_line,
     zscore_columns,
 )
 from harness_plugins.brain.filecache import cached_fact, file_digest
@@ -232,7 +233,7 @@ class MEGMASC(BrainDataset[MEGMASCOptions], FetchableData):
             raw = read_raw_bids(path, verbose="error")
         except (OSError, ValueError, RuntimeError) as error:
             raise DataError(
-                f"{(_raw_files(events) or [events])[0]}: cannot read the recording: {str(error).splitlines()[0]}"
+                f"{(_raw_files(events) or [events])[0]}: cannot read the recording: {one_line(error)}"
             ) from None
         raw.pick("meg", exclude="bads").load_data(verbose="error")
         o = self.options

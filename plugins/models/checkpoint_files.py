@@ -15,7 +15,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from harness import DataError
+from harness import DataError, one_line
 
 CONFIG = "config.json"
 SAFE_INDEX = "model.safetensors.index.json"
@@ -212,7 +212,7 @@ def _safe_open(path: Path) -> None:
         with safe_open(str(path), framework="numpy"):
             pass
     except SafetensorError as error:
-        raise DataError(f"{path}: corrupt safetensors file: {str(error).strip().splitlines()[0]}") from None
+        raise DataError(f"{path}: corrupt safetensors file: {one_line(error)}") from None
 
 
 def check_pickle(path: Path) -> None:
