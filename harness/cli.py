@@ -310,8 +310,8 @@ def _show_pivots(run: RunFrames, scores: pd.DataFrame, layer: int | None, limit:
         for line in pivot.lines():
             console.print(line, markup=False, highlight=False, soft_wrap=True)
     if not scores.empty:
-        console.print(f"\nevery score, with its 95 % interval: harness show {run.path} --all (or --format csv|json)",
-                      markup=False, highlight=False)
+        console.print("\nevery score, with its 95 % interval (or --format csv|json):", markup=False, highlight=False)
+        console.print(f"  harness show {run.path} --all", markup=False, highlight=False, soft_wrap=True)
 
 
 def _show_tables(run: RunFrames, scores: pd.DataFrame, limit: int) -> None:
