@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
-from typing import Any, TypeVar, cast
+from typing import Any, ClassVar, TypeVar, cast
 
 from pydantic import ValidationError
 
@@ -78,13 +78,17 @@ class ModelPlan:
 class TargetPlan:
     """A brain, task or metric entry with its plugin built and what its cells depend on."""
 
+    kind: ClassVar[Kind]
     label: str
-    kind: Kind
     entry: TargetEntry
     plugin: Plugin[Any]
     version: str
-    stimulus: str | None  # the brain entry whose stories it reads (None for tasks)
     where: str  # its key path in the config, e.g. "brain[0]"
+
+    @property
+    def stimulus(self) -> str | None:
+        """The brain entry whose stories it reads (None for tasks)."""
+        return None
 
     @property
     def needs_reference(self) -> bool:
@@ -94,28 +98,38 @@ class TargetPlan:
 
 @dataclass
 class BrainTarget(TargetPlan):
-    """A brain entry: its dataset plugin, scored on its own stories (``stimulus`` is its label)."""
+    """A brain entry: its dataset plugin, scored on its own stories."""
 
+    kind = Kind.BRAIN
     entry: BrainEntry
     plugin: BrainDataset[Any]
-    stimulus: str
+
+    @property
+    def stimulus(self) -> str:
+        return self.label
 
 
 @dataclass
 class TaskTarget(TargetPlan):
     """A task entry: evaluated on the loaded model, no stimulus."""
 
+    kind = Kind.TASK
     entry: TaskEntry
     plugin: Task[Any]
 
 
 @dataclass
 class MetricTarget(TargetPlan):
-    """A metric entry: computed on the activations of the brain entry ``stimulus`` names."""
+    """A metric entry: computed on the activations of the brain entry ``reads`` names."""
 
+    kind = Kind.METRIC
     entry: MetricEntry
     plugin: Metric[Any]
-    stimulus: str
+    reads: str  # the label of the brain entry whose stories it reads
+
+    @property
+    def stimulus(self) -> str:
+        return self.reads
 
     @property
     def needs_reference(self) -> bool:
@@ -160,7 +174,8 @@ class Plan:
     def _cells(self) -> tuple[list[Cell], dict[str, str]]:
         cells: list[Cell] = []
         settings: dict[str, str] = {}
-        stimulus = next((t.entry for t in self.targets if t.label == self.config.stimulus_label()), None)
+        label = self.config.stimulus_label()
+        stimulus = self.brain(label).entry if label is not None else None
         stimulus_entry = stimulus.model_dump(mode="json", exclude={"label", "encoding"}) if stimulus else None
         for model in self.models:
             for position, checkpoint in enumerate(model.checkpoints):
@@ -271,39 +286,22 @@ def _plan_model(config_source: str, registry: Registry, index: int, entry: Model
 
 
 def _plan_targets(config: SweepConfig, registry: Registry, source: str) -> list[TargetPlan]:
-    metric_stimulus = config.stimulus_label()
+    def built(base: type[P], entry: BrainEntry | TaskEntry | MetricEntry, where: str) -> tuple[P, str]:
+        plugin = build_plugin(registry, base, entry.plugin_name, entry.options, where, source)
+        return plugin, registry.version(entry.kind, plugin.name)
+
     targets: list[TargetPlan] = []
-
-    def version(plugin: Plugin[Any], kind: Kind) -> str:
-        return registry.version(kind, plugin.name)
-
     for index, brain in enumerate(config.brain):
-        dataset = build_plugin(registry, BrainDataset, brain.dataset, brain.options, f"brain[{index}]", source)
-        label = entry_label(brain)
-        targets.append(
-            BrainTarget(label, Kind.BRAIN, brain, dataset, version(dataset, Kind.BRAIN), label, f"brain[{index}]")
-        )
-    for index, task_entry in enumerate(config.tasks):
-        task = build_plugin(registry, Task, task_entry.task, task_entry.options, f"tasks[{index}]", source)
-        targets.append(
-            TaskTarget(
-                entry_label(task_entry), Kind.TASK, task_entry, task, version(task, Kind.TASK), None, f"tasks[{index}]"
-            )
-        )
-    for index, metric_entry in enumerate(config.metrics):
-        assert metric_stimulus is not None  # the config admits metrics only beside a brain entry
-        metric = build_plugin(registry, Metric, metric_entry.metric, metric_entry.options, f"metrics[{index}]", source)
-        targets.append(
-            MetricTarget(
-                entry_label(metric_entry),
-                Kind.METRIC,
-                metric_entry,
-                metric,
-                version(metric, Kind.METRIC),
-                metric_stimulus,
-                f"metrics[{index}]",
-            )
-        )
+        where = f"brain[{index}]"
+        targets.append(BrainTarget(entry_label(brain), brain, *built(BrainDataset, brain, where), where))
+    for index, task in enumerate(config.tasks):
+        where = f"tasks[{index}]"
+        targets.append(TaskTarget(entry_label(task), task, *built(Task, task, where), where))
+    reads = config.stimulus_label()
+    for index, metric in enumerate(config.metrics):
+        assert reads is not None  # the config admits metrics only beside a brain entry
+        where = f"metrics[{index}]"
+        targets.append(MetricTarget(entry_label(metric), metric, *built(Metric, metric, where), where, reads))
     return targets
 
 

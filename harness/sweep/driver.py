@@ -121,7 +121,7 @@ class Sweep:
         summary = SweepSummary(self.store.run_dir, planned=0, skipped=0)
         while True:
             self.use(plan)
-            pending = plan.pending({} if force else self.store.done_cells(), force, tried)
+            pending = plan.pending(self.store.done_cells(), force, tried)
             part = self.run(pending, show_progress)
             summary.done, summary.failed = summary.done + part.done, summary.failed + part.failed
             summary.errors += part.errors
