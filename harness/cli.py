@@ -275,6 +275,7 @@ def _filtered(scores: pd.DataFrame, args: argparse.Namespace) -> pd.DataFrame:
 
 def _show_summary(run: RunFrames) -> None:
     """What ran, what failed and the verdict, in a few wrapped lines."""
+    from harness.analysis.phases import PATTERN_WORDS
     from harness.views.pivots import KIND_ORDER
 
     console = _console()
@@ -293,9 +294,9 @@ def _show_summary(run: RunFrames) -> None:
     targets = [f"{target} ({kind})" for target, kind in kinds.items()]
     console.print(f"models: {', '.join(models)}; targets: {', '.join(targets)}", markup=False, highlight=False)
     for (model, target), phases in run.phases.groupby(["model", "target"], sort=True) if len(run.phases) else []:
-        pattern = str(phases["pattern"].iloc[0])
+        pattern = PATTERN_WORDS[str(phases["pattern"].iloc[0])]
         which = ", ".join(f"{phase} {status}" for phase, status in zip(phases["phase"], phases["status"]))
-        console.print(f"verdict, {model} on {target}: pattern {pattern} ({which})", markup=False, highlight=False)
+        console.print(f"verdict, {model} on {target}: {pattern} ({which})", markup=False, highlight=False)
 
 
 def _show_pivots(run: RunFrames, scores: pd.DataFrame, layer: int | None, limit: int) -> None:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from harness.analysis.curves import best_over_layers
 from harness.analysis.scoreintervals import interval_text
 from harness.analysis.tokens import format_tokens
 
@@ -49,8 +50,9 @@ def brain_pivot(title: str, rows: pd.DataFrame, width: int, intervals: IntervalO
     """r_mean over subjects by layer, the best layer of each checkpoint marked, its value with a 95 % interval."""
     steps = pd.MultiIndex.from_frame(rows[["step", "tokens"]].drop_duplicates().sort_values(["step", "tokens"]))
     table = rows.pivot_table(index=["step", "tokens"], columns="layer", values="value", aggfunc="mean").reindex(steps)
-    scored = table.notna().any(axis=1)  # a checkpoint whose every layer is NaN has no best layer
-    best_layer = table[scored].idxmax(axis=1).reindex(table.index)
+    position, best_value = best_over_layers(table.to_numpy(float).T)  # the analysis's one best-layer rule
+    # a checkpoint whose every layer is NaN has no best layer
+    best_layer = pd.Series(np.where(np.isfinite(best_value), table.columns.to_numpy()[position], np.nan), table.index)
     found = best_layer.dropna()
     keys = [(*index, int(layer)) for index, layer in zip(found.index, found)]
     best_rows = rows.set_index(["step", "tokens", "layer"]).loc[keys].reset_index()
@@ -117,26 +119,28 @@ def run_pivots(scores: pd.DataFrame, width: int, layer: int | None = None, inter
                     key=lambda item: (item[0][0], KIND_ORDER.get(str(item[1]["kind"].iloc[0]), 3), item[0][1]))
     for (model, target), rows in groups:
         rows, note = _some_steps(rows, most_rows)
-        kind = str(rows["kind"].iloc[0])
-        name = f"{model} x {target}"
-        if kind == "brain":
-            brain = rows[(rows["metric"] == "r_mean") & (rows["scope"] == "mean")]
-            if layer is not None:
-                brain = brain[brain["layer"] == layer]
-            if not brain.empty:
-                out.append(brain_pivot(f"{name}: r_mean over subjects by layer", brain, width, intervals))
-        elif kind == "metric":
-            picked = rows[rows["layer"] == layer] if layer is not None else rows
-            by = picked.groupby(["step", "tokens", "scope", "metric"], as_index=False, sort=False)
-            summary = pd.DataFrame(by["value"].median())
-            what = f"at layer {layer}" if layer is not None else "median over layers"
-            if not summary.empty:
-                out.append(wide_pivot(f"{name}: {what}", summary, width))
-        else:
-            out.append(wide_pivot(f"{name}: scores", rows, width))
-        if note and out:
-            out[-1].notes.append(note)
+        pivot = _pivot(f"{model} x {target}", rows, width, layer, intervals)
+        if pivot is not None:
+            pivot.notes += [note] if note else []
+            out.append(pivot)
     return out
+
+
+def _pivot(name: str, rows: pd.DataFrame, width: int, layer: int | None, intervals: IntervalOf | None) -> Pivot | None:
+    """The pivot of one model and target (None where the filters left nothing of it to show)."""
+    kind = str(rows["kind"].iloc[0])
+    if kind == "brain":
+        brain = rows[(rows["metric"] == "r_mean") & (rows["scope"] == "mean")]
+        if layer is not None:
+            brain = brain[brain["layer"] == layer]
+        return brain_pivot(f"{name}: r_mean over subjects by layer", brain, width, intervals) if len(brain) else None
+    if kind == "metric":
+        picked = rows[rows["layer"] == layer] if layer is not None else rows
+        by = picked.groupby(["step", "tokens", "scope", "metric"], as_index=False, sort=False)
+        summary = pd.DataFrame(by["value"].median())
+        what = f"at layer {layer}" if layer is not None else "median over layers"
+        return wide_pivot(f"{name}: {what}", summary, width) if len(summary) else None
+    return wide_pivot(f"{name}: scores", rows, width)
 
 
 def _some_steps(rows: pd.DataFrame, most: int | None) -> tuple[pd.DataFrame, str]:
