@@ -267,44 +267,41 @@ def print_leaderboard(df: pd.DataFrame, console: Console, columns: str | None = 
         console.print("harness leaderboard: no models in these runs (no finished cells?)")
         return []
     wanted = select_columns(df, columns, compact=True)
+    left_out: list[str] = []
     if columns is not None and columns.strip() == "all":
-        return _print_pages(df, wanted, console)
-    shown, left_out = fit_columns(df, wanted, console, chosen=columns is not None)
-    glossary = "; ".join(dict.fromkeys(GLOSSARY[c] for c in shown if c in GLOSSARY))
-    if left_out:
-        more = (f"left out for width ({console.width} columns): {', '.join(left_out)}; see them with "
-                "--columns NAME,NAME,... or a wider terminal; every column: --format csv|json|markdown|html")
+        tables, more = _pages(df, wanted, console), ""
     else:
-        more = "every column: --columns all, or --format csv|json|markdown|html" if columns is None else ""
-    console.print(_table(df, shown))
+        shown, left_out = fit_columns(df, wanted, console, chosen=columns is not None)
+        tables = [shown]
+        if left_out:
+            more = (f"left out for width ({console.width} columns): {', '.join(left_out)}; see them with "
+                    "--columns NAME,NAME,... or a wider terminal; every column: --format csv|json|markdown|html")
+        else:
+            more = "every column: --columns all, or --format csv|json|markdown|html" if columns is None else ""
+    for number, table in enumerate(tables, 1):
+        console.print(_table(df, table))
+        if len(tables) > 1:
+            console.print(f"(table {number} of {len(tables)}: every column, {console.width} columns wide)",
+                          markup=False)
+    glossary = "; ".join(dict.fromkeys(GLOSSARY[c] for table in tables for c in table if c in GLOSSARY))
     for note in (glossary, interval_note(df), *control_notes(df), task_set_note(df), more):
         if note:
             console.print(note, highlight=False, markup=False)
     return left_out
 
 
-def _print_pages(df: pd.DataFrame, columns: list[str], console: Console) -> list[str]:
+def _pages(df: pd.DataFrame, columns: list[str], console: Console) -> list[list[str]]:
     """Every column, in as many tables as the width needs, each led by the columns that name a row (rank, model
-    and, where the rows have several, run and target); nothing is left out."""
+    and, where the rows have several, run and target)."""
     names = [c for c in ("rank", "run", "model", "target")
              if c in columns and (c in ("rank", "model") or df[c].nunique() > 1)]
-    rest = [c for c in columns if c not in names]
     pages: list[list[str]] = []
-    for column in rest:
-        page = pages[-1] if pages else None
-        if page is None or _width(df, [*names, *page, column], console) > console.width:
+    for column in (c for c in columns if c not in names):
+        if not pages or _width(df, [*names, *pages[-1], column], console) > console.width:
             pages.append([column])
         else:
-            page.append(column)
-    for number, page in enumerate(pages, 1):
-        console.print(_table(df, [*names, *page]))
-        if len(pages) > 1:
-            console.print(f"(table {number} of {len(pages)}: every column, {console.width} columns wide)", markup=False)
-    glossary = "; ".join(dict.fromkeys(GLOSSARY[c] for c in columns if c in GLOSSARY))
-    for note in (glossary, interval_note(df), *control_notes(df), task_set_note(df)):
-        if note:
-            console.print(note, highlight=False, markup=False)
-    return []
+            pages[-1].append(column)
+    return [[*names, *page] for page in pages]
 
 
 def _width(df: pd.DataFrame, columns: list[str], console: Console) -> int:
