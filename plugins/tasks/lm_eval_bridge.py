@@ -135,8 +135,6 @@ def evaluate(
             )
     except HarnessError:
         raise
-    except (ConnectionError, TimeoutError) as exc:
-        raise DataError(_offline_message(where, tasks, exc)) from exc
     except Exception as exc:  # datasets raises its own offline / missing-file errors
         if _looks_offline(exc):
             raise DataError(_offline_message(where, tasks, exc)) from exc
@@ -229,8 +227,8 @@ def _check_continuations(lm: Any, requests: Sequence[Any], where: str, labels: M
             shown = text if len(text) <= 40 else text[:37] + "..."
             raise DataError(
                 f"{where}: {task} item {request.doc_id} scores {len(scored)} tokens ({shown!r}) but the model takes "
-                f"{limit}; lm-eval cannot shorten a scored text: leave the task out or use a model with a longer "
-                "context"
+                f"{limit}; lm-eval cannot shorten a scored text: "
+                "leave the task out or use a model with a longer context"
             )
 
 
@@ -335,7 +333,7 @@ def _looks_offline(exc: BaseException) -> bool:
             or "Couldn't reach" in text
         ):
             return True
-        if isinstance(err, ConnectionError):
+        if isinstance(err, ConnectionError | TimeoutError):
             return True
     return False
 
@@ -356,7 +354,7 @@ def check_datasets(tasks: Sequence[str], manager: Any, where: str) -> None:
     except HarnessError:
         raise
     except Exception as exc:  # datasets raises its own offline / missing-file errors
-        if isinstance(exc, ConnectionError | TimeoutError) or _looks_offline(exc):
+        if _looks_offline(exc):
             raise DataError(_offline_message(where, tasks, exc)) from exc
         raise DataError(f"{where}: lm-eval could not load {', '.join(tasks)}: {one_line(exc)}") from exc
 
