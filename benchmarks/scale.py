@@ -95,6 +95,12 @@ def _sweep(data: dict[str, Any], **kwargs: Any) -> float:
     return seconds
 
 
+def _demo_variant(demo: dict[str, Any], work: Path, executor: str, repeat: int) -> dict[str, Any]:
+    """The demo config on ``executor``, with a run folder and a cache of its own for this repeat."""
+    return demo | {"run": str(work / f"a-{executor}-{repeat}"), "cache": str(work / f"a-{executor}-cache-{repeat}"),
+                   "executor": executor}
+
+
 def ray_speedup(work: Path, repeats: int) -> float:
     """(a) the demo plan: local executor on 1 thread against Ray, 2 workers x 1 thread, alternating, best of
     ``repeats``.
@@ -120,16 +126,7 @@ def ray_speedup(work: Path, repeats: int) -> float:
     for repeat in range(repeats):
         print(f"(a) the demo plan, local executor on 1 thread (run {repeat + 1} of {repeats})", flush=True)
         with torch_threads(1), threadpool_limits(1):  # torch's and the BLAS libraries' threads, as in a Ray task
-            local.append(
-                _sweep(
-                    demo
-                    | {
-                        "run": str(work / f"a-local-{repeat}"),
-                        "cache": str(work / f"a-local-cache-{repeat}"),
-                        "executor": "local",
-                    }
-                )
-            )
+            local.append(_sweep(_demo_variant(demo, work, "local", repeat)))
         started = time.perf_counter()
         connect(ray, RaySettings(workers=2, threads=1))  # as `harness sweep --executor ray --workers 2` starts it
         print(
@@ -138,33 +135,16 @@ def ray_speedup(work: Path, repeats: int) -> float:
         )
         try:
             warm_ray = _warm_up(demo, work / f"a-ray-warm-{repeat}", {"executor": "ray", "ray": {"threads": 1}})
-            print(
-                f"  warm-up: {warm_ray:.1f} s on Ray (each worker's first tasks import torch, transformers and "
-                "lm-eval); "
-                f"the same checkpoints took {warm_local:.1f} s in this process",
-                flush=True,
-            )
+            print(f"  warm-up: {warm_ray:.1f} s on Ray (each worker's first tasks import torch, transformers and "
+                  f"lm-eval); the same checkpoints took {warm_local:.1f} s in this process", flush=True)
             print(f"(a) the demo plan, Ray executor, 2 workers x 1 thread (run {repeat + 1} of {repeats})", flush=True)
-            on_ray.append(
-                _sweep(
-                    demo
-                    | {
-                        "run": str(work / f"a-ray-{repeat}"),
-                        "cache": str(work / f"a-ray-cache-{repeat}"),
-                        "executor": "ray",
-                        "ray": {"threads": 1},
-                    }
-                )
-            )
+            on_ray.append(_sweep(_demo_variant(demo, work, "ray", repeat) | {"ray": {"threads": 1}}))
         finally:
             ray.shutdown()
         _same_tables(work / f"a-local-{repeat}", work / f"a-ray-{repeat}")
-    print(
-        f"  ray_speedup = {min(local):.1f} s / {min(on_ray):.1f} s = {min(local) / min(on_ray):.2f} (best of "
-        f"{repeats}; "
-        f"local {', '.join(f'{t:.1f}' for t in local)} s, Ray {', '.join(f'{t:.1f}' for t in on_ray)} s)",
-        flush=True,
-    )
+    each = f"local {', '.join(f'{t:.1f}' for t in local)} s, Ray {', '.join(f'{t:.1f}' for t in on_ray)} s"
+    print(f"  ray_speedup = {min(local):.1f} s / {min(on_ray):.1f} s = {min(local) / min(on_ray):.2f} "
+          f"(best of {repeats}; {each})", flush=True)
     return min(local) / min(on_ray)
 
 

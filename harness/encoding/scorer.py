@@ -219,8 +219,8 @@ class BrainScorer:
             n_words = len(self.stories[story].words)
             if array.ndim != 2 or array.shape[0] != n_words:
                 raise DataError(
-                    f"{self.name}: features for story {story!r} have shape {tuple(array.shape)}, expected ({n_words}, "
-                    "dims)"
+                    f"{self.name}: features for story {story!r} have shape {tuple(array.shape)}, "
+                    f"expected ({n_words}, dims)"
                 )
             if width is not None and array.shape[1] != width:
                 raise DataError(

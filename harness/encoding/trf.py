@@ -122,8 +122,8 @@ def trf_design(
     for story, rate in rates.items():
         if abs(rate - sfreq) > RATE_TOLERANCE * sfreq:
             raise DataError(
-                f"TRF: story {story!r} is sampled at {rate:g} Hz, story {train[0]!r} at {sfreq:g} Hz; resample to one "
-                "rate"
+                f"TRF: story {story!r} is sampled at {rate:g} Hz, story {train[0]!r} at {sfreq:g} Hz; "
+                "resample to one rate"
             )
     lags = lag_samples(window_s, sfreq)
     mean, projection = word_basis([features[s] for s in train], components)

@@ -36,18 +36,14 @@ def preflight(plan: Plan, say: Callable[[str], None] | None = None) -> list[str]
     contexts = [m.family.context_length() for m in plan.models]
     shortest = min((c for c in contexts if c is not None), default=None)
     for target in plan.targets:
+        checked = partial(_checked, plan.source, target.where, target.plugin.name)
         if isinstance(target, BrainTarget):
-            dataset = target.plugin
-            add(_checked(plan.source, target.where, dataset.name, dataset.check))
-            add(_checked(plan.source, target.where, dataset.name, partial(_plan_checks, plan, target)))
+            add(checked(target.plugin.check))
+            add(checked(partial(_plan_checks, plan, target)))
             if target.entry.shuffle is not None:
-                add(
-                    _checked(
-                        plan.source, target.where, dataset.name, partial(_control_note, dataset, target.entry.shuffle)
-                    )
-                )
+                add(checked(partial(_control_note, target.plugin, target.entry.shuffle)))
         elif isinstance(target, TaskTarget):
-            add(_checked(plan.source, target.where, target.plugin.name, partial(target.plugin.check, shortest)))
+            add(checked(partial(target.plugin.check, shortest)))
     return notes
 
 

@@ -199,8 +199,8 @@ def select_checkpoints(available: Sequence[Checkpoint], value: Any, where: str) 
         elif number not in by_step:
             near = min(steps, key=lambda s: abs(s - number))
             raise ConfigError(
-                f"{where}: no checkpoint at step {number} (nearest: {near}; {len(steps)} available from {steps[0]} to "
-                f"{steps[-1]})"
+                f"{where}: no checkpoint at step {number} "
+                f"(nearest: {near}; {len(steps)} available from {steps[0]} to {steps[-1]})"
             )
         else:
             chosen.add(number)

@@ -136,8 +136,8 @@ def _status(inputs: ReportInputs) -> list[str]:
     parts = []
     if failures.failed:
         parts.append(
-            f"{failures.failed} of {_n(failures.recorded, 'cell')} failed; their results are missing from every table "
-            "and figure"
+            f"{failures.failed} of {_n(failures.recorded, 'cell')} failed; "
+            "their results are missing from every table and figure"
         )
     if failures.stale:
         parts.append(f"{_n(failures.stale, 'result')} stale (a recompute failed; the earlier result is shown)")
@@ -211,26 +211,15 @@ def _glance_rows(row: pd.Series, results: pd.DataFrame, channels: str = "voxels"
             step_rows = results[(results["model"] == row["model"]) & (results["tokens"] == row["peak_tokens"])]
             peak_step = int(step_rows["step"].iloc[0]) if len(step_rows) else -1
             layer = int(row["peak_layer"])
-            out.append(
-                (
-                    "peak r_mean (best layer)",
-                    f"{_value(row['peak_r'])}{_ci(row, 'peak_r')} at {format_tokens(row['peak_tokens'])} tokens, layer "
-                    f"{layer}",
-                )
-            )
-            for metric, label in (
-                ("r_mean_norm", "at the peak: ceiling-normalised"),
-                ("r_top", f"at the peak: top {channels}"),
-            ):
+            peak = f"{_value(row['peak_r'])}{_ci(row, 'peak_r')} at {format_tokens(row['peak_tokens'])} tokens"
+            out.append(("peak r_mean (best layer)", f"{peak}, layer {layer}"))
+            for metric, label in (("r_mean_norm", "at the peak: ceiling-normalised"),
+                                  ("r_top", f"at the peak: top {channels}")):
                 value = _brain_value(results, row["model"], row["target"], peak_step, layer, metric)
                 if np.isfinite(value):
                     out.append((label, f"{metric} {_value(value)}"))
-            out.append(
-                (
-                    "final r_mean (best layer)",
-                    f"{_value(row['final_r'])}{_ci(row, 'final_r')} at {format_tokens(row['final_tokens'])} tokens",
-                )
-            )
+            final = f"{_value(row['final_r'])}{_ci(row, 'final_r')} at {format_tokens(row['final_tokens'])} tokens"
+            out.append(("final r_mean (best layer)", final))
             if isinstance(row.get("resampled"), str) and row["resampled"]:
                 out.append(("95 % intervals", f"resampling {row['resampled']}"))
             if np.isfinite(row.get("above_control", np.nan)):
@@ -470,8 +459,8 @@ def _brain(inputs: ReportInputs) -> list[str]:
     parts = [
         _heading("brain"),
         '<p class="muted">At the best layer of each checkpoint (chosen on r_mean averaged over subjects): '
-        f"r_mean = mean Pearson r over all kept {channels} on the test stories; r_mean_norm = r_mean / mean noise "
-        "ceiling "
+        f"r_mean = mean Pearson r over all kept {channels} on the test stories; "
+        "r_mean_norm = r_mean / mean noise ceiling "
         f"(where the dataset has test-story repeats); r_top = mean r of the top {channels} chosen on training data; "
         "r_roi:NAME = mean r within a region; then r_mean per subject.</p>",
     ]

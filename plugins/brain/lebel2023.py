@@ -179,10 +179,9 @@ class LeBel2023(BrainDataset[LeBel2023Options], FetchableData):
             )
         if not self.derivative.is_dir():
             raise DataError(
-                f"{self.derivative}: not found; {root} should be the ds003020 folder (holding "
-                "derivative/respdict.json, "
-                f"derivative/TextGrids/ and derivative/preprocessed_data/); download it with {fetch} or set "
-                "options.root"
+                f"{self.derivative}: not found; {root} should be the ds003020 folder "
+                "(holding derivative/respdict.json, derivative/TextGrids/ and derivative/preprocessed_data/); "
+                f"download it with {fetch} or set options.root"
             )
 
     def subjects(self) -> list[str]:

@@ -296,8 +296,8 @@ def _annotation_target(name: str, annotation: WordAnnotation, stories: Sequence[
     values = np.concatenate(parts, axis=0)
     if not annotation.categorical and (values.dtype.kind not in "biuf" or not np.isfinite(values).all()):
         raise DataError(
-            f"probe: the stimulus dataset's annotation {name!r} is continuous but has values that are not finite "
-            "numbers"
+            f"probe: the stimulus dataset's annotation {name!r} is continuous "
+            "but has values that are not finite numbers"
         )
     return Target(values, annotation.categorical)
 

@@ -96,8 +96,8 @@ class OfflineSuite(Task[OfflineSuiteOptions]):
                 which = f"its longest item ({item}) needs up to {need} tokens" if item else f"it needs {need} tokens"
                 raise ConfigError(
                     f"offline task options: subtasks: {subtask} cannot run: {which} but the shortest model context "
-                    f"is {context_length} tokens; leave {subtask!r} out of 'subtasks' or sweep a model with a longer "
-                    "context"
+                    f"is {context_length} tokens; "
+                    f"leave {subtask!r} out of 'subtasks' or sweep a model with a longer context"
                 )
         return []
 
