@@ -8,7 +8,7 @@ from ``harness`` itself, never from its submodules. It holds
   ``Story``, ``SubjectData``, ``ResponseArray``, ``Modality``, ``Score``, ``CellOutput``,
   ``MetricContext``, ``FetchableData``, ``WordAnnotations`` and ``WordAnnotation``;
 * the maps a dataset's ``voxel_map`` returns (``harness.plugin.maps``): ``VoxelMap``, ``SurfaceMap``,
-  ``VolumeMap`` and ``SensorMap``;
+  ``VolumeMap`` and ``SensorMap``, and ``fsaverage_vertices`` (vertices per hemisphere of an fsaverage mesh);
 * ``hookimpl``, the marker for the ``register_*`` hooks;
 * the errors a user can cause (``HarnessError`` and its kinds), ``did_you_mean`` and ``one_line``;
 * helpers plugins share: ``cache_root``, ``cache_writable`` (False while ``harness validate`` runs) and
@@ -52,7 +52,7 @@ from harness.plugin.contract import (
     WordAnnotations,
 )
 from harness.plugin.hookspecs import hookimpl
-from harness.plugin.maps import SensorMap, SurfaceMap, VolumeMap, VoxelMap
+from harness.plugin.maps import ChannelMap, SensorMap, SurfaceMap, VolumeMap, VoxelMap, fsaverage_vertices
 from harness.util.devices import resolve_device
 from harness.util.digest import settings_digest
 from harness.util.errors import ConfigError, DataError, HarnessError, PluginError, did_you_mean, one_line
@@ -86,6 +86,7 @@ __getattr__, __dir__ = lazy_exports(__name__, {
 __all__ = [
     "BrainDataset",
     "CellOutput",
+    "ChannelMap",
     "Checkpoint",
     "ConfigError",
     "DataError",
@@ -124,6 +125,7 @@ __all__ = [
     "write_later",
     "did_you_mean",
     "fsaverage5",
+    "fsaverage_vertices",
     "hookimpl",
     "load_config",
     "load_run",

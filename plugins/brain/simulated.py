@@ -28,6 +28,7 @@ from pydantic import Field
 
 from harness import (
     BrainDataset,
+    ChannelMap,
     DataError,
     PluginOptions,
     Story,
@@ -90,6 +91,10 @@ class ReadBack(ABC):
 
     def load_subject(self, subject: str) -> SubjectData:
         return self.reader.load_subject(subject)
+
+    def voxel_map(self, subject: str) -> ChannelMap | None:
+        """The map the real dataset's loader gives for the files written."""
+        return self.reader.voxel_map(subject)
 
 
 class Simulated(ReadBack, BrainDataset[SimulatedOptions], WordAnnotations):
