@@ -5,15 +5,17 @@ from ``harness`` itself, never from its submodules. It holds
 
 * the four plugin bases and what they exchange (``harness.plugin.contract``): ``ModelFamily``,
   ``BrainDataset``, ``Task``, ``Metric``, ``PluginOptions``, ``Checkpoint``, ``LoadedModel``,
-  ``Story``, ``SubjectData``, ``ResponseArray``, ``Modality``, ``VoxelMap``, ``Score``, ``CellOutput``,
+  ``Story``, ``SubjectData``, ``ResponseArray``, ``Modality``, ``Score``, ``CellOutput``,
   ``MetricContext``, ``FetchableData``, ``WordAnnotations`` and ``WordAnnotation``;
+* the maps a dataset's ``voxel_map`` returns (``harness.plugin.maps``): ``VoxelMap``, ``SurfaceMap``,
+  ``VolumeMap`` and ``SensorMap``, and ``fsaverage_vertices`` (vertices per hemisphere of an fsaverage mesh);
 * ``hookimpl``, the marker for the ``register_*`` hooks;
 * the errors a user can cause (``HarnessError`` and its kinds), ``did_you_mean`` and ``one_line``;
 * helpers plugins share: ``cache_root``, ``cache_writable`` (False while ``harness validate`` runs) and
   ``write_later`` (a cache write kept only once a sweep's checks have passed),
   ``atomic_write_text`` and ``atomic_write_bytes``, ``new_directory``,
   ``usual_permissions``, ``writer_lock`` and ``remove_abandoned`` (folders in progress),
-  ``resolve_device``,
+  ``resolve_device``, ``fsaverage5`` (a hemisphere's fsaverage5 mesh from nilearn's package data),
   ``settings_digest``, ``torch_threads``, and (imported on first use, as they load torch)
   ``zscore_columns`` and ``noise_ceiling``;
 * for notebooks, ``load_run(path)``: a run directory as tidy pandas frames (scores, cells,
@@ -46,11 +48,11 @@ from harness.plugin.contract import (
     Story,
     SubjectData,
     Task,
-    VoxelMap,
     WordAnnotation,
     WordAnnotations,
 )
 from harness.plugin.hookspecs import hookimpl
+from harness.plugin.maps import ChannelMap, SensorMap, SurfaceMap, VolumeMap, VoxelMap, fsaverage_vertices
 from harness.util.devices import resolve_device
 from harness.util.digest import settings_digest
 from harness.util.errors import ConfigError, DataError, HarnessError, PluginError, did_you_mean, one_line
@@ -63,6 +65,7 @@ from harness.util.files import (
     usual_permissions,
     writer_lock,
 )
+from harness.util.fsaverage import fsaverage5
 from harness.util.lazy import lazy_exports
 from harness.util.paths import cache_root, cache_writable, write_later
 from harness.util.threads import torch_threads
@@ -83,6 +86,7 @@ __getattr__, __dir__ = lazy_exports(__name__, {
 __all__ = [
     "BrainDataset",
     "CellOutput",
+    "ChannelMap",
     "Checkpoint",
     "ConfigError",
     "DataError",
@@ -108,6 +112,9 @@ __all__ = [
     "SweepConfig",
     "Task",
     "VoxelMap",
+    "SurfaceMap",
+    "VolumeMap",
+    "SensorMap",
     "WRITER_LOCK",
     "WordAnnotation",
     "WordAnnotations",
@@ -117,6 +124,8 @@ __all__ = [
     "cache_writable",
     "write_later",
     "did_you_mean",
+    "fsaverage5",
+    "fsaverage_vertices",
     "hookimpl",
     "load_config",
     "load_run",

@@ -63,6 +63,27 @@ def read_voxel_values(arrays: pd.DataFrame) -> dict[str, np.ndarray]:
     return values
 
 
+def read_companion_arrays(arrays: pd.DataFrame, name: str) -> dict[str, np.ndarray]:
+    """subject -> the array ``<name>/<subject>`` a brain cell stored beside its r (``p``: block-permutation
+    p-values, ``lag_profile``: M/EEG lags × sensors), for rows of the voxel-array index; subjects whose cell
+    has none are left out."""
+    values = {}
+    for path, subject in zip(arrays["path"], arrays["subject"]):
+        with np.load(path) as loaded:
+            key = f"{name}/{subject}"
+            if key in loaded.files:
+                values[str(subject)] = np.asarray(loaded[key], dtype=np.float64)
+    return values
+
+
+def read_cell_array(arrays: pd.DataFrame, name: str) -> np.ndarray | None:
+    """The array ``name`` of the first row's cell (one every subject shares, such as ``lags_s``); None when absent."""
+    for path in arrays["path"]:
+        with np.load(path) as loaded:
+            return np.asarray(loaded[name], dtype=np.float64) if name in loaded.files else None
+    return None
+
+
 def read_run(run_dir: Path) -> RunData:
     """The results and the voxel-array index of a run, read from its store in one go."""
     run_dir = Path(run_dir)

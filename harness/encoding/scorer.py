@@ -375,6 +375,8 @@ class BrainScorer:
                 scores.extend(Score(metric, value, scope=info.subject) for metric, value in values.items())
                 arrays[f"r/{info.subject}"] = _full(fit.r, fit.kept, info.n_total)
                 arrays[f"alpha/{info.subject}"] = _full(fit.alphas, fit.kept, info.n_total)
+                if fit.pvalues is not None:  # block-permutation p-values, for maps masked by FDR
+                    arrays[f"p/{info.subject}"] = _full(fit.pvalues, fit.kept, info.n_total)
                 arrays.update(selection_arrays(self.selected[info.subject], info.subject))
         common = set.intersection(*(set(v) for v in per_subject.values()))
         for metric in sorted(common, key=list(next(iter(per_subject.values()))).index):

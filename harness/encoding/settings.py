@@ -108,6 +108,7 @@ class EncodingSettings(Strict):
     lanczos_window: int = Field(3, ge=1)
     top_fraction: float = Field(0.1, gt=0, le=1)  # best voxels, chosen on training data
     permutations: int = Field(0, ge=0)  # block permutations for significance (0 = off)
+    permutations_at: Literal["all", "last"] = "all"  # checkpoints permuted: all, or only each model's last
     fdr_q: float = Field(0.05, gt=0, lt=1)
     voxel_batch: int | None = Field(None, ge=1)  # voxels per batch (None = automatic)
     voxels: str = "all"  # voxels scored: all | reliable:F | reliable:N | mask:NAME (parse_voxel_selector below)
@@ -139,6 +140,8 @@ class EncodingSettings(Strict):
             data.pop("lags_s", None)
         if self.voxels == "all":
             data.pop("voxels", None)
+        if self.permutations_at == "all":
+            data.pop("permutations_at", None)
         return data
 
     def delay_seconds(self, interval: float) -> list[float]:

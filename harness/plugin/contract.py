@@ -84,6 +84,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from harness.plugin import hookspecs
+from harness.plugin.maps import ChannelMap
+from harness.plugin.maps import VoxelMap as VoxelMap  # its home before the other kinds of map
 
 
 class Kind(StrEnum):
@@ -294,19 +296,6 @@ class SubjectData:
         return np.asarray(self.word_onsets.get(story.name, story.onsets), dtype=np.float64)
 
 
-@dataclass(frozen=True)
-class VoxelMap:
-    """Where a subject's voxels lie on a flat 2-D map, so that one value per voxel can be drawn as an image.
-
-    Voxel ``i`` (in the column order of ``SubjectData.responses``) sits in map cell
-    ``(rows[i], cols[i])``; cells without a voxel stay blank. ``name`` says what the map is.
-    """
-
-    rows: np.ndarray  # per voxel, its row on the map (non-negative integers)
-    cols: np.ndarray  # per voxel, its column
-    name: str = ""  # e.g. "flattened cortex", "simulated 2-D sheet"
-
-
 class BrainDataset(Plugin[OptionsT]):
     """Stimuli and recorded responses of a listening experiment."""
 
@@ -358,10 +347,14 @@ class BrainDataset(Plugin[OptionsT]):
         """A caution every report that uses this dataset shows (e.g. that it is simulated); '' for none."""
         return ""
 
-    def voxel_map(self, subject: str) -> VoxelMap | None:
-        """Where ``subject``'s voxels lie on a flat map, for the report's brain maps; None: no geometry.
+    def voxel_map(self, subject: str) -> ChannelMap | None:
+        """Where ``subject``'s voxels (or sensors) lie, for the report's brain maps; None: no geometry.
 
-        Called when a run is analysed, possibly long after the sweep: read only what the map needs.
+        One of ``harness.plugin.maps``: a flat grid (``VoxelMap``), fsaverage vertices (``SurfaceMap``),
+        a standard-space volume (``VolumeMap``) or M/EEG sensors (``SensorMap``). Called when a run is
+        analysed, possibly long after the sweep: read only what the map needs. Where the geometry could
+        exist but is not on disk, raise ``DataError`` saying what is missing (the report shows that line
+        instead of a map).
         """
         return None
 

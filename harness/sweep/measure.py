@@ -51,7 +51,7 @@ class CellMeasurer:
         self, cell: Cell, model: ModelPlan, target: BrainTarget, loaded: LoadedModel
     ) -> tuple[CellOutput, Extra]:
         acts, layer, extra = self._layer_input(cell, model, target, loaded)
-        return self._scorer(target).score(self.activations.layer(acts, layer)), extra
+        return self._scorer(target, cell, model).score(self.activations.layer(acts, layer)), extra
 
     def measure_brain(
         self, cells: list[Cell], model: ModelPlan, loaded: LoadedModel
@@ -65,7 +65,8 @@ class CellMeasurer:
         except Exception as error:  # noqa: BLE001 - no activations: every cell fails with why
             return {c.cell_id: error for c in cells}
         by_layer = {c.layer: c for c in cells if c.layer is not None}
-        outputs = self._scorer(target).score_layers(LayerFeatures(self.activations, acts, list(by_layer)))
+        scorer = self._scorer(target, cells[0], model)
+        outputs = scorer.score_layers(LayerFeatures(self.activations, acts, list(by_layer)))
         return {
             c.cell_id: o if isinstance(o, Exception) else (o, extra)
             for layer, c in by_layer.items()
@@ -94,11 +95,16 @@ class CellMeasurer:
         )
         return CellOutput(list(target.plugin.compute(self.activations.stacked(acts, layer), context))), extra
 
-    def _scorer(self, target: BrainTarget) -> BrainScorer:
+    def _scorer(self, target: BrainTarget, cell: Cell, model: ModelPlan) -> BrainScorer:
+        """The target's scorer (one per target and sweep), set to permute only where ``encoding.permutations_at``
+        says: at every checkpoint, or at the model's last."""
+        settings = target.entry.encoding
+        if settings.permutations_at == "last" and cell.checkpoint != model.checkpoints[-1]:
+            settings = settings.model_copy(update={"permutations": 0})
         if target.label not in self._scorers:
-            self._scorers[target.label] = BrainScorer(
-                target.plugin, target.entry.encoding, device=self.device, seed=self.plan.config.seed
-            )
+            self._scorers[target.label] = BrainScorer(target.plugin, settings, device=self.device,
+                                                      seed=self.plan.config.seed)
+        self._scorers[target.label].settings = settings  # the settings differ in permutations alone
         return self._scorers[target.label]
 
 

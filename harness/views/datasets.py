@@ -1,4 +1,5 @@
-"""What a run's brain datasets say about themselves: a notice for the report and voxel maps.
+"""What a run's brain datasets say about themselves: a notice for the report, maps of their channels and the FDR
+level their maps are masked at.
 
 The run's config copy names each brain dataset and its options; the dataset is built from them
 through the registry (no data is loaded) and asked for ``notice()`` and, per subject,
@@ -16,11 +17,20 @@ import numpy as np
 import yaml
 
 from harness.analysis.data import load_config_text
+from harness.encoding.settings import EncodingSettings
 from harness.plan.config import BrainEntry, entry_label, parse_config
 from harness.plan.planner import build_plugin
-from harness.plugin.contract import BrainDataset, Kind, Modality, VoxelMap
+from harness.plugin.contract import BrainDataset, Kind, Modality
+from harness.plugin.maps import ChannelMap, SurfaceMap, VolumeMap, VoxelMap, fsaverage_vertices
 from harness.plugin.registry import get_registry
 from harness.util.errors import one_line
+
+DEFAULT_FDR_Q = float(EncodingSettings.model_fields["fdr_q"].default)
+
+
+def channel_noun(modality: Modality) -> str:
+    """What a dataset's channels are called: voxels (fMRI), sensors (MEG) or channels (EEG)."""
+    return {Modality.FMRI: "voxels", Modality.MEG: "sensors", Modality.EEG: "channels"}[modality]
 
 
 @dataclass
@@ -31,7 +41,8 @@ class DatasetInfo:
     plugin: str
     notice: str = ""
     modality: Modality = Modality.FMRI  # what the dataset records: its channels are voxels or sensors
-    maps: dict[str, VoxelMap] = field(default_factory=dict)  # subject -> map
+    maps: dict[str, ChannelMap] = field(default_factory=dict)  # subject -> map
+    fdr_q: float = field(default_factory=lambda: DEFAULT_FDR_Q)  # the entry's encoding.fdr_q: maps are masked at it
     left_out: str = ""  # what the dataset left out of the data on disk, as the cells' provenance records it
     problems: list[str] = field(default_factory=list)  # why a notice or a map is missing, one line each
 
@@ -44,10 +55,25 @@ def _entries(run_dir: Path) -> dict[str, BrainEntry]:
     return {entry_label(entry): entry for entry in config.brain}
 
 
-def _checked_map(voxel_map: VoxelMap | None, subject: str) -> VoxelMap | None:
-    """``voxel_map`` with integer rows and columns, or a ``ValueError`` naming what is wrong."""
-    if voxel_map is None:
-        return None
+def _checked_map(voxel_map: ChannelMap | None, subject: str) -> ChannelMap | None:
+    """``voxel_map`` with its indices checked (integers in range), or a ``ValueError`` naming what is wrong."""
+    if voxel_map is None or not isinstance(voxel_map, VoxelMap | SurfaceMap | VolumeMap):
+        return voxel_map
+    if isinstance(voxel_map, SurfaceMap):
+        vertices = np.asarray(voxel_map.vertices)
+        try:
+            total = 2 * fsaverage_vertices(voxel_map.mesh)
+        except ValueError as error:
+            raise ValueError(f"voxel_map({subject!r}): {error}") from None
+        if vertices.ndim != 1 or (vertices.size and (vertices.min() < 0 or vertices.max() >= total
+                                                     or not np.all(vertices == vertices.astype(int)))):
+            raise ValueError(f"voxel_map({subject!r}): vertices must be integers from 0 to {total - 1} "
+                             f"({voxel_map.mesh}, both hemispheres)")
+        return SurfaceMap(voxel_map.mesh, vertices.astype(int), voxel_map.name)
+    if isinstance(voxel_map, VolumeMap):
+        if np.asarray(voxel_map.mask).ndim != 3 or np.asarray(voxel_map.affine).shape != (4, 4):
+            raise ValueError(f"voxel_map({subject!r}): a volume needs a 3-D mask and a 4 x 4 affine")
+        return voxel_map
     rows, cols = np.asarray(voxel_map.rows), np.asarray(voxel_map.cols)
     if rows.ndim != 1 or rows.shape != cols.shape:
         raise ValueError(
@@ -76,7 +102,7 @@ def dataset_info(run_dir: Path, subjects: Mapping[str, Iterable[str]]) -> dict[s
         if entry is None:
             found[label] = DatasetInfo(label, "", problems=["not in the run's config.yaml"])
             continue
-        info = found[label] = DatasetInfo(label, entry.dataset)
+        info = found[label] = DatasetInfo(label, entry.dataset, fdr_q=entry.encoding.fdr_q)
         try:
             info.modality = Modality(getattr(get_registry().get(Kind.BRAIN, entry.dataset), "modality", Modality.FMRI))
         except Exception:  # noqa: BLE001 - an unknown plugin is reported below
@@ -96,7 +122,9 @@ def dataset_info(run_dir: Path, subjects: Mapping[str, Iterable[str]]) -> dict[s
             try:
                 voxel_map = _checked_map(dataset.voxel_map(subject), subject)
             except Exception as error:  # noqa: BLE001 - a failing map costs that map only
-                info.problems.append(f"no brain map for subject {subject}: {one_line(error)}")
+                problem = f"no brain map: {one_line(error)}"
+                if problem not in info.problems:  # a dataset without geometry says so once, not per subject
+                    info.problems.append(problem)
                 continue
             if voxel_map is not None:
                 info.maps[subject] = voxel_map

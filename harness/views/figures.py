@@ -28,9 +28,12 @@ from harness.analysis.phases import PATTERN_WORDS, PhaseResult
 from harness.analysis.signals import ACCURACY, BRAIN_BEST, CORRECTNESS, INSTRUCTION, INTERNAL
 from harness.analysis.tokens import format_tokens, token_positions
 from harness.analysis.transitions import SignalTransitions
-from harness.plugin.contract import VoxelMap
+from harness.plugin.contract import Modality
 from harness.util.files import atomic_write_bytes, file_stem
-from harness.views.brainmap import brain_map_figure
+from harness.views.brainmap import brain_map_figures
+from harness.views.datasets import DEFAULT_FDR_Q, DatasetInfo, channel_noun
+from harness.views.lagprofile import lag_profile_figure
+from harness.views.significance import significance_lines
 
 PHASE_COLOURS = {"surge": "#2ca02c", "detachment": "#d62728", "realignment": "#1f77b4"}
 SIGNAL_COLOURS = {BRAIN_BEST: "black", INSTRUCTION: "#9467bd", CORRECTNESS: "#ff7f0e", ACCURACY: "#17becf"}
@@ -365,21 +368,34 @@ def draw_figures(analyses: list[CurveAnalysis], directory: Path, results: pd.Dat
 
 
 def draw_brain_maps(analyses: list[CurveAnalysis], directory: Path, arrays: pd.DataFrame,
-                    maps: dict[str, dict[str, VoxelMap]]) -> tuple[list[SavedFigure], list[str]]:
-    """A brain map per model and brain target whose dataset has voxel maps (``maps``: target ->
-    subject -> map) and whose per-voxel arrays are in ``arrays``; and one line per map not drawn."""
+                    datasets: dict[str, DatasetInfo]) -> tuple[list[SavedFigure], list[str]]:
+    """Per model and brain target whose per-voxel arrays are in ``arrays``: its brain maps, on the geometry its
+    dataset gives (``datasets``: target -> what the dataset says), and its TRF lag profiles (M/EEG); the
+    voxels passing FDR per subject and checkpoint; and one line per map not drawn."""
     saved: list[SavedFigure] = []
     notes: list[str] = []
     for analysis in analyses:
         model, target = analysis.curves.model, analysis.target
-        if not target or not maps.get(target) or analysis.members:  # a group has no voxels of its own
+        info = datasets.get(target) if target else None
+        if not target or analysis.members:  # a group has no voxels of its own
             continue
         where = f"{model} on {target}"
         mine = arrays[(arrays["model"] == model) & (arrays["target"] == target)]
-        drawn = brain_map_figure(analysis.curves.brain[target], analysis.result, maps[target], mine)
-        notes += [f"{where}: {note}" for note in drawn.notes]
-        if drawn.figure is not None:
-            saved.append(save(drawn.figure, directory, file_stem("brainmap", model, target), drawn.caption, where))
-        elif not drawn.notes:
-            notes.append(f"{where}: no brain map (no per-voxel r arrays in the run)")
+        curve = analysis.curves.brain[target]
+        q = info.fdr_q if info is not None else DEFAULT_FDR_Q
+        unit = channel_noun(info.modality if info is not None else Modality.FMRI)
+        notes += [f"{where}, {line}" for line in significance_lines(curve, mine, q, unit)]
+        profile = lag_profile_figure(curve, mine)
+        if profile is not None and profile.figure is not None:
+            saved.append(save(profile.figure, directory, file_stem("lags", model, target), profile.caption, where))
+            notes += [f"{where}: {note}" for note in profile.notes]
+        if info is None or not info.maps:
+            continue
+        for drawn in brain_map_figures(curve, analysis.result, info.maps, mine, q):
+            notes += [f"{where}: {note}" for note in drawn.notes]
+            if drawn.figure is not None:
+                stem = file_stem("brainmap", model, target, *([drawn.subject] if drawn.subject else []))
+                saved.append(save(drawn.figure, directory, stem, drawn.caption, where))
+            elif not drawn.notes:
+                notes.append(f"{where}: no brain map (no per-voxel r arrays in the run)")
     return saved, notes

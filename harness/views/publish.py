@@ -62,8 +62,7 @@ def analyze_run(run_dir: Path, settings: PhaseSettings | None = None) -> Analysi
         if label in datasets:
             datasets[label].left_out = left_out
     figures = draw_figures(analyses, data.run_dir / FIGURES_DIR, results, controls)
-    maps, map_notes = draw_brain_maps(analyses, data.run_dir / FIGURES_DIR, data.arrays,
-                                      {label: info.maps for label, info in datasets.items()})
+    maps, map_notes = draw_brain_maps(analyses, data.run_dir / FIGURES_DIR, data.arrays, datasets)
     transitions = all_transitions(analyses)
     phases = phases_frame([a.result for a in analyses if a.result is not None])
     single = list({a.curves.model: a.curves for a in analyses if not a.members}.values())

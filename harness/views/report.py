@@ -31,7 +31,7 @@ from harness.analysis.transitions import FALL, NET_CHANGE, RISE
 from harness.plugin.contract import Modality
 from harness.store.logs import CELL_LOGS
 from harness.util.files import atomic_write_text
-from harness.views.datasets import DatasetInfo
+from harness.views.datasets import DatasetInfo, channel_noun
 from harness.views.figures import SavedFigure
 from harness.views.render import format_cell, html_page, table_html
 
@@ -197,8 +197,7 @@ def _value(value: object, digits: int = 3) -> str:
 def channel_word(datasets: dict[str, DatasetInfo], target: str) -> str:
     """What a brain target's channels are called: voxels (fMRI), sensors (MEG) or channels (EEG)."""
     info = datasets.get(target)
-    modality = info.modality if info is not None else Modality.FMRI
-    return {Modality.FMRI: "voxels", Modality.MEG: "sensors", Modality.EEG: "channels"}[modality]
+    return channel_noun(info.modality if info is not None else Modality.FMRI)
 
 
 def _glance_rows(row: pd.Series, results: pd.DataFrame, channels: str = "voxels") -> list[tuple[str, str]]:

@@ -449,6 +449,15 @@ class LeBel2023(BrainDataset[LeBel2023Options], FetchableData):
                 files.append(rois)
         return files
 
+    def voxel_map(self, subject: str) -> None:
+        """No map: the responses are voxels of each subject's own brain volume, and where they lie is in the
+        subject's pycortex database, which this loader does not read; said in one line (``DataError``)."""
+        raise DataError(
+            f"{self.name} subject {subject}: no geometry is available; its voxels lie in the subject's own volume "
+            "and drawing them needs the subject's pycortex database (surfaces, transform and cortical mask), "
+            "which this loader does not read yet"
+        )
+
     def data_hash(self) -> str:
         """Digest of the content of every file read (each file's digest remembered while it is unchanged)."""
         return files_digest(self.root, self._files)

@@ -48,6 +48,7 @@ from harness import (
     HarnessError,
     Modality,
     PluginOptions,
+    SensorMap,
     Story,
     SubjectData,
     cache_root,
@@ -284,6 +285,23 @@ class MEGMASC(BrainDataset[MEGMASCOptions], FetchableData):
         if ceilings:
             ceiling = sum(n * c for n, c in ceilings) / sum(n for n, _ in ceilings)
         return SubjectData(responses=responses, times=times, noise_ceiling=ceiling, word_onsets=onsets)
+
+    def voxel_map(self, subject: str) -> SensorMap:
+        """The MEG sensors of the subject's first recording, in the order ``load_subject`` reads them, with the
+        positions the recording stores (its data is not read)."""
+        import mne
+
+        events = next(iter(self.recordings[(subject, self._sessions(subject)[0])].values()))
+        path = (_raw_files(events) or [events])[0]
+        try:
+            raw = mne.io.read_raw(path, preload=False, verbose="error")
+        except Exception as error:  # noqa: BLE001 - MNE raises many kinds on a damaged file
+            raise DataError(f"{path}: not a readable MEG recording ({one_line(error)})") from None
+        raw.pick("meg", exclude="bads")
+        positions = np.array([channel["loc"][:3] for channel in raw.info["chs"]])
+        if not np.isfinite(positions).all() or np.allclose(positions, 0):
+            raise DataError(f"{path}: its channels carry no sensor positions, so there is no topography to draw")
+        return SensorMap(raw.info, name=f"sensors of {path.name}")
 
     # ------------------------------------------------------------------ checks
 

@@ -53,8 +53,11 @@ from harness import (
     PluginOptions,
     Story,
     SubjectData,
+    SurfaceMap,
+    VolumeMap,
     cache_root,
     did_you_mean,
+    fsaverage_vertices,
     hookimpl,
 )
 from harness_plugins.brain.filecache import cached_fact, files_digest
@@ -400,6 +403,28 @@ class Narratives(BrainDataset[NarrativesOptions], FetchableData):
         # fsaverage6 hemispheres
         masks = {} if left is None else {"left": np.arange(left), "right": np.arange(left, width)}
         return SubjectData(responses=responses, times=times, masks=masks)
+
+    def voxel_map(self, subject: str) -> SurfaceMap | VolumeMap:
+        """fsaverage6's vertices, the left hemisphere's then the right's (as ``load_subject`` joins them), or the
+        MNI voxels inside every story's brain mask; reads one response file (its vertices) or the masks."""
+        train, test = self.split()
+        scan = next((self.scans[s][subject] for s in train + test if subject in self.scans[s]), None)
+        if scan is None:
+            raise DataError(f"{self.root}: subject {subject} has no kept scan, so no map")
+        if self.options.space == SURFACE:
+            path = self._response_paths(scan)[0]
+            per = read_gifti(path).shape[1]
+            mesh = {fsaverage_vertices(m): m for m in (SURFACE, "fsaverage5", "fsaverage")}.get(per)
+            if mesh is None:
+                raise DataError(f"{path}: {per:,} vertices per hemisphere, no fsaverage mesh's count ({SURFACE} has "
+                                f"{fsaverage_vertices(SURFACE):,}), so there is no cortex to draw them on")
+            full = fsaverage_vertices(mesh)
+            return SurfaceMap(mesh, np.concatenate([np.arange(per), full + np.arange(per)]), name=mesh)
+        import nibabel as nib
+
+        assert self._mask is not None
+        affine = nib.load(str(self._mask_path(scan.task))).affine
+        return VolumeMap(self._mask, np.asarray(affine), VOLUME, name=f"{VOLUME} brain mask")
 
     # ------------------------------------------------------------------ preflight
 

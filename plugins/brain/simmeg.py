@@ -34,7 +34,7 @@ from harness_plugins.brain.simulated import (
     write_once,
 )
 
-SIM_VERSION = "2"  # 2: responses convolved here, not through the harness's TRF design code
+SIM_VERSION = "3"  # 2: responses convolved here, not through the harness's TRF design code; 3: KIT sensor positions
 TEST_STORY = "simtest"
 NOTICE = "The simulated MEG dataset is a simulation for validating the pipeline, not evidence about brains."
 LATENCY = {"embedding": 0.30, "word_rate": 0.10, "surprisal": 0.40}  # s, peak of each feature group's kernel
@@ -50,7 +50,7 @@ class SimulatedMEGOptions(PluginOptions):
     sessions: int = Field(2, ge=1)  # every story heard once per session (the repeats of the noise ceiling)
     stories: int = Field(6, ge=3)  # including the test story
     words_per_story: int = Field(300, ge=100)  # words in each story
-    sensors: int = Field(32, ge=2)  # MEG sensors (channels)
+    sensors: int = Field(32, ge=2, le=208)  # MEG sensors (channels), chosen spread out from a 208-channel KIT layout
     sfreq: float = Field(100.0, gt=0)  # recorded rate (Hz); the loader resamples to ``resample`` Hz
     resample: float = Field(50.0, gt=0)  # the rate (Hz) the loader resamples to
     l_freq: float | None = 0.5  # the loader's band-pass: its low edge (Hz; null: no high-pass)
@@ -136,8 +136,39 @@ def kernels(feature_names: list[str], sfreq: float) -> tuple[np.ndarray, np.ndar
     return out, lags
 
 
+KIT_LAYOUT = "KIT-AD"  # MNE's layout (package data) of a 208-channel KIT system
+HEAD_RADIUS_M = 0.09
+
+
+def kit_sensors(count: int) -> tuple[list[str], np.ndarray]:
+    """``count`` channels of MNE's ``KIT_LAYOUT``, spread out (farthest first) and ordered around the head, with
+    their positions lifted from the layout's 2-D plane onto a sphere: names and MNE ``loc`` rows (position,
+    then the coil's orientation, pointing out)."""
+    import mne
+
+    layout = mne.channels.read_layout(KIT_LAYOUT)
+    xy = layout.pos[:, :2] + layout.pos[:, 2:4] / 2
+    xy = xy - xy.mean(axis=0)
+    chosen = [int(np.argmax(np.linalg.norm(xy, axis=1)))]
+    distance = np.linalg.norm(xy - xy[chosen[0]], axis=1)
+    while len(chosen) < count:
+        chosen.append(int(np.argmax(distance)))
+        distance = np.minimum(distance, np.linalg.norm(xy - xy[chosen[-1]], axis=1))
+    azimuth = np.arctan2(xy[chosen, 1], xy[chosen, 0])
+    chosen = [chosen[i] for i in np.argsort(azimuth, kind="stable")]
+    radius = np.linalg.norm(xy, axis=1).max()
+    polar = 0.5 * np.pi * np.linalg.norm(xy[chosen], axis=1) / radius
+    phi = np.arctan2(xy[chosen, 1], xy[chosen, 0])
+    unit = np.stack([np.sin(polar) * np.cos(phi), np.sin(polar) * np.sin(phi), np.cos(polar)], axis=1)
+    loc = np.zeros((count, 12))
+    loc[:, :3] = HEAD_RADIUS_M * unit
+    loc[:, 9:12] = unit
+    return [layout.names[i] for i in chosen], loc
+
+
 def _sensor_weights(n_features: int, sensors: int, rng: np.random.Generator) -> np.ndarray:
-    """(features × sensors): smooth along a ring of sensors, each feature with its own pattern."""
+    """(features × sensors): smooth along a ring of sensors (``kit_sensors`` orders them around the head), each
+    feature with its own pattern."""
     angle = 2 * np.pi * np.arange(sensors) / sensors
     out = np.zeros((n_features, sensors))
     for harmonic in range(1, 4):
@@ -186,7 +217,7 @@ def write_dataset(root: Path, options: SimulatedMEGOptions) -> None:
     subjects = [f"{i:02d}" for i in range(1, options.subjects + 1)]
     (bids).mkdir(parents=True)
     (bids / "participants.tsv").write_text("participant_id\n" + "".join(f"sub-{s}\n" for s in subjects))
-    ch_names = [f"MEG{i:03d}" for i in range(options.sensors)]
+    ch_names, locations = kit_sensors(options.sensors)
     for index, subject in enumerate(subjects):
         own = np.random.default_rng([options.seed, 11, index])
         weights = _sensor_weights(len(feature_names), options.sensors, own)
@@ -210,6 +241,8 @@ def write_dataset(root: Path, options: SimulatedMEGOptions) -> None:
                 body = np.concatenate([np.zeros((pad, options.sensors)), signal])
                 data = body + _noise(noise_rng, len(body), options.sensors, options.noise_autocorrelation)
                 info = mne.create_info(ch_names, options.sfreq, ch_types="mag")
+                for channel, loc in zip(info["chs"], locations):
+                    channel["loc"][:] = loc
                 raw = mne.io.RawArray((data * FIELD_UNIT).T, info, verbose="error")
                 raw.set_meas_date(1_600_000_000 + 86_400 * session)
                 descriptions = [repr({"story": name, "story_uid": task, "sound_id": 0, "kind": "word", "word": word,

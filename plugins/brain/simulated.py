@@ -28,10 +28,12 @@ from pydantic import Field
 
 from harness import (
     BrainDataset,
+    ChannelMap,
     DataError,
     PluginOptions,
     Story,
     SubjectData,
+    SurfaceMap,
     VoxelMap,
     WordAnnotation,
     WordAnnotations,
@@ -42,6 +44,7 @@ from harness import (
 )
 from harness_plugins.brain.lebel2023 import SKIP_WORDS, LeBel2023, LeBel2023Options, kept_scan_times
 from harness_plugins.brain.simfeatures import LanguageStats, normalize, word_timings
+from harness_plugins.brain.simsurface import sheet_vertices
 from harness_plugins.brain.textgrid import write_textgrid
 
 SIM_VERSION = "1"
@@ -88,6 +91,10 @@ class ReadBack(ABC):
 
     def load_subject(self, subject: str) -> SubjectData:
         return self.reader.load_subject(subject)
+
+    def voxel_map(self, subject: str) -> ChannelMap | None:
+        """The map the real dataset's loader gives for the files written."""
+        return self.reader.voxel_map(subject)
 
 
 class Simulated(ReadBack, BrainDataset[SimulatedOptions], WordAnnotations):
@@ -149,10 +156,15 @@ class Simulated(ReadBack, BrainDataset[SimulatedOptions], WordAnnotations):
     def notice(self) -> str:
         return NOTICE
 
-    def voxel_map(self, subject: str) -> VoxelMap:
-        """The 2-D sheet every subject's voxels lie on (from the options alone; nothing is read)."""
-        _, cells = _layout(self.options)
-        return VoxelMap(rows=cells[:, 0], cols=cells[:, 1], name="simulated 2-D sheet of cortex")
+    def voxel_map(self, subject: str) -> SurfaceMap | VoxelMap:
+        """The sheet every subject's voxels lie on, laid onto fsaverage5's left hemisphere (``simsurface``); the
+        flat 2-D sheet itself when it has more voxels than the hemisphere has vertices. From the options alone."""
+        side, cells = _layout(self.options)
+        try:
+            vertices = sheet_vertices(len(cells), side)
+        except ValueError:
+            return VoxelMap(rows=cells[:, 0], cols=cells[:, 1], name="simulated 2-D sheet of cortex")
+        return SurfaceMap("fsaverage5", vertices, name="the simulated sheet on fsaverage5 (left temporal cortex)")
 
     # ------------------------------------------------------------------ ground truth
 

@@ -19,8 +19,9 @@ from harness.plugin.contract import VoxelMap
 from harness.store.database import CellRecord, RunStore
 from harness.sweep.driver import run_sweep
 from harness.views import analyze_run
-from harness.views.brainmap import MAX_CHECKPOINTS, map_checkpoints, voxel_image
+from harness.views.brainmap import voxel_image
 from harness.views.datasets import dataset_info
+from harness.views.panels import MAX_CHECKPOINTS, map_checkpoints
 from harness.views.report import brain_tables
 from harness_plugins.brain.simulated import NOTICE
 from tests.support.plugin_packages import TOY_PLUGINS, activate, write_plugin_package
@@ -143,9 +144,11 @@ def test_meg_channels_are_called_sensors(analysed, tmp_path):
 def test_brain_map_at_chosen_checkpoints(tmp_path):
     run = write_run(tmp_path / "run", checkpoints=10, voxels=1024, subjects=2)
     result = analyze_run(run, FAST)
-    assert (run / "figures" / "brainmap__tiny__sim.png").read_bytes().startswith(b"\x89PNG")
+    for subject in ("S01", "S02"):  # the simulated sheet lies on fsaverage5: one surface figure per subject
+        assert (run / "figures" / f"brainmap__tiny__sim__{subject}.png").read_bytes().startswith(b"\x89PNG")
     page = result.report.read_text(encoding="utf-8")
-    assert 'alt="brain map: tiny on sim (per-voxel r at the best layer' in page
+    assert 'alt="brain map: tiny on sim, S01 (per-vertex r on the cortical surface, flat and inflated' in page
+    assert "unthresholded: no block permutations were run" in page
     analysis = result.analyses[0]
     chosen = map_checkpoints(analysis.curves.brain["sim"], analysis.result)
     assert chosen[0] == 0 and chosen[-1] == 10 and len(chosen) <= MAX_CHECKPOINTS

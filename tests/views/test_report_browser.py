@@ -106,7 +106,7 @@ def partial_run(tmp_path_factory) -> Path:
         config = parse_config({
             "run": str(root / "partial"), "models": [{**MODEL, "checkpoints": [0, 1, 2, 4, 8, 16]}],
             "brain": [{"dataset": "simulated", "options": {"subjects": 2, "stories": 4, "words_per_story": 150, "voxels": 256},
-                       "encoding": {"folds": 3, "alphas": [1, 10, 100, 1000]}}],
+                       "encoding": {"folds": 3, "alphas": [1, 10, 100, 1000], "permutations": 19, "permutations_at": "last"}}],
             "tasks": [{"task": "quiz", "options": {"fail_at": [4]}}],
             "metrics": [{"metric": "geometry"}],
             "features": {"context_tokens": 32, "stride": 16},
@@ -189,11 +189,13 @@ def test_report_fits_the_page_and_its_images_load(driver, partial_run):
         images = page["images"]
         assert len(images) >= 4, images  # triple-phase figure, internal metrics, layer map, brain map
         assert all(complete and natural > 0 for _, complete, natural in images), images
-        assert any(alt.startswith("brain map:") for alt, _, _ in images)
+        assert any(alt.startswith("brain map: tinylm on simulated, SIM01 (per-vertex r on the cortical surface") for alt, _, _ in images)
         assert 0 < page["first_figure"] <= 1600, (width, page["first_figure"])  # the phase figure, before the tables
         assert images[0][0].startswith("triple-phase figure") and page["uncaptioned"] == [], page["uncaptioned"]
         text = page["text"]
         assert "simulation for validating the pipeline, not evidence about brains" in text
+        assert "voxels passing FDR q 0.05 (block permutations) at step 16" in text  # permuted at the last checkpoint only
+        assert "step 0" not in text.split("voxels passing FDR", 1)[1].split("\n", 1)[0]
         assert "At a glance" in text and "r_mean_norm" in text and "r_top" in text and "SIM01" in text
         assert "Failures" in text and "tinylm|4|task|quiz|-" in text and "quiz: no answer key for step 4" in text
         assert "logs/cells/tinylm_4_task_quiz_-.log" in text

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main
-from harness_plugins.brain.simmeg import SimulatedMEGOptions, write_dataset
+from harness_plugins.brain.simmeg import SimulatedMEGOptions, kit_sensors, write_dataset
 from tests.support.damage import DamageCase as Case
 from tests.support.damage import cut, edit_first, garbage, left_out_is_kept, lines, refused_in_one_line, remove, write
 from tests.support.plugin_packages import tinygpt_beside, tinygpt_config
@@ -25,6 +25,7 @@ pytest.importorskip("mne_bids")
 
 MEG = "bids/sub-01/ses-0/meg"
 REC = f"{MEG}/sub-01_ses-0_task-1"  # story sim02 of subject 01
+CHANNELS = kit_sensors(4)[0]  # the recording's channels, from MNE's KIT layout
 FIRST = f"{MEG}/sub-01_ses-0_task-0"  # story sim01
 OTHER = "bids/sub-02/ses-0/meg/sub-02_ses-0_task-1"
 
@@ -85,8 +86,8 @@ CASES = [
     Case("sidecar-duration-longer", _sidecar(f"{REC}_meg.json", RecordingDuration=500.0), f"{REC}_meg.fif", "RecordingDuration 500"),
     # channels.tsv
     Case("channels-missing", remove(f"{REC}_channels.tsv"), f"{REC}_channels.tsv", "not found"),
-    Case("channels-fewer", lines(f"{REC}_channels.tsv", lambda lines: lines[:-1]), f"{REC}_channels.tsv", "not listed: MEG003"),
-    Case("channels-renamed", edit_first(f"{REC}_channels.tsv", "MEG002\t", "MEG902\t"), f"{REC}_channels.tsv", "not recorded: MEG902"),
+    Case("channels-fewer", lines(f"{REC}_channels.tsv", lambda lines: lines[:-1]), f"{REC}_channels.tsv", f"not listed: {CHANNELS[-1]}"),
+    Case("channels-renamed", edit_first(f"{REC}_channels.tsv", f"{CHANNELS[2]}\t", "MEG 902\t"), f"{REC}_channels.tsv", "not recorded: MEG 902"),
     Case("channels-no-name-column", edit_first(f"{REC}_channels.tsv", "name\t", "label\t"), f"{REC}_channels.tsv", "no 'name' column"),
     Case("channels-short-row", lines(f"{REC}_channels.tsv", lambda lines: [*lines[:2], "MEG001", *lines[3:]]), f"{REC}_channels.tsv", "line 3"),
     # events.tsv

@@ -1,0 +1,155 @@
+"""What a brain map draws: the checkpoints chosen, per subject and checkpoint the best layer's r and its FDR
+mask, the colour limit, and how the map is thresholded (the drawers in ``brainmap``, ``surfacemap``,
+``volumemap`` and ``sensormap`` share it).
+
+The checkpoints shown are the first, where each brain transition ends, the peak of the best-layer
+curve and the last (at most ``MAX_CHECKPOINTS``); at most ``MAX_SUBJECTS`` subjects.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from harness.analysis.curves import BrainCurve
+from harness.analysis.data import read_companion_arrays, read_voxel_values
+from harness.analysis.phases import PhaseResult
+from harness.analysis.signals import BRAIN_BEST
+from harness.analysis.tokens import format_tokens
+from harness.plugin.maps import ChannelMap, map_size
+from harness.views.significance import P_ARRAY, fdr_mask
+
+MAX_CHECKPOINTS = 4
+MAX_SUBJECTS = 4
+
+
+def map_checkpoints(curve: BrainCurve, result: PhaseResult | None, most: int = MAX_CHECKPOINTS) -> list[int]:
+    """Indices into ``curve`` of the checkpoints to map: first, peak, last, and where each brain transition ends."""
+    n = len(curve.steps)
+    if n == 0:
+        return []
+    finite = np.isfinite(curve.values)
+    peak = int(np.argmax(np.where(finite, curve.values, -np.inf))) if finite.any() else n - 1
+    starts = []
+    brain = result.signal(BRAIN_BEST) if result is not None else None
+    for transition in brain.transitions if brain is not None else []:
+        where = np.nonzero(curve.tokens == transition.signal.tokens[transition.end])[0]
+        if where.size:
+            starts.append(int(where[0]))
+    chosen = [0, peak, n - 1]
+    for start in starts:
+        if len(set(chosen)) >= most:
+            break
+        chosen.append(start)
+    return sorted(set(chosen))[:most]
+
+
+@dataclass
+class BrainMap:
+    """A brain map (None when nothing could be drawn), its caption and what was left out, one line each."""
+
+    figure: Figure | None
+    caption: str
+    notes: list[str]
+    subject: str = ""  # a map of one subject (a surface), '' for one of every subject
+
+
+@dataclass
+class Panel:
+    """One subject at one checkpoint: r per channel, and which channels pass FDR (None: no p-values there)."""
+
+    subject: str
+    column: int  # index into the curve
+    r: np.ndarray
+    significant: np.ndarray | None = None
+
+    @property
+    def shown(self) -> np.ndarray:
+        """r where it is drawn: everywhere without p-values, else only where FDR is passed (NaN elsewhere)."""
+        return self.r if self.significant is None else np.where(self.significant, self.r, np.nan)
+
+
+@dataclass
+class MapPanels:
+    """What a map draws: the checkpoints, the panels, the symmetric colour limit, notes, and the words for r."""
+
+    curve: BrainCurve
+    columns: list[int]
+    panels: dict[tuple[str, int], Panel]
+    subjects: list[str]
+    limit: float
+    q: float
+    notes: list[str] = field(default_factory=list)
+
+    def title(self, j: int) -> str:
+        """A column's title: its tokens, step and best layer."""
+        return (f"{format_tokens(float(self.curve.tokens[j]))} tokens\nstep {int(self.curve.steps[j])}, layer "
+                f"{int(self.curve.best_layer[j])}")
+
+    def threshold_words(self) -> str:
+        """How the map is thresholded, for a caption."""
+        permuted = [p for p in self.panels.values() if p.significant is not None]
+        if not permuted:
+            return ("unthresholded: no block permutations were run (encoding.permutations: 0), so nothing is marked "
+                    "significant")
+        if len(permuted) < len(self.panels):
+            return (f"channels passing FDR q {self.q:g} (block permutations) where the checkpoint was permuted; "
+                    "the others unthresholded (encoding.permutations_at: last)")
+        return f"only channels passing FDR q {self.q:g} over block permutations"
+
+    def grid(self, width: float, height: float) -> tuple[Figure, np.ndarray, list[tuple[int, int, Axes, Panel]]]:
+        """A figure of subjects by rows and checkpoints by columns (``width`` x ``height`` inches a panel): its axes
+        and, per panel with an r array, (row, column, axes, panel); a panel without one says so."""
+        figure = Figure(figsize=(width * len(self.columns) + 1.4, height * len(self.subjects) + 0.9),
+                        layout="constrained")
+        axes = np.atleast_2d(figure.subplots(len(self.subjects), len(self.columns), squeeze=False))
+        cells = []
+        for i, subject in enumerate(self.subjects):
+            for k, j in enumerate(self.columns):
+                panel = self.panels.get((subject, j))
+                if panel is None:
+                    axes[i, k].set_axis_off()
+                    axes[i, k].text(0.5, 0.5, "no r array", ha="center", va="center", transform=axes[i, k].transAxes,
+                                    fontsize=8)
+                else:
+                    cells.append((i, k, axes[i, k], panel))
+        return figure, axes, cells
+
+    def panel_note(self, panel: Panel) -> str:
+        """A panel's line under its title: how many channels pass, or that it is unthresholded."""
+        if panel.significant is None:
+            return "unthresholded"
+        tested = int(np.isfinite(panel.r).sum())
+        return f"FDR q {self.q:g}: {int(panel.significant.sum())}/{tested}"
+
+
+def map_panels(curve: BrainCurve, result: PhaseResult | None, maps: dict[str, ChannelMap], arrays: pd.DataFrame,
+               q: float) -> MapPanels:
+    """The panels of a map: the chosen checkpoints' best-layer r (and FDR masks) of the subjects with a map."""
+    columns = map_checkpoints(curve, result)
+    notes: list[str] = []
+    panels: dict[tuple[str, int], Panel] = {}
+    for j in columns:
+        step, layer = int(curve.steps[j]), int(curve.best_layer[j])
+        rows = arrays[(arrays["step"] == step) & (arrays["layer"] == layer) & arrays["subject"].isin(list(maps))]
+        pvalues = read_companion_arrays(rows, P_ARRAY)
+        for subject, values in read_voxel_values(rows).items():
+            size = map_size(maps[subject])
+            if size >= 0 and values.size != size:
+                notes.append(f"{subject} not drawn: its voxel map places {size} voxels, its r has {values.size}")
+                continue
+            p = pvalues.get(subject)
+            panels[(subject, j)] = Panel(subject, j, values, fdr_mask(p, q) if p is not None else None)
+    subjects = sorted({subject for subject, _ in panels})
+    if len(subjects) > MAX_SUBJECTS:
+        notes.append(f"first {MAX_SUBJECTS} of {len(subjects)} subjects shown")
+        subjects = subjects[:MAX_SUBJECTS]
+    shown = np.concatenate([p.r[np.isfinite(p.r)] for p in panels.values()]) if panels else np.zeros(0)
+    limit = float(np.percentile(np.abs(shown), 99)) if shown.size else 1.0
+    return MapPanels(curve, columns, panels, subjects, limit if limit > 0 else 1.0, q, sorted(set(notes)))
+
+

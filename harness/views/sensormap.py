@@ -1,0 +1,39 @@
+"""M/EEG sensor topographies: r per sensor at the best layer, from the recording's own sensor positions (MNE).
+
+Subjects by rows, checkpoints by columns; where the checkpoint's cell has block-permutation p-values,
+the sensors passing FDR are marked with a dot (the topography itself is interpolated over every
+sensor: an unmarked sensor is not significant). A sensor the encoder dropped (NaN r) is drawn as 0.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from matplotlib import colormaps
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import Normalize
+from matplotlib.figure import Figure
+
+from harness.plugin.maps import SensorMap
+from harness.views.panels import MapPanels
+
+CMAP = "RdBu_r"
+
+
+def sensor_figure(data: MapPanels, maps: dict[str, SensorMap]) -> Figure:
+    """Topographies of r per sensor: subjects by rows, the chosen checkpoints by columns."""
+    from mne.viz import plot_topomap
+
+    figure, axes, cells = data.grid(2.0, 2.0)
+    for i, k, ax, panel in cells:
+        plot_topomap(np.nan_to_num(panel.r), maps[panel.subject].info, axes=ax, show=False, cmap=CMAP,
+                     vlim=(-data.limit, data.limit), contours=0, sensors=True, mask=panel.significant,
+                     mask_params={"marker": "o", "markerfacecolor": "k", "markeredgecolor": "k", "markersize": 3})
+        ax.set_xlabel(data.panel_note(panel), fontsize=7)
+        if i == 0:
+            ax.set_title(data.title(panel.column), fontsize=9)
+        if k == 0:
+            ax.set_ylabel(panel.subject, fontsize=9)
+    figure.colorbar(ScalarMappable(Normalize(-data.limit, data.limit), colormaps[CMAP]), ax=axes, shrink=0.8,
+                    label="r (test stories)")
+    figure.suptitle(f"{data.curve.model} on {data.curve.target}: r per sensor at the best layer", fontsize=11)
+    return figure

@@ -1,0 +1,113 @@
+"""Each brain dataset's map, from fixtures in the real formats, drawn by the report's map drawers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pytest
+
+from harness import DataError, SensorMap, SurfaceMap, VolumeMap
+from harness.analysis.curves import BrainCurve
+from harness.views.lagprofile import lag_profile_figure
+from harness.views.panels import MapPanels, Panel
+from harness.views.sensormap import sensor_figure
+from harness.views.surfacemap import surface_figures
+from harness.views.volumemap import volume_figures
+from harness_plugins.brain.lebel2023 import LeBel2023
+from harness_plugins.brain.narratives import Narratives, NarrativesOptions
+from tests.support.lebel_fixture import write_fixture
+from tests.support.narratives_fixture import write_narratives
+
+FSAVERAGE6 = 40962
+
+
+def _curve(steps: int) -> BrainCurve:
+    return BrainCurve("tiny", "data", pd.DataFrame(), np.arange(steps), np.array([0, *np.logspace(6, 9, steps - 1)]),
+                      np.linspace(0, 0.2, steps), np.zeros(steps, dtype=int), pd.DataFrame())
+
+
+def _panels(subject: str, r: np.ndarray, p_mask: np.ndarray | None = None) -> MapPanels:
+    panels = {(subject, 0): Panel(subject, 0, r * 0.1), (subject, 1): Panel(subject, 1, r, p_mask)}
+    return MapPanels(_curve(2), [0, 1], panels, [subject], float(np.nanmax(np.abs(r))), 0.05)
+
+
+def _gifti(path: Path, volumes: int, vertices: int) -> None:
+    rows = np.random.default_rng(0).normal(size=(volumes, vertices)).astype(np.float32)
+    nib.save(nib.gifti.GiftiImage(darrays=[nib.gifti.GiftiDataArray(row, intent="NIFTI_INTENT_NONE") for row in rows]),
+             str(path))
+
+
+def test_narratives_fsaverage6_draws_flat_and_inflated_on_both_hemispheres(tmp_path):
+    root = write_narratives(tmp_path / "ds002345")
+    dataset = Narratives(NarrativesOptions(root=str(root)))
+    subject = dataset.subjects()[0]
+    story = next(s for s in [*dataset.split()[0], *dataset.split()[1]] if subject in dataset.scans[s])
+    for path in dataset._response_paths(dataset.scans[story][subject]):  # fsaverage6's real vertex count
+        _gifti(path, 3, FSAVERAGE6)
+    surface = dataset.voxel_map(subject)
+    assert isinstance(surface, SurfaceMap) and surface.mesh == "fsaverage6" and surface.vertices.size == 2 * FSAVERAGE6
+    r = np.sin(np.arange(2 * FSAVERAGE6) / 500.0)
+    drawn = surface_figures(_panels(subject, r, r > 0.5), {subject: surface})
+    assert len(drawn) == 1 and drawn[0].figure is not None and drawn[0].subject == subject
+    titles = [ax.get_title() for ax in drawn[0].figure.axes if ax.get_title()]
+    assert titles == ["flat, left", "flat, right", "inflated, left", "inflated, right"]
+    assert "passing FDR q 0.05" in drawn[0].caption and "the others unthresholded" in drawn[0].caption
+    drawn[0].figure.savefig(tmp_path / "surface.png")
+
+
+def test_narratives_vertices_of_no_fsaverage_mesh_are_one_line(tmp_path):
+    dataset = Narratives(NarrativesOptions(root=str(write_narratives(tmp_path / "ds002345"))))
+    with pytest.raises(DataError, match=r"12 vertices per hemisphere, no fsaverage mesh's count \(fsaverage6 has 40,962\)"):
+        dataset.voxel_map(dataset.subjects()[0])
+
+
+def test_narratives_mni_volume_draws_a_glass_brain(tmp_path):
+    root = write_narratives(tmp_path / "ds002345", volume=True)
+    dataset = Narratives(NarrativesOptions(root=str(root), space="MNI152NLin2009cAsym"))
+    subject = dataset.subjects()[0]
+    volume = dataset.voxel_map(subject)
+    assert isinstance(volume, VolumeMap) and volume.affine.shape == (4, 4)
+    n = int(volume.mask.sum())
+    assert n == dataset.load_subject(subject).responses[dataset.split()[1][0]].shape[1]
+    drawn = volume_figures(_panels(subject, np.linspace(-0.3, 0.3, n)), {subject: volume})
+    assert drawn[0].figure is not None and "glass brain" in drawn[0].caption
+    assert "unthresholded: no block permutations were run" in drawn[0].caption
+
+
+def test_lebel_without_a_pycortex_subject_says_why_there_is_no_map(tmp_path):
+    write_fixture(tmp_path)
+    dataset = LeBel2023(LeBel2023.Options(root=str(tmp_path)))
+    with pytest.raises(DataError, match="no geometry is available; its voxels lie in the subject's own volume"):
+        dataset.voxel_map(dataset.subjects()[0])
+
+
+def test_meg_topographies_from_the_recordings_kit_positions_and_lag_profiles(tmp_path):
+    pytest.importorskip("mne_bids")
+    from harness_plugins.brain.simmeg import SimulatedMEG, SimulatedMEGOptions
+
+    dataset = SimulatedMEG(SimulatedMEGOptions(cache=str(tmp_path / "cache"), subjects=1, sessions=1, stories=3,
+                                               words_per_story=100, sensors=24, sfreq=100.0, resample=50.0))
+    sensors = dataset.voxel_map(dataset.subjects()[0])
+    assert isinstance(sensors, SensorMap) and len(sensors.info["ch_names"]) == 24
+    assert all(name.startswith("MEG ") for name in sensors.info["ch_names"])  # KIT channel names, MNE's layout
+    positions = np.array([channel["loc"][:3] for channel in sensors.info["chs"]])
+    assert np.ptp(positions, axis=0).min() > 0.05  # spread over the head (m)
+    r = np.cos(np.arange(24) / 4.0) * 0.2
+    figure = sensor_figure(_panels("01", r, np.abs(r) > 0.15), {"01": sensors})
+    assert len([ax for ax in figure.axes if ax.get_title()]) == 2
+    figure.savefig(tmp_path / "topo.png")
+    lags = np.linspace(0, 0.8, 41)
+    rows = []
+    for step in range(3):
+        profile = np.exp(-((lags - 0.3) ** 2) / 0.005)[:, None] * step + 0.1 * np.ones((41, 24))
+        path = tmp_path / f"cell{step}.npz"
+        np.savez(path, **{"r/01": r, "lag_profile/01": profile, "lags_s": lags})
+        rows.append({"model": "tiny", "target": "data", "step": step, "layer": 0, "subject": "01", "path": path,
+                     "key": "r/01"})
+    drawn = lag_profile_figure(_curve(3), pd.DataFrame(rows))
+    assert drawn is not None and drawn.figure is not None and "100–400 ms shaded" in drawn.caption
+    lines = drawn.figure.axes[0].get_lines()
+    assert len(lines) == 3 and np.argmax(lines[-1].get_ydata()) == np.argmin(np.abs(lags - 0.3))
