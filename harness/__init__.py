@@ -5,7 +5,7 @@ from ``harness`` itself, never from its submodules. It holds
 
 * the four plugin bases and what they exchange (``harness.plugin.contract``): ``ModelFamily``,
   ``BrainDataset``, ``Task``, ``Metric``, ``PluginOptions``, ``Checkpoint``, ``LoadedModel``,
-  ``Story``, ``SubjectData``, ``ResponseArray``, ``Modality``, ``VoxelMap``, ``Score``, ``CellOutput``,
+  ``Story``, ``SubjectData``, ``ResponseArray``, ``Modality``, ``Channels``, ``VoxelMap``, ``Score``, ``CellOutput``,
   ``MetricContext``, ``FetchableData``, ``WordAnnotations`` and ``WordAnnotation``;
 * ``hookimpl``, the marker for the ``register_*`` hooks;
 * the errors a user can cause (``HarnessError`` and its kinds), ``did_you_mean`` and ``one_line``;
@@ -30,6 +30,7 @@ from harness.plan.config import SweepConfig, load_config
 from harness.plugin.contract import (
     BrainDataset,
     CellOutput,
+    Channels,
     Checkpoint,
     FetchableData,
     Kind,
@@ -83,6 +84,7 @@ __getattr__, __dir__ = lazy_exports(__name__, {
 __all__ = [
     "BrainDataset",
     "CellOutput",
+    "Channels",
     "Checkpoint",
     "ConfigError",
     "DataError",

@@ -18,7 +18,7 @@ import yaml
 from harness.analysis.data import load_config_text
 from harness.plan.config import BrainEntry, entry_label, parse_config
 from harness.plan.planner import build_plugin
-from harness.plugin.contract import BrainDataset, Kind, Modality, VoxelMap
+from harness.plugin.contract import BrainDataset, VoxelMap
 from harness.plugin.registry import get_registry
 from harness.util.errors import one_line
 
@@ -30,7 +30,6 @@ class DatasetInfo:
     label: str
     plugin: str
     notice: str = ""
-    modality: Modality = Modality.FMRI  # what the dataset records: its channels are voxels or sensors
     maps: dict[str, VoxelMap] = field(default_factory=dict)  # subject -> map
     left_out: str = ""  # what the dataset left out of the data on disk, as the cells' provenance records it
     problems: list[str] = field(default_factory=list)  # why a notice or a map is missing, one line each
@@ -77,10 +76,6 @@ def dataset_info(run_dir: Path, subjects: Mapping[str, Iterable[str]]) -> dict[s
             found[label] = DatasetInfo(label, "", problems=["not in the run's config.yaml"])
             continue
         info = found[label] = DatasetInfo(label, entry.dataset)
-        try:
-            info.modality = Modality(getattr(get_registry().get(Kind.BRAIN, entry.dataset), "modality", Modality.FMRI))
-        except Exception:  # noqa: BLE001 - an unknown plugin is reported below
-            pass
         try:
             dataset = build_plugin(
                 get_registry(), BrainDataset, entry.dataset, entry.options, f"brain[{label}]", "config.yaml"
