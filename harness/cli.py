@@ -275,6 +275,8 @@ def _filtered(scores: pd.DataFrame, args: argparse.Namespace) -> pd.DataFrame:
 
 def _show_summary(run: RunFrames) -> None:
     """What ran, what failed and the verdict, in a few wrapped lines."""
+    from harness.analysis.data import model_groups
+    from harness.analysis.groups import group_members
     from harness.analysis.phases import PATTERN_WORDS
     from harness.views.pivots import KIND_ORDER
 
@@ -293,6 +295,8 @@ def _show_summary(run: RunFrames) -> None:
     kinds = run.scores.groupby("target")["kind"].first().sort_values(key=lambda kind: kind.map(KIND_ORDER))
     targets = [f"{target} ({kind})" for target, kind in kinds.items()]
     console.print(f"models: {', '.join(models)}; targets: {', '.join(targets)}", markup=False, highlight=False)
+    for name, members in group_members(run.scores, model_groups(run.path)).items():
+        console.print(f"group {name}: the mean of {', '.join(members)}", markup=False, highlight=False)
     for (model, target), phases in run.phases.groupby(["model", "target"], sort=True) if len(run.phases) else []:
         pattern = PATTERN_WORDS[str(phases["pattern"].iloc[0])]
         which = ", ".join(f"{phase} {status}" for phase, status in zip(phases["phase"], phases["status"]))
@@ -300,15 +304,23 @@ def _show_summary(run: RunFrames) -> None:
 
 
 def _show_pivots(run: RunFrames, scores: pd.DataFrame, layer: int | None, limit: int) -> None:
-    from harness.analysis.data import read_run
+    from harness.analysis.data import model_groups, read_run
+    from harness.analysis.groups import group_members, member_intervals, with_groups
     from harness.analysis.rowintervals import interval_frame
     from harness.views.pivots import run_pivots
 
     console = _console()
     data = read_run(run.path)
-    for pivot in run_pivots(scores, console.width, layer, lambda rows: interval_frame(data, rows), limit):
+    groups = group_members(scores, model_groups(run.path))  # seeds of one model: their mean, as the analysis judges it
+
+    def intervals(rows: pd.DataFrame) -> pd.DataFrame:
+        members = groups.get(str(rows["model"].iloc[0])) if len(rows) else None
+        return member_intervals(scores, members, rows) if members else interval_frame(data, rows)
+
+    titles = {name: f"{name} (mean of {len(members)} members)" for name, members in groups.items()}
+    for pivot in run_pivots(with_groups(scores, groups), console.width, layer, intervals, limit, titles):
         console.print("")
-        for line in pivot.lines():
+        for line in pivot.lines(console.width):
             console.print(line, markup=False, highlight=False, soft_wrap=True)
     if not scores.empty:
         console.print("\nevery score, with its 95 % interval (or --format csv|json):", markup=False, highlight=False)

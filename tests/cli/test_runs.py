@@ -187,6 +187,46 @@ def test_show_starts_with_a_summary_then_pivots_that_fit_80_columns_without_a_cu
     assert f"harness show {runs['demo']} --all" in " ".join(out.split())
 
 
+def test_show_of_a_run_with_a_model_group_shows_the_group_mean_with_intervals_across_members(tmp_path, env, capsys):
+    import harness
+    from harness.analysis.groups import group_frame
+
+    run, members = tmp_path / "run-with-a-group-of-seeds", ["tiny-seed0", "tiny-seed1", "tiny-seed2"]
+    for seed, model in enumerate(members):
+        write_run(run, model=model, seed=seed, checkpoints=5, layers=3, subjects=2, voxels=40)
+    (run / "config.yaml").write_text("models:\n" + "".join(f"  - {{family: tinylm, label: {m}, group: tiny}}\n"
+                                                           for m in members) + "brain:\n  - dataset: simulated\n",
+                                     encoding="utf-8")
+    assert main(["show", str(run)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert all(len(line) <= 80 for line in lines if str(run) not in line), [line for line in lines if len(line) > 80]
+    assert "group tiny: the mean of tiny-seed0, tiny-seed1, tiny-seed2" in lines
+    titles = [line for line in lines if " x " in line and not line.startswith(" ")]
+    assert titles[0] == "tiny (mean of 3 members) x sim: r_mean over subjects by layer (* best layer)"  # first
+    start = lines.index(titles[0]) - 1  # as if the title took two lines
+    assert lines[start + 2].split()[:5] == ["step", "tokens", "L0", "L1", "L2"]
+    scores = harness.load_run(run).scores
+    group = group_frame(scores, "tiny", members)
+    mean = group[(group["kind"] == "brain") & (group["scope"] == "mean") & (group["metric"] == "r_mean")]
+    table = mean.pivot_table(index="step", columns="layer", values="value")
+    for line, (step, row) in zip(lines[start + 3:], table.iterrows()):
+        cells = line.split()
+        assert int(cells[0]) == step and [float(c.rstrip("*")) for c in cells[2:5]] == [round(float(v), 3) for v in row]
+        lo, hi = (float(c.strip("[],")) for c in cells[-2:])
+        assert lo <= round(row.max(), 3) <= hi and cells[-3] == f"L{int(row.to_numpy().argmax())}"
+    assert lines[start + 3 + len(table)] == "  95 % CI: resampling members (3)"
+    assert "tiny (mean of 3 members) x offline: scores" in lines and "tiny-seed1 x sim: r_mean over subjects by layer" \
+        " (* best layer)" in " ".join(lines)
+
+
+def test_a_pivot_title_longer_than_the_terminal_wraps():
+    from harness.views.pivots import Pivot
+
+    pivot = Pivot("tiny (mean of 3 members) x simulated: r_mean over subjects by layer (* best layer)", ["a"], [["1"]])
+    assert pivot.lines(80)[:3] == ["tiny (mean of 3 members) x simulated: r_mean over subjects by layer (* best",
+                                   "  layer)", "a"]
+
+
 def test_show_of_a_checkpoint_without_brain_scores_leaves_its_cells_and_best_empty(tmp_path, capsys):
     run = write_run(tmp_path / "run", model="alpha", checkpoints=4, layers=2, subjects=2, voxels=50, nan_brain_steps=(2,))
     assert main(["show", str(run), "--target", "sim"]) == 0
