@@ -485,7 +485,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from harness.analysis.pairwise import table_lines
     from harness.views.compare import DIFFERENCES
 
-    for line in table_lines(comparison.differences):
+    for line in wrapped(table_lines(comparison.differences), console.width):
         console.print(line, markup=False, highlight=False, soft_wrap=True)
     console.print(f"figure: {comparison.png}\nfigure: {comparison.svg}\npage: {comparison.page}\n"
                   f"table: {comparison.page.parent / DIFFERENCES}", markup=False, soft_wrap=True)
