@@ -365,13 +365,13 @@ def _show_tables(run: RunFrames, scores: pd.DataFrame, limit: int) -> None:
 def _show_failures(run: RunFrames) -> None:
     console = _console()
     failures = run.failures
-    for row in failures.itertuples(index=False):
-        what = "failed" if row.state == "failed" else "stale (kept from an earlier computation; the recompute failed)"
-        console.print(f"[yellow]{what}[/] ", end="")
-        console.print(f"{row.cell_id}: {row.error}", markup=False, soft_wrap=True)
+    stale = "stale (kept from an earlier computation; the recompute failed)"
+    lines = [f"{'failed' if row.state == 'failed' else stale} {row.cell_id}: {row.error}"
+             for row in failures.itertuples(index=False)]
     if len(failures):
-        console.print(f"errors with their log files: harness show {run.path} --errors (tracebacks: --debug)",
-                      markup=False, soft_wrap=True)
+        lines += ["errors with their log files (tracebacks: add --debug):", f"  harness show {run.path} --errors"]
+    for line in wrapped(lines, console.width):
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 def _show_errors(run: RunFrames, fmt: str, debug: bool) -> int:

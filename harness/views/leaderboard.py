@@ -227,7 +227,8 @@ FOLDS = ("run", "model", "target")  # the names that may fold
 def _table(df: pd.DataFrame, columns: list[str]) -> Table:
     """The rich table of ``columns``, every column exactly as wide as it needs: a number is never
     wrapped, a header longer than its numbers goes over two lines (at its space)."""
-    table = Table(title="harness leaderboard", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    title = "harness leaderboard"
+    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True, min_width=len(title))
     rows = text_rows(df[columns], TOKEN_COLUMNS, digits=3)
     for index, column in enumerate(columns):
         numeric = column not in TEXT_COLUMNS

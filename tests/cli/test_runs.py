@@ -155,7 +155,8 @@ def test_show_on_a_run_with_failures(runs, capsys):
     out = capsys.readouterr().out
     assert "5 cells, 4 done, 1 failed, 0 stale" in " ".join(out.split())  # the summary wraps to the terminal
     assert "failed toy|2|task|toytask|-: RuntimeError: toytask cannot score step 2" in out
-    assert f"harness show {runs['failed']} --errors" in out
+    assert f"harness show {runs['failed']} --errors" in out.splitlines()[-1]  # the command on a line of its own
+    assert all(len(line) <= 80 for line in out.splitlines() if str(runs["failed"]) not in line)
     assert main(["show", str(runs["all_failed"])]) == 0
     out = capsys.readouterr().out
     assert "no finished cells yet" in out and "toy|2|task|toytask|-" in out
@@ -303,6 +304,11 @@ def test_show_csv_is_the_long_scores_table(runs, capsys):
 def test_show_with_an_unknown_metric_is_one_line(runs, capsys):
     assert main(["show", str(runs["failed"]), "--metric", "accc"]) == 2
     one_line_error(capsys, "--metric 'accc'", "did you mean 'acc'")
+
+
+def test_leaderboard_of_a_run_without_brain_scores_keeps_its_title_whole(runs, env, capsys):
+    assert main(["leaderboard", str(runs["failed"])]) == 0
+    assert "harness leaderboard" in capsys.readouterr().out
 
 
 def test_leaderboard_on_runs_without_models_says_so(runs, capsys):
