@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -327,6 +328,9 @@ def _show_pivots(run: RunFrames, scores: pd.DataFrame, layer: int | None, limit:
         console.print(f"  harness show {run.path} --all", markup=False, highlight=False, soft_wrap=True)
 
 
+SCORE = "scope metric"  # --all's column of what a row scores: 'SIM01 r_mean', 'instruction:copy correct'
+
+
 def _show_tables(run: RunFrames, scores: pd.DataFrame, limit: int) -> None:
     import pandas as pd
 
@@ -337,28 +341,29 @@ def _show_tables(run: RunFrames, scores: pd.DataFrame, limit: int) -> None:
     from harness.views.render import text_rows
 
     console = _console()
-    columns = ["step", "tokens", "layer", "scope", "metric", "value", "stderr", "chance"]
+    columns = ["step", "tokens", "layer", SCORE, "value", "stderr", "chance"]
     data = read_run(run.path)
     shown_rows = []
     for (model, target), frame in scores.groupby(["model", "target"], sort=True):
-        table = Table(title=Text(f"{model} x {target}"))
+        table = Table(title=Text(f"{model} x {target}"), box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
         shown = interval_frame(data, frame.head(limit))
         shown_rows.append(shown)
+        shown = shown.assign(**{SCORE: (shown["scope"] + " " + shown["metric"]).str.strip()})  # wraps at the space
         cis = [interval_text(lo, hi, 4 if kind == "brain" else 3)  # brain r is small: 4 decimals
                for kind, lo, hi in zip(shown["kind"], shown["lo"].to_numpy(float), shown["hi"].to_numpy(float))]
         # brain rows have no stderr or chance, task rows no layer: columns no row fills are left out
         kept = [c for c in columns if c not in ("stderr", "chance", "layer") or shown[c].notna().any()]
         for column in [*kept, "95 % CI"] if any(cis) else kept:
-            wraps = column in ("scope", "metric")  # names fold at a narrow terminal; numbers never break
+            wraps = column == SCORE  # names fold at a narrow terminal; numbers never break
             table.add_column(column, justify="left" if wraps else "right", no_wrap=not wraps, overflow="fold",
                              min_width=max(map(len, cis)) if column == "95 % CI" else None)
-        for cells_text, ci in zip(text_rows(shown[kept]), cis):
+        for cells_text, ci in zip(text_rows(shown[kept], {"tokens"}), cis):
             table.add_row(*map(Text, [*cells_text, ci] if any(cis) else cells_text))
         console.print(table)
         if len(frame) > limit:
             console.print(f"... {len(frame) - limit} more rows in {run.path / TABLES_DIR} (or --format csv|json)",
                           markup=False, soft_wrap=True)
-    for note in interval_notes(pd.concat(shown_rows)) if shown_rows else []:
+    for note in wrapped(interval_notes(pd.concat(shown_rows)) if shown_rows else [], console.width):
         console.print(note, markup=False, soft_wrap=True)
 
 

@@ -251,6 +251,16 @@ def test_show_filters_by_target_metric_layer_and_step(runs, capsys):
     assert "r_mean" in out and "more rows in" in out
 
 
+def test_show_all_fits_80_columns_with_names_whole(runs, env, capsys):
+    assert main(["show", str(runs["demo"]), "--all", "--target", "offline", "--step", "3"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert all(len(line) <= 80 for line in lines if str(runs["demo"]) not in line), lines
+    words = {word for line in lines for word in line.split()}  # a long name wraps at its space, never inside a word
+    assert {"instruction", "correct", "follows_format", "perplexity", "bits_per_byte", "minimal_pairs"} <= words
+    assert lines[next(i for i, line in enumerate(lines) if "x offline" in line) + 2].split()[:3] == \
+        ["step", "tokens", "scope"]
+
+
 def test_show_errors_lists_cell_error_and_log_and_debug_adds_the_traceback(runs, capsys):
     log = runs["failed"] / "logs" / "cells" / "toy_2_task_toytask_-.log"
     assert main(["show", str(runs["failed"]), "--errors"]) == 0
@@ -432,6 +442,6 @@ def test_show_puts_an_interval_beside_each_brain_score(tmp_path, capsys):
     run = write_run(tmp_path / "run", model="alpha", checkpoints=2, layers=2, subjects=3, voxels=100)
     assert main(["show", str(run), "--metric", "r_mean", "--all"]) == 0
     out = capsys.readouterr().out
-    assert "95 % CI" in out and "resampling subjects and voxel groups" in out
+    assert "95 % CI" in out and "resampling subjects and voxel groups" in " ".join(out.split())  # the note wraps
     rows = [line for line in out.splitlines() if " mean " in line and "r_mean" in line]
     assert rows and all(re.search(r"\[-?\d\.\d{4}, -?\d\.\d{4}\]", line) for line in rows)
