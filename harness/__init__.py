@@ -5,7 +5,7 @@ from ``harness`` itself, never from its submodules. It holds
 
 * the four plugin bases and what they exchange (``harness.plugin.contract``): ``ModelFamily``,
   ``BrainDataset``, ``Task``, ``Metric``, ``PluginOptions``, ``Checkpoint``, ``LoadedModel``,
-  ``Story``, ``SubjectData``, ``ResponseArray``, ``Modality``, ``Score``, ``CellOutput``,
+  ``Story``, ``SubjectData``, ``ResponseArray``, ``Modality``, ``Channels``, ``Score``, ``CellOutput``,
   ``MetricContext``, ``FetchableData``, ``WordAnnotations`` and ``WordAnnotation``;
 * the maps a dataset's ``voxel_map`` returns (``harness.plugin.maps``): ``VoxelMap``, ``SurfaceMap``,
   ``VolumeMap`` and ``SensorMap``, and ``fsaverage_vertices`` (vertices per hemisphere of an fsaverage mesh);
@@ -32,6 +32,7 @@ from harness.plan.config import SweepConfig, load_config
 from harness.plugin.contract import (
     BrainDataset,
     CellOutput,
+    Channels,
     Checkpoint,
     FetchableData,
     Kind,
@@ -87,6 +88,7 @@ __all__ = [
     "BrainDataset",
     "CellOutput",
     "ChannelMap",
+    "Channels",
     "Checkpoint",
     "ConfigError",
     "DataError",

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -275,6 +276,8 @@ def _filtered(scores: pd.DataFrame, args: argparse.Namespace) -> pd.DataFrame:
 
 def _show_summary(run: RunFrames) -> None:
     """What ran, what failed and the verdict, in a few wrapped lines."""
+    from harness.analysis.data import model_groups
+    from harness.analysis.groups import group_members
     from harness.analysis.phases import PATTERN_WORDS
     from harness.views.pivots import KIND_ORDER
 
@@ -293,6 +296,8 @@ def _show_summary(run: RunFrames) -> None:
     kinds = run.scores.groupby("target")["kind"].first().sort_values(key=lambda kind: kind.map(KIND_ORDER))
     targets = [f"{target} ({kind})" for target, kind in kinds.items()]
     console.print(f"models: {', '.join(models)}; targets: {', '.join(targets)}", markup=False, highlight=False)
+    for name, members in group_members(run.scores, model_groups(run.path)).items():
+        console.print(f"group {name}: the mean of {', '.join(members)}", markup=False, highlight=False)
     for (model, target), phases in run.phases.groupby(["model", "target"], sort=True) if len(run.phases) else []:
         pattern = PATTERN_WORDS[str(phases["pattern"].iloc[0])]
         which = ", ".join(f"{phase} {status}" for phase, status in zip(phases["phase"], phases["status"]))
@@ -300,19 +305,30 @@ def _show_summary(run: RunFrames) -> None:
 
 
 def _show_pivots(run: RunFrames, scores: pd.DataFrame, layer: int | None, limit: int) -> None:
-    from harness.analysis.data import read_run
+    from harness.analysis.data import model_groups, read_run
+    from harness.analysis.groups import group_members, member_intervals, with_groups
     from harness.analysis.rowintervals import interval_frame
     from harness.views.pivots import run_pivots
 
     console = _console()
     data = read_run(run.path)
-    for pivot in run_pivots(scores, console.width, layer, lambda rows: interval_frame(data, rows), limit):
+    groups = group_members(scores, model_groups(run.path))  # seeds of one model: their mean, as the analysis judges it
+
+    def intervals(rows: pd.DataFrame) -> pd.DataFrame:
+        members = groups.get(str(rows["model"].iloc[0])) if len(rows) else None
+        return member_intervals(scores, members, rows) if members else interval_frame(data, rows)
+
+    titles = {name: f"{name} (mean of {len(members)} members)" for name, members in groups.items()}
+    for pivot in run_pivots(with_groups(scores, groups), console.width, layer, intervals, limit, titles):
         console.print("")
-        for line in pivot.lines():
+        for line in pivot.lines(console.width):
             console.print(line, markup=False, highlight=False, soft_wrap=True)
     if not scores.empty:
         console.print("\nevery score, with its 95 % interval (or --format csv|json):", markup=False, highlight=False)
         console.print(f"  harness show {run.path} --all", markup=False, highlight=False, soft_wrap=True)
+
+
+SCORE = "scope metric"  # --all's column of what a row scores: 'SIM01 r_mean', 'instruction:copy correct'
 
 
 def _show_tables(run: RunFrames, scores: pd.DataFrame, limit: int) -> None:
@@ -325,41 +341,42 @@ def _show_tables(run: RunFrames, scores: pd.DataFrame, limit: int) -> None:
     from harness.views.render import text_rows
 
     console = _console()
-    columns = ["step", "tokens", "layer", "scope", "metric", "value", "stderr", "chance"]
+    columns = ["step", "tokens", "layer", SCORE, "value", "stderr", "chance"]
     data = read_run(run.path)
     shown_rows = []
     for (model, target), frame in scores.groupby(["model", "target"], sort=True):
-        table = Table(title=Text(f"{model} x {target}"))
+        table = Table(title=Text(f"{model} x {target}"), box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
         shown = interval_frame(data, frame.head(limit))
         shown_rows.append(shown)
+        shown = shown.assign(**{SCORE: (shown["scope"] + " " + shown["metric"]).str.strip()})  # wraps at the space
         cis = [interval_text(lo, hi, 4 if kind == "brain" else 3)  # brain r is small: 4 decimals
                for kind, lo, hi in zip(shown["kind"], shown["lo"].to_numpy(float), shown["hi"].to_numpy(float))]
         # brain rows have no stderr or chance, task rows no layer: columns no row fills are left out
         kept = [c for c in columns if c not in ("stderr", "chance", "layer") or shown[c].notna().any()]
         for column in [*kept, "95 % CI"] if any(cis) else kept:
-            wraps = column in ("scope", "metric")  # names fold at a narrow terminal; numbers never break
+            wraps = column == SCORE  # names fold at a narrow terminal; numbers never break
             table.add_column(column, justify="left" if wraps else "right", no_wrap=not wraps, overflow="fold",
                              min_width=max(map(len, cis)) if column == "95 % CI" else None)
-        for cells_text, ci in zip(text_rows(shown[kept]), cis):
+        for cells_text, ci in zip(text_rows(shown[kept], {"tokens"}), cis):
             table.add_row(*map(Text, [*cells_text, ci] if any(cis) else cells_text))
         console.print(table)
         if len(frame) > limit:
             console.print(f"... {len(frame) - limit} more rows in {run.path / TABLES_DIR} (or --format csv|json)",
                           markup=False, soft_wrap=True)
-    for note in interval_notes(pd.concat(shown_rows)) if shown_rows else []:
+    for note in wrapped(interval_notes(pd.concat(shown_rows)) if shown_rows else [], console.width):
         console.print(note, markup=False, soft_wrap=True)
 
 
 def _show_failures(run: RunFrames) -> None:
     console = _console()
     failures = run.failures
-    for row in failures.itertuples(index=False):
-        what = "failed" if row.state == "failed" else "stale (kept from an earlier computation; the recompute failed)"
-        console.print(f"[yellow]{what}[/] ", end="")
-        console.print(f"{row.cell_id}: {row.error}", markup=False, soft_wrap=True)
+    stale = "stale (kept from an earlier computation; the recompute failed)"
+    lines = [f"{'failed' if row.state == 'failed' else stale} {row.cell_id}: {row.error}"
+             for row in failures.itertuples(index=False)]
     if len(failures):
-        console.print(f"errors with their log files: harness show {run.path} --errors (tracebacks: --debug)",
-                      markup=False, soft_wrap=True)
+        lines += ["errors with their log files (tracebacks: add --debug):", f"  harness show {run.path} --errors"]
+    for line in wrapped(lines, console.width):
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 def _show_errors(run: RunFrames, fmt: str, debug: bool) -> int:
@@ -473,7 +490,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from harness.analysis.pairwise import table_lines
     from harness.views.compare import DIFFERENCES
 
-    for line in table_lines(comparison.differences):
+    for line in wrapped(table_lines(comparison.differences), console.width):
         console.print(line, markup=False, highlight=False, soft_wrap=True)
     console.print(f"figure: {comparison.png}\nfigure: {comparison.svg}\npage: {comparison.page}\n"
                   f"table: {comparison.page.parent / DIFFERENCES}", markup=False, soft_wrap=True)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from harness.analysis.channels import bootstrap_method
 from harness.analysis.curves import BrainCurve, best_over_layers
 from harness.analysis.streams import stream
 
@@ -27,7 +28,7 @@ class Replicates:
     """Bootstrap replicate curves (n_boot x checkpoints) and how they were drawn."""
 
     curves: np.ndarray  # best layer
-    method: str  # "voxels+subjects", "subjects" or "none"
+    method: str  # "voxels+subjects" ("sensors+subjects", ...: channels.bootstrap_method), "subjects" or "none"
     layer_mean: np.ndarray | None = None  # mean over layers (None: not drawn)
 
     def band(self, ci: float = 0.95) -> tuple[np.ndarray, np.ndarray] | None:
@@ -119,7 +120,7 @@ def brain_replicates(curve: BrainCurve, arrays: pd.DataFrame | None, n_boot: int
             stack = np.array([means[s].get(cell, np.full(n_boot, np.nan)) for s in subjects])  # (S, B)
             picked = stack[draws, np.arange(n_boot)[:, None]]  # (B, S)
             values[cell] = _nanmean(picked)
-        return _replicates(curve, values, n_boot, "voxels+subjects")
+        return _replicates(curve, values, n_boot, bootstrap_method(curve.channels))
     per_subject = curve.subjects
     if per_subject is None or len(per_subject.index) < 2:
         return Replicates(np.empty((0, len(curve.steps))), "none")

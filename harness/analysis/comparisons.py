@@ -9,13 +9,15 @@ A side's layer is its best one at that checkpoint on the full data (not re-chose
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
 
+from harness.analysis.channels import resampled, target_channels
 from harness.analysis.curves import BRAIN_SCOPE, BrainCurve, ModelCurves
 from harness.analysis.data import BrainControl, RunData, read_voxel_values
-from harness.analysis.differences import UNIT, Draws, Estimate, Side, estimate, holm
+from harness.analysis.differences import Draws, Estimate, Side, estimate, holm
 
 SUBJECTS_ONLY = "subjects"  # the unit where a run kept no per-voxel arrays
 COLUMNS = [
@@ -32,13 +34,18 @@ class Scored:
 
     data: RunData
 
+    @cached_property
+    def _resampled(self) -> dict[str, str]:
+        """brain target -> what its per-column bootstrap resamples ('subjects and sensor groups')."""
+        return {target: resampled(channels) for target, channels in target_channels(self.data.results).items()}
+
     def side(self, model: str, target: str, step: int, layer: int) -> tuple[Side, str]:
         """The per-subject per-voxel r of a cell (per-subject r_mean where no arrays), and the unit."""
         arrays = self.data.arrays
         rows = arrays[(arrays["model"] == model) & (arrays["target"] == target) & (arrays["step"] == step)
                       & (arrays["layer"] == layer)]
         if not rows.empty:
-            return read_voxel_values(rows), UNIT
+            return read_voxel_values(rows), self._resampled[target]
         results = self.data.results
         scores = results[(results["model"] == model) & (results["kind"] == "brain") & (results["target"] == target)
                          & (results["metric"] == "r_mean") & (results["step"] == step) & (results["layer"] == layer)

@@ -23,7 +23,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from harness.analysis.channels import target_channels
 from harness.analysis.scoreintervals import Z, with_intervals
+from harness.plugin.contract import Channels
 
 BRAIN_METRIC = "r_mean"
 BRAIN_SCOPE = "mean"
@@ -76,6 +78,7 @@ class BrainCurve:
     values: np.ndarray  # best layer per checkpoint
     best_layer: np.ndarray
     subjects: pd.DataFrame  # index subject, columns (step, layer): per-subject r_mean
+    channels: Channels = Channels.VOXELS  # what its cells scored (the count the results hold)
 
     def series(self) -> Series:
         return Series(f"{self.target} r_mean (best layer)", self.steps, self.tokens, self.values)
@@ -167,6 +170,7 @@ def brain_curve(frame: pd.DataFrame, model: str, target: str) -> BrainCurve | No
         steps=layer_map.columns.to_numpy(), tokens=tokens_by_step[layer_map.columns].to_numpy(),
         values=best_values,
         best_layer=layer_map.index.to_numpy()[best_index].astype(int), subjects=per_subject,
+        channels=target_channels(frame[frame["target"] == target]).get(target, Channels.VOXELS),
     )
 
 

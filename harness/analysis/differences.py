@@ -35,7 +35,6 @@ from scipy.stats import t as t_dist
 from harness.analysis.streams import stream
 
 VOXEL_GROUPS = 2000
-UNIT = "subjects and voxel groups"  # what is resampled, as views state it
 Side = dict[str, np.ndarray]  # subject -> per-voxel r
 
 
@@ -49,7 +48,7 @@ class Estimate:
     p: float
     subjects: int  # subjects both sides scored
     replicates: np.ndarray
-    unit: str = UNIT
+    unit: str = ''  # what was resampled, as views say it (channels.resampled); '' where not said
 
     def text(self, digits: int = 3, sign: bool = True) -> str:
         """'+0.021 [+0.012, +0.030]' ('n/a' when there is no value)."""

@@ -87,6 +87,20 @@ def group_members(results: pd.DataFrame, groups: dict[str, list[str]]) -> dict[s
     return {name: members for name, members in found.items() if len(members) >= 2 and name not in present}
 
 
+def member_intervals(results: pd.DataFrame, members: list[str], rows: pd.DataFrame, n_boot: int = 1000,
+                     seed: int = 0) -> pd.DataFrame:
+    """``rows`` of a group's frame (``group_frame``) with ``lo``, ``hi``, the 95 % percentile interval of the mean
+    over members drawn with replacement (as the group's analysis draws them), and ``interval`` saying so."""
+    values = results[results["model"].isin(members)].pivot_table(
+        index=GROUP_KEYS, columns="model", values="value", aggfunc="first", dropna=False)
+    keys = pd.MultiIndex.from_frame(rows[GROUP_KEYS])
+    matrix = values.reindex(index=keys, columns=members).to_numpy(float)  # (rows, members)
+    draws = stream(seed, "members", *members).integers(0, len(members), size=(n_boot, len(members)))
+    means = matrix[:, draws].mean(axis=2)  # (rows, n_boot)
+    lo, hi = (np.percentile(means, q, axis=1) if means.size else np.full(len(rows), np.nan) for q in (2.5, 97.5))
+    return rows.assign(lo=lo, hi=hi, interval=f"members ({len(members)})")
+
+
 def with_groups(results: pd.DataFrame, groups: dict[str, list[str]]) -> pd.DataFrame:
     """``results`` with each group's rows (``group_frame``) appended."""
     frames = [group_frame(results, name, members) for name, members in group_members(results, groups).items()]

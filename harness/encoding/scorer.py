@@ -22,7 +22,7 @@ from harness.encoding.stats import block_permutation_pvalues, fdr_bh, pearson_r
 from harness.encoding.transfer import ahead_on_device
 from harness.encoding.trf import lag_profile, trf_design
 from harness.encoding.voxels import VoxelSelection, restrict, select_voxels, selection_arrays, voxel_counts
-from harness.plugin.contract import BrainDataset, CellOutput, Modality, Score, Story
+from harness.plugin.contract import BrainDataset, CellOutput, Channels, Modality, Score, Story
 from harness.util.devices import resolve_device
 from harness.util.errors import DataError
 from harness.util.threads import torch_threads
@@ -83,7 +83,9 @@ class BrainScorer:
         self.device = resolve_device(device)
         self.seed = seed
         self.name = getattr(dataset, "name", type(dataset).__name__)
-        self.trf = Modality(getattr(dataset, "modality", Modality.FMRI)).recording
+        modality = Modality(getattr(dataset, "modality", Modality.FMRI))
+        self.trf = modality.recording
+        self.channels = Channels(getattr(dataset, "channels", modality.channels))  # n_voxels, n_sensors, ...
         self.stories: dict[str, Story] = dataset.stories()
         train, test = dataset.split()
         self.train, self.test = sorted(train), sorted(test)
@@ -422,7 +424,7 @@ class BrainScorer:
                 values[f"r_roi:{roi}"] = float(r[inside].mean())
         if fit.pvalues is not None:
             values["frac_significant"] = float(fdr_bh(fit.pvalues, self.settings.fdr_q).mean())
-        values["n_voxels"] = float(r.size)
+        values[self.channels.count_metric] = float(r.size)
         values.update(voxel_counts(self.selected[info.subject], info.n_total, fit.kept.size))
         return values
 

@@ -232,6 +232,28 @@ class Story:
     offsets: np.ndarray
 
 
+class Channels(StrEnum):
+    """What the columns of a dataset's responses are: the one word every table and view uses for them.
+
+    A brain cell counts the columns it scored in the score ``n_<channels>`` (``n_voxels``, ``n_sensors``, ...).
+    """
+
+    VOXELS = "voxels"  # fMRI in volume space
+    VERTICES = "vertices"  # fMRI on a cortical surface
+    SENSORS = "sensors"  # MEG
+    CHANNELS = "channels"  # EEG
+
+    @property
+    def count_metric(self) -> str:
+        """The score that counts a subject's scored columns: ``n_voxels``, ``n_sensors``, ..."""
+        return f"n_{self.value}"
+
+    @property
+    def one(self) -> str:
+        """The singular: voxel, vertex, sensor, channel."""
+        return {"vertices": "vertex"}.get(self.value, self.value.removesuffix("s"))
+
+
 class Modality(StrEnum):
     """What a brain dataset records: the encoding model follows from it."""
 
@@ -243,6 +265,11 @@ class Modality(StrEnum):
     def recording(self) -> bool:
         """True for M/EEG: rows are samples of a continuous recording, modelled by a TRF."""
         return self is not Modality.FMRI
+
+    @property
+    def channels(self) -> Channels:
+        """What its response columns usually are: voxels (fMRI), sensors (MEG), channels (EEG)."""
+        return {Modality.FMRI: Channels.VOXELS, Modality.MEG: Channels.SENSORS, Modality.EEG: Channels.CHANNELS}[self]
 
 
 @runtime_checkable
@@ -301,6 +328,12 @@ class BrainDataset(Plugin[OptionsT]):
 
     kind = Kind.BRAIN
     modality: ClassVar[Modality] = Modality.FMRI  # MEG/EEG: the encoding model is a TRF
+
+    @property
+    def channels(self) -> Channels:
+        """What its response columns are called in every table and view; the modality's word unless
+        overridden (fMRI on a cortical surface: ``Channels.VERTICES``)."""
+        return self.modality.channels
 
     @abstractmethod
     def stories(self) -> dict[str, Story]:

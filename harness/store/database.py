@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from harness.plugin.contract import CellOutput
+from harness.store.migrations import migrate
 from harness.store.schema import typed_results
 from harness.util.errors import DataError
 from harness.util.files import atomic_write_bytes, creatable_problem
@@ -59,8 +60,6 @@ CREATE TABLE IF NOT EXISTS rounds (  -- adaptive sweeps: the round that added ea
     PRIMARY KEY (model, step)
 );
 """
-# columns added after the first release: (table, column, type); an older store gets them, empty, on opening
-ADDED_COLUMNS = [("cells", "stale", "TEXT"), ("scores", "chance", "REAL"), ("scores", "items", "INTEGER")]
 
 
 @dataclass(frozen=True)
@@ -127,15 +126,9 @@ class RunStore:
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA foreign_keys=ON")
             self._db.executescript(SCHEMA)
-            self._add_missing_columns()
+            migrate(self._db, self.path)
         except sqlite3.DatabaseError as error:
             raise DataError(f"{self.path}: not a readable harness run store ({error})") from None
-
-    def _add_missing_columns(self) -> None:
-        """Bring a store written by an older harness up to the current schema (new columns start empty)."""
-        for table, column, kind in ADDED_COLUMNS:
-            if column not in {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}:
-                self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
     def close(self) -> None:
         self._db.close()

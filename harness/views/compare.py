@@ -22,6 +22,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, LogLocator
 
 from harness.analysis.bootstrap import brain_replicates
+from harness.analysis.channels import resampled, target_channels
 from harness.analysis.comparisons import Scored
 from harness.analysis.curves import BrainCurve, ModelCurves, Series, all_curves
 from harness.analysis.data import RunData, read_run
@@ -151,7 +152,7 @@ def _x(tokens: np.ndarray, zero_at: float) -> np.ndarray:
 
 
 def brain_band(run: RunCurves, curve: BrainCurve, n_boot: int, seed: int) -> tuple[np.ndarray, np.ndarray] | None:
-    """The 95 % band of a best-layer brain curve: the run's bootstrap over subjects and voxel groups (over
+    """The 95 % band of a best-layer brain curve: the run's bootstrap over subjects and voxel (sensor) groups (over
     subjects where it kept no arrays), as its report draws it; None where it has none."""
     arrays = run.data.arrays
     cell_arrays = arrays[(arrays["model"] == curve.model) & (arrays["target"] == curve.target)]
@@ -161,7 +162,7 @@ def brain_band(run: RunCurves, curve: BrainCurve, n_boot: int, seed: int) -> tup
 def comparison_figure(runs: list[RunCurves], n_boot: int = 1000, seed: int = 0) -> Figure:
     """Top: best-layer brain alignment of every run, model and brain target; bottom: their behaviour
     (instruction following, task accuracy, correctness); one colour per run and model, each curve
-    with its 95 % band (brain: subjects and voxel groups, ``brain_band``; behaviour: items)."""
+    with its 95 % band (brain: subjects and voxel (sensor) groups, ``brain_band``; behaviour: items)."""
     figure = Figure(figsize=(10, 7.5), layout="constrained")
     brain_ax, task_ax = figure.subplots(2, 1, sharex=True, height_ratios=[1.2, 1])
     zero_at = _token_axis(runs)
@@ -264,8 +265,9 @@ def comparison_page(runs: list[RunCurves], summary: pd.DataFrame, png: bytes, em
                     differences: pd.DataFrame) -> str:
     """The self-contained HTML page: the figure (inlined), the summary table, the runs' paths."""
     data = base64.b64encode(png).decode("ascii")
+    channels = [c for run in runs for c in target_channels(run.data.results).values()]
     caption = ("Top: brain alignment (r_mean at the best layer of each checkpoint) of every run, model and brain "
-               "target, each with its 95 % band (bootstrap over subjects and voxel groups, as in each run's report). "
+               f"target, each with its 95 % band (bootstrap over {resampled(*channels)}, as in each run's report). "
                "Bottom: instruction following (solid), mean task accuracy (dashed) and correctness (dotted), each "
                "with its 95 % band over items. One colour per run and model; the token axis is shared and logarithmic.")
     body = [

@@ -20,17 +20,12 @@ from harness.analysis.data import load_config_text
 from harness.encoding.settings import EncodingSettings
 from harness.plan.config import BrainEntry, entry_label, parse_config
 from harness.plan.planner import build_plugin
-from harness.plugin.contract import BrainDataset, Kind, Modality
+from harness.plugin.contract import BrainDataset, Channels
 from harness.plugin.maps import ChannelMap, SurfaceMap, VolumeMap, VoxelMap, fsaverage_vertices
 from harness.plugin.registry import get_registry
 from harness.util.errors import one_line
 
 DEFAULT_FDR_Q = float(EncodingSettings.model_fields["fdr_q"].default)
-
-
-def channel_noun(modality: Modality) -> str:
-    """What a dataset's channels are called: voxels (fMRI), sensors (MEG) or channels (EEG)."""
-    return {Modality.FMRI: "voxels", Modality.MEG: "sensors", Modality.EEG: "channels"}[modality]
 
 
 @dataclass
@@ -40,7 +35,7 @@ class DatasetInfo:
     label: str
     plugin: str
     notice: str = ""
-    modality: Modality = Modality.FMRI  # what the dataset records: its channels are voxels or sensors
+    channels: Channels = Channels.VOXELS  # what the dataset's response columns are called
     maps: dict[str, ChannelMap] = field(default_factory=dict)  # subject -> map
     fdr_q: float = field(default_factory=lambda: DEFAULT_FDR_Q)  # the entry's encoding.fdr_q: maps are masked at it
     left_out: str = ""  # what the dataset left out of the data on disk, as the cells' provenance records it
@@ -104,14 +99,11 @@ def dataset_info(run_dir: Path, subjects: Mapping[str, Iterable[str]]) -> dict[s
             continue
         info = found[label] = DatasetInfo(label, entry.dataset, fdr_q=entry.encoding.fdr_q)
         try:
-            info.modality = Modality(getattr(get_registry().get(Kind.BRAIN, entry.dataset), "modality", Modality.FMRI))
-        except Exception:  # noqa: BLE001 - an unknown plugin is reported below
-            pass
-        try:
             dataset = build_plugin(
                 get_registry(), BrainDataset, entry.dataset, entry.options, f"brain[{label}]", "config.yaml"
             )
             info.notice = dataset.notice().strip()
+            info.channels = Channels(dataset.channels)
         except Exception as error:  # noqa: BLE001 - any plugin failure is reported in the report
             info.problems.append(
                 f"dataset {entry.dataset!r} could not be built here, so its notice and maps are missing: "

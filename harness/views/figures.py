@@ -14,9 +14,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from matplotlib import colormaps
+from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
 from matplotlib.ticker import LogLocator, MaxNLocator
 from numpy.typing import ArrayLike
 
@@ -28,16 +30,19 @@ from harness.analysis.phases import PATTERN_WORDS, PhaseResult
 from harness.analysis.signals import ACCURACY, BRAIN_BEST, CORRECTNESS, INSTRUCTION, INTERNAL
 from harness.analysis.tokens import format_tokens, token_positions
 from harness.analysis.transitions import SignalTransitions
-from harness.plugin.contract import Modality
+from harness.plugin.contract import Channels
 from harness.util.files import atomic_write_bytes, file_stem
 from harness.views.brainmap import brain_map_figures
-from harness.views.datasets import DEFAULT_FDR_Q, DatasetInfo, channel_noun
+from harness.views.datasets import DEFAULT_FDR_Q, DatasetInfo
 from harness.views.lagprofile import lag_profile_figure
 from harness.views.significance import significance_lines
 
 PHASE_COLOURS = {"surge": "#2ca02c", "detachment": "#d62728", "realignment": "#1f77b4"}
 SIGNAL_COLOURS = {BRAIN_BEST: "black", INSTRUCTION: "#9467bd", CORRECTNESS: "#ff7f0e", ACCURACY: "#17becf"}
 SCORE_METRICS = ("acc", "correct", "follows_format")
+TRANSITION_SHADE = 0.12  # the alpha of a transition's 95 % interval
+KEY_GREY = "#555555"  # legend entries that stand for lines drawn in each curve's own colour
+STEP0 = "step 0 (untrained), dotted"
 
 
 def _positions(curve_tokens: ArrayLike, tokens: ArrayLike) -> np.ndarray:
@@ -47,12 +52,27 @@ def _positions(curve_tokens: ArrayLike, tokens: ArrayLike) -> np.ndarray:
     return token_positions(all_tokens)[len(curve_tokens):]
 
 
-def _mark(ax: Axes, found: SignalTransitions | None, axis_tokens: np.ndarray, colour: str) -> None:
-    """Each transition of a signal: a line at its location, its 95 % interval shaded, in the signal's colour."""
-    for t in found.transitions if found is not None else []:
+def _mark(ax: Axes, found: SignalTransitions | None, axis_tokens: np.ndarray, colour: str) -> bool:
+    """Each transition of a signal: a line at its location, its 95 % interval shaded, in the signal's colour;
+    True when it drew one (``_legend`` then keys them)."""
+    transitions = found.transitions if found is not None else []
+    for t in transitions:
         at, lo, hi = _positions(axis_tokens, [t.tokens(t.x), t.tokens(t.x_lo), t.tokens(t.x_hi)])
-        ax.axvspan(lo, hi, color=colour, alpha=0.12, lw=0)
+        ax.axvspan(lo, hi, color=colour, alpha=TRANSITION_SHADE, lw=0)
         ax.axvline(at, color=colour, ls="--", lw=0.9)
+    return bool(transitions)
+
+
+def _key(handles: list[Artist], *, transitions: bool = False, baseline: bool = False) -> list[Artist]:
+    """A legend's entries: ``handles``, then a key for the transitions' lines and bands and the dotted step-0
+    level where they are drawn (each in the colour of its curve)."""
+    shown = list(handles)
+    if transitions:
+        shown += [Line2D([], [], color=KEY_GREY, ls="--", lw=0.9, label="transition (its curve's colour)"),
+                  Patch(color=KEY_GREY, alpha=TRANSITION_SHADE * 2, lw=0, label="95 % interval of its location")]
+    if baseline and not any(h.get_label() == STEP0 for h in shown):
+        shown.append(Line2D([], [], color=KEY_GREY, ls=":", lw=0.9, label=STEP0))
+    return shown
 
 
 def _circle_outliers(ax: Axes, found: SignalTransitions | None, curve: BrainCurve, axis_tokens: np.ndarray) -> None:
@@ -74,10 +94,13 @@ def _label_phases(ax: Axes, result: PhaseResult | None, axis_tokens: np.ndarray)
                     fontsize=9, color=colour, fontweight="bold")
 
 
-def _baseline(ax: Axes, steps: np.ndarray, values: np.ndarray, colour: str, label: str | None = None) -> None:
-    """The untrained checkpoint's value (step 0) as a dotted level across the axis, where it was swept."""
+def _baseline(ax: Axes, steps: np.ndarray, values: np.ndarray, colour: str, label: str | None = None) -> bool:
+    """The untrained checkpoint's value (step 0) as a dotted level across the axis, where it was swept
+    (True when drawn)."""
     if len(steps) and int(steps[0]) == 0 and np.isfinite(values[0]):
         ax.axhline(float(values[0]), color=colour, ls=":", lw=0.9, alpha=0.8, label=label)
+        return True
+    return False
 
 
 def _plot(ax: Axes, series: Series | None, axis_tokens: np.ndarray, **style: Any) -> None:
@@ -137,11 +160,12 @@ def triple_phase_figure(curves: ModelCurves, target: str | None, result: PhaseRe
             words, control_curve = control
             brain_ax.plot(_positions(axis_tokens, control_curve.tokens), control_curve.values, color="#7f7f7f",
                           ls="--", marker="x", ms=3.5, lw=1.2, label=f"control: {words} (best layer)")
-        _baseline(brain_ax, curve.steps, curve.values, "black", "step 0 (untrained)")
-        _mark(brain_ax, by_name.get(BRAIN_BEST), axis_tokens, SIGNAL_COLOURS[BRAIN_BEST])
+        _baseline(brain_ax, curve.steps, curve.values, "black", STEP0)
+        marked = _mark(brain_ax, by_name.get(BRAIN_BEST), axis_tokens, SIGNAL_COLOURS[BRAIN_BEST])
         _circle_outliers(brain_ax, by_name.get(BRAIN_BEST), curve, axis_tokens)
         _label_phases(brain_ax, result, axis_tokens)
-        brain_ax.legend(loc="best", fontsize=8, frameon=False)
+        brain_ax.legend(handles=_key(brain_ax.get_legend_handles_labels()[0], transitions=marked), loc="best",
+                        fontsize=8, frameon=False)
         brain_ax.set_ylabel(f"brain alignment\n(r_mean, {target})")
     else:
         _no_data(brain_ax, "no brain alignment in this run")
@@ -152,15 +176,17 @@ def triple_phase_figure(curves: ModelCurves, target: str | None, result: PhaseRe
     behaviour: list[tuple[str, Series | None, dict[str, Any]]] = [
         (INSTRUCTION, curves.instruction, {"marker": "s", "ms": 3.5}),
         (CORRECTNESS, curves.correctness, {"marker": "^", "ms": 3.5}), (ACCURACY, curves.accuracy, {"ls": "--"})]
+    marked = baseline = False
     for name, behaviour_series, style in behaviour:
         colour = SIGNAL_COLOURS[name]
         _plot(task_ax, behaviour_series, axis_tokens, color=colour, lw=2, label=name, **style)
         if behaviour_series is not None:
-            _baseline(task_ax, behaviour_series.steps, behaviour_series.values, colour)
-        _mark(task_ax, by_name.get(name), axis_tokens, colour)
+            baseline |= _baseline(task_ax, behaviour_series.steps, behaviour_series.values, colour)
+        marked |= _mark(task_ax, by_name.get(name), axis_tokens, colour)
     if task_ax.lines:
         task_ax.plot([], [], color="#c7c7c7", lw=0.9, label="single task scores")
-        task_ax.legend(loc="best", fontsize=8, frameon=False)
+        task_ax.legend(handles=_key(task_ax.get_legend_handles_labels()[0], transitions=marked, baseline=baseline),
+                       loc="best", fontsize=8, frameon=False)
     else:
         _no_data(task_ax, "no task scores in this run")
     task_ax.set_ylabel("tasks (0-1; accuracy chance-\ncorrected: 0 = chance)")
@@ -207,6 +233,7 @@ def metrics_figure(
     figure = Figure(figsize=(9, 0.6 + 2.1 * rows), layout="constrained")
     axes = np.atleast_1d(figure.subplots(rows, columns, sharex=True, squeeze=False)).ravel()
     cmap = colormaps["viridis_r"]
+    marked = baseline = False
     for ax, name in zip(axes, names):
         series = curves.metrics[name]
         per_layer = (layers or {}).get(name)
@@ -219,12 +246,12 @@ def metrics_figure(
                 ax.plot(_positions(axis_tokens, tokens[keep]), values.to_numpy(float)[keep], color=cmap(shade), lw=0.8,
                         alpha=0.8, marker="." if keep.sum() == 1 else None)
         _plot(ax, series, axis_tokens, color="black", lw=1.8, marker=".", ms=4)
-        _baseline(ax, series.steps, series.values, "black")
+        baseline |= _baseline(ax, series.steps, series.values, "black")
         ax.set_title(name, fontsize=9)
         ax.set_ylabel(name, fontsize=7)
         ax.tick_params(labelsize=7)
         ax.yaxis.set_major_locator(MaxNLocator(4))
-        _mark(ax, by_name.get(name), axis_tokens, "#444444")
+        marked |= _mark(ax, by_name.get(name), axis_tokens, "#444444")
         ax.grid(True, which="major", alpha=0.3)
     for ax in axes[len(names):]:
         ax.set_visible(False)
@@ -236,11 +263,13 @@ def metrics_figure(
         if i + columns >= len(names):  # nothing drawn below it: it shows the token ticks
             ax.tick_params(labelbottom=True)
     figure.supxlabel("training tokens (log scale)", fontsize=9)
+    key: list[Artist] = [Line2D([], [], color="black", lw=1.8, label=LAYER_SUMMARY)] if names else []
     if names and any(len((layers or {}).get(name, pd.DataFrame()).index) > 1 for name in names):
-        key = [Line2D([], [], color="black", lw=1.8, label=LAYER_SUMMARY),
-               Line2D([], [], color=cmap(0.15), lw=0.8, label="shallowest layer"),
-               Line2D([], [], color=cmap(0.85), lw=0.8, label="deepest layer")]
-        axes[0].legend(handles=key, loc="best", fontsize=6, framealpha=0.8)
+        key += [Line2D([], [], color=cmap(0.15), lw=0.8, label="shallowest layer"),
+                Line2D([], [], color=cmap(0.85), lw=0.8, label="deepest layer")]
+    if key:  # above the panels, where it hides no data
+        figure.legend(handles=_key(key, transitions=marked, baseline=baseline), loc="outside upper center", ncol=3,
+                      fontsize=7, frameon=False)
     title = (f"{curves.title}: internal metrics, {LAYER_SUMMARY} (black) and each layer "
              "(light = shallow, dark = deep)")
     figure.suptitle(title, fontsize=10)
@@ -264,13 +293,14 @@ def layer_map_figure(curve: BrainCurve, result: PhaseResult | None) -> Figure:
     figure.colorbar(mesh, ax=ax, label="r_mean (mean over subjects)")
     ax.plot(10 ** x, curve.best_layer, "o", color="white", mec="black", ms=4, label="best layer")
     brain = result.signal(BRAIN_BEST) if result is not None else None
-    for t in brain.transitions if brain is not None else []:
-        ax.axvline(token_positions(np.append(curve.tokens, t.tokens(t.x)))[-1], color="white", ls="--", lw=1)
+    for i, t in enumerate(brain.transitions if brain is not None else []):
+        ax.axvline(token_positions(np.append(curve.tokens, t.tokens(t.x)))[-1], color="white", ls="--", lw=1,
+                   label=None if i else "brain transition")
     ax.set_xscale("log")
     ax.set_xlabel("training tokens (log scale)")
     ax.set_ylabel("layer (0 = embeddings)")
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.legend(loc="upper left", fontsize=8, framealpha=0.7)
+    ax.legend(loc="upper left", fontsize=8, facecolor="#bdbdbd", framealpha=0.9)  # grey: the white marks show
     ax.set_title(f"{curve.model} on {curve.target}: brain alignment by layer and checkpoint", fontsize=11)
     return figure
 
@@ -383,7 +413,7 @@ def draw_brain_maps(analyses: list[CurveAnalysis], directory: Path, arrays: pd.D
         mine = arrays[(arrays["model"] == model) & (arrays["target"] == target)]
         curve = analysis.curves.brain[target]
         q = info.fdr_q if info is not None else DEFAULT_FDR_Q
-        unit = channel_noun(info.modality if info is not None else Modality.FMRI)
+        unit = str(info.channels if info is not None else Channels.VOXELS)
         notes += [f"{where}, {line}" for line in significance_lines(curve, mine, q, unit)]
         profile = lag_profile_figure(curve, mine)
         if profile is not None and profile.figure is not None:

@@ -109,7 +109,7 @@ def task_set_note(df: pd.DataFrame) -> str:
     named = df[df["task_set_id"] != ""].drop_duplicates("task_set_id") if "task_set_id" in df else df.iloc[:0]
     if named.empty:
         return ""
-    sets = "; ".join(f"{row.task_set_id} = {row.task_set}" for row in named.itertuples())
+    sets = "; ".join(f"{row.task_set_id} = {str(row.task_set).replace(',', ', ')}" for row in named.itertuples())
     return f"task acc was computed on different task sets, comparable only within a set: {sets}"
 
 
@@ -220,12 +220,15 @@ def select_columns(df: pd.DataFrame, spec: str | None, *, compact: bool) -> list
 
 
 TEXT_WIDTH = 24  # names longer than this fold; numbers never do
+TEXT_FOLD = 6  # where the columns that are never left out are too wide together, names fold down to this
+FOLDS = ("run", "model", "target")  # the names that may fold
 
 
 def _table(df: pd.DataFrame, columns: list[str]) -> Table:
     """The rich table of ``columns``, every column exactly as wide as it needs: a number is never
     wrapped, a header longer than its numbers goes over two lines (at its space)."""
-    table = Table(title="harness leaderboard", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    title = "harness leaderboard"
+    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True, min_width=len(title))
     rows = text_rows(df[columns], TOKEN_COLUMNS, digits=3)
     for index, column in enumerate(columns):
         numeric = column not in TEXT_COLUMNS
@@ -236,8 +239,9 @@ def _table(df: pd.DataFrame, columns: list[str]) -> Table:
         if len(header) > width and " " in header:
             header = header.replace(" ", "\n", 1)
         width = max([width, *map(len, header.split("\n"))])
-        table.add_column(Text(header), justify="right" if numeric else "left", no_wrap=numeric,
-                         overflow="fold", min_width=width, max_width=width)
+        name = column in FOLDS  # a name may fold; a number, an interval, a rank or a pattern never does
+        table.add_column(Text(header), justify="right" if numeric else "left", no_wrap=not name, overflow="fold",
+                         min_width=min(width, TEXT_FOLD) if name else width, max_width=width)
     for cells in rows:
         table.add_row(*map(Text, cells))
     return table
@@ -246,9 +250,12 @@ def _table(df: pd.DataFrame, columns: list[str]) -> Table:
 def fit_columns(df: pd.DataFrame, columns: list[str], console: Console, *, chosen: bool) -> tuple[list[str], list[str]]:
     """(shown, left out): ``columns`` less those that do not fit ``console.width`` without breaking a
     number; compact columns leave in ``LEAVE_OUT_FIRST`` order, chosen ones from the right. ``KEEP``
-    never leaves, nor does ``target`` where the rows have more than one (a model and its control)."""
+    never leaves, nor does ``target`` where the rows have more than one (a model and its control), nor ``run``
+    where model and target leave two rows alike (one model in two runs)."""
     shown = list(columns)
-    keep = [*KEEP, *(["target"] if "target" in df and df["target"].nunique() > 1 else [])]  # else rows look alike
+    named = [c for c in ("model", "target") if c in df]
+    keep = [*KEEP, *(["target"] if "target" in df and df["target"].nunique() > 1 else []),  # else rows look alike
+            *(["run"] if "run" in df and df.duplicated(named).any() else [])]
     order = [c for c in reversed(shown) if c not in keep] if chosen else \
         [c for c in LEAVE_OUT_FIRST if c in shown and c not in keep] + \
         [c for c in reversed(shown) if c not in LEAVE_OUT_FIRST + keep]

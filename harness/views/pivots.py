@@ -10,6 +10,7 @@ below the table instead (c1, c2, ...).
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -34,10 +35,10 @@ class Pivot:
     rows: list[list[str]]
     notes: list[str] = field(default_factory=list)
 
-    def lines(self) -> list[str]:
-        """The table as aligned lines (numbers right-aligned), then its notes."""
+    def lines(self, width: int = 80) -> list[str]:
+        """The title wrapped to ``width``, the table as aligned lines (numbers right-aligned), then its notes."""
         widths = [max(len(text) for text in column) for column in zip(self.header, *self.rows)]
-        out = [self.title]
+        out = textwrap.wrap(self.title, width, subsequent_indent="  ", break_long_words=False) or [""]
         for cells in [self.header, *self.rows]:
             out.append((" " * GAP).join(text.rjust(width) for text, width in zip(cells, widths)).rstrip())
         return out + self.notes
@@ -63,7 +64,10 @@ def brain_pivot(title: str, rows: pd.DataFrame, width: int, intervals: IntervalO
     best = [texts.get(key, "") for key in table.index]
     cells = {f"L{int(layer)}": [f"{value:.3f}{BEST if mark == layer else ' '}" if np.isfinite(value) else ""
                                 for value, mark in zip(table[layer], best_layer)] for layer in table.columns}
-    return _fit(title + f" ({BEST} best layer)", table.index, cells, {"best [95 % CI]": best}, width)
+    pivot = _fit(title + f" ({BEST} best layer)", table.index, cells, {"best [95 % CI]": best}, width)
+    units = sorted({str(unit) for unit in shown.get("interval", pd.Series(dtype=str)).dropna() if unit})
+    pivot.notes += [f"  95 % CI: resampling {unit}" for unit in units]
+    return pivot
 
 
 def wide_pivot(title: str, rows: pd.DataFrame, width: int) -> Pivot:
@@ -111,15 +115,16 @@ KIND_ORDER = {"brain": 0, "task": 1, "metric": 2}
 
 
 def run_pivots(scores: pd.DataFrame, width: int, layer: int | None = None, intervals: IntervalOf | None = None,
-               most_rows: int | None = None) -> list[Pivot]:
+               most_rows: int | None = None, titles: dict[str, str] | None = None) -> list[Pivot]:
     """One pivot per model and target of ``scores``: brain targets first, then tasks, then metrics; at most
-    ``most_rows`` checkpoints each (spread evenly, the first and last kept)."""
+    ``most_rows`` checkpoints each (spread evenly, the first and last kept); ``titles``: how to name a model
+    (a group: 'tiny (mean of 3 members)'), its label where not given."""
     out = []
     groups = sorted(scores.groupby(["model", "target"], sort=True),
                     key=lambda item: (item[0][0], KIND_ORDER.get(str(item[1]["kind"].iloc[0]), 3), item[0][1]))
     for (model, target), rows in groups:
         rows, note = _some_steps(rows, most_rows)
-        pivot = _pivot(f"{model} x {target}", rows, width, layer, intervals)
+        pivot = _pivot(f"{(titles or {}).get(str(model), model)} x {target}", rows, width, layer, intervals)
         if pivot is not None:
             pivot.notes += [note] if note else []
             out.append(pivot)

@@ -14,6 +14,8 @@ from harness.analysis.groups import with_groups
 from harness.analysis.headline import headline_rows
 from harness.analysis.outputs import write_outputs
 from harness.analysis.phases import PhaseSettings, phases_frame
+from harness.store.database import RunStore
+from harness.store.tables import export_tables
 from harness.views.datasets import dataset_info
 from harness.views.figures import SavedFigure, draw_brain_maps, draw_figures
 from harness.views.report import ReportInputs, write_report
@@ -50,9 +52,12 @@ def _brain_subjects(data: RunData) -> dict[str, list[str]]:
 
 
 def analyze_run(run_dir: Path, settings: PhaseSettings | None = None) -> AnalysisResult:
-    """Analyse a run: write tables/transitions.csv, phases.csv, headline.csv and comparisons.csv (stamped),
+    """Analyse a run: write tables/<model>__<target>.csv|.parquet again from the store, tables/transitions.csv,
+    phases.csv, headline.csv and comparisons.csv (stamped),
     figures/*.png|svg and report.html."""
     settings = settings or PhaseSettings()
+    with RunStore(run_dir) as store:
+        export_tables(store)  # the per-combination tables as the store now reads (an old store's, migrated)
     data = read_run(Path(run_dir))
     groups, controls = model_groups(data.run_dir), brain_controls(data.run_dir)
     analyses = analyze_frame(data.results, data.arrays, settings, groups)

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from harness import __version__
+from harness.analysis.channels import target_channels
 from harness.analysis.comparisons import ABOVE_CONTROL, gain_text
 from harness.analysis.curves import BRAIN_METRIC, BRAIN_SCOPE, LAYER_SUMMARY, ModelCurves, Series, model_title
 from harness.analysis.data import BrainControl, Failures, load_config_text
@@ -28,10 +29,10 @@ from harness.analysis.phases import LABELS, PATTERN_WORDS, PhaseSettings, verdic
 from harness.analysis.scoreintervals import ITEMS, interval_text, with_intervals
 from harness.analysis.tokens import format_tokens
 from harness.analysis.transitions import FALL, NET_CHANGE, RISE
-from harness.plugin.contract import Modality
+from harness.plugin.contract import Channels
 from harness.store.logs import CELL_LOGS
 from harness.util.files import atomic_write_text
-from harness.views.datasets import DatasetInfo, channel_noun
+from harness.views.datasets import DatasetInfo
 from harness.views.figures import SavedFigure
 from harness.views.render import format_cell, html_page, table_html
 
@@ -43,7 +44,8 @@ SECTIONS = (("summary", "Summary"), ("glance", "At a glance"), ("phases", "Phase
 PHASE_FIGURE = "phases__"  # the stem of the triple-phase figures, shown with the verdicts
 SMALL_SHARE = 0.1  # a transition smaller than this share of its signal's largest is folded away
 BRAIN_ORDER = ("r_mean", "r_mean_norm", "r_top", "frac_significant")  # then r_roi:* and anything else
-COUNT_METRICS = ("n_voxels", "n_dropped", "n_unselected")  # said once in a note, not a column per checkpoint
+# said once in a note, not a column per checkpoint: n_voxels (n_sensors, ...), then what was left out
+COUNT_METRICS = (*(channels.count_metric for channels in Channels), "n_dropped", "n_unselected")
 
 
 @dataclass
@@ -194,13 +196,7 @@ def _value(value: object, digits: int = 3) -> str:
     return format_cell(value, digits=digits) or "n/a"
 
 
-def channel_word(datasets: dict[str, DatasetInfo], target: str) -> str:
-    """What a brain target's channels are called: voxels (fMRI), sensors (MEG) or channels (EEG)."""
-    info = datasets.get(target)
-    return channel_noun(info.modality if info is not None else Modality.FMRI)
-
-
-def _glance_rows(row: pd.Series, results: pd.DataFrame, channels: str = "voxels") -> list[tuple[str, str]]:
+def _glance_rows(row: pd.Series, results: pd.DataFrame, channels: Channels = Channels.VOXELS) -> list[tuple[str, str]]:
     """label: value pairs for one headline row (one model on one brain target, or a model without one)."""
     out: list[tuple[str, str]] = []
     if row["target"]:
@@ -251,11 +247,12 @@ def _ci(row: pd.Series, column: str) -> str:
     return f" [{_value(lo)}, {_value(hi)}]" if np.isfinite(lo) and np.isfinite(hi) else ""
 
 
-def _glance(headline: pd.DataFrame, results: pd.DataFrame, datasets: dict[str, DatasetInfo] | None = None) -> str:
+def _glance(headline: pd.DataFrame, results: pd.DataFrame) -> str:
     cards = []
+    channels = target_channels(results)
     for _, row in headline.iterrows():
         title = model_title(str(row["model"]), str(row["family"])) + (f" on {row['target']}" if row["target"] else "")
-        rows = _glance_rows(row, results, channel_word(datasets or {}, str(row["target"])))
+        rows = _glance_rows(row, results, channels.get(str(row["target"]), Channels.VOXELS))
         items = "".join(f"<dt>{_e(label)}</dt><dd>{_e(value)}</dd>" for label, value in rows)
         cards.append(f'<section class="card"><h3>{_e(title)}</h3><dl>{items}</dl></section>')
     return f'<div class="glance">{"".join(cards)}</div>'
@@ -435,13 +432,13 @@ def brain_tables(results: pd.DataFrame, curves: ModelCurves, target: str) -> tup
     return scores, by_subject
 
 
-def _voxel_counts(results: pd.DataFrame, model: str, target: str, channels: str = "voxels") -> str:
+def _channel_counts(results: pd.DataFrame, model: str, target: str, channels: Channels) -> str:
     rows = results[(results["model"] == model) & (results["kind"] == "brain") & (results["target"] == target)
                    & (results["scope"] != BRAIN_SCOPE) & results["metric"].isin(COUNT_METRICS)]
     if rows.empty:
         return ""
     counts = rows.groupby(["scope", "metric"])["value"].max().unstack("metric")
-    text = ", ".join(f"{subject} {format_cell(r.get('n_voxels'), digits=0)}"
+    text = ", ".join(f"{subject} {format_cell(r.get(channels.count_metric), digits=0)}"
                      + (f" ({format_cell(r.get('n_dropped'), digits=0)} dropped)" if r.get("n_dropped", 0) else "")
                      + (f" ({format_cell(r.get('n_unselected'), digits=0)} left out by encoding.voxels)"
                         if r.get("n_unselected", 0) > 0 else "")
@@ -450,11 +447,10 @@ def _voxel_counts(results: pd.DataFrame, model: str, target: str, channels: str 
 
 
 def _brain(inputs: ReportInputs) -> list[str]:
-    words = sorted(
-        {channel_word(inputs.datasets, a.target) for a in inputs.analyses if a.target},
-        key=["voxels", "sensors", "channels"].index,
-    )
-    channels = " / ".join(words) if words else "voxels"
+    by_target = target_channels(inputs.results)
+    words = sorted({by_target.get(a.target, Channels.VOXELS) for a in inputs.analyses if a.target},
+                   key=list(Channels).index)
+    channels = " / ".join(words) if words else Channels.VOXELS
     parts = [
         _heading("brain"),
         '<p class="muted">At the best layer of each checkpoint (chosen on r_mean averaged over subjects): '
@@ -468,7 +464,7 @@ def _brain(inputs: ReportInputs) -> list[str]:
             continue
         model, target = analysis.curves.model, analysis.target
         scores, by_subject = brain_tables(inputs.results, analysis.curves, target)
-        counts = _voxel_counts(inputs.results, model, target, channel_word(inputs.datasets, target))
+        counts = _channel_counts(inputs.results, model, target, by_target.get(target, Channels.VOXELS))
         parts += [f"<h3>{_e(model)} on {_e(target)}</h3>", table_html(scores, token_columns={"tokens"}, digits=4)]
         if counts:
             parts.append(f'<p class="muted">{_e(counts)}</p>')
@@ -584,7 +580,7 @@ def render_report(inputs: ReportInputs) -> str:
         parts += [_heading("summary"), "<ul>", *[_finding(a) for a in inputs.analyses],
                   *_above_controls(inputs.comparisons, inputs.controls), "</ul>"]
         if not inputs.headline.empty:
-            parts += [_heading("glance"), _glance(inputs.headline, inputs.results, inputs.datasets)]
+            parts += [_heading("glance"), _glance(inputs.headline, inputs.results)]
     phase_figures = [f for f in inputs.figures if f.png.name.startswith(PHASE_FIGURE)]
     if has_results:  # the finding, the card, then the phase figure with its verdicts
         parts += _phases(inputs.phases, phase_figures, inputs.settings)

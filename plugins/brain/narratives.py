@@ -47,6 +47,7 @@ from pydantic import Field, field_validator
 
 from harness import (
     BrainDataset,
+    Channels,
     DataError,
     FetchableData,
     HarnessError,
@@ -441,20 +442,21 @@ class Narratives(BrainDataset[NarrativesOptions], FetchableData):
                 columns, path, cached = self._check_scan(self.scans[story][subject])
                 remembered += cached
                 widths.setdefault(subject, []).append((columns, path))
-            _same_width(widths[subject], self._unit, f"{subject}'s other scans")
-        width = _same_width([scans[0] for scans in widths.values()], self._unit, "the other subjects")
+            _same_width(widths[subject], self.channels, f"{subject}'s other scans")
+        width = _same_width([scans[0] for scans in widths.values()], self.channels, "the other subjects")
         notes.insert(
             0,
             f"{len(subjects)} subject{'s' if len(subjects) != 1 else ''} x {len(stories)} stories ({len(train)} train, "
-            f"{len(test)} test), {width:,} {self._unit} ({self.options.pipeline}, {self.options.space}); "
+            f"{len(test)} test), {width:,} {self.channels} ({self.options.pipeline}, {self.options.space}); "
             f"{len(self.excluded)} scans excluded by code/scan_exclude.json; {remembered} files unchanged since an "
             "earlier check",
         )
         return [*notes, *(f"left out: {line}" for line in self.left_out())]
 
     @property
-    def _unit(self) -> str:
-        return "vertices" if self.options.space == SURFACE else "voxels"
+    def channels(self) -> Channels:
+        """Vertices on the surface (fsaverage6), voxels in a volume space."""
+        return Channels.VERTICES if self.options.space == SURFACE else Channels.VOXELS
 
     def _check_words(self, stories: list[str]) -> tuple[list[str], int]:
         """Every story's alignment read: notes on words Gentle did not find, and how many were remembered."""

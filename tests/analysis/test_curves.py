@@ -25,7 +25,7 @@ def test_curves_from_tables(tmp_path):
     curves = model_curves(results, "tiny")
     curve = curves.brain["sim"]
     assert list(curve.layer_map.index) == [0, 1, 2] and curve.layer_map.shape == (3, 9)
-    mean = results[(results.kind == "brain") & (results.scope == "mean")]
+    mean = results[(results.kind == "brain") & (results.scope == "mean") & (results.metric == "r_mean")]
     best = mean.groupby("step")["value"].max().to_numpy()
     assert np.allclose(curve.values, best)
     assert curve.subjects.shape[0] == 2

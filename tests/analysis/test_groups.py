@@ -32,8 +32,10 @@ def test_group_rows_are_member_means_where_every_member_has_the_row(seeds):
     frame = group_frame(partial, "tiny-seeds", MEMBERS)
     assert set(frame["model"]) == {"tiny-seeds"} and set(frame["family"]) == {"tinylm"}
     assert 3 not in set(frame["step"]) and 4 in set(frame["step"])
-    row = frame[(frame["kind"] == "brain") & (frame["step"] == 4) & (frame["layer"] == 1) & (frame["scope"] == "mean")]
-    members = seeds[(seeds["kind"] == "brain") & (seeds["step"] == 4) & (seeds["layer"] == 1) & (seeds["scope"] == "mean")]
+    row = frame[(frame["kind"] == "brain") & (frame["step"] == 4) & (frame["layer"] == 1) & (frame["scope"] == "mean")
+                & (frame["metric"] == "r_mean")]
+    members = seeds[(seeds["kind"] == "brain") & (seeds["step"] == 4) & (seeds["layer"] == 1) & (seeds["scope"] == "mean")
+                    & (seeds["metric"] == "r_mean")]
     assert row["value"].item() == pytest.approx(members["value"].mean())
     assert row["stderr"].item() == pytest.approx(members["value"].std() / np.sqrt(3))
     assert list(frame.columns) == list(seeds.columns)
@@ -50,7 +52,7 @@ def test_group_is_judged_with_intervals_across_members(seeds):
     assert best.signal.method.startswith("members (3)") and best.signal.replicates.shape == (60, 15)
     # its curve is the best layer of the member mean, and so is each replicate's drawn from all members
     frame = group_frame(seeds, "tiny-seeds", MEMBERS)
-    mean = frame[(frame["kind"] == "brain") & (frame["scope"] == "mean")]
+    mean = frame[(frame["kind"] == "brain") & (frame["scope"] == "mean") & (frame["metric"] == "r_mean")]
     assert np.allclose(best.signal.values, mean.groupby("step")["value"].max().to_numpy())
     assert group.replicates is not None and group.replicates.method == "members (3)"
     instruction = next(t for t in group.found if t.signal.name == INSTRUCTION)

@@ -60,6 +60,15 @@ def test_compare_prints_paired_differences_that_fit_80_columns(two_runs, tmp_pat
     assert table.startswith("a,b,target,at,")
 
 
+def test_compare_wraps_the_differences_note_to_the_terminal(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    runs = [write_run(tmp_path / name, model=name, checkpoints=3, layers=2, subjects=2, voxels=40) for name in ("a", "b")]
+    assert main(["compare", *map(str, runs), "--output", str(tmp_path / "out")]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert all(len(line) <= 80 for line in printed if str(tmp_path) not in line), printed
+    assert "95 % intervals; resampled: subjects and voxel groups" in " ".join(" ".join(printed).split())
+
+
 def test_model_vs_model_finds_a_planted_gain_and_not_a_copy(tmp_path):
     """The same data twice differs by exactly 0; a run whose every voxel scores 0.01 higher is found."""
     import numpy as np

@@ -155,7 +155,8 @@ def test_show_on_a_run_with_failures(runs, capsys):
     out = capsys.readouterr().out
     assert "5 cells, 4 done, 1 failed, 0 stale" in " ".join(out.split())  # the summary wraps to the terminal
     assert "failed toy|2|task|toytask|-: RuntimeError: toytask cannot score step 2" in out
-    assert f"harness show {runs['failed']} --errors" in out
+    assert f"harness show {runs['failed']} --errors" in out.splitlines()[-1]  # the command on a line of its own
+    assert all(len(line) <= 80 for line in out.splitlines() if str(runs["failed"]) not in line)
     assert main(["show", str(runs["all_failed"])]) == 0
     out = capsys.readouterr().out
     assert "no finished cells yet" in out and "toy|2|task|toytask|-" in out
@@ -187,6 +188,46 @@ def test_show_starts_with_a_summary_then_pivots_that_fit_80_columns_without_a_cu
     assert f"harness show {runs['demo']} --all" in " ".join(out.split())
 
 
+def test_show_of_a_run_with_a_model_group_shows_the_group_mean_with_intervals_across_members(tmp_path, env, capsys):
+    import harness
+    from harness.analysis.groups import group_frame
+
+    run, members = tmp_path / "run-with-a-group-of-seeds", ["tiny-seed0", "tiny-seed1", "tiny-seed2"]
+    for seed, model in enumerate(members):
+        write_run(run, model=model, seed=seed, checkpoints=5, layers=3, subjects=2, voxels=40)
+    (run / "config.yaml").write_text("models:\n" + "".join(f"  - {{family: tinylm, label: {m}, group: tiny}}\n"
+                                                           for m in members) + "brain:\n  - dataset: simulated\n",
+                                     encoding="utf-8")
+    assert main(["show", str(run)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert all(len(line) <= 80 for line in lines if str(run) not in line), [line for line in lines if len(line) > 80]
+    assert "group tiny: the mean of tiny-seed0, tiny-seed1, tiny-seed2" in lines
+    titles = [line for line in lines if " x " in line and not line.startswith(" ")]
+    assert titles[0] == "tiny (mean of 3 members) x sim: r_mean over subjects by layer (* best layer)"  # first
+    start = lines.index(titles[0]) - 1  # as if the title took two lines
+    assert lines[start + 2].split()[:5] == ["step", "tokens", "L0", "L1", "L2"]
+    scores = harness.load_run(run).scores
+    group = group_frame(scores, "tiny", members)
+    mean = group[(group["kind"] == "brain") & (group["scope"] == "mean") & (group["metric"] == "r_mean")]
+    table = mean.pivot_table(index="step", columns="layer", values="value")
+    for line, (step, row) in zip(lines[start + 3:], table.iterrows()):
+        cells = line.split()
+        assert int(cells[0]) == step and [float(c.rstrip("*")) for c in cells[2:5]] == [round(float(v), 3) for v in row]
+        lo, hi = (float(c.strip("[],")) for c in cells[-2:])
+        assert lo <= round(row.max(), 3) <= hi and cells[-3] == f"L{int(row.to_numpy().argmax())}"
+    assert lines[start + 3 + len(table)] == "  95 % CI: resampling members (3)"
+    assert "tiny (mean of 3 members) x offline: scores" in lines and "tiny-seed1 x sim: r_mean over subjects by layer" \
+        " (* best layer)" in " ".join(lines)
+
+
+def test_a_pivot_title_longer_than_the_terminal_wraps():
+    from harness.views.pivots import Pivot
+
+    pivot = Pivot("tiny (mean of 3 members) x simulated: r_mean over subjects by layer (* best layer)", ["a"], [["1"]])
+    assert pivot.lines(80)[:3] == ["tiny (mean of 3 members) x simulated: r_mean over subjects by layer (* best",
+                                   "  layer)", "a"]
+
+
 def test_show_of_a_checkpoint_without_brain_scores_leaves_its_cells_and_best_empty(tmp_path, capsys):
     run = write_run(tmp_path / "run", model="alpha", checkpoints=4, layers=2, subjects=2, voxels=50, nan_brain_steps=(2,))
     assert main(["show", str(run), "--target", "sim"]) == 0
@@ -208,6 +249,16 @@ def test_show_filters_by_target_metric_layer_and_step(runs, capsys):
     assert main(["show", str(runs["demo"]), "--all", "--metric", "r_mean", "--limit", "3"]) == 0
     out = capsys.readouterr().out
     assert "r_mean" in out and "more rows in" in out
+
+
+def test_show_all_fits_80_columns_with_names_whole(runs, env, capsys):
+    assert main(["show", str(runs["demo"]), "--all", "--target", "offline", "--step", "3"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert all(len(line) <= 80 for line in lines if str(runs["demo"]) not in line), lines
+    words = {word for line in lines for word in line.split()}  # a long name wraps at its space, never inside a word
+    assert {"instruction", "correct", "follows_format", "perplexity", "bits_per_byte", "minimal_pairs"} <= words
+    assert lines[next(i for i, line in enumerate(lines) if "x offline" in line) + 2].split()[:3] == \
+        ["step", "tokens", "scope"]
 
 
 def test_show_errors_lists_cell_error_and_log_and_debug_adds_the_traceback(runs, capsys):
@@ -263,6 +314,11 @@ def test_show_csv_is_the_long_scores_table(runs, capsys):
 def test_show_with_an_unknown_metric_is_one_line(runs, capsys):
     assert main(["show", str(runs["failed"]), "--metric", "accc"]) == 2
     one_line_error(capsys, "--metric 'accc'", "did you mean 'acc'")
+
+
+def test_leaderboard_of_a_run_without_brain_scores_keeps_its_title_whole(runs, env, capsys):
+    assert main(["leaderboard", str(runs["failed"])]) == 0
+    assert "harness leaderboard" in capsys.readouterr().out
 
 
 def test_leaderboard_on_runs_without_models_says_so(runs, capsys):
@@ -386,6 +442,6 @@ def test_show_puts_an_interval_beside_each_brain_score(tmp_path, capsys):
     run = write_run(tmp_path / "run", model="alpha", checkpoints=2, layers=2, subjects=3, voxels=100)
     assert main(["show", str(run), "--metric", "r_mean", "--all"]) == 0
     out = capsys.readouterr().out
-    assert "95 % CI" in out and "resampling subjects and voxel groups" in out
+    assert "95 % CI" in out and "resampling subjects and voxel groups" in " ".join(out.split())  # the note wraps
     rows = [line for line in out.splitlines() if " mean " in line and "r_mean" in line]
     assert rows and all(re.search(r"\[-?\d\.\d{4}, -?\d\.\d{4}\]", line) for line in rows)

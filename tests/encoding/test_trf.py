@@ -138,6 +138,7 @@ def test_scorer_fits_a_trf_for_meg():
     assert values[("r_mean", "A")] > 0.3
     assert values[("r_mean", "A")] == pytest.approx(values[("r_mean", "B")], abs=1e-5)  # same data, shifted clock
     assert 0.05 <= values[("peak_lag_s", "mean")] <= 0.45
+    assert values[("n_sensors", "A")] == 10 and not any(metric == "n_voxels" for metric, _ in values)  # MEG: sensors
     assert out.arrays["lag_profile/A"].shape == (61, 10)
     np.testing.assert_allclose(out.arrays["lags_s"], np.arange(61) / SFREQ, atol=1e-6)
     reduced = BrainScorer(dataset, EncodingSettings(lags_s=WINDOW, pca=2, alphas=[10.0, 100.0], folds=4)).score(features)

@@ -91,3 +91,45 @@ def test_a_table_from_before_chance_levels_reads_with_chance_unknown(tmp_path, s
     old.to_csv(path, index=False) if suffix == "csv" else old.to_parquet(path, index=False)
     table = read_table(path)
     assert list(table.columns) == RESULT_COLUMNS and table["chance"].dtype == np.float64 and table["chance"].isna().all()
+
+
+def _old_brain_cell(db: sqlite3.Connection, cell_id: str, metrics: dict[str, float], arrays: tuple[str, ...] = ()) -> None:
+    db.execute("INSERT INTO cells VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+               (cell_id, "h", "toy", "toy", 0, 0, None, None, "brain", cell_id, cell_id, 1, "done",
+                None, 0.1, 0.0, 0, "c", None, "1", "{}", None))
+    db.executemany("INSERT INTO scores VALUES (?,?,?,?,?)", [(cell_id, "mean", m, v, None) for m, v in metrics.items()])
+    db.executemany("INSERT INTO artifacts VALUES (?,?,?,?)", [(cell_id, name, f"arrays/{name}", "0") for name in arrays])
+
+
+def test_an_old_store_opens_and_its_meg_cells_count_sensors(tmp_path):
+    """A store from before the count was named per dataset (its MEG cells said n_voxels) reads as a new one."""
+    from harness.store.migrations import VERSION
+
+    with sqlite3.connect(tmp_path / STORE_NAME) as db:
+        db.executescript(OLD_SCHEMA)
+        _old_brain_cell(db, "fmri", {"r_mean": 0.1, "n_voxels": 400})
+        _old_brain_cell(db, "meg", {"r_mean": 0.2, "n_voxels": 208, "peak_lag_s": 0.1})
+        _old_brain_cell(db, "meg_no_peak", {"r_mean": 0.2, "n_voxels": 208}, arrays=("lags_s",))
+    db.close()
+    with RunStore(tmp_path) as store:
+        counts = store.results_frame().query("metric.str.startswith('n_')").set_index("target")["metric"].to_dict()
+    assert counts == {"fmri": "n_voxels", "meg": "n_sensors", "meg_no_peak": "n_sensors"}
+    with sqlite3.connect(tmp_path / STORE_NAME) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == VERSION
+        assert "chance" in {row[1] for row in db.execute("PRAGMA table_info(scores)")}
+    db.close()
+    with RunStore(tmp_path) as again:  # opening a migrated store again changes nothing
+        assert len(again.results_frame()) == 7
+
+
+def test_a_new_store_is_at_the_current_version_and_a_newer_one_is_refused(tmp_path):
+    from harness.store.migrations import VERSION
+    from harness.util.errors import DataError
+
+    RunStore(tmp_path / "new", create=True).close()
+    with sqlite3.connect(tmp_path / "new" / STORE_NAME) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == VERSION
+        db.execute(f"PRAGMA user_version = {VERSION + 1}")
+    db.close()
+    with pytest.raises(DataError, match=f"written by a newer harness \\(store version {VERSION + 1}"):
+        RunStore(tmp_path / "new")

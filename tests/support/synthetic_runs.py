@@ -7,9 +7,11 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.plugin.contract import CellOutput, Score
+from harness.plugin.contract import CellOutput, Channels, Score
 from harness.store.database import CellRecord, RunStore
 from harness.store.tables import export_tables
+
+CHANNELS = {"simulated_meg": Channels.SENSORS, "megmasc": Channels.SENSORS}  # the rest record voxels
 
 PEAK_X, TROUGH_X = 7.5, 9.0  # log10 tokens where the triple-phase curve turns
 
@@ -66,10 +68,12 @@ def write_run(run_dir: Path, *, model: str = "tiny", family: str = "tinylm", tar
 
     ``arrays``: brain cells keep per-voxel ``r/<subject>`` and ``alpha/<subject>`` arrays;
     ``nan_brain_steps``: brain scores at these steps are NaN (their arrays are kept); ``dataset``:
-    the brain plugin the run's config names.
+    the brain plugin the run's config names (its cells count what it records: voxels, or sensors for
+    ``simulated_meg``).
     """
     rng = np.random.default_rng(seed)
     run_dir = Path(run_dir)
+    count = CHANNELS.get(dataset, Channels.VOXELS).count_metric  # n_voxels, n_sensors: as the scorer names it
     steps = np.arange(checkpoints + 1)
     tokens = np.concatenate([[0], np.logspace(6, 11, checkpoints)]).astype(np.int64)
     x = np.log10(np.where(tokens > 0, tokens, tokens[1] / 2))
@@ -88,7 +92,9 @@ def write_run(run_dir: Path, *, model: str = "tiny", family: str = "tinylm", tar
                     cell.arrays[f"alpha/S{s + 1:02d}"] = np.full(voxels, 10.0, np.float32)
                 per_subject.append(float(np.mean(r.astype(np.float32))))
                 cell.scores.append(Score("r_mean", per_subject[-1], scope=f"S{s + 1:02d}"))
+                cell.scores.append(Score(count, float(voxels), scope=f"S{s + 1:02d}"))
             cell.scores.append(Score("r_mean", float(np.mean(per_subject)), scope="mean"))
+            cell.scores.append(Score(count, float(voxels), scope="mean"))
             if step in nan_brain_steps:
                 cell.scores = [Score(score.metric, float("nan"), scope=score.scope) for score in cell.scores]
             if brain:

@@ -171,6 +171,20 @@ def test_at_80_columns_rows_on_different_targets_keep_their_target(board):
     assert "target" in alone  # one target: it may leave for width as before
 
 
+def test_at_80_columns_one_model_in_two_runs_keeps_its_run_and_task_sets_wrap_at_their_names(board):
+    """Rows alike but for their run keep the run column; a task set's names are listed with spaces, so the note
+    wraps between them, never at a comma."""
+    twice = board.assign(model="alpha", task_set_id=["S1", "S2"][: len(board)],
+                         task_set=["offline:instruction:complete,offline:instruction:copy,offline:minimal_pairs",
+                                   "offline:cloze,offline:instruction"][: len(board)])
+    text, left_out = _printed(twice, 80)
+    assert "run" not in left_out and "run-a" in text and "run-b" in text
+    assert all(len(line.rstrip()) <= 80 for line in text.splitlines())
+    assert not any(line.startswith(",") for line in text.splitlines())
+    assert "S1 = offline:instruction:complete, offline:instruction:copy, offline:minimal_pairs" in " ".join(text.split())
+    assert "run" not in _printed(twice, 40)[1] and "run" in _printed(board, 40)[1]  # apart by model: it may leave
+
+
 def test_columns_can_be_chosen_by_name_or_header(board):
     text, left_out = _printed(board, 200, "model,peak r,surge_start,task:offline:perplexity:bits_per_byte")
     for name in ("model", "peak", "surge", "task:offline:perplexity:bits_per_byte"):
