@@ -7,9 +7,10 @@ its ``CostLinear`` would find them, which the tests check). The number k of chan
 points maximises gain_k - k * c, the gain being the fit's improvement over a single line measured
 against the noise: the bootstrap standard error where it explains the curve's scatter (known
 noise), else the residuals of the k-change fit itself (never those of a single line, which the very
-structure looked for inflates). On short curves c is simulated on straight noisy lines over the same
-checkpoints, so a curve without a transition gets a change point in ``NULL_ALPHA`` of cases; long
-curves use BIC's c. Segments are graded by their slope, and the step between two segments by its
+structure looked for inflates). With the noise known, and on short curves also without, c is
+simulated on straight noisy lines over the same checkpoints, so a curve without a transition gets a
+change point in ``NULL_ALPHA`` of cases; long curves whose noise is measured on the fit's residuals
+use BIC's c. Segments are graded by their slope, and the step between two segments by its
 size, against the same noise: a rise within one checkpoint interval is a step, not a flat stretch.
 """
 
@@ -24,15 +25,15 @@ import numpy as np
 from scipy.stats import t as student_t
 
 TREND_T = 2.0  # |slope / stderr| (or |step / stderr|) above which a segment (a step) rises or falls
-# Long curves (no simulated null) pay BIC's penalty for this many parameters per change point. With
-# the noise known (bootstrap): new slope, new intercept and the location (counting the location
-# thrice lost the fall of a planted triple phase on 154 checkpoints in about one curve in ten;
-# false surges stayed at 0 with 3). With the noise measured on the fit's own residuals, which
-# shrink as change points are added: the location counted thrice, so a noisy curve is not cut
-# into more pieces than it has.
-PARAMS_PER_CHANGE = {True: 3, False: 5}
-CALIBRATE_BELOW = 40  # shorter curves use a penalty simulated on "a straight line plus noise"
-NULL_ALPHA = 0.05  # chance of a false change point on a straight noisy line, short curves
+# Long curves whose noise is measured on the fit's own residuals (no bootstrap), which shrink as change
+# points are added, pay BIC's penalty for 5 parameters per change point (new slope, new intercept, the
+# location counted thrice), so a noisy curve is not cut into more pieces than it has. With the noise
+# known, every curve's penalty is simulated (``_null_penalty``): on Pythia's 154 checkpoints it is 13.1
+# against BIC's 15.1 for 3 parameters, which lost the fall of a planted triple phase in about one
+# curve in eight (triple recall at 400 items 0.87 -> 0.92 in the planted-truth benchmark).
+RESIDUAL_PARAMS_PER_CHANGE = 5
+LONG_CURVE = 40  # checkpoints from which a curve's scatter is measured precisely (and residual noise pays BIC)
+NULL_ALPHA = 0.05  # chance of a false change point on a straight noisy line
 NULL_SIMULATIONS = 1000
 # The bootstrap standard error counts as known noise only while the local scatter stays below the
 # level it reaches this often with that noise alone. On 12 checkpoints (changepoints)
@@ -40,7 +41,7 @@ NULL_SIMULATIONS = 1000
 # bootstrap misses half of the noise (training noise it cannot see), false phases rise to 9 %
 # (0.65: 55 % / 6 %; 0.5: 53 % / 5 %).
 SCATTER_LEVEL = 0.8
-# Long curves (CALIBRATE_BELOW checkpoints or more) measure their scatter precisely, so a strict level
+# Long curves (LONG_CURVE checkpoints or more) measure their scatter precisely, so a strict level
 # still flags noise the bootstrap misses (above ~1.2 times its level at 154 checkpoints), while 0.8
 # would throw away a correct bootstrap on one curve in five (planted truth on 154 checkpoints:
 # triple-phase recall with 0.8 below 0.9, most misses a fall lost to the weaker residual-based search).
@@ -273,9 +274,9 @@ def _null_penalty(x_key: tuple[float, ...], top: int, known: bool) -> float:
 
 
 def _penalty(x: np.ndarray, top: int, known: bool) -> np.ndarray:
-    if len(x) < CALIBRATE_BELOW:
+    if known or len(x) < LONG_CURVE:
         return _null_penalty(tuple(np.round(x, 9)), top, known) * np.arange(top + 1)
-    return PARAMS_PER_CHANGE[known] * math.log(len(x)) * np.arange(top + 1)  # BIC
+    return RESIDUAL_PARAMS_PER_CHANGE * math.log(len(x)) * np.arange(top + 1)  # BIC
 
 
 @lru_cache(maxsize=128)
@@ -284,7 +285,7 @@ def _scatter_limit(x_key: tuple[float, ...]) -> float:
     Gaussian noise over these x."""
     x = np.array(x_key)
     rng = np.random.default_rng(1)
-    level = SCATTER_LEVEL_LONG if x.size >= CALIBRATE_BELOW else SCATTER_LEVEL
+    level = SCATTER_LEVEL_LONG if x.size >= LONG_CURVE else SCATTER_LEVEL
     return float(np.quantile([local_noise(x, rng.standard_normal(x.size)) for _ in range(2000)], level))
 
 
@@ -308,7 +309,7 @@ def curve_noise(x: np.ndarray, y: np.ndarray, stderr: float | None = None) -> tu
 def grading_noise(x: np.ndarray, y: np.ndarray, stderr: float | None = None) -> tuple[float, bool]:
     """The noise change points are chosen and graded against, and whether it counts as known.
 
-    ``curve_noise``'s, except on a curve of ``CALIBRATE_BELOW`` checkpoints or more whose scatter the
+    ``curve_noise``'s, except on a curve of ``LONG_CURVE`` checkpoints or more whose scatter the
     bootstrap does not explain (training noise every subject shares, which resampling subjects and
     voxels cannot see): there the scatter itself is the noise, and known. Measured from each
     checkpoint's two neighbours over so many checkpoints, it is known to about a tenth and no change
@@ -317,7 +318,7 @@ def grading_noise(x: np.ndarray, y: np.ndarray, stderr: float | None = None) -> 
     curve in five (one in eight with the scatter).
     """
     noise, known = curve_noise(x, y, stderr)
-    if (not known and stderr is not None and np.isfinite(stderr) and stderr > 0 and len(x) >= CALIBRATE_BELOW
+    if (not known and stderr is not None and np.isfinite(stderr) and stderr > 0 and len(x) >= LONG_CURVE
             and np.isfinite(noise) and noise > 0):
         return noise, True
     return noise, known
@@ -327,10 +328,11 @@ def choose_changes(x: np.ndarray, y: np.ndarray, limit: int = 4, stderr: float |
     """Change points maximising gain_k - k * c over 0..limit changes (see ``_statistic``).
 
     ``stderr`` is the bootstrap standard error per checkpoint (``phases.replicate_stderr``). The
-    noise is known where ``grading_noise`` says so; else it is measured on each fit's residuals. On
-    curves shorter than ``CALIBRATE_BELOW`` checkpoints c is calibrated on
-    straight noisy lines over the same x (``_null_penalty``), so a curve without a transition gets a
-    change point in about ``NULL_ALPHA`` of cases or fewer; longer curves use BIC's c.
+    noise is known where ``grading_noise`` says so; else it is measured on each fit's residuals. With
+    the noise known, and on curves shorter than ``LONG_CURVE`` checkpoints also without, c is
+    calibrated on straight noisy lines over the same x (``_null_penalty``), so a curve without a
+    transition gets a change point in about ``NULL_ALPHA`` of cases or fewer; longer curves with
+    residual noise use BIC's c.
     """
     n = len(y)
     top = max_changes(n, limit)

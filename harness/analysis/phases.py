@@ -5,22 +5,22 @@ while* task accuracy stagnates, and *realigns as* tasks get solved. With the tra
 signal found (``transitions``), each phase is judged on its own:
 
 * **surge**: a brain rise (best layer) that coincides with a rise of instruction following;
-* **detachment**: a later brain fall such that, from where the brain transition before it is over
-  to where the fall is half done (both at the upper ends of their 95 % intervals), task accuracy
-  (chance-corrected) is *shown* flat: the 90 % interval of its change across the fall lies within ±``flat_margin`` (two
-  one-sided
+* **detachment**: a later brain fall that gives back at least ``min_fall_share`` of the brain rise
+  before it, such that, from where the brain transition before it is over to where the fall is half
+  done (both at the upper ends of their 95 % intervals), task accuracy (chance-corrected) is *shown*
+  flat: the 90 % interval of its change across the fall lies within ±``flat_margin`` (two one-sided
   tests at 5 %); not rising by little is not enough;
 * **realignment**: a brain rise after that fall that coincides with a rise of task accuracy.
 
 Two transitions *coincide* when the lag between them (log10 tokens, brain minus behaviour) has a 95 %
 interval that includes 0, or their own 95 % location intervals overlap, and the lag's estimate is
-within ±``lag_tolerance`` decades. A lag whose interval excludes 0 is reported as a lead ("brain leads by 1.5 decades");
-one that includes 0 but is
-estimated beyond the tolerance is unresolved. A phase is "confirmed" only by its test, else "not
-shown" with the reason; the pattern is "triple-phase" when all three are confirmed in order,
-"partial" when some are, "absent" when none is. A verdict rests only on transitions that at least
-``min_support`` (0.8) of the bootstrap replicates reproduce. Nothing is merged: every transition of
-every signal, with its support, is in the transitions table whatever the verdicts.
+within ±``lag_tolerance`` decades. A lag whose interval excludes 0 is reported as a lead ("brain leads
+by 1.5 decades"); one that includes 0 but is estimated beyond the tolerance is unresolved. A phase
+is "confirmed" only by its test, else "not shown" with the reason; the pattern is "triple-phase"
+when all three are confirmed in order, "partial" when some are, "absent" when none is. A verdict
+rests only on transitions that at least ``min_support`` (half) of the bootstrap replicates
+reproduce. Nothing is merged: every transition of every signal, with its support, is in the
+transitions table whatever the verdicts.
 """
 
 from __future__ import annotations
@@ -57,7 +57,8 @@ class PhaseSettings:
     max_changes: int = 4  # most change points per signal
     lag_tolerance: float = 0.5  # decades of tokens within which coinciding transitions may lie
     flat_margin: float = 0.1  # chance-corrected accuracy change that still counts as flat
-    min_support: float = 0.6  # share of replicates that must show a transition for a verdict to rest on it
+    min_support: float = 0.5  # share of replicates that must show a transition for a verdict to rest on it
+    min_fall_share: float = 0.25  # of the brain rise before it, what a fall must give back to count as detachment
     seed: int = 0
 
     def coincidence_rule(self) -> str:
@@ -259,9 +260,11 @@ def _detachment(brain: SignalTransitions, accuracy: SignalTransitions | None, af
     """The first brain fall after ``after`` over which task accuracy is shown flat."""
     test = settings.flat_rule()
     falls = [t for t in brain.transitions if not t.up and t.x > after]
+    small = [t for t in falls if not _gives_back(brain, t, settings.min_fall_share)]
+    falls = [t for t in falls if t not in small]
     if not falls:
         return Verdict("detachment", NOT_SHOWN, "brain alignment does not fall after its rise"
-                       f"{_unreliable(brain, False, after)}", test)
+                       f"{_unreliable(brain, False, after)}{_small_falls(brain, small, settings)}", test)
     if accuracy is None:
         return Verdict("detachment", NOT_SHOWN, f"brain falls at {where(falls[0])}; task accuracy not measured "
                        "(no task with a known chance level)", test, falls[0])
@@ -288,6 +291,31 @@ def _detachment(brain: SignalTransitions, accuracy: SignalTransitions | None, af
         first = first or verdict
     assert first is not None
     return first
+
+
+def _rise_before(brain: SignalTransitions, fall: Transition) -> float:
+    """The size of the largest brain rise before ``fall`` (0 where there is none)."""
+    return max((t.size for t in brain.transitions if t.up and t.x < fall.x), default=0.0)
+
+
+def _gives_back(brain: SignalTransitions, fall: Transition, share: float) -> bool:
+    """Whether ``fall`` follows a brain rise and gives back at least ``share`` of the largest such rise: alignment
+    can only detach from a level it reached, and a dip of a few thousandths after a rise of hundredths is noise
+    a long sweep makes significant, not detachment."""
+    rise = _rise_before(brain, fall)
+    return rise > 0 and abs(fall.size) >= share * rise
+
+
+def _small_falls(brain: SignalTransitions, small: list[Transition], settings: PhaseSettings) -> str:
+    """'; a fall of -0.004 at 12.6B tokens [...] gives back under 25% of the rise before it (+0.040)', or '...
+    follows no brain rise': the falls a detachment may not rest on."""
+    def why(t: Transition) -> str:
+        rise = _rise_before(brain, t)
+        if rise <= 0:
+            return "follows no brain rise"
+        return f"gives back under {settings.min_fall_share:.0%} of the rise before it ({rise:+.3f})"
+
+    return "".join(f"; a {t.what} of {t.size:+.3f} at {where(t)} {why(t)}" for t in small)
 
 
 def reliable(found: SignalTransitions, min_support: float) -> SignalTransitions:

@@ -38,8 +38,8 @@ import numpy as np
 import pandas as pd
 
 from harness.analysis.changepoints import (
-    CALIBRATE_BELOW,
     EXCURSION_Z,
+    LONG_CURVE,
     Segmentation,
     choose_changes,
     curve_noise,
@@ -227,14 +227,14 @@ def _is_step(run: list[Piece]) -> bool:
 def _located(found: list[tuple[int, list[Piece], float, float]], n: int) -> list[tuple[int, list[Piece], float, float]]:
     """The transitions a change point bounds: not a trend running from the first checkpoint to the last.
 
-    On ``CALIBRATE_BELOW`` checkpoints or more, a run of several pieces that rises (falls) throughout is
+    On ``LONG_CURVE`` checkpoints or more, a run of several pieces that rises (falls) throughout is
     located: its change points bound the steep part (on Pythia's 154 checkpoints, accuracy over 400 items
     rises significantly even along its tails, and its rise went unlocated in about one run in eight). On
     shorter curves such a run is said as a net change: there it made a flat brain curve rise in 18 % of
     12-checkpoint runs, against 6 %.
     """
     def whole(run: list[Piece]) -> bool:
-        return run[0].i0 == 0 and run[-1].i1 == n - 1 and (len(run) == 1 or n < CALIBRATE_BELOW)
+        return run[0].i0 == 0 and run[-1].i1 == n - 1 and (len(run) == 1 or n < LONG_CURVE)
 
     return [item for item in found if not whole(item[1])]
 
