@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 from pydantic import ValidationError
@@ -9,7 +11,7 @@ from pydantic import ValidationError
 from harness.encoding import BrainScorer, partition
 from harness.encoding.nuisance import check_nuisance, word_features
 from harness.encoding.settings import EncodingSettings
-from harness.plugin.contract import BrainDataset, Modality, Story, SubjectData
+from harness.plugin.contract import Modality, Story
 from harness.util.errors import DataError
 from harness_plugins.brain.simulated import Simulated
 
@@ -18,13 +20,15 @@ ALL = ["word_rate", "phoneme_rate", "word_length", "word_frequency"]
 
 @pytest.fixture(scope="module")
 def simulated(tmp_path_factory):
-    options = Simulated.Options(cache=str(tmp_path_factory.mktemp("sim")), voxels=64, stories=5, words_per_story=300)
-    return Simulated(options)
+    return Simulated(Simulated.Options(cache=str(tmp_path_factory.mktemp("sim")), voxels=64, stories=5,
+                                       words_per_story=300))
 
 
 @pytest.fixture(scope="module")
 def scorer(simulated):
-    return BrainScorer(simulated, EncodingSettings(nuisance=ALL, nuisance_ratios=[0.1, 1.0, 10.0]), device="cpu")
+    """Every nuisance feature, three band ratios."""
+    settings = EncodingSettings(nuisance=ALL, nuisance_ratios=[0.1, 1.0, 10.0])
+    return BrainScorer(simulated, settings, device="cpu")
 
 
 def _mean(output):
@@ -82,30 +86,9 @@ def test_unknown_nuisance_is_one_line():
         EncodingSettings(nuisance=["word_rat"])
 
 
-class _NoPhones(BrainDataset):
-    name = "nophones"
-
-    def stories(self):
-        return {}
-
-    def subjects(self):
-        return []
-
-    def load_subject(self, subject) -> SubjectData:
-        raise AssertionError
-
-    def split(self):
-        return [], []
-
-
-class _Meg(_NoPhones):
-    name = "meggy"
-    modality = Modality.MEG
-
-
 def test_what_a_dataset_lacks_is_one_line():
     with pytest.raises(DataError, match="phoneme_rate needs timed phones .* nophones does not give"):
-        check_nuisance(["word_rate", "phoneme_rate"], _NoPhones(_NoPhones.Options()))
+        check_nuisance(["word_rate", "phoneme_rate"], SimpleNamespace(name="nophones", modality=Modality.FMRI))
     with pytest.raises(DataError, match="fMRI only, and meggy records MEG"):
-        check_nuisance(["word_rate"], _Meg(_Meg.Options()))
-    assert check_nuisance(["word_rate"], _NoPhones(_NoPhones.Options())) is None
+        check_nuisance(["word_rate"], SimpleNamespace(name="meggy", modality=Modality.MEG))
+    assert check_nuisance(["word_rate"], SimpleNamespace(name="nophones", modality=Modality.FMRI)) is None
