@@ -6,6 +6,10 @@ import numpy as np
 import pytest
 
 from harness import torch_threads
+from harness.analysis.curves import model_curves
+from harness.analysis.findings import analyze_frame
+from harness.analysis.phases import PhaseSettings
+from harness.analysis.signals import BRAIN_UNIQUE
 from harness.plan.config import parse_config
 from harness.store.database import RunStore
 from harness.sweep.driver import run_sweep
@@ -38,3 +42,9 @@ def test_a_sweep_with_nuisance_bands_writes_r2_unique(tmp_path):
     assert alone.groupby("scope").nunique().max() == 1  # the nuisance-only model: one fit per subject, every cell
     names = set(artifacts["name"])
     assert {"r2_unique/SIM01", "r2_nuisance/SIM02", "alpha_nuisance/SIM01", "r/SIM01"} <= names
+    curve = model_curves(frame, "tiny").brain["simulated"]
+    assert curve.unique is not None  # the phase analysis reads r2_unique as its own brain signal
+    best = unique.groupby("step")["value"].max()
+    np.testing.assert_allclose(curve.unique.values, best.to_numpy())
+    found = analyze_frame(frame, settings=PhaseSettings(n_boot=20))[0].found
+    assert BRAIN_UNIQUE in {item.signal.name for item in found}
