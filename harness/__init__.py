@@ -6,7 +6,7 @@ from ``harness`` itself, never from its submodules. It holds
 * the four plugin bases and what they exchange (``harness.plugin.contract``): ``ModelFamily``,
   ``BrainDataset``, ``Task``, ``Metric``, ``PluginOptions``, ``Checkpoint``, ``LoadedModel``,
   ``Story``, ``SubjectData``, ``ResponseArray``, ``Modality``, ``Channels``, ``Score``, ``CellOutput``,
-  ``MetricContext``, ``FetchableData``, ``WordAnnotations`` and ``WordAnnotation``;
+  ``MetricContext``, ``FetchableData``, ``WordAnnotations``, ``WordAnnotation``, ``PhoneTimings`` and ``Phones``;
 * the maps a dataset's ``voxel_map`` returns (``harness.plugin.maps``): ``VoxelMap``, ``SurfaceMap``,
   ``VolumeMap`` and ``SensorMap``, and ``fsaverage_vertices`` (vertices per hemisphere of an fsaverage mesh);
 * ``hookimpl``, the marker for the ``register_*`` hooks;
@@ -42,6 +42,8 @@ from harness.plugin.contract import (
     Modality,
     ModelFamily,
     ModelSize,
+    Phones,
+    PhoneTimings,
     Plugin,
     PluginOptions,
     ResponseArray,
@@ -103,6 +105,8 @@ __all__ = [
     "Modality",
     "ModelFamily",
     "ModelSize",
+    "Phones",
+    "PhoneTimings",
     "Plugin",
     "PluginError",
     "PluginOptions",

@@ -28,6 +28,7 @@ from harness.analysis.scoreintervals import Z, with_intervals
 from harness.plugin.contract import Channels
 
 BRAIN_METRIC = "r_mean"
+UNIQUE_METRIC = "r2_unique"  # encoding.nuisance: variance the model explains beyond the nuisance bands
 BRAIN_SCOPE = "mean"
 INSTRUCTION_SCOPE = "instruction"
 INSTRUCTION_METRIC = "follows_format"
@@ -79,6 +80,7 @@ class BrainCurve:
     best_layer: np.ndarray
     subjects: pd.DataFrame  # index subject, columns (step, layer): per-subject r_mean
     channels: Channels = Channels.VOXELS  # what its cells scored (the count the results hold)
+    unique: Series | None = None  # encoding.nuisance: best-layer r2_unique per checkpoint (None: no nuisance bands)
 
     def series(self) -> Series:
         return Series(f"{self.target} r_mean (best layer)", self.steps, self.tokens, self.values)
@@ -171,7 +173,23 @@ def brain_curve(frame: pd.DataFrame, model: str, target: str) -> BrainCurve | No
         values=best_values,
         best_layer=layer_map.index.to_numpy()[best_index].astype(int), subjects=per_subject,
         channels=target_channels(frame[frame["target"] == target]).get(target, Channels.VOXELS),
+        unique=unique_curve(frame, model, target),
     )
+
+
+def unique_curve(frame: pd.DataFrame, model: str, target: str) -> Series | None:
+    """The best layer's ``r2_unique`` (mean over subjects) per checkpoint of ``model`` on ``target``; None without
+    nuisance bands."""
+    rows = frame[(frame["model"] == model) & (frame["kind"] == "brain") & (frame["target"] == target)
+                 & (frame["metric"] == UNIQUE_METRIC) & (frame["scope"] == BRAIN_SCOPE) & frame["layer"].notna()]
+    if rows.empty:
+        return None
+    layer_map = rows.pivot_table(index="layer", columns="step", values="value", aggfunc="mean").sort_index()
+    _, best = best_over_layers(layer_map.to_numpy(float))
+    finite = np.isfinite(best)
+    steps = layer_map.columns.to_numpy()[finite]
+    tokens = rows.groupby("step")["tokens"].first().reindex(steps).to_numpy()
+    return Series(f"{target} {UNIQUE_METRIC} (best layer)", steps, tokens, best[finite])
 
 
 def accuracy_rows(tasks: pd.DataFrame) -> pd.DataFrame:

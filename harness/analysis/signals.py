@@ -29,6 +29,7 @@ from harness.analysis.streams import stream
 BRAIN, BEHAVIOUR, INTERNAL = "brain", "behaviour", "internal"
 BRAIN_BEST = "brain r (best layer)"
 BRAIN_MEAN = "brain r (mean over layers)"
+BRAIN_UNIQUE = "brain r2_unique (best layer)"  # encoding.nuisance: variance beyond the nuisance bands
 INSTRUCTION = "instruction following"
 CORRECTNESS = "correctness"
 ACCURACY = "task accuracy (chance-corrected)"
@@ -72,7 +73,8 @@ def behaviour_signal(name: str, series: Series | None, bounds: tuple[float, floa
 
 
 def brain_signals(curve: BrainCurve, best: Replicates, mean: Replicates) -> list[Signal]:
-    """The best-layer and the layer-mean curve of one brain target (r lies in [-1, 1])."""
+    """The best-layer and the layer-mean curve of one brain target (r lies in [-1, 1]), and with nuisance bands the
+    best layer's r2_unique (its replicates drawn by ``transitions`` from the fit's residual noise)."""
     finite = np.isfinite(curve.values)
     tokens = curve.tokens[finite].astype(np.int64)
     layer_mean = curve.layer_map.mean(axis=0).to_numpy(float)[finite]
@@ -81,6 +83,10 @@ def brain_signals(curve: BrainCurve, best: Replicates, mean: Replicates) -> list
         drawn = reps.curves[:, finite] if len(reps.curves) else None
         out.append(Signal(name, BRAIN, curve.target, tokens, values, (-1.0, 1.0), drawn,
                           reps.method if drawn is not None else "none"))
+    if curve.unique is not None and len(curve.unique):
+        unique = curve.unique
+        out.append(Signal(BRAIN_UNIQUE, BRAIN, curve.target, unique.tokens.astype(np.int64),
+                          unique.values.astype(float), (-np.inf, 1.0)))
     return out
 
 

@@ -11,8 +11,11 @@ from typing import Any
 
 import numpy as np
 
+from harness.encoding.banded import BandedRidgeCV
 from harness.encoding.design import delay_matrices, scan_interval, sparse_delays, story_design
 from harness.encoding.folded import FoldedBlock, FoldedResponses
+from harness.encoding.nuisance import check_nuisance
+from harness.encoding.partition import JointFit, NuisanceBand, unique_summaries
 from harness.encoding.prepared import PreparedSubject, prepare_subject, prepared_folder, prepared_key
 from harness.encoding.residency import choose_residency, device_free, host_available
 from harness.encoding.responses import ResponseBlock, SubjectResponses, block_size, inspect_subject, read_blocks
@@ -118,6 +121,10 @@ class BrainScorer:
         self._prepared: dict[str, PreparedSubject] = {}  # subject -> its prepared responses on disk (memory-mapped)
         self._data_hash: str | None = None
         self._delays: dict[tuple[str, bytes], Any] = {}
+        phones = check_nuisance(settings.nuisance, dataset)
+        # encoding.nuisance: the nuisance band (its nuisance-only fits kept for the sweep) and a joint fit per layer
+        self.nuisance = NuisanceBand(settings, self.stories, self.train, self.test, phones, self._delay,
+                                     self.device) if settings.nuisance else None
 
     # ------------------------------------------------------------------ set-up
 
@@ -265,6 +272,8 @@ class BrainScorer:
         folds = story_folds([len(first.times[s]) for s in self.train], self.settings.folds)
         solver = RidgeCV(x_train, folds, self.settings.alpha_values(), X_test=x_test, device=self.device,
                          precision=self.settings.precision, shared_grams=not self.baseline)
+        if self.nuisance is not None:
+            design.joint = self.nuisance.joint_solver(x_train, x_test, first)
         design.x_train = design.x_test = None
         del x_train, x_test
         solver.prepare()  # before any response block is read: its temporaries never meet a block's
@@ -320,6 +329,8 @@ class BrainScorer:
                             parts[layer].add(
                                 self, block.kept, self._fit(solver, block), block.y_test, design, block_rows
                             )
+                            if self.nuisance is not None and design.joint is not None:
+                                parts[layer].add_joint(self.nuisance.fit(design.joint, info, block))
                         except Exception as error:  # noqa: BLE001 - this layer's cell fails, the others go on
                             failed[layer] = error
                     del block
@@ -377,6 +388,10 @@ class BrainScorer:
                 scores.extend(Score(metric, value, scope=info.subject) for metric, value in values.items())
                 arrays[f"r/{info.subject}"] = _full(fit.r, fit.kept, info.n_total)
                 arrays[f"alpha/{info.subject}"] = _full(fit.alphas, fit.kept, info.n_total)
+                if fit.r2_joint is not None and fit.r2_nuisance is not None and fit.band_alphas is not None:
+                    arrays[f"r2_unique/{info.subject}"] = _full(fit.r2_joint - fit.r2_nuisance, fit.kept, info.n_total)
+                    arrays[f"r2_nuisance/{info.subject}"] = _full(fit.r2_nuisance, fit.kept, info.n_total)
+                    arrays[f"alpha_nuisance/{info.subject}"] = _full(fit.band_alphas[1], fit.kept, info.n_total)
                 if fit.pvalues is not None:  # block-permutation p-values, for maps masked by FDR
                     arrays[f"p/{info.subject}"] = _full(fit.pvalues, fit.kept, info.n_total)
                 arrays.update(selection_arrays(self.selected[info.subject], info.subject))
@@ -402,6 +417,8 @@ class BrainScorer:
         for block in self.blocks(info.subject) if self.baseline else self.fit_blocks(info):
             if block.kept.size:
                 parts.add(self, block.kept, self._fit(solver, block), block.y_test, design, block_rows)
+                if self.nuisance is not None and design.joint is not None:
+                    parts.add_joint(self.nuisance.fit(design.joint, info, block))
             del block
         if not parts.kept:
             raise DataError(f"{self._where(info.subject)}: every voxel is NaN or constant in some story")
@@ -418,10 +435,16 @@ class BrainScorer:
             values["r_mean_norm"] = float(r.mean() / ceiling.mean())
         position = np.full(info.n_total, -1)
         position[fit.kept] = np.arange(fit.kept.size)
+        rois = {}
         for roi, index in sorted(info.rois.items()):
             inside = position[index][position[index] >= 0]
             if inside.size:
                 values[f"r_roi:{roi}"] = float(r[inside].mean())
+                rois[roi] = inside
+        if self.nuisance is not None and fit.r_joint is not None and fit.r2_joint is not None:
+            assert fit.r2_nuisance is not None
+            values.update(unique_summaries(fit.r_joint, self.nuisance.alone_r(info.subject, fit.kept), fit.r2_joint,
+                                           fit.r2_nuisance, top, rois))
         if fit.pvalues is not None:
             values["frac_significant"] = float(fdr_bh(fit.pvalues, self.settings.fdr_q).mean())
         values[self.channels.count_metric] = float(r.size)
@@ -439,6 +462,10 @@ class SubjectFit:
     cv: np.ndarray  # cross-validation score of the chosen penalty
     pvalues: np.ndarray | None = None  # block-permutation p-values, when permutations > 0
     profile: np.ndarray | None = None  # M/EEG: (lags × kept channels) lag profile of the TRF weights
+    r_joint: np.ndarray | None = None  # encoding.nuisance: the joint (model + nuisance) model's test r
+    r2_joint: np.ndarray | None = None  # ... its test R²
+    r2_nuisance: np.ndarray | None = None  # ... the nuisance-only model's test R²
+    band_alphas: np.ndarray | None = None  # ... (2 × kept) the joint model's penalty per band (model, nuisance)
 
 
 @dataclass
@@ -451,6 +478,10 @@ class _Parts:
     cv: list[np.ndarray] = field(default_factory=list)
     pvalues: list[np.ndarray] = field(default_factory=list)
     profile: list[np.ndarray] = field(default_factory=list)
+    r_joint: list[np.ndarray] = field(default_factory=list)
+    r2_joint: list[np.ndarray] = field(default_factory=list)
+    r2_nuisance: list[np.ndarray] = field(default_factory=list)
+    band_alphas: list[np.ndarray] = field(default_factory=list)
 
     def add(self, scorer: BrainScorer, kept: np.ndarray, result: RidgeCVResult, y_test: np.ndarray, design: LayerDesign,
             block_rows: int) -> None:
@@ -472,6 +503,11 @@ class _Parts:
                 )
             )
 
+    def add_joint(self, joint: JointFit) -> None:
+        """A block's joint and nuisance-only fit (``encoding.nuisance``), after its ``add``."""
+        for name in ("r_joint", "r2_joint", "r2_nuisance", "band_alphas"):
+            getattr(self, name).append(getattr(joint, name))
+
     def join(self) -> SubjectFit:
         joined = {k: np.concatenate(v, axis=-1) if v else None for k, v in vars(self).items()}
         return SubjectFit(**joined)  # type: ignore[arg-type]
@@ -486,6 +522,7 @@ class LayerDesign:
     test_rows: np.ndarray | None = None  # the test rows that are scored (None: all)
     lags_s: np.ndarray | None = None  # M/EEG: each lag of the TRF in seconds
     n_inputs: int = 0  # M/EEG: word features entering the TRF (after standardisation / PCA)
+    joint: BandedRidgeCV | None = None  # encoding.nuisance: the layer beside the nuisance band, one penalty per band
 
 
 def _full(values: np.ndarray, kept: np.ndarray, n_total: int) -> np.ndarray:

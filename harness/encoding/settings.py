@@ -119,6 +119,13 @@ class EncodingSettings(Strict):
     # float32 (default), or tf32: products with the responses on a GPU's tensor cores (max |Δr| measured in
     # docs/scale.md; decompositions stay float32). On the CPU tf32 is float32. Hashed when not the default.
     precision: Literal["float32", "tf32"] = "float32"
+    # low-level feature spaces fitted as a band beside the model's (harness.encoding.nuisance): the cell then also
+    # reports the joint and the nuisance-only score and r2_unique. Left out of the dump when empty.
+    nuisance: list[str] = Field(default_factory=list)
+    # the ratios (model band's penalty / nuisance band's) the banded ridge tries, each with every alpha
+    nuisance_ratios: AlphaGrid | Annotated[list[Annotated[float, Field(gt=0)]], Field(min_length=1)] = Field(
+        default_factory=lambda: AlphaGrid(min=0.01, max=100.0, num=5)
+    )
 
     @model_validator(mode="after")
     def _one_kind_of_delay(self) -> EncodingSettings:
@@ -142,6 +149,9 @@ class EncodingSettings(Strict):
             data.pop("voxels", None)
         if self.permutations_at == "all":
             data.pop("permutations_at", None)
+        if not self.nuisance:
+            data.pop("nuisance", None)
+            data.pop("nuisance_ratios", None)
         return data
 
     def delay_seconds(self, interval: float) -> list[float]:
@@ -168,6 +178,20 @@ class EncodingSettings(Strict):
     @classmethod
     def _voxel_selection(cls, value: str) -> str:
         return str(parse_voxel_selector(value))
+
+    @field_validator("nuisance")
+    @classmethod
+    def _nuisance_names(cls, value: list[str]) -> list[str]:
+        from harness.encoding.nuisance import NUISANCE
+        from harness.util.errors import did_you_mean
+
+        for name in value:
+            if name not in NUISANCE:
+                raise ValueError(f"unknown nuisance feature {name!r}{did_you_mean(name, NUISANCE)}; "
+                                 f"allowed: {', '.join(NUISANCE)}")
+        if len(set(value)) != len(value):
+            raise ValueError(f"a nuisance feature is named twice: {', '.join(value)}")
+        return value
 
     @field_validator("memory_gb", mode="before")
     @classmethod
@@ -197,3 +221,7 @@ class EncodingSettings(Strict):
 
     def alpha_values(self) -> list[float]:
         return self.alphas.values() if isinstance(self.alphas, AlphaGrid) else list(self.alphas)
+
+    def nuisance_ratio_values(self) -> list[float]:
+        ratios = self.nuisance_ratios
+        return ratios.values() if isinstance(ratios, AlphaGrid) else list(ratios)

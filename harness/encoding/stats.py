@@ -17,6 +17,16 @@ def pearson_r(y_true: np.ndarray | torch.Tensor, y_pred: np.ndarray | torch.Tens
     return np.where(denom > 0, r, 0.0)
 
 
+def r2_score(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+    """Coefficient of determination per column, 1 − Σ(y − ŷ)² / Σ(y − ȳ)² (negative when worse than the mean); 0 where
+    ``y_true`` is constant."""
+    a = np.asarray(y_true, dtype=np.float64)
+    b = np.asarray(y_pred, dtype=np.float64)
+    total = np.square(a - a.mean(0)).sum(0)
+    residual = np.square(a - b).sum(0)
+    return np.where(total > 0, 1.0 - residual / np.where(total > 0, total, 1.0), 0.0)
+
+
 CONSTANT_TOLERANCE = 1e-8  # a column is constant when std <= CONSTANT_TOLERANCE * (1 + |mean|)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 
+from harness.encoding.nuisance import check_nuisance
 from harness.plan.checks import check_cache, check_coverage, check_device, check_folds, check_split
 from harness.plan.planner import BrainTarget, Plan, TaskTarget
 from harness.plan.stimuli import describe_control
@@ -48,12 +49,13 @@ def preflight(plan: Plan, say: Callable[[str], None] | None = None) -> list[str]
 
 
 def _plan_checks(plan: Plan, target: BrainTarget) -> list[str]:
-    """What the encoder will do with the dataset: its split, folds and each story's coverage (kept in
-    ``plan.truncated``)."""
+    """What the encoder will do with the dataset: its split, folds, nuisance features and each story's coverage (kept
+    in ``plan.truncated``)."""
     dataset, entry = target.plugin, target.entry
     stories = dataset.stories()
     train, test = check_split(dataset, stories)
     notes = check_folds(entry, len(train))
+    check_nuisance(entry.encoding.nuisance, dataset)  # what each nuisance feature needs of the dataset
     coverage, more = check_coverage(dataset, entry, train, test, stories)
     if coverage.truncated:
         plan.truncated[target.label] = coverage.truncated

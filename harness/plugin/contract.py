@@ -431,6 +431,28 @@ class WordAnnotation:
     description: str = ""  # what the property is, for listings
 
 
+@dataclass(frozen=True)
+class Phones:
+    """The phones of one story in order, with onset and offset times (s of story audio, the clock of
+    ``Story.onsets``); silences and noise marks left out."""
+
+    labels: tuple[str, ...]
+    onsets: np.ndarray
+    offsets: np.ndarray
+
+
+class PhoneTimings(ABC):
+    """A capability of a dataset class: the timed phones of its stories (e.g. a TextGrid's phone tier).
+
+    The nuisance feature ``phoneme_rate`` (``encoding.nuisance``) needs it.
+    """
+
+    @abstractmethod
+    def phones(self) -> dict[str, Phones]:
+        """Story -> its phones, for every story of ``stories()``; ``DataError`` (one line naming the file) when a
+        story has no phone tier."""
+
+
 class WordAnnotations(ABC):
     """A capability of a dataset class: per-word annotations of its stories (name -> annotation).
 

@@ -48,6 +48,8 @@ from harness import (
     DataError,
     FetchableData,
     HarnessError,
+    Phones,
+    PhoneTimings,
     PluginOptions,
     Story,
     SubjectData,
@@ -67,9 +69,12 @@ TEST_STORY = "wheretheressmoke"
 SUBJECTS = tuple(f"UTS0{i}" for i in range(1, 9))
 SKIP_WORDS = frozenset({"sentence_start", "sentence_end", "br", "lg", "ls", "ns", "sp", "sl", ""})
 WORD_TIERS = ("word", "words")
+PHONE_TIERS = ("phone", "phones")
+SKIP_PHONES = frozenset({"sp", "sil", "sl", "ns", "lg", "ls", "br", ""})  # silences and noise marks
 CONSTANT_STD = 1e-8  # a voxel whose responses to a story vary less than this is constant (as the encoder drops it)
 SCAN = "scan-1"  # the name (and version) of a response file's value scan in the file cache
 WORDS = "words-2"  # ... and of a TextGrid's words
+PHONES = "phones-1"  # ... and of its phones
 _BLOCK_VALUES = 1 << 22  # values per block when streaming a response file
 
 
@@ -105,8 +110,9 @@ class _Voxels:
     constant: np.ndarray  # bool per voxel: constant in some story (among finite values)
 
 
-class LeBel2023(BrainDataset[LeBel2023Options], FetchableData):
-    """LeBel et al. 2023 natural-language fMRI (8 subjects, 2 s TR) from its derivative files."""
+class LeBel2023(BrainDataset[LeBel2023Options], FetchableData, PhoneTimings):
+    """LeBel et al. 2023 natural-language fMRI (8 subjects, 2 s TR) from its derivative files; its TextGrids' phone
+    tiers give the phones' timings."""
 
     name = "lebel2023"
     version = "1.0"
@@ -272,6 +278,19 @@ class LeBel2023(BrainDataset[LeBel2023Options], FetchableData):
         found, remembered = cached_fact(path, WORDS, _read_words)
         onsets, offsets = np.array(found["onsets"], dtype=np.float64), np.array(found["offsets"], dtype=np.float64)
         return Story(name=name, words=tuple(found["words"]), onsets=onsets, offsets=offsets), remembered
+
+    def phones(self) -> dict[str, Phones]:
+        """Every story's phones from its TextGrid's phone tier (remembered while the file is unchanged)."""
+        train, test = self.split()
+        out = {}
+        for name in train + test:
+            path = self._grid_path(name)
+            if not path.is_file():
+                raise DataError(f"{path}: not found: the TextGrid of story {name!r}")
+            found, _ = cached_fact(path, PHONES, _read_phones)
+            out[name] = Phones(tuple(found["labels"]), np.array(found["onsets"], dtype=np.float64),
+                               np.array(found["offsets"], dtype=np.float64))
+        return out
 
     def scan_times(self, story: str) -> np.ndarray:
         """Times (s, story audio clock) of the kept scans of ``story``."""
@@ -524,6 +543,24 @@ def _read_words(path: Path) -> dict[str, list[Any]]:
         "onsets": [a for a, _, _ in kept],
         "offsets": [b for _, b, _ in kept],
     }
+
+
+def _read_phones(path: Path) -> dict[str, list[Any]]:
+    """The phones of a TextGrid's phone tier (named "phone(s)", else the first of a phone and a word tier), with their
+    onsets and offsets (s), silences and noise marks left out."""
+    tiers = read_tiers(path)
+    names = [name.strip().lower() for name, _ in tiers]
+    named = [intervals for (_, intervals), name in zip(tiers, names) if name in PHONE_TIERS]
+    tier = named[0] if len(named) == 1 else None
+    if tier is None and not named and len(names) >= 2 and names[1] in WORD_TIERS:
+        tier = tiers[0][1]  # the public loader's convention: phones first, then words
+    if tier is None:
+        raise DataError(f"{path}: no phone tier (tiers: {', '.join(n for n, _ in tiers) or 'none'}; expected one "
+                        "named 'phone'); the nuisance feature phoneme_rate needs it")
+    kept = [(a, b, p.strip()) for a, b, p in tier if p.strip().strip("{}").strip().lower() not in SKIP_PHONES]
+    if not kept:
+        raise DataError(f"{path}: the phone tier has no phones; the nuisance feature phoneme_rate needs them")
+    return {"labels": [p for _, _, p in kept], "onsets": [a for a, _, _ in kept], "offsets": [b for _, b, _ in kept]}
 
 
 def _response_shape(path: Path) -> tuple[tuple[int, int], bool]:

@@ -30,6 +30,8 @@ from harness import (
     BrainDataset,
     ChannelMap,
     DataError,
+    Phones,
+    PhoneTimings,
     PluginOptions,
     Story,
     SubjectData,
@@ -97,9 +99,10 @@ class ReadBack(ABC):
         return self.reader.voxel_map(subject)
 
 
-class Simulated(ReadBack, BrainDataset[SimulatedOptions], WordAnnotations):
+class Simulated(ReadBack, BrainDataset[SimulatedOptions], WordAnnotations, PhoneTimings):
     """Synthetic fMRI with known tunings and noise, in the LeBel 2023 on-disk layout; its words are
-    annotated with the ground-truth features the responses were made from."""
+    annotated with the ground-truth features the responses were made from, and its TextGrids hold a
+    placeholder phone tier (letter pairs)."""
 
     name = "simulated"
     version = "1.0"
@@ -172,6 +175,10 @@ class Simulated(ReadBack, BrainDataset[SimulatedOptions], WordAnnotations):
         """Story -> (words × features) of the features the responses were generated from."""
         folder = self.ground_truth_dir / "features"
         return {p.stem: np.load(p) for p in sorted(folder.glob("*.npy"))}
+
+    def phones(self) -> dict[str, Phones]:
+        """The placeholder phone tier the TextGrids hold (letter pairs), read by the ``lebel2023`` loader."""
+        return self.reader.phones()
 
     def word_annotations(self) -> dict[str, WordAnnotation]:
         """The ground-truth features as annotations: ``embedding`` (its columns together),
