@@ -38,6 +38,7 @@ class DatasetInfo:
     channels: Channels = Channels.VOXELS  # what the dataset's response columns are called
     maps: dict[str, ChannelMap] = field(default_factory=dict)  # subject -> map
     fdr_q: float = field(default_factory=lambda: DEFAULT_FDR_Q)  # the entry's encoding.fdr_q: maps are masked at it
+    nuisance: list[str] = field(default_factory=list)  # the entry's encoding.nuisance bands (r2_unique is beyond them)
     left_out: str = ""  # what the dataset left out of the data on disk, as the cells' provenance records it
     problems: list[str] = field(default_factory=list)  # why a notice or a map is missing, one line each
 
@@ -97,7 +98,8 @@ def dataset_info(run_dir: Path, subjects: Mapping[str, Iterable[str]]) -> dict[s
         if entry is None:
             found[label] = DatasetInfo(label, "", problems=["not in the run's config.yaml"])
             continue
-        info = found[label] = DatasetInfo(label, entry.dataset, fdr_q=entry.encoding.fdr_q)
+        info = found[label] = DatasetInfo(label, entry.dataset, fdr_q=entry.encoding.fdr_q,
+                                          nuisance=list(entry.encoding.nuisance))
         try:
             dataset = build_plugin(
                 get_registry(), BrainDataset, entry.dataset, entry.options, f"brain[{label}]", "config.yaml"
