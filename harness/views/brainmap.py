@@ -2,8 +2,8 @@
 geometry, at a few checkpoints.
 
 The geometry is the dataset's ``voxel_map`` (``harness.plugin.maps``): a flat grid is drawn here, a
-cortical surface by ``surfacemap``, a standard-space volume by ``volumemap`` and M/EEG sensors by
-``sensormap``, each from the panels of ``panels``. Where a cell has
+cortical surface by ``surfacemap``, a subject's own flattened cortex by ``flatmap``, a standard-space volume
+by ``volumemap`` and M/EEG sensors by ``sensormap``, each from the panels of ``panels``. Where a cell has
 block-permutation p-values, channels that do not pass FDR are masked (``significance``); where none
 has, the map says it is unthresholded.
 """
@@ -16,7 +16,8 @@ from matplotlib.figure import Figure
 
 from harness.analysis.curves import BrainCurve
 from harness.analysis.phases import PhaseResult
-from harness.plugin.maps import ChannelMap, SensorMap, SurfaceMap, VolumeMap, VoxelMap
+from harness.plugin.maps import ChannelMap, FlatMap, SensorMap, SurfaceMap, VolumeMap, VoxelMap
+from harness.views.flatmap import flatmap_figures
 from harness.views.panels import BrainMap, MapPanels, Quantity, R, map_panels
 from harness.views.sensormap import sensor_figure
 from harness.views.surfacemap import surface_figures
@@ -84,5 +85,7 @@ def brain_map_figures(curve: BrainCurve, result: PhaseResult | None, maps: dict[
                          data.notes)]
     if kind is SurfaceMap:
         return surface_figures(data, {s: m for s, m in maps.items() if isinstance(m, SurfaceMap)})
+    if kind is FlatMap:
+        return flatmap_figures(data, {s: m for s, m in maps.items() if isinstance(m, FlatMap)})
     assert kind is VolumeMap
     return volume_figures(data, {s: m for s, m in maps.items() if isinstance(m, VolumeMap)})

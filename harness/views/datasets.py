@@ -21,7 +21,7 @@ from harness.encoding.settings import EncodingSettings
 from harness.plan.config import BrainEntry, entry_label, parse_config
 from harness.plan.planner import build_plugin
 from harness.plugin.contract import BrainDataset, Channels
-from harness.plugin.maps import ChannelMap, SurfaceMap, VolumeMap, VoxelMap, fsaverage_vertices
+from harness.plugin.maps import ChannelMap, FlatMap, SurfaceMap, VolumeMap, VoxelMap, fsaverage_vertices
 from harness.plugin.registry import get_registry
 from harness.util.errors import one_line
 
@@ -53,7 +53,15 @@ def _entries(run_dir: Path) -> dict[str, BrainEntry]:
 
 def _checked_map(voxel_map: ChannelMap | None, subject: str) -> ChannelMap | None:
     """``voxel_map`` with its indices checked (integers in range), or a ``ValueError`` naming what is wrong."""
-    if voxel_map is None or not isinstance(voxel_map, VoxelMap | SurfaceMap | VolumeMap):
+    if voxel_map is None or not isinstance(voxel_map, VoxelMap | SurfaceMap | VolumeMap | FlatMap):
+        return voxel_map
+    if isinstance(voxel_map, FlatMap):
+        points, faces, voxels = (np.asarray(a) for a in (voxel_map.points, voxel_map.faces, voxel_map.voxels))
+        if (points.ndim != 2 or points.shape[1] != 2 or faces.ndim != 2 or faces.shape[1] != 3
+                or voxels.shape != (len(points),) or (faces.size and not 0 <= faces.min() <= faces.max() < len(points))
+                or (voxels.size and not -1 <= voxels.min() <= voxels.max() < voxel_map.n_voxels)):
+            raise ValueError(f"voxel_map({subject!r}): a flat map needs points (n x 2), triangles of their indices "
+                             f"and per point a voxel from -1 to {voxel_map.n_voxels - 1}")
         return voxel_map
     if isinstance(voxel_map, SurfaceMap):
         vertices = np.asarray(voxel_map.vertices)

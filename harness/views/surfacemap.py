@@ -34,10 +34,16 @@ def _grey(hemisphere: str) -> np.ndarray:
 def draw_flat(ax: Axes, hemisphere: str, values: np.ndarray, norm: Normalize) -> None:
     """``values`` (one per fsaverage5 vertex, NaN: not drawn) on the flattened ``hemisphere``."""
     mesh = fsaverage5("flat", hemisphere)
-    x, y = mesh.coordinates[:, 0], mesh.coordinates[:, 1]
-    faces = mesh.faces
-    grey = _grey(hemisphere)[faces].mean(axis=1)
-    ax.tripcolor(Triangulation(x, y, faces), facecolors=grey, cmap="gray", vmin=0, vmax=1, edgecolors="none")
+    draw_mesh(ax, mesh.coordinates[:, :2], mesh.faces, _grey(hemisphere), values, norm)
+
+
+def draw_mesh(ax: Axes, points: np.ndarray, faces: np.ndarray, grey: np.ndarray, values: np.ndarray,
+              norm: Normalize) -> None:
+    """A flat mesh (``points``: vertices x 2) in ``grey`` (0-1 per vertex), ``values`` per vertex over it (NaN:
+    not drawn), each face coloured by the mean of its vertices."""
+    x, y = points[:, 0], points[:, 1]
+    ax.tripcolor(Triangulation(x, y, faces), facecolors=grey[faces].mean(axis=1), cmap="gray", vmin=0, vmax=1,
+                 edgecolors="none")
     face_values = values[faces].mean(axis=1)
     missing = ~np.isfinite(face_values)
     if not missing.all():
