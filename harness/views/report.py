@@ -43,7 +43,8 @@ SECTIONS = (("summary", "Summary"), ("glance", "At a glance"), ("phases", "Phase
             ("config", "Config"))
 PHASE_FIGURE = "phases__"  # the stem of the triple-phase figures, shown with the verdicts
 SMALL_SHARE = 0.1  # a transition smaller than this share of its signal's largest is folded away
-# then r_roi:* and anything else; the partition scores where encoding.nuisance set nuisance bands
+# the brain table's first columns (the partition scores r_joint ... r2_nuisance only with encoding.nuisance), then
+# r_roi:* and anything else
 BRAIN_ORDER = ("r_mean", "r_mean_norm", "r_top", "frac_significant", "r_joint", "r_nuisance", "r2_unique",
                "r2_unique_top", "r2_joint", "r2_nuisance")
 # said once in a note, not a column per checkpoint: n_voxels (n_sensors, ...), then what was left out
