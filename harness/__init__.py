@@ -8,7 +8,8 @@ from ``harness`` itself, never from its submodules. It holds
   ``Story``, ``SubjectData``, ``ResponseArray``, ``Modality``, ``Channels``, ``Score``, ``CellOutput``,
   ``MetricContext``, ``FetchableData``, ``WordAnnotations``, ``WordAnnotation``, ``PhoneTimings`` and ``Phones``;
 * the maps a dataset's ``voxel_map`` returns (``harness.plugin.maps``): ``VoxelMap``, ``SurfaceMap``,
-  ``VolumeMap`` and ``SensorMap``, and ``fsaverage_vertices`` (vertices per hemisphere of an fsaverage mesh);
+  ``VolumeMap``, ``FlatMap`` and ``SensorMap``, and ``fsaverage_vertices`` (vertices per hemisphere of an
+  fsaverage mesh);
 * ``hookimpl``, the marker for the ``register_*`` hooks;
 * the errors a user can cause (``HarnessError`` and its kinds), ``did_you_mean`` and ``one_line``;
 * helpers plugins share: ``cache_root``, ``cache_writable`` (False while ``harness validate`` runs) and
@@ -16,6 +17,7 @@ from ``harness`` itself, never from its submodules. It holds
   ``atomic_write_text`` and ``atomic_write_bytes``, ``new_directory``,
   ``usual_permissions``, ``writer_lock`` and ``remove_abandoned`` (folders in progress),
   ``resolve_device``, ``fsaverage5`` (a hemisphere's fsaverage5 mesh from nilearn's package data),
+  ``pycortex_flatmap`` (a pycortex database subject's voxels on its flattened cortex, a ``FlatMap``),
   ``settings_digest``, ``torch_threads``, and (imported on first use, as they load torch)
   ``zscore_columns`` and ``noise_ceiling``;
 * for notebooks, ``load_run(path)``: a run directory as tidy pandas frames (scores, cells,
@@ -55,7 +57,7 @@ from harness.plugin.contract import (
     WordAnnotations,
 )
 from harness.plugin.hookspecs import hookimpl
-from harness.plugin.maps import ChannelMap, SensorMap, SurfaceMap, VolumeMap, VoxelMap, fsaverage_vertices
+from harness.plugin.maps import ChannelMap, FlatMap, SensorMap, SurfaceMap, VolumeMap, VoxelMap, fsaverage_vertices
 from harness.util.devices import resolve_device
 from harness.util.digest import settings_digest
 from harness.util.errors import ConfigError, DataError, HarnessError, PluginError, did_you_mean, one_line
@@ -71,6 +73,7 @@ from harness.util.files import (
 from harness.util.fsaverage import fsaverage5
 from harness.util.lazy import lazy_exports
 from harness.util.paths import cache_root, cache_writable, write_later
+from harness.util.pycortexdb import pycortex_flatmap
 from harness.util.threads import torch_threads
 
 if TYPE_CHECKING:
@@ -90,6 +93,7 @@ __all__ = [
     "BrainDataset",
     "CellOutput",
     "ChannelMap",
+    "FlatMap",
     "Channels",
     "Checkpoint",
     "ConfigError",
@@ -131,6 +135,7 @@ __all__ = [
     "write_later",
     "did_you_mean",
     "fsaverage5",
+    "pycortex_flatmap",
     "fsaverage_vertices",
     "hookimpl",
     "load_config",

@@ -384,7 +384,8 @@ class BrainDataset(Plugin[OptionsT]):
         """Where ``subject``'s voxels (or sensors) lie, for the report's brain maps; None: no geometry.
 
         One of ``harness.plugin.maps``: a flat grid (``VoxelMap``), fsaverage vertices (``SurfaceMap``),
-        a standard-space volume (``VolumeMap``) or M/EEG sensors (``SensorMap``). Called when a run is
+        a standard-space volume (``VolumeMap``), the subject's own flattened cortex (``FlatMap``, e.g. from a
+        pycortex database through ``harness.pycortex_flatmap``) or M/EEG sensors (``SensorMap``). Called when a run is
         analysed, possibly long after the sweep: read only what the map needs. Where the geometry could
         exist but is not on disk, raise ``DataError`` saying what is missing (the report shows that line
         instead of a map).

@@ -6,6 +6,8 @@ A dataset declares its geometry through ``BrainDataset.voxel_map(subject)``, ret
 - ``SurfaceMap``: vertices of a FreeSurfer fsaverage mesh (``fsaverage5``, ``fsaverage6``, ...),
   the left hemisphere's then the right's;
 - ``VolumeMap``: voxels of a 3-D grid in a standard space (MNI), inside a mask, with the grid's affine;
+- ``FlatMap``: voxels of a subject's own volume shown on that subject's flattened cortex (a pycortex
+  subject: ``harness.util.pycortexdb`` reads one), each vertex taking the voxel it falls in;
 - ``SensorMap``: M/EEG sensors, with their positions as the recording gives them (an MNE ``Info``).
 
 Channel ``i`` is column ``i`` of ``SubjectData.responses``.
@@ -62,6 +64,19 @@ class VolumeMap:
 
 
 @dataclass(frozen=True)
+class FlatMap:
+    """A subject's own flattened cortex: ``points`` (vertices x 2, both hemispheres laid side by side), its
+    triangles ``faces`` (vertex indices), and per vertex the voxel it shows, ``voxels`` (an index into the
+    ``n_voxels`` response columns; -1: a vertex outside every voxel of the responses)."""
+
+    points: np.ndarray
+    faces: np.ndarray
+    voxels: np.ndarray
+    n_voxels: int
+    name: str = ""
+
+
+@dataclass(frozen=True)
 class SensorMap:
     """Sensor ``i`` is channel ``i`` of ``info`` (an ``mne.Info`` whose channels carry their positions)."""
 
@@ -69,7 +84,7 @@ class SensorMap:
     name: str = ""
 
 
-ChannelMap = VoxelMap | SurfaceMap | VolumeMap | SensorMap
+ChannelMap = VoxelMap | SurfaceMap | VolumeMap | FlatMap | SensorMap
 
 
 def map_size(channel_map: ChannelMap) -> int:
@@ -80,4 +95,6 @@ def map_size(channel_map: ChannelMap) -> int:
         return int(np.asarray(channel_map.vertices).size)
     if isinstance(channel_map, VolumeMap):
         return int(np.count_nonzero(channel_map.mask))
+    if isinstance(channel_map, FlatMap):
+        return int(channel_map.n_voxels)
     return len(channel_map.info["ch_names"])

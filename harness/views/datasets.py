@@ -21,7 +21,7 @@ from harness.encoding.settings import EncodingSettings
 from harness.plan.config import BrainEntry, entry_label, parse_config
 from harness.plan.planner import build_plugin
 from harness.plugin.contract import BrainDataset, Channels
-from harness.plugin.maps import ChannelMap, SurfaceMap, VolumeMap, VoxelMap, fsaverage_vertices
+from harness.plugin.maps import ChannelMap, FlatMap, SurfaceMap, VolumeMap, VoxelMap, fsaverage_vertices
 from harness.plugin.registry import get_registry
 from harness.util.errors import one_line
 
@@ -38,6 +38,7 @@ class DatasetInfo:
     channels: Channels = Channels.VOXELS  # what the dataset's response columns are called
     maps: dict[str, ChannelMap] = field(default_factory=dict)  # subject -> map
     fdr_q: float = field(default_factory=lambda: DEFAULT_FDR_Q)  # the entry's encoding.fdr_q: maps are masked at it
+    nuisance: list[str] = field(default_factory=list)  # the entry's encoding.nuisance bands (r2_unique is beyond them)
     left_out: str = ""  # what the dataset left out of the data on disk, as the cells' provenance records it
     problems: list[str] = field(default_factory=list)  # why a notice or a map is missing, one line each
 
@@ -52,7 +53,15 @@ def _entries(run_dir: Path) -> dict[str, BrainEntry]:
 
 def _checked_map(voxel_map: ChannelMap | None, subject: str) -> ChannelMap | None:
     """``voxel_map`` with its indices checked (integers in range), or a ``ValueError`` naming what is wrong."""
-    if voxel_map is None or not isinstance(voxel_map, VoxelMap | SurfaceMap | VolumeMap):
+    if voxel_map is None or not isinstance(voxel_map, VoxelMap | SurfaceMap | VolumeMap | FlatMap):
+        return voxel_map
+    if isinstance(voxel_map, FlatMap):
+        points, faces, voxels = (np.asarray(a) for a in (voxel_map.points, voxel_map.faces, voxel_map.voxels))
+        if (points.ndim != 2 or points.shape[1] != 2 or faces.ndim != 2 or faces.shape[1] != 3
+                or voxels.shape != (len(points),) or (faces.size and not 0 <= faces.min() <= faces.max() < len(points))
+                or (voxels.size and not -1 <= voxels.min() <= voxels.max() < voxel_map.n_voxels)):
+            raise ValueError(f"voxel_map({subject!r}): a flat map needs points (n x 2), triangles of their indices "
+                             f"and per point a voxel from -1 to {voxel_map.n_voxels - 1}")
         return voxel_map
     if isinstance(voxel_map, SurfaceMap):
         vertices = np.asarray(voxel_map.vertices)
@@ -97,7 +106,8 @@ def dataset_info(run_dir: Path, subjects: Mapping[str, Iterable[str]]) -> dict[s
         if entry is None:
             found[label] = DatasetInfo(label, "", problems=["not in the run's config.yaml"])
             continue
-        info = found[label] = DatasetInfo(label, entry.dataset, fdr_q=entry.encoding.fdr_q)
+        info = found[label] = DatasetInfo(label, entry.dataset, fdr_q=entry.encoding.fdr_q,
+                                          nuisance=list(entry.encoding.nuisance))
         try:
             dataset = build_plugin(
                 get_registry(), BrainDataset, entry.dataset, entry.options, f"brain[{label}]", "config.yaml"

@@ -35,6 +35,7 @@ from harness.util.files import atomic_write_bytes, file_stem
 from harness.views.brainmap import brain_map_figures
 from harness.views.datasets import DEFAULT_FDR_Q, DatasetInfo
 from harness.views.lagprofile import lag_profile_figure
+from harness.views.panels import UNIQUE, R, stores
 from harness.views.significance import significance_lines
 
 PHASE_COLOURS = {"surge": "#2ca02c", "detachment": "#d62728", "realignment": "#1f77b4"}
@@ -399,8 +400,9 @@ def draw_figures(analyses: list[CurveAnalysis], directory: Path, results: pd.Dat
 
 def draw_brain_maps(analyses: list[CurveAnalysis], directory: Path, arrays: pd.DataFrame,
                     datasets: dict[str, DatasetInfo]) -> tuple[list[SavedFigure], list[str]]:
-    """Per model and brain target whose per-voxel arrays are in ``arrays``: its brain maps, on the geometry its
-    dataset gives (``datasets``: target -> what the dataset says), and its TRF lag profiles (M/EEG); the
+    """Per model and brain target whose per-voxel arrays are in ``arrays``: its brain maps of r (and of r2_unique
+    where the cells stored it), on the geometry its dataset gives (``datasets``: target -> what the dataset says),
+    and its TRF lag profiles (M/EEG); the
     voxels passing FDR per subject and checkpoint; and one line per map not drawn."""
     saved: list[SavedFigure] = []
     notes: list[str] = []
@@ -421,11 +423,14 @@ def draw_brain_maps(analyses: list[CurveAnalysis], directory: Path, arrays: pd.D
             notes += [f"{where}: {note}" for note in profile.notes]
         if info is None or not info.maps:
             continue
-        for drawn in brain_map_figures(curve, analysis.result, info.maps, mine, q):
-            notes += [f"{where}: {note}" for note in drawn.notes]
-            if drawn.figure is not None:
-                stem = file_stem("brainmap", model, target, *([drawn.subject] if drawn.subject else []))
-                saved.append(save(drawn.figure, directory, stem, drawn.caption, where))
-            elif not drawn.notes:
-                notes.append(f"{where}: no brain map (no per-voxel r arrays in the run)")
+        for quantity in (R, UNIQUE):  # r2_unique beside r where the cells stored it (encoding.nuisance)
+            if not stores(mine, quantity):
+                continue
+            for drawn in brain_map_figures(curve, analysis.result, info.maps, mine, q, quantity):
+                notes += [f"{where}: {note}" for note in drawn.notes if quantity == R]  # r2_unique's would repeat r's
+                if drawn.figure is not None:
+                    stem = file_stem(quantity.stem, model, target, *([drawn.subject] if drawn.subject else []))
+                    saved.append(save(drawn.figure, directory, stem, drawn.caption, where))
+                elif not drawn.notes:
+                    notes.append(f"{where}: no {quantity.kind} (no per-voxel {quantity.name} arrays in the run)")
     return saved, notes

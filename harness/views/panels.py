@@ -1,6 +1,6 @@
-"""What a brain map draws: the checkpoints chosen, per subject and checkpoint the best layer's r and its FDR
-mask, the colour limit, and how the map is thresholded (the drawers in ``brainmap``, ``surfacemap``,
-``volumemap`` and ``sensormap`` share it).
+"""What a brain map draws: the checkpoints chosen, per subject and checkpoint the best layer's values of one
+quantity (r, or with nuisance bands r2_unique) and its FDR mask, the colour limit, and how the map is
+thresholded (the drawers in ``brainmap``, ``surfacemap``, ``volumemap`` and ``sensormap`` share it).
 
 The checkpoints shown are the first, where each brain transition ends, the peak of the best-layer
 curve and the last (at most ``MAX_CHECKPOINTS``); at most ``MAX_SUBJECTS`` subjects.
@@ -48,6 +48,24 @@ def map_checkpoints(curve: BrainCurve, result: PhaseResult | None, most: int = M
     return sorted(set(chosen))[:most]
 
 
+@dataclass(frozen=True)
+class Quantity:
+    """What a map shows per channel: the cell's array ``<array>/<subject>``, its name in titles, the colour bar's
+    label and the figure kind that opens a caption."""
+
+    array: str
+    name: str
+    label: str
+    kind: str
+    stem: str  # the figure files' stem
+
+
+R = Quantity("r", "r", "r (test stories)", "brain map", "brainmap")
+# encoding.nuisance: r2_joint - r2_nuisance per voxel, the variance the model explains beyond the nuisance bands
+UNIQUE = Quantity("r2_unique", "r2_unique", "r2_unique (test stories, beyond the nuisance bands)", "r2_unique map",
+                  "uniquemap")
+
+
 @dataclass
 class BrainMap:
     """A brain map (None when nothing could be drawn), its caption and what was left out, one line each."""
@@ -60,22 +78,23 @@ class BrainMap:
 
 @dataclass
 class Panel:
-    """One subject at one checkpoint: r per channel, and which channels pass FDR (None: no p-values there)."""
+    """One subject at one checkpoint: the map's value per channel, and which channels' r passes FDR (None: no
+    p-values there)."""
 
     subject: str
     column: int  # index into the curve
-    r: np.ndarray
+    values: np.ndarray
     significant: np.ndarray | None = None
 
     @property
     def shown(self) -> np.ndarray:
-        """r where it is drawn: everywhere without p-values, else only where FDR is passed (NaN elsewhere)."""
-        return self.r if self.significant is None else np.where(self.significant, self.r, np.nan)
+        """The values where drawn: everywhere without p-values, else only where FDR is passed (NaN elsewhere)."""
+        return self.values if self.significant is None else np.where(self.significant, self.values, np.nan)
 
 
 @dataclass
 class MapPanels:
-    """What a map draws: the checkpoints, the panels, the symmetric colour limit, notes, and the words for r."""
+    """What a map draws: the checkpoints, the panels, the symmetric colour limit, notes, and what is shown."""
 
     curve: BrainCurve
     columns: list[int]
@@ -84,6 +103,7 @@ class MapPanels:
     limit: float
     q: float
     notes: list[str] = field(default_factory=list)
+    quantity: Quantity = R
 
     def title(self, j: int) -> str:
         """A column's title: its tokens, step and best layer."""
@@ -96,10 +116,11 @@ class MapPanels:
         if not permuted:
             return ("unthresholded: no block permutations were run (encoding.permutations: 0), so nothing is marked "
                     "significant")
+        whose = "" if self.quantity == R else " (their r)"
         if len(permuted) < len(self.panels):
-            return (f"channels passing FDR q {self.q:g} (block permutations) where the checkpoint was permuted; "
+            return (f"channels passing FDR q {self.q:g}{whose} (block permutations) where the checkpoint was permuted; "
                     "the others unthresholded (encoding.permutations_at: last)")
-        return f"only channels passing FDR q {self.q:g} over block permutations"
+        return f"only channels passing FDR q {self.q:g}{whose} over block permutations"
 
     def grid(self, width: float, height: float) -> tuple[Figure, np.ndarray, list[tuple[int, int, Axes, Panel]]]:
         """A figure of subjects by rows and checkpoints by columns (``width`` x ``height`` inches a panel): its axes
@@ -113,8 +134,8 @@ class MapPanels:
                 panel = self.panels.get((subject, j))
                 if panel is None:
                     axes[i, k].set_axis_off()
-                    axes[i, k].text(0.5, 0.5, "no r array", ha="center", va="center", transform=axes[i, k].transAxes,
-                                    fontsize=8)
+                    axes[i, k].text(0.5, 0.5, f"no {self.quantity.name} array", ha="center", va="center",
+                                    transform=axes[i, k].transAxes, fontsize=8)
                 else:
                     cells.append((i, k, axes[i, k], panel))
         return figure, axes, cells
@@ -123,13 +144,19 @@ class MapPanels:
         """A panel's line under its title: how many channels pass, or that it is unthresholded."""
         if panel.significant is None:
             return "unthresholded"
-        tested = int(np.isfinite(panel.r).sum())
+        tested = int(np.isfinite(panel.values).sum())
         return f"FDR q {self.q:g}: {int(panel.significant.sum())}/{tested}"
 
 
+def stores(arrays: pd.DataFrame, quantity: Quantity) -> bool:
+    """Whether the cells of ``arrays`` (voxel-array index rows) stored ``quantity`` (its first row's cell tells)."""
+    return quantity == R or bool(read_companion_arrays(arrays.head(1), quantity.array))
+
+
 def map_panels(curve: BrainCurve, result: PhaseResult | None, maps: dict[str, ChannelMap], arrays: pd.DataFrame,
-               q: float) -> MapPanels:
-    """The panels of a map: the chosen checkpoints' best-layer r (and FDR masks) of the subjects with a map."""
+               q: float, quantity: Quantity = R) -> MapPanels:
+    """The panels of a map: the chosen checkpoints' best-layer ``quantity`` of the subjects with a map, masked
+    where the checkpoint's r has p-values by the channels whose r passes FDR."""
     columns = map_checkpoints(curve, result)
     notes: list[str] = []
     panels: dict[tuple[str, int], Panel] = {}
@@ -137,10 +164,12 @@ def map_panels(curve: BrainCurve, result: PhaseResult | None, maps: dict[str, Ch
         step, layer = int(curve.steps[j]), int(curve.best_layer[j])
         rows = arrays[(arrays["step"] == step) & (arrays["layer"] == layer) & arrays["subject"].isin(list(maps))]
         pvalues = read_companion_arrays(rows, P_ARRAY)
-        for subject, values in read_voxel_values(rows).items():
+        found = read_voxel_values(rows) if quantity == R else read_companion_arrays(rows, quantity.array)
+        for subject, values in found.items():
             size = map_size(maps[subject])
             if size >= 0 and values.size != size:
-                notes.append(f"{subject} not drawn: its voxel map places {size} voxels, its r has {values.size}")
+                notes.append(f"{subject} not drawn: its voxel map places {size} voxels, its {quantity.name} has "
+                             f"{values.size}")
                 continue
             p = pvalues.get(subject)
             panels[(subject, j)] = Panel(subject, j, values, fdr_mask(p, q) if p is not None else None)
@@ -148,8 +177,8 @@ def map_panels(curve: BrainCurve, result: PhaseResult | None, maps: dict[str, Ch
     if len(subjects) > MAX_SUBJECTS:
         notes.append(f"first {MAX_SUBJECTS} of {len(subjects)} subjects shown")
         subjects = subjects[:MAX_SUBJECTS]
-    shown = np.concatenate([p.r[np.isfinite(p.r)] for p in panels.values()]) if panels else np.zeros(0)
+    shown = np.concatenate([p.values[np.isfinite(p.values)] for p in panels.values()]) if panels else np.zeros(0)
     limit = float(np.percentile(np.abs(shown), 99)) if shown.size else 1.0
-    return MapPanels(curve, columns, panels, subjects, limit if limit > 0 else 1.0, q, sorted(set(notes)))
+    return MapPanels(curve, columns, panels, subjects, limit if limit > 0 else 1.0, q, sorted(set(notes)), quantity)
 
 

@@ -43,7 +43,10 @@ SECTIONS = (("summary", "Summary"), ("glance", "At a glance"), ("phases", "Phase
             ("config", "Config"))
 PHASE_FIGURE = "phases__"  # the stem of the triple-phase figures, shown with the verdicts
 SMALL_SHARE = 0.1  # a transition smaller than this share of its signal's largest is folded away
-BRAIN_ORDER = ("r_mean", "r_mean_norm", "r_top", "frac_significant")  # then r_roi:* and anything else
+# the brain table's first columns (the partition scores r_joint ... r2_nuisance only with encoding.nuisance), then
+# r_roi:* and anything else
+BRAIN_ORDER = ("r_mean", "r_mean_norm", "r_top", "frac_significant", "r_joint", "r_nuisance", "r2_unique",
+               "r2_unique_top", "r2_joint", "r2_nuisance")
 # said once in a note, not a column per checkpoint: n_voxels (n_sensors, ...), then what was left out
 COUNT_METRICS = (*(channels.count_metric for channels in Channels), "n_dropped", "n_unselected")
 
@@ -446,6 +449,19 @@ def _channel_counts(results: pd.DataFrame, model: str, target: str, channels: Ch
     return f"{channels} scored per subject: {text}"
 
 
+def _nuisance_note(inputs: ReportInputs) -> str:
+    """What r_joint, r_nuisance and r2_unique are, naming the nuisance bands; '' for a run without them."""
+    if "r2_unique" not in set(inputs.results.get("metric", pd.Series(dtype=str))):
+        return ""
+    bands = sorted({name for info in inputs.datasets.values() for name in info.nuisance})
+    named = ", ".join(name.replace("_", " ") for name in bands) or "the nuisance bands"
+    return (f"With nuisance bands ({named}; encoding.nuisance): r_joint = mean r of the model's features and the "
+            "nuisance bands fitted together (banded ridge), r_nuisance = mean r of the nuisance bands alone, "
+            "r2_unique = R² of the joint fit minus R² of the nuisance-only fit on the test stories: the variance the "
+            f"model explains beyond {named}, mapped per voxel beside r. A surge in r2_unique over training is the "
+            "stronger claim: it cannot come from low-level properties of the words alone.")
+
+
 def _brain(inputs: ReportInputs) -> list[str]:
     by_target = target_channels(inputs.results)
     words = sorted({by_target.get(a.target, Channels.VOXELS) for a in inputs.analyses if a.target},
@@ -459,6 +475,9 @@ def _brain(inputs: ReportInputs) -> list[str]:
         f"(where the dataset has test-story repeats); r_top = mean r of the top {channels} chosen on training data; "
         "r_roi:NAME = mean r within a region; then r_mean per subject.</p>",
     ]
+    nuisance = _nuisance_note(inputs)
+    if nuisance:
+        parts.append(f'<p class="muted">{_e(nuisance)}</p>')
     for analysis in inputs.analyses:
         if not analysis.target:
             continue

@@ -25,7 +25,7 @@ def sensor_figure(data: MapPanels, maps: dict[str, SensorMap]) -> Figure:
 
     figure, axes, cells = data.grid(2.0, 2.0)
     for i, k, ax, panel in cells:
-        plot_topomap(np.nan_to_num(panel.r), maps[panel.subject].info, axes=ax, show=False, cmap=CMAP,
+        plot_topomap(np.nan_to_num(panel.values), maps[panel.subject].info, axes=ax, show=False, cmap=CMAP,
                      vlim=(-data.limit, data.limit), contours=0, sensors=True, mask=panel.significant,
                      mask_params={"marker": "o", "markerfacecolor": "k", "markeredgecolor": "k", "markersize": 3})
         ax.set_xlabel(data.panel_note(panel), fontsize=7)
@@ -34,6 +34,7 @@ def sensor_figure(data: MapPanels, maps: dict[str, SensorMap]) -> Figure:
         if k == 0:
             ax.set_ylabel(panel.subject, fontsize=9)
     figure.colorbar(ScalarMappable(Normalize(-data.limit, data.limit), colormaps[CMAP]), ax=axes, shrink=0.8,
-                    label="r (test stories)")
-    figure.suptitle(f"{data.curve.model} on {data.curve.target}: r per sensor at the best layer", fontsize=11)
+                    label=data.quantity.label)
+    figure.suptitle(f"{data.curve.model} on {data.curve.target}: {data.quantity.name} per sensor at the best layer",
+                    fontsize=11)
     return figure

@@ -1,4 +1,4 @@
-"""Maps on a cortical surface: r per vertex on fsaverage5's flat and inflated cortex, left and right.
+"""Maps on a cortical surface: r (or r2_unique) per vertex on fsaverage5's flat and inflated cortex, left and right.
 
 A ``SurfaceMap`` on fsaverage5, fsaverage6 or fsaverage is drawn on fsaverage5 (the finer meshes'
 first 10,242 vertices per hemisphere are fsaverage5's: ``harness.util.fsaverage``), over the sulcal
@@ -34,10 +34,16 @@ def _grey(hemisphere: str) -> np.ndarray:
 def draw_flat(ax: Axes, hemisphere: str, values: np.ndarray, norm: Normalize) -> None:
     """``values`` (one per fsaverage5 vertex, NaN: not drawn) on the flattened ``hemisphere``."""
     mesh = fsaverage5("flat", hemisphere)
-    x, y = mesh.coordinates[:, 0], mesh.coordinates[:, 1]
-    faces = mesh.faces
-    grey = _grey(hemisphere)[faces].mean(axis=1)
-    ax.tripcolor(Triangulation(x, y, faces), facecolors=grey, cmap="gray", vmin=0, vmax=1, edgecolors="none")
+    draw_mesh(ax, mesh.coordinates[:, :2], mesh.faces, _grey(hemisphere), values, norm)
+
+
+def draw_mesh(ax: Axes, points: np.ndarray, faces: np.ndarray, grey: np.ndarray, values: np.ndarray,
+              norm: Normalize) -> None:
+    """A flat mesh (``points``: vertices x 2) in ``grey`` (0-1 per vertex), ``values`` per vertex over it (NaN:
+    not drawn), each face coloured by the mean of its vertices."""
+    x, y = points[:, 0], points[:, 1]
+    ax.tripcolor(Triangulation(x, y, faces), facecolors=grey[faces].mean(axis=1), cmap="gray", vmin=0, vmax=1,
+                 edgecolors="none")
     face_values = values[faces].mean(axis=1)
     missing = ~np.isfinite(face_values)
     if not missing.all():
@@ -61,7 +67,7 @@ def draw_inflated(ax: Axes, hemisphere: str, values: np.ndarray, norm: Normalize
 
 
 def surface_figures(data: MapPanels, maps: dict[str, SurfaceMap]) -> list[BrainMap]:
-    """One figure per subject: each chosen checkpoint's r on the flat and inflated cortex, left and right."""
+    """One figure per subject: each chosen checkpoint's values on the flat and inflated cortex, left and right."""
     where = f"{data.curve.model} on {data.curve.target}"
     out: list[BrainMap] = []
     norm = Normalize(-data.limit, data.limit)
@@ -92,15 +98,16 @@ def surface_figures(data: MapPanels, maps: dict[str, SurfaceMap]) -> list[BrainM
                 if c == 0:
                     ax.annotate(f"{data.title(j)}\n{data.panel_note(panel)}", xy=(-0.02, 0.5),
                                 xycoords="axes fraction", ha="right", va="center", fontsize=7)
-        figure.colorbar(ScalarMappable(norm, colormaps[CMAP]), ax=figure.axes, shrink=0.6, label="r (test stories)")
+        quantity = data.quantity
+        figure.colorbar(ScalarMappable(norm, colormaps[CMAP]), ax=figure.axes, shrink=0.6, label=quantity.label)
         name = surface.name or surface.mesh
-        figure.suptitle(f"{where}, {subject}: per-vertex r at the best layer\non {name} (drawn on fsaverage5)",
-                        fontsize=10)
-        caption = (f"brain map: {where}, {subject} (per-vertex r on the cortical surface, flat and inflated; "
-                   f"blue below 0, red above; {data.threshold_words()})")
+        figure.suptitle(f"{where}, {subject}: per-vertex {quantity.name} at the best layer\non {name} (drawn on "
+                        "fsaverage5)", fontsize=10)
+        caption = (f"{quantity.kind}: {where}, {subject} (per-vertex {quantity.name} on the cortical surface, flat "
+                   f"and inflated; blue below 0, red above; {data.threshold_words()})")
         out.append(BrainMap(figure, caption, [], subject))
     if not out:
-        return [BrainMap(None, f"brain map: {where}", notes)]
+        return [BrainMap(None, f"{data.quantity.kind}: {where}", notes)]
     out[0].notes = notes
     return out
 

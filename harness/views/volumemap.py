@@ -1,5 +1,5 @@
-"""Maps of a standard-space volume: r per voxel as nilearn's glass brain (MNI space), one figure per model and
-target: subjects by rows, checkpoints by columns."""
+"""Maps of a standard-space volume: r (or r2_unique) per voxel as nilearn's glass brain (MNI space), one figure per
+model and target: subjects by rows, checkpoints by columns."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def volume_image(volume: VolumeMap, values: np.ndarray):  # type: ignore[no-unty
 
 
 def volume_figures(data: MapPanels, maps: dict[str, VolumeMap]) -> list[BrainMap]:
-    """Glass brains of r per voxel (left, top and right views in one panel)."""
+    """Glass brains of the values per voxel (left, top and right views in one panel)."""
     from nilearn.plotting import plot_glass_brain
 
     where = f"{data.curve.model} on {data.curve.target}"
@@ -39,9 +39,9 @@ def volume_figures(data: MapPanels, maps: dict[str, VolumeMap]) -> list[BrainMap
         if k == 0:
             ax.annotate(panel.subject, xy=(-0.02, 0.5), xycoords="axes fraction", ha="right", va="center", fontsize=9)
     figure.colorbar(ScalarMappable(Normalize(-data.limit, data.limit), colormaps[CMAP]), ax=axes, shrink=0.8,
-                    label="r (test stories)")
-    space = maps[data.subjects[0]].space
-    figure.suptitle(f"{where}: per-voxel r at the best layer ({space}, glass brain)", fontsize=11)
-    caption = (f"brain map: {where} (per-voxel r as a glass brain in {space}; blue below 0, red above; "
-               f"{data.threshold_words()})")
+                    label=data.quantity.label)
+    space, name = maps[data.subjects[0]].space, data.quantity.name
+    figure.suptitle(f"{where}: per-voxel {name} at the best layer ({space}, glass brain)", fontsize=11)
+    caption = (f"{data.quantity.kind}: {where} (per-voxel {name} as a glass brain in {space}; blue below 0, red "
+               f"above; {data.threshold_words()})")
     return [BrainMap(figure, caption, data.notes)]

@@ -23,6 +23,10 @@ Two harness extensions are read when present (the simulated dataset writes them)
 the noise ceiling is computed, and ``derivative/rois/<subject>.json`` (ROI -> voxel indices; each
 ROI is also a mask for ``encoding.voxels: mask:NAME``).
 
+Maps: where ``derivative/pycortex-db/<subject>/`` holds the subject's pycortex database (surfaces, a
+transform and its cortical masks; fetched with the rest), each voxel is drawn on the subject's
+flattened cortex (``harness.util.pycortexdb``); without it there is no map, and the report says why.
+
 ``check`` reads everything a sweep will read before it writes anything; ``data_hash`` is a
 digest of the content of those files. Both remember what they learnt about each file while the
 file is unchanged (``filecache``), so a second check reads only shapes and time stamps.
@@ -47,6 +51,7 @@ from harness import (
     BrainDataset,
     DataError,
     FetchableData,
+    FlatMap,
     HarnessError,
     Phones,
     PhoneTimings,
@@ -57,6 +62,7 @@ from harness import (
     did_you_mean,
     hookimpl,
     noise_ceiling,
+    pycortex_flatmap,
     zscore_columns,
 )
 from harness_plugins.brain.filecache import cached_fact, files_digest
@@ -67,6 +73,7 @@ OPENNEURO_ID = "ds003020"
 DATALAD_URL = "https://github.com/OpenNeuroDatasets/ds003020.git"
 TEST_STORY = "wheretheressmoke"
 SUBJECTS = tuple(f"UTS0{i}" for i in range(1, 9))
+PYCORTEX_DB = "pycortex-db"  # derivative/pycortex-db/<subject>/: surfaces/ and transforms/ (the caches not needed)
 SKIP_WORDS = frozenset({"sentence_start", "sentence_end", "br", "lg", "ls", "ns", "sp", "sl", ""})
 WORD_TIERS = ("word", "words")
 PHONE_TIERS = ("phone", "phones")
@@ -468,14 +475,21 @@ class LeBel2023(BrainDataset[LeBel2023Options], FetchableData, PhoneTimings):
                 files.append(rois)
         return files
 
-    def voxel_map(self, subject: str) -> None:
-        """No map: the responses are voxels of each subject's own brain volume, and where they lie is in the
-        subject's pycortex database, which this loader does not read; said in one line (``DataError``)."""
-        raise DataError(
-            f"{self.name} subject {subject}: no geometry is available; its voxels lie in the subject's own volume "
-            "and drawing them needs the subject's pycortex database (surfaces, transform and cortical mask), "
-            "which this loader does not read yet"
-        )
+    def voxel_map(self, subject: str) -> FlatMap:
+        """The subject's voxels on its flattened cortex, from its pycortex database (``derivative/pycortex-db``);
+        without one, why there is no map, in one line (``DataError``)."""
+        filestore = self.derivative / PYCORTEX_DB
+        if not (filestore / subject).is_dir():
+            raise DataError(
+                f"{self.name} subject {subject}: no geometry is available; its voxels lie in the subject's own volume "
+                f"and drawing them needs the subject's pycortex database (surfaces, transform and cortical mask) "
+                f"at {filestore / subject}, which `harness data fetch lebel2023` downloads"
+            )
+        train, test = self.split()
+        path = self._present_response(subject, [*train, *test][0])
+        with open_hdf5(path) as handle:
+            count = int(_data_set(path, handle).shape[1])
+        return pycortex_flatmap(filestore, subject, count)
 
     def data_hash(self) -> str:
         """Digest of the content of every file read (each file's digest remembered while it is unchanged)."""
@@ -485,11 +499,14 @@ class LeBel2023(BrainDataset[LeBel2023Options], FetchableData, PhoneTimings):
 
     @classmethod
     def fetch(cls, root: Path, subjects: list[str]) -> None:
-        """Download the derivative files of ``subjects`` (default: all 8) into ``root`` with openneuro-py or datalad."""
+        """Download the derivative files of ``subjects`` (default: all 8) into ``root`` with openneuro-py or datalad:
+        TextGrids, respdict.json, sess_to_story.json, the responses and each subject's pycortex surfaces and
+        transforms (for the maps)."""
         root = Path(root).expanduser()
         subjects = list(subjects) or list(SUBJECTS)
         patterns = ["derivative/TextGrids/*", "derivative/respdict.json", "derivative/sess_to_story.json"]
         patterns += [f"derivative/preprocessed_data/{s}/*" for s in subjects]
+        patterns += [f"derivative/{PYCORTEX_DB}/{s}/{part}/*" for s in subjects for part in ("surfaces", "transforms")]
         try:
             openneuro = importlib.import_module("openneuro")
         except ImportError:
@@ -507,6 +524,7 @@ class LeBel2023(BrainDataset[LeBel2023Options], FetchableData, PhoneTimings):
                 datalad.install(path=str(root), source=DATALAD_URL)
             paths = ["derivative/TextGrids", "derivative/respdict.json"]
             paths += [f"derivative/preprocessed_data/{s}" for s in subjects]
+            paths += [f"derivative/{PYCORTEX_DB}/{s}/{part}" for s in subjects for part in ("surfaces", "transforms")]
             datalad.get([str(root / p) for p in paths], dataset=str(root))
             return
         raise HarnessError(

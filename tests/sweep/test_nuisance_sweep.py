@@ -1,6 +1,9 @@
-"""A demo sweep (tinylm × simulated fMRI) with encoding.nuisance writes the variance-partitioning rows and arrays."""
+"""A demo sweep (tinylm × simulated fMRI) with encoding.nuisance writes the variance-partitioning rows and arrays,
+and its report maps r2_unique beside r and says what it is (one sweep, shared by the tests)."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,9 +16,13 @@ from harness.analysis.signals import BRAIN_UNIQUE
 from harness.plan.config import parse_config
 from harness.store.database import RunStore
 from harness.sweep.driver import run_sweep
+from harness.views.publish import analyze_run
 
 
-def test_a_sweep_with_nuisance_bands_writes_r2_unique(tmp_path):
+@pytest.fixture(scope="module")
+def nuisance_run(tmp_path_factory) -> Path:
+    """tinylm (tiny) at steps 0 and 16 on the simulated dataset with nuisance bands word_rate and word_length."""
+    tmp_path = tmp_path_factory.mktemp("nuisance")
     config = {
         "run": str(tmp_path / "run"),
         "models": [{"family": "tinylm", "label": "tiny", "options": {"size": "tiny", "progress": False},
@@ -30,7 +37,11 @@ def test_a_sweep_with_nuisance_bands_writes_r2_unique(tmp_path):
         patch.delenv("HARNESS_PLUGINS", raising=False)
         result = run_sweep(parse_config(config), show_progress=False)
     assert result.failed == 0, result.errors
-    with RunStore(tmp_path / "run") as store:
+    return tmp_path / "run"
+
+
+def test_a_sweep_with_nuisance_bands_writes_r2_unique(nuisance_run):
+    with RunStore(nuisance_run) as store:
         frame, artifacts = store.results_frame(), store.artifacts_frame()
     brain = frame[frame["kind"] == "brain"]
     unique = brain[(brain["metric"] == "r2_unique") & (brain["scope"] == "mean")]
@@ -48,3 +59,22 @@ def test_a_sweep_with_nuisance_bands_writes_r2_unique(tmp_path):
     np.testing.assert_allclose(curve.unique.values, best.to_numpy())
     found = analyze_frame(frame, settings=PhaseSettings(n_boot=20))[0].found
     assert BRAIN_UNIQUE in {item.signal.name for item in found}
+
+
+def test_the_report_maps_r2_unique_beside_r_and_says_what_it_is(nuisance_run):
+    analysis = analyze_run(nuisance_run)
+    captions = [figure.caption for figure in analysis.figures]
+    r_maps = [c for c in captions if c.startswith("brain map: tiny on simulated, SIM01 (per-vertex r on")]
+    unique_maps = [c for c in captions if c.startswith("r2_unique map: tiny on simulated, SIM01 (per-vertex r2_unique on")]
+    assert len(r_maps) == len(unique_maps) == 1, captions
+    unique_figure = next(f for f in analysis.figures if f.caption == unique_maps[0])
+    assert unique_figure.png.name.startswith("uniquemap__tiny__simulated__SIM01") and unique_figure.png.is_file()
+    page = analysis.report.read_text()
+    assert "r2_unique map: tiny on simulated, SIM02" in page
+    assert ("r2_unique = R² of the joint fit minus R² of the nuisance-only fit" in page
+            and "beyond word length, word rate" in page and "stronger claim" in page)
+    brain = page.split('id="brain"', 1)[1]
+    header = brain.split("<thead>", 1)[1].split("</thead>", 1)[0]
+    for metric in ("r_joint", "r_nuisance", "r2_unique"):
+        assert f">{metric}<" in header, metric
+    assert header.index(">r_joint<") < header.index(">r2_unique<") < header.index(">r2_joint<")

@@ -9,8 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness import DataError, SensorMap, SurfaceMap, VolumeMap
+from harness import DataError, FlatMap, SensorMap, SurfaceMap, VolumeMap
 from harness.analysis.curves import BrainCurve
+from harness.util.fsaverage import fsaverage5
+from harness.views.datasets import _checked_map
+from harness.views.flatmap import flatmap_figures
 from harness.views.lagprofile import lag_profile_figure
 from harness.views.panels import MapPanels, Panel
 from harness.views.sensormap import sensor_figure
@@ -18,8 +21,9 @@ from harness.views.surfacemap import surface_figures
 from harness.views.volumemap import volume_figures
 from harness_plugins.brain.lebel2023 import LeBel2023
 from harness_plugins.brain.narratives import Narratives, NarrativesOptions
-from tests.support.lebel_fixture import write_fixture
+from tests.support.lebel_fixture import VOXELS, write_fixture
 from tests.support.narratives_fixture import write_narratives
+from tests.support.pycortex_fixture import write_pycortex_subject
 
 FSAVERAGE6 = 40962
 
@@ -111,3 +115,36 @@ def test_meg_topographies_from_the_recordings_kit_positions_and_lag_profiles(tmp
     assert drawn is not None and drawn.figure is not None and "100–400 ms shaded" in drawn.caption
     lines = drawn.figure.axes[0].get_lines()
     assert len(lines) == 3 and np.argmax(lines[-1].get_ydata()) == np.argmin(np.abs(lags - 0.3))
+
+
+def test_lebel_with_a_pycortex_subject_draws_a_flatmap(tmp_path):
+    write_fixture(tmp_path)
+    dataset = LeBel2023(LeBel2023.Options(root=str(tmp_path)))
+    subject = dataset.subjects()[0]
+    written = write_pycortex_subject(tmp_path / "derivative" / "pycortex-db", subject, VOXELS)
+    flat = dataset.voxel_map(subject)
+    assert isinstance(flat, FlatMap) and flat.n_voxels == VOXELS and "pycortex transform UTS01_auto" in flat.name
+    assert _checked_map(flat, subject) is flat  # the report's check of a dataset's map
+    left = fsaverage5("flat", "left").coordinates.shape[0]
+    assert flat.points.shape == (2 * left, 2) and flat.faces.max() < 2 * left
+    drawn = [np.unique(flat.faces[flat.faces < left]), np.unique(flat.faces[flat.faces >= left])]
+    assert flat.points[drawn[0], 0].max() <= 0 <= flat.points[drawn[1], 0].min()  # left hemisphere on the left
+    assert set(flat.voxels[flat.voxels >= 0]) == set(range(VOXELS))  # every voxel is shown by some vertex
+    fiducial = np.concatenate([(fsaverage5("pial", h).coordinates + fsaverage5("white_matter", h).coordinates) / 2
+                               for h in ("left", "right")])
+    taken = flat.voxels >= 0
+    centres = nib.affines.apply_affine(written["affine"], written["voxels"][flat.voxels[taken]])
+    assert np.linalg.norm(fiducial[taken] - centres, axis=1).max() <= 8.0 * np.sqrt(3) / 2 + 1e-6  # the voxel it is in
+    r = np.linspace(-0.3, 0.3, VOXELS)
+    maps = flatmap_figures(_panels(subject, r, r > 0.1), {subject: flat})
+    assert maps[0].figure is not None and "flattened cortex" in maps[0].caption
+    maps[0].figure.savefig(tmp_path / "flat.png")
+
+
+def test_a_pycortex_subject_without_a_mask_of_the_responses_count_is_one_line(tmp_path):
+    write_fixture(tmp_path)
+    dataset = LeBel2023(LeBel2023.Options(root=str(tmp_path)))
+    subject = dataset.subjects()[0]
+    write_pycortex_subject(tmp_path / "derivative" / "pycortex-db", subject, VOXELS + 3)
+    with pytest.raises(DataError, match=rf"no mask of {VOXELS} voxels, the responses' count \(mask_cortical.nii.gz "):
+        dataset.voxel_map(subject)

@@ -99,14 +99,16 @@ MODEL = {"family": "tinylm", "label": "tinylm", "options": {"size": "tiny", "pro
 # one fixture per run, and each test takes every width: under pytest-xdist no run is built twice
 @pytest.fixture(scope="module")
 def partial_run(tmp_path_factory) -> Path:
-    """tinylm (tiny) on the simulated dataset with a metric and a task that fails at step 4."""
+    """tinylm (tiny) on the simulated dataset (with nuisance bands: r2_unique maps) with a metric and a task that
+    fails at step 4."""
     root = tmp_path_factory.mktemp("browser")
     with pytest.MonkeyPatch.context() as patch, torch_threads(1):  # a 32-wide model: threads only contend
         _quiz_site(root, patch)
         config = parse_config({
             "run": str(root / "partial"), "models": [{**MODEL, "checkpoints": [0, 1, 2, 4, 8, 16]}],
             "brain": [{"dataset": "simulated", "options": {"subjects": 2, "stories": 4, "words_per_story": 150, "voxels": 256},
-                       "encoding": {"folds": 3, "alphas": [1, 10, 100, 1000], "permutations": 19, "permutations_at": "last"}}],
+                       "encoding": {"folds": 3, "alphas": [1, 10, 100, 1000], "permutations": 19, "permutations_at": "last",
+                                    "nuisance": ["word_rate", "word_length"]}}],
             "tasks": [{"task": "quiz", "options": {"fail_at": [4]}}],
             "metrics": [{"metric": "geometry"}],
             "features": {"context_tokens": 32, "stride": 16},
@@ -190,6 +192,8 @@ def test_report_fits_the_page_and_its_images_load(driver, partial_run):
         assert len(images) >= 4, images  # triple-phase figure, internal metrics, layer map, brain map
         assert all(complete and natural > 0 for _, complete, natural in images), images
         assert any(alt.startswith("brain map: tinylm on simulated, SIM01 (per-vertex r on the cortical surface") for alt, _, _ in images)
+        assert any(alt.startswith("r2_unique map: tinylm on simulated, SIM01 (per-vertex r2_unique on the cortical surface")
+                   for alt, _, _ in images)
         assert 0 < page["first_figure"] <= 1600, (width, page["first_figure"])  # the phase figure, before the tables
         assert images[0][0].startswith("triple-phase figure") and page["uncaptioned"] == [], page["uncaptioned"]
         text = page["text"]
@@ -197,6 +201,7 @@ def test_report_fits_the_page_and_its_images_load(driver, partial_run):
         assert "voxels passing FDR q 0.05 (block permutations) at step 16" in text  # permuted at the last checkpoint only
         assert "step 0" not in text.split("voxels passing FDR", 1)[1].split("\n", 1)[0]
         assert "At a glance" in text and "r_mean_norm" in text and "r_top" in text and "SIM01" in text
+        assert "the variance the model explains beyond word length, word rate" in text and "r_joint" in text
         assert "Failures" in text and "tinylm|4|task|quiz|-" in text and "quiz: no answer key for step 4" in text
         assert "logs/cells/tinylm_4_task_quiz_-.log" in text
         assert page["screenshot"].read_bytes().startswith(b"\x89PNG")

@@ -133,5 +133,7 @@ def test_fetch_uses_openneuro_when_installed(tmp_path, monkeypatch):
     assert calls["dataset"] == "ds003020"
     assert "derivative/preprocessed_data/UTS03/*" in calls["include"]
     assert "derivative/TextGrids/*" in calls["include"]
+    # the pycortex database's surfaces and transforms (masks included) for the maps, not its caches
+    assert {"derivative/pycortex-db/UTS03/surfaces/*", "derivative/pycortex-db/UTS03/transforms/*"} <= set(calls["include"])
     LeBel2023.fetch(tmp_path / "ds", [])
     assert "derivative/preprocessed_data/UTS08/*" in calls["include"]  # no subjects named: all eight
