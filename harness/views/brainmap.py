@@ -18,7 +18,7 @@ from harness.analysis.curves import BrainCurve
 from harness.analysis.phases import PhaseResult
 from harness.plugin.maps import ChannelMap, FlatMap, SensorMap, SurfaceMap, VolumeMap, VoxelMap
 from harness.views.flatmap import flatmap_figures
-from harness.views.panels import BrainMap, MapPanels, Quantity, R, map_panels
+from harness.views.panels import BrainMap, MapPanels, Quantity, R, map_panels, map_title
 from harness.views.sensormap import sensor_figure
 from harness.views.surfacemap import surface_figures
 from harness.views.volumemap import volume_figures
@@ -50,8 +50,8 @@ def grid_figure(data: MapPanels, maps: dict[str, ChannelMap]) -> Figure:
     if mesh is not None:
         figure.colorbar(mesh, ax=axes, shrink=0.85, label=data.quantity.label)
     name = maps[data.subjects[0]].name or "voxel map"
-    figure.suptitle(f"{data.curve.model} on {data.curve.target}: per-voxel {data.quantity.name} at the best layer, "
-                    f"on the {name}", fontsize=11)
+    map_title(figure, f"{data.curve.model} on {data.curve.target}: per-voxel {data.quantity.name} at the best layer, "
+                      f"on the {name}", 11)
     return figure
 
 

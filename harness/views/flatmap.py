@@ -10,7 +10,7 @@ from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
 
 from harness.plugin.maps import FlatMap
-from harness.views.panels import BrainMap, MapPanels
+from harness.views.panels import BrainMap, MapPanels, map_title
 from harness.views.surfacemap import CMAP, draw_mesh
 
 GREY = 0.75  # the cortex where no value is drawn
@@ -37,8 +37,8 @@ def flatmap_figures(data: MapPanels, maps: dict[str, FlatMap]) -> list[BrainMap]
         if k == 0:
             ax.annotate(panel.subject, xy=(-0.02, 0.5), xycoords="axes fraction", ha="right", va="center", fontsize=9)
     figure.colorbar(ScalarMappable(norm, colormaps[CMAP]), ax=axes, shrink=0.8, label=quantity.label)
-    figure.suptitle(f"{where}: per-voxel {quantity.name} at the best layer on each subject's flattened cortex "
-                    "(pycortex)", fontsize=11)
+    map_title(figure, f"{where}: per-voxel {quantity.name} at the best layer on each subject's flattened cortex "
+                      "(pycortex)", 11)
     caption = (f"{quantity.kind}: {where} (per-voxel {quantity.name} on each subject's flattened cortex, left "
                f"hemisphere left; blue below 0, red above; {data.threshold_words()})")
     return [BrainMap(figure, caption, data.notes)]

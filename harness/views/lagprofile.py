@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 from harness.analysis.curves import BrainCurve
 from harness.analysis.data import read_cell_array, read_companion_arrays
 from harness.analysis.tokens import format_tokens
-from harness.views.panels import MAX_SUBJECTS, BrainMap
+from harness.views.panels import MAX_SUBJECTS, BrainMap, map_title
 
 LAG_ARRAY = "lag_profile"
 RESPONSE_WINDOW_S = (0.1, 0.4)  # shaded: where word responses are expected in M/EEG
@@ -61,7 +61,7 @@ def lag_profile_figure(curve: BrainCurve, arrays: pd.DataFrame) -> BrainMap | No
     axes[0].set_ylabel("TRF weight (RMS over features,\nmean over sensors)")
     figure.colorbar(ScalarMappable(norm, cmap), ax=list(axes), label="training tokens")
     where = f"{curve.model} on {curve.target}"
-    figure.suptitle(f"{where}: TRF weights over lags at the best layer, one line per checkpoint", fontsize=11)
+    map_title(figure, f"{where}: TRF weights over lags at the best layer, one line per checkpoint", 11)
     first, last = format_tokens(float(tokens[0])), format_tokens(float(tokens[-1]))
     caption = (f"lag profile: {where} (TRF weight by lag, averaged over sensors, per checkpoint from {first} "
                f"(dark) to {last} tokens (light); 100–400 ms shaded)")

@@ -8,6 +8,7 @@ curve and the last (at most ``MAX_CHECKPOINTS``); at most ``MAX_SUBJECTS`` subje
 
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -25,6 +26,14 @@ from harness.views.significance import P_ARRAY, fdr_mask
 
 MAX_CHECKPOINTS = 4
 MAX_SUBJECTS = 4
+
+
+def map_title(figure: Figure, text: str, fontsize: float) -> None:
+    """``text`` as the figure's title, each line wrapped to the figure's width (a long dataset or mesh name
+    otherwise runs off both edges)."""
+    width = max(20, int(figure.get_figwidth() * 72 / (0.6 * fontsize)))  # characters: about 0.6 em each
+    lines = [textwrap.fill(line, width) for line in text.split("\n")]
+    figure.suptitle("\n".join(lines), fontsize=fontsize)
 
 
 def map_checkpoints(curve: BrainCurve, result: PhaseResult | None, most: int = MAX_CHECKPOINTS) -> list[int]:

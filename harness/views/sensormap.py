@@ -14,7 +14,7 @@ from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
 from harness.plugin.maps import SensorMap
-from harness.views.panels import MapPanels
+from harness.views.panels import MapPanels, map_title
 
 CMAP = "RdBu_r"
 
@@ -35,6 +35,6 @@ def sensor_figure(data: MapPanels, maps: dict[str, SensorMap]) -> Figure:
             ax.set_ylabel(panel.subject, fontsize=9)
     figure.colorbar(ScalarMappable(Normalize(-data.limit, data.limit), colormaps[CMAP]), ax=axes, shrink=0.8,
                     label=data.quantity.label)
-    figure.suptitle(f"{data.curve.model} on {data.curve.target}: {data.quantity.name} per sensor at the best layer",
-                    fontsize=11)
+    map_title(figure, f"{data.curve.model} on {data.curve.target}: {data.quantity.name} per sensor at the best layer",
+              11)
     return figure

@@ -19,7 +19,7 @@ from matplotlib.tri import Triangulation
 
 from harness.plugin.maps import SurfaceMap, fsaverage_vertices
 from harness.util.fsaverage import HEMISPHERES, fsaverage5, on_fsaverage5, sulcal_depth
-from harness.views.panels import BrainMap, MapPanels
+from harness.views.panels import BrainMap, MapPanels, map_title
 
 CMAP = "RdBu_r"
 VIEWS = (("flat", "left"), ("flat", "right"), ("inflated", "left"), ("inflated", "right"))
@@ -101,8 +101,8 @@ def surface_figures(data: MapPanels, maps: dict[str, SurfaceMap]) -> list[BrainM
         quantity = data.quantity
         figure.colorbar(ScalarMappable(norm, colormaps[CMAP]), ax=figure.axes, shrink=0.6, label=quantity.label)
         name = surface.name or surface.mesh
-        figure.suptitle(f"{where}, {subject}: per-vertex {quantity.name} at the best layer\non {name} (drawn on "
-                        "fsaverage5)", fontsize=10)
+        map_title(figure, f"{where}, {subject}: per-vertex {quantity.name} at the best layer\non {name} (drawn on "
+                  "fsaverage5)", 10)
         caption = (f"{quantity.kind}: {where}, {subject} (per-vertex {quantity.name} on the cortical surface, flat "
                    f"and inflated; blue below 0, red above; {data.threshold_words()})")
         out.append(BrainMap(figure, caption, [], subject))

@@ -9,7 +9,7 @@ from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
 
 from harness.plugin.maps import VolumeMap
-from harness.views.panels import BrainMap, MapPanels
+from harness.views.panels import BrainMap, MapPanels, map_title
 
 CMAP = "RdBu_r"
 
@@ -41,7 +41,7 @@ def volume_figures(data: MapPanels, maps: dict[str, VolumeMap]) -> list[BrainMap
     figure.colorbar(ScalarMappable(Normalize(-data.limit, data.limit), colormaps[CMAP]), ax=axes, shrink=0.8,
                     label=data.quantity.label)
     space, name = maps[data.subjects[0]].space, data.quantity.name
-    figure.suptitle(f"{where}: per-voxel {name} at the best layer ({space}, glass brain)", fontsize=11)
+    map_title(figure, f"{where}: per-voxel {name} at the best layer ({space}, glass brain)", 11)
     caption = (f"{data.quantity.kind}: {where} (per-voxel {name} as a glass brain in {space}; blue below 0, red "
                f"above; {data.threshold_words()})")
     return [BrainMap(figure, caption, data.notes)]

@@ -8,6 +8,7 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 
 from harness import DataError, FlatMap, SensorMap, SurfaceMap, VolumeMap
 from harness.analysis.curves import BrainCurve
@@ -60,6 +61,16 @@ def test_narratives_fsaverage6_draws_flat_and_inflated_on_both_hemispheres(tmp_p
     assert titles == ["flat, left", "flat, right", "inflated, left", "inflated, right"]
     assert "passing FDR q 0.05" in drawn[0].caption and "the others unthresholded" in drawn[0].caption
     drawn[0].figure.savefig(tmp_path / "surface.png")
+    left = SurfaceMap("fsaverage6", surface.vertices[:FSAVERAGE6],  # one hemisphere: a narrow figure
+                      name="the sub-001 surface of every story of this dataset, on fsaverage6 in native order")
+    half = r[:FSAVERAGE6]
+    (long,) = surface_figures(_panels(subject, half, half > 0.5), {subject: left})
+    figure = long.figure
+    assert figure is not None
+    title = figure._suptitle  # the title stays within the figure, however long its names
+    assert title is not None
+    box, canvas = title.get_window_extent(FigureCanvasAgg(figure).get_renderer()), figure.bbox
+    assert box.x0 >= canvas.x0 and box.x1 <= canvas.x1, (box, canvas)
 
 
 def test_narratives_vertices_of_no_fsaverage_mesh_are_one_line(tmp_path):
