@@ -18,7 +18,7 @@ from harness.analysis.curves import BrainCurve
 from harness.analysis.phases import PhaseResult
 from harness.plugin.maps import ChannelMap, FlatMap, SensorMap, SurfaceMap, VolumeMap, VoxelMap
 from harness.views.flatmap import flatmap_figures
-from harness.views.panels import BrainMap, MapPanels, Quantity, R, map_panels, map_title
+from harness.views.panels import CMAP, BrainMap, MapPanels, Quantity, R, map_panels, map_title
 from harness.views.sensormap import sensor_figure
 from harness.views.surfacemap import surface_figures
 from harness.views.volumemap import volume_figures
@@ -34,21 +34,15 @@ def voxel_image(voxel_map: VoxelMap, values: np.ndarray) -> np.ndarray:
 def grid_figure(data: MapPanels, maps: dict[str, ChannelMap]) -> Figure:
     """Flat-grid maps: subjects by rows, checkpoints by columns."""
     figure, axes, cells = data.grid(2.1, 2.1)
-    mesh = None
     for i, k, ax, panel in cells:
         grid = maps[panel.subject]
         assert isinstance(grid, VoxelMap)
         ax.set_xticks([])
         ax.set_yticks([])
-        mesh = ax.imshow(voxel_image(grid, panel.shown), cmap="RdBu_r", vmin=-data.limit, vmax=data.limit,
-                         origin="lower", interpolation="nearest")
-        ax.set_xlabel(data.panel_note(panel), fontsize=7)
-        if i == 0:
-            ax.set_title(data.title(panel.column), fontsize=9)
-        if k == 0:
-            ax.set_ylabel(panel.subject, fontsize=9)
-    if mesh is not None:
-        figure.colorbar(mesh, ax=axes, shrink=0.85, label=data.quantity.label)
+        ax.imshow(voxel_image(grid, panel.shown), cmap=CMAP, norm=data.norm, origin="lower", interpolation="nearest")
+        data.label(ax, i, k, panel)
+    if cells:
+        data.colour_bar(figure, axes, 0.85)
     name = maps[data.subjects[0]].name or "voxel map"
     map_title(figure, f"{data.curve.model} on {data.curve.target}: per-voxel {data.quantity.name} at the best layer, "
                       f"on the {name}", 11)

@@ -5,13 +5,10 @@ checkpoints by columns."""
 from __future__ import annotations
 
 import numpy as np
-from matplotlib import colormaps
-from matplotlib.cm import ScalarMappable
-from matplotlib.colors import Normalize
 
 from harness.plugin.maps import FlatMap
 from harness.views.panels import BrainMap, MapPanels, map_title
-from harness.views.surfacemap import CMAP, draw_mesh
+from harness.views.surfacemap import draw_mesh
 
 GREY = 0.75  # the cortex where no value is drawn
 
@@ -28,15 +25,12 @@ def flatmap_figures(data: MapPanels, maps: dict[str, FlatMap]) -> list[BrainMap]
     """The values per voxel on each subject's flattened cortex."""
     where, quantity = f"{data.curve.model} on {data.curve.target}", data.quantity
     figure, axes, cells = data.grid(3.4, 1.9)
-    norm = Normalize(-data.limit, data.limit)
     for i, k, ax, panel in cells:
         flat = maps[panel.subject]
-        draw_mesh(ax, flat.points, flat.faces, np.full(len(flat.points), GREY), vertex_values(flat, panel.shown), norm)
-        note = data.panel_note(panel)
-        ax.set_title(f"{data.title(panel.column)}; {note}" if i == 0 else note, fontsize=8)
-        if k == 0:
-            ax.annotate(panel.subject, xy=(-0.02, 0.5), xycoords="axes fraction", ha="right", va="center", fontsize=9)
-    figure.colorbar(ScalarMappable(norm, colormaps[CMAP]), ax=axes, shrink=0.8, label=quantity.label)
+        draw_mesh(ax, flat.points, flat.faces, np.full(len(flat.points), GREY), vertex_values(flat, panel.shown),
+                  data.norm)
+        data.label(ax, i, k, panel, axes_off=True)
+    data.colour_bar(figure, axes, 0.8)
     map_title(figure, f"{where}: per-voxel {quantity.name} at the best layer on each subject's flattened cortex "
                       "(pycortex)", 11)
     caption = (f"{quantity.kind}: {where} (per-voxel {quantity.name} on each subject's flattened cortex, left "

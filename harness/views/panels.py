@@ -9,11 +9,15 @@ curve and the last (at most ``MAX_CHECKPOINTS``); at most ``MAX_SUBJECTS`` subje
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from matplotlib import colormaps
 from matplotlib.axes import Axes
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
 from harness.analysis.curves import BrainCurve
@@ -24,6 +28,7 @@ from harness.analysis.tokens import format_tokens
 from harness.plugin.maps import ChannelMap, map_size
 from harness.views.significance import P_ARRAY, fdr_mask
 
+CMAP = "RdBu_r"  # every map: blue below 0, red above, white at 0
 MAX_CHECKPOINTS = 4
 MAX_SUBJECTS = 4
 
@@ -148,6 +153,32 @@ class MapPanels:
                 else:
                     cells.append((i, k, axes[i, k], panel))
         return figure, axes, cells
+
+    @property
+    def norm(self) -> Normalize:
+        """The colour scale every panel shares: symmetric about 0."""
+        return Normalize(-self.limit, self.limit)
+
+    def colour_bar(self, figure: Figure, axes: Iterable[Axes], shrink: float) -> None:
+        """The shared colour scale beside ``axes``, labelled with the quantity."""
+        figure.colorbar(ScalarMappable(self.norm, colormaps[CMAP]), ax=axes, shrink=shrink, label=self.quantity.label)
+
+    def label(self, ax: Axes, row: int, column: int, panel: Panel, *, axes_off: bool = False) -> None:
+        """A ``grid`` panel's labels: the column's checkpoint over the first row, the subject beside the first column
+        and the panel's note. Where the drawing hides its axes (``axes_off``) the note joins the title and the
+        subject is written beside the panel; else they are the axes' labels."""
+        note = self.panel_note(panel)
+        if axes_off:
+            ax.set_title(f"{self.title(panel.column)}; {note}" if row == 0 else note, fontsize=8)
+            if column == 0:
+                ax.annotate(panel.subject, xy=(-0.02, 0.5), xycoords="axes fraction", ha="right", va="center",
+                            fontsize=9)
+            return
+        ax.set_xlabel(note, fontsize=7)
+        if row == 0:
+            ax.set_title(self.title(panel.column), fontsize=9)
+        if column == 0:
+            ax.set_ylabel(panel.subject, fontsize=9)
 
     def panel_note(self, panel: Panel) -> str:
         """A panel's line under its title: how many channels pass, or that it is unthresholded."""

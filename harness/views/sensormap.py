@@ -8,15 +8,10 @@ sensor: an unmarked sensor is not significant). A sensor the encoder dropped (Na
 from __future__ import annotations
 
 import numpy as np
-from matplotlib import colormaps
-from matplotlib.cm import ScalarMappable
-from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
 from harness.plugin.maps import SensorMap
-from harness.views.panels import MapPanels, map_title
-
-CMAP = "RdBu_r"
+from harness.views.panels import CMAP, MapPanels, map_title
 
 
 def sensor_figure(data: MapPanels, maps: dict[str, SensorMap]) -> Figure:
@@ -28,13 +23,8 @@ def sensor_figure(data: MapPanels, maps: dict[str, SensorMap]) -> Figure:
         plot_topomap(np.nan_to_num(panel.values), maps[panel.subject].info, axes=ax, show=False, cmap=CMAP,
                      vlim=(-data.limit, data.limit), contours=0, sensors=True, mask=panel.significant,
                      mask_params={"marker": "o", "markerfacecolor": "k", "markeredgecolor": "k", "markersize": 3})
-        ax.set_xlabel(data.panel_note(panel), fontsize=7)
-        if i == 0:
-            ax.set_title(data.title(panel.column), fontsize=9)
-        if k == 0:
-            ax.set_ylabel(panel.subject, fontsize=9)
-    figure.colorbar(ScalarMappable(Normalize(-data.limit, data.limit), colormaps[CMAP]), ax=axes, shrink=0.8,
-                    label=data.quantity.label)
+        data.label(ax, i, k, panel)
+    data.colour_bar(figure, axes, 0.8)
     map_title(figure, f"{data.curve.model} on {data.curve.target}: {data.quantity.name} per sensor at the best layer",
               11)
     return figure

@@ -10,18 +10,15 @@ checkpoints by rows, views by columns; hemispheres without a vertex of the map a
 from __future__ import annotations
 
 import numpy as np
-from matplotlib import colormaps
 from matplotlib.axes import Axes
-from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.tri import Triangulation
 
 from harness.plugin.maps import SurfaceMap, fsaverage_vertices
 from harness.util.fsaverage import HEMISPHERES, fsaverage5, on_fsaverage5, sulcal_depth
-from harness.views.panels import BrainMap, MapPanels, map_title
+from harness.views.panels import CMAP, BrainMap, MapPanels, map_title
 
-CMAP = "RdBu_r"
 VIEWS = (("flat", "left"), ("flat", "right"), ("inflated", "left"), ("inflated", "right"))
 
 
@@ -70,7 +67,7 @@ def surface_figures(data: MapPanels, maps: dict[str, SurfaceMap]) -> list[BrainM
     """One figure per subject: each chosen checkpoint's values on the flat and inflated cortex, left and right."""
     where = f"{data.curve.model} on {data.curve.target}"
     out: list[BrainMap] = []
-    norm = Normalize(-data.limit, data.limit)
+    norm = data.norm
     notes = list(data.notes)
     for subject in data.subjects:
         surface = maps[subject]
@@ -99,7 +96,7 @@ def surface_figures(data: MapPanels, maps: dict[str, SurfaceMap]) -> list[BrainM
                     ax.annotate(f"{data.title(j)}\n{data.panel_note(panel)}", xy=(-0.02, 0.5),
                                 xycoords="axes fraction", ha="right", va="center", fontsize=7)
         quantity = data.quantity
-        figure.colorbar(ScalarMappable(norm, colormaps[CMAP]), ax=figure.axes, shrink=0.6, label=quantity.label)
+        data.colour_bar(figure, figure.axes, 0.6)
         name = surface.name or surface.mesh
         map_title(figure, f"{where}, {subject}: per-vertex {quantity.name} at the best layer\non {name} (drawn on "
                   "fsaverage5)", 10)

@@ -4,14 +4,9 @@ model and target: subjects by rows, checkpoints by columns."""
 from __future__ import annotations
 
 import numpy as np
-from matplotlib import colormaps
-from matplotlib.cm import ScalarMappable
-from matplotlib.colors import Normalize
 
 from harness.plugin.maps import VolumeMap
-from harness.views.panels import BrainMap, MapPanels, map_title
-
-CMAP = "RdBu_r"
+from harness.views.panels import CMAP, BrainMap, MapPanels, map_title
 
 
 def volume_image(volume: VolumeMap, values: np.ndarray):  # type: ignore[no-untyped-def]
@@ -34,12 +29,8 @@ def volume_figures(data: MapPanels, maps: dict[str, VolumeMap]) -> list[BrainMap
         plot_glass_brain(volume_image(maps[panel.subject], panel.shown), axes=ax, figure=figure, display_mode="lzr",
                          cmap=CMAP, vmin=-data.limit, vmax=data.limit, plot_abs=False, colorbar=False,
                          annotate=False, black_bg=False)
-        note = data.panel_note(panel)
-        ax.set_title(f"{data.title(panel.column)}; {note}" if i == 0 else note, fontsize=8)
-        if k == 0:
-            ax.annotate(panel.subject, xy=(-0.02, 0.5), xycoords="axes fraction", ha="right", va="center", fontsize=9)
-    figure.colorbar(ScalarMappable(Normalize(-data.limit, data.limit), colormaps[CMAP]), ax=axes, shrink=0.8,
-                    label=data.quantity.label)
+        data.label(ax, i, k, panel, axes_off=True)
+    data.colour_bar(figure, axes, 0.8)
     space, name = maps[data.subjects[0]].space, data.quantity.name
     map_title(figure, f"{where}: per-voxel {name} at the best layer ({space}, glass brain)", 11)
     caption = (f"{data.quantity.kind}: {where} (per-voxel {name} as a glass brain in {space}; blue below 0, red "
