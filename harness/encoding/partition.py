@@ -41,11 +41,12 @@ class JointFit:
     band_alphas: np.ndarray  # (2 bands: model, nuisance) × voxels
 
 
-def fit_block(solver: RidgeCV | BandedRidgeCV, block: Block, voxel_batch: int | None) -> Any:
-    """``solver`` fitted on a block: rows gathered by fold (``fit_folded``), or as read."""
+def fit_block(solver: RidgeCV | BandedRidgeCV, block: Block, voxel_batch: int | None, **options: Any) -> Any:
+    """``solver`` fitted on a block: rows gathered by fold (``fit_folded``), or as read (the baseline); ``options``
+    go to the fit (``return_weights``)."""
     if isinstance(block, ResponseBlock):
-        return solver.fit(block.y_train, voxel_batch=voxel_batch)
-    return solver.fit_folded(block.folded, voxel_batch=voxel_batch)
+        return solver.fit(block.y_train, voxel_batch=voxel_batch, **options)
+    return solver.fit_folded(block.folded, voxel_batch=voxel_batch, **options)
 
 
 class NuisanceBand:

@@ -15,7 +15,7 @@ from harness.encoding.banded import BandedRidgeCV
 from harness.encoding.design import delay_matrices, scan_interval, sparse_delays, story_design
 from harness.encoding.folded import FoldedBlock, FoldedResponses
 from harness.encoding.nuisance import check_nuisance
-from harness.encoding.partition import JointFit, NuisanceBand, unique_summaries
+from harness.encoding.partition import JointFit, NuisanceBand, fit_block, unique_summaries
 from harness.encoding.prepared import PreparedSubject, prepare_subject, prepared_folder, prepared_key
 from harness.encoding.residency import choose_residency, device_free, host_available
 from harness.encoding.responses import ResponseBlock, SubjectResponses, block_size, inspect_subject, read_blocks
@@ -405,9 +405,8 @@ class BrainScorer:
     def _fit(self, solver: RidgeCV, block: ResponseBlock | FoldedBlock) -> RidgeCVResult:
         """One block fitted on one layer's decomposition: rows gathered by fold (``fit_folded``), or as read (the
         baseline)."""
-        if isinstance(block, ResponseBlock):
-            return solver.fit(block.y_train, voxel_batch=self.settings.voxel_batch, return_weights=self.trf)
-        return solver.fit_folded(block.folded, voxel_batch=self.settings.voxel_batch, return_weights=self.trf)
+        result: RidgeCVResult = fit_block(solver, block, self.settings.voxel_batch, return_weights=self.trf)
+        return result
 
     def fit_subject(self, solver: RidgeCV, design: LayerDesign, info: SubjectResponses) -> SubjectFit:
         """Fit and test one subject on ``solver``'s decomposition (one layer), a block of voxels (channels) at a

@@ -152,6 +152,13 @@ class LeBel2023(BrainDataset[LeBel2023Options], FetchableData, PhoneTimings):
     def _grid_path(self, story: str) -> Path:
         return self.derivative / "TextGrids" / f"{story}.TextGrid"
 
+    def _grid(self, story: str) -> Path:
+        """The story's TextGrid, which must be there."""
+        path = self._grid_path(story)
+        if not path.is_file():
+            raise DataError(f"{path}: not found: the TextGrid of story {story!r}")
+        return path
+
     @property
     def _respdict_path(self) -> Path:
         return self.derivative / "respdict.json"
@@ -279,10 +286,7 @@ class LeBel2023(BrainDataset[LeBel2023Options], FetchableData, PhoneTimings):
 
     def _story_remembered(self, name: str) -> tuple[Story, bool]:
         """The story's words from its TextGrid (remembered while the file is unchanged), and whether remembered."""
-        path = self._grid_path(name)
-        if not path.is_file():
-            raise DataError(f"{path}: not found: the TextGrid of story {name!r}")
-        found, remembered = cached_fact(path, WORDS, _read_words)
+        found, remembered = cached_fact(self._grid(name), WORDS, _read_words)
         onsets, offsets = np.array(found["onsets"], dtype=np.float64), np.array(found["offsets"], dtype=np.float64)
         return Story(name=name, words=tuple(found["words"]), onsets=onsets, offsets=offsets), remembered
 
@@ -291,10 +295,7 @@ class LeBel2023(BrainDataset[LeBel2023Options], FetchableData, PhoneTimings):
         train, test = self.split()
         out = {}
         for name in train + test:
-            path = self._grid_path(name)
-            if not path.is_file():
-                raise DataError(f"{path}: not found: the TextGrid of story {name!r}")
-            found, _ = cached_fact(path, PHONES, _read_phones)
+            found, _ = cached_fact(self._grid(name), PHONES, _read_phones)
             out[name] = Phones(tuple(found["labels"]), np.array(found["onsets"], dtype=np.float64),
                                np.array(found["offsets"], dtype=np.float64))
         return out
