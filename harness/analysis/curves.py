@@ -151,15 +151,25 @@ def layer_summary(name: str, frame: pd.DataFrame) -> Series | None:
     return Series(name, grouped["step"].to_numpy(), grouped["tokens"].to_numpy(), grouped["value"].to_numpy(float))
 
 
+def _layer_rows(frame: pd.DataFrame, model: str, target: str, metric: str) -> pd.DataFrame:
+    """The layered brain rows of ``metric`` for ``model`` on ``target`` (every scope)."""
+    return frame[(frame["model"] == model) & (frame["kind"] == "brain") & (frame["target"] == target)
+                 & (frame["metric"] == metric) & frame["layer"].notna()]
+
+
+def _layer_map(mean: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
+    """The layer x checkpoint map of rows over subjects (scope ``mean``), and the tokens of each of its steps."""
+    layer_map = mean.pivot_table(index="layer", columns="step", values="value", aggfunc="mean").sort_index()
+    return layer_map, mean.groupby("step")["tokens"].first().reindex(layer_map.columns)
+
+
 def brain_curve(frame: pd.DataFrame, model: str, target: str) -> BrainCurve | None:
     """The best-layer curve and the layer x checkpoint map for ``model`` on brain ``target``."""
-    rows = frame[(frame["model"] == model) & (frame["kind"] == "brain") & (frame["target"] == target)
-                 & (frame["metric"] == BRAIN_METRIC) & frame["layer"].notna()]
+    rows = _layer_rows(frame, model, target, BRAIN_METRIC)
     mean = rows[rows["scope"] == BRAIN_SCOPE]
     if mean.empty:
         return None
-    layer_map = mean.pivot_table(index="layer", columns="step", values="value", aggfunc="mean").sort_index()
-    tokens_by_step = mean.groupby("step")["tokens"].first().reindex(layer_map.columns)
+    layer_map, tokens_by_step = _layer_map(mean)
     values = layer_map.to_numpy(float)
     valid = np.isfinite(values).any(axis=0)
     layer_map = layer_map.loc[:, valid]
@@ -180,16 +190,15 @@ def brain_curve(frame: pd.DataFrame, model: str, target: str) -> BrainCurve | No
 def unique_curve(frame: pd.DataFrame, model: str, target: str) -> Series | None:
     """The best layer's ``r2_unique`` (mean over subjects) per checkpoint of ``model`` on ``target``; None without
     nuisance bands."""
-    rows = frame[(frame["model"] == model) & (frame["kind"] == "brain") & (frame["target"] == target)
-                 & (frame["metric"] == UNIQUE_METRIC) & (frame["scope"] == BRAIN_SCOPE) & frame["layer"].notna()]
-    if rows.empty:
+    rows = _layer_rows(frame, model, target, UNIQUE_METRIC)
+    mean = rows[rows["scope"] == BRAIN_SCOPE]
+    if mean.empty:
         return None
-    layer_map = rows.pivot_table(index="layer", columns="step", values="value", aggfunc="mean").sort_index()
+    layer_map, tokens_by_step = _layer_map(mean)
     _, best = best_over_layers(layer_map.to_numpy(float))
     finite = np.isfinite(best)
-    steps = layer_map.columns.to_numpy()[finite]
-    tokens = rows.groupby("step")["tokens"].first().reindex(steps).to_numpy()
-    return Series(f"{target} {UNIQUE_METRIC} (best layer)", steps, tokens, best[finite])
+    return Series(f"{target} {UNIQUE_METRIC} (best layer)", layer_map.columns.to_numpy()[finite],
+                  tokens_by_step.to_numpy()[finite], best[finite])
 
 
 def accuracy_rows(tasks: pd.DataFrame) -> pd.DataFrame:
