@@ -9,6 +9,7 @@ product is XᵀY minus its own: one pass over the rows per layer instead of two.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -49,7 +50,7 @@ class FoldedResponses:
     def n_voxels(self) -> int:
         return int(self.val[0].shape[0])
 
-    @property
+    @functools.cached_property
     def partition(self) -> bool:
         """Whether the folds' validation rows are every training row exactly once (then XᵀY = Σ folds' products)."""
         rows = np.concatenate(self.folds)

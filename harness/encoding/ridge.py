@@ -12,6 +12,13 @@ whichever is cheaper for the shapes:
 Memory stays at a few voxel batches beyond the inputs. The selection rule is himalaya's
 ``RidgeCV``: for each voxel, the penalty with the highest mean over folds of −(mean squared
 validation error); ties go to the smaller penalty. The refit uses all training rows.
+
+``fit`` computes the spectral loss in float64 throughout. ``fit_folded`` computes it in float32
+(half the arithmetic and a third of the memory traffic) and then recomputes in float64 every voxel
+whose best and second-best penalties' losses lie within ``TIE_TOL`` of each other, so that it
+chooses the penalty float64 would choose: float32's error on the loss stayed below 6e-6 of it on
+smooth, anisotropic, lagged features (tests/encoding/test_scale.py) and below 4e-7 on the
+benchmark's, well inside ``TIE_TOL``.
 """
 
 from __future__ import annotations
@@ -28,6 +35,9 @@ from harness.util.errors import DataError
 from harness.util.threads import torch_threads
 
 _BYTES = 4  # float32
+# voxels whose two best penalties' mean validation losses differ by less than this share of the best are scored
+# again in float64 by ``fit_folded`` (its float32 spectral loss was within 6e-6 of float64's where measured)
+TIE_TOL = 1e-4
 
 
 @dataclass
@@ -60,6 +70,24 @@ class _Spectral:
     eig: torch.Tensor  # (rank,) float64, nearly equal eigenvalues merged
     g_diag: torch.Tensor  # (rank,) float64, diag(leftᵀ·left)
     H: torch.Tensor  # (rank × rank) float64, (leftᵀ·left)_jk / (s_k − s_j), 0 within a merged group
+    single: _SingleSpectral | None = None  # float32 parts for ``fit_folded``, made on first use
+
+    def in_float32(self, alphas: torch.Tensor) -> _SingleSpectral:
+        """The float32 parts of the spectral loss at ``alphas`` (kept: a fold is always fitted at the same
+        penalties)."""
+        if self.single is None:
+            d = 1.0 / (self.eig[None, :] + alphas.double()[:, None])
+            self.single = _SingleSpectral(self.H.float(), d.float(), (d * d * self.g_diag[None, :]).float())
+        return self.single
+
+
+@dataclass
+class _SingleSpectral:
+    """A fold's spectral parts in float32: H, and per penalty d = 1 / (eig + α) and d²·diag(G)."""
+
+    H: torch.Tensor  # (rank × rank)
+    d: torch.Tensor  # (alphas × rank)
+    d2g: torch.Tensor  # (alphas × rank)
 
 
 def _eigh(gram: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -130,6 +158,25 @@ def _spectral_mse(
     return (sse / n_val).float()
 
 
+def _spectral_mse32(parts: _SingleSpectral, B: torch.Tensor, Z: torch.Tensor, sq: torch.Tensor, n_val: int
+                    ) -> torch.Tensor:
+    """``_spectral_mse`` in float32 (``B`` and ``Z`` float32, consumed; ``sq`` float64): the same identity,
+    its terms summed in float32 and added to Σy² in float64. TF32 stays off: the loss needs float32's precision."""
+    with matmul_precision("float32", B.device):
+        cross = parts.d @ (parts.H @ B).sub_(Z).mul_(B)
+        quad = parts.d2g @ B.square_()
+    return ((sq[None, :] + cross.mul_(2.0).add_(quad).double()) / n_val).float()
+
+
+def _near_ties(mean_scores: torch.Tensor) -> torch.Tensor:
+    """Indices of the voxels whose best and second-best penalties' scores (alphas × voxels) are within ``TIE_TOL``
+    of the best."""
+    if mean_scores.shape[0] < 2:
+        return torch.zeros(0, dtype=torch.long, device=mean_scores.device)
+    top = mean_scores.topk(2, dim=0).values
+    return torch.nonzero((top[0] - top[1]) <= TIE_TOL * top[0].abs()).flatten()
+
+
 def _explicit_mse(op: torch.Tensor, fold: _Decomposition, right: torch.Tensor, y_val: torch.Tensor, n_alphas: int,
                   rotate: bool) -> torch.Tensor:
     """(alphas × voxels) validation MSE from explicit predictions ``op``·right (``RidgeCV._operator``)."""
@@ -143,13 +190,13 @@ def _explicit_mse(op: torch.Tensor, fold: _Decomposition, right: torch.Tensor, y
 
 @contextmanager
 def matmul_precision(precision: str, device: torch.device) -> Iterator[None]:
-    """float32 products, or TF32 tensor-core products on CUDA for ``precision`` 'tf32' (on the CPU TF32 does not exist:
-    float32)."""
-    if precision != "tf32" or device.type != "cuda":
+    """Products within in float32 (``precision`` 'float32'), or as TF32 tensor-core products on CUDA ('tf32'); on the
+    CPU TF32 does not exist: float32."""
+    if device.type != "cuda":
         yield
         return
     before = torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = True
+    torch.backends.cuda.matmul.allow_tf32 = precision == "tf32"
     try:
         yield
     finally:
@@ -243,7 +290,9 @@ class RidgeCV:
             mask[val] = False
             train_idx = torch.as_tensor(np.nonzero(mask)[0], device=self.device)
             val_idx = torch.as_tensor(val, device=self.device)
-            Xtr, Xva = self.X[train_idx], self.X[val_idx]
+            # the primal form given its gram needs no copy of the training rows
+            Xtr = self.X[train_idx] if gram is None or self.form != "primal" else self.X
+            Xva = self.X[val_idx]
         if self.form == "primal":
             eig, basis = _eigh(Xtr.T @ Xtr if gram is None else gram)
             left = Xva @ basis if Xva is not None else None
@@ -457,9 +506,19 @@ class RidgeCV:
                     XtY += product
                 scores = torch.zeros(len(self.alphas), stop - start, dtype=torch.float32, device=self.device)
                 for fold, product, y_val, sq in zip(self.folds, products, Y.val, Y.sq):
-                    scores.sub_(self._fold_mse(fold, XtY - product, product, y_val[start:stop].T, sq[start:stop]))
+                    scores.sub_(self._fold_mse(fold, XtY - product, product, y_val[start:stop].T, sq[start:stop],
+                                               single=True))
+                scores /= k
+                close = _near_ties(scores)
+                if close.numel():  # float32 might choose otherwise than float64 here: score these voxels in float64
+                    exact = torch.zeros(len(self.alphas), close.numel(), dtype=torch.float32, device=self.device)
+                    for fold, product, y_val, sq in zip(self.folds, products, Y.val, Y.sq):
+                        mine = product[:, close]
+                        exact.sub_(self._fold_mse(fold, XtY[:, close] - mine, mine, y_val[start:stop][close].T,
+                                                  sq[start:stop][close]))
+                    scores[:, close] = exact / k
                 del products
-                best[start:stop], index = (scores / k).max(0)  # ties: the first, i.e. smallest, penalty
+                best[start:stop], index = scores.max(0)  # ties: the first, i.e. smallest, penalty
                 chosen[start:stop] = self.alphas[index]
                 self._refit(XtY, chosen[start:stop], predictions, weights, start, stop)
                 del scores, XtY
@@ -475,11 +534,14 @@ class RidgeCV:
         return int(max(128, min(n_voxels, self._budget() // per_voxel)))
 
     def _fold_mse(self, fold: _Decomposition, right: torch.Tensor, product: torch.Tensor, y_val: torch.Tensor,
-                  sq: torch.Tensor) -> torch.Tensor:
+                  sq: torch.Tensor, single: bool = False) -> torch.Tensor:
         """(alphas × voxels) validation MSE of one fold from its training product ``right`` = XₜᵀYₜ and ``product`` =
-        XᵥᵀYᵥ."""
+        XᵥᵀYᵥ; ``single``: the spectral loss in float32 (``fit_folded`` checks near ties in float64)."""
         if self.use_spectral(fold):
             parts = _spectral_parts(fold, float(self.alphas.min()), keep_left=False)
+            if single:
+                return _spectral_mse32(parts.in_float32(self.alphas), fold.basis.T @ right, fold.basis.T @ product,
+                                       sq, y_val.shape[0])
             d = 1.0 / (parts.eig[None, :] + self.alphas.double()[:, None])
             B = (fold.basis.T @ right).double()
             Z = (fold.basis.T @ product).double()

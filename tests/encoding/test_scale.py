@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from harness.encoding import BrainScorer, RidgeCV, story_folds
 from harness.encoding.folded import FoldedResponses
@@ -246,6 +247,48 @@ def test_fold_shared_training_products_equal_explicit_ones():
     np.testing.assert_allclose(shared_grams.fit_folded(folded).predictions, solver.fit(Y).predictions, rtol=1e-4, atol=1e-4)
     with pytest.raises(ValueError, match="other folds"):
         solver.fit_folded(FoldedResponses.of(Y, story_folds([50, 70, 60, 40, 80], 2)))
+
+
+def _anisotropic_lagged(rng: np.random.Generator, rows: int, dims: int, lags: int) -> np.ndarray:
+    """Features like a language model's: a few directions dominate, an offset, smooth over rows, lagged copies."""
+    mix = (np.arange(1, dims + 1) ** -1.5)[:, None] * rng.standard_normal((dims, dims))
+    smooth = np.cumsum(rng.standard_normal((rows + lags, dims)), axis=0) @ mix + 5.0
+    return np.hstack([smooth[lags - lag : lags - lag + rows] for lag in range(lags)]).astype(np.float32)
+
+
+def test_float32_loss_chooses_the_float64_penalty_and_rescores_near_ties(monkeypatch):
+    """``fit_folded``'s float32 spectral loss picks float64's penalty for every voxel. Its error is far inside
+    ``TIE_TOL`` (and not zero: float32 is really used); when float32 is made worse, up to half of ``TIE_TOL``, the
+    near ties scored again in float64 still give float64's choices, which float32 alone then misses."""
+    import harness.encoding.ridge as ridge
+
+    rng = np.random.default_rng(11)
+    X = _anisotropic_lagged(rng, 900, 16, 4)
+    signal = X @ rng.standard_normal((64, 400)).astype(np.float32)
+    signal /= signal.std(0)
+    Y = (rng.standard_normal((900, 400)) + signal * np.linspace(0, 0.6, 400)).astype(np.float32)
+    folds = story_folds([150, 200, 130, 170, 250], 5)
+    solver = RidgeCV(X, folds, np.logspace(-1, 5, 13), X_test=X[:40], method="spectral")
+    folded = FoldedResponses.of(Y, folds)
+    reference = solver.fit(Y)  # float64 spectral loss throughout
+    np.testing.assert_array_equal(solver.fit_folded(folded).alphas, reference.alphas)
+    tolerance = ridge.TIE_TOL
+    monkeypatch.setattr(ridge, "TIE_TOL", -1.0)  # no voxel rescored: float32 alone
+    relative = np.abs(solver.fit_folded(folded).cv_scores / reference.cv_scores - 1)
+    assert 0 < relative.max() < tolerance / 10
+
+    single = ridge._spectral_mse32
+
+    def coarser(*args):  # float32 with errors of half the tolerance, of alternating sign from penalty to penalty
+        mse = single(*args)
+        signs = torch.ones(mse.shape[0], 1, dtype=mse.dtype)
+        signs[1::2] = -1
+        return mse * (1 + signs * tolerance / 2)
+
+    monkeypatch.setattr(ridge, "_spectral_mse32", coarser)
+    assert (solver.fit_folded(folded).alphas != reference.alphas).any()  # the coarse loss alone flips choices
+    monkeypatch.setattr(ridge, "TIE_TOL", tolerance)
+    np.testing.assert_array_equal(solver.fit_folded(folded).alphas, reference.alphas)
 
 
 def test_tf32_on_the_cpu_is_float32(simulated, layers):
