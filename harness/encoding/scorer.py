@@ -7,10 +7,12 @@ import logging
 import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from harness.encoding.alone import alone_folder, alone_key
 from harness.encoding.banded import BandedRidgeCV
 from harness.encoding.design import delay_matrices, scan_interval, sparse_delays, story_design
 from harness.encoding.folded import FoldedBlock, FoldedResponses
@@ -122,9 +124,10 @@ class BrainScorer:
         self._data_hash: str | None = None
         self._delays: dict[tuple[str, bytes], Any] = {}
         phones = check_nuisance(settings.nuisance, dataset)
-        # encoding.nuisance: the nuisance band (its nuisance-only fits kept for the sweep) and a joint fit per layer
+        # encoding.nuisance: the nuisance band (its nuisance-only fits kept for the sweep, and under the cache) and a
+        # joint fit per layer
         self.nuisance = NuisanceBand(settings, self.stories, self.train, self.test, phones, self._delay,
-                                     self.device) if settings.nuisance else None
+                                     self.device, self._alone_folder) if settings.nuisance else None
 
     # ------------------------------------------------------------------ set-up
 
@@ -185,14 +188,13 @@ class BrainScorer:
     def response_blocks(self, info: SubjectResponses) -> Iterator[ResponseBlock]:
         """``info``'s cleaned, z-scored responses a block at a time: from its prepared file when the dataset has a data
         hash (prepared on first use), else read from the dataset; only the voxels ``encoding.voxels`` selects."""
-        if self._data_hash is None:
-            self._data_hash = self.dataset.data_hash()
-        if not self._data_hash:
+        key = self._responses_key(info)
+        if key is None:
             yield from self._read(info.subject)
             return
         prepared = self._prepared.get(info.subject)
         if prepared is None:
-            folder = prepared_folder(prepared_key(self.name, self._data_hash, info, self.train, self.test))
+            folder = prepared_folder(key)
             data = info.data if info.data is not None else self.dataset.load_subject(info.subject)
             prepared = prepare_subject(
                 self._where(info.subject), data, info, self.train, self.test, self.block_voxels(info.subject), folder
@@ -203,6 +205,22 @@ class BrainScorer:
         step = max(1, prepared.n_kept if self.resident else min(prepared.n_kept, self.block_voxels(info.subject)))
         for start in range(0, prepared.n_kept, step):
             yield restrict(prepared.block(start, min(prepared.n_kept, start + step)), self.selected[info.subject])
+
+    def _responses_key(self, info: SubjectResponses) -> str | None:
+        """The key of ``info``'s prepared responses (``prepared_key``), or None when the dataset has no data hash."""
+        if self._data_hash is None:
+            self._data_hash = self.dataset.data_hash()
+        if not self._data_hash:
+            return None
+        return prepared_key(self.name, self._data_hash, info, self.train, self.test)
+
+    def _alone_folder(self, info: SubjectResponses) -> Path | None:
+        """Where ``info``'s nuisance-only fit is kept (``harness.encoding.alone``), or None when the dataset has no
+        data hash."""
+        key = self._responses_key(info)
+        if key is None:
+            return None
+        return alone_folder(alone_key(key, info.design_key(self.train + self.test), self.settings))
 
     # ------------------------------------------------------------------ design
 

@@ -8,12 +8,14 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from harness.encoding import BrainScorer, partition
+from harness.encoding import BrainScorer, alone
 from harness.encoding.nuisance import check_nuisance, word_features
 from harness.encoding.settings import EncodingSettings
 from harness.plugin.contract import Modality, Story
 from harness.util.errors import DataError
+from harness.util.paths import cache_root
 from harness_plugins.brain.simulated import Simulated
+from tests.support.fits import counted_fits
 
 ALL = ["word_rate", "phoneme_rate", "word_length", "word_frequency"]
 
@@ -58,12 +60,53 @@ def test_a_model_that_is_only_word_rate_has_no_unique_variance(simulated, scorer
 
 def test_the_nuisance_only_model_is_fitted_once_per_subject(simulated, scorer, monkeypatch):
     scorer.score(simulated.ground_truth_features())  # fitted by now
-    fitted = []
-    original = partition.fit_block
-    monkeypatch.setattr(partition, "fit_block", lambda solver, *a: fitted.append(type(solver).__name__) or
-                        original(solver, *a))
+    fitted = counted_fits(monkeypatch)
     scorer.score(simulated.ground_truth_features())
     assert "RidgeCV" not in fitted and "BandedRidgeCV" in fitted
+
+
+def _same(a, b):
+    assert [(s.metric, s.scope, s.value) for s in a.scores] == [(s.metric, s.scope, s.value) for s in b.scores]
+    assert a.arrays.keys() == b.arrays.keys()
+    for key in a.arrays:
+        np.testing.assert_array_equal(a.arrays[key], b.arrays[key], err_msg=key)
+
+
+def test_another_scorer_reads_the_kept_nuisance_only_fit_and_a_damaged_one_is_fitted_again(simulated, monkeypatch):
+    settings = EncodingSettings(nuisance=["word_rate", "word_length"], nuisance_ratios=[1.0])
+    features = simulated.ground_truth_features()
+    first = BrainScorer(simulated, settings, device="cpu").score(features)
+    folders = sorted((cache_root() / "nuisance").iterdir())
+    assert len(folders) == 2  # one per subject
+    fitted = counted_fits(monkeypatch)
+    _same(BrainScorer(simulated, settings, device="cpu").score(features), first)  # a resumed sweep, another worker
+    assert fitted.count("RidgeCV") == 0 and fitted.count("BandedRidgeCV") == 2
+    damaged = folders[0] / "fit.npy"
+    payload = bytearray(damaged.read_bytes())
+    payload[-8:] = b"\x00" * 8  # one voxel's r, bits flipped on disk
+    damaged.write_bytes(bytes(payload))
+    (folders[1] / "fit.npy").write_bytes(b"")  # a file cut short
+    del fitted[:]
+    _same(BrainScorer(simulated, settings, device="cpu").score(features), first)
+    assert fitted.count("RidgeCV") == 2  # both fitted again, not trusted
+    for folder in folders:
+        assert alone.read_alone(folder, 64) is not None  # and written again, whole
+    (folders[0] / "meta.json").unlink()  # a write that never finished
+    del fitted[:]
+    _same(BrainScorer(simulated, settings, device="cpu").score(features), first)
+    assert fitted.count("RidgeCV") == 1
+
+
+def test_what_the_nuisance_only_fit_depends_on_is_in_its_key():
+    base = EncodingSettings(nuisance=["word_rate"])
+    key = alone.alone_key("responses", "design", base)
+    changed = [alone.alone_key("other", "design", base), alone.alone_key("responses", "other", base)]
+    changed += [alone.alone_key("responses", "design", base.model_copy(update=update)) for update in (
+        {"nuisance": ["word_rate", "word_length"]}, {"delays": [1, 2]}, {"lanczos_window": 2}, {"folds": 3},
+        {"alphas": [1.0, 10.0]}, {"precision": "tf32"})]
+    assert key not in changed and len(set(changed)) == len(changed)
+    for update in ({"nuisance_ratios": [1.0]}, {"top_fraction": 0.2}, {"permutations": 100}, {"memory_gb": 1.0}):
+        assert alone.alone_key("responses", "design", base.model_copy(update=update)) == key  # the fit is the same
 
 
 def test_without_nuisance_nothing_changes(simulated):
