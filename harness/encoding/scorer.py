@@ -16,6 +16,7 @@ from harness.encoding.alone import alone_folder, alone_key
 from harness.encoding.banded import BandedRidgeCV
 from harness.encoding.design import delay_matrices, scan_interval, sparse_delays, story_design
 from harness.encoding.folded import FoldedBlock, FoldedResponses
+from harness.encoding.footprint import layer_bytes, shared_bytes
 from harness.encoding.nuisance import check_nuisance
 from harness.encoding.partition import JointFit, NuisanceBand, fit_block, unique_summaries
 from harness.encoding.prepared import PreparedSubject, prepare_subject, prepared_folder, prepared_key
@@ -378,14 +379,26 @@ class BrainScorer:
         wide)."""
         if not pending or self.baseline:
             return [[layer] for layer in pending]
-        n = first.scans
-        width = 4 * next(iter(layers[pending[0]].values())).shape[1]  # about the design's width (delays × dims)
-        folds = self.settings.folds
-        per_layer = 4 * (3 * n * width + (2 * folds + 2) * width * width) + 8 * folds * width * width
+        at_once = self.layers_per_pass(first, next(iter(layers[pending[0]].values())).shape[1])
+        return [pending[i : i + at_once] for i in range(0, len(pending), at_once)]
+
+    def layers_per_pass(self, first: SubjectResponses, dims: int) -> int:
+        """How many layers of ``dims`` feature dimensions are fitted in one pass over the responses of ``first``'s
+        group: as many as their decompositions (``harness.encoding.footprint``: with ``encoding.nuisance``, one more
+        per band ratio, and the nuisance-only model's) fit in ``DECOMPOSITION_SHARE`` of the free memory; at least
+        one."""
+        per_dim = self._per_dim(first)
+        per_layer = layer_bytes(self.settings, first.scans, per_dim * dims, per_dim)  # about the design's width
         free = device_free(self.device) if self.device.startswith("cuda") else None
         room = DECOMPOSITION_SHARE * (free if free is not None else host_available())
-        at_once = max(1, int(room // max(per_layer, 1)))
-        return [pending[i : i + at_once] for i in range(0, len(pending), at_once)]
+        room -= shared_bytes(self.settings, first.scans, per_dim)
+        return max(1, int(room // max(per_layer, 1)))
+
+    def _per_dim(self, info: SubjectResponses) -> int:
+        """Design columns per feature dimension: the FIR delays (fMRI); about 4 for a TRF's lags."""
+        if self.trf:
+            return 4
+        return len(self.settings.delay_seconds(scan_interval(info.times[self.train[0]])))
 
     def _output(self, fits: dict[str, tuple[SubjectFit, LayerDesign]]) -> CellOutput:
         """One layer's scores and per-voxel arrays from every subject's fit, subjects in dataset order within groups."""
