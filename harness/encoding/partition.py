@@ -1,7 +1,8 @@
 """Variance partitioning against nuisance bands (``encoding.nuisance``): the joint and the nuisance-only model.
 
 For each subject the nuisance features alone are fitted once (the first time a block of its voxels
-is scored) and kept for every later layer and checkpoint of the sweep; for each layer the model's
+is scored) and kept for every later layer and checkpoint, and under the cache for every later
+sweep and worker when the dataset has a data hash (``harness.encoding.alone``); for each layer the model's
 features and the nuisance features are fitted together by banded ridge (``harness.encoding.banded``),
 one penalty per band per voxel. Per voxel, on the test stories: ``r2_joint`` and ``r2_nuisance``
 (coefficients of determination) and ``r2_unique = r2_joint − r2_nuisance``, the variance the model
@@ -12,10 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from harness.encoding.alone import empty_alone, read_alone, write_alone
 from harness.encoding.banded import BandedRidgeCV, ratio_weights
 from harness.encoding.design import delay_matrices, scan_interval, story_design
 from harness.encoding.folded import FoldedBlock
@@ -29,6 +32,8 @@ from harness.plugin.contract import Phones, Story
 Block = ResponseBlock | FoldedBlock
 # (story, scan times, word onsets) -> the story's sparse word delay stack and its number of delays (the scorer's)
 WordDelays = Callable[[str, np.ndarray, np.ndarray], tuple[Any, int]]
+# a subject -> the folder its nuisance-only fit is kept in (harness.encoding.alone), None: in memory only
+AloneFolder = Callable[[SubjectResponses], Path | None]
 
 
 @dataclass
@@ -51,11 +56,12 @@ def fit_block(solver: RidgeCV | BandedRidgeCV, block: Block, voxel_batch: int | 
 
 class NuisanceBand:
     """The nuisance features of one dataset: their design per group of subjects, the nuisance-only fit per subject
-    (kept for the whole sweep), and each layer's joint solver."""
+    (kept for the whole sweep, and in the folder ``alone_folder`` gives when it gives one), and each layer's joint
+    solver."""
 
     def __init__(self, settings: EncodingSettings, stories: Mapping[str, Story], train: Sequence[str],
                  test: Sequence[str], phones: Mapping[str, Phones] | None, word_delays: WordDelays,
-                 device: str) -> None:
+                 device: str, alone_folder: AloneFolder | None = None) -> None:
         self.settings = settings
         self.stories = stories
         self.train, self.test = list(train), list(test)
@@ -64,9 +70,11 @@ class NuisanceBand:
         self.phones = phones
         self.word_delays = word_delays
         self.device = device
+        self.alone_folder = alone_folder
         self._designs: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # design key -> (train rows, test rows)
         self._solvers: dict[str, RidgeCV] = {}  # design key -> the nuisance-only solver
-        self._alone: dict[str, dict[str, np.ndarray]] = {}  # subject -> full-length r2 / r of the nuisance-only fit
+        self._alone: dict[str, np.ndarray] = {}  # subject -> (2 × voxels) r2 and r of the nuisance-only fit
+        self._folders: dict[str, Path | None] = {}  # subject -> where its nuisance-only fit is kept
 
     def design(self, info: SubjectResponses) -> tuple[np.ndarray, np.ndarray]:
         """The nuisance band's (train rows, test rows) at ``info``'s scan times (shared by subjects with the same)."""
@@ -117,21 +125,33 @@ class NuisanceBand:
         return self._solvers[key]
 
     def alone(self, info: SubjectResponses, block: Block) -> np.ndarray:
-        """The nuisance-only r2 of the block's voxels, fitted the first time they are asked for and kept."""
-        kept = self._alone.setdefault(info.subject, {
-            "r2": np.full(info.n_total, np.nan, dtype=np.float64), "r": np.full(info.n_total, np.nan),
-        })
-        missing = np.isnan(kept["r2"][block.kept])
+        """The nuisance-only r2 of the block's voxels: kept from an earlier block, sweep or worker, else fitted now and
+        kept."""
+        kept = self._kept(info)
+        missing = np.isnan(kept[0, block.kept])
         if missing.any():
             result: RidgeCVResult = fit_block(self._alone_solver(info), block, self.settings.voxel_batch)
             assert result.predictions is not None
-            kept["r2"][block.kept] = r2_score(block.y_test, result.predictions)
-            kept["r"][block.kept] = pearson_r(block.y_test, result.predictions)
-        return kept["r2"][block.kept]
+            kept[0, block.kept] = r2_score(block.y_test, result.predictions)
+            kept[1, block.kept] = pearson_r(block.y_test, result.predictions)
+            folder = self._folders[info.subject]
+            if folder is not None:
+                write_alone(folder, kept)
+        return kept[0, block.kept]
+
+    def _kept(self, info: SubjectResponses) -> np.ndarray:
+        """``info``'s nuisance-only fit so far: read from its folder the first time it is asked for (when there is one
+        and it is intact), else none of its voxels fitted."""
+        if info.subject not in self._alone:
+            folder = self.alone_folder(info) if self.alone_folder is not None else None
+            found = read_alone(folder, info.n_total) if folder is not None else None
+            self._folders[info.subject] = folder
+            self._alone[info.subject] = found if found is not None else empty_alone(info.n_total)
+        return self._alone[info.subject]
 
     def alone_r(self, subject: str, kept: np.ndarray) -> np.ndarray:
         """The nuisance-only Pearson r of ``subject``'s voxels ``kept`` (after ``alone``)."""
-        return self._alone[subject]["r"][kept]
+        return self._alone[subject][1, kept]
 
     def fit(self, solver: BandedRidgeCV, info: SubjectResponses, block: Block) -> JointFit:
         """One block fitted jointly (one layer's ``solver``) and by the nuisance alone (kept across layers)."""

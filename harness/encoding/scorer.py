@@ -7,13 +7,16 @@ import logging
 import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from harness.encoding.alone import alone_folder, alone_key
 from harness.encoding.banded import BandedRidgeCV
 from harness.encoding.design import delay_matrices, scan_interval, sparse_delays, story_design
 from harness.encoding.folded import FoldedBlock, FoldedResponses
+from harness.encoding.footprint import layer_bytes, shared_bytes
 from harness.encoding.nuisance import check_nuisance
 from harness.encoding.partition import JointFit, NuisanceBand, fit_block, unique_summaries
 from harness.encoding.prepared import PreparedSubject, prepare_subject, prepared_folder, prepared_key
@@ -122,9 +125,10 @@ class BrainScorer:
         self._data_hash: str | None = None
         self._delays: dict[tuple[str, bytes], Any] = {}
         phones = check_nuisance(settings.nuisance, dataset)
-        # encoding.nuisance: the nuisance band (its nuisance-only fits kept for the sweep) and a joint fit per layer
+        # encoding.nuisance: the nuisance band (its nuisance-only fits kept for the sweep, and under the cache) and a
+        # joint fit per layer
         self.nuisance = NuisanceBand(settings, self.stories, self.train, self.test, phones, self._delay,
-                                     self.device) if settings.nuisance else None
+                                     self.device, self._alone_folder) if settings.nuisance else None
 
     # ------------------------------------------------------------------ set-up
 
@@ -185,14 +189,13 @@ class BrainScorer:
     def response_blocks(self, info: SubjectResponses) -> Iterator[ResponseBlock]:
         """``info``'s cleaned, z-scored responses a block at a time: from its prepared file when the dataset has a data
         hash (prepared on first use), else read from the dataset; only the voxels ``encoding.voxels`` selects."""
-        if self._data_hash is None:
-            self._data_hash = self.dataset.data_hash()
-        if not self._data_hash:
+        key = self._responses_key(info)
+        if key is None:
             yield from self._read(info.subject)
             return
         prepared = self._prepared.get(info.subject)
         if prepared is None:
-            folder = prepared_folder(prepared_key(self.name, self._data_hash, info, self.train, self.test))
+            folder = prepared_folder(key)
             data = info.data if info.data is not None else self.dataset.load_subject(info.subject)
             prepared = prepare_subject(
                 self._where(info.subject), data, info, self.train, self.test, self.block_voxels(info.subject), folder
@@ -203,6 +206,22 @@ class BrainScorer:
         step = max(1, prepared.n_kept if self.resident else min(prepared.n_kept, self.block_voxels(info.subject)))
         for start in range(0, prepared.n_kept, step):
             yield restrict(prepared.block(start, min(prepared.n_kept, start + step)), self.selected[info.subject])
+
+    def _responses_key(self, info: SubjectResponses) -> str | None:
+        """The key of ``info``'s prepared responses (``prepared_key``), or None when the dataset has no data hash."""
+        if self._data_hash is None:
+            self._data_hash = self.dataset.data_hash()
+        if not self._data_hash:
+            return None
+        return prepared_key(self.name, self._data_hash, info, self.train, self.test)
+
+    def _alone_folder(self, info: SubjectResponses) -> Path | None:
+        """Where ``info``'s nuisance-only fit is kept (``harness.encoding.alone``), or None when the dataset has no
+        data hash."""
+        key = self._responses_key(info)
+        if key is None:
+            return None
+        return alone_folder(alone_key(key, info.design_key(self.train + self.test), self.settings))
 
     # ------------------------------------------------------------------ design
 
@@ -360,14 +379,26 @@ class BrainScorer:
         wide)."""
         if not pending or self.baseline:
             return [[layer] for layer in pending]
-        n = first.scans
-        width = 4 * next(iter(layers[pending[0]].values())).shape[1]  # about the design's width (delays × dims)
-        folds = self.settings.folds
-        per_layer = 4 * (3 * n * width + (2 * folds + 2) * width * width) + 8 * folds * width * width
+        at_once = self.layers_per_pass(first, next(iter(layers[pending[0]].values())).shape[1])
+        return [pending[i : i + at_once] for i in range(0, len(pending), at_once)]
+
+    def layers_per_pass(self, first: SubjectResponses, dims: int) -> int:
+        """How many layers of ``dims`` feature dimensions are fitted in one pass over the responses of ``first``'s
+        group: as many as their decompositions (``harness.encoding.footprint``: with ``encoding.nuisance``, one more
+        per band ratio, and the nuisance-only model's) fit in ``DECOMPOSITION_SHARE`` of the free memory; at least
+        one."""
+        per_dim = self._per_dim(first)
+        per_layer = layer_bytes(self.settings, first.scans, per_dim * dims, per_dim)  # about the design's width
         free = device_free(self.device) if self.device.startswith("cuda") else None
         room = DECOMPOSITION_SHARE * (free if free is not None else host_available())
-        at_once = max(1, int(room // max(per_layer, 1)))
-        return [pending[i : i + at_once] for i in range(0, len(pending), at_once)]
+        room -= shared_bytes(self.settings, first.scans, per_dim)
+        return max(1, int(room // max(per_layer, 1)))
+
+    def _per_dim(self, info: SubjectResponses) -> int:
+        """Design columns per feature dimension: the FIR delays (fMRI); about 4 for a TRF's lags."""
+        if self.trf:
+            return 4
+        return len(self.settings.delay_seconds(scan_interval(info.times[self.train[0]])))
 
     def _output(self, fits: dict[str, tuple[SubjectFit, LayerDesign]]) -> CellOutput:
         """One layer's scores and per-voxel arrays from every subject's fit, subjects in dataset order within groups."""

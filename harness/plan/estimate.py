@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from harness.encoding.footprint import layer_widths
 from harness.encoding.residency import choose_residency, device_free, host_available
 from harness.encoding.responses import RESPONSE_COPIES, inspect_subject
 from harness.encoding.voxels import select_voxels
@@ -101,20 +102,21 @@ def encode_flops(size: BrainSize, hidden: int) -> tuple[float, float]:
     training gram is their difference), and the eigendecomposition of each fold and of the full
     training set; per subject: XᵀY once (the folds' held-out products, whose sum it is; each fold's
     training product is the difference, ``RidgeCV.fit_folded``), its rotation into each eigenbasis
-    and the test predictions.
+    and the test predictions. With ``encoding.nuisance``, all of it again for each band ratio's
+    decomposition (``harness.encoding.footprint.layer_widths``).
     """
-    folds = size.entry.encoding.folds + 1
-    pca = size.entry.encoding.pca
+    settings = size.entry.encoding
+    folds = settings.folds + 1
     product = eigh = 0.0
     seen: set[str] = set()
     for s in size.subjects:
-        p = (pca or hidden) * s.features_per_dim
         n = s.train_scans
-        if s.group not in seen:
-            seen.add(s.group)
-            product += 2 * 2.0 * n * p * min(n, p)
-            eigh += folds * 9.0 * min(n, p) ** 3
-        product += 2.0 * n * p * s.scored + folds * 2.0 * p * p * s.scored + 2.0 * s.test_scans * p * s.scored
+        for p in layer_widths(settings, (settings.pca or hidden) * s.features_per_dim, s.features_per_dim):
+            if s.group not in seen:
+                product += 2 * 2.0 * n * p * min(n, p)
+                eigh += folds * 9.0 * min(n, p) ** 3
+            product += 2.0 * n * p * s.scored + folds * 2.0 * p * p * s.scored + 2.0 * s.test_scans * p * s.scored
+        seen.add(s.group)
     return product, eigh
 
 
@@ -172,9 +174,12 @@ def project(plan: Plan, done: dict[str, str], units: UnitCosts | None = None) ->
         for brain in brains:
             where = residency[brain.label]
             held = brain.response_bytes if where.resident else where.budget * RESPONSE_COPIES
-            p = size.hidden * max((s.features_per_dim for s in brain.subjects), default=1)
-            widest = max((s.train_scans for s in brain.subjects), default=0) * p
-            encoder = held + 2 * FLOAT_BYTES * widest + FLOAT_BYTES * (brain.entry.encoding.folds + 1) * p * p
+            per_dim = max((s.features_per_dim for s in brain.subjects), default=1)
+            rows = max((s.train_scans for s in brain.subjects), default=0)
+            folds = brain.entry.encoding.folds
+            # the layer's decomposition, and with encoding.nuisance one more per band ratio
+            encoder = held + sum(2 * FLOAT_BYTES * rows * p + FLOAT_BYTES * (folds + 1) * p * p
+                                 for p in layer_widths(brain.entry.encoding, size.hidden * per_dim, per_dim))
             out.peak_bytes = max(
                 out.peak_bytes, weights + FLOAT_BYTES * words * size.hidden * layers, weights + encoder
             )

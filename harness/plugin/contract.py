@@ -441,6 +441,12 @@ class Phones:
     onsets: np.ndarray
     offsets: np.ndarray
 
+    @classmethod
+    def of(cls, found: Mapping[str, Sequence[Any]]) -> Phones:
+        """From JSON-ready lists (``labels``, ``onsets``, ``offsets``), as a dataset remembers a file's phones."""
+        return cls(tuple(found["labels"]), np.array(found["onsets"], dtype=np.float64),
+                   np.array(found["offsets"], dtype=np.float64))
+
 
 class PhoneTimings(ABC):
     """A capability of a dataset class: the timed phones of its stories (e.g. a TextGrid's phone tier).

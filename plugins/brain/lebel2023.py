@@ -293,12 +293,7 @@ class LeBel2023(BrainDataset[LeBel2023Options], FetchableData, PhoneTimings):
     def phones(self) -> dict[str, Phones]:
         """Every story's phones from its TextGrid's phone tier (remembered while the file is unchanged)."""
         train, test = self.split()
-        out = {}
-        for name in train + test:
-            found, _ = cached_fact(self._grid(name), PHONES, _read_phones)
-            out[name] = Phones(tuple(found["labels"]), np.array(found["onsets"], dtype=np.float64),
-                               np.array(found["offsets"], dtype=np.float64))
-        return out
+        return {name: Phones.of(cached_fact(self._grid(name), PHONES, _read_phones)[0]) for name in train + test}
 
     def scan_times(self, story: str) -> np.ndarray:
         """Times (s, story audio clock) of the kept scans of ``story``."""

@@ -6,8 +6,10 @@
 - ``sub-*/func/*_events.tsv``: ``onset``, ``duration`` (s from the first volume), ``trial_type``
   (``story``, ``music``, ...) and ``stim_file`` (the audio file played, ``<stimulus>_audio.wav``);
 - ``stimuli/gentle/<stimulus>/align.json``: the Gentle forced alignment of the transcript,
-  ``{"transcript": ..., "words": [{"word", "case", "start", "end", ...}]}`` with ``start``/``end``
-  in seconds of the audio file, for the words whose ``case`` is ``success``;
+  ``{"transcript": ..., "words": [{"word", "case", "start", "end", "phones", ...}]}`` with
+  ``start``/``end`` in seconds of the audio file, for the words whose ``case`` is ``success``;
+  such a word's ``phones`` are ``[{"phone": "<ARPAbet>_<B|I|E|S>", "duration": s}, ...]``, one
+  after the other from its ``start`` (``oov_S`` spanning a word Gentle has no pronunciation of);
 - responses: GIfTI ``.func.gii`` (one data array per volume) or 4-D NIfTI, read with nibabel.
 """
 
@@ -24,6 +26,7 @@ import numpy as np
 from harness import DataError
 
 AUDIO_SUFFIX = "_audio.wav"
+UNKNOWN_PHONE = "oov"  # Gentle's one phone over a word it has no pronunciation of
 
 
 def _read_tsv(path: Path, required: tuple[str, ...]) -> list[dict[str, str]]:
@@ -181,6 +184,42 @@ def read_alignment(path: Path) -> dict[str, Any]:
         start[first:last + 1], end[first:last + 1] = edges[:-1], edges[1:]
         i = j + 1
     return {"words": words, "onsets": start.tolist(), "offsets": end.tolist(), "interpolated": int(missing.size)}
+
+
+def read_phones(path: Path) -> dict[str, list[Any]]:
+    """The phones of a Gentle ``align.json`` (JSON-ready): each aligned word's phones, timed one after the other from
+    its start by their durations (s of the audio file, the words' clock).
+
+    Words not found in the audio have no phones; a word aligned as unknown (one ``oov`` phone over
+    the whole word) gives none, as its phones are not known.
+    """
+    data = _read_json(path)
+    entries = data.get("words") if isinstance(data, dict) else None
+    if not isinstance(entries, list):
+        raise DataError(f"{path}: expected a Gentle alignment, {{'words': [{{'word', 'case', 'start', 'phones'}}]}}")
+    labels: list[str] = []
+    onsets: list[float] = []
+    offsets: list[float] = []
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict) or entry.get("case") != "success":
+            continue
+        try:
+            time = float(entry["start"])
+            phones = [(str(phone["phone"]), float(phone["duration"])) for phone in entry["phones"]]
+        except (KeyError, TypeError, ValueError):
+            raise DataError(f"{path}: word {i} ({entry.get('word')!r}) is aligned but its start or phones "
+                            "('phones': [{'phone', 'duration'}, ...]) are not readable") from None
+        for label, duration in phones:
+            if duration < 0:
+                raise DataError(f"{path}: word {i} ({entry.get('word')!r}) has a phone of negative duration")
+            if label.rpartition("_")[0].lower() != UNKNOWN_PHONE:
+                labels.append(label)
+                onsets.append(time)
+                offsets.append(time + duration)
+            time += duration
+    if not labels:
+        raise DataError(f"{path}: no aligned word has phones; the nuisance feature phoneme_rate needs them")
+    return {"labels": labels, "onsets": onsets, "offsets": offsets}
 
 
 def read_gifti(path: Path) -> np.ndarray:

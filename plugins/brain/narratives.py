@@ -6,7 +6,7 @@ Reads the BIDS tree under ``root`` (the ds002345 directory)::
     code/scan_exclude.json                    the published scan exclusions (honoured)
     sub-<s>/func/<scan>_events.tsv            onset, duration, trial_type, stim_file (<stimulus>_audio.wav)
     sub-<s>/func/<scan>_bold.json             RepetitionTime (else task-<task>_bold.json at the root)
-    stimuli/gentle/<stimulus>/align.json      Gentle forced alignment of the transcript
+    stimuli/gentle/<stimulus>/align.json      Gentle forced alignment of the transcript (words and their phones)
     derivatives/<pipeline>/sub-<s>/func/<scan>_space-fsaverage6_hemi-{L,R}_desc-clean.func.gii
     derivatives/<pipeline>/sub-<s>/func/<scan>_space-MNI152NLin2009cAsym_res-native_desc-clean_bold.nii.gz
     derivatives/<pipeline>/tpl-MNI152NLin2009cAsym/tpl-MNI152NLin2009cAsym_res-<task>_desc-brain_mask.nii.gz
@@ -51,6 +51,8 @@ from harness import (
     DataError,
     FetchableData,
     HarnessError,
+    Phones,
+    PhoneTimings,
     PluginOptions,
     Story,
     SubjectData,
@@ -72,6 +74,7 @@ from harness_plugins.brain.narrativefiles import (
     read_mask,
     read_nifti,
     read_participants,
+    read_phones,
     repetition_time,
 )
 
@@ -79,6 +82,7 @@ OPENNEURO_ID = "ds002345"
 SURFACE = "fsaverage6"
 VOLUME = "MNI152NLin2009cAsym"
 WORDS = "narratives-words-1"  # the name (and version) of an alignment's words in the file cache
+PHONES = "narratives-phones-1"  # ... and of its phones
 SHAPE = "narratives-shape-2"  # ... and of a response file's shape
 TR_TOLERANCE = 1e-3  # seconds between options.tr and a sidecar's RepetitionTime taken as equal
 _SCAN_NAME = re.compile(r"^(sub-[^_]+)_task-([^_]+)(?:_run-([^_]+))?$")
@@ -113,8 +117,9 @@ class Scan:
     timing: ScanEvents
 
 
-class Narratives(BrainDataset[NarrativesOptions], FetchableData):
-    """Narratives story listening (BIDS fMRI, TR 1.5 s): a cleaned AFNI derivative read with nibabel."""
+class Narratives(BrainDataset[NarrativesOptions], FetchableData, PhoneTimings):
+    """Narratives story listening (BIDS fMRI, TR 1.5 s): a cleaned AFNI derivative read with nibabel; the alignments'
+    phones give the phones' timings."""
 
     name = "narratives"
     version = "1.0"
@@ -330,6 +335,12 @@ class Narratives(BrainDataset[NarrativesOptions], FetchableData):
         story = Story(name=name, words=tuple(found["words"]), onsets=np.asarray(found["onsets"], dtype=np.float64),
                       offsets=np.asarray(found["offsets"], dtype=np.float64))
         return story, int(found["interpolated"]), remembered
+
+    def phones(self) -> dict[str, Phones]:
+        """Every story's phones from its Gentle alignment (remembered while the file is unchanged)."""
+        train, test = self.split()
+        return {name: Phones.of(cached_fact(self._alignment_path(name), PHONES, read_phones)[0])
+                for name in train + test}
 
     def _check_tr(self, scan: Scan) -> None:
         sidecars = [scan.events.parent / f"{scan.name}_bold.json", self.root / f"task-{scan.task}_bold.json"]

@@ -93,3 +93,11 @@ def test_a_malformed_config_is_still_one_line_with_exit_2(lebel, capfd):
     assert main(["validate", str(config), "--estimate"]) == 2
     err = capfd.readouterr().err.splitlines()
     assert len(err) == 1 and err[0].startswith(f"error: {config}: brain[0].encoding.voxels: bad voxel selection"), err
+
+
+def test_nuisance_bands_count_one_more_decomposition_per_ratio(lebel):
+    plain = _projection(_config(lebel, [0]))
+    banded = _projection(_config(lebel, [0], nuisance=["word_rate", "word_length"], nuisance_ratios=[0.1, 1.0, 10.0]))
+    assert banded.encode_s > 3.5 * plain.encode_s  # each layer fitted again at three ratios, each wider than the layer
+    assert banded.peak_bytes > plain.peak_bytes
+    assert (banded.load_s, banded.forward_s, banded.read_s) == (plain.load_s, plain.forward_s, plain.read_s)

@@ -28,8 +28,17 @@ def _gifti(path: Path, data: np.ndarray) -> None:
     nib.save(image, str(path))
 
 
+def gentle_phones(word: str, seconds: float) -> list[dict]:
+    """A word's phones as Gentle writes them: one per letter here (at most four), ``<phone>_<B|I|E|S>`` by position
+    in the word, their durations filling ``seconds``."""
+    letters = [c for c in word.lower() if c.isalpha()][:4] or ["ah"]
+    tags = ["S"] if len(letters) == 1 else ["B"] + ["I"] * (len(letters) - 2) + ["E"]
+    return [{"duration": seconds / len(letters), "phone": f"{letter}_{tag}"} for letter, tag in zip(letters, tags)]
+
+
 def _alignment(path: Path, audio_offset: float, seconds: float, n_words: int, rng: np.random.Generator) -> None:
-    """A Gentle align.json: words timed from ``audio_offset`` on; every 50th word not found in the audio."""
+    """A Gentle align.json: words timed from ``audio_offset`` on, each with its phones; every 50th word not found in
+    the audio, and every 50th another aligned as unknown (one ``oov_S`` phone)."""
     starts = audio_offset + np.sort(rng.uniform(0.5, seconds - 1.0, n_words))
     words = []
     for i, start in enumerate(starts):
@@ -37,8 +46,10 @@ def _alignment(path: Path, audio_offset: float, seconds: float, n_words: int, rn
         if i % 50 == 7:
             words.append({"case": "not-found-in-audio", "endOffset": 0, "startOffset": 0, "word": word})
         else:
-            words.append({"alignedWord": word, "case": "success", "end": float(start + 0.2), "endOffset": 0,
-                          "phones": [{"duration": 0.2, "phone": "ah_B"}], "start": float(start), "startOffset": 0, "word": word})
+            unknown = i % 50 == 23
+            phones = [{"duration": 0.2, "phone": "oov_S"}] if unknown else gentle_phones(word, 0.2)
+            words.append({"alignedWord": "<unk>" if unknown else word, "case": "success", "end": float(start + 0.2),
+                          "endOffset": 0, "phones": phones, "start": float(start), "startOffset": 0, "word": word})
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"transcript": " ".join(w["word"] for w in words), "words": words}))
 

@@ -3,6 +3,7 @@ and its report maps r2_unique beside r and says what it is (one sweep, shared by
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -17,25 +18,34 @@ from harness.plan.config import parse_config
 from harness.store.database import RunStore
 from harness.sweep.driver import run_sweep
 from harness.views.publish import analyze_run
+from tests.support.fits import counted_fits
 
 
-@pytest.fixture(scope="module")
-def nuisance_run(tmp_path_factory) -> Path:
-    """tinylm (tiny) at steps 0 and 16 on the simulated dataset with nuisance bands word_rate and word_length."""
-    tmp_path = tmp_path_factory.mktemp("nuisance")
-    config = {
-        "run": str(tmp_path / "run"),
+def _config(run: Path, checkpoints: list[int]) -> dict:
+    """tinylm (tiny) at ``checkpoints`` on the simulated dataset with nuisance bands word_rate and word_length."""
+    return {
+        "run": str(run),
         "models": [{"family": "tinylm", "label": "tiny", "options": {"size": "tiny", "progress": False},
-                    "checkpoints": [0, 16], "layers": "all"}],
+                    "checkpoints": checkpoints, "layers": "all"}],
         "brain": [{"dataset": "simulated", "options": {"subjects": 2, "stories": 4, "words_per_story": 150, "voxels": 64},
                    "encoding": {"folds": 3, "alphas": [1, 10, 100, 1000], "nuisance": ["word_rate", "word_length"]}}],
         "features": {"context_tokens": 32, "stride": 16},
         "analyze": False,
     }
+
+
+def _sweep(config: dict, cache: Path):
     with pytest.MonkeyPatch.context() as patch, torch_threads(1):
-        patch.setenv("HARNESS_CACHE", str(tmp_path / "cache"))
+        patch.setenv("HARNESS_CACHE", str(cache))
         patch.delenv("HARNESS_PLUGINS", raising=False)
-        result = run_sweep(parse_config(config), show_progress=False)
+        return run_sweep(parse_config(config), show_progress=False)
+
+
+@pytest.fixture(scope="module")
+def nuisance_run(tmp_path_factory) -> Path:
+    """The sweep at steps 0 and 16, its cache beside its run folder."""
+    tmp_path = tmp_path_factory.mktemp("nuisance")
+    result = _sweep(_config(tmp_path / "run", [0, 16]), tmp_path / "cache")
     assert result.failed == 0, result.errors
     return tmp_path / "run"
 
@@ -78,3 +88,18 @@ def test_the_report_maps_r2_unique_beside_r_and_says_what_it_is(nuisance_run):
     for metric in ("r_joint", "r_nuisance", "r2_unique"):
         assert f">{metric}<" in header, metric
     assert header.index(">r_joint<") < header.index(">r2_unique<") < header.index(">r2_joint<")
+
+
+def test_a_resumed_sweep_reads_the_nuisance_only_fit_instead_of_fitting_it_again(nuisance_run, tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    shutil.copytree(nuisance_run, run)  # the run resumed with one more checkpoint, in a new process's memory
+    fitted = counted_fits(monkeypatch)
+    result = _sweep(_config(run, [0, 8, 16]), nuisance_run.parent / "cache")
+    assert result.failed == 0 and result.done > 0 and result.skipped > 0, result.errors
+    assert "BandedRidgeCV" in fitted and "RidgeCV" not in fitted  # joint fits for step 8; no nuisance-only fit
+    with RunStore(run) as store:
+        frame = store.results_frame()
+    alone = frame[(frame["kind"] == "brain") & (frame["metric"] == "r2_nuisance")]
+    assert set(alone["step"]) == {0, 8, 16}
+    for _, values in alone.groupby("scope")["value"]:
+        assert values.nunique() == 1  # step 8's nuisance-only scores are those steps 0 and 16 stored, to the bit
