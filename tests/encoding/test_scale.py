@@ -249,6 +249,18 @@ def test_fold_shared_training_products_equal_explicit_ones():
         solver.fit_folded(FoldedResponses.of(Y, story_folds([50, 70, 60, 40, 80], 2)))
 
 
+def test_fold_gather_copies_runs_exactly_as_an_indexed_gather():
+    from harness.encoding.folded import _gather_columns
+
+    rng = np.random.default_rng(5)
+    block = rng.standard_normal((60, 200)).astype(np.float32)[:, :150]  # a strided view, as a prepared block is
+    for columns in (np.r_[10:40, 90:120, 0:5], np.r_[3, 2, 1, 7:9, 7], rng.permutation(150)[:40], np.arange(150),
+                    np.zeros(0, dtype=np.int64)):
+        gathered = _gather_columns(block, columns)
+        assert gathered.flags.c_contiguous
+        np.testing.assert_array_equal(gathered, block[:, columns])
+
+
 def _anisotropic_lagged(rng: np.random.Generator, rows: int, dims: int, lags: int) -> np.ndarray:
     """Features like a language model's: a few directions dominate, an offset, smooth over rows, lagged copies."""
     mix = (np.arange(1, dims + 1) ** -1.5)[:, None] * rng.standard_normal((dims, dims))
