@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from harness.encoding.folded import FoldedResponses
+from harness.encoding.products import matmul
 from harness.util.errors import DataError
 from harness.util.threads import torch_threads
 
@@ -163,8 +164,8 @@ def _spectral_mse32(parts: _SingleSpectral, B: torch.Tensor, Z: torch.Tensor, sq
     """``_spectral_mse`` in float32 (``B`` and ``Z`` float32, consumed; ``sq`` float64): the same identity,
     its terms summed in float32 and added to Σy² in float64. TF32 stays off: the loss needs float32's precision."""
     with matmul_precision("float32", B.device):
-        cross = parts.d @ (parts.H @ B).sub_(Z).mul_(B)
-        quad = parts.d2g @ B.square_()
+        cross = matmul(parts.d, matmul(parts.H, B).sub_(Z).mul_(B))
+        quad = matmul(parts.d2g, B.square_())
     return ((sq[None, :] + cross.mul_(2.0).add_(quad).double()) / n_val).float()
 
 
@@ -272,7 +273,7 @@ class RidgeCV:
         rows = np.concatenate(self._val_rows)
         if self.form != "primal" or rows.size != self.X.shape[0] or np.unique(rows).size != rows.size:
             return None
-        own = [x_val.T @ x_val for x_val in self._x_val]
+        own = [matmul(x_val.T, x_val) for x_val in self._x_val]
         full = own[0].clone()
         for gram in own[1:]:
             full += gram
@@ -464,10 +465,10 @@ class RidgeCV:
     ) -> None:
         """Refit voxels ``start:stop`` on all training rows at their chosen penalties, from XᵀY (primal) or Y (dual)."""
         full = self.full
-        coef = (full.basis.T @ right) / (full.eig[:, None] + chosen[None, :])
+        coef = matmul(full.basis.T, right) / (full.eig[:, None] + chosen[None, :])
         if predictions is not None:
             assert self.test_left is not None
-            predictions[:, start:stop] = (self.test_left @ coef).cpu().numpy()
+            predictions[:, start:stop] = matmul(self.test_left, coef).cpu().numpy()
         if weights is not None:
             w = full.basis @ coef if self.form == "primal" else self.X.T @ (full.basis @ coef)
             weights[:, start:stop] = w.cpu().numpy()
@@ -500,7 +501,7 @@ class RidgeCV:
         with matmul_precision(self.precision, self.device):
             for start in range(0, v, batch):
                 stop = min(v, start + batch)
-                products = [x_val.T @ y_val[start:stop].T for x_val, y_val in zip(self._x_val, Y.val)]
+                products = [matmul(x_val.T, y_val[start:stop].T) for x_val, y_val in zip(self._x_val, Y.val)]
                 XtY = products[0].clone()
                 for product in products[1:]:
                     XtY += product
@@ -540,8 +541,8 @@ class RidgeCV:
         if self.use_spectral(fold):
             parts = _spectral_parts(fold, float(self.alphas.min()), keep_left=False)
             if single:
-                return _spectral_mse32(parts.in_float32(self.alphas), fold.basis.T @ right, fold.basis.T @ product,
-                                       sq, y_val.shape[0])
+                return _spectral_mse32(parts.in_float32(self.alphas), matmul(fold.basis.T, right),
+                                       matmul(fold.basis.T, product), sq, y_val.shape[0])
             d = 1.0 / (parts.eig[None, :] + self.alphas.double()[:, None])
             B = (fold.basis.T @ right).double()
             Z = (fold.basis.T @ product).double()
