@@ -67,6 +67,8 @@ def test_a_lebel_sweep_reports_a_flatmap_from_the_pycortex_database_and_says_why
         assert "per-voxel r on each subject's flattened cortex" in caption
         assert flatmap == (tmp_path / "run" / "figures" / "brainmap__tinygpt__lebel.png").read_bytes()
         assert coloured_fraction(flatmap) > 0.01  # the voxels' r on the cortex, not grey alone
+        svg = (tmp_path / "run" / "figures" / "brainmap__tinygpt__lebel.svg").read_text(encoding="utf-8")
+        assert "<image" in svg and svg.count("<path") < 1000  # the mesh's 2 x 2 x 20k triangles as images, not paths
         assert not [note for note in report_notes(report) if "no brain map" in note]
 
         shutil.rmtree(database)  # the same run, reported where the subject's database is missing

@@ -146,6 +146,8 @@ def test_brain_map_at_chosen_checkpoints(tmp_path):
     result = analyze_run(run, FAST)
     for subject in ("S01", "S02"):  # the simulated sheet lies on fsaverage5: one surface figure per subject
         assert (run / "figures" / f"brainmap__tiny__sim__{subject}.png").read_bytes().startswith(b"\x89PNG")
+        svg = (run / "figures" / f"brainmap__tiny__sim__{subject}.svg").read_text(encoding="utf-8")
+        assert "<image" in svg and svg.count("<path") < 1000  # fsaverage5's triangles drawn as images, not paths
     page = result.report.read_text(encoding="utf-8")
     assert 'alt="brain map: tiny on sim, S01 (per-vertex r on the cortical surface, flat and inflated' in page
     assert "unthresholded: no block permutations were run" in page
