@@ -22,10 +22,17 @@ from harness.views.panels import CMAP, BrainMap, MapPanels, map_title
 VIEWS = (("flat", "left"), ("flat", "right"), ("inflated", "left"), ("inflated", "right"))
 
 
+SULCUS, GYRUS = 0.55, 0.8  # the greys of a map's background
+
+
+def fold_grey(in_sulcus: np.ndarray) -> np.ndarray:
+    """Per vertex, the background's grey: darker in a sulcus."""
+    return np.where(in_sulcus, SULCUS, GYRUS)
+
+
 def _grey(hemisphere: str) -> np.ndarray:
-    """Per vertex, a grey from the sulcal depth: sulci darker."""
-    depth = sulcal_depth(hemisphere)
-    return np.where(depth > 0, 0.55, 0.8)
+    """Per vertex of fsaverage5's ``hemisphere``, a grey from the sulcal depth."""
+    return fold_grey(sulcal_depth(hemisphere) > 0)
 
 
 def draw_flat(ax: Axes, hemisphere: str, values: np.ndarray, norm: Normalize) -> None:

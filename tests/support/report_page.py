@@ -53,9 +53,18 @@ def report_notes(report: Path) -> list[str]:
     return read_page(report).items
 
 
-def coloured_fraction(png: bytes, width: float = 0.75) -> float:
-    """The share of the pixels in the left ``width`` of a PNG (the panels, not the colour bar at the right) that
-    are of a saturated colour (the maps' reds and blues, not grey, black or white)."""
+def _panels(png: bytes, width: float) -> np.ndarray:
+    """The RGB pixels (0-1) of the left ``width`` of a PNG: a map's panels, not its colour bar at the right."""
     pixels = imread(io.BytesIO(png), format="png")[..., :3]
-    panels = pixels[:, : int(pixels.shape[1] * width)]
-    return float(np.mean(np.ptp(panels, axis=-1) > 0.25))
+    return pixels[:, : int(pixels.shape[1] * width)]
+
+
+def coloured_fraction(png: bytes, width: float = 0.75) -> float:
+    """The share of the pixels in the left ``width`` of a PNG that are of a saturated colour (the maps' reds and
+    blues, not grey, black or white)."""
+    return float(np.mean(np.ptp(_panels(png, width), axis=-1) > 0.25))
+
+
+def grey_fraction(png: bytes, level: float, width: float = 0.75) -> float:
+    """The share of the pixels in the left ``width`` of a PNG that are grey at ``level`` (0 black, 1 white)."""
+    return float(np.mean(np.all(np.abs(_panels(png, width) - level) < 0.02, axis=-1)))

@@ -4,7 +4,8 @@ format, then ``harness analyze``, and what the report page shows.
 MEG: the simulated MEG dataset (a BIDS tree written with mne-bids, read back through the megmasc loader)
 gives sensor topographies and TRF lag profiles. LeBel 2023: a ds003020 derivative folder with a pycortex
 subject (built from fsaverage5's meshes) at ``derivative/pycortex-db/<subject>`` gives a flatmap; once the
-database is gone, the report says in one line why there is no map and keeps no figure of it.
+database is gone, the report says in one line why there is no map and keeps no figure of it. The flatmap's
+background is the cortex's curvature, computed from the fiducial surface (sulci dark grey, gyri light).
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ from typing import Any
 import pytest
 
 from harness.cli import main
+from harness.views.surfacemap import GYRUS, SULCUS
 from tests.support.lebel_fixture import write_fixture
 from tests.support.plugin_packages import tinygpt_beside, tinygpt_config
 from tests.support.pycortex_fixture import write_pycortex_subject
-from tests.support.report_page import coloured_fraction, report_figures, report_notes
+from tests.support.report_page import coloured_fraction, grey_fraction, report_figures, report_notes
 
 FAST = {"folds": 2, "alphas": [1, 100]}
 
@@ -67,6 +69,8 @@ def test_a_lebel_sweep_reports_a_flatmap_from_the_pycortex_database_and_says_why
         assert "per-voxel r on each subject's flattened cortex" in caption
         assert flatmap == (tmp_path / "run" / "figures" / "brainmap__tinygpt__lebel.png").read_bytes()
         assert coloured_fraction(flatmap) > 0.01  # the voxels' r on the cortex, not grey alone
+        assert "sulci dark grey, gyri light" in caption  # over the curvature computed from the fiducial surface
+        assert grey_fraction(flatmap, SULCUS) > 0.05 and grey_fraction(flatmap, GYRUS) > 0.05
         svg = (tmp_path / "run" / "figures" / "brainmap__tinygpt__lebel.svg").read_text(encoding="utf-8")
         assert "<image" in svg and svg.count("<path") < 1000  # the mesh's 2 x 2 x 20k triangles as images, not paths
         assert not [note for note in report_notes(report) if "no brain map" in note]
