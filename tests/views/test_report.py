@@ -82,9 +82,15 @@ def test_report_without_brain_scores(tmp_path):
 
 
 def test_reanalysis_overwrites(analysed):
+    figures = analysed.run_dir / "figures"
+    (figures / "phases__gone__sim.png").write_bytes(b"a model no longer in the run")
+    (figures / "my notes.png").write_bytes(b"a user's own file")
     again = analyze_run(analysed.run_dir, FAST)
     assert again.phases["phase"].tolist() == analysed.phases["phase"].tolist()
     assert not list(analysed.run_dir.glob("**/.*.tmp"))
+    assert not (figures / "phases__gone__sim.png").exists() and (figures / "my notes.png").exists()
+    assert sorted(p.name for p in figures.glob("*__*")) == sorted(name for f in again.figures for name in (f.png.name, f.svg.name))
+    (figures / "my notes.png").unlink()  # the module's run as the other tests read it
 
 
 def test_two_models_in_one_run_get_an_overview(tmp_path):
