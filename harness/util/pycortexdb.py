@@ -21,6 +21,7 @@ is imported.
 from __future__ import annotations
 
 import json
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -79,7 +80,7 @@ def curvature(subject_dir: Path, hemi: str, surface: tuple[np.ndarray, np.ndarra
         try:
             with np.load(stored) as loaded:
                 values = np.asarray(loaded[HEMISPHERE_KEYS[hemi]], dtype=np.float64)
-        except (OSError, ValueError, KeyError) as error:
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as error:
             raise DataError(f"{stored}: not pycortex's curvature (arrays 'left' and 'right'): "
                             f"{one_line(error)}") from None
         if values.shape != (len(surface[0]),):

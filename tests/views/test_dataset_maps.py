@@ -173,6 +173,13 @@ def test_a_pycortex_subjects_stored_curvature_shades_the_flatmap(tmp_path):
     with pytest.raises(DataError, match=rf"curvature.npz: {n - 1:,} curvature values for hemisphere lh, its surface "
                                         rf"has {n:,} vertices"):
         dataset.voxel_map(subject)
+    path = tmp_path / "derivative" / "pycortex-db" / subject / "surface-info" / "curvature.npz"
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])  # cut short
+    with pytest.raises(DataError, match=r"curvature.npz: not pycortex's curvature \(arrays 'left' and 'right'\): "):
+        dataset.voxel_map(subject)
+    np.savez(path, lh=np.ones(n), rh=np.ones(n))  # other names
+    with pytest.raises(DataError, match=r"curvature.npz: not pycortex's curvature \(arrays 'left' and 'right'\): "):
+        dataset.voxel_map(subject)
 
 
 def test_a_pycortex_subject_without_a_mask_of_the_responses_count_is_one_line(tmp_path):
