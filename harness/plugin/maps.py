@@ -67,13 +67,15 @@ class VolumeMap:
 class FlatMap:
     """A subject's own flattened cortex: ``points`` (vertices x 2, both hemispheres laid side by side), its
     triangles ``faces`` (vertex indices), and per vertex the voxel it shows, ``voxels`` (an index into the
-    ``n_voxels`` response columns; -1: a vertex outside every voxel of the responses)."""
+    ``n_voxels`` response columns; -1: a vertex outside every voxel of the responses); optionally per vertex
+    the folded cortex's ``curvature`` (positive on gyri, negative in sulci), which shades the background."""
 
     points: np.ndarray
     faces: np.ndarray
     voxels: np.ndarray
     n_voxels: int
     name: str = ""
+    curvature: np.ndarray | None = None  # per vertex; None: a uniform grey background
 
 
 @dataclass(frozen=True)

@@ -8,23 +8,31 @@ pycortex's documented on-disk layout, per subject directory ``<filestore>/<subje
 - ``transforms/<name>/matrices.xfm``: JSON whose ``coord`` matrix (4 x 4) takes surface coordinates (mm)
   to voxel coordinates (x, y, z) of ``transforms/<name>/reference.nii.gz``;
 - ``transforms/<name>/mask_<type>.nii.gz``: the voxels kept; pycortex orders masked data as the mask
-  transposed to (z, y, x) in C order, and picks the mask whose voxel count is the data's.
+  transposed to (z, y, x) in C order, and picks the mask whose voxel count is the data's;
+- ``surface-info/curvature.npz`` (optional; arrays ``left`` and ``right``): the fiducial surface's smoothed
+  mean curvature per vertex, which pycortex caches there once asked for it; where it is absent the
+  curvature is computed from the fiducial surface.
 
 Each vertex of the fiducial surface takes the voxel it falls in (nearest voxel centre, pycortex's
-``PointNN``); the flat surface's triangles draw it. Nothing of pycortex is imported.
+``PointNN``); the flat surface's triangles draw it, over the curvature (sulci dark). Nothing of pycortex
+is imported.
 """
 
 from __future__ import annotations
 
 import json
+import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from harness.plugin.maps import FlatMap
-from harness.util.errors import DataError
+from harness.util.curvature import mesh_curvature
+from harness.util.errors import DataError, one_line
 
 HEMISPHERES = ("lh", "rh")
+HEMISPHERE_KEYS = {"lh": "left", "rh": "right"}
+CURVATURE = "curvature.npz"  # surface-info/: what pycortex's get_surfinfo(subject, "curvature") caches
 
 
 def read_surface(directory: Path, kind: str, hemi: str) -> tuple[np.ndarray, np.ndarray] | None:
@@ -49,18 +57,37 @@ def read_surface(directory: Path, kind: str, hemi: str) -> tuple[np.ndarray, np.
     return None
 
 
-def fiducial(directory: Path, hemi: str) -> np.ndarray:
-    """The fiducial surface's points: stored, or midway between ``wm`` and ``pia``, or ``pia``."""
+def fiducial(directory: Path, hemi: str) -> tuple[np.ndarray, np.ndarray]:
+    """The fiducial surface (points, triangles): stored, or midway between ``wm`` and ``pia``, or ``pia``."""
     stored = read_surface(directory, "fiducial", hemi)
     if stored is not None:
-        return stored[0]
+        return stored
     pia, white = read_surface(directory, "pia", hemi), read_surface(directory, "wm", hemi)
     if pia is not None and white is not None:
-        return (pia[0] + white[0]) / 2
+        return (pia[0] + white[0]) / 2, pia[1]
     if pia is not None:
-        return pia[0]
+        return pia
     raise DataError(f"{directory}: no fiducial, pia or wm surface of hemisphere {hemi} (fiducial_{hemi}.gii, "
                     f"pia_{hemi}.gii, wm_{hemi}.gii)")
+
+
+def curvature(subject_dir: Path, hemi: str, surface: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """Per vertex of the fiducial ``surface``, its mean curvature (gyri positive): pycortex's own
+    ``surface-info/curvature.npz`` (``left``, ``right``) where the subject has one (unreadable, or not one value
+    per vertex: a ``DataError``), else computed from the surface (``harness.util.curvature``)."""
+    stored = subject_dir / "surface-info" / CURVATURE
+    if stored.is_file():
+        try:
+            with np.load(stored) as loaded:
+                values = np.asarray(loaded[HEMISPHERE_KEYS[hemi]], dtype=np.float64)
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as error:
+            raise DataError(f"{stored}: not pycortex's curvature (arrays 'left' and 'right'): "
+                            f"{one_line(error)}") from None
+        if values.shape != (len(surface[0]),):
+            raise DataError(f"{stored}: {values.size:,} curvature values for hemisphere {hemi}, its surface has "
+                            f"{len(surface[0]):,} vertices")
+        return values
+    return mesh_curvature(*surface)
 
 
 def transform_name(subject_dir: Path) -> str:
@@ -110,13 +137,13 @@ def pycortex_flatmap(filestore: Path, subject: str, n_voxels: int) -> FlatMap:
         raise DataError(f"{transform_dir / 'matrices.xfm'}: 'coord' is {coord.shape}, not 4 x 4")
     index = voxel_index(transform_dir, n_voxels)
     surfaces = subject_dir / "surfaces"
-    points, faces, voxels = [], [], []
+    points, faces, voxels, folds = [], [], [], []
     offset = 0
     for hemi in HEMISPHERES:
         flat = read_surface(surfaces, "flat", hemi)
         if flat is None:
             raise DataError(f"{surfaces}: no flat_{hemi}.gii (or .npz): the subject has no flattened cortex")
-        middle = fiducial(surfaces, hemi)
+        middle, middle_faces = fiducial(surfaces, hemi)
         if len(middle) != len(flat[0]):
             raise DataError(f"{surfaces}: flat_{hemi} has {len(flat[0]):,} vertices, the fiducial surface "
                             f"{len(middle):,}")
@@ -126,9 +153,10 @@ def pycortex_flatmap(filestore: Path, subject: str, n_voxels: int) -> FlatMap:
         points.append(xy)
         faces.append(flat[1] + offset)
         voxels.append(_nearest_voxel(middle, coord, index))
+        folds.append(curvature(subject_dir, hemi, (middle, middle_faces)))
         offset += len(xy)
     return FlatMap(np.concatenate(points), np.concatenate(faces), np.concatenate(voxels), n_voxels,
-                   f"flattened cortex of {subject} (pycortex transform {name})")
+                   f"flattened cortex of {subject} (pycortex transform {name})", np.concatenate(folds))
 
 
 def _nearest_voxel(points: np.ndarray, coord: np.ndarray, index: np.ndarray) -> np.ndarray:

@@ -59,9 +59,10 @@ def _checked_map(voxel_map: ChannelMap | None, subject: str) -> ChannelMap | Non
         points, faces, voxels = (np.asarray(a) for a in (voxel_map.points, voxel_map.faces, voxel_map.voxels))
         if (points.ndim != 2 or points.shape[1] != 2 or faces.ndim != 2 or faces.shape[1] != 3
                 or voxels.shape != (len(points),) or (faces.size and not 0 <= faces.min() <= faces.max() < len(points))
-                or (voxels.size and not -1 <= voxels.min() <= voxels.max() < voxel_map.n_voxels)):
-            raise ValueError(f"voxel_map({subject!r}): a flat map needs points (n x 2), triangles of their indices "
-                             f"and per point a voxel from -1 to {voxel_map.n_voxels - 1}")
+                or (voxels.size and not -1 <= voxels.min() <= voxels.max() < voxel_map.n_voxels)
+                or (voxel_map.curvature is not None and np.shape(voxel_map.curvature) != (len(points),))):
+            raise ValueError(f"voxel_map({subject!r}): a flat map needs points (n x 2), triangles of their indices, "
+                             f"per point a voxel from -1 to {voxel_map.n_voxels - 1} (and a curvature, where given)")
         return voxel_map
     if isinstance(voxel_map, SurfaceMap):
         vertices = np.asarray(voxel_map.vertices)

@@ -362,6 +362,18 @@ def save(figure: Figure, directory: Path, stem: str, caption: str, section: str 
     return saved
 
 
+def drop_stale(directory: Path, saved: list[SavedFigure]) -> list[Path]:
+    """Remove the figure files (``*__*.png|svg``, the names ``save`` gives) in ``directory`` that an earlier
+    analysis wrote and this one did not (a map whose geometry is gone, a model no longer in the run); returns
+    them. Other files are left alone."""
+    kept = {path for figure in saved for path in (figure.png, figure.svg)}
+    stale = [path for suffix in ("png", "svg") for path in sorted(Path(directory).glob(f"*__*.{suffix}"))
+             if path not in kept and path.is_file()]
+    for path in stale:
+        path.unlink()
+    return stale
+
+
 def draw_figures(analyses: list[CurveAnalysis], directory: Path, results: pd.DataFrame | None = None,
                  controls: dict[str, BrainControl] | None = None) -> list[SavedFigure]:
     """Every figure of a run but the brain maps, in the report's order: one overview per brain target

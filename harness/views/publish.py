@@ -17,7 +17,7 @@ from harness.analysis.phases import PhaseSettings, phases_frame
 from harness.store.database import RunStore
 from harness.store.tables import export_tables
 from harness.views.datasets import dataset_info
-from harness.views.figures import SavedFigure, draw_brain_maps, draw_figures
+from harness.views.figures import SavedFigure, draw_brain_maps, draw_figures, drop_stale
 from harness.views.report import ReportInputs, write_report
 
 FIGURES_DIR = "figures"
@@ -68,6 +68,7 @@ def analyze_run(run_dir: Path, settings: PhaseSettings | None = None) -> Analysi
             datasets[label].left_out = left_out
     figures = draw_figures(analyses, data.run_dir / FIGURES_DIR, results, controls)
     maps, map_notes = draw_brain_maps(analyses, data.run_dir / FIGURES_DIR, data.arrays, datasets)
+    drop_stale(data.run_dir / FIGURES_DIR, figures + maps)  # RUN/figures holds this analysis's figures only
     transitions = all_transitions(analyses)
     phases = phases_frame([a.result for a in analyses if a.result is not None])
     single = list({a.curves.model: a.curves for a in analyses if not a.members}.values())

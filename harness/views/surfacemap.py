@@ -22,10 +22,17 @@ from harness.views.panels import CMAP, BrainMap, MapPanels, map_title
 VIEWS = (("flat", "left"), ("flat", "right"), ("inflated", "left"), ("inflated", "right"))
 
 
+SULCUS, GYRUS = 0.55, 0.8  # the greys of a map's background
+
+
+def fold_grey(in_sulcus: np.ndarray) -> np.ndarray:
+    """Per vertex, the background's grey: darker in a sulcus."""
+    return np.where(in_sulcus, SULCUS, GYRUS)
+
+
 def _grey(hemisphere: str) -> np.ndarray:
-    """Per vertex, a grey from the sulcal depth: sulci darker."""
-    depth = sulcal_depth(hemisphere)
-    return np.where(depth > 0, 0.55, 0.8)
+    """Per vertex of fsaverage5's ``hemisphere``, a grey from the sulcal depth."""
+    return fold_grey(sulcal_depth(hemisphere) > 0)
 
 
 def draw_flat(ax: Axes, hemisphere: str, values: np.ndarray, norm: Normalize) -> None:
@@ -40,12 +47,13 @@ def draw_mesh(ax: Axes, points: np.ndarray, faces: np.ndarray, grey: np.ndarray,
     not drawn), each face coloured by the mean of its vertices."""
     x, y = points[:, 0], points[:, 1]
     ax.tripcolor(Triangulation(x, y, faces), facecolors=grey[faces].mean(axis=1), cmap="gray", vmin=0, vmax=1,
-                 edgecolors="none")
+                 edgecolors="none", rasterized=True)
     face_values = values[faces].mean(axis=1)
     missing = ~np.isfinite(face_values)
     if not missing.all():
         shown = Triangulation(x, y, faces, mask=missing)
-        ax.tripcolor(shown, facecolors=np.where(missing, 0.0, face_values), cmap=CMAP, norm=norm, edgecolors="none")
+        ax.tripcolor(shown, facecolors=np.where(missing, 0.0, face_values), cmap=CMAP, norm=norm, edgecolors="none",
+                     rasterized=True)
     ax.set_aspect("equal")
     ax.set_axis_off()
 
@@ -60,6 +68,8 @@ def draw_inflated(ax: Axes, hemisphere: str, values: np.ndarray, norm: Normalize
               bg_map=depth, hemi=hemisphere, view="lateral", axes=ax, figure=ax.figure, cmap=CMAP,
               vmin=norm.vmin, vmax=norm.vmax, threshold=1e-9 if not np.isfinite(values).all() else None,
               colorbar=False, engine="matplotlib", bg_on_data=False)
+    for mesh_faces in ax.collections:
+        mesh_faces.set_rasterized(True)
     ax.set_axis_off()
 
 

@@ -4,7 +4,8 @@
 as pycortex's ``.npz``, as ds003020's UTS02 ships them), ``transforms/<subject>_auto/`` with a reference
 volume of ``voxel_mm`` voxels covering the cortex, ``matrices.xfm`` whose ``coord`` matrix is the inverse
 of the reference's affine, ``mask_thick.nii.gz`` of ``n_voxels`` of the voxels the fiducial surface
-(midway between pia and wm) passes through and ``mask_cortical.nii.gz`` of all of them.
+(midway between pia and wm) passes through and ``mask_cortical.nii.gz`` of all of them; optionally
+``surface-info/curvature.npz``.
 """
 
 from __future__ import annotations
@@ -32,8 +33,11 @@ def _write_surface(path: Path, points: np.ndarray, faces: np.ndarray) -> None:
     nib.save(image, str(path))
 
 
-def write_pycortex_subject(filestore: Path, subject: str, n_voxels: int, voxel_mm: float = 8.0) -> dict:
-    """The subject's database; returns ``affine`` (voxel -> mm) and ``voxels`` ((x, y, z) of each data column)."""
+def write_pycortex_subject(filestore: Path, subject: str, n_voxels: int, voxel_mm: float = 8.0,
+                           curvature: dict[str, np.ndarray] | None = None) -> dict:
+    """The subject's database; returns ``affine`` (voxel -> mm) and ``voxels`` ((x, y, z) of each data column).
+    ``curvature`` (``left``, ``right``: per vertex) is written where pycortex caches it,
+    ``surface-info/curvature.npz``."""
     root = Path(filestore) / subject
     (root / "surfaces").mkdir(parents=True)
     middle = []
@@ -63,4 +67,7 @@ def write_pycortex_subject(filestore: Path, subject: str, n_voxels: int, voxel_m
     nib.save(nib.Nifti1Image(thick, affine), str(transforms / "mask_thick.nii.gz"))
     nib.save(nib.Nifti1Image(hit.astype(np.uint8), affine), str(transforms / "mask_cortical.nii.gz"))
     (transforms / "matrices.xfm").write_text(json.dumps({"coord": coord.tolist(), "magnet": affine.tolist()}))
+    if curvature is not None:
+        (root / "surface-info").mkdir()
+        np.savez(root / "surface-info" / "curvature.npz", **curvature)
     return {"affine": affine, "voxels": chosen[:, ::-1]}

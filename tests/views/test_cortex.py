@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from harness.plugin.maps import SurfaceMap, fsaverage_vertices
+from harness.util.curvature import mesh_curvature
 from harness.util.fsaverage import fsaverage5, on_fsaverage5, sulcal_depth
 from harness_plugins.brain.simsurface import sheet_vertices
 
@@ -67,3 +68,16 @@ def test_the_simulated_sheet_lies_on_distinct_neighbouring_vertices():
     assert np.median(steps) < 8.0  # mm: neighbouring cells are neighbouring vertices (fsaverage5 spacing ~3-5 mm)
     surface = SurfaceMap("fsaverage5", vertices)
     assert on_fsaverage5(surface.mesh, surface.vertices, np.ones(1024))["right"].size == 10242
+
+
+@pytest.mark.parametrize("hemisphere", ["left", "right"])
+def test_curvature_from_the_mesh_is_negative_in_fsaverage5s_sulci(hemisphere):
+    """Computed on the fiducial surface (midway between pial and white), its sign agrees with FreeSurfer's
+    sulcal depth (positive in sulci) at most vertices; the triangles wound the other way give the same."""
+    fiducial = (fsaverage5("pial", hemisphere).coordinates + fsaverage5("white_matter", hemisphere).coordinates) / 2
+    faces = fsaverage5("pial", hemisphere).faces
+    depth = sulcal_depth(hemisphere)
+    curvature = mesh_curvature(fiducial, faces)
+    assert np.corrcoef(curvature, depth)[0, 1] < -0.75
+    assert np.mean((curvature < 0) == (depth > 0)) > 0.78
+    assert np.allclose(mesh_curvature(fiducial, faces[:, ::-1]), curvature)

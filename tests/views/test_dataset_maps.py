@@ -12,13 +12,14 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 
 from harness import DataError, FlatMap, SensorMap, SurfaceMap, VolumeMap
 from harness.analysis.curves import BrainCurve
+from harness.util.curvature import mesh_curvature
 from harness.util.fsaverage import fsaverage5
 from harness.views.datasets import _checked_map
-from harness.views.flatmap import flatmap_figures
+from harness.views.flatmap import background, flatmap_figures
 from harness.views.lagprofile import lag_profile_figure
 from harness.views.panels import MapPanels, Panel
 from harness.views.sensormap import sensor_figure
-from harness.views.surfacemap import surface_figures
+from harness.views.surfacemap import GYRUS, SULCUS, surface_figures
 from harness.views.volumemap import volume_figures
 from harness_plugins.brain.lebel2023 import LeBel2023
 from harness_plugins.brain.narratives import Narratives, NarrativesOptions
@@ -146,10 +147,39 @@ def test_lebel_with_a_pycortex_subject_draws_a_flatmap(tmp_path):
     taken = flat.voxels >= 0
     centres = nib.affines.apply_affine(written["affine"], written["voxels"][flat.voxels[taken]])
     assert np.linalg.norm(fiducial[taken] - centres, axis=1).max() <= 8.0 * np.sqrt(3) / 2 + 1e-6  # the voxel it is in
+    computed = np.concatenate([mesh_curvature(fiducial[:left], fsaverage5("pial", "left").faces),
+                               mesh_curvature(fiducial[left:], fsaverage5("pial", "right").faces)])
+    assert flat.curvature is not None and np.allclose(flat.curvature, computed)  # no surface-info/: from the mesh
+    assert set(np.unique(background(flat))) == {SULCUS, GYRUS}
     r = np.linspace(-0.3, 0.3, VOXELS)
     maps = flatmap_figures(_panels(subject, r, r > 0.1), {subject: flat})
     assert maps[0].figure is not None and "flattened cortex" in maps[0].caption
+    assert "sulci dark grey, gyri light" in maps[0].caption
     maps[0].figure.savefig(tmp_path / "flat.png")
+
+
+def test_a_pycortex_subjects_stored_curvature_shades_the_flatmap(tmp_path):
+    write_fixture(tmp_path)
+    dataset = LeBel2023(LeBel2023.Options(root=str(tmp_path)))
+    subject = dataset.subjects()[0]
+    n = fsaverage5("flat", "left").coordinates.shape[0]
+    stored = {"left": -np.ones(n), "right": np.linspace(-1, 1, n)}  # what pycortex's get_surfinfo caches
+    write_pycortex_subject(tmp_path / "derivative" / "pycortex-db", subject, VOXELS, curvature=stored)
+    flat = dataset.voxel_map(subject)
+    assert flat.curvature is not None and np.array_equal(flat.curvature, np.concatenate([stored["left"], stored["right"]]))
+    assert np.all(background(flat)[:n] == SULCUS) and np.mean(background(flat)[n:] == GYRUS) == pytest.approx(0.5, abs=0.01)
+    np.savez(tmp_path / "derivative" / "pycortex-db" / subject / "surface-info" / "curvature.npz",
+             left=np.ones(n - 1), right=np.ones(n))
+    with pytest.raises(DataError, match=rf"curvature.npz: {n - 1:,} curvature values for hemisphere lh, its surface "
+                                        rf"has {n:,} vertices"):
+        dataset.voxel_map(subject)
+    path = tmp_path / "derivative" / "pycortex-db" / subject / "surface-info" / "curvature.npz"
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])  # cut short
+    with pytest.raises(DataError, match=r"curvature.npz: not pycortex's curvature \(arrays 'left' and 'right'\): "):
+        dataset.voxel_map(subject)
+    np.savez(path, lh=np.ones(n), rh=np.ones(n))  # other names
+    with pytest.raises(DataError, match=r"curvature.npz: not pycortex's curvature \(arrays 'left' and 'right'\): "):
+        dataset.voxel_map(subject)
 
 
 def test_a_pycortex_subject_without_a_mask_of_the_responses_count_is_one_line(tmp_path):

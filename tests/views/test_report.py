@@ -82,9 +82,15 @@ def test_report_without_brain_scores(tmp_path):
 
 
 def test_reanalysis_overwrites(analysed):
+    figures = analysed.run_dir / "figures"
+    (figures / "phases__gone__sim.png").write_bytes(b"a model no longer in the run")
+    (figures / "my notes.png").write_bytes(b"a user's own file")
     again = analyze_run(analysed.run_dir, FAST)
     assert again.phases["phase"].tolist() == analysed.phases["phase"].tolist()
     assert not list(analysed.run_dir.glob("**/.*.tmp"))
+    assert not (figures / "phases__gone__sim.png").exists() and (figures / "my notes.png").exists()
+    assert sorted(p.name for p in figures.glob("*__*")) == sorted(name for f in again.figures for name in (f.png.name, f.svg.name))
+    (figures / "my notes.png").unlink()  # the module's run as the other tests read it
 
 
 def test_two_models_in_one_run_get_an_overview(tmp_path):
@@ -146,6 +152,8 @@ def test_brain_map_at_chosen_checkpoints(tmp_path):
     result = analyze_run(run, FAST)
     for subject in ("S01", "S02"):  # the simulated sheet lies on fsaverage5: one surface figure per subject
         assert (run / "figures" / f"brainmap__tiny__sim__{subject}.png").read_bytes().startswith(b"\x89PNG")
+        svg = (run / "figures" / f"brainmap__tiny__sim__{subject}.svg").read_text(encoding="utf-8")
+        assert "<image" in svg and svg.count("<path") < 1000  # fsaverage5's triangles drawn as images, not paths
     page = result.report.read_text(encoding="utf-8")
     assert 'alt="brain map: tiny on sim, S01 (per-vertex r on the cortical surface, flat and inflated' in page
     assert "unthresholded: no block permutations were run" in page
