@@ -23,7 +23,7 @@ benchmark's, well inside ``TIE_TOL``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -462,13 +462,15 @@ class RidgeCV:
         weights: np.ndarray | None,
         start: int,
         stop: int,
+        mm: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = torch.matmul,
     ) -> None:
-        """Refit voxels ``start:stop`` on all training rows at their chosen penalties, from XᵀY (primal) or Y (dual)."""
+        """Refit voxels ``start:stop`` on all training rows at their chosen penalties, from XᵀY (primal) or Y (dual);
+        ``mm`` multiplies (``fit_folded``: ``products.matmul``)."""
         full = self.full
-        coef = matmul(full.basis.T, right) / (full.eig[:, None] + chosen[None, :])
+        coef = mm(full.basis.T, right) / (full.eig[:, None] + chosen[None, :])
         if predictions is not None:
             assert self.test_left is not None
-            predictions[:, start:stop] = matmul(self.test_left, coef).cpu().numpy()
+            predictions[:, start:stop] = mm(self.test_left, coef).cpu().numpy()
         if weights is not None:
             w = full.basis @ coef if self.form == "primal" else self.X.T @ (full.basis @ coef)
             weights[:, start:stop] = w.cpu().numpy()
@@ -498,7 +500,10 @@ class RidgeCV:
         chosen = torch.empty(v, dtype=torch.float32, device=self.device)
         predictions = np.empty((self.test_left.shape[0], v), dtype=np.float32) if self.test_left is not None else None
         weights = np.empty((self.X.shape[1], v), dtype=np.float32) if return_weights else None
-        with matmul_precision(self.precision, self.device):
+        # on the CPU torch's own kernels take one thread: the products run on numpy's BLAS threads, and torch's OpenMP
+        # threads waiting beside them slowed a pass twofold (measured on 2 cores)
+        with matmul_precision(self.precision, self.device), torch_threads(1 if self.device.type == "cpu" else None,
+                                                                          blas=False):
             for start in range(0, v, batch):
                 stop = min(v, start + batch)
                 products = [matmul(x_val.T, y_val[start:stop].T) for x_val, y_val in zip(self._x_val, Y.val)]
@@ -521,7 +526,7 @@ class RidgeCV:
                 del products
                 best[start:stop], index = scores.max(0)  # ties: the first, i.e. smallest, penalty
                 chosen[start:stop] = self.alphas[index]
-                self._refit(XtY, chosen[start:stop], predictions, weights, start, stop)
+                self._refit(XtY, chosen[start:stop], predictions, weights, start, stop, mm=matmul)
                 del scores, XtY
         return RidgeCVResult(chosen.cpu().numpy(), best.cpu().numpy(), predictions, weights)
 

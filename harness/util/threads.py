@@ -9,8 +9,9 @@ from typing import Any
 
 
 @contextmanager
-def torch_threads(count: int | None) -> Iterator[None]:
-    """Run the block on ``count`` CPU threads, torch's and numpy's BLAS's (None or 0: leave the settings as they are).
+def torch_threads(count: int | None, *, blas: bool = True) -> Iterator[None]:
+    """Run the block on ``count`` CPU threads, torch's and (``blas``) numpy's BLAS's (None or 0: leave the settings as
+    they are).
 
     Threaded LAPACK calls stall for seconds on a busy 2-core machine, so short eigensolves run
     on one thread; training and fitting may ask for more.
@@ -23,7 +24,10 @@ def torch_threads(count: int | None) -> Iterator[None]:
         return
     torch.set_num_threads(count)
     try:
-        with _blas().limit(limits=count, user_api="blas"):  # numpy's BLAS too (harness.encoding.products)
+        if blas:
+            with _blas().limit(limits=count, user_api="blas"):  # numpy's BLAS too (harness.encoding.products)
+                yield
+        else:
             yield
     finally:
         torch.set_num_threads(before)
