@@ -24,10 +24,13 @@ class DataError(HarnessError):
     """Input data (checkpoints, stimuli, responses) is missing or inconsistent."""
 
 
-def one_line(error: BaseException) -> str:
-    """An exception as one line: its type and the first line of its message."""
+def one_line(error: BaseException, *, named: bool = True) -> str:
+    """An exception as one line: its type (unless ``named`` is False and it has a message) and the first line of its
+    message."""
     lines = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
+    if not lines:
+        return type(error).__name__
+    return f"{type(error).__name__}: {lines[0]}" if named else lines[0]
 
 
 def did_you_mean(name: str, choices: Iterable[str]) -> str:

@@ -23,7 +23,7 @@ from harness.plan.planner import build_plugin
 from harness.plugin.contract import BrainDataset, Channels
 from harness.plugin.maps import ChannelMap, FlatMap, SurfaceMap, VolumeMap, VoxelMap, fsaverage_vertices
 from harness.plugin.registry import get_registry
-from harness.util.errors import one_line
+from harness.util.errors import DataError, one_line
 
 DEFAULT_FDR_Q = float(EncodingSettings.model_fields["fdr_q"].default)
 
@@ -125,7 +125,8 @@ def dataset_info(run_dir: Path, subjects: Mapping[str, Iterable[str]]) -> dict[s
             try:
                 voxel_map = _checked_map(dataset.voxel_map(subject), subject)
             except Exception as error:  # noqa: BLE001 - a failing map costs that map only
-                problem = f"no brain map: {one_line(error)}"
+                # a dataset's own refusal (DataError) is written for the reader: its message alone
+                problem = f"no brain map: {one_line(error, named=not isinstance(error, DataError))}"
                 if problem not in info.problems:  # a dataset without geometry says so once, not per subject
                     info.problems.append(problem)
                 continue

@@ -51,8 +51,11 @@ def lag_profile_figure(curve: BrainCurve, arrays: pd.DataFrame) -> BrainMap | No
     cmap = colormaps["viridis"]
     figure = Figure(figsize=(3.4 * len(subjects) + 1.4, 3.0), layout="constrained")
     axes = np.atleast_1d(figure.subplots(1, len(subjects), squeeze=False)[0])
+    # the expected response window, within the lags fitted (a TRF that stops at 200 ms shades 100-200 ms)
+    shade = max(RESPONSE_WINDOW_S[0], float(lags.min())), min(RESPONSE_WINDOW_S[1], float(lags.max()))
     for ax, subject in zip(axes, subjects):
-        ax.axvspan(*(1000 * np.array(RESPONSE_WINDOW_S)), color="0.9", lw=0)
+        if shade[0] < shade[1]:
+            ax.axvspan(1000 * shade[0], 1000 * shade[1], color="0.9", lw=0)
         for j, profile in sorted(found[subject].items()):
             colour = cmap(norm(max(tokens[j], positive.min() if positive.size else 0.0)))
             ax.plot(1000 * lags, profile, color=colour, lw=1.2)
@@ -63,7 +66,8 @@ def lag_profile_figure(curve: BrainCurve, arrays: pd.DataFrame) -> BrainMap | No
     where = f"{curve.model} on {curve.target}"
     map_title(figure, f"{where}: TRF weights over lags at the best layer, one line per checkpoint", 11)
     first, last = format_tokens(float(tokens[0])), format_tokens(float(tokens[-1]))
+    shaded = f"; {1000 * shade[0]:.0f}–{1000 * shade[1]:.0f} ms shaded" if shade[0] < shade[1] else ""
     caption = (f"lag profile: {where} (TRF weight by lag, averaged over sensors, per checkpoint from {first} "
-               f"(dark) to {last} tokens (light); 100–400 ms shaded)")
+               f"(dark) to {last} tokens (light){shaded})")
     notes = [f"first {MAX_SUBJECTS} of {len(found)} subjects shown"] if len(found) > MAX_SUBJECTS else []
     return BrainMap(figure, caption, notes)

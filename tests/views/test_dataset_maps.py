@@ -127,6 +127,21 @@ def test_meg_topographies_from_the_recordings_kit_positions_and_lag_profiles(tmp
     assert drawn is not None and drawn.figure is not None and "100–400 ms shaded" in drawn.caption
     lines = drawn.figure.axes[0].get_lines()
     assert len(lines) == 3 and np.argmax(lines[-1].get_ydata()) == np.argmin(np.abs(lags - 0.3))
+    shaded = [patch.get_x() + patch.get_width() for patch in drawn.figure.axes[0].patches]
+    assert shaded == [pytest.approx(400)]
+    short = pd.DataFrame([{**row, "path": _cut(row["path"], lags <= 0.2)} for row in rows])
+    clipped = lag_profile_figure(_curve(3), short)  # a TRF that stops at 200 ms: the window shaded up to 200 ms
+    assert clipped is not None and "100–200 ms shaded" in clipped.caption
+    assert [patch.get_x() + patch.get_width() for patch in clipped.figure.axes[0].patches] == [pytest.approx(200)]
+
+
+def _cut(path, keep):
+    """A copy of the cell's arrays with only the lags ``keep`` selects."""
+    with np.load(path) as cell:
+        arrays = {key: cell[key][keep] if key != "r/01" else cell[key] for key in cell.files}
+    cut = path.with_name(path.stem + "_cut.npz")
+    np.savez(cut, **arrays)
+    return cut
 
 
 def test_lebel_with_a_pycortex_subject_draws_a_flatmap(tmp_path):

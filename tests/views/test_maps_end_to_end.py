@@ -80,6 +80,7 @@ def test_a_lebel_sweep_reports_a_flatmap_from_the_pycortex_database_and_says_why
     assert not [caption for caption in report_figures(report) if caption.startswith("brain map")]
     (note,) = [note for note in report_notes(report) if "no brain map" in note]
     assert note.startswith("lebel: no brain map: ") and "lebel2023 subject UTS01: no geometry is available" in note
+    assert "DataError" not in note  # the dataset's own words, not the exception's class
     assert f"pycortex database (surfaces, transform and cortical mask) at {database / 'UTS01'}" in note
     assert "\n" not in note
     assert not list((tmp_path / "run" / "figures").glob("brainmap__*"))  # no map of an earlier analysis is left
