@@ -22,6 +22,7 @@ def sensor_figure(data: MapPanels, maps: dict[str, SensorMap]) -> Figure:
     for i, k, ax, panel in cells:
         plot_topomap(np.nan_to_num(panel.values), maps[panel.subject].info, axes=ax, show=False, cmap=CMAP,
                      vlim=(-data.limit, data.limit), contours=0, sensors=True, mask=panel.significant,
+                     extrapolate="head",  # filled to the head outline and clipped there, whatever the sensors' spread
                      mask_params={"marker": "o", "markerfacecolor": "k", "markeredgecolor": "k", "markersize": 3})
         data.label(ax, i, k, panel)
     data.colour_bar(figure, axes, 0.8)
