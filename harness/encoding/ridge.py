@@ -494,7 +494,7 @@ class RidgeCV:
             raise ValueError("ridge: the responses were gathered by other folds than the solver's")
         if self.form != "primal":
             return self.fit(Y.rows(), return_weights=return_weights, voxel_batch=voxel_batch)
-        v, k = Y.n_voxels, len(self.folds)
+        v = Y.n_voxels
         batch = voxel_batch or self._folded_batch(v)
         best = torch.empty(v, dtype=torch.float32, device=self.device)
         chosen = torch.empty(v, dtype=torch.float32, device=self.device)
@@ -510,25 +510,27 @@ class RidgeCV:
                 XtY = products[0].clone()
                 for product in products[1:]:
                     XtY += product
-                scores = torch.zeros(len(self.alphas), stop - start, dtype=torch.float32, device=self.device)
-                for fold, product, y_val, sq in zip(self.folds, products, Y.val, Y.sq):
-                    scores.sub_(self._fold_mse(fold, XtY - product, product, y_val[start:stop].T, sq[start:stop],
-                                               single=True))
-                scores /= k
+                y_vals, sqs = [y[start:stop] for y in Y.val], [sq[start:stop] for sq in Y.sq]
+                scores = self._mean_scores(XtY, products, y_vals, sqs, single=True)
                 close = _near_ties(scores)
                 if close.numel():  # float32 might choose otherwise than float64 here: score these voxels in float64
-                    exact = torch.zeros(len(self.alphas), close.numel(), dtype=torch.float32, device=self.device)
-                    for fold, product, y_val, sq in zip(self.folds, products, Y.val, Y.sq):
-                        mine = product[:, close]
-                        exact.sub_(self._fold_mse(fold, XtY[:, close] - mine, mine, y_val[start:stop][close].T,
-                                                  sq[start:stop][close]))
-                    scores[:, close] = exact / k
-                del products
+                    scores[:, close] = self._mean_scores(XtY[:, close], [p[:, close] for p in products],
+                                                         [y[close] for y in y_vals], [sq[close] for sq in sqs])
+                del products, y_vals, sqs
                 best[start:stop], index = scores.max(0)  # ties: the first, i.e. smallest, penalty
                 chosen[start:stop] = self.alphas[index]
                 self._refit(XtY, chosen[start:stop], predictions, weights, start, stop, mm=matmul)
                 del scores, XtY
         return RidgeCVResult(chosen.cpu().numpy(), best.cpu().numpy(), predictions, weights)
+
+    def _mean_scores(self, XtY: torch.Tensor, products: Sequence[torch.Tensor], y_vals: Sequence[torch.Tensor],
+                     sqs: Sequence[torch.Tensor], single: bool = False) -> torch.Tensor:
+        """(alphas × voxels) mean over folds of −MSE on each fold's validation rows, from XᵀY and the folds' products
+        XᵥᵀYᵥ, validation responses (voxels × rows) and Σy² of the same voxels; ``single``: the float32 loss."""
+        scores = torch.zeros(len(self.alphas), XtY.shape[1], dtype=torch.float32, device=self.device)
+        for fold, product, y_val, sq in zip(self.folds, products, y_vals, sqs):
+            scores.sub_(self._fold_mse(fold, XtY - product, product, y_val.T, sq, single=single))
+        return scores.div_(len(self.folds))
 
     def _folded_batch(self, n_voxels: int) -> int:
         """Voxels per batch of ``fit_folded``: its temporaries per voxel are the folds' products, XᵀY, the float64
