@@ -85,6 +85,10 @@ class BrainCurve:
     def series(self) -> Series:
         return Series(f"{self.target} r_mean (best layer)", self.steps, self.tokens, self.values)
 
+    def best_layer_rows(self, arrays: pd.DataFrame, j: int) -> pd.DataFrame:
+        """The rows of ``arrays`` (this curve's voxel-array index) of checkpoint ``j`` at its best layer."""
+        return arrays[(arrays["step"] == int(self.steps[j])) & (arrays["layer"] == int(self.best_layer[j]))]
+
 
 def model_title(model: str, family: str) -> str:
     """How views name a model: its label, with its family in parentheses where they differ."""

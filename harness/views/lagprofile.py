@@ -29,8 +29,8 @@ def lag_profiles(curve: BrainCurve, arrays: pd.DataFrame) -> tuple[np.ndarray | 
     """(lags in s, subject -> checkpoint index -> mean profile over sensors) at each checkpoint's best layer."""
     lags: np.ndarray | None = None
     found: dict[str, dict[int, np.ndarray]] = {}
-    for j, step in enumerate(curve.steps):
-        rows = arrays[(arrays["step"] == int(step)) & (arrays["layer"] == int(curve.best_layer[j]))]
+    for j in range(len(curve.steps)):
+        rows = curve.best_layer_rows(arrays, j)
         for subject, profile in read_companion_arrays(rows, LAG_ARRAY).items():
             found.setdefault(subject, {})[j] = np.nanmean(profile, axis=1)
             if lags is None:

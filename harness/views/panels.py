@@ -201,8 +201,8 @@ def map_panels(curve: BrainCurve, result: PhaseResult | None, maps: dict[str, Ch
     notes: list[str] = []
     panels: dict[tuple[str, int], Panel] = {}
     for j in columns:
-        step, layer = int(curve.steps[j]), int(curve.best_layer[j])
-        rows = arrays[(arrays["step"] == step) & (arrays["layer"] == layer) & arrays["subject"].isin(list(maps))]
+        rows = curve.best_layer_rows(arrays, j)
+        rows = rows[rows["subject"].isin(list(maps))]
         pvalues = read_companion_arrays(rows, P_ARRAY)
         found = read_voxel_values(rows) if quantity == R else read_companion_arrays(rows, quantity.array)
         for subject, values in found.items():

@@ -32,7 +32,7 @@ def significance_lines(curve: BrainCurve, arrays: pd.DataFrame, q: float, unit: 
     counts: dict[str, list[str]] = {}
     for j, step in enumerate(curve.steps):
         layer = int(curve.best_layer[j])
-        rows = arrays[(arrays["step"] == int(step)) & (arrays["layer"] == layer)]
+        rows = curve.best_layer_rows(arrays, j)
         for subject, p in sorted(read_companion_arrays(rows, P_ARRAY).items()):
             tested = int(np.isfinite(p).sum())
             counts.setdefault(subject, []).append(
