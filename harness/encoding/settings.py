@@ -220,8 +220,12 @@ class EncodingSettings(Strict):
         return self
 
     def alpha_values(self) -> list[float]:
-        return self.alphas.values() if isinstance(self.alphas, AlphaGrid) else list(self.alphas)
+        return _grid_values(self.alphas)
 
     def nuisance_ratio_values(self) -> list[float]:
-        ratios = self.nuisance_ratios
-        return ratios.values() if isinstance(ratios, AlphaGrid) else list(ratios)
+        return _grid_values(self.nuisance_ratios)
+
+
+def _grid_values(grid: AlphaGrid | list[float]) -> list[float]:
+    """The values of a setting given as a grid or as a list."""
+    return grid.values() if isinstance(grid, AlphaGrid) else list(grid)
