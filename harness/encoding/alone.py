@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from harness.encoding.prepared import npy_bytes
 from harness.encoding.settings import EncodingSettings
 from harness.util.digest import settings_digest
 from harness.util.files import atomic_write_bytes, atomic_write_text
@@ -67,9 +68,7 @@ def write_alone(folder: Path, values: np.ndarray) -> None:
     """Keep ``values`` (2 × voxels) in ``folder``: the marker removed first, written again last."""
     if not cache_writable():
         return
-    buffer = io.BytesIO()
-    np.save(buffer, np.asarray(values, dtype=np.float64), allow_pickle=False)
-    payload = buffer.getvalue()
+    payload = npy_bytes(np.asarray(values, dtype=np.float64))
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "meta.json").unlink(missing_ok=True)  # what was there is not trusted while the file changes
     atomic_write_bytes(folder / "fit.npy", payload)

@@ -144,7 +144,7 @@ def _write_prepared(
         Path(tmp).unlink(missing_ok=True)
         raise
     kept = np.concatenate(kept_parts).astype(np.int64) if kept_parts else np.zeros(0, np.int64)
-    atomic_write_bytes(folder / "kept.npy", _npy_bytes(kept))
+    atomic_write_bytes(folder / "kept.npy", npy_bytes(kept))
     meta = {"version": PREPARED_VERSION, "subject": info.subject, "kept": int(kept.size), "scans": info.scans,
             "n_train": n_train, "values_crc": crc, "kept_crc": _crc(folder / "kept.npy")}
     atomic_write_text(folder / "meta.json", json.dumps(meta, indent=1))  # the completion marker, last
@@ -153,11 +153,12 @@ def _write_prepared(
     return PreparedSubject(kept, values, n_train)
 
 
-def _npy_bytes(array: np.ndarray) -> bytes:
+def npy_bytes(array: np.ndarray) -> bytes:
+    """``array`` as the bytes of a ``.npy`` file (no pickled objects), to be written atomically and checksummed."""
     from io import BytesIO
 
     buffer = BytesIO()
-    np.save(buffer, array)
+    np.save(buffer, array, allow_pickle=False)
     return buffer.getvalue()
 
 
